@@ -1,0 +1,138 @@
+//! The catalog: schemas, tables, columns and indexes, and their SQL types.
+//!
+//! The whole catalog is one versioned value in the meta Raft group; every DDL
+//! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
+
+pub mod store;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use store::CatalogStore;
+pub use types::SqlType;
+
+pub type TableId = u32;
+pub type ColumnId = u32;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Column {
+    pub id: ColumnId,
+    pub name: String,
+    pub ty: SqlType,
+    pub not_null: bool,
+    /// Default expression as SQL text (`now()`, `0`, ...).
+    pub default: Option<String>,
+    /// Sequence that fills the column when no value is given (serial, identity).
+    pub sequence: Option<String>,
+    /// GENERATED ALWAYS AS IDENTITY: explicit values are rejected.
+    pub identity_always: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Index {
+    /// Key-space id of the index entries (allocated like table ids).
+    pub id: u32,
+    pub name: String,
+    pub columns: Vec<ColumnId>,
+    pub unique: bool,
+    /// Index created by a PRIMARY KEY constraint (stored as the row key).
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Table {
+    pub id: TableId,
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary key columns; empty means rows are keyed by a hidden row id.
+    pub primary_key: Vec<ColumnId>,
+    pub indexes: Vec<Index>,
+    pub next_column_id: ColumnId,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+    pub fn column_by_id(&self, id: ColumnId) -> Option<&Column> {
+        self.columns.iter().find(|c| c.id == id)
+    }
+    /// Positions (in `columns`) of the primary-key columns.
+    pub fn pk_positions(&self) -> Vec<usize> {
+        self.primary_key
+            .iter()
+            .map(|id| {
+                self.columns
+                    .iter()
+                    .position(|c| c.id == *id)
+                    .expect("pk column exists")
+            })
+            .collect()
+    }
+    pub fn rowid_sequence(&self) -> String {
+        format!("rowid.{}", self.id)
+    }
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    pub version: u64,
+    pub next_table_id: TableId,
+    pub schemas: BTreeSet<String>,
+    pub tables: BTreeMap<TableId, Table>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        let mut schemas = BTreeSet::new();
+        schemas.insert("public".to_string());
+        Catalog {
+            version: 0,
+            next_table_id: 1,
+            schemas,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+impl Catalog {
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables
+            .values()
+            .find(|t| t.schema == schema && t.name == name)
+    }
+    pub fn table_mut(&mut self, schema: &str, name: &str) -> Option<&mut Table> {
+        self.tables
+            .values_mut()
+            .find(|t| t.schema == schema && t.name == name)
+    }
+    /// Resolve a possibly unqualified name along the search path.
+    pub fn resolve(
+        &self,
+        schema: Option<&str>,
+        name: &str,
+        search_path: &[String],
+    ) -> Option<&Table> {
+        match schema {
+            Some(s) => self.table(s, name),
+            None => search_path.iter().find_map(|s| self.table(s, name)),
+        }
+    }
+    pub fn tables_in(&self, schema: &str) -> impl Iterator<Item = &Table> {
+        self.tables.values().filter(move |t| t.schema == schema)
+    }
+    /// Find the table owning an index, by schema and index name.
+    pub fn index_owner(&self, schema: &str, index: &str) -> Option<&Table> {
+        self.tables_in(schema)
+            .find(|t| t.indexes.iter().any(|i| i.name == index))
+    }
+}

@@ -1,0 +1,119 @@
+//! Persistence of the catalog in the meta group, and sequences.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Mutex;
+
+use super::Catalog;
+use crate::cluster::Node;
+use crate::error::{PgError, PgResult, codes};
+use crate::shard::{Command, CommandResult, Op};
+
+const CATALOG_KEY: &[u8] = b"catalog";
+/// Sequence values are handed out from the meta group in blocks of this size;
+/// a restart skips the rest of a block (gaps, as PostgreSQL's sequence cache).
+const SEQUENCE_BLOCK: i64 = 100;
+
+pub struct CatalogStore {
+    node: Arc<Node>,
+    current: RwLock<Arc<Catalog>>,
+    /// Serialises DDL on this node so CAS conflicts are rare.
+    ddl_lock: Mutex<()>,
+    sequences: Mutex<std::collections::HashMap<String, (i64, i64)>>,
+}
+
+impl CatalogStore {
+    pub fn load(node: Arc<Node>) -> PgResult<CatalogStore> {
+        let catalog = match node.meta.get(CATALOG_KEY)? {
+            Some(b) => bincode::deserialize(&b)
+                .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))?,
+            None => Catalog::default(),
+        };
+        Ok(CatalogStore {
+            node,
+            current: RwLock::new(Arc::new(catalog)),
+            ddl_lock: Mutex::new(()),
+            sequences: Mutex::new(Default::default()),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Catalog> {
+        self.current.read().unwrap().clone()
+    }
+
+    /// Apply a change to the catalog through the meta group. `f` edits a copy;
+    /// its result is returned when the change has been committed.
+    pub async fn update<T>(&self, f: impl FnOnce(&mut Catalog) -> PgResult<T>) -> PgResult<T> {
+        let _guard = self.ddl_lock.lock().await;
+        let old = self.current();
+        let mut new = (*old).clone();
+        let out = f(&mut new)?;
+        if new == *old {
+            return Ok(out);
+        }
+        new.version = old.version + 1;
+        let expect = if old.version == 0 && self.node.meta.get(CATALOG_KEY)?.is_none() {
+            None
+        } else {
+            Some(bincode::serialize(&*old).map_err(|e| PgError::internal(e.to_string()))?)
+        };
+        let value = bincode::serialize(&new).map_err(|e| PgError::internal(e.to_string()))?;
+        let cmd = Command {
+            ops: vec![
+                Op::Check {
+                    key: CATALOG_KEY.to_vec(),
+                    expect,
+                },
+                Op::Put {
+                    key: CATALOG_KEY.to_vec(),
+                    value,
+                },
+            ],
+        };
+        match self.node.meta.propose(cmd).await? {
+            CommandResult::Applied { .. } => {
+                *self.current.write().unwrap() = Arc::new(new);
+                Ok(out)
+            }
+            _ => Err(PgError::new(
+                codes::SERIALIZATION_FAILURE,
+                "could not serialize access due to concurrent catalog change",
+            )),
+        }
+    }
+
+    /// Next value of a named sequence (1, 2, 3, ...).
+    pub async fn nextval(&self, seq: &str) -> PgResult<i64> {
+        let mut seqs = self.sequences.lock().await;
+        if let Some((next, end)) = seqs.get_mut(seq) {
+            if *next < *end {
+                *next += 1;
+                return Ok(*next - 1);
+            }
+        }
+        let key = format!("seq/{seq}").into_bytes();
+        let cmd = Command {
+            ops: vec![Op::Incr {
+                key,
+                by: SEQUENCE_BLOCK,
+            }],
+        };
+        match self.node.meta.propose(cmd).await? {
+            CommandResult::Applied { counters } => {
+                let end = counters[0] + 1;
+                let start = end - SEQUENCE_BLOCK;
+                seqs.insert(seq.to_string(), (start + 1, end));
+                Ok(start)
+            }
+            _ => Err(PgError::new(
+                codes::INTERNAL_ERROR,
+                "sequence update failed",
+            )),
+        }
+    }
+
+    /// Forget sequences of a dropped table (their counters stay; names are unique by table id).
+    pub async fn forget_sequence(&self, seq: &str) {
+        self.sequences.lock().await.remove(seq);
+    }
+}

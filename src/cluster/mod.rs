@@ -1,0 +1,10 @@
+//! The cluster layer: Raft groups on this node, the network between nodes,
+//! placement of keys on groups and the router that sends work to them.
+
+pub mod group;
+pub mod network;
+pub mod node;
+pub mod placement;
+
+pub use group::Group;
+pub use node::Node;

@@ -1,0 +1,105 @@
+//! PostgreSQL-style errors shared by every layer: a SQLSTATE, a message in
+//! PostgreSQL's words and an optional cursor position (1-based, in characters).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgError {
+    pub code: &'static str,
+    pub message: String,
+    pub position: Option<usize>,
+    pub detail: Option<String>,
+}
+
+pub type PgResult<T> = Result<T, PgError>;
+
+impl PgError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        PgError {
+            code,
+            message: message.into(),
+            position: None,
+            detail: None,
+        }
+    }
+    pub fn with_position(mut self, pos: usize) -> Self {
+        self.position = Some(pos);
+        self
+    }
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+    pub fn syntax(message: impl Into<String>) -> Self {
+        Self::new(codes::SYNTAX_ERROR, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(codes::INTERNAL_ERROR, message)
+    }
+    pub fn unsupported(feature: impl fmt::Display) -> Self {
+        Self::new(
+            codes::FEATURE_NOT_SUPPORTED,
+            format!("{feature} is not supported"),
+        )
+    }
+    pub fn undefined_table(name: &str) -> Self {
+        Self::new(
+            codes::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        )
+    }
+    pub fn undefined_column(name: &str) -> Self {
+        Self::new(
+            codes::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        )
+    }
+}
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for PgError {}
+
+/// SQLSTATE codes used by GrapeDB (names follow PostgreSQL's errcodes.txt).
+pub mod codes {
+    pub const SUCCESSFUL_COMPLETION: &str = "00000";
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_SCHEMA: &str = "42P06";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const DUPLICATE_OBJECT: &str = "42710";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const UNDEFINED_PARAMETER: &str = "42704";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const IN_FAILED_TRANSACTION: &str = "25P02";
+    pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+    pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const INTERNAL_ERROR: &str = "XX000";
+    pub const IO_ERROR: &str = "58030";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
+    pub const CARDINALITY_VIOLATION: &str = "21000";
+}

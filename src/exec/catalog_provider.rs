@@ -1,0 +1,118 @@
+//! DataFusion's view of the catalog: a catalog provider whose schemas and
+//! tables come from [`CatalogStore`], plus one per-session scratch schema
+//! (`__grape`) that DML uses to plan over a table with its row keys.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableProvider;
+
+use super::GrapeTable;
+use super::provider::Overlay;
+use crate::catalog::CatalogStore;
+use crate::cluster::Node;
+
+pub const CATALOG_NAME: &str = "grape";
+pub const SCRATCH_SCHEMA: &str = "__grape";
+
+#[derive(Debug)]
+pub struct GrapeCatalog {
+    catalog: Arc<CatalogStore>,
+    node: Arc<Node>,
+    scratch: Arc<MemorySchemaProvider>,
+    overlay: Arc<std::sync::Mutex<Option<Overlay>>>,
+}
+
+impl std::fmt::Debug for CatalogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CatalogStore")
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.node_id)
+    }
+}
+
+impl GrapeCatalog {
+    pub fn new(catalog: Arc<CatalogStore>, node: Arc<Node>) -> Self {
+        GrapeCatalog {
+            catalog,
+            node,
+            scratch: Arc::new(MemorySchemaProvider::new()),
+            overlay: Default::default(),
+        }
+    }
+
+    /// Set (or clear) the uncommitted writes that this session's scans merge.
+    pub fn set_overlay(&self, overlay: Option<Overlay>) {
+        *self.overlay.lock().unwrap() = overlay;
+    }
+
+    pub fn overlay(&self) -> Option<Overlay> {
+        self.overlay.lock().unwrap().clone()
+    }
+
+    pub fn scratch(&self) -> Arc<MemorySchemaProvider> {
+        self.scratch.clone()
+    }
+}
+
+impl CatalogProvider for GrapeCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.catalog.current().schemas.iter().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == SCRATCH_SCHEMA {
+            return Some(self.scratch.clone());
+        }
+        if !self.catalog.current().schemas.contains(name) {
+            return None;
+        }
+        Some(Arc::new(GrapeSchema {
+            name: name.to_string(),
+            catalog: self.catalog.clone(),
+            node: self.node.clone(),
+            overlay: self.overlay(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+pub struct GrapeSchema {
+    name: String,
+    catalog: Arc<CatalogStore>,
+    node: Arc<Node>,
+    overlay: Option<Overlay>,
+}
+
+#[async_trait]
+impl SchemaProvider for GrapeSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.catalog
+            .current()
+            .tables_in(&self.name)
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let cat = self.catalog.current();
+        Ok(cat.table(&self.name, name).map(|t| {
+            Arc::new(GrapeTable::new(
+                Arc::new(t.clone()),
+                self.node.clone(),
+                false,
+                self.overlay.clone(),
+            )) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog.current().table(&self.name, name).is_some()
+    }
+}

@@ -1,0 +1,257 @@
+//! Row and key encodings.
+//!
+//! A row key is `[table id u32][order-preserving encoding of the primary key]`
+//! (or of the hidden row id), so a table's rows are contiguous in every shard
+//! and a key range scan returns them in primary-key order. A row value is the
+//! list of its non-null `(column id, value)` pairs, so adding or dropping a
+//! column does not rewrite rows.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef, TimeUnit};
+use datafusion::common::ScalarValue;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{ColumnId, Table, TableId};
+use crate::error::{PgError, PgResult, codes};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Datum {
+    Null,
+    Bool(bool),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    /// Unscaled decimal; the scale comes from the column type.
+    Dec(i128),
+    Date(i32),
+    /// Microseconds.
+    Time(i64),
+    /// Microseconds since the epoch (UTC for timestamptz).
+    Ts(i64),
+    Interval(i32, i32, i64),
+    List(Vec<Datum>),
+}
+
+impl Datum {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Datum::Null)
+    }
+
+    pub fn from_scalar(v: &ScalarValue) -> PgResult<Datum> {
+        use ScalarValue as S;
+        if v.is_null() {
+            return Ok(Datum::Null);
+        }
+        Ok(match v {
+            S::Boolean(Some(b)) => Datum::Bool(*b),
+            S::Int8(Some(i)) => Datum::I16(*i as i16),
+            S::Int16(Some(i)) => Datum::I16(*i),
+            S::Int32(Some(i)) => Datum::I32(*i),
+            S::Int64(Some(i)) => Datum::I64(*i),
+            S::Float32(Some(f)) => Datum::F32(*f),
+            S::Float64(Some(f)) => Datum::F64(*f),
+            S::Utf8(Some(s)) | S::LargeUtf8(Some(s)) | S::Utf8View(Some(s)) => {
+                Datum::Text(s.clone())
+            }
+            S::Binary(Some(b))
+            | S::LargeBinary(Some(b))
+            | S::BinaryView(Some(b))
+            | S::FixedSizeBinary(_, Some(b)) => Datum::Bytes(b.clone()),
+            S::Decimal128(Some(d), _, _) => Datum::Dec(*d),
+            S::Date32(Some(d)) => Datum::Date(*d),
+            S::Time64Microsecond(Some(t)) => Datum::Time(*t),
+            S::Time64Nanosecond(Some(t)) => Datum::Time(*t / 1000),
+            S::TimestampMicrosecond(Some(t), _) => Datum::Ts(*t),
+            S::TimestampNanosecond(Some(t), _) => Datum::Ts(*t / 1000),
+            S::TimestampMillisecond(Some(t), _) => Datum::Ts(*t * 1000),
+            S::TimestampSecond(Some(t), _) => Datum::Ts(*t * 1_000_000),
+            S::IntervalMonthDayNano(Some(i)) => Datum::Interval(i.months, i.days, i.nanoseconds),
+            S::List(arr) => {
+                let values = arr.value(0);
+                let mut out = Vec::with_capacity(values.len());
+                for i in 0..values.len() {
+                    out.push(Datum::from_scalar(
+                        &ScalarValue::try_from_array(&values, i).map_err(df_internal)?,
+                    )?);
+                }
+                Datum::List(out)
+            }
+            other => {
+                return Err(PgError::new(
+                    codes::DATATYPE_MISMATCH,
+                    format!("values of type {} cannot be stored", other.data_type()),
+                ));
+            }
+        })
+    }
+
+    pub fn to_scalar(&self, dt: &DataType) -> PgResult<ScalarValue> {
+        use ScalarValue as S;
+        Ok(match (self, dt) {
+            (Datum::Null, dt) => S::try_from(dt).map_err(df_internal)?,
+            (Datum::Bool(b), _) => S::Boolean(Some(*b)),
+            (Datum::I16(i), _) => S::Int16(Some(*i)),
+            (Datum::I32(i), _) => S::Int32(Some(*i)),
+            (Datum::I64(i), _) => S::Int64(Some(*i)),
+            (Datum::F32(f), _) => S::Float32(Some(*f)),
+            (Datum::F64(f), _) => S::Float64(Some(*f)),
+            (Datum::Text(s), _) => S::Utf8(Some(s.clone())),
+            (Datum::Bytes(b), _) => S::Binary(Some(b.clone())),
+            (Datum::Dec(d), DataType::Decimal128(p, s)) => S::Decimal128(Some(*d), *p, *s),
+            (Datum::Date(d), _) => S::Date32(Some(*d)),
+            (Datum::Time(t), _) => S::Time64Microsecond(Some(*t)),
+            (Datum::Ts(t), DataType::Timestamp(TimeUnit::Microsecond, tz)) => {
+                S::TimestampMicrosecond(Some(*t), tz.clone())
+            }
+            (Datum::Interval(m, d, n), _) => {
+                S::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(*m, *d, *n)))
+            }
+            (Datum::List(items), DataType::List(field)) => {
+                let scalars = items
+                    .iter()
+                    .map(|d| d.to_scalar(field.data_type()))
+                    .collect::<PgResult<Vec<_>>>()?;
+                S::List(ScalarValue::new_list(&scalars, field.data_type(), true))
+            }
+            (d, dt) => {
+                return Err(PgError::internal(format!(
+                    "stored value {d:?} does not fit type {dt}"
+                )));
+            }
+        })
+    }
+
+    /// Append the order-preserving key encoding of a primary-key value.
+    pub fn encode_key(&self, out: &mut Vec<u8>) -> PgResult<()> {
+        match self {
+            Datum::Null => return Err(PgError::internal("NULL in a key")),
+            Datum::Bool(b) => out.push(*b as u8),
+            Datum::I16(i) => out.extend_from_slice(&((*i as u16) ^ 0x8000).to_be_bytes()),
+            Datum::I32(i) | Datum::Date(i) => {
+                out.extend_from_slice(&((*i as u32) ^ 0x8000_0000).to_be_bytes())
+            }
+            Datum::I64(i) | Datum::Time(i) | Datum::Ts(i) => {
+                out.extend_from_slice(&((*i as u64) ^ 0x8000_0000_0000_0000).to_be_bytes())
+            }
+            Datum::Dec(d) => out.extend_from_slice(&((*d as u128) ^ (1u128 << 127)).to_be_bytes()),
+            Datum::F32(f) => out.extend_from_slice(&order_f64(*f as f64).to_be_bytes()),
+            Datum::F64(f) => out.extend_from_slice(&order_f64(*f).to_be_bytes()),
+            Datum::Text(s) => escape_bytes(s.as_bytes(), out),
+            Datum::Bytes(b) => escape_bytes(b, out),
+            Datum::Interval(m, d, n) => {
+                // Order as PostgreSQL compares intervals: by total duration (30-day months).
+                let total = (*m as i128 * 30 + *d as i128) * 86_400_000_000_000 + *n as i128;
+                out.extend_from_slice(&((total as u128) ^ (1u128 << 127)).to_be_bytes());
+            }
+            Datum::List(_) => return Err(PgError::unsupported("an array column in a primary key")),
+        }
+        Ok(())
+    }
+}
+
+fn order_f64(f: f64) -> u64 {
+    let f = if f == 0.0 {
+        0.0
+    } else if f.is_nan() {
+        f64::NAN
+    } else {
+        f
+    };
+    let bits = f.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+/// Strings and bytes: 0x00 is escaped as 0x00 0xff, and the value ends with 0x00 0x01,
+/// so that a prefix sorts before its extensions and composite keys stay ordered.
+fn escape_bytes(b: &[u8], out: &mut Vec<u8>) {
+    for &c in b {
+        out.push(c);
+        if c == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 1]);
+}
+
+pub fn df_internal(e: impl std::fmt::Display) -> PgError {
+    PgError::internal(e.to_string())
+}
+
+/// `[table id]` prefix of all keys of a table.
+pub fn table_prefix(table: TableId) -> Vec<u8> {
+    table.to_be_bytes().to_vec()
+}
+
+pub fn encode_key(table: TableId, values: &[Datum]) -> PgResult<Vec<u8>> {
+    let mut k = table_prefix(table);
+    for v in values {
+        v.encode_key(&mut k)?;
+    }
+    Ok(k)
+}
+
+pub fn encode_row(table: &Table, values: &[Datum]) -> PgResult<Vec<u8>> {
+    let pairs: Vec<(ColumnId, &Datum)> = table
+        .columns
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| !v.is_null())
+        .map(|(c, v)| (c.id, v))
+        .collect();
+    bincode::serialize(&pairs).map_err(df_internal)
+}
+
+/// Decode a stored row into values in the table's column order.
+pub fn decode_row(table: &Table, bytes: &[u8]) -> PgResult<Vec<Datum>> {
+    let pairs: Vec<(ColumnId, Datum)> = bincode::deserialize(bytes).map_err(df_internal)?;
+    let mut out = vec![Datum::Null; table.columns.len()];
+    for (id, d) in pairs {
+        if let Some(pos) = table.columns.iter().position(|c| c.id == id) {
+            out[pos] = d;
+        }
+    }
+    Ok(out)
+}
+
+/// Values of row `row` of a batch.
+pub fn batch_row(batch: &RecordBatch, row: usize) -> PgResult<Vec<Datum>> {
+    batch
+        .columns()
+        .iter()
+        .map(|a| Datum::from_scalar(&ScalarValue::try_from_array(a, row).map_err(df_internal)?))
+        .collect()
+}
+
+/// Build a batch from rows (each row in `schema` order).
+pub fn rows_to_batch(schema: &SchemaRef, rows: &[Vec<Datum>]) -> PgResult<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, f) in schema.fields().iter().enumerate() {
+        let scalars = rows
+            .iter()
+            .map(|r| r[i].to_scalar(f.data_type()))
+            .collect::<PgResult<Vec<_>>>()?;
+        let arr = if scalars.is_empty() {
+            datafusion::arrow::array::new_empty_array(f.data_type())
+        } else {
+            ScalarValue::iter_to_array(scalars).map_err(df_internal)?
+        };
+        let arr = if arr.data_type() != f.data_type() {
+            datafusion::arrow::compute::cast(&arr, f.data_type()).map_err(df_internal)?
+        } else {
+            arr
+        };
+        columns.push(arr);
+    }
+    let opts = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &opts).map_err(df_internal)
+}

@@ -1,0 +1,10 @@
+//! Execution: DataFusion table providers over the shards, the shard scan
+//! operator, and the write path (rows → keys → shard commands).
+
+pub mod catalog_provider;
+pub mod codec;
+pub mod provider;
+pub mod scan;
+pub mod write;
+
+pub use provider::GrapeTable;

@@ -1,0 +1,320 @@
+//! `ShardScanExec`: reads one table's rows from the shards, one output
+//! partition per shard, either as a key-range scan or as point lookups.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Result as DfResult;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::stream;
+
+use super::codec::{Datum, decode_row, rows_to_batch, table_prefix};
+use super::provider::Overlay;
+use crate::catalog::Table;
+use crate::cluster::Node;
+use crate::error::PgError;
+use crate::shard::GroupId;
+use crate::shard::store::prefix_successor;
+
+const BATCH_ROWS: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub enum ScanPart {
+    /// Every row of the table in this shard.
+    Range { group: GroupId },
+    /// Only these keys (primary-key point lookup).
+    Points { group: GroupId, keys: Vec<Vec<u8>> },
+}
+
+impl ScanPart {
+    fn group(&self) -> GroupId {
+        match self {
+            ScanPart::Range { group } | ScanPart::Points { group, .. } => *group,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ShardScanExec {
+    table: Arc<Table>,
+    node: Arc<Node>,
+    /// Provider schema (all columns, plus the key column for DML scans).
+    full_schema: SchemaRef,
+    projection: Vec<usize>,
+    projected: SchemaRef,
+    parts: Vec<ScanPart>,
+    limit: Option<usize>,
+    with_key: bool,
+    overlay: Option<Overlay>,
+    props: Arc<PlanProperties>,
+}
+
+impl ShardScanExec {
+    pub fn new(
+        table: Arc<Table>,
+        node: Arc<Node>,
+        full_schema: SchemaRef,
+        projection: Vec<usize>,
+        parts: Vec<ScanPart>,
+        limit: Option<usize>,
+        with_key: bool,
+        overlay: Option<Overlay>,
+    ) -> Self {
+        let projected = Arc::new(full_schema.project(&projection).expect("valid projection"));
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(projected.clone()),
+            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        ShardScanExec {
+            table,
+            node,
+            full_schema,
+            projection,
+            projected,
+            parts,
+            limit,
+            with_key,
+            overlay,
+            props: Arc::new(props),
+        }
+    }
+
+    pub fn is_point_lookup(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| matches!(p, ScanPart::Points { .. }))
+    }
+}
+
+impl DisplayAs for ShardScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let shards: Vec<String> = self.parts.iter().map(|p| p.group().to_string()).collect();
+        let cols: Vec<&str> = self
+            .projected
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        if self.is_point_lookup() {
+            let n: usize = self
+                .parts
+                .iter()
+                .map(|p| {
+                    if let ScanPart::Points { keys, .. } = p {
+                        keys.len()
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            write!(
+                f,
+                "ShardScanExec: table={}, primary key point lookup ({n} key(s)), shards=[{}], projection=[{}]",
+                self.table.qualified_name(),
+                shards.join(", "),
+                cols.join(", ")
+            )?;
+        } else {
+            write!(
+                f,
+                "ShardScanExec: table={}, full scan, shards=[{}], projection=[{}]",
+                self.table.qualified_name(),
+                shards.join(", "),
+                cols.join(", ")
+            )?;
+        }
+        if let Some(l) = self.limit {
+            write!(f, ", limit={l}")?;
+        }
+        Ok(())
+    }
+}
+
+struct ScanState {
+    table: Arc<Table>,
+    node: Arc<Node>,
+    part: ScanPart,
+    cursor: Vec<u8>,
+    end: Vec<u8>,
+    point_pos: usize,
+    remaining: usize,
+    projection: Vec<usize>,
+    projected: SchemaRef,
+    with_key: bool,
+    overlay: Option<Overlay>,
+    done: bool,
+}
+
+impl ScanState {
+    /// Read the next batch; None at the end.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, PgError> {
+        if self.done || self.remaining == 0 {
+            return Ok(None);
+        }
+        let group = self.node.group(self.part.group())?;
+        let want = BATCH_ROWS.min(self.remaining);
+        let kvs: Vec<(Vec<u8>, Vec<u8>)> = match &self.part {
+            ScanPart::Range { .. } => {
+                let kvs = group.scan(&self.cursor, Some(&self.end), want)?;
+                let from = self.cursor.clone();
+                if kvs.len() < want {
+                    self.done = true;
+                }
+                if let Some((k, _)) = kvs.last() {
+                    self.cursor = k.clone();
+                    self.cursor.push(0);
+                }
+                match &self.overlay {
+                    None => kvs,
+                    Some(ov) => {
+                        // Merge this session's uncommitted writes in [from, upper).
+                        let upper = if self.done {
+                            self.end.clone()
+                        } else {
+                            self.cursor.clone()
+                        };
+                        let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+                            kvs.into_iter().collect();
+                        for (k, v) in ov.range(from..upper) {
+                            if self.node.route(k).id != group.id {
+                                continue;
+                            }
+                            match v {
+                                Some(v) => merged.insert(k.clone(), v.clone()),
+                                None => merged.remove(k),
+                            };
+                        }
+                        merged.into_iter().collect()
+                    }
+                }
+            }
+            ScanPart::Points { keys, .. } => {
+                let mut out = Vec::new();
+                while self.point_pos < keys.len() && out.len() < want {
+                    let k = &keys[self.point_pos];
+                    self.point_pos += 1;
+                    let v = match self.overlay.as_ref().and_then(|o| o.get(k)) {
+                        Some(v) => v.clone(),
+                        None => group.get(k)?,
+                    };
+                    if let Some(v) = v {
+                        out.push((k.clone(), v));
+                    }
+                }
+                if self.point_pos >= keys.len() {
+                    self.done = true;
+                }
+                out
+            }
+        };
+        if kvs.is_empty() {
+            return if self.done {
+                Ok(None)
+            } else {
+                self.next_batch()
+            };
+        }
+        self.remaining = self.remaining.saturating_sub(kvs.len());
+        let rows: Vec<Vec<Datum>> = kvs
+            .into_iter()
+            .map(|(k, v)| {
+                let mut full = decode_row(&self.table, &v)?;
+                if self.with_key {
+                    full.push(Datum::Bytes(k));
+                    full.push(Datum::Bytes(v));
+                }
+                Ok(self
+                    .projection
+                    .iter()
+                    .map(|&i| full.get(i).cloned().unwrap_or(Datum::Null))
+                    .collect())
+            })
+            .collect::<Result<_, PgError>>()?;
+        rows_to_batch(&self.projected, &rows).map(Some)
+    }
+}
+
+impl ExecutionPlan for ShardScanExec {
+    fn name(&self) -> &str {
+        "ShardScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let prefix = table_prefix(self.table.id);
+        let end = prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; 5]);
+        let part = self.parts.get(partition).cloned();
+        let done = part.is_none();
+        let part = part.unwrap_or(ScanPart::Points {
+            group: 0,
+            keys: vec![],
+        });
+        let _ = &self.full_schema;
+        let state = ScanState {
+            table: self.table.clone(),
+            node: self.node.clone(),
+            part,
+            cursor: prefix,
+            end,
+            point_pos: 0,
+            remaining: self.limit.unwrap_or(usize::MAX),
+            projection: self.projection.clone(),
+            projected: self.projected.clone(),
+            with_key: self.with_key,
+            overlay: self.overlay.clone(),
+            done,
+        };
+        let s = stream::unfold(state, |mut st| async move {
+            match st.next_batch() {
+                Ok(Some(b)) => Some((Ok(b), st)),
+                Ok(None) => None,
+                Err(e) => {
+                    st.done = true;
+                    Some((Err(DataFusionError::External(Box::new(e))), st))
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.projected.clone(),
+            s,
+        )))
+    }
+}

@@ -1,0 +1,12 @@
+//! GrapeDB: a distributed SQL vector database that speaks the PostgreSQL wire
+//! protocol. Layers, top to bottom (each depends only on those below it):
+//! `frontend` → `sql` → `exec` → `catalog` → `cluster` → `shard`.
+
+pub mod catalog;
+pub mod cluster;
+pub mod error;
+pub mod exec;
+pub mod frontend;
+pub mod server;
+pub mod shard;
+pub mod sql;

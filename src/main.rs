@@ -1,0 +1,78 @@
+//! The `grapedb` command.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use grapedb::server::{self, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "grapedb",
+    version,
+    about = "GrapeDB: a distributed SQL vector database that speaks the PostgreSQL protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (single node by default).
+    Start(StartArgs),
+}
+
+#[derive(clap::Args)]
+struct StartArgs {
+    /// Directory that holds the node's data (created if missing).
+    #[arg(long, env = "GRAPEDB_DATA_DIR", default_value = "./grape-data")]
+    data_dir: PathBuf,
+    /// Address for PostgreSQL clients; port 0 picks a free port and logs it.
+    #[arg(long, env = "GRAPEDB_LISTEN", default_value = "127.0.0.1:5433")]
+    listen: String,
+    /// Number of data shards (Raft groups) to create when the data directory is new.
+    #[arg(long, env = "GRAPEDB_SHARDS", default_value_t = 4)]
+    shards: u32,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GRAPEDB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Start(a)) => a,
+        None => match Cli::parse_from(["grapedb", "start"]).command {
+            Some(Command::Start(a)) => a,
+            None => unreachable!("start was given"),
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let config = Config { data_dir: args.data_dir.clone(), listen: args.listen.clone(), shards: args.shards };
+        let handle = server::start(config).await?;
+        let addr = handle.addr;
+        tracing::info!(
+            "GrapeDB {} listening on {addr}, data in {}; connect with: psql -h {} -p {} -U grape grape",
+            env!("CARGO_PKG_VERSION"),
+            args.data_dir.display(),
+            addr.ip(),
+            addr.port()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        handle.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,86 @@
+//! Starting and stopping a node: storage and Raft groups, then the listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::catalog::CatalogStore;
+use crate::cluster::Node;
+use crate::frontend::Handlers;
+use crate::sql::Engine;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// Data shards created when the data directory is new.
+    pub shards: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./grape-data"),
+            listen: "127.0.0.1:5433".into(),
+            shards: 4,
+        }
+    }
+}
+
+/// A running server; dropping it does not stop it, call [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
+    let listener = TcpListener::bind(&config.listen).await?;
+    let addr = listener.local_addr()?;
+    let node = Node::start(&config.data_dir, config.shards, &addr.to_string()).await?;
+    let catalog = Arc::new(CatalogStore::load(node.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let engine = Arc::new(Engine {
+        node: node.clone(),
+        catalog,
+    });
+    let handlers = Handlers::new(engine);
+    let (stop, mut stopped) = watch::channel(false);
+    let accept = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                conn = listener.accept() => match conn {
+                    Ok((socket, _peer)) => {
+                        let _ = socket.set_nodelay(true);
+                        let h = handlers.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = pgwire::tokio::process_socket(socket, None, h).await {
+                                tracing::debug!("connection ended: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => tracing::warn!("accept failed: {e}"),
+                }
+            }
+        }
+    });
+    Ok(ServerHandle {
+        addr,
+        node,
+        stop,
+        accept,
+    })
+}
+
+impl ServerHandle {
+    /// Stop accepting connections and shut the Raft groups down.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+        self.node.shutdown().await;
+    }
+}

@@ -1,0 +1,42 @@
+//! The shard layer: what one Raft group stores and how it applies its log.
+//!
+//! Every group (the meta group and each data group) has the same state
+//! machine: an ordered key-value map in the node's RocksDB, changed only by
+//! applying [`Command`]s from the group's Raft log. Keys and values are opaque
+//! bytes here; the layers above decide what they mean (catalog, rows).
+
+pub mod command;
+pub mod log_store;
+pub mod state_machine;
+pub mod store;
+
+pub use command::{Command, CommandResult, Op};
+pub use store::Store;
+
+/// Identifier of a Raft group on this node (0 is the meta group).
+pub type GroupId = u32;
+
+use std::io::Cursor;
+
+openraft::declare_raft_types!(
+    /// Raft types shared by the meta group and every data group.
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type NodeId = u64;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+pub(crate) fn io_err(
+    e: impl std::fmt::Display,
+    what: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+) -> StorageError {
+    openraft::StorageIOError::new(what, verb, openraft::AnyError::error(e.to_string())).into()
+}

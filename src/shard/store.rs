@@ -1,0 +1,152 @@
+//! The node's one RocksDB and its key layout.
+//!
+//! Column families:
+//! - `raft_log`:  `[group u32][index u64]` → serialized log entry
+//! - `raft_meta`: `[group u32][name]` → vote / committed / last purged id
+//! - `data`:      `[group u32][b'm'][name]` → state-machine metadata (applied id, membership)
+//!                `[group u32][b'k'][user key]` → user value
+//!
+//! All integers are big-endian so that keys sort in numeric order.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions,
+};
+
+use super::GroupId;
+
+pub const CF_LOG: &str = "raft_log";
+pub const CF_META: &str = "raft_meta";
+pub const CF_DATA: &str = "data";
+
+/// Shared handle to the node's RocksDB.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, rocksdb::Error> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = [CF_LOG, CF_META, CF_DATA]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    pub fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family exists")
+    }
+
+    /// Write options for anything that must survive a crash once acknowledged.
+    pub fn durable() -> WriteOptions {
+        let mut w = WriteOptions::default();
+        w.set_sync(true);
+        w
+    }
+
+    pub fn write_durable(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        self.db.write_opt(batch, &Self::durable())
+    }
+
+    /// Read a user key of a group's state machine.
+    pub fn get(&self, group: GroupId, key: &[u8]) -> Result<Option<Vec<u8>>, rocksdb::Error> {
+        self.db.get_cf(self.cf(CF_DATA), data_key(group, key))
+    }
+
+    /// Read up to `limit` user entries of `group` with keys in `[start, end)`,
+    /// in key order. Keys are returned without the group prefix.
+    pub fn scan(
+        &self,
+        group: GroupId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, rocksdb::Error> {
+        let from = data_key(group, start);
+        let upper = match end {
+            Some(end) => data_key(group, end),
+            None => data_prefix_end(group),
+        };
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(upper);
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_DATA),
+            ro,
+            IteratorMode::From(&from, Direction::Forward),
+        );
+        let skip = data_key(group, &[]).len();
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            out.push((k[skip..].to_vec(), v.to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn group_prefix(group: GroupId) -> [u8; 4] {
+    group.to_be_bytes()
+}
+
+pub fn log_key(group: GroupId, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12);
+    k.extend_from_slice(&group_prefix(group));
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn meta_key(group: GroupId, name: &str) -> Vec<u8> {
+    let mut k = group_prefix(group).to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn sm_meta_key(group: GroupId, name: &str) -> Vec<u8> {
+    let mut k = group_prefix(group).to_vec();
+    k.push(b'm');
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn data_key(group: GroupId, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + key.len());
+    k.extend_from_slice(&group_prefix(group));
+    k.push(b'k');
+    k.extend_from_slice(key);
+    k
+}
+
+/// Exclusive upper bound of all user keys of a group.
+pub fn data_prefix_end(group: GroupId) -> Vec<u8> {
+    let mut k = group_prefix(group).to_vec();
+    k.push(b'k' + 1);
+    k
+}
+
+/// The smallest key greater than every key that starts with `prefix`
+/// (None if the prefix is all 0xff).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last != 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}

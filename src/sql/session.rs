@@ -1,0 +1,328 @@
+//! Per-connection session state: settings (SET/SHOW/RESET), the transaction
+//! block, and the DataFusion context queries are planned in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::execution::context::SessionConfig;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::catalog_provider::{CATALOG_NAME, GrapeCatalog};
+use crate::exec::write::RowWrite;
+
+pub const SERVER_VERSION: &str = concat!("15.0 (GrapeDB ", env!("CARGO_PKG_VERSION"), ")");
+
+/// Settings a session knows, with their defaults. Anything else is
+/// "unrecognized configuration parameter", as in PostgreSQL.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("extra_float_digits", "1"),
+    ("intervalstyle", "postgres"),
+    ("integer_datetimes", "on"),
+    ("is_superuser", "on"),
+    ("lock_timeout", "0"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "150000"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("max_identifier_length", "63"),
+];
+
+/// Settings that cannot be changed by SET.
+const READ_ONLY: &[&str] = &[
+    "server_version",
+    "server_version_num",
+    "server_encoding",
+    "integer_datetimes",
+    "is_superuser",
+    "max_identifier_length",
+];
+
+/// Display names (SHOW ALL and ParameterStatus use PostgreSQL's spelling).
+pub fn display_name(name: &str) -> &str {
+    match name {
+        "datestyle" => "DateStyle",
+        "intervalstyle" => "IntervalStyle",
+        "timezone" => "TimeZone",
+        other => other,
+    }
+}
+
+/// State of the transaction block.
+#[derive(Default)]
+pub enum TxnState {
+    #[default]
+    Idle,
+    /// Inside BEGIN ... COMMIT: writes are buffered here until COMMIT.
+    Block { writes: BTreeMap<Vec<u8>, RowWrite> },
+    /// A statement failed inside the block; only ROLLBACK/COMMIT are accepted.
+    Failed,
+}
+
+pub struct Session {
+    pub ctx: SessionContext,
+    pub grape: Arc<GrapeCatalog>,
+    pub user: String,
+    settings: BTreeMap<String, String>,
+    pub txn: TxnState,
+    /// COPY FROM STDIN in progress (owned by the frontend).
+    pub copy_in: std::sync::Mutex<Option<super::copy::CopyState>>,
+}
+
+impl Session {
+    pub fn new(
+        grape: Arc<GrapeCatalog>,
+        user: &str,
+        startup: &BTreeMap<String, String>,
+    ) -> Session {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, "public")
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_target_partitions(4);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(CATALOG_NAME, grape.clone());
+        let mut settings: BTreeMap<String, String> = SETTINGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in startup {
+            let k = k.to_lowercase();
+            if settings.contains_key(&k) && !READ_ONLY.contains(&k.as_str()) {
+                settings.insert(k, v.clone());
+            }
+        }
+        let mut s = Session {
+            ctx,
+            grape,
+            user: user.to_string(),
+            settings,
+            txn: TxnState::Idle,
+            copy_in: Default::default(),
+        };
+        let _ = s.apply_side_effects("timezone");
+        s
+    }
+
+    pub fn get(&self, name: &str) -> PgResult<String> {
+        let key = name.to_lowercase();
+        self.settings.get(&key).cloned().ok_or_else(|| {
+            PgError::new(
+                codes::UNDEFINED_OBJECT,
+                format!("unrecognized configuration parameter \"{name}\""),
+            )
+        })
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.settings.iter()
+    }
+
+    pub fn set(&mut self, name: &str, value: Option<String>) -> PgResult<()> {
+        let key = name.to_lowercase();
+        let default = SETTINGS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string());
+        let Some(default) = default else {
+            return Err(PgError::new(
+                codes::UNDEFINED_OBJECT,
+                format!("unrecognized configuration parameter \"{name}\""),
+            ));
+        };
+        if READ_ONLY.contains(&key.as_str()) {
+            return Err(PgError::new(
+                codes::CANT_CHANGE_RUNTIME_PARAM,
+                format!("parameter \"{key}\" cannot be changed"),
+            ));
+        }
+        let value = value.unwrap_or(default);
+        let value = self.validate(&key, value)?;
+        let old = self.settings.insert(key.clone(), value);
+        if let Err(e) = self.apply_side_effects(&key) {
+            if let Some(old) = old {
+                self.settings.insert(key, old);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn validate(&self, key: &str, value: String) -> PgResult<String> {
+        match key {
+            "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
+                parse_duration_ms(&value)
+                    .map(|_| value.clone())
+                    .ok_or_else(|| {
+                        PgError::new(
+                            codes::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{key}\": \"{value}\""),
+                        )
+                    })
+            }
+            "extra_float_digits" => match value.trim().parse::<i32>() {
+                Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
+                Ok(v) => Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "{v} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)"
+                    ),
+                )),
+                Err(_) => Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"extra_float_digits\": \"{value}\""),
+                )),
+            },
+            "client_encoding" => {
+                let v = value.to_uppercase().replace('-', "");
+                if v == "UTF8" || v == "UNICODE" {
+                    Ok("UTF8".into())
+                } else {
+                    Err(PgError::new(
+                        codes::FEATURE_NOT_SUPPORTED,
+                        format!("conversion between {value} and UTF8 is not supported"),
+                    ))
+                }
+            }
+            "timezone" => {
+                let v = value.trim().to_string();
+                let ok = v.eq_ignore_ascii_case("utc")
+                    || v.eq_ignore_ascii_case("gmt")
+                    || v.eq_ignore_ascii_case("Etc/UTC")
+                    || offset_of(&v).is_some();
+                if ok {
+                    Ok(v)
+                } else {
+                    Err(PgError::new(
+                        codes::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"TimeZone\": \"{v}\""),
+                    ))
+                }
+            }
+            _ => Ok(value),
+        }
+    }
+
+    fn apply_side_effects(&mut self, key: &str) -> PgResult<()> {
+        match key {
+            "timezone" => {
+                let tz = self.settings.get("timezone").cloned().unwrap_or_default();
+                let tz = offset_of(&tz).unwrap_or_else(|| "+00:00".into());
+                let state = self.ctx.state_ref();
+                let mut state = state.write();
+                state.config_mut().options_mut().execution.time_zone = Some(tz);
+                Ok(())
+            }
+            "search_path" => {
+                let first = self
+                    .search_path()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| "public".into());
+                let state = self.ctx.state_ref();
+                let mut state = state.write();
+                state.config_mut().options_mut().catalog.default_schema = first;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Schemas of the search path that exist, in order.
+    pub fn search_path(&self) -> Vec<String> {
+        let raw = self
+            .settings
+            .get("search_path")
+            .cloned()
+            .unwrap_or_default();
+        let cat = self.grape_catalog_schemas();
+        raw.split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .map(|s| if s == "$user" { self.user.clone() } else { s })
+            .filter(|s| cat.contains(s))
+            .collect()
+    }
+
+    fn grape_catalog_schemas(&self) -> Vec<String> {
+        use datafusion::catalog::CatalogProvider;
+        self.grape.schema_names()
+    }
+
+    /// The schema new objects go to.
+    pub fn creation_schema(&self) -> PgResult<String> {
+        self.search_path().into_iter().next().ok_or_else(|| {
+            PgError::new(
+                codes::INVALID_SCHEMA_NAME,
+                "no schema has been selected to create in",
+            )
+        })
+    }
+
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        let v = self.settings.get("statement_timeout")?;
+        match parse_duration_ms(v) {
+            Some(0) | None => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    pub fn in_block(&self) -> bool {
+        !matches!(self.txn, TxnState::Idle)
+    }
+}
+
+/// "5s", "100ms", "1min", "250" (ms) → milliseconds.
+pub fn parse_duration_ms(v: &str) -> Option<u64> {
+    let v = v.trim().trim_matches('\'').to_lowercase();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "ms" => 1.0,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "us" => 0.001,
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+/// "+02:00", "-5", "UTC" → an Arrow time-zone offset string.
+fn offset_of(tz: &str) -> Option<String> {
+    let t = tz.trim();
+    if t.eq_ignore_ascii_case("utc")
+        || t.eq_ignore_ascii_case("gmt")
+        || t.eq_ignore_ascii_case("etc/utc")
+    {
+        return Some("+00:00".into());
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => ('+', &t[1..]),
+        b'-' => ('-', &t[1..]),
+        b'0'..=b'9' => ('+', t),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
+        None => (rest.parse::<u32>().ok()?, 0),
+    };
+    if h > 15 || m > 59 {
+        return None;
+    }
+    Some(format!("{sign}{h:02}:{m:02}"))
+}

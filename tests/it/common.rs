@@ -1,0 +1,80 @@
+//! Helpers: start an in-process server on an ephemeral port, connect with tokio-postgres.
+
+use grapedb::server::{self, Config, ServerHandle};
+use tokio_postgres::{Client, NoTls};
+
+pub struct TestServer {
+    pub handle: Option<ServerHandle>,
+    pub port: u16,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = server::start(Config {
+            data_dir: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            shards: 4,
+        })
+        .await
+        .expect("server starts");
+        let port = handle.addr.port();
+        TestServer {
+            handle: Some(handle),
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!("host=127.0.0.1 port={} user=grape dbname=grape", self.port)
+    }
+
+    pub async fn connect(&self) -> Client {
+        let (client, conn) = tokio_postgres::connect(&self.conn_str(), NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| format!("not a db error: {e}"))
+}
+
+pub fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default()
+}
+
+/// Run a simple query and return all rows as text.
+pub async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    let msgs = c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    msgs.into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).map(|s| s.to_string()))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}

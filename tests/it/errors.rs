@@ -1,0 +1,93 @@
+//! Every error a client sees carries PostgreSQL's SQLSTATE; none breaks the session.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{TestServer, code, message, rows};
+
+#[tokio::test]
+async fn sqlstates_and_session_survives() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE t (id int PRIMARY KEY, name text NOT NULL)")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO t VALUES (1, 'a')")
+        .await
+        .unwrap();
+
+    let cases: &[(&str, &str)] = &[
+        ("SELEC 1", "42601"),
+        ("SELECT * FROM missing", "42P01"),
+        ("SELECT nope FROM t", "42703"),
+        ("CREATE TABLE t (x int)", "42P07"),
+        ("INSERT INTO t VALUES (1, 'dup')", "23505"),
+        ("INSERT INTO t VALUES (2, NULL)", "23502"),
+        ("SELECT 'abc'::int", "22P02"),
+        ("SELECT 1/0", "22012"),
+        ("SET no_such_setting = 1", "42704"),
+        ("LISTEN foo", "0A000"),
+    ];
+    for (sql, want) in cases {
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(code(&e), *want, "{sql}: {}", message(&e));
+    }
+    let e = c.simple_query("SELECT * FROM missing").await.unwrap_err();
+    assert_eq!(message(&e), "relation \"missing\" does not exist");
+    let e = c.simple_query("SELECT 1 FROM t WHERE").await.unwrap_err();
+    assert_eq!(message(&e), "syntax error at end of input");
+    let e = c.simple_query("SELECT * FRM t").await.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.message(), "syntax error at or near \"t\"");
+    assert!(db.position().is_some());
+    // Still usable, data intact.
+    assert_eq!(
+        rows(&c, "SELECT id, name FROM t").await,
+        vec![vec![Some("1".into()), Some("a".into())]]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_on_the_socket_ends_only_that_connection() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    for junk in [
+        &b"\x00\x00\x00\x08\x04\xd2\x16\x2f"[..],
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0xffu8; 64][..],
+    ] {
+        let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+            .await
+            .unwrap();
+        let _ = raw.write_all(junk).await;
+        let mut buf = [0u8; 256];
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), raw.read(&mut buf)).await;
+    }
+    assert_eq!(rows(&c, "SELECT 1").await, vec![vec![Some("1".into())]]);
+    let c2 = s.connect().await;
+    assert_eq!(rows(&c2, "SELECT 2").await, vec![vec![Some("2".into())]]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn statement_timeout_and_cancel() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute("SET statement_timeout = '200ms'")
+        .await
+        .unwrap();
+    let slow = "SELECT count(*) FROM generate_series(1, 2000000000) AS a(x) WHERE x % 7 = 3";
+    let e = c.simple_query(slow).await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    c.batch_execute("RESET statement_timeout").await.unwrap();
+    let token = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let e = c.simple_query(slow).await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    canceller.await.unwrap();
+    assert_eq!(rows(&c, "SELECT 3").await, vec![vec![Some("3".into())]]);
+    s.stop().await;
+}

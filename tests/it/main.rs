@@ -1,0 +1,11 @@
+//! Integration tests: real servers, real clients. One test binary so the
+//! engine links once.
+
+mod common;
+mod durability;
+mod errors;
+mod protocol;
+mod psql;
+mod slt;
+mod sql;
+mod txn;

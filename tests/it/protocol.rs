@@ -1,0 +1,148 @@
+//! Simple and extended protocol, parameters in text and binary, portals, settings.
+
+use crate::common::{TestServer, rows};
+
+#[tokio::test]
+async fn simple_protocol_multi_statement_and_empty() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    let msgs = c.simple_query("SELECT 1; SELECT 'two'; ").await.unwrap();
+    let n = msgs
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(n, 2);
+    c.simple_query("").await.unwrap();
+    c.simple_query(";").await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn extended_protocol_binary_parameters_every_type() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE ty (id int8 PRIMARY KEY, b bool, i2 int2, i4 int4, f4 float4, f8 float8, t text, vc varchar(10),
+                          by bytea, d date, ts timestamp, tstz timestamptz, ia int4[], ta text[])",
+    )
+    .await
+    .unwrap();
+    let d = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let ts = d.and_hms_micro_opt(12, 34, 56, 789).unwrap();
+    let tstz = chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(ts, chrono::Utc);
+    let stmt = c
+        .prepare(
+            "INSERT INTO ty VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .await
+        .unwrap();
+    c.execute(
+        &stmt,
+        &[
+            &1i64,
+            &true,
+            &7i16,
+            &-42i32,
+            &1.5f32,
+            &-2.25f64,
+            &"héllo",
+            &"short",
+            &vec![0u8, 1, 255],
+            &d,
+            &ts,
+            &tstz,
+            &vec![1i32, 2, 3],
+            &vec!["a".to_string(), "b c".to_string()],
+        ],
+    )
+    .await
+    .unwrap();
+    let r = c
+        .query_one(
+            "SELECT b, i2, i4, f4, f8, t, vc, by, d, ts, tstz, ia, ta FROM ty WHERE id = $1",
+            &[&1i64],
+        )
+        .await
+        .unwrap();
+    assert!(r.get::<_, bool>(0));
+    assert_eq!(r.get::<_, i16>(1), 7);
+    assert_eq!(r.get::<_, i32>(2), -42);
+    assert_eq!(r.get::<_, f32>(3), 1.5);
+    assert_eq!(r.get::<_, f64>(4), -2.25);
+    assert_eq!(r.get::<_, String>(5), "héllo");
+    assert_eq!(r.get::<_, String>(6), "short");
+    assert_eq!(r.get::<_, Vec<u8>>(7), vec![0u8, 1, 255]);
+    assert_eq!(r.get::<_, chrono::NaiveDate>(8), d);
+    assert_eq!(r.get::<_, chrono::NaiveDateTime>(9), ts);
+    assert_eq!(r.get::<_, chrono::DateTime<chrono::Utc>>(10), tstz);
+    assert_eq!(r.get::<_, Vec<i32>>(11), vec![1, 2, 3]);
+    assert_eq!(
+        r.get::<_, Vec<String>>(12),
+        vec!["a".to_string(), "b c".to_string()]
+    );
+    // Parameter types are inferred and reported by Describe.
+    let st = c
+        .prepare("SELECT t FROM ty WHERE i4 = $1 AND f8 < $2")
+        .await
+        .unwrap();
+    assert_eq!(
+        st.params(),
+        &[
+            tokio_postgres::types::Type::INT4,
+            tokio_postgres::types::Type::FLOAT8
+        ]
+    );
+    assert_eq!(st.columns()[0].type_(), &tokio_postgres::types::Type::TEXT);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn portal_row_limit() {
+    let s = TestServer::start().await;
+    let mut c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE n (i int PRIMARY KEY); INSERT INTO n SELECT * FROM generate_series(1, 25)",
+    )
+    .await
+    .unwrap();
+    let tx = c.transaction().await.unwrap();
+    let st = tx.prepare("SELECT i FROM n ORDER BY i").await.unwrap();
+    let portal = tx.bind(&st, &[]).await.unwrap();
+    let first = tx.query_portal(&portal, 10).await.unwrap();
+    assert_eq!(first.len(), 10);
+    assert_eq!(first[0].get::<_, i32>(0), 1);
+    let second = tx.query_portal(&portal, 10).await.unwrap();
+    assert_eq!(second[0].get::<_, i32>(0), 11);
+    let rest = tx.query_portal(&portal, 10).await.unwrap();
+    assert_eq!(rest.len(), 5);
+    tx.commit().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn set_show_reset() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    assert_eq!(
+        rows(&c, "SHOW search_path").await[0][0].as_deref(),
+        Some("\"$user\", public")
+    );
+    c.batch_execute(
+        "SET application_name = 'tests'; SET extra_float_digits = 3; SET TimeZone = 'UTC'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&c, "SHOW application_name").await[0][0].as_deref(),
+        Some("tests")
+    );
+    c.batch_execute("RESET application_name").await.unwrap();
+    assert_eq!(
+        rows(&c, "SHOW application_name").await[0][0].as_deref(),
+        Some("")
+    );
+    assert!(rows(&c, "SHOW ALL").await.len() > 10);
+    let v = rows(&c, "SHOW server_version").await;
+    assert!(v[0][0].as_deref().unwrap().starts_with("15.0 (GrapeDB"));
+    s.stop().await;
+}
