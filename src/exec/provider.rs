@@ -54,7 +54,9 @@ impl GrapeTable {
         let mut fields: Vec<Field> = table
             .columns
             .iter()
-            .map(|c| c.ty.field(&c.name, !c.not_null))
+            // Every column is nullable to DataFusion: NOT NULL is checked by the
+            // write path, which reports it as PostgreSQL does (23502).
+            .map(|c| c.ty.field(&c.name, true))
             .collect();
         if with_key {
             fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));

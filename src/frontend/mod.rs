@@ -45,6 +45,34 @@ use crate::sql::{Engine, Output, dml, params};
 /// A connection's session, kept in pgwire's per-connection extensions.
 pub struct SessionSlot(pub Mutex<Session>);
 
+/// Point an "undefined table/column" error at the name in the query text, as
+/// PostgreSQL does (1-based character position).
+pub fn locate_name(mut e: PgError, sql: &str) -> PgError {
+    if e.position.is_some() || !matches!(e.code, codes::UNDEFINED_TABLE | codes::UNDEFINED_COLUMN) {
+        return e;
+    }
+    let Some(name) = e.message.split('"').nth(1) else {
+        return e;
+    };
+    let lower = sql.to_lowercase();
+    let needle = name.to_lowercase();
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(&needle) {
+        let start = from + i;
+        let end = start + needle.len();
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let before_ok = start == 0 || !word(bytes[start - 1]);
+        let after_ok = end >= bytes.len() || !word(bytes[end]);
+        if before_ok && after_ok {
+            e.position = Some(sql[..start].chars().count() + 1);
+            break;
+        }
+        from = end;
+    }
+    e
+}
+
 pub fn to_error_info(e: PgError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_string(), e.code.to_string(), e.message);
     info.position = e.position.map(|p| p.to_string());
@@ -233,6 +261,11 @@ fn copy_out(
         )))));
     }
     for b in &batches {
+        let b = if binary {
+            b.clone()
+        } else {
+            encode::pg_text_floats(b.clone(), &fields)
+        };
         let b_schema = b.schema();
         for row in 0..b.num_rows() {
             for col in 0..b.num_columns() {
@@ -311,7 +344,9 @@ impl SimpleQueryHandler for Frontend {
                     match self.run(&mut session, stmt, &Format::UnifiedText).await {
                         Ok(r) => out.push(r),
                         Err(e) => {
-                            out.push(Response::Error(Box::new(to_error_info(e))));
+                            out.push(Response::Error(Box::new(to_error_info(locate_name(
+                                e, query,
+                            )))));
                             break;
                         }
                     }
@@ -486,7 +521,10 @@ impl QueryParser for GrapeQueryParser {
         let n = params::count(&stmt).max(types.len());
         let slot = session_of(client)?;
         let session = slot.0.lock().await;
-        let (mut param_types, schema) = self.describe(&session, &stmt, n).await.map_err(pg_err)?;
+        let (mut param_types, schema) = self
+            .describe(&session, &stmt, n)
+            .await
+            .map_err(|e| pg_err(locate_name(e, sql)))?;
         for (i, t) in types.iter().enumerate() {
             if let Some(t) = t {
                 if *t != Type::UNKNOWN {

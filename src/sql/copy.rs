@@ -890,7 +890,7 @@ fn parse_float(t: &str, ty: &str) -> PgResult<f64> {
 }
 
 /// `{1,2,"a b",NULL}` → items (None for NULL).
-fn parse_array(t: &str) -> Option<Vec<Option<String>>> {
+pub(crate) fn parse_array(t: &str) -> Option<Vec<Option<String>>> {
     let inner = t.strip_prefix('{')?.strip_suffix('}')?;
     let mut out = Vec::new();
     if inner.trim().is_empty() {

@@ -317,6 +317,34 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
     let returning_items = ins.returning.take();
     let on = ins.on.take();
     ins.table_alias = None;
+    // PostgreSQL fills trailing columns with their defaults when VALUES rows
+    // are shorter than the table; DataFusion wants the column list spelled out.
+    if ins.columns.is_empty() {
+        if let Some(src) = &ins.source {
+            if let datafusion::sql::sqlparser::ast::SetExpr::Values(v) = src.body.as_ref() {
+                let width = v.rows.iter().map(|r| r.content.len()).max().unwrap_or(0);
+                if width > table.columns.len() {
+                    return Err(PgError::syntax(
+                        "INSERT has more expressions than target columns",
+                    ));
+                }
+                if width < table.columns.len() {
+                    ins.columns = table.columns[..width]
+                        .iter()
+                        .map(|c| {
+                            datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                                datafusion::sql::sqlparser::ast::Ident::with_quote(
+                                    '"',
+                                    c.name.clone(),
+                                ),
+                            ])
+                        })
+                        .collect();
+                }
+            }
+        }
+    }
+
     // Identity ALWAYS columns reject explicit values.
     for c in &table.columns {
         if c.identity_always

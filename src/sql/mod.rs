@@ -9,6 +9,8 @@ pub mod copy;
 pub mod ddl;
 pub mod dml;
 pub mod errors;
+pub mod names;
+
 pub mod params;
 pub mod session;
 
@@ -190,8 +192,10 @@ impl Engine {
     }
 
     /// Plan a statement with DataFusion.
-    pub async fn plan(&self, session: &Session, stmt: Statement) -> PgResult<LogicalPlan> {
+    pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
+        names::name_columns(&mut stmt);
         let state = session.ctx.state();
+
         state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await

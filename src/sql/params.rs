@@ -202,6 +202,27 @@ pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String>
     };
     Ok(match sql_type_for(ty) {
         Some("text") | None => quote_literal(&text),
+        Some(t) if t.ends_with("[]") => {
+            let elem = t.trim_end_matches("[]");
+            let items = super::copy::parse_array(text.trim()).ok_or_else(|| {
+                PgError::new(
+                    codes::INVALID_TEXT_REPRESENTATION,
+                    format!("malformed array literal: \"{text}\""),
+                )
+            })?;
+            if items.is_empty() {
+                format!("CAST(make_array() AS {t})")
+            } else {
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        None => format!("CAST(NULL AS {elem})"),
+                        Some(v) => format!("CAST({} AS {elem})", quote_literal(v)),
+                    })
+                    .collect();
+                format!("make_array({})", parts.join(", "))
+            }
+        }
         Some(t) => format!("CAST({} AS {t})", quote_literal(&text)),
     })
 }
