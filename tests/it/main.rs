@@ -2,6 +2,8 @@
 //! engine links once.
 
 mod common;
+mod copy;
+
 mod durability;
 mod errors;
 mod protocol;
