@@ -12,11 +12,12 @@ use datafusion::logical_expr::{Expr, ExprSchemable, Operator, TableProviderFilte
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use super::codec::{Datum, encode_key};
+use super::codec::{Datum, encode_key, table_prefix};
 use super::scan::{ScanPart, ShardScanExec};
 use crate::catalog::Table;
 use crate::cluster::Node;
 use crate::error::PgResult;
+use crate::shard::store::prefix_successor;
 
 /// Extra columns of DML scans: the encoded row key and the stored row bytes.
 pub const KEY_COLUMN: &str = "__grape_key";
@@ -138,51 +139,261 @@ impl GrapeTable {
             .collect()
     }
 
-    pub fn plan_parts(&self, filters: &[Expr]) -> PgResult<Vec<ScanPart>> {
+    /// Choose how to find the rows: primary-key point lookup, secondary
+    /// index lookup, primary-key range, or a full scan of every shard.
+    pub fn plan_parts(&self, filters: &[Expr]) -> PgResult<(Vec<ScanPart>, String)> {
         if let Some(keys) = self.point_keys(filters) {
-            let mut by_group: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = Default::default();
-            for k in keys {
-                by_group.entry(self.node.route(&k).id).or_default().push(k);
-            }
-            if by_group.is_empty() {
-                return Ok(vec![ScanPart::Points {
-                    group: *self.node.groups.keys().next().unwrap(),
-                    keys: vec![],
-                }]);
-            }
-            return Ok(by_group
-                .into_iter()
-                .map(|(group, keys)| ScanPart::Points { group, keys })
-                .collect());
+            let n = keys.len();
+            return Ok((
+                self.points(keys),
+                format!("primary key point lookup ({n} key(s))"),
+            ));
         }
-        Ok(self
+        // Index entries written inside an open transaction block are only in
+        // its overlay; such a block scans instead of using indexes.
+        if self.overlay.is_none() {
+            for idx in self.table.indexes.iter().filter(|i| !i.primary) {
+                if let Some((start, end, how)) = self.index_bounds(idx, filters) {
+                    if let Some(keys) = self.index_row_keys(&start, &end)? {
+                        let n = keys.len();
+                        return Ok((
+                            self.points(keys),
+                            format!("index {} {how} ({n} row(s))", idx.name),
+                        ));
+                    }
+                }
+            }
+        }
+        let prefix = table_prefix(self.table.id);
+        let (mut start, mut end) = (
+            prefix.clone(),
+            prefix_successor(&prefix).expect("table prefix"),
+        );
+        let mut access = "full scan".to_string();
+        if let Some(&first) = self.table.pk_positions().first() {
+            let col = &self.table.columns[first];
+            if let Some((lo, hi)) = key_range(filters, &col.name, &col.ty.arrow_type(), &prefix) {
+                if let Some(lo) = lo {
+                    start = lo;
+                }
+                if let Some(hi) = hi {
+                    end = hi;
+                }
+                access = format!("primary key range on {}", col.name);
+            }
+        }
+        let parts = self
             .node
             .groups
             .keys()
-            .map(|&group| ScanPart::Range { group })
-            .collect())
+            .map(|&group| ScanPart::Range {
+                group,
+                start: start.clone(),
+                end: end.clone(),
+            })
+            .collect();
+        Ok((parts, access))
+    }
+
+    fn points(&self, keys: Vec<Vec<u8>>) -> Vec<ScanPart> {
+        let mut by_group: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = Default::default();
+        for k in keys {
+            by_group.entry(self.node.route(&k).id).or_default().push(k);
+        }
+        if by_group.is_empty() {
+            let group = *self.node.groups.keys().next().expect("a data group");
+            return vec![ScanPart::Points {
+                group,
+                keys: vec![],
+            }];
+        }
+        by_group
+            .into_iter()
+            .map(|(group, keys)| ScanPart::Points { group, keys })
+            .collect()
+    }
+
+    /// Key bounds of the index entries the filters select: equality on every
+    /// index column, or a range on its first column.
+    fn index_bounds(
+        &self,
+        idx: &crate::catalog::Index,
+        filters: &[Expr],
+    ) -> Option<(Vec<u8>, Vec<u8>, &'static str)> {
+        let prefix = table_prefix(idx.id);
+        let cols: Vec<&crate::catalog::Column> = idx
+            .columns
+            .iter()
+            .filter_map(|id| self.table.column_by_id(*id))
+            .collect();
+        let mut eq: Vec<Datum> = Vec::new();
+        for c in &cols {
+            let vals = filters.iter().find_map(|f| equality_values(f, &c.name));
+            match vals {
+                Some(v) if v.len() == 1 => {
+                    let v = v[0].cast_to(&c.ty.arrow_type()).ok()?;
+                    if v.is_null() {
+                        return None;
+                    }
+                    eq.push(Datum::from_scalar(&v).ok()?);
+                }
+                _ => break,
+            }
+        }
+        if eq.len() == cols.len() {
+            let start = encode_key(idx.id, &eq).ok()?;
+            let end = prefix_successor(&start)?;
+            return Some((start, end, "lookup"));
+        }
+        let first = cols.first()?;
+        let (lo, hi) = key_range(filters, &first.name, &first.ty.arrow_type(), &prefix)?;
+        let start = lo.unwrap_or_else(|| prefix.clone());
+        let end = hi.unwrap_or_else(|| prefix_successor(&prefix).expect("index prefix"));
+        Some((start, end, "range scan"))
+    }
+
+    /// Row keys stored in index entries with keys in `[start, end)`, from
+    /// every shard; None when there are too many for a lookup to pay off.
+    fn index_row_keys(&self, start: &[u8], end: &[u8]) -> PgResult<Option<Vec<Vec<u8>>>> {
+        const MAX: usize = 100_000;
+        let mut out = Vec::new();
+        for g in self.node.groups.values() {
+            let mut from = start.to_vec();
+            loop {
+                let chunk = g.scan(&from, Some(end), 4096)?;
+                let done = chunk.len() < 4096;
+                if let Some((k, _)) = chunk.last() {
+                    from = k.clone();
+                    from.push(0);
+                }
+                out.extend(chunk.into_iter().map(|(_, v)| v));
+                if out.len() > MAX {
+                    return Ok(None);
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(Some(out))
+    }
+}
+
+/// Bounds `[lo, hi)` on keys `[prefix][encoded col]...` from range and
+/// equality filters on `col` (None when the filters do not bound it).
+fn key_range(
+    filters: &[Expr],
+    col: &str,
+    dt: &DataType,
+    prefix: &[u8],
+) -> Option<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+    let enc = |v: &ScalarValue| -> Option<Vec<u8>> {
+        let v = v.cast_to(dt).ok()?;
+        if v.is_null() {
+            return None;
+        }
+        let mut k = prefix.to_vec();
+        Datum::from_scalar(&v).ok()?.encode_key(&mut k).ok()?;
+        Some(k)
+    };
+    let (mut lo, mut hi): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    let mut tighten_lo = |k: Vec<u8>| {
+        if lo.as_ref().is_none_or(|l| &k > l) {
+            lo = Some(k);
+        }
+    };
+    let mut his: Vec<Vec<u8>> = Vec::new();
+    for f in filters {
+        let mut push = |op: Operator, v: &ScalarValue| -> Option<()> {
+            let k = enc(v)?;
+            match op {
+                Operator::Gt => tighten_lo(prefix_successor(&k)?),
+                Operator::GtEq => tighten_lo(k),
+                Operator::Lt => his.push(k),
+                Operator::LtEq => his.push(prefix_successor(&k)?),
+                Operator::Eq => {
+                    his.push(prefix_successor(&k)?);
+                    tighten_lo(k);
+                }
+                _ => {}
+            }
+            Some(())
+        };
+        match f {
+            Expr::BinaryExpr(b) => {
+                if is_col(&b.left, col) {
+                    if let Some(v) = lit(&b.right) {
+                        push(b.op, &v);
+                    }
+                } else if is_col(&b.right, col) {
+                    if let Some(v) = lit(&b.left) {
+                        let flipped = match b.op {
+                            Operator::Gt => Operator::Lt,
+                            Operator::GtEq => Operator::LtEq,
+                            Operator::Lt => Operator::Gt,
+                            Operator::LtEq => Operator::GtEq,
+                            other => other,
+                        };
+                        push(flipped, &v);
+                    }
+                }
+            }
+            Expr::Between(bt) if !bt.negated && is_col(&bt.expr, col) => {
+                if let (Some(l), Some(h)) = (lit(&bt.low), lit(&bt.high)) {
+                    push(Operator::GtEq, &l);
+                    push(Operator::LtEq, &h);
+                }
+            }
+            _ => {}
+        }
+    }
+    for h in his {
+        if hi.as_ref().is_none_or(|x| &h < x) {
+            hi = Some(h);
+        }
+    }
+    if lo.is_none() && hi.is_none() {
+        return None;
+    }
+    Some((lo, hi))
+}
+
+/// `e` is the column `col`, possibly under a cast that keeps values and
+/// their order (integer widening, string representations).
+fn is_col(e: &Expr, col: &str) -> bool {
+    match e {
+        Expr::Column(c) => c.name == col,
+        Expr::Cast(c) => {
+            let keeps = matches!(
+                c.field.data_type(),
+                DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::Utf8
+                    | DataType::Utf8View
+                    | DataType::LargeUtf8
+            );
+            keeps && matches!(c.expr.as_ref(), Expr::Column(x) if x.name == col)
+        }
+        _ => false,
+    }
+}
+
+fn lit(e: &Expr) -> Option<ScalarValue> {
+    match e {
+        Expr::Literal(v, _) => Some(v.clone()),
+        Expr::Cast(c) => {
+            let v = lit(&c.expr)?;
+            v.cast_to(c.field.data_type()).ok()
+        }
+        _ => None,
     }
 }
 
 /// Constants `col` is required to equal by `f` (`col = c`, `c = col`, `col IN (...)`).
 fn equality_values(f: &Expr, col: &str) -> Option<Vec<ScalarValue>> {
-    fn is_col(e: &Expr, col: &str) -> bool {
-        match e {
-            Expr::Column(c) => c.name == col,
-            Expr::Cast(c) => is_col(&c.expr, col),
-            _ => false,
-        }
-    }
-    fn lit(e: &Expr) -> Option<ScalarValue> {
-        match e {
-            Expr::Literal(v, _) => Some(v.clone()),
-            Expr::Cast(c) => {
-                let v = lit(&c.expr)?;
-                v.cast_to(c.field.data_type()).ok()
-            }
-            _ => None,
-        }
-    }
     match f {
         Expr::BinaryExpr(b) if b.op == Operator::Eq => {
             if is_col(&b.left, col) {
@@ -219,7 +430,7 @@ impl TableProvider for GrapeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let parts = self
+        let (parts, access) = self
             .plan_parts(filters)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         let projection = projection
@@ -234,6 +445,7 @@ impl TableProvider for GrapeTable {
             limit,
             self.with_key,
             self.overlay.clone(),
+            access,
         )))
     }
 

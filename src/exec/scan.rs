@@ -19,20 +19,23 @@ use datafusion::physical_plan::{
 };
 use futures::stream;
 
-use super::codec::{Datum, decode_row, rows_to_batch, table_prefix};
+use super::codec::{Datum, decode_row, rows_to_batch};
 use super::provider::Overlay;
 use crate::catalog::Table;
 use crate::cluster::Node;
 use crate::error::PgError;
 use crate::shard::GroupId;
-use crate::shard::store::prefix_successor;
 
 const BATCH_ROWS: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub enum ScanPart {
-    /// Every row of the table in this shard.
-    Range { group: GroupId },
+    /// The table's rows in this shard with keys in `[start, end)`.
+    Range {
+        group: GroupId,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
     /// Only these keys (primary-key point lookup).
     Points { group: GroupId, keys: Vec<Vec<u8>> },
 }
@@ -40,7 +43,7 @@ pub enum ScanPart {
 impl ScanPart {
     fn group(&self) -> GroupId {
         match self {
-            ScanPart::Range { group } | ScanPart::Points { group, .. } => *group,
+            ScanPart::Range { group, .. } | ScanPart::Points { group, .. } => *group,
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct ShardScanExec {
     limit: Option<usize>,
     with_key: bool,
     overlay: Option<Overlay>,
+    /// How rows are found, for EXPLAIN ("full scan", "primary key point lookup (1 key(s))", ...).
+    access: String,
     props: Arc<PlanProperties>,
 }
 
@@ -70,6 +75,7 @@ impl ShardScanExec {
         limit: Option<usize>,
         with_key: bool,
         overlay: Option<Overlay>,
+        access: String,
     ) -> Self {
         let projected = Arc::new(full_schema.project(&projection).expect("valid projection"));
         let props = PlanProperties::new(
@@ -88,6 +94,7 @@ impl ShardScanExec {
             limit,
             with_key,
             overlay,
+            access,
             props: Arc::new(props),
         }
     }
@@ -108,34 +115,14 @@ impl DisplayAs for ShardScanExec {
             .iter()
             .map(|f| f.name().as_str())
             .collect();
-        if self.is_point_lookup() {
-            let n: usize = self
-                .parts
-                .iter()
-                .map(|p| {
-                    if let ScanPart::Points { keys, .. } = p {
-                        keys.len()
-                    } else {
-                        0
-                    }
-                })
-                .sum();
-            write!(
-                f,
-                "ShardScanExec: table={}, primary key point lookup ({n} key(s)), shards=[{}], projection=[{}]",
-                self.table.qualified_name(),
-                shards.join(", "),
-                cols.join(", ")
-            )?;
-        } else {
-            write!(
-                f,
-                "ShardScanExec: table={}, full scan, shards=[{}], projection=[{}]",
-                self.table.qualified_name(),
-                shards.join(", "),
-                cols.join(", ")
-            )?;
-        }
+        write!(
+            f,
+            "ShardScanExec: table={}, {}, shards=[{}], projection=[{}]",
+            self.table.qualified_name(),
+            self.access,
+            shards.join(", "),
+            cols.join(", ")
+        )?;
         if let Some(l) = self.limit {
             write!(f, ", limit={l}")?;
         }
@@ -279,9 +266,11 @@ impl ExecutionPlan for ShardScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let prefix = table_prefix(self.table.id);
-        let end = prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; 5]);
         let part = self.parts.get(partition).cloned();
+        let (cursor, end) = match &part {
+            Some(ScanPart::Range { start, end, .. }) => (start.clone(), end.clone()),
+            _ => (Vec::new(), Vec::new()),
+        };
         let done = part.is_none();
         let part = part.unwrap_or(ScanPart::Points {
             group: 0,
@@ -292,7 +281,7 @@ impl ExecutionPlan for ShardScanExec {
             table: self.table.clone(),
             node: self.node.clone(),
             part,
-            cursor: prefix,
+            cursor,
             end,
             point_pos: 0,
             remaining: self.limit.unwrap_or(usize::MAX),

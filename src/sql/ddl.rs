@@ -545,7 +545,7 @@ async fn create_index(engine: &Engine, session: &mut Session, ci: CreateIndex) -
             writes.push(RowWrite {
                 key: ikey,
                 expect: None,
-                new: Some(Vec::new()),
+                new: Some(key),
             });
         }
         Ok(())

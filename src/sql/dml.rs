@@ -131,12 +131,11 @@ fn index_entry(
         vals.push(row[pos].clone());
     }
     let mut key = encode_key(idx.id, &vals)?;
-    if idx.unique {
-        Ok(Some((key, row_key.to_vec())))
-    } else {
+    // The value is the row key, so lookups need not decode entry keys.
+    if !idx.unique {
         key.extend_from_slice(row_key);
-        Ok(Some((key, Vec::new())))
     }
+    Ok(Some((key, row_key.to_vec())))
 }
 
 fn secondary(table: &Table) -> impl Iterator<Item = &Index> {

@@ -63,10 +63,12 @@ pub fn message(e: &tokio_postgres::Error) -> String {
 
 /// Run a simple query and return all rows as text.
 pub async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let msgs = c
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error().map(|d| d.message().to_string())));
+    let msgs = c.simple_query(sql).await.unwrap_or_else(|e| {
+        panic!(
+            "{sql}: {e} {:?}",
+            e.as_db_error().map(|d| d.message().to_string())
+        )
+    });
     msgs.into_iter()
         .filter_map(|m| match m {
             tokio_postgres::SimpleQueryMessage::Row(r) => Some(

@@ -5,7 +5,11 @@ use futures::{SinkExt, StreamExt, pin_mut};
 
 use crate::common::{TestServer, code, rows};
 
-async fn copy_in(c: &tokio_postgres::Client, sql: &str, data: &[u8]) -> Result<u64, tokio_postgres::Error> {
+async fn copy_in(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    data: &[u8],
+) -> Result<u64, tokio_postgres::Error> {
     let sink = c.copy_in(sql).await?;
     pin_mut!(sink);
     for chunk in data.chunks(7) {
@@ -28,31 +32,56 @@ async fn copy_out(c: &tokio_postgres::Client, sql: &str) -> Vec<u8> {
 async fn copy_text_csv_binary_roundtrip() {
     let s = TestServer::start().await;
     let c = s.connect().await;
-    c.batch_execute("CREATE TABLE c (id int8 PRIMARY KEY, a text, b float8, d date, t int4[])").await.unwrap();
+    c.batch_execute("CREATE TABLE c (id int8 PRIMARY KEY, a text, b float8, d date, t int4[])")
+        .await
+        .unwrap();
     let text = b"1\thello\t1.5\t2024-01-02\t{1,2}\n2\twith\\ttab\t\\N\t\\N\t\\N\n";
     assert_eq!(copy_in(&c, "COPY c FROM STDIN", text).await.unwrap(), 2);
     let csv = b"id,a,b,d,t\n3,\"quoted, \"\"comma\"\"\",2.5,2024-03-04,\"{3}\"\n4,,,,\n";
-    assert_eq!(copy_in(&c, "COPY c FROM STDIN WITH (FORMAT csv, HEADER true)", csv).await.unwrap(), 2);
+    assert_eq!(
+        copy_in(&c, "COPY c FROM STDIN WITH (FORMAT csv, HEADER true)", csv)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         rows(&c, "SELECT id, a, b FROM c ORDER BY id").await,
         vec![
             vec![Some("1".into()), Some("hello".into()), Some("1.5".into())],
             vec![Some("2".into()), Some("with\ttab".into()), None],
-            vec![Some("3".into()), Some("quoted, \"comma\"".into()), Some("2.5".into())],
+            vec![
+                Some("3".into()),
+                Some("quoted, \"comma\"".into()),
+                Some("2.5".into())
+            ],
             vec![Some("4".into()), None, None],
         ]
     );
     let out = copy_out(&c, "COPY (SELECT id, a, b FROM c ORDER BY id) TO STDOUT").await;
-    assert_eq!(String::from_utf8(out).unwrap(), "1\thello\t1.5\n2\twith\\ttab\t\\N\n3\tquoted, \"comma\"\t2.5\n4\t\\N\t\\N\n");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "1\thello\t1.5\n2\twith\\ttab\t\\N\n3\tquoted, \"comma\"\t2.5\n4\t\\N\t\\N\n"
+    );
     let out = copy_out(&c, "COPY c (id, a) TO STDOUT WITH (FORMAT csv)").await;
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("3,\"quoted, \"\"comma\"\"\""), "{text}");
 
     // Binary out of one table, binary into another: same rows.
-    let bin = copy_out(&c, "COPY (SELECT id, a, b FROM c ORDER BY id) TO STDOUT WITH (FORMAT binary)").await;
+    let bin = copy_out(
+        &c,
+        "COPY (SELECT id, a, b FROM c ORDER BY id) TO STDOUT WITH (FORMAT binary)",
+    )
+    .await;
     assert!(bin.starts_with(b"PGCOPY\n\xff\r\n\0"));
-    c.batch_execute("CREATE TABLE c2 (id int8 PRIMARY KEY, a text, b float8)").await.unwrap();
-    assert_eq!(copy_in(&c, "COPY c2 FROM STDIN (FORMAT binary)", &bin).await.unwrap(), 4);
+    c.batch_execute("CREATE TABLE c2 (id int8 PRIMARY KEY, a text, b float8)")
+        .await
+        .unwrap();
+    assert_eq!(
+        copy_in(&c, "COPY c2 FROM STDIN (FORMAT binary)", &bin)
+            .await
+            .unwrap(),
+        4
+    );
     assert_eq!(
         rows(&c, "SELECT count(*) FROM c2 JOIN c ON c.id = c2.id WHERE (c.a IS NOT DISTINCT FROM c2.a) AND (c.b IS NOT DISTINCT FROM c2.b)").await,
         vec![vec![Some("4".into())]]
@@ -64,26 +93,49 @@ async fn copy_text_csv_binary_roundtrip() {
 async fn bad_row_reports_line_and_applies_nothing() {
     let s = TestServer::start().await;
     let c = s.connect().await;
-    c.batch_execute("CREATE TABLE b (id int PRIMARY KEY, n int NOT NULL)").await.unwrap();
+    c.batch_execute("CREATE TABLE b (id int PRIMARY KEY, n int NOT NULL)")
+        .await
+        .unwrap();
     let mut data = String::new();
     for i in 1..=12000 {
         data.push_str(&format!("{i}\t{i}\n"));
     }
     data.push_str("12001\tnot-a-number\n");
-    let e = copy_in(&c, "COPY b FROM STDIN", data.as_bytes()).await.unwrap_err();
+    let e = copy_in(&c, "COPY b FROM STDIN", data.as_bytes())
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "22P02");
     let db = e.as_db_error().unwrap();
-    assert!(db.detail().unwrap_or("").contains("line 12001"), "{:?}", db.detail());
-    assert_eq!(rows(&c, "SELECT count(*) FROM b").await, vec![vec![Some("0".into())]]);
+    assert!(
+        db.detail().unwrap_or("").contains("line 12001"),
+        "{:?}",
+        db.detail()
+    );
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM b").await,
+        vec![vec![Some("0".into())]]
+    );
 
-    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t1\n2\n").await.unwrap_err();
+    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t1\n2\n")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "22P04");
-    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t1\n1\t2\n").await.unwrap_err();
+    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t1\n1\t2\n")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "23505");
-    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t\\N\n").await.unwrap_err();
+    let e = copy_in(&c, "COPY b FROM STDIN", b"1\t\\N\n")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "23502");
-    assert_eq!(rows(&c, "SELECT count(*) FROM b").await, vec![vec![Some("0".into())]]);
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM b").await,
+        vec![vec![Some("0".into())]]
+    );
     // The session is fine afterwards.
-    assert_eq!(copy_in(&c, "COPY b FROM STDIN", b"1\t1\n").await.unwrap(), 1);
+    assert_eq!(
+        copy_in(&c, "COPY b FROM STDIN", b"1\t1\n").await.unwrap(),
+        1
+    );
     s.stop().await;
 }

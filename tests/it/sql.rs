@@ -228,3 +228,89 @@ async fn ddl_alter_drop_truncate_schema() {
         .unwrap();
     s.stop().await;
 }
+
+fn plan_of(r: Vec<Vec<Option<String>>>) -> String {
+    r.into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn secondary_indexes_and_key_ranges_are_used() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE p (id int PRIMARY KEY, email text UNIQUE, city text, age int);
+         INSERT INTO p SELECT i, 'u' || i || '@x', CASE WHEN i % 3 = 0 THEN 'oslo' ELSE 'rome' END, i % 50
+           FROM generate_series(1, 3000) AS t(i);
+         CREATE INDEX p_city ON p (city);
+         CREATE INDEX ON p (age);",
+    )
+    .await
+    .unwrap();
+    let plan = plan_of(rows(&c, "EXPLAIN SELECT id FROM p WHERE email = 'u42@x'").await);
+    assert!(
+        plan.contains("index p_email_key lookup (1 row(s))"),
+        "{plan}"
+    );
+    assert_eq!(
+        rows(&c, "SELECT id FROM p WHERE email = 'u42@x'").await,
+        vec![vec![Some("42".into())]]
+    );
+
+    let plan = plan_of(rows(&c, "EXPLAIN SELECT count(*) FROM p WHERE city = 'oslo'").await);
+    assert!(plan.contains("index p_city lookup (1000 row(s))"), "{plan}");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE city = 'oslo'").await,
+        vec![vec![Some("1000".into())]]
+    );
+
+    let plan = plan_of(
+        rows(
+            &c,
+            "EXPLAIN SELECT count(*) FROM p WHERE age BETWEEN 10 AND 12",
+        )
+        .await,
+    );
+    assert!(plan.contains("index p_age_idx range scan"), "{plan}");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE age BETWEEN 10 AND 12").await,
+        vec![vec![Some("180".into())]]
+    );
+
+    let plan = plan_of(rows(&c, "EXPLAIN SELECT count(*) FROM p WHERE id > 2990").await);
+    assert!(plan.contains("primary key range on id"), "{plan}");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE id > 2990").await,
+        vec![vec![Some("10".into())]]
+    );
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE id >= 10 AND id < 20").await,
+        vec![vec![Some("10".into())]]
+    );
+
+    // Index entries follow updates and deletes.
+    c.batch_execute("UPDATE p SET city = 'oslo' WHERE id = 1; DELETE FROM p WHERE id = 3; UPDATE p SET email = 'new@x' WHERE id = 42").await.unwrap();
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE city = 'oslo'").await,
+        vec![vec![Some("1000".into())]]
+    );
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM p WHERE email = 'u42@x'").await,
+        vec![vec![Some("0".into())]]
+    );
+    assert_eq!(
+        rows(&c, "SELECT id FROM p WHERE email = 'new@x'").await,
+        vec![vec![Some("42".into())]]
+    );
+    let e = c
+        .simple_query("INSERT INTO p VALUES (5000, 'new@x', 'x', 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(crate::common::code(&e), "23505");
+    c.batch_execute("DROP INDEX p_city").await.unwrap();
+    let plan = plan_of(rows(&c, "EXPLAIN SELECT count(*) FROM p WHERE city = 'oslo'").await);
+    assert!(plan.contains("full scan"), "{plan}");
+    s.stop().await;
+}
