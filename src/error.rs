@@ -9,6 +9,32 @@ pub struct PgError {
     pub message: String,
     pub position: Option<usize>,
     pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+/// A NOTICE or WARNING sent to the client before the statement's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub severity: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Notice {
+    pub fn notice(code: &'static str, message: impl Into<String>) -> Self {
+        Notice {
+            severity: "NOTICE",
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Notice {
+            severity: "WARNING",
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 pub type PgResult<T> = Result<T, PgError>;
@@ -20,10 +46,15 @@ impl PgError {
             message: message.into(),
             position: None,
             detail: None,
+            hint: None,
         }
     }
     pub fn with_position(mut self, pos: usize) -> Self {
         self.position = Some(pos);
+        self
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -73,10 +73,28 @@ pub fn locate_name(mut e: PgError, sql: &str) -> PgError {
     e
 }
 
+/// Send the notices a statement raised.
+async fn send_notices<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    use futures::SinkExt;
+    for n in std::mem::take(&mut session.notices) {
+        let info = ErrorInfo::new(n.severity.to_string(), n.code.to_string(), n.message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
+}
+
 pub fn to_error_info(e: PgError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_string(), e.code.to_string(), e.message);
     info.position = e.position.map(|p| p.to_string());
     info.detail = e.detail;
+    info.hint = e.hint;
     info
 }
 
@@ -341,7 +359,9 @@ impl SimpleQueryHandler for Frontend {
             }
             Ok(stmts) => {
                 for stmt in stmts {
-                    match self.run(&mut session, stmt, &Format::UnifiedText).await {
+                    let res = self.run(&mut session, stmt, &Format::UnifiedText).await;
+                    send_notices(client, &mut session).await?;
+                    match res {
                         Ok(r) => out.push(r),
                         Err(e) => {
                             out.push(Response::Error(Box::new(to_error_info(locate_name(
@@ -634,6 +654,7 @@ impl ExtendedQueryHandler for Frontend {
             }
             Err(e) => Err(e),
         };
+        send_notices(client, &mut session).await?;
         drop(session);
         guard.armed = false;
         match res {

@@ -13,7 +13,7 @@ use super::dml::resolve_table;
 use super::session::Session;
 use super::{Engine, Output, object_parts};
 use crate::catalog::{Catalog, Column, Index, SqlType, Table};
-use crate::error::{PgError, PgResult, codes};
+use crate::error::{Notice, PgError, PgResult, codes};
 use crate::exec::codec::{decode_row, encode_key, table_prefix};
 use crate::exec::write::{RowWrite, WriteError, apply_writes};
 use crate::shard::{Command, Op};
@@ -46,7 +46,12 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                     Ok(true)
                 })
                 .await?;
-            let _ = created;
+            if !created {
+                session.notices.push(Notice::notice(
+                    codes::DUPLICATE_SCHEMA,
+                    format!("schema \"{name}\" already exists, skipping"),
+                ));
+            }
             Ok(Output::Command("CREATE SCHEMA".into()))
         }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
@@ -66,11 +71,13 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
             ObjectType::Schema => {
                 for n in &names {
                     let name = object_parts(n).join(".");
+                    let mut skipped = false;
                     let dropped = engine
                         .catalog
                         .update(|cat| {
                             if !cat.schemas.contains(&name) {
                                 if if_exists {
+                                    skipped = true;
                                     return Ok(vec![]);
                                 }
                                 return Err(PgError::new(codes::INVALID_SCHEMA_NAME, format!("schema \"{name}\" does not exist")));
@@ -90,6 +97,12 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                             Ok(tables)
                         })
                         .await?;
+                    if skipped {
+                        session.notices.push(Notice::notice(
+                            codes::SUCCESSFUL_COMPLETION,
+                            format!("schema \"{name}\" does not exist, skipping"),
+                        ));
+                    }
                     for t in dropped {
                         purge_table_data(engine, &t).await?;
                     }
@@ -199,7 +212,7 @@ async fn create_table(engine: &Engine, session: &mut Session, ct: CreateTable) -
         return Err(PgError::unsupported("CREATE TABLE AS"));
     }
     let (schema, name) = split_name(session, &object_parts(&ct.name))?;
-    engine
+    let created = engine
         .catalog
         .update(|cat: &mut Catalog| {
             if !cat.schemas.contains(&schema) {
@@ -210,7 +223,7 @@ async fn create_table(engine: &Engine, session: &mut Session, ct: CreateTable) -
             }
             if cat.table(&schema, &name).is_some() {
                 if ct.if_not_exists {
-                    return Ok(());
+                    return Ok(false);
                 }
                 return Err(PgError::new(
                     codes::DUPLICATE_TABLE,
@@ -322,9 +335,15 @@ async fn create_table(engine: &Engine, session: &mut Session, ct: CreateTable) -
                     next_column_id,
                 },
             );
-            Ok(())
+            Ok(true)
         })
         .await?;
+    if !created {
+        session.notices.push(Notice::notice(
+            codes::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists, skipping"),
+        ));
+    }
     Ok(Output::Command("CREATE TABLE".into()))
 }
 
@@ -348,13 +367,20 @@ async fn purge_table_data(engine: &Engine, table: &Table) -> PgResult<()> {
 
 async fn drop_table(
     engine: &Engine,
-    session: &Session,
+    session: &mut Session,
     parts: &[String],
     if_exists: bool,
 ) -> PgResult<()> {
     let table = match resolve_table(engine, session, parts) {
         Ok(t) => t,
-        Err(_) if if_exists => return Ok(()),
+        Err(_) if if_exists => {
+            let name = parts.last().cloned().unwrap_or_default();
+            session.notices.push(Notice::notice(
+                codes::SUCCESSFUL_COMPLETION,
+                format!("table \"{name}\" does not exist, skipping"),
+            ));
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     engine
@@ -369,7 +395,7 @@ async fn drop_table(
 
 async fn drop_index(
     engine: &Engine,
-    session: &Session,
+    session: &mut Session,
     parts: &[String],
     if_exists: bool,
 ) -> PgResult<()> {
@@ -386,6 +412,10 @@ async fn drop_index(
     };
     let Some(owner) = owner.cloned() else {
         if if_exists {
+            session.notices.push(Notice::notice(
+                codes::SUCCESSFUL_COMPLETION,
+                format!("index \"{name}\" does not exist, skipping"),
+            ));
             return Ok(());
         }
         return Err(PgError::new(

@@ -316,6 +316,11 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
     let returning_items = ins.returning.take();
     let on = ins.on.take();
     ins.table_alias = None;
+    if let Some(src) = &ins.source {
+        if let datafusion::sql::sqlparser::ast::SetExpr::Values(v) = src.body.as_ref() {
+            check_values_types(&table, &ins.columns, v)?;
+        }
+    }
     // PostgreSQL fills trailing columns with their defaults when VALUES rows
     // are shorter than the table; DataFusion wants the column list spelled out.
     if ins.columns.is_empty() {
@@ -369,6 +374,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
     let LogicalPlan::Dml(dml) = plan else {
         return Err(PgError::internal("INSERT did not plan as DML"));
     };
+    check_assignment_types(&table, &dml.input)?;
     let batches = collect(session, (*dml.input).clone()).await?;
 
     // Build the full rows (serial values, constraints, keys).
@@ -1001,4 +1007,140 @@ pub async fn plain_insert(
         }
         Err(WriteError::Failed(e)) => Err(e),
     }
+}
+
+/// Broad type families for PostgreSQL's assignment-cast rules.
+#[derive(PartialEq, Clone, Copy, Debug)]
+enum Family {
+    Numeric,
+    String,
+    Bool,
+    Temporal,
+    Time,
+    Interval,
+    Binary,
+    List,
+    Null,
+    Other,
+}
+
+fn family(dt: &datafusion::arrow::datatypes::DataType) -> Family {
+    use datafusion::arrow::datatypes::DataType as D;
+    match dt {
+        D::Int8
+        | D::Int16
+        | D::Int32
+        | D::Int64
+        | D::UInt8
+        | D::UInt16
+        | D::UInt32
+        | D::UInt64
+        | D::Float16
+        | D::Float32
+        | D::Float64
+        | D::Decimal128(..)
+        | D::Decimal256(..) => Family::Numeric,
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => Family::String,
+        D::Boolean => Family::Bool,
+        D::Date32 | D::Date64 | D::Timestamp(..) => Family::Temporal,
+        D::Time32(_) | D::Time64(_) => Family::Time,
+        D::Interval(_) | D::Duration(_) => Family::Interval,
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => Family::Binary,
+        D::List(_) | D::LargeList(_) | D::FixedSizeList(..) => Family::List,
+        D::Null => Family::Null,
+        _ => Family::Other,
+    }
+}
+
+/// Reject INSERT values whose type PostgreSQL would not assign to the
+/// column (42804), before DataFusion's casts turn `true` into `1`.
+fn check_assignment_types(table: &Table, input: &LogicalPlan) -> PgResult<()> {
+    use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable};
+    let LogicalPlan::Projection(p) = input else {
+        return Ok(());
+    };
+    for (i, e) in p.expr.iter().enumerate() {
+        let inner = match e {
+            DfExpr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let DfExpr::Cast(c) = inner else { continue };
+        if !matches!(c.expr.as_ref(), DfExpr::Column(_)) {
+            continue;
+        }
+        let Ok(src) = c.expr.get_type(p.input.schema()) else {
+            continue;
+        };
+        let Some(col) = table.columns.get(i) else {
+            continue;
+        };
+        let (from, to) = (family(&src), family(&col.ty.arrow_type()));
+        let ok =
+            from == to || from == Family::Null || from == Family::String || to == Family::String;
+        if !ok {
+            return Err(PgError::new(
+                codes::DATATYPE_MISMATCH,
+                format!(
+                    "column \"{}\" is of type {} but expression is of type {}",
+                    col.name,
+                    col.ty.pg_name(),
+                    super::errors::pg_type_name(&src.to_string())
+                ),
+            )
+            .with_hint("You will need to rewrite or cast the expression."));
+        }
+    }
+    Ok(())
+}
+
+/// VALUES literals whose type PostgreSQL would not assign to the column
+/// (`true` into an integer, `5` into a date): 42804.
+fn check_values_types(
+    table: &Table,
+    columns: &[datafusion::sql::sqlparser::ast::ObjectName],
+    values: &datafusion::sql::sqlparser::ast::Values,
+) -> PgResult<()> {
+    use datafusion::arrow::datatypes::DataType as D;
+    use datafusion::sql::sqlparser::ast::{Expr as E, Value as V};
+    let targets: Vec<Option<&crate::catalog::Column>> = if columns.is_empty() {
+        table.columns.iter().map(Some).collect()
+    } else {
+        columns
+            .iter()
+            .map(|n| object_parts(n).last().and_then(|c| table.column(c)))
+            .collect()
+    };
+    for row in &values.rows {
+        for (e, col) in row.content.iter().zip(&targets) {
+            let Some(col) = col else { continue };
+            let (fam, name) = match e {
+                E::Value(v) => match &v.value {
+                    V::Boolean(_) => (family(&D::Boolean), "boolean"),
+                    V::Number(n, _) => (
+                        family(&D::Int64),
+                        if n.contains('.') {
+                            "numeric"
+                        } else {
+                            "integer"
+                        },
+                    ),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let to = family(&col.ty.arrow_type());
+            if fam != to && to != Family::String {
+                return Err(PgError::new(
+                    codes::DATATYPE_MISMATCH,
+                    format!(
+                        "column \"{}\" is of type {} but expression is of type {name}",
+                        col.name,
+                        col.ty.pg_name()
+                    ),
+                )
+                .with_hint("You will need to rewrite or cast the expression."));
+            }
+        }
+    }
+    Ok(())
 }

@@ -61,7 +61,7 @@ fn locate(msg: &str, sql: &str) -> (Option<String>, Option<usize>) {
     (found, pos)
 }
 
-fn pg_type_name(arrow: &str) -> &str {
+pub fn pg_type_name(arrow: &str) -> &str {
     match arrow {
         "Int16" => "smallint",
         "Int32" => "integer",
@@ -172,6 +172,16 @@ fn plan_error(m: &str) -> PgError {
             let short = name.rsplit('.').next().unwrap_or(name);
             return PgError::undefined_table(short);
         }
+    }
+    if m.contains("non-boolean predicate") {
+        let ty = m.rsplit("returning ").next().unwrap_or("").trim();
+        return PgError::new(
+            codes::DATATYPE_MISMATCH,
+            format!(
+                "argument of WHERE must be type boolean, not type {}",
+                pg_type_name(ty)
+            ),
+        );
     }
     if m.contains("Invalid function") || m.contains("No function matches") {
         let name = m.split('\'').nth(1).unwrap_or(m);

@@ -27,7 +27,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::CatalogStore;
 use crate::cluster::Node;
-use crate::error::{PgError, PgResult, codes};
+use crate::error::{Notice, PgError, PgResult, codes};
 use crate::exec::write::{Conflict, RowWrite, WriteError, apply_writes};
 use errors::{df_error, parser_error};
 use session::{Session, TxnState, display_name};
@@ -100,7 +100,10 @@ impl Engine {
             Statement::Delete(del) => dml::delete(self, session, del).await,
             Statement::StartTransaction { .. } => {
                 if session.in_block() {
-                    // PostgreSQL only warns here.
+                    session.notices.push(Notice::warning(
+                        codes::ACTIVE_SQL_TRANSACTION,
+                        "there is already a transaction in progress",
+                    ));
                     return Ok(Output::Command("BEGIN".into()));
                 }
                 session.txn = TxnState::Block {
@@ -113,6 +116,12 @@ impl Engine {
                 savepoint: Some(_), ..
             } => Err(PgError::unsupported("ROLLBACK TO SAVEPOINT")),
             Statement::Rollback { .. } => {
+                if !session.in_block() {
+                    session.notices.push(Notice::warning(
+                        codes::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    ));
+                }
                 session.txn = TxnState::Idle;
                 session.grape.set_overlay(None);
                 Ok(Output::TxnEnd("ROLLBACK".into()))
@@ -279,7 +288,13 @@ impl Engine {
         let state = std::mem::take(&mut session.txn);
         session.grape.set_overlay(None);
         match state {
-            TxnState::Idle => Ok(Output::Command("COMMIT".into())),
+            TxnState::Idle => {
+                session.notices.push(Notice::warning(
+                    codes::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                ));
+                Ok(Output::Command("COMMIT".into()))
+            }
             TxnState::Failed => Ok(Output::TxnEnd("ROLLBACK".into())),
             TxnState::Block { writes } => {
                 let writes: Vec<RowWrite> =

@@ -76,6 +76,8 @@ pub struct Session {
     pub user: String,
     settings: BTreeMap<String, String>,
     pub txn: TxnState,
+    /// Notices raised by the running statement, sent before its result.
+    pub notices: Vec<crate::error::Notice>,
     /// COPY FROM STDIN in progress (owned by the frontend).
     pub copy_in: std::sync::Mutex<Option<super::copy::CopyState>>,
 }
@@ -109,6 +111,7 @@ impl Session {
             user: user.to_string(),
             settings,
             txn: TxnState::Idle,
+            notices: Vec::new(),
             copy_in: Default::default(),
         };
         let _ = s.apply_side_effects("timezone");

@@ -24,6 +24,8 @@ async fn sqlstates_and_session_survives() {
         ("INSERT INTO t VALUES (2, NULL)", "23502"),
         ("SELECT 'abc'::int", "22P02"),
         ("SELECT 1/0", "22012"),
+        ("INSERT INTO t VALUES (true, 'x')", "42804"),
+        ("SELECT * FROM t WHERE 1", "42804"),
         ("SET no_such_setting = 1", "42704"),
         ("LISTEN foo", "0A000"),
     ];

@@ -146,3 +146,49 @@ async fn set_show_reset() {
     assert!(v[0][0].as_deref().unwrap().starts_with("15.0 (GrapeDB"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn notices_reach_the_client() {
+    use futures::StreamExt;
+    let s = TestServer::start().await;
+    let (client, mut conn) = tokio_postgres::connect(&s.conn_str(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = stream.next().await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                let _ = tx.send((
+                    n.severity().to_string(),
+                    n.code().code().to_string(),
+                    n.message().to_string(),
+                ));
+            }
+        }
+    });
+    client
+        .batch_execute("DROP TABLE IF EXISTS nothing_here")
+        .await
+        .unwrap();
+    client.batch_execute("COMMIT").await.unwrap();
+    let n1 = rx.recv().await.unwrap();
+    assert_eq!(
+        n1,
+        (
+            "NOTICE".into(),
+            "00000".into(),
+            "table \"nothing_here\" does not exist, skipping".into()
+        )
+    );
+    let n2 = rx.recv().await.unwrap();
+    assert_eq!(
+        n2,
+        (
+            "WARNING".into(),
+            "25P01".into(),
+            "there is no transaction in progress".into()
+        )
+    );
+    s.stop().await;
+}
