@@ -133,3 +133,25 @@ pub fn pg_text_floats(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols).unwrap_or(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::pg_float_text;
+
+    #[test]
+    fn floats_print_as_postgresql_does() {
+        assert_eq!(pg_float_text(1.0, false), "1");
+        assert_eq!(pg_float_text(-0.0, false), "-0");
+        assert_eq!(pg_float_text(0.1, false), "0.1");
+        assert_eq!(pg_float_text(1e20, false), "1e+20");
+        assert_eq!(pg_float_text(1e15, false), "1e+15");
+        assert_eq!(pg_float_text(1e14, false), "100000000000000");
+        assert_eq!(pg_float_text(0.0001, false), "0.0001");
+        assert_eq!(pg_float_text(0.00001, false), "1e-05");
+        assert_eq!(pg_float_text(f64::NAN, false), "NaN");
+        assert_eq!(pg_float_text(f64::NEG_INFINITY, false), "-Infinity");
+        assert_eq!(pg_float_text(1e6, true), "1e+06");
+        assert_eq!(pg_float_text(100000.0, true), "100000");
+        assert_eq!(pg_float_text(0.1f32 as f64, true), "0.1");
+    }
+}

@@ -976,3 +976,99 @@ fn binary_to_text(ty: &SqlType, raw: &[u8]) -> PgResult<String> {
     };
     super::params::binary_to_text(&pg, raw)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(format: Format) -> Options {
+        let csv = format == Format::Csv;
+        Options {
+            format,
+            delimiter: if csv { ',' } else { '\t' },
+            null: if csv { String::new() } else { "\\N".into() },
+            header: false,
+            quote: '"',
+            escape: '"',
+        }
+    }
+
+    #[test]
+    fn text_fields_unescape() {
+        let f = parse_text_fields("a\\tb\t\\N\t\\\\x\t\\101", &opts(Format::Text)).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                Some("a\tb".into()),
+                None,
+                Some("\\x".into()),
+                Some("A".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_records_span_quoted_newlines() {
+        let o = opts(Format::Csv);
+        let buf = b"1,\"two\nlines\",\"q\"\"uote\"\n2,,x\n";
+        let (rec, used, lines) = split_csv_record(buf, &o, false).unwrap();
+        assert_eq!(lines, 2);
+        let f = parse_csv_fields(std::str::from_utf8(rec).unwrap(), &o);
+        assert_eq!(
+            f,
+            vec![
+                Some("1".into()),
+                Some("two\nlines".into()),
+                Some("q\"uote".into())
+            ]
+        );
+        let (rec, _, _) = split_csv_record(&buf[used..], &o, false).unwrap();
+        let f = parse_csv_fields(std::str::from_utf8(rec).unwrap(), &o);
+        assert_eq!(f, vec![Some("2".into()), None, Some("x".into())]);
+        assert!(split_csv_record(b"3,\"open", &o, false).is_none());
+    }
+
+    #[test]
+    fn text_input_of_types() {
+        assert_eq!(
+            parse_text(&SqlType::Bool, "yes").unwrap(),
+            Datum::Bool(true)
+        );
+        assert_eq!(parse_text(&SqlType::Int2, "-7").unwrap(), Datum::I16(-7));
+        assert_eq!(
+            parse_text(&SqlType::Int2, "40000").unwrap_err().code,
+            codes::NUMERIC_VALUE_OUT_OF_RANGE
+        );
+        assert_eq!(
+            parse_text(&SqlType::Int4, "x").unwrap_err().code,
+            codes::INVALID_TEXT_REPRESENTATION
+        );
+        assert_eq!(
+            parse_text(
+                &SqlType::Numeric {
+                    precision: Some(5),
+                    scale: Some(2)
+                },
+                "12.345"
+            )
+            .unwrap(),
+            Datum::Dec(1235)
+        );
+        assert_eq!(
+            parse_text(&SqlType::Date, "1970-01-02").unwrap(),
+            Datum::Date(1)
+        );
+        assert_eq!(
+            parse_text(&SqlType::Bytea, "\\x00ff").unwrap(),
+            Datum::Bytes(vec![0, 255])
+        );
+        assert_eq!(
+            parse_text(&SqlType::Array(Box::new(SqlType::Int4)), "{1, NULL,3}").unwrap(),
+            Datum::List(vec![Datum::I32(1), Datum::Null, Datum::I32(3)])
+        );
+        assert_eq!(
+            parse_array("{\"a,b\",c}").unwrap(),
+            vec![Some("a,b".into()), Some("c".into())]
+        );
+    }
+}
