@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo build --bin grapedb
-cargo test --lib --bins
+cargo test --lib
 cargo test --test it -- --test-threads=2
