@@ -169,8 +169,16 @@ fn cast_error(m: &str) -> PgError {
 fn plan_error(m: &str) -> PgError {
     if let Some(rest) = m.split("table '").nth(1) {
         if let Some(name) = rest.strip_suffix("' not found") {
-            let short = name.rsplit('.').next().unwrap_or(name);
-            return PgError::undefined_table(short);
+            // DataFusion names the resolved table (catalog.schema.table);
+            // PostgreSQL repeats the name as written, which is qualified
+            // unless it was found through the search path (public).
+            let parts: Vec<&str> = name.split('.').collect();
+            let shown = match parts.as_slice() {
+                [_, "public", t] | [t] | ["public", t] => t.to_string(),
+                [_, s, t] | [s, t] => format!("{s}.{t}"),
+                _ => name.to_string(),
+            };
+            return PgError::undefined_table(&shown);
         }
     }
     if m.contains("non-boolean predicate") {
