@@ -802,7 +802,7 @@ impl StartupHandler for Startup {
             let user = meta.get("user").cloned().unwrap_or_else(|| "grape".into());
             let startup_settings: BTreeMap<String, String> = meta
                 .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "user" | "database"))
+                .filter(|(k, _)| k.as_str() != "user")
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let engine = &self.frontend.engine;

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod ddl;
 pub mod dml;
 pub mod errors;
+pub mod functions;
 pub mod names;
 
 pub mod params;
@@ -299,7 +300,7 @@ impl Engine {
             TxnState::Block { writes } => {
                 let writes: Vec<RowWrite> =
                     writes.into_values().filter(|w| w.expect != w.new).collect();
-                match apply_writes(&self.node, writes).await {
+                match self.apply_detached(writes).await {
                     Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
                     Err(WriteError::Conflict(_)) => Err(PgError::new(
                         codes::SERIALIZATION_FAILURE,
@@ -343,7 +344,19 @@ impl Engine {
                 session.grape.set_overlay(Some(Arc::new(overlay)));
                 Ok(())
             }
-            _ => apply_writes(&self.node, writes).await.map(|_| ()),
+            _ => self.apply_detached(writes).await.map(|_| ()),
+        }
+    }
+
+    /// Apply writes in their own task: a statement cancelled or timed out
+    /// while writing still finishes (or rolls back) its write as a whole.
+    async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
+        let node = self.node.clone();
+        match tokio::spawn(async move { apply_writes(&node, writes).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(WriteError::Failed(PgError::internal(format!(
+                "write task failed: {e}"
+            )))),
         }
     }
 

@@ -114,6 +114,11 @@ impl Session {
             notices: Vec::new(),
             copy_in: Default::default(),
         };
+        let database = startup
+            .get("database")
+            .cloned()
+            .unwrap_or_else(|| user.to_string());
+        super::functions::register(&s.ctx, &database, user, "public");
         let _ = s.apply_side_effects("timezone");
         s
     }
