@@ -225,6 +225,8 @@ impl SqlType {
             SqlType::Varchar(_) => Some("varchar"),
             SqlType::Char(_) => Some("bpchar"),
             SqlType::Json => Some("json"),
+            SqlType::Jsonb => Some("jsonb"),
+            SqlType::Uuid => Some("uuid"),
             _ => None,
         }
     }

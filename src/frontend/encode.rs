@@ -34,6 +34,8 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
                 "varchar" => Type::VARCHAR,
                 "bpchar" => Type::BPCHAR,
                 "json" => Type::JSON,
+                "jsonb" => Type::JSONB,
+                "uuid" => Type::UUID,
                 _ => continue,
             };
             let old = &out[i];
@@ -48,6 +50,7 @@ pub fn rows(
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
     let batch = pg_text_floats(batch, &fields);
+    let batch = binary_uuid_jsonb(batch, &fields);
     encode_recordbatch(fields, batch)
 }
 
@@ -130,6 +133,58 @@ pub fn pg_text_floats(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     }
     if !changed {
         return batch;
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols).unwrap_or(batch)
+}
+
+/// uuid and jsonb are stored as text; in binary format they go out as 16
+/// bytes and as version byte 1 + text, as PostgreSQL sends them.
+pub fn binary_uuid_jsonb(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
+    use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use pgwire::api::results::FieldFormat;
+    let needs = |i: usize| {
+        fields.get(i).is_some_and(|f| {
+            matches!(f.format(), FieldFormat::Binary)
+                && (*f.datatype() == Type::UUID || *f.datatype() == Type::JSONB)
+        })
+    };
+    if !(0..batch.num_columns()).any(needs) {
+        return batch;
+    }
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let mut schema_fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
+    for (i, col) in batch.columns().iter().enumerate() {
+        let f = batch.schema().field(i).clone();
+        let Some(strings) = col
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .filter(|_| needs(i))
+        else {
+            schema_fields.push(f);
+            cols.push(col.clone());
+            continue;
+        };
+        let uuid = *fields[i].datatype() == Type::UUID;
+        let bytes: BinaryArray = strings
+            .iter()
+            .map(|v| {
+                v.map(|s| {
+                    if uuid {
+                        uuid::Uuid::parse_str(s)
+                            .map(|u| u.as_bytes().to_vec())
+                            .unwrap_or_default()
+                    } else {
+                        let mut b = Vec::with_capacity(s.len() + 1);
+                        b.push(1u8);
+                        b.extend_from_slice(s.as_bytes());
+                        b
+                    }
+                })
+            })
+            .collect();
+        schema_fields.push(Field::new(f.name(), DataType::Binary, true));
+        cols.push(Arc::new(bytes));
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols).unwrap_or(batch)
 }

@@ -80,6 +80,24 @@ async fn extended_protocol_binary_parameters_every_type() {
         r.get::<_, Vec<String>>(12),
         vec!["a".to_string(), "b c".to_string()]
     );
+    // uuid and jsonb columns come back with their own types.
+    c.batch_execute("CREATE TABLE uj (id int PRIMARY KEY, u uuid, j jsonb, js json)")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO uj VALUES (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"k\": [1, 2]}', '[true]')").await.unwrap();
+    let r = c
+        .query_one("SELECT u, j, js FROM uj WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get::<_, uuid::Uuid>(0).to_string(),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
+    assert_eq!(
+        r.get::<_, serde_json::Value>(1),
+        serde_json::json!({"k": [1, 2]})
+    );
+    assert_eq!(r.get::<_, serde_json::Value>(2), serde_json::json!([true]));
     // Parameter types are inferred and reported by Describe.
     let st = c
         .prepare("SELECT t FROM ty WHERE i4 = $1 AND f8 < $2")
