@@ -50,6 +50,21 @@ async fn sqlstates_and_session_survives() {
 }
 
 #[tokio::test]
+async fn ssl_request_is_answered_n() {
+    let s = TestServer::start().await;
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+        .await
+        .unwrap();
+    raw.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .await
+        .unwrap();
+    let mut b = [0u8; 1];
+    raw.read_exact(&mut b).await.unwrap();
+    assert_eq!(b[0], b'N');
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn garbage_on_the_socket_ends_only_that_connection() {
     let s = TestServer::start().await;
     let c = s.connect().await;

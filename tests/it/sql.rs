@@ -167,6 +167,15 @@ async fn queries_joins_aggregates_ctes_and_explain() {
         plan.contains("primary key point lookup (1 key(s))"),
         "{plan}"
     );
+    let analyzed = plan_of(rows(&c, "EXPLAIN ANALYZE SELECT count(*) FROM a WHERE id = 7").await);
+    assert!(
+        analyzed.contains("ShardScanExec") && analyzed.contains("metrics=["),
+        "{analyzed}"
+    );
+    assert_eq!(
+        rows(&c, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1").await,
+        vec![vec![Some("a".into())], vec![Some("b".into())]]
+    );
     let plan: Vec<String> = rows(&c, "EXPLAIN SELECT * FROM a WHERE g = 'odd'")
         .await
         .into_iter()
