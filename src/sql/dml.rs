@@ -688,74 +688,62 @@ async fn update_rows(
     let batches = run_sql(engine, session, &sql).await?;
     let mut writes = Vec::new();
     let mut new_rows = Vec::new();
-    let mut seen = HashSet::new();
     let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
-    for b in &batches {
-        for r in 0..b.num_rows() {
-            let vals = batch_row(b, r)?;
-            let Datum::Bytes(key) = vals[ncols].clone() else {
-                continue;
-            };
-            let Datum::Bytes(stored) = vals[ncols + 1].clone() else {
-                continue;
-            };
-            if !seen.insert(key.clone()) {
-                continue; // UPDATE ... FROM matched this row more than once
-            }
-            let old: Vec<Datum> = decode_row(table, &stored)?;
-            let mut new = old.clone();
-            for (j, &pos) in set_cols.iter().enumerate() {
-                new[pos] = vals[ncols + 2 + j].clone();
-            }
-            check_row(table, &new)?;
-            let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
-            let new_key = if pk_changed {
-                row_key(engine, table, &new).await?
-            } else {
-                key.clone()
-            };
-            for idx in secondary(table) {
-                let before = index_entry(table, idx, &old, &key)?;
-                let after = index_entry(table, idx, &new, &new_key)?;
-                if before != after {
-                    if let Some((k, v)) = before {
-                        writes.push(RowWrite {
-                            key: k,
-                            expect: Some(v),
-                            new: None,
-                        });
-                    }
-                    if let Some((k, v)) = after {
-                        writes.push(RowWrite {
-                            key: k,
-                            expect: None,
-                            new: Some(v),
-                        });
-                    }
+    // UPDATE ... FROM can match a row more than once: it is updated once.
+    for (key, stored, vals) in target_rows(&batches, ncols)? {
+        let old: Vec<Datum> = decode_row(table, &stored)?;
+        let mut new = old.clone();
+        for (j, &pos) in set_cols.iter().enumerate() {
+            new[pos] = vals[ncols + 2 + j].clone();
+        }
+        check_row(table, &new)?;
+        let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
+        let new_key = if pk_changed {
+            row_key(engine, table, &new).await?
+        } else {
+            key.clone()
+        };
+        for idx in secondary(table) {
+            let before = index_entry(table, idx, &old, &key)?;
+            let after = index_entry(table, idx, &new, &new_key)?;
+            if before != after {
+                if let Some((k, v)) = before {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: Some(v),
+                        new: None,
+                    });
+                }
+                if let Some((k, v)) = after {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: None,
+                        new: Some(v),
+                    });
                 }
             }
-            let bytes = encode_row(table, &new)?;
-            if pk_changed {
-                writes.push(RowWrite {
-                    key: key.clone(),
-                    expect: Some(stored),
-                    new: None,
-                });
-                writes.push(RowWrite {
-                    key: new_key.clone(),
-                    expect: None,
-                    new: Some(bytes),
-                });
-            } else {
-                writes.push(RowWrite {
-                    key: key.clone(),
-                    expect: Some(stored),
-                    new: Some(bytes),
-                });
-            }
-            by_key.insert(new_key, new.clone());
-            new_rows.push(new);
         }
+        let bytes = encode_row(table, &new)?;
+        if pk_changed {
+            writes.push(RowWrite {
+                key: key.clone(),
+                expect: Some(stored),
+                new: None,
+            });
+            writes.push(RowWrite {
+                key: new_key.clone(),
+                expect: None,
+                new: Some(bytes),
+            });
+        } else {
+            writes.push(RowWrite {
+                key: key.clone(),
+                expect: Some(stored),
+                new: Some(bytes),
+            });
+        }
+        by_key.insert(new_key, new.clone());
+        new_rows.push(new);
     }
     // Moving a row onto a key (or unique value) that another changed row frees is
     // not supported in one statement; the precondition catches it.
@@ -876,36 +864,23 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         let batches = run_sql(engine, session, &sql).await?;
         let mut writes = Vec::new();
         let mut rows = Vec::new();
-        let mut seen = HashSet::new();
-        for b in &batches {
-            for r in 0..b.num_rows() {
-                let vals = batch_row(b, r)?;
-                let Datum::Bytes(key) = vals[ncols].clone() else {
-                    continue;
-                };
-                let Datum::Bytes(stored) = vals[ncols + 1].clone() else {
-                    continue;
-                };
-                if !seen.insert(key.clone()) {
-                    continue;
+        for (key, stored, _) in target_rows(&batches, ncols)? {
+            let old = decode_row(&table, &stored)?;
+            for idx in secondary(&table) {
+                if let Some((k, v)) = index_entry(&table, idx, &old, &key)? {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: Some(v),
+                        new: None,
+                    });
                 }
-                let old = decode_row(&table, &stored)?;
-                for idx in secondary(&table) {
-                    if let Some((k, v)) = index_entry(&table, idx, &old, &key)? {
-                        writes.push(RowWrite {
-                            key: k,
-                            expect: Some(v),
-                            new: None,
-                        });
-                    }
-                }
-                writes.push(RowWrite {
-                    key,
-                    expect: Some(stored),
-                    new: None,
-                });
-                rows.push(old);
             }
+            writes.push(RowWrite {
+                key,
+                expect: Some(stored),
+                new: None,
+            });
+            rows.push(old);
         }
         match engine.write(session, writes).await {
             Ok(()) => {}
@@ -1143,4 +1118,28 @@ fn check_values_types(
         }
     }
     Ok(())
+}
+
+/// Rows of a DML scan as (row key, stored bytes, selected values), each row
+/// once; the key and bytes are the two columns after the table's own.
+fn target_rows(
+    batches: &[RecordBatch],
+    ncols: usize,
+) -> PgResult<Vec<(Vec<u8>, Vec<u8>, Vec<Datum>)>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let vals = batch_row(b, r)?;
+            let (Datum::Bytes(key), Datum::Bytes(stored)) =
+                (vals[ncols].clone(), vals[ncols + 1].clone())
+            else {
+                continue;
+            };
+            if seen.insert(key.clone()) {
+                out.push((key, stored, vals));
+            }
+        }
+    }
+    Ok(out)
 }
