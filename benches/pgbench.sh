@@ -14,8 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-30}"
-ROWS_POINT=100000
-ROWS_COPY=1000000
+ROWS_POINT="${ROWS_POINT:-100000}"
+ROWS_COPY="${ROWS_COPY:-1000000}"
 GPORT=55433
 PPORT=55432
 WORK="$(mktemp -d /tmp/grape-bench.XXXXXX)"
@@ -29,7 +29,11 @@ if [ ! -x "$PGBIN/initdb" ]; then
 fi
 command -v pgbench >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null
 
-cargo build --release --bin grapedb
+# GRAPEDB_BIN=path skips the build (for trying the script itself).
+if [ -z "${GRAPEDB_BIN:-}" ]; then
+  cargo build --release --bin grapedb
+  GRAPEDB_BIN="$CARGO_TARGET_DIR/release/grapedb"
+fi
 
 cleanup() {
   [ -n "${GPID:-}" ] && kill "$GPID" 2>/dev/null || true
@@ -39,13 +43,13 @@ cleanup() {
 trap cleanup EXIT
 
 # PostgreSQL 15, default settings (durable commits).
-mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
+mkdir -p "$WORK/pg" && touch "$WORK/pg.log" && chown postgres "$WORK/pg" "$WORK/pg.log"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PPORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg.log" start >/dev/null
 createdb -h 127.0.0.1 -p $PPORT -U grape grape 2>/dev/null || true
 
 # GrapeDB, default settings.
-"$CARGO_TARGET_DIR/release/grapedb" start --data-dir "$WORK/grape" --listen 127.0.0.1:$GPORT 2>"$WORK/grape.log" &
+"$GRAPEDB_BIN" start --data-dir "$WORK/grape" --listen 127.0.0.1:$GPORT 2>"$WORK/grape.log" &
 GPID=$!
 for _ in $(seq 1 100); do psql -h 127.0.0.1 -p $GPORT -U grape -d grape -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 

@@ -9,7 +9,13 @@ use grapedb::server::{self, Config};
 #[command(
     name = "grapedb",
     version,
-    about = "GrapeDB: a distributed SQL vector database that speaks the PostgreSQL protocol"
+    about = "GrapeDB: a distributed SQL vector database that speaks the PostgreSQL protocol",
+    after_help = "Running `grapedb` with no command is `grapedb start` with its defaults.\n\n\
+start flags (each also read from the environment):\n  \
+--data-dir PATH      GRAPEDB_DATA_DIR  where the node keeps its data [default: ./grape-data]\n  \
+--listen HOST:PORT   GRAPEDB_LISTEN    address for PostgreSQL clients; port 0 picks a free one [default: 127.0.0.1:5433]\n  \
+--shards N           GRAPEDB_SHARDS    data shards created in a new data directory [default: 4]\n\n\
+Logging: GRAPEDB_LOG (e.g. info, debug). Connect with: psql -h 127.0.0.1 -p 5433 -U grape grape"
 )]
 struct Cli {
     #[command(subcommand)]

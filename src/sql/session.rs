@@ -92,7 +92,10 @@ impl Session {
             .with_default_catalog_and_schema(CATALOG_NAME, "public")
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
-            .with_target_partitions(4);
+            .with_target_partitions(4)
+            // Scans already have one partition per shard; spreading a point
+            // lookup's single batch round-robin only costs time.
+            .with_round_robin_repartition(false);
         let ctx = SessionContext::new_with_config(config);
         ctx.register_catalog(CATALOG_NAME, grape.clone());
         let mut settings: BTreeMap<String, String> = SETTINGS
