@@ -98,6 +98,60 @@ async fn extended_protocol_binary_parameters_every_type() {
         serde_json::json!({"k": [1, 2]})
     );
     assert_eq!(r.get::<_, serde_json::Value>(2), serde_json::json!([true]));
+    // Binary parameters of uuid, json and time.
+    let u = uuid::Uuid::parse_str("123e4567-e89b-12d3-a456-426614174000").unwrap();
+    let st = c
+        .prepare_typed(
+            "INSERT INTO uj VALUES ($1, $2, $3, $4)",
+            &[
+                tokio_postgres::types::Type::INT4,
+                tokio_postgres::types::Type::UUID,
+                tokio_postgres::types::Type::JSONB,
+                tokio_postgres::types::Type::JSON,
+            ],
+        )
+        .await
+        .unwrap();
+    c.execute(
+        &st,
+        &[
+            &2i32,
+            &u,
+            &serde_json::json!({"a": 1}),
+            &serde_json::json!(null),
+        ],
+    )
+    .await
+    .unwrap();
+    let r = c
+        .query_one("SELECT u, j FROM uj WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, uuid::Uuid>(0), u);
+    assert_eq!(
+        r.get::<_, serde_json::Value>(1),
+        serde_json::json!({"a": 1})
+    );
+    c.batch_execute("CREATE TABLE tm (id int PRIMARY KEY, t time, iv interval)")
+        .await
+        .unwrap();
+    let t = chrono::NaiveTime::from_hms_micro_opt(13, 14, 15, 16).unwrap();
+    let st = c
+        .prepare_typed(
+            "INSERT INTO tm (id, t) VALUES ($1, $2)",
+            &[
+                tokio_postgres::types::Type::INT4,
+                tokio_postgres::types::Type::TIME,
+            ],
+        )
+        .await
+        .unwrap();
+    c.execute(&st, &[&1i32, &t]).await.unwrap();
+    let r = c
+        .query_one("SELECT t FROM tm WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, chrono::NaiveTime>(0), t);
     // Parameter types are inferred and reported by Describe.
     let st = c
         .prepare("SELECT t FROM ty WHERE i4 = $1 AND f8 < $2")
