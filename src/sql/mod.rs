@@ -421,7 +421,10 @@ impl Engine {
                 .all()
                 .map(|(k, v)| (display_name(k).to_string(), v.clone()))
                 .unzip();
-            let desc = vec![String::new(); names.len()];
+            let desc: Vec<&str> = session
+                .all()
+                .map(|(k, _)| session::description(k))
+                .collect();
             let batch = RecordBatch::try_new(
                 schema.clone(),
                 vec![

@@ -14,40 +14,46 @@ use crate::exec::write::RowWrite;
 
 pub const SERVER_VERSION: &str = concat!("15.0 (GrapeDB ", env!("CARGO_PKG_VERSION"), ")");
 
-/// Settings a session knows, with their defaults. Anything else is
-/// "unrecognized configuration parameter", as in PostgreSQL.
-pub const SETTINGS: &[(&str, &str)] = &[
-    ("application_name", ""),
-    ("client_encoding", "UTF8"),
-    ("client_min_messages", "notice"),
-    ("datestyle", "ISO, MDY"),
-    ("default_transaction_isolation", "read committed"),
-    ("extra_float_digits", "1"),
-    ("intervalstyle", "postgres"),
-    ("integer_datetimes", "on"),
-    ("is_superuser", "on"),
-    ("lock_timeout", "0"),
-    ("search_path", "\"$user\", public"),
-    ("server_encoding", "UTF8"),
-    ("server_version", SERVER_VERSION),
-    ("server_version_num", "150000"),
-    ("standard_conforming_strings", "on"),
-    ("statement_timeout", "0"),
-    ("timezone", "UTC"),
-    ("transaction_isolation", "read committed"),
-    ("idle_in_transaction_session_timeout", "0"),
-    ("max_identifier_length", "63"),
-];
+/// A setting a session knows (from `catalog/settings.tsv`).
+pub struct Setting {
+    pub name: String,
+    pub default: String,
+    pub read_only: bool,
+    pub description: String,
+}
 
-/// Settings that cannot be changed by SET.
-const READ_ONLY: &[&str] = &[
-    "server_version",
-    "server_version_num",
-    "server_encoding",
-    "integer_datetimes",
-    "is_superuser",
-    "max_identifier_length",
-];
+/// Every setting a session knows, with its default. Anything else is
+/// "unrecognized configuration parameter", as in PostgreSQL.
+pub static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(|| {
+    include_str!("../../catalog/settings.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Setting {
+                name: f[0].to_string(),
+                default: f
+                    .get(1)
+                    .unwrap_or(&"")
+                    .replace("$SERVER_VERSION", SERVER_VERSION),
+                read_only: f.get(2) == Some(&"read-only"),
+                description: f.get(3).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+});
+
+fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+pub fn description(name: &str) -> &'static str {
+    setting(name).map(|s| s.description.as_str()).unwrap_or("")
+}
+
+fn is_read_only(name: &str) -> bool {
+    setting(name).is_some_and(|s| s.read_only)
+}
 
 /// Display names (SHOW ALL and ParameterStatus use PostgreSQL's spelling).
 pub fn display_name(name: &str) -> &str {
@@ -100,11 +106,11 @@ impl Session {
         ctx.register_catalog(CATALOG_NAME, grape.clone());
         let mut settings: BTreeMap<String, String> = SETTINGS
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|s| (s.name.clone(), s.default.clone()))
             .collect();
         for (k, v) in startup {
             let k = k.to_lowercase();
-            if settings.contains_key(&k) && !READ_ONLY.contains(&k.as_str()) {
+            if settings.contains_key(&k) && !is_read_only(&k) {
                 settings.insert(k, v.clone());
             }
         }
@@ -142,17 +148,14 @@ impl Session {
 
     pub fn set(&mut self, name: &str, value: Option<String>) -> PgResult<()> {
         let key = name.to_lowercase();
-        let default = SETTINGS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string());
+        let default = setting(&key).map(|s| s.default.clone());
         let Some(default) = default else {
             return Err(PgError::new(
                 codes::UNDEFINED_OBJECT,
                 format!("unrecognized configuration parameter \"{name}\""),
             ));
         };
-        if READ_ONLY.contains(&key.as_str()) {
+        if is_read_only(&key) {
             return Err(PgError::new(
                 codes::CANT_CHANGE_RUNTIME_PARAM,
                 format!("parameter \"{key}\" cannot be changed"),
