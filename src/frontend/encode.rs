@@ -49,7 +49,7 @@ pub fn rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
-    let batch = pg_text_floats(batch, &fields);
+    let batch = pg_text_values(batch, &fields);
     let batch = binary_uuid_jsonb(batch, &fields);
     encode_recordbatch(fields, batch)
 }
@@ -86,9 +86,65 @@ pub fn pg_float_text(v: f64, is_real: bool) -> String {
     }
 }
 
-/// Replace float columns sent in text format by their PostgreSQL text form
+/// Seconds east of UTC of an Arrow time-zone string ("+00:00", "UTC", "-05:30").
+fn tz_offset_seconds(tz: &str) -> i32 {
+    let t = tz.trim();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return 0,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    sign * (h.parse::<i32>().unwrap_or(0) * 3600 + m.parse::<i32>().unwrap_or(0) * 60)
+}
+
+/// `HH:MM:SS[.ffffff]` with trailing zeros of the fraction dropped, as PostgreSQL prints.
+fn hms(us_of_day: i64) -> String {
+    let (secs, frac) = (
+        us_of_day.div_euclid(1_000_000),
+        us_of_day.rem_euclid(1_000_000),
+    );
+    let mut s = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
+    if frac != 0 {
+        let f = format!("{frac:06}");
+        s.push('.');
+        s.push_str(f.trim_end_matches('0'));
+    }
+    s
+}
+
+pub fn pg_time_text(us: i64) -> String {
+    hms(us)
+}
+
+/// PostgreSQL's text for timestamp (offset None) and timestamptz (offset in
+/// seconds: shown as +HH or +HH:MM).
+pub fn pg_timestamp_text(us: i64, offset: Option<i32>) -> String {
+    let local = us + offset.unwrap_or(0) as i64 * 1_000_000;
+    let days = local.div_euclid(86_400_000_000);
+    let day_us = local.rem_euclid(86_400_000_000);
+    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days);
+    let mut s = format!("{} {}", date.format("%Y-%m-%d"), hms(day_us));
+    if let Some(off) = offset {
+        let sign = if off < 0 { '-' } else { '+' };
+        let a = off.abs();
+        s.push(sign);
+        s.push_str(&format!("{:02}", a / 3600));
+        if a % 3600 != 0 {
+            s.push_str(&format!(":{:02}", (a % 3600) / 60));
+        }
+    }
+    s
+}
+
+/// Replace float, timestamp and time columns sent in text format by their PostgreSQL text form
 /// (the row description keeps the float types).
-pub fn pg_text_floats(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
+pub fn pg_text_values(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field};
     use pgwire::api::results::FieldFormat;
@@ -116,6 +172,42 @@ pub fn pg_text_floats(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
                         .map(|v| v.map(|v| pg_float_text(v as f64, true)))
                         .collect(),
                 )
+            }
+            (true, DataType::Timestamp(_, tz)) => {
+                let us = datafusion::arrow::compute::cast(
+                    col,
+                    &DataType::Timestamp(
+                        datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                        tz.clone(),
+                    ),
+                )
+                .ok();
+                us.and_then(|us| {
+                    let a = us
+                        .as_any()
+                        .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()?
+                        .clone();
+                    let offset = tz.as_deref().map(tz_offset_seconds);
+                    Some(
+                        a.iter()
+                            .map(|v| v.map(|v| pg_timestamp_text(v, offset)))
+                            .collect(),
+                    )
+                })
+            }
+            (true, DataType::Time64(_)) => {
+                let us = datafusion::arrow::compute::cast(
+                    col,
+                    &DataType::Time64(datafusion::arrow::datatypes::TimeUnit::Microsecond),
+                )
+                .ok();
+                us.and_then(|us| {
+                    let a = us
+                        .as_any()
+                        .downcast_ref::<datafusion::arrow::array::Time64MicrosecondArray>()?
+                        .clone();
+                    Some(a.iter().map(|v| v.map(pg_time_text)).collect())
+                })
             }
             _ => None,
         };
@@ -208,5 +300,23 @@ mod tests {
         assert_eq!(pg_float_text(1e6, true), "1e+06");
         assert_eq!(pg_float_text(100000.0, true), "100000");
         assert_eq!(pg_float_text(0.1f32 as f64, true), "0.1");
+    }
+
+    #[test]
+    fn timestamps_print_as_postgresql_does() {
+        use super::{pg_time_text, pg_timestamp_text};
+        let t = 1_709_208_001_000_000i64; // 2024-02-29 12:00:01 UTC
+        assert_eq!(pg_timestamp_text(t, None), "2024-02-29 12:00:01");
+        assert_eq!(
+            pg_timestamp_text(t + 500_000, None),
+            "2024-02-29 12:00:01.5"
+        );
+        assert_eq!(pg_timestamp_text(t, Some(0)), "2024-02-29 12:00:01+00");
+        assert_eq!(
+            pg_timestamp_text(t, Some(19_800)),
+            "2024-02-29 17:30:01+05:30"
+        );
+        assert_eq!(pg_timestamp_text(-1, None), "1969-12-31 23:59:59.999999");
+        assert_eq!(pg_time_text(45_296_000_016), "12:34:56.000016");
     }
 }

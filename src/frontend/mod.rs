@@ -282,7 +282,7 @@ fn copy_out(
         let b = if binary {
             b.clone()
         } else {
-            encode::pg_text_floats(b.clone(), &fields)
+            encode::pg_text_values(b.clone(), &fields)
         };
         let b_schema = b.schema();
         for row in 0..b.num_rows() {

@@ -264,3 +264,129 @@ async fn notices_reach_the_client() {
     );
     s.stop().await;
 }
+
+/// A bare-bones frontend for what tokio-postgres never sends: text-format Bind parameters.
+mod raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    pub fn cstr(s: &str) -> Vec<u8> {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        v
+    }
+
+    pub async fn connect(port: u16) -> TcpStream {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut body = 196608i32.to_be_bytes().to_vec();
+        for kv in ["user", "grape", "database", "grape"] {
+            body.extend(cstr(kv));
+        }
+        body.push(0);
+        let mut m = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        m.extend(body);
+        s.write_all(&m).await.unwrap();
+        until_ready(&mut s).await;
+        s
+    }
+
+    /// Read messages up to ReadyForQuery; returns (tag, body) pairs.
+    pub async fn until_ready(s: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            let tag = s.read_u8().await.unwrap();
+            let len = s.read_i32().await.unwrap() as usize;
+            let mut body = vec![0u8; len - 4];
+            s.read_exact(&mut body).await.unwrap();
+            let done = tag == b'Z';
+            out.push((tag, body));
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn text_format_bind_parameters() {
+    use raw::*;
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE tx (id int4 PRIMARY KEY, f float8, n numeric(10,3), t text, b bool, d date, ts timestamp,
+                          iv interval, u uuid, j jsonb, a int4[], by bytea)",
+    )
+    .await
+    .unwrap();
+    let mut sock = connect(s.port).await;
+    let params = [
+        "7",
+        "2.5",
+        "12.345",
+        "it's",
+        "true",
+        "2024-02-29",
+        "2024-02-29 12:00:01",
+        "1 day 2 hours",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "{\"k\": 1}",
+        "{1,2,3}",
+        "\\x00ff",
+    ];
+    let mut parse = cstr("");
+    parse.extend(cstr(
+        "INSERT INTO tx VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    ));
+    parse.extend(0i16.to_be_bytes()); // no types given: the server infers them
+    let mut bind = cstr("");
+    bind.extend(cstr(""));
+    bind.extend(1i16.to_be_bytes());
+    bind.extend(0i16.to_be_bytes()); // all parameters in text format
+    bind.extend((params.len() as i16).to_be_bytes());
+    for p in params {
+        bind.extend((p.len() as i32).to_be_bytes());
+        bind.extend(p.as_bytes());
+    }
+    bind.extend(0i16.to_be_bytes());
+    let mut exec = cstr("");
+    exec.extend(0i32.to_be_bytes());
+    let mut out = msg(b'P', &parse);
+    out.extend(msg(b'B', &bind));
+    out.extend(msg(b'E', &exec));
+    out.extend(msg(b'S', &[]));
+    sock.write_all(&out).await.unwrap();
+    let replies = until_ready(&mut sock).await;
+    let tags: Vec<u8> = replies.iter().map(|(t, _)| *t).collect();
+    assert!(
+        !tags.contains(&b'E'),
+        "error: {:?}",
+        replies.iter().find(|(t, _)| *t == b'E')
+    );
+    assert_eq!(tags, vec![b'1', b'2', b'C', b'Z']);
+    assert_eq!(
+        rows(&c, "SELECT id, f, n, t, b, d, ts, iv, u, j, a, by FROM tx").await[0],
+        vec![
+            Some("7".into()),
+            Some("2.5".into()),
+            Some("12.345".into()),
+            Some("it's".into()),
+            Some("t".into()),
+            Some("2024-02-29".into()),
+            Some("2024-02-29 12:00:01".into()),
+            Some("1 day 02:00:00".into()),
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+            Some("{\"k\": 1}".into()),
+            Some("{1,2,3}".into()),
+            Some("\\x00ff".into()),
+        ]
+    );
+    s.stop().await;
+}
