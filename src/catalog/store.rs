@@ -111,9 +111,4 @@ impl CatalogStore {
             )),
         }
     }
-
-    /// Forget sequences of a dropped table (their counters stay; names are unique by table id).
-    pub async fn forget_sequence(&self, seq: &str) {
-        self.sequences.lock().await.remove(seq);
-    }
 }

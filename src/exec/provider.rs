@@ -1,7 +1,7 @@
 //! A DataFusion `TableProvider` for one GrapeDB table.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -28,7 +28,8 @@ pub struct GrapeTable {
     pub node: Arc<Node>,
     schema: SchemaRef,
     with_key: bool,
-    defaults: HashMap<String, Expr>,
+    /// Column DEFAULTs as expressions, parsed the first time INSERT planning asks.
+    defaults: OnceLock<HashMap<String, Expr>>,
     overlay: Option<Overlay>,
 }
 
@@ -38,6 +39,21 @@ pub type Overlay = Arc<std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
 
 /// Parses column DEFAULT expressions (no table context needed).
 static EXPR_PARSER: LazyLock<SessionContext> = LazyLock::new(SessionContext::new);
+
+/// A column DEFAULT as an expression of the column's type. CREATE/ALTER TABLE
+/// call this to reject a default that does not parse, so planning can rely on it.
+pub fn default_expr(sql: &str, ty: &crate::catalog::SqlType) -> PgResult<Expr> {
+    let empty = DFSchema::empty();
+    EXPR_PARSER
+        .parse_sql_expr(sql, &empty)
+        .and_then(|e| e.cast_to(&ty.arrow_type(), &empty))
+        .map_err(|e| {
+            crate::error::PgError::new(
+                crate::error::codes::SYNTAX_ERROR,
+                format!("invalid DEFAULT expression \"{sql}\": {e}"),
+            )
+        })
+}
 
 impl std::fmt::Debug for GrapeTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,24 +80,12 @@ impl GrapeTable {
             fields.push(Field::new(VALUE_COLUMN, DataType::Binary, false));
         }
         let schema = Arc::new(Schema::new(fields));
-        let empty = DFSchema::empty();
-        let mut defaults = HashMap::new();
-        for c in &table.columns {
-            if let Some(sql) = &c.default {
-                if let Ok(e) = EXPR_PARSER.parse_sql_expr(sql, &empty) {
-                    let e = e
-                        .cast_to(&c.ty.arrow_type(), &empty)
-                        .unwrap_or_else(|_| Expr::Literal(ScalarValue::Null, None));
-                    defaults.insert(c.name.clone(), e);
-                }
-            }
-        }
         GrapeTable {
             table,
             node,
             schema,
             with_key,
-            defaults,
+            defaults: OnceLock::new(),
             overlay,
         }
     }
@@ -420,7 +424,20 @@ impl TableProvider for GrapeTable {
     }
 
     fn get_column_default(&self, column: &str) -> Option<&Expr> {
-        self.defaults.get(column)
+        self.defaults
+            .get_or_init(|| {
+                self.table
+                    .columns
+                    .iter()
+                    .filter_map(|c| {
+                        Some((
+                            c.name.clone(),
+                            default_expr(c.default.as_ref()?, &c.ty).ok()?,
+                        ))
+                    })
+                    .collect()
+            })
+            .get(column)
     }
 
     async fn scan(

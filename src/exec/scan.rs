@@ -52,8 +52,6 @@ impl ScanPart {
 pub struct ShardScanExec {
     table: Arc<Table>,
     node: Arc<Node>,
-    /// Provider schema (all columns, plus the key column for DML scans).
-    full_schema: SchemaRef,
     projection: Vec<usize>,
     projected: SchemaRef,
     parts: Vec<ScanPart>,
@@ -87,7 +85,6 @@ impl ShardScanExec {
         ShardScanExec {
             table,
             node,
-            full_schema,
             projection,
             projected,
             parts,
@@ -97,12 +94,6 @@ impl ShardScanExec {
             access,
             props: Arc::new(props),
         }
-    }
-
-    pub fn is_point_lookup(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| matches!(p, ScanPart::Points { .. }))
     }
 }
 
@@ -276,7 +267,6 @@ impl ExecutionPlan for ShardScanExec {
             group: 0,
             keys: vec![],
         });
-        let _ = &self.full_schema;
         let state = ScanState {
             table: self.table.clone(),
             node: self.node.clone(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Schema;
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
@@ -49,8 +49,7 @@ pub fn rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
-    let batch = pg_text_values(batch, &fields);
-    let batch = binary_uuid_jsonb(batch, &fields);
+    let batch = wire_forms(batch, &fields);
     encode_recordbatch(fields, batch)
 }
 
@@ -142,83 +141,29 @@ pub fn pg_timestamp_text(us: i64, offset: Option<i32>) -> String {
     s
 }
 
-/// Replace float, timestamp and time columns sent in text format by their PostgreSQL text form
-/// (the row description keeps the float types).
-pub fn pg_text_values(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
-    use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field};
-    use pgwire::api::results::FieldFormat;
+/// Columns whose wire form is not what arrow-pg writes from the Arrow array:
+/// in text format PostgreSQL's text for floats, timestamps and times; in
+/// binary format uuid as 16 bytes and jsonb as version byte 1 + text (both are
+/// stored as text). The row description keeps the columns' own types.
+pub fn wire_forms(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
+    use datafusion::arrow::datatypes::Field;
+    let schema = batch.schema();
     let mut changed = false;
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    let mut schema_fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
+    let mut out_fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
     for (i, col) in batch.columns().iter().enumerate() {
-        let f = batch.schema().field(i).clone();
-        let text = fields
-            .get(i)
-            .is_some_and(|fi| matches!(fi.format(), FieldFormat::Text));
-        let conv: Option<StringArray> = match (text, col.data_type()) {
-            (true, DataType::Float64) => {
-                let a = col.as_any().downcast_ref::<Float64Array>().unwrap();
-                Some(
-                    a.iter()
-                        .map(|v| v.map(|v| pg_float_text(v, false)))
-                        .collect(),
-                )
-            }
-            (true, DataType::Float32) => {
-                let a = col.as_any().downcast_ref::<Float32Array>().unwrap();
-                Some(
-                    a.iter()
-                        .map(|v| v.map(|v| pg_float_text(v as f64, true)))
-                        .collect(),
-                )
-            }
-            (true, DataType::Timestamp(_, tz)) => {
-                let us = datafusion::arrow::compute::cast(
-                    col,
-                    &DataType::Timestamp(
-                        datafusion::arrow::datatypes::TimeUnit::Microsecond,
-                        tz.clone(),
-                    ),
-                )
-                .ok();
-                us.and_then(|us| {
-                    let a = us
-                        .as_any()
-                        .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()?
-                        .clone();
-                    let offset = tz.as_deref().map(tz_offset_seconds);
-                    Some(
-                        a.iter()
-                            .map(|v| v.map(|v| pg_timestamp_text(v, offset)))
-                            .collect(),
-                    )
-                })
-            }
-            (true, DataType::Time64(_)) => {
-                let us = datafusion::arrow::compute::cast(
-                    col,
-                    &DataType::Time64(datafusion::arrow::datatypes::TimeUnit::Microsecond),
-                )
-                .ok();
-                us.and_then(|us| {
-                    let a = us
-                        .as_any()
-                        .downcast_ref::<datafusion::arrow::array::Time64MicrosecondArray>()?
-                        .clone();
-                    Some(a.iter().map(|v| v.map(pg_time_text)).collect())
-                })
-            }
-            _ => None,
-        };
-        match conv {
-            Some(s) => {
+        match fields.get(i).and_then(|fi| wire_form(col, fi)) {
+            Some(a) => {
                 changed = true;
-                schema_fields.push(Field::new(f.name(), DataType::Utf8, true));
-                cols.push(Arc::new(s));
+                out_fields.push(Field::new(
+                    schema.field(i).name(),
+                    a.data_type().clone(),
+                    true,
+                ));
+                cols.push(a);
             }
             None => {
-                schema_fields.push(f);
+                out_fields.push(schema.field(i).clone());
                 cols.push(col.clone());
             }
         }
@@ -226,39 +171,67 @@ pub fn pg_text_values(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     if !changed {
         return batch;
     }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols).unwrap_or(batch)
+    RecordBatch::try_new(Arc::new(Schema::new(out_fields)), cols).unwrap_or(batch)
 }
 
-/// uuid and jsonb are stored as text; in binary format they go out as 16
-/// bytes and as version byte 1 + text, as PostgreSQL sends them.
-pub fn binary_uuid_jsonb(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
-    use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field};
+fn wire_form(col: &ArrayRef, fi: &FieldInfo) -> Option<ArrayRef> {
     use pgwire::api::results::FieldFormat;
-    let needs = |i: usize| {
-        fields.get(i).is_some_and(|f| {
-            matches!(f.format(), FieldFormat::Binary)
-                && (*f.datatype() == Type::UUID || *f.datatype() == Type::JSONB)
-        })
-    };
-    if !(0..batch.num_columns()).any(needs) {
-        return batch;
+    match fi.format() {
+        FieldFormat::Text => text_form(col).map(|a| Arc::new(a) as ArrayRef),
+        FieldFormat::Binary => binary_form(col, fi.datatype()).map(|a| Arc::new(a) as ArrayRef),
     }
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    let mut schema_fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
-    for (i, col) in batch.columns().iter().enumerate() {
-        let f = batch.schema().field(i).clone();
-        let Some(strings) = col
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .filter(|_| needs(i))
-        else {
-            schema_fields.push(f);
-            cols.push(col.clone());
-            continue;
-        };
-        let uuid = *fields[i].datatype() == Type::UUID;
-        let bytes: BinaryArray = strings
+}
+
+fn text_form(col: &ArrayRef) -> Option<StringArray> {
+    use datafusion::arrow::array::{
+        Float32Array, Float64Array, Time64MicrosecondArray, TimestampMicrosecondArray,
+    };
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    match col.data_type() {
+        DataType::Float64 => {
+            let a = col.as_any().downcast_ref::<Float64Array>()?;
+            Some(
+                a.iter()
+                    .map(|v| v.map(|v| pg_float_text(v, false)))
+                    .collect(),
+            )
+        }
+        DataType::Float32 => {
+            let a = col.as_any().downcast_ref::<Float32Array>()?;
+            Some(
+                a.iter()
+                    .map(|v| v.map(|v| pg_float_text(v as f64, true)))
+                    .collect(),
+            )
+        }
+        DataType::Timestamp(_, tz) => {
+            let us = cast(col, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone())).ok()?;
+            let a = us.as_any().downcast_ref::<TimestampMicrosecondArray>()?;
+            let offset = tz.as_deref().map(tz_offset_seconds);
+            Some(
+                a.iter()
+                    .map(|v| v.map(|v| pg_timestamp_text(v, offset)))
+                    .collect(),
+            )
+        }
+        DataType::Time64(_) => {
+            let us = cast(col, &DataType::Time64(TimeUnit::Microsecond)).ok()?;
+            let a = us.as_any().downcast_ref::<Time64MicrosecondArray>()?;
+            Some(a.iter().map(|v| v.map(pg_time_text)).collect())
+        }
+        _ => None,
+    }
+}
+
+fn binary_form(col: &ArrayRef, ty: &Type) -> Option<BinaryArray> {
+    let uuid = *ty == Type::UUID;
+    if !uuid && *ty != Type::JSONB {
+        return None;
+    }
+    let strings = col.as_any().downcast_ref::<StringArray>()?;
+    Some(
+        strings
             .iter()
             .map(|v| {
                 v.map(|s| {
@@ -274,11 +247,8 @@ pub fn binary_uuid_jsonb(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatc
                     }
                 })
             })
-            .collect();
-        schema_fields.push(Field::new(f.name(), DataType::Binary, true));
-        cols.push(Arc::new(bytes));
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols).unwrap_or(batch)
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ pub mod encode;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -279,11 +278,7 @@ fn copy_out(
         )))));
     }
     for b in &batches {
-        let b = if binary {
-            b.clone()
-        } else {
-            encode::pg_text_values(b.clone(), &fields)
-        };
+        let b = encode::wire_forms(b.clone(), &fields);
         let b_schema = b.schema();
         for row in 0..b.num_rows() {
             for col in 0..b.num_columns() {
@@ -863,6 +858,3 @@ impl PgWireServerHandlers for Handlers {
         self.frontend.clone()
     }
 }
-
-#[allow(unused)]
-fn _unused(_: Duration) {}

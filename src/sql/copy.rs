@@ -587,13 +587,8 @@ fn parse_csv_fields(line: &str, opts: &Options) -> Vec<Option<String>> {
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
         if quoted {
-            if c == e && chars.peek() == Some(&q) && (e != q || true) {
-                if e == q {
-                    // Doubled quote inside quotes, or the closing quote.
-                    chars.next();
-                    cur.push(q);
-                    continue;
-                }
+            // An escaped quote (with the default escape: a doubled quote).
+            if c == e && chars.peek() == Some(&q) {
                 chars.next();
                 cur.push(q);
                 continue;

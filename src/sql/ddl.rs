@@ -180,7 +180,10 @@ fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResult<(Column,
         match &opt.option {
             ColumnOption::NotNull => col.not_null = true,
             ColumnOption::Null => {}
-            ColumnOption::Default(e) => col.default = Some(e.to_string()),
+            ColumnOption::Default(e) => {
+                crate::exec::provider::default_expr(&e.to_string(), &col.ty)?;
+                col.default = Some(e.to_string());
+            }
             ColumnOption::PrimaryKey(_) => {
                 pk = true;
                 col.not_null = true;
@@ -844,7 +847,10 @@ async fn alter_table(
                         ));
                     }
                 }
-                AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault => {}
+                AlterColumnOperation::SetDefault { ref value } => {
+                    crate::exec::provider::default_expr(&value.to_string(), &col.ty)?;
+                }
+                AlterColumnOperation::DropDefault => {}
                 other => return Err(PgError::unsupported(format!("ALTER COLUMN {other}"))),
             }
             engine

@@ -142,8 +142,7 @@ fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
     table.indexes.iter().filter(|i| !i.primary)
 }
 
-fn unique_violation(table: &Table, idx_name: &str, cols: &[String], vals: &[Datum]) -> PgError {
-    let _ = table;
+fn unique_violation(idx_name: &str, cols: &[String], vals: &[Datum]) -> PgError {
     PgError::new(
         codes::UNIQUE_VIOLATION,
         format!("duplicate key value violates unique constraint \"{idx_name}\""),
@@ -178,7 +177,7 @@ fn conflict_error(
             .iter()
             .map(|&i| row[i].clone())
             .collect();
-        return Some(unique_violation(table, &name, &cols, &vals));
+        return Some(unique_violation(&name, &cols, &vals));
     }
     let idx = table.indexes.iter().find(|i| i.id == id && i.unique)?;
     let cols: Vec<String> = idx
@@ -196,7 +195,7 @@ fn conflict_error(
                     .iter()
                     .map(|c| row[table.columns.iter().position(|x| x.id == *c).unwrap()].clone())
                     .collect();
-                return Some(unique_violation(table, &idx.name, &cols, &vals));
+                return Some(unique_violation(&idx.name, &cols, &vals));
             }
         }
     }
@@ -285,17 +284,6 @@ pub async fn returning_schema(
 ) -> PgResult<SchemaRef> {
     let (schema, _) = returning(engine, session, table, alias, items, &[]).await?;
     Ok(schema)
-}
-
-fn finish(tag: String, ret: Option<(SchemaRef, Vec<RecordBatch>)>) -> Output {
-    match ret {
-        Some((schema, batches)) => Output::Rows {
-            schema,
-            batches,
-            tag,
-        },
-        None => Output::Command(tag),
-    }
 }
 
 fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
@@ -555,40 +543,20 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             }
             None => None,
         };
-        return Ok(
-            finish(format!("INSERT 0 {count}"), ret.map(|(s, b)| (s, b))).with_exact_tag(count),
-        );
+        // With RETURNING the frontend appends the row count to "INSERT 0".
+        return Ok(match ret {
+            Some((schema, batches)) => Output::Rows {
+                schema,
+                batches,
+                tag: "INSERT 0".into(),
+            },
+            None => Output::Command(format!("INSERT 0 {count}")),
+        });
     }
     Err(PgError::new(
         codes::SERIALIZATION_FAILURE,
         "could not serialize access due to concurrent update",
     ))
-}
-
-impl Output {
-    /// RETURNING results: the tag already carries the count, so the frontend
-    /// must not append the number of returned rows again.
-    fn with_exact_tag(self, _count: usize) -> Output {
-        match self {
-            Output::Rows {
-                schema,
-                batches,
-                tag,
-            } => {
-                // "INSERT 0 3" → the frontend appends the row count to "INSERT 0".
-                let base = tag
-                    .rsplit_once(' ')
-                    .map(|(b, _)| b.to_string())
-                    .unwrap_or(tag);
-                Output::Rows {
-                    schema,
-                    batches,
-                    tag: base,
-                }
-            }
-            other => other,
-        }
-    }
 }
 
 enum UpdateError {
