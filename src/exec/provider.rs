@@ -107,7 +107,7 @@ impl GrapeTable {
             let dt = col.ty.arrow_type();
             let mut found = None;
             for f in filters {
-                if let Some(vals) = equality_values(f, &col.name) {
+                if let Some(vals) = equality_values(f, &col.name, &dt) {
                     let mut ds = Vec::new();
                     for v in vals {
                         let v = v.cast_to(&dt).ok()?;
@@ -232,7 +232,9 @@ impl GrapeTable {
             .collect();
         let mut eq: Vec<Datum> = Vec::new();
         for c in &cols {
-            let vals = filters.iter().find_map(|f| equality_values(f, &c.name));
+            let vals = filters
+                .iter()
+                .find_map(|f| equality_values(f, &c.name, &c.ty.arrow_type()));
             match vals {
                 Some(v) if v.len() == 1 => {
                     let v = v[0].cast_to(&c.ty.arrow_type()).ok()?;
@@ -327,11 +329,11 @@ fn key_range(
         };
         match f {
             Expr::BinaryExpr(b) => {
-                if is_col(&b.left, col) {
+                if is_col(&b.left, col, dt) {
                     if let Some(v) = lit(&b.right) {
                         push(b.op, &v);
                     }
-                } else if is_col(&b.right, col) {
+                } else if is_col(&b.right, col, dt) {
                     if let Some(v) = lit(&b.left) {
                         let flipped = match b.op {
                             Operator::Gt => Operator::Lt,
@@ -344,7 +346,7 @@ fn key_range(
                     }
                 }
             }
-            Expr::Between(bt) if !bt.negated && is_col(&bt.expr, col) => {
+            Expr::Between(bt) if !bt.negated && is_col(&bt.expr, col, dt) => {
                 if let (Some(l), Some(h)) = (lit(&bt.low), lit(&bt.high)) {
                     push(Operator::GtEq, &l);
                     push(Operator::LtEq, &h);
@@ -364,27 +366,26 @@ fn key_range(
     Some((lo, hi))
 }
 
-/// `e` is the column `col`, possibly under a cast that keeps values and
-/// their order (integer widening, string representations).
-fn is_col(e: &Expr, col: &str) -> bool {
+/// `e` is the column `col` (of Arrow type `dt`), possibly under a cast that
+/// keeps values and their order: integer widening of an integer column, or a
+/// string representation of a string column. A cast across families (text to
+/// int, int to text) orders differently, so it does not count.
+fn is_col(e: &Expr, col: &str, dt: &DataType) -> bool {
+    let int = |t: &DataType| matches!(t, DataType::Int16 | DataType::Int32 | DataType::Int64);
+    let string =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
     match e {
         Expr::Column(c) => c.name == col,
         Expr::Cast(c) => {
-            let keeps = matches!(
-                c.field.data_type(),
-                DataType::Int16
-                    | DataType::Int32
-                    | DataType::Int64
-                    | DataType::Utf8
-                    | DataType::Utf8View
-                    | DataType::LargeUtf8
-            );
+            let to = c.field.data_type();
+            let keeps = (int(dt) && int(to)) || (string(dt) && string(to));
             keeps && matches!(c.expr.as_ref(), Expr::Column(x) if x.name == col)
         }
         _ => false,
     }
 }
 
+/// A constant, possibly under a cast (folded here).
 fn lit(e: &Expr) -> Option<ScalarValue> {
     match e {
         Expr::Literal(v, _) => Some(v.clone()),
@@ -397,18 +398,20 @@ fn lit(e: &Expr) -> Option<ScalarValue> {
 }
 
 /// Constants `col` is required to equal by `f` (`col = c`, `c = col`, `col IN (...)`).
-fn equality_values(f: &Expr, col: &str) -> Option<Vec<ScalarValue>> {
+fn equality_values(f: &Expr, col: &str, dt: &DataType) -> Option<Vec<ScalarValue>> {
     match f {
         Expr::BinaryExpr(b) if b.op == Operator::Eq => {
-            if is_col(&b.left, col) {
+            if is_col(&b.left, col, dt) {
                 lit(&b.right).map(|v| vec![v])
-            } else if is_col(&b.right, col) {
+            } else if is_col(&b.right, col, dt) {
                 lit(&b.left).map(|v| vec![v])
             } else {
                 None
             }
         }
-        Expr::InList(l) if !l.negated && is_col(&l.expr, col) => l.list.iter().map(lit).collect(),
+        Expr::InList(l) if !l.negated && is_col(&l.expr, col, dt) => {
+            l.list.iter().map(lit).collect()
+        }
         _ => None,
     }
 }
