@@ -34,6 +34,13 @@ pub enum SqlType {
     Json,
     Jsonb,
     Array(Box<SqlType>),
+    /// pgvector's types; the number is the typmod (dimensions), if any.
+    Vector(Option<u32>),
+    HalfVec(Option<u32>),
+    SparseVec(Option<u32>),
+    /// PostgreSQL's bit(n) (always has a length) and bit varying(n).
+    Bit(Option<u32>),
+    VarBit(Option<u32>),
 }
 
 /// Field metadata key carrying the PostgreSQL type name of a column whose
@@ -103,9 +110,14 @@ impl SqlType {
                 }
                 SqlType::Array(Box::new(inner))
             }
+            D::Bit(n) => SqlType::Bit(Some(bit_len(*n)?.unwrap_or(1))),
+            D::BitVarying(n) | D::VarBit(n) => SqlType::VarBit(bit_len(*n)?),
             D::Custom(name, mods) => {
                 let n = name.to_string().to_lowercase();
                 let n = n.trim_matches('"');
+                if let Some(kind) = crate::vector::Kind::from_name(n) {
+                    return Ok((SqlType::vector_kind(kind, n, mods)?, false));
+                }
                 return match n {
                     "serial" | "serial4" => Ok((SqlType::Int4, true)),
                     "bigserial" | "serial8" => Ok((SqlType::Int8, true)),
@@ -150,7 +162,19 @@ impl SqlType {
             | SqlType::Json
             | SqlType::Jsonb
             | SqlType::Uuid => DataType::Utf8,
-            SqlType::Bytea => DataType::Binary,
+            SqlType::Bytea | SqlType::SparseVec(_) | SqlType::Bit(_) | SqlType::VarBit(_) => {
+                DataType::Binary
+            }
+            SqlType::Vector(_) => DataType::List(std::sync::Arc::new(Field::new(
+                "item",
+                DataType::Float32,
+                true,
+            ))),
+            SqlType::HalfVec(_) => DataType::List(std::sync::Arc::new(Field::new(
+                "item",
+                DataType::Float16,
+                true,
+            ))),
             SqlType::Date => DataType::Date32,
             SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
             SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -195,6 +219,11 @@ impl SqlType {
             SqlType::Json => "json".into(),
             SqlType::Jsonb => "jsonb".into(),
             SqlType::Array(inner) => format!("{}[]", inner.pg_name()),
+            SqlType::Vector(n) => with_mod("vector", n),
+            SqlType::HalfVec(n) => with_mod("halfvec", n),
+            SqlType::SparseVec(n) => with_mod("sparsevec", n),
+            SqlType::Bit(n) => with_mod("bit", n),
+            SqlType::VarBit(n) => with_mod("bit varying", n),
         }
     }
 
@@ -214,6 +243,7 @@ impl SqlType {
             SqlType::Time => "time".into(),
             SqlType::Timestamp => "timestamp".into(),
             SqlType::Array(inner) => format!("{}[]", inner.cast_name()),
+            SqlType::VarBit(n) => with_mod("varbit", n),
             other => other.pg_name(),
         }
     }
@@ -227,6 +257,11 @@ impl SqlType {
             SqlType::Json => Some("json"),
             SqlType::Jsonb => Some("jsonb"),
             SqlType::Uuid => Some("uuid"),
+            SqlType::Vector(_) => Some("vector"),
+            SqlType::HalfVec(_) => Some("halfvec"),
+            SqlType::SparseVec(_) => Some("sparsevec"),
+            SqlType::Bit(_) => Some("bit"),
+            SqlType::VarBit(_) => Some("varbit"),
             _ => None,
         }
     }
@@ -241,6 +276,45 @@ impl SqlType {
             ),
             None => f,
         }
+    }
+
+    /// `vector(n)` and its kin from a custom type name and its modifiers.
+    fn vector_kind(kind: crate::vector::Kind, name: &str, mods: &[String]) -> PgResult<SqlType> {
+        use crate::vector::Kind;
+        let typmod = match mods {
+            [] => None,
+            [m] => {
+                let n: i64 = m.trim().parse().map_err(|_| {
+                    PgError::new(codes::INVALID_PARAMETER_VALUE, "invalid type modifier")
+                })?;
+                Some(crate::vector::check_typmod(kind, n)?)
+            }
+            _ => {
+                return Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    "invalid type modifier",
+                ));
+            }
+        };
+        Ok(match (kind, name) {
+            (Kind::Vector, _) => SqlType::Vector(typmod),
+            (Kind::HalfVec, _) => SqlType::HalfVec(typmod),
+            (Kind::SparseVec, _) => SqlType::SparseVec(typmod),
+            (Kind::Bit, "varbit") => SqlType::VarBit(typmod),
+            (Kind::Bit, _) => SqlType::Bit(Some(typmod.unwrap_or(1))),
+        })
+    }
+
+    /// The vector kind and typmod of a pgvector or bit type.
+    pub fn vector(&self) -> Option<(crate::vector::Kind, Option<u32>)> {
+        use crate::vector::Kind;
+        Some(match self {
+            SqlType::Vector(n) => (Kind::Vector, *n),
+            SqlType::HalfVec(n) => (Kind::HalfVec, *n),
+            SqlType::SparseVec(n) => (Kind::SparseVec, *n),
+            SqlType::Bit(n) | SqlType::VarBit(n) => (Kind::Bit, *n),
+            _ => return None,
+        })
     }
 
     pub fn max_chars(&self) -> Option<u32> {
@@ -261,9 +335,61 @@ fn check_precision(p: u64) -> PgResult<u8> {
     Ok(p as u8)
 }
 
+fn with_mod(name: &str, n: &Option<u32>) -> String {
+    match n {
+        Some(n) => format!("{name}({n})"),
+        None => name.to_string(),
+    }
+}
+
+fn bit_len(n: Option<u64>) -> PgResult<Option<u32>> {
+    match n {
+        None => Ok(None),
+        Some(n) => crate::vector::check_typmod(crate::vector::Kind::Bit, n as i64).map(Some),
+    }
+}
+
 fn char_len(len: &Option<CharacterLength>) -> Option<u32> {
     match len {
         Some(CharacterLength::IntegerLength { length, .. }) => Some(*length as u32),
+        _ => None,
+    }
+}
+
+/// OIDs GrapeDB gives pgvector's types (pgvector's own depend on when the
+/// extension was created; clients look them up by name in pg_type).
+pub mod oids {
+    pub const VECTOR: u32 = 16385;
+    pub const VECTOR_ARRAY: u32 = 16390;
+    pub const HALFVEC: u32 = 16386;
+    pub const HALFVEC_ARRAY: u32 = 16391;
+    pub const SPARSEVEC: u32 = 16387;
+    pub const SPARSEVEC_ARRAY: u32 = 16392;
+    pub const BIT: u32 = 1560;
+    pub const VARBIT: u32 = 1562;
+}
+
+/// The wire type of a vector kind (`varbit` for bit strings of any length).
+pub fn vector_pg_type(name: &str) -> Option<postgres_types::Type> {
+    use postgres_types::{Kind, Type};
+    let custom = |n: &str, oid: u32| Type::new(n.to_string(), oid, Kind::Simple, "public".into());
+    Some(match name {
+        "vector" => custom("vector", oids::VECTOR),
+        "halfvec" => custom("halfvec", oids::HALFVEC),
+        "sparsevec" => custom("sparsevec", oids::SPARSEVEC),
+        "bit" => Type::BIT,
+        "varbit" => Type::VARBIT,
+        _ => return None,
+    })
+}
+
+/// The vector kind a wire type stands for.
+pub fn vector_kind_of_pg_type(t: &postgres_types::Type) -> Option<crate::vector::Kind> {
+    match t.oid() {
+        oids::VECTOR => Some(crate::vector::Kind::Vector),
+        oids::HALFVEC => Some(crate::vector::Kind::HalfVec),
+        oids::SPARSEVEC => Some(crate::vector::Kind::SparseVec),
+        oids::BIT | oids::VARBIT => Some(crate::vector::Kind::Bit),
         _ => None,
     }
 }

@@ -36,6 +36,10 @@ pub enum Datum {
     Ts(i64),
     Interval(i32, i32, i64),
     List(Vec<Datum>),
+    /// A float4 list without NULLs: a `vector` (or a `real[]` without NULLs).
+    Vector(Vec<f32>),
+    /// A `halfvec`: f16 bit patterns.
+    HalfVec(Vec<u16>),
 }
 
 impl Datum {
@@ -72,8 +76,33 @@ impl Datum {
             S::TimestampMillisecond(Some(t), _) => Datum::Ts(*t * 1000),
             S::TimestampSecond(Some(t), _) => Datum::Ts(*t * 1_000_000),
             S::IntervalMonthDayNano(Some(i)) => Datum::Interval(i.months, i.days, i.nanoseconds),
-            S::List(arr) => {
+            S::List(arr)
+                if datafusion::arrow::array::Array::len(arr.as_ref()) == 1
+                    && !datafusion::arrow::array::Array::is_null(arr.as_ref(), 0) =>
+            {
+                use datafusion::arrow::array::{Array, AsArray};
+                use datafusion::arrow::datatypes::{Float16Type, Float32Type};
                 let values = arr.value(0);
+                if values.null_count() == 0 {
+                    match values.data_type() {
+                        DataType::Float32 => {
+                            return Ok(Datum::Vector(
+                                values.as_primitive::<Float32Type>().values().to_vec(),
+                            ));
+                        }
+                        DataType::Float16 => {
+                            return Ok(Datum::HalfVec(
+                                values
+                                    .as_primitive::<Float16Type>()
+                                    .values()
+                                    .iter()
+                                    .map(|h| h.to_bits())
+                                    .collect(),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
                 let mut out = Vec::with_capacity(values.len());
                 for i in 0..values.len() {
                     out.push(Datum::from_scalar(
@@ -112,6 +141,29 @@ impl Datum {
             (Datum::Interval(m, d, n), _) => {
                 S::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(*m, *d, *n)))
             }
+            (Datum::Vector(v), DataType::List(field)) => {
+                let arr = datafusion::arrow::array::Float32Array::from(v.clone());
+                let arr = datafusion::arrow::compute::cast(&arr, field.data_type())
+                    .map_err(df_internal)?;
+                S::List(Arc::new(datafusion::arrow::array::ListArray::new(
+                    field.clone(),
+                    datafusion::arrow::buffer::OffsetBuffer::from_lengths([v.len()]),
+                    arr,
+                    None,
+                )))
+            }
+            (Datum::HalfVec(v), DataType::List(field)) => {
+                let arr: datafusion::arrow::array::Float16Array =
+                    v.iter().map(|b| Some(half::f16::from_bits(*b))).collect();
+                let arr = datafusion::arrow::compute::cast(&arr, field.data_type())
+                    .map_err(df_internal)?;
+                S::List(Arc::new(datafusion::arrow::array::ListArray::new(
+                    field.clone(),
+                    datafusion::arrow::buffer::OffsetBuffer::from_lengths([v.len()]),
+                    arr,
+                    None,
+                )))
+            }
             (Datum::List(items), DataType::List(field)) => {
                 let scalars = items
                     .iter()
@@ -149,7 +201,9 @@ impl Datum {
                 let total = (*m as i128 * 30 + *d as i128) * 86_400_000_000_000 + *n as i128;
                 out.extend_from_slice(&((total as u128) ^ (1u128 << 127)).to_be_bytes());
             }
-            Datum::List(_) => return Err(PgError::unsupported("an array column in a primary key")),
+            Datum::List(_) | Datum::Vector(_) | Datum::HalfVec(_) => {
+                return Err(PgError::unsupported("an array or vector column in a key"));
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod catalog_provider;
 pub mod codec;
 pub mod provider;
 pub mod scan;
+pub mod vecarrow;
 pub mod write;
 
 pub use provider::GrapeTable;

@@ -12,6 +12,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
 use crate::catalog::types::PG_TYPE_KEY;
+pub use crate::format::pg_float_text;
 
 /// Row description for a schema in the given formats.
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
@@ -36,7 +37,10 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
                 "json" => Type::JSON,
                 "jsonb" => Type::JSONB,
                 "uuid" => Type::UUID,
-                _ => continue,
+                other => match crate::catalog::types::vector_pg_type(other) {
+                    Some(t) => t,
+                    None => continue,
+                },
             };
             let old = &out[i];
             out[i] = FieldInfo::new(old.name().to_string(), None, None, ty, old.format());
@@ -51,38 +55,6 @@ pub fn rows(
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
     let batch = wire_forms(batch, &fields);
     encode_recordbatch(fields, batch)
-}
-
-/// PostgreSQL's text output for floats (extra_float_digits >= 1): the
-/// shortest digits that round-trip, in exponential form when the decimal
-/// exponent is below -4 or at least 15 (6 for real).
-pub fn pg_float_text(v: f64, is_real: bool) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
-    }
-    let sci = if is_real {
-        format!("{:e}", v as f32)
-    } else {
-        format!("{v:e}")
-    };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let limit = if is_real { 6 } else { 15 };
-    if v != 0.0 && (exp < -4 || exp >= limit) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else if is_real {
-        format!("{}", v as f32)
-    } else {
-        format!("{v}")
-    }
 }
 
 /// Seconds east of UTC of an Arrow time-zone string ("+00:00", "UTC", "-05:30").
@@ -176,6 +148,17 @@ pub fn wire_forms(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
 
 fn wire_form(col: &ArrayRef, fi: &FieldInfo) -> Option<ArrayRef> {
     use pgwire::api::results::FieldFormat;
+    if let Some(kind) = crate::catalog::types::vector_kind_of_pg_type(fi.datatype()) {
+        use crate::exec::vecarrow;
+        return match fi.format() {
+            FieldFormat::Text => vecarrow::text_array(kind, col)
+                .ok()
+                .map(|a| Arc::new(a) as ArrayRef),
+            FieldFormat::Binary => vecarrow::send_array(kind, col)
+                .ok()
+                .map(|a| Arc::new(a) as ArrayRef),
+        };
+    }
     match fi.format() {
         FieldFormat::Text => text_form(col).map(|a| Arc::new(a) as ArrayRef),
         FieldFormat::Binary => binary_form(col, fi.datatype()).map(|a| Arc::new(a) as ArrayRef),

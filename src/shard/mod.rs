@@ -11,6 +11,23 @@ pub mod state_machine;
 pub mod store;
 
 pub use command::{Command, CommandResult, Op};
+
+/// One applied change to a group's user keys, as an [`ApplyObserver`] sees it.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The key now holds this value (insert or update).
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    /// Every key under this prefix was deleted.
+    DeletePrefix(Vec<u8>),
+}
+
+/// Told of every change a group applies, after it is written, with the log
+/// index it reached. Derived state (vector indexes) follows the rows this way
+/// whichever path wrote them.
+pub trait ApplyObserver: Send + Sync {
+    fn applied(&self, group: GroupId, changes: &[Change], log_index: u64);
+}
 pub use store::Store;
 
 /// Identifier of a Raft group on this node (0 is the meta group).

@@ -14,6 +14,7 @@ use openraft::{
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
+use super::Change;
 use super::store::{CF_DATA, data_key, data_prefix_end, prefix_successor, sm_meta_key};
 use super::{Command, CommandResult, GroupId, NodeId, Op, StorageError, Store, TypeConfig, io_err};
 
@@ -77,6 +78,7 @@ impl StateMachine {
         cmd: &Command,
         batch: &mut WriteBatch,
         pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+        changes: &mut Option<Vec<Change>>,
     ) -> Result<CommandResult, StorageError> {
         for (i, op) in cmd.ops.iter().enumerate() {
             if let Op::Check { key, expect } = op {
@@ -96,10 +98,16 @@ impl StateMachine {
                 Op::Put { key, value } => {
                     batch.put_cf(cf, data_key(self.group, key), value);
                     pending.insert(key.clone(), Some(value.clone()));
+                    if let Some(c) = changes {
+                        c.push(Change::Put(key.clone(), value.clone()));
+                    }
                 }
                 Op::Delete { key } => {
                     batch.delete_cf(cf, data_key(self.group, key));
                     pending.insert(key.clone(), None);
+                    if let Some(c) = changes {
+                        c.push(Change::Delete(key.clone()));
+                    }
                 }
                 Op::Check { .. } => {}
                 Op::Incr { key, by } => {
@@ -119,6 +127,9 @@ impl StateMachine {
                         None => data_prefix_end(self.group),
                     };
                     batch.delete_range_cf(cf, from, to);
+                    if let Some(c) = changes {
+                        c.push(Change::DeletePrefix(prefix.clone()));
+                    }
                     pending.retain(|k, _| !k.starts_with(prefix));
                     // Keys deleted by range but still visible through `pending`
                     // are not tracked; a later Check on them reads RocksDB,
@@ -193,11 +204,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut pending = HashMap::new();
         let mut results = Vec::new();
         let mut last = None;
+        let observer = self.store.observer();
+        let mut changes = observer.as_ref().map(|_| Vec::new());
         for entry in entries {
             last = Some(entry.log_id);
             let res = match &entry.payload {
                 EntryPayload::Blank => CommandResult::None,
-                EntryPayload::Normal(cmd) => self.apply_command(cmd, &mut batch, &mut pending)?,
+                EntryPayload::Normal(cmd) => {
+                    self.apply_command(cmd, &mut batch, &mut pending, &mut changes)?
+                }
                 EntryPayload::Membership(m) => {
                     let sm = StoredMembership::new(Some(entry.log_id), m.clone());
                     self.put_meta(&mut batch, "membership", &sm);
@@ -214,6 +229,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .db()
                 .write(batch)
                 .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))?;
+            if let (Some(o), Some(c)) = (observer, changes) {
+                if !c.is_empty() {
+                    o.applied(self.group, &c, last.index);
+                }
+            }
         }
         Ok(results)
     }

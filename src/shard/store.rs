@@ -26,6 +26,7 @@ pub const CF_DATA: &str = "data";
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    observer: Arc<std::sync::RwLock<Option<Arc<dyn super::ApplyObserver>>>>,
 }
 
 impl Store {
@@ -38,7 +39,19 @@ impl Store {
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(Store {
+            db: Arc::new(db),
+            observer: Default::default(),
+        })
+    }
+
+    /// Register the observer of applied changes (one per node).
+    pub fn set_observer(&self, o: Arc<dyn super::ApplyObserver>) {
+        *self.observer.write().unwrap() = Some(o);
+    }
+
+    pub fn observer(&self) -> Option<Arc<dyn super::ApplyObserver>> {
+        self.observer.read().unwrap().clone()
     }
 
     pub fn db(&self) -> &DB {

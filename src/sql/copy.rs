@@ -757,6 +757,11 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
                 .map_err(|_| invalid("uuid", s))?
                 .to_string(),
         ),
+        SqlType::Vector(_)
+        | SqlType::HalfVec(_)
+        | SqlType::SparseVec(_)
+        | SqlType::Bit(_)
+        | SqlType::VarBit(_) => crate::exec::vecarrow::parse_text(ty, s)?,
         SqlType::Bytea => match t.strip_prefix("\\x") {
             Some(hex) => {
                 if hex.len() % 2 != 0 {
@@ -958,6 +963,15 @@ fn binary_to_text(ty: &SqlType, raw: &[u8]) -> PgResult<String> {
         SqlType::Timestamp => Type::TIMESTAMP,
         SqlType::TimestampTz => Type::TIMESTAMPTZ,
         SqlType::Interval => Type::INTERVAL,
+        SqlType::Vector(_)
+        | SqlType::HalfVec(_)
+        | SqlType::SparseVec(_)
+        | SqlType::Bit(_)
+        | SqlType::VarBit(_) => {
+            // Decode to the value, then its (lossless) text form.
+            let d = crate::exec::vecarrow::recv(ty, raw)?;
+            return Ok(crate::exec::vecarrow::datum_text(ty, &d));
+        }
         SqlType::Array(inner) => match **inner {
             SqlType::Int2 => Type::INT2_ARRAY,
             SqlType::Int4 => Type::INT4_ARRAY,

@@ -61,6 +61,12 @@ fn check_row(table: &Table, row: &[Datum]) -> PgResult<()> {
             )
             .with_detail(format!("Failing row contains ({}).", row_text(row))));
         }
+        if let (Some((_, Some(dims))), Datum::Vector(v)) = (c.ty.vector(), v) {
+            crate::vector::check_expected_dim(Some(dims), v.len())?;
+        }
+        if let (Some((_, Some(dims))), Datum::HalfVec(v)) = (c.ty.vector(), v) {
+            crate::vector::check_expected_dim(Some(dims), v.len())?;
+        }
         if let (Some(max), Datum::Text(s)) = (c.ty.max_chars(), v) {
             if s.chars().count() > max as usize {
                 return Err(PgError::new(
@@ -309,6 +315,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             check_values_types(&table, &ins.columns, v)?;
         }
     }
+    cast_vector_values(&table, &mut ins);
     // PostgreSQL fills trailing columns with their defaults when VALUES rows
     // are shorter than the table; DataFusion wants the column list spelled out.
     if ins.columns.is_empty() {
@@ -1034,6 +1041,48 @@ fn check_assignment_types(table: &Table, input: &LogicalPlan) -> PgResult<()> {
         }
     }
     Ok(())
+}
+
+/// VALUES for vector columns go through the vector cast (text literals and
+/// arrays become vectors, typmods are checked), as PostgreSQL's assignment
+/// cast does; DataFusion has no cast from text to a vector.
+fn cast_vector_values(table: &Table, ins: &mut Insert) {
+    use datafusion::sql::sqlparser::ast::{Expr as E, SetExpr};
+    let targets: Vec<Option<&crate::catalog::Column>> = if ins.columns.is_empty() {
+        table.columns.iter().map(Some).collect()
+    } else {
+        ins.columns
+            .iter()
+            .map(|n| object_parts(n).last().and_then(|c| table.column(c)))
+            .collect()
+    };
+    if !targets.iter().flatten().any(|c| c.ty.vector().is_some()) {
+        return;
+    }
+    let Some(src) = ins.source.as_mut() else {
+        return;
+    };
+    let SetExpr::Values(values) = src.body.as_mut() else {
+        return;
+    };
+    for row in values.rows.iter_mut() {
+        for (e, col) in row.content.iter_mut().zip(&targets) {
+            let Some(col) = col else { continue };
+            let Some((kind, typmod)) = col.ty.vector() else {
+                continue;
+            };
+            if matches!(e, E::Identifier(i) if i.value.eq_ignore_ascii_case("default")) {
+                continue;
+            }
+            let name = match (&col.ty, kind) {
+                (crate::catalog::SqlType::VarBit(_), _) => "varbit",
+                (_, k) => k.name(),
+            };
+            let inner =
+                std::mem::replace(e, E::value(datafusion::sql::sqlparser::ast::Value::Null));
+            *e = super::vector::cast_call(inner, name, typmod.map_or(-1, |t| t as i64));
+        }
+    }
 }
 
 /// VALUES literals whose type PostgreSQL would not assign to the column

@@ -14,6 +14,7 @@ pub mod names;
 
 pub mod params;
 pub mod session;
+pub mod vector;
 
 use std::sync::Arc;
 
@@ -23,8 +24,6 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Set, Statement, Value};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::CatalogStore;
 use crate::cluster::Node;
@@ -68,7 +67,7 @@ pub struct Engine {
 }
 
 pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| parser_error(&e, sql))
+    vector::parse_statements(sql).map_err(|e| parser_error(&e, sql))
 }
 
 pub fn object_parts(name: &ObjectName) -> Vec<String> {
@@ -183,6 +182,17 @@ impl Engine {
                     }
                 }
             }
+            Statement::CreateExtension(ext) => {
+                // pgvector's types, operators and index methods are built in.
+                if ext.name.value.eq_ignore_ascii_case("vector") {
+                    Ok(Output::Command("CREATE EXTENSION".into()))
+                } else {
+                    Err(PgError::new(
+                        codes::FEATURE_NOT_SUPPORTED,
+                        format!("extension \"{}\" is not available", ext.name.value),
+                    ))
+                }
+            }
             Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
                 Err(PgError::unsupported("SAVEPOINT"))
             }
@@ -204,6 +214,7 @@ impl Engine {
     /// Plan a statement with DataFusion.
     pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
         names::name_columns(&mut stmt);
+        vector::rewrite(&mut stmt)?;
         let state = session.ctx.state();
 
         state

@@ -80,6 +80,11 @@ fn type_name(dt: &DataType) -> String {
                     T::Json => "json",
                     T::Jsonb => "jsonb",
                     T::Array(_) => "array",
+                    T::Vector(_) => "vector",
+                    T::HalfVec(_) => "halfvec",
+                    T::SparseVec(_) => "sparsevec",
+                    T::Bit(_) => "bit",
+                    T::VarBit(_) => "varbit",
                 }
             };
             match &t {

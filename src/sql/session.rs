@@ -102,7 +102,7 @@ impl Session {
             // Scans already have one partition per shard; spreading a point
             // lookup's single batch round-robin only costs time.
             .with_round_robin_repartition(false);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = new_context(config);
         ctx.register_catalog(CATALOG_NAME, grape.clone());
         let mut settings: BTreeMap<String, String> = SETTINGS
             .iter()
@@ -297,6 +297,26 @@ impl Session {
 }
 
 /// "5s", "100ms", "1min", "250" (ms) → milliseconds.
+/// A DataFusion context with GrapeDB's planners and functions.
+fn new_context(config: SessionConfig) -> SessionContext {
+    use datafusion::execution::SessionStateDefaults;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
+        vec![Arc::new(super::vector::VectorPlanner::default())];
+    planners.extend(SessionStateDefaults::default_expr_planners());
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_expr_planners(planners)
+        .with_type_planner(Arc::new(super::vector::GrapeTypePlanner))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    for f in super::vector::udf::all() {
+        ctx.register_udf(f);
+    }
+    ctx
+}
+
 pub fn parse_duration_ms(v: &str) -> Option<u64> {
     let v = v.trim().trim_matches('\'').to_lowercase();
     let split = v

@@ -1,0 +1,342 @@
+//! pgvector's SQL surface in the planner: the distance operators parsed as
+//! PostgreSQL parses them, casts to the vector types, and the operators and
+//! functions planned as UDFs ([`udf`]).
+//!
+//! - Parsing: sqlparser tokenizes `<=>` and `<->` as special tokens with the
+//!   precedence of `=` and `|`, and `<+>` as `<`, `+`, `>`. We re-tokenize them
+//!   as generic operators, which get PostgreSQL's "any other operator"
+//!   precedence (`a <-> b < 5`, `1 - (a <=> b)`).
+//! - Casts: `x::vector(3)`, `CAST(x AS halfvec)`, `::bit(8)` and `B'101'`
+//!   become `grape_cast(x, 'vector', 3)` before DataFusion plans.
+//! - Operators: an [`ExprPlanner`] turns `<->`, `<#>`, `<=>`, `<+>`, `<~>`,
+//!   `<%>`, and `+ - * ||` on vectors into UDF calls, and gives an untyped
+//!   `$n` next to a vector the vector type.
+
+pub mod udf;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::{Placeholder, ScalarFunction};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
+use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable, ScalarUDF};
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Statement, Value, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::catalog::SqlType;
+use crate::exec::vecarrow;
+use crate::vector::Kind;
+use crate::vector::distance::Metric;
+
+/// Parse SQL text as PostgreSQL would, distance operators included.
+pub fn parse_statements(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .with_unescape(true)
+        .tokenize_with_location()?;
+    Parser::new(&dialect)
+        .with_tokens_with_locations(generic_operators(tokens))
+        .parse_statements()
+}
+
+/// `<=>`, `<->` and `<+>` as generic (custom) operators.
+fn generic_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match &t.token {
+            Token::Spaceship => {
+                out.push(TokenWithSpan::new(
+                    Token::CustomBinaryOperator("<=>".into()),
+                    t.span,
+                ));
+            }
+            Token::TwoWayArrow => {
+                out.push(TokenWithSpan::new(
+                    Token::CustomBinaryOperator("<->".into()),
+                    t.span,
+                ));
+            }
+            Token::Lt
+                if matches!(tokens.get(i + 1).map(|t| &t.token), Some(Token::Plus))
+                    && matches!(tokens.get(i + 2).map(|t| &t.token), Some(Token::Gt)) =>
+            {
+                let span = t.span.union(&tokens[i + 2].span);
+                out.push(TokenWithSpan::new(
+                    Token::CustomBinaryOperator("<+>".into()),
+                    span,
+                ));
+                i += 3;
+                continue;
+            }
+            _ => out.push(t.clone()),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A vector-kind SQL type in a cast: (`vector`/`halfvec`/`sparsevec`/`bit`/`varbit`, typmod).
+fn vector_cast_target(dt: &SqlDataType) -> Option<(&'static str, i64)> {
+    let t = match SqlType::from_ast(dt).ok()?.0 {
+        SqlType::Vector(n) => ("vector", n),
+        SqlType::HalfVec(n) => ("halfvec", n),
+        SqlType::SparseVec(n) => ("sparsevec", n),
+        SqlType::Bit(n) => ("bit", n),
+        SqlType::VarBit(n) => ("varbit", n),
+        _ => return None,
+    };
+    Some((t.0, t.1.map_or(-1, |n| n as i64)))
+}
+
+/// The AST of `grape_cast(e, 'kind', typmod)`.
+pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
+    let mut call = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("{}(NULL, '{kind}', {typmod})", udf::CAST_FN))
+        .and_then(|mut p| p.parse_expr())
+        .expect("cast template parses");
+    if let Expr::Function(f) = &mut call {
+        if let FunctionArguments::List(list) = &mut f.args {
+            list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        }
+    }
+    call
+}
+
+/// Rewrite casts to vector types and `B'...'` literals into `grape_cast` calls.
+/// A bad typmod (`vector(0)`) is reported here, with pgvector's words.
+pub fn rewrite(stmt: &mut Statement) -> crate::error::PgResult<()> {
+    let mut err = None;
+    let _ = visit_expressions_mut(stmt, |e| {
+        match e {
+            Expr::Cast {
+                expr, data_type, ..
+            } => {
+                if let SqlDataType::Custom(..)
+                | SqlDataType::Bit(_)
+                | SqlDataType::BitVarying(_)
+                | SqlDataType::VarBit(_) = data_type
+                {
+                    match SqlType::from_ast(data_type) {
+                        Err(er) if is_vector_name(data_type) => {
+                            err = Some(er);
+                            return ControlFlow::Break(());
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some((kind, typmod)) = vector_cast_target(data_type) {
+                    let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                    *e = cast_call(inner, kind, typmod);
+                }
+            }
+            Expr::Value(v) => {
+                if let Value::SingleQuotedByteStringLiteral(bits) = &v.value {
+                    let len = bits.chars().count() as i64;
+                    let lit = Expr::value(Value::SingleQuotedString(bits.clone()));
+                    *e = cast_call(lit, "bit", len.max(1));
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn is_vector_name(dt: &SqlDataType) -> bool {
+    match dt {
+        SqlDataType::Custom(name, _) => Kind::from_name(
+            &name
+                .to_string()
+                .to_lowercase()
+                .trim_matches('"')
+                .to_string(),
+        )
+        .is_some(),
+        _ => true,
+    }
+}
+
+/// Plans pgvector's operators as calls of the vector UDFs.
+#[derive(Debug)]
+pub struct VectorPlanner {
+    udfs: HashMap<&'static str, Arc<ScalarUDF>>,
+}
+
+impl Default for VectorPlanner {
+    fn default() -> Self {
+        let udfs = udf::all()
+            .into_iter()
+            .map(|u| {
+                let name: &'static str = Box::leak(u.name().to_string().into_boxed_str());
+                (name, Arc::new(u))
+            })
+            .collect();
+        VectorPlanner { udfs }
+    }
+}
+
+/// The vector kind of a planned expression, if it has one.
+fn expr_kind(e: &DfExpr, schema: &DFSchema) -> Option<Kind> {
+    let (_, f) = e.to_field(schema).ok()?;
+    vecarrow::field_kind(&f)
+}
+
+fn is_untyped(e: &DfExpr, schema: &DFSchema) -> bool {
+    match e {
+        DfExpr::Placeholder(p) => p.field.is_none(),
+        _ => matches!(
+            e.get_type(schema),
+            Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null)
+        ),
+    }
+}
+
+impl VectorPlanner {
+    fn call(&self, name: &str, args: Vec<DfExpr>) -> DfExpr {
+        DfExpr::ScalarFunction(ScalarFunction::new_udf(self.udfs[name].clone(), args))
+    }
+
+    /// An untyped `$n` beside a vector takes the vector's type (for Describe);
+    /// a text literal is cast to it.
+    fn typed(&self, e: DfExpr, kind: Kind, schema: &DFSchema) -> DfExpr {
+        match e {
+            DfExpr::Placeholder(Placeholder { id, field: None }) => {
+                DfExpr::Placeholder(Placeholder {
+                    id,
+                    field: Some(Arc::new(vecarrow::field(kind, ""))),
+                })
+            }
+            e if is_untyped(&e, schema) => self.call(
+                udf::CAST_FN,
+                vec![
+                    e,
+                    DfExpr::Literal(
+                        datafusion::common::ScalarValue::Utf8(Some(kind.name().into())),
+                        None,
+                    ),
+                    DfExpr::Literal(datafusion::common::ScalarValue::Int64(Some(-1)), None),
+                ],
+            ),
+            e => e,
+        }
+    }
+}
+
+fn op_text(op: &BinaryOperator) -> Option<&str> {
+    Some(match op {
+        BinaryOperator::Custom(s) => s.as_str(),
+        BinaryOperator::Spaceship => "<=>",
+        BinaryOperator::Plus => "+",
+        BinaryOperator::Minus => "-",
+        BinaryOperator::Multiply => "*",
+        BinaryOperator::StringConcat => "||",
+        BinaryOperator::Eq => "=",
+        BinaryOperator::NotEq => "<>",
+        BinaryOperator::Lt => "<",
+        BinaryOperator::LtEq => "<=",
+        BinaryOperator::Gt => ">",
+        BinaryOperator::GtEq => ">=",
+        _ => return None,
+    })
+}
+
+impl ExprPlanner for VectorPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let Some(op) = op_text(&expr.op) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let (lk, rk) = (
+            expr_kind(&expr.left, schema),
+            expr_kind(&expr.right, schema),
+        );
+        if let Some(metric) = Metric::from_operator(op) {
+            let default = if matches!(metric, Metric::Hamming | Metric::Jaccard) {
+                Kind::Bit
+            } else {
+                Kind::Vector
+            };
+            let kind = lk.or(rk).unwrap_or(default);
+            let left = self.typed(expr.left, kind, schema);
+            let right = self.typed(expr.right, kind, schema);
+            return Ok(PlannerResult::Planned(
+                self.call(udf::distance_fn_name(metric), vec![left, right]),
+            ));
+        }
+        let Some(kind) = lk.or(rk) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let f = match op {
+            "+" => "vector_add",
+            "-" => "vector_sub",
+            "*" => "vector_mul",
+            "||" if kind != Kind::Bit => "vector_concat",
+            _ => {
+                // Comparisons: the other side is read as the same type.
+                let left = self.typed(expr.left, kind, schema);
+                let right = self.typed(expr.right, kind, schema);
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    op: expr.op,
+                    left,
+                    right,
+                }));
+            }
+        };
+        let left = self.typed(expr.left, kind, schema);
+        let right = self.typed(expr.right, kind, schema);
+        Ok(PlannerResult::Planned(self.call(f, vec![left, right])))
+    }
+}
+
+/// SQL types DataFusion does not know, and array casts that must drop a
+/// vector's metadata (`embedding::real[]` is an array, not a vector).
+#[derive(Debug, Default)]
+pub struct GrapeTypePlanner;
+
+impl TypePlanner for GrapeTypePlanner {
+    fn plan_type_field(&self, sql_type: &SqlDataType) -> Result<Option<FieldRef>> {
+        match sql_type {
+            SqlDataType::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _))
+            | SqlDataType::Array(ast::ArrayElemTypeDef::AngleBracket(inner)) => {
+                let item = match inner.as_ref() {
+                    SqlDataType::Real | SqlDataType::Float4 => DataType::Float32,
+                    SqlDataType::DoublePrecision | SqlDataType::Float8 => DataType::Float64,
+                    SqlDataType::Int(_) | SqlDataType::Integer(_) | SqlDataType::Int4(_) => {
+                        DataType::Int32
+                    }
+                    SqlDataType::BigInt(_) | SqlDataType::Int8(_) => DataType::Int64,
+                    _ => return Ok(None),
+                };
+                Ok(Some(Arc::new(Field::new(
+                    "array",
+                    DataType::List(Arc::new(Field::new("item", item, true))),
+                    true,
+                ))))
+            }
+            other => match vector_cast_target(other) {
+                Some((kind, _)) => Ok(Some(Arc::new(vecarrow::field(
+                    Kind::from_name(kind).unwrap(),
+                    "vector",
+                )))),
+                None => Ok(None),
+            },
+        }
+    }
+}

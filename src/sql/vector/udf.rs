@@ -1,0 +1,802 @@
+//! pgvector's functions and operators as DataFusion scalar UDFs.
+//!
+//! One implementation ([`VecFn`]) serves every function; the argument fields'
+//! metadata says which vector kind each argument is. A text argument (an
+//! unknown-typed literal or parameter) is read as the other argument's kind,
+//! as PostgreSQL resolves `embedding <-> '[1,2,3]'`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+use crate::error::PgError;
+use crate::exec::vecarrow::{self, Dense};
+use crate::vector::distance::{self, Metric};
+use crate::vector::{self, Bits, Kind, SparseVec};
+
+/// What a [`VecFn`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A distance operator or function; `negate` turns `<#>` into inner_product.
+    Distance {
+        metric: Metric,
+        negate: bool,
+    },
+    L2Squared,
+    Dims,
+    Norm,
+    Normalize,
+    BinaryQuantize,
+    Subvector,
+    Add,
+    Sub,
+    Mul,
+    Concat,
+    /// `grape_cast(x, 'kind', typmod)`: a cast to a vector kind.
+    Cast,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct VecFn {
+    name: &'static str,
+    op: Op,
+    signature: Signature,
+}
+
+/// Name of the cast function the SQL rewrite calls for `x::vector(3)`.
+pub const CAST_FN: &str = "grape_cast";
+
+pub fn all() -> Vec<ScalarUDF> {
+    use Metric::*;
+    let d = |name, metric, negate| (name, Op::Distance { metric, negate });
+    let list = [
+        d("l2_distance", L2, false),
+        d("vector_l2_distance", L2, false),
+        d("inner_product", NegInnerProduct, true),
+        d("vector_negative_inner_product", NegInnerProduct, false),
+        d("cosine_distance", Cosine, false),
+        d("l1_distance", L1, false),
+        d("hamming_distance", Hamming, false),
+        d("jaccard_distance", Jaccard, false),
+        ("vector_l2_squared_distance", Op::L2Squared),
+        ("vector_dims", Op::Dims),
+        ("vector_norm", Op::Norm),
+        ("l2_norm", Op::Norm),
+        ("l2_normalize", Op::Normalize),
+        ("binary_quantize", Op::BinaryQuantize),
+        ("subvector", Op::Subvector),
+        ("vector_add", Op::Add),
+        ("vector_sub", Op::Sub),
+        ("vector_mul", Op::Mul),
+        ("vector_concat", Op::Concat),
+        (CAST_FN, Op::Cast),
+    ];
+    list.into_iter()
+        .map(|(name, op)| {
+            ScalarUDF::new_from_impl(VecFn {
+                name,
+                op,
+                signature: Signature::variadic_any(Volatility::Immutable),
+            })
+        })
+        .collect()
+}
+
+/// The UDF computing `metric` as its operator does.
+pub fn distance_fn_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::L2 => "l2_distance",
+        Metric::NegInnerProduct => "vector_negative_inner_product",
+        Metric::Cosine => "cosine_distance",
+        Metric::L1 => "l1_distance",
+        Metric::Hamming => "hamming_distance",
+        Metric::Jaccard => "jaccard_distance",
+    }
+}
+
+/// The metric a distance UDF name computes (`<#>` for the negative inner product).
+pub fn metric_of_fn(name: &str) -> Option<Metric> {
+    Some(match name {
+        "l2_distance" | "vector_l2_distance" => Metric::L2,
+        "vector_negative_inner_product" => Metric::NegInnerProduct,
+        "cosine_distance" => Metric::Cosine,
+        "l1_distance" => Metric::L1,
+        "hamming_distance" => Metric::Hamming,
+        "jaccard_distance" => Metric::Jaccard,
+        _ => return None,
+    })
+}
+
+fn pg(e: PgError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+fn undefined(name: &str, kinds: &[String]) -> DataFusionError {
+    pg(PgError::new(
+        "42883",
+        format!("function {name}({}) does not exist", kinds.join(", ")),
+    )
+    .with_hint(
+        "No function matches the given name and argument types. You might need to add explicit type casts.",
+    ))
+}
+
+/// The vector kind of an argument field, if it is one.
+fn kind_of(f: &Field) -> Option<Kind> {
+    vecarrow::field_kind(f).or(match f.data_type() {
+        DataType::List(item) if item.data_type() == &DataType::Float32 => Some(Kind::Vector),
+        _ => None,
+    })
+}
+
+fn is_text(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
+}
+
+/// The kind the operands of a vector function share.
+fn common_kind(name: &str, fields: &[FieldRef]) -> Result<Kind> {
+    let kinds: Vec<Option<Kind>> = fields.iter().map(|f| kind_of(f)).collect();
+    let first = kinds.iter().flatten().next().copied();
+    match first {
+        Some(k) => {
+            for (f, kk) in fields.iter().zip(&kinds) {
+                match kk {
+                    Some(other) if *other != k => {
+                        return Err(undefined(name, &type_names(fields)));
+                    }
+                    None if !is_text(f.data_type()) => {
+                        return Err(undefined(name, &type_names(fields)));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(k)
+        }
+        None => {
+            if fields.iter().all(|f| is_text(f.data_type())) {
+                Ok(Kind::Vector)
+            } else {
+                Err(undefined(name, &type_names(fields)))
+            }
+        }
+    }
+}
+
+fn type_names(fields: &[FieldRef]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|f| match kind_of(f) {
+            Some(k) => k.name().to_string(),
+            None if is_text(f.data_type()) => "unknown".into(),
+            None => crate::sql::errors::pg_type_name(&f.data_type().to_string()).to_string(),
+        })
+        .collect()
+}
+
+/// One value of a vector kind.
+#[derive(Debug, Clone)]
+pub enum Val<'a> {
+    Dense(Cow<'a, [f32]>),
+    Sparse(SparseVec),
+    Bits(Bits),
+}
+
+impl Val<'_> {
+    fn dim(&self) -> usize {
+        match self {
+            Val::Dense(v) => v.len(),
+            Val::Sparse(s) => s.dim as usize,
+            Val::Bits(b) => b.len as usize,
+        }
+    }
+}
+
+/// An argument column read as `kind`.
+enum Values {
+    Const(Option<Val<'static>>),
+    Array(ArrayRef, Kind),
+    Parsed(Vec<Option<Val<'static>>>),
+}
+
+fn parse_as(kind: Kind, s: &str) -> std::result::Result<Val<'static>, PgError> {
+    Ok(match kind {
+        Kind::Vector => Val::Dense(Cow::Owned(vector::parse_vector(s, None)?)),
+        Kind::HalfVec => Val::Dense(Cow::Owned(vector::parse_halfvec(s, None)?)),
+        Kind::SparseVec => Val::Sparse(vector::parse_sparsevec(s, None)?),
+        Kind::Bit => Val::Bits(vector::parse_bits(s, None)?),
+    })
+}
+
+fn read_array(a: &ArrayRef, kind: Kind, i: usize) -> Option<Val<'_>> {
+    if a.is_null(i) {
+        return None;
+    }
+    match kind {
+        Kind::Vector | Kind::HalfVec => Dense::new(a).ok()?.get(i).map(Val::Dense),
+        Kind::SparseVec => Some(Val::Sparse(SparseVec::from_bytes(
+            a.as_binary::<i32>().value(i),
+        ))),
+        Kind::Bit => Some(Val::Bits(Bits::from_bytes(a.as_binary::<i32>().value(i)))),
+    }
+}
+
+impl Values {
+    fn new(arg: &ColumnarValue, field: &Field, kind: Kind) -> Result<Values> {
+        let text = is_text(field.data_type()) && kind_of(field).is_none();
+        match arg {
+            ColumnarValue::Scalar(s) => {
+                if s.is_null() {
+                    return Ok(Values::Const(None));
+                }
+                if text {
+                    let st = s.to_string();
+                    return Ok(Values::Const(Some(parse_as(kind, &st).map_err(pg)?)));
+                }
+                let a = s.to_array_of_size(1)?;
+                let v = read_array(&a, kind, 0).map(|v| match v {
+                    Val::Dense(d) => Val::Dense(Cow::Owned(d.into_owned())),
+                    Val::Sparse(s) => Val::Sparse(s),
+                    Val::Bits(b) => Val::Bits(b),
+                });
+                Ok(Values::Const(v))
+            }
+            ColumnarValue::Array(a) => {
+                if text {
+                    let strings = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+                    let strings = strings.as_string::<i32>();
+                    let mut out = Vec::with_capacity(strings.len());
+                    for s in strings.iter() {
+                        out.push(match s {
+                            Some(s) => Some(parse_as(kind, s).map_err(pg)?),
+                            None => None,
+                        });
+                    }
+                    return Ok(Values::Parsed(out));
+                }
+                Ok(Values::Array(a.clone(), kind))
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Val<'_>> {
+        match self {
+            Values::Const(v) => v.as_ref().map(|v| match v {
+                Val::Dense(d) => Val::Dense(Cow::Borrowed(d.as_ref())),
+                other => other.clone(),
+            }),
+            Values::Parsed(v) => v[i].as_ref().map(|v| match v {
+                Val::Dense(d) => Val::Dense(Cow::Borrowed(d.as_ref())),
+                other => other.clone(),
+            }),
+            Values::Array(a, k) => read_array(a, *k, i),
+        }
+    }
+}
+
+fn check_same_dims(kind: Kind, a: &Val, b: &Val) -> Result<()> {
+    if a.dim() != b.dim() {
+        return Err(pg(vector::dims_mismatch(kind, a.dim(), b.dim())));
+    }
+    Ok(())
+}
+
+/// The distance between two values of `kind` under `metric`.
+pub fn distance_of(metric: Metric, a: &Val, b: &Val) -> f64 {
+    match (a, b) {
+        (Val::Dense(x), Val::Dense(y)) => distance::dense(metric, x, y),
+        (Val::Sparse(x), Val::Sparse(y)) => distance::sparse(metric, x, y),
+        (Val::Bits(x), Val::Bits(y)) => distance::bits(metric, x, y),
+        _ => f64::NAN,
+    }
+}
+
+fn scalar_i64(arg: &ColumnarValue, i: usize) -> Option<i64> {
+    match arg {
+        ColumnarValue::Scalar(s) => {
+            if s.is_null() {
+                None
+            } else {
+                s.cast_to(&DataType::Int64).ok().and_then(|v| match v {
+                    ScalarValue::Int64(x) => x,
+                    _ => None,
+                })
+            }
+        }
+        ColumnarValue::Array(a) => {
+            let c = datafusion::arrow::compute::cast(a, &DataType::Int64).ok()?;
+            let c = c.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            if c.is_null(i) { None } else { Some(c.value(i)) }
+        }
+    }
+}
+
+fn scalar_string(v: Option<&ScalarValue>) -> Option<String> {
+    match v {
+        Some(ScalarValue::Utf8(Some(s)))
+        | Some(ScalarValue::LargeUtf8(Some(s)))
+        | Some(ScalarValue::Utf8View(Some(s))) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Build an output column of `kind` from computed values.
+fn build(kind: Kind, rows: Vec<Option<Val>>) -> ArrayRef {
+    match kind {
+        Kind::Vector | Kind::HalfVec => {
+            let dense: Vec<Option<Vec<f32>>> = rows
+                .into_iter()
+                .map(|r| match r {
+                    Some(Val::Dense(d)) => Some(d.into_owned()),
+                    Some(Val::Sparse(s)) => Some(s.to_dense()),
+                    _ => None,
+                })
+                .collect();
+            vecarrow::dense_array(kind, &dense)
+        }
+        Kind::SparseVec => {
+            let b: Vec<Option<Vec<u8>>> = rows
+                .into_iter()
+                .map(|r| match r {
+                    Some(Val::Sparse(s)) => Some(s.to_bytes()),
+                    Some(Val::Dense(d)) => Some(SparseVec::from_dense(&d).to_bytes()),
+                    _ => None,
+                })
+                .collect();
+            vecarrow::bytes_array(&b)
+        }
+        Kind::Bit => {
+            let b: Vec<Option<Vec<u8>>> = rows
+                .into_iter()
+                .map(|r| match r {
+                    Some(Val::Bits(b)) => Some(b.to_bytes()),
+                    _ => None,
+                })
+                .collect();
+            vecarrow::bytes_array(&b)
+        }
+    }
+}
+
+impl VecFn {
+    /// The result field of this function for argument fields (and constant args).
+    fn result(&self, fields: &[FieldRef], scalars: &[Option<&ScalarValue>]) -> Result<Field> {
+        let name = self.name;
+        let need = |n: usize| -> Result<()> {
+            if fields.len() != n {
+                Err(undefined(name, &type_names(fields)))
+            } else {
+                Ok(())
+            }
+        };
+        Ok(match self.op {
+            Op::Distance { metric, .. } => {
+                need(2)?;
+                let k = common_kind(name, fields)?;
+                let bit_metric = matches!(metric, Metric::Hamming | Metric::Jaccard);
+                if bit_metric != (k == Kind::Bit) {
+                    return Err(undefined(name, &type_names(fields)));
+                }
+                Field::new(name, DataType::Float64, true)
+            }
+            Op::L2Squared => {
+                need(2)?;
+                common_kind(name, fields)?;
+                Field::new(name, DataType::Float64, true)
+            }
+            Op::Dims => {
+                need(1)?;
+                common_kind(name, fields)?;
+                Field::new(name, DataType::Int32, true)
+            }
+            Op::Norm => {
+                need(1)?;
+                common_kind(name, fields)?;
+                Field::new(name, DataType::Float64, true)
+            }
+            Op::Normalize | Op::Add | Op::Sub | Op::Mul | Op::Concat => {
+                let k = common_kind(name, fields)?;
+                vecarrow::field(k, name)
+            }
+            Op::Subvector => {
+                need(3)?;
+                let k = common_kind(name, &fields[..1])?;
+                vecarrow::field(k, name)
+            }
+            Op::BinaryQuantize => {
+                need(1)?;
+                common_kind(name, fields)?;
+                vecarrow::field(Kind::Bit, name)
+            }
+            Op::Cast => {
+                let target = scalar_string(scalars.get(1).copied().flatten())
+                    .and_then(|s| Kind::from_name(&s))
+                    .ok_or_else(|| DataFusionError::Plan("grape_cast needs a type".into()))?;
+                vecarrow::field(target, name)
+            }
+        })
+    }
+}
+
+impl ScalarUDFImpl for VecFn {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Err(DataFusionError::Internal(
+            "use return_field_from_args".into(),
+        ))
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(
+            self.result(args.arg_fields, args.scalar_arguments)?,
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let fields = &args.arg_fields;
+        let name = self.name;
+        let out: ArrayRef = match self.op {
+            Op::Distance { metric, negate } => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let b = Values::new(&args.args[1], &fields[1], k)?;
+                let mut res = Vec::with_capacity(n);
+                for i in 0..n {
+                    res.push(match (a.get(i), b.get(i)) {
+                        (Some(x), Some(y)) => {
+                            check_same_dims(k, &x, &y)?;
+                            let d = distance_of(metric, &x, &y);
+                            Some(if negate { -d } else { d })
+                        }
+                        _ => None,
+                    });
+                }
+                Arc::new(Float64Array::from(res))
+            }
+            Op::L2Squared => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let b = Values::new(&args.args[1], &fields[1], k)?;
+                let mut res = Vec::with_capacity(n);
+                for i in 0..n {
+                    res.push(match (a.get(i), b.get(i)) {
+                        (Some(x), Some(y)) => {
+                            check_same_dims(k, &x, &y)?;
+                            let d = distance_of(Metric::L2, &x, &y);
+                            Some(d * d)
+                        }
+                        _ => None,
+                    });
+                }
+                Arc::new(Float64Array::from(res))
+            }
+            Op::Dims => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let res: Vec<Option<i32>> =
+                    (0..n).map(|i| a.get(i).map(|v| v.dim() as i32)).collect();
+                Arc::new(Int32Array::from(res))
+            }
+            Op::Norm => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let res: Vec<Option<f64>> = (0..n)
+                    .map(|i| {
+                        a.get(i).map(|v| match v {
+                            Val::Dense(d) => distance::norm(&d),
+                            Val::Sparse(s) => distance::sparse_norm(&s),
+                            Val::Bits(_) => f64::NAN,
+                        })
+                    })
+                    .collect();
+                Arc::new(Float64Array::from(res))
+            }
+            Op::Normalize => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let mut rows = Vec::with_capacity(n);
+                for i in 0..n {
+                    rows.push(match a.get(i) {
+                        Some(Val::Dense(d)) => {
+                            let norm = distance::norm(&d);
+                            let v: Vec<f32> = if norm > 0.0 {
+                                d.iter().map(|x| (*x as f64 / norm) as f32).collect()
+                            } else {
+                                d.to_vec()
+                            };
+                            let v = if k == Kind::HalfVec {
+                                vector::to_half(&v).map_err(pg)?
+                            } else {
+                                v
+                            };
+                            Some(Val::Dense(Cow::Owned(v)))
+                        }
+                        Some(Val::Sparse(mut s)) => {
+                            let norm = distance::sparse_norm(&s);
+                            if norm > 0.0 {
+                                for x in s.values.iter_mut() {
+                                    *x = (*x as f64 / norm) as f32;
+                                }
+                            }
+                            Some(Val::Sparse(s))
+                        }
+                        other => other.map(|v| match v {
+                            Val::Bits(b) => Val::Bits(b),
+                            _ => unreachable!(),
+                        }),
+                    });
+                }
+                build(k, rows)
+            }
+            Op::BinaryQuantize => {
+                let k = common_kind(name, fields)?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let rows: Vec<Option<Val>> = (0..n)
+                    .map(|i| {
+                        a.get(i).map(|v| match v {
+                            Val::Dense(d) => Val::Bits(vector::binary_quantize(&d)),
+                            Val::Sparse(s) => Val::Bits(vector::binary_quantize(&s.to_dense())),
+                            Val::Bits(b) => Val::Bits(b),
+                        })
+                    })
+                    .collect();
+                build(Kind::Bit, rows)
+            }
+            Op::Subvector => {
+                let k = common_kind(name, &fields[..1])?;
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let mut rows = Vec::with_capacity(n);
+                for i in 0..n {
+                    let (Some(v), Some(start), Some(count)) = (
+                        a.get(i),
+                        scalar_i64(&args.args[1], i),
+                        scalar_i64(&args.args[2], i),
+                    ) else {
+                        rows.push(None);
+                        continue;
+                    };
+                    let Val::Dense(d) = v else {
+                        return Err(undefined(name, &type_names(fields)));
+                    };
+                    let end = start.saturating_add(count);
+                    let s = start.max(1);
+                    let e = end.min(d.len() as i64 + 1);
+                    if count < 1 || e <= s {
+                        return Err(pg(vector::data_error(format!(
+                            "{} must have at least 1 dimension",
+                            k.name()
+                        ))));
+                    }
+                    rows.push(Some(Val::Dense(Cow::Owned(
+                        d[(s - 1) as usize..(e - 1) as usize].to_vec(),
+                    ))));
+                }
+                build(k, rows)
+            }
+            Op::Add | Op::Sub | Op::Mul | Op::Concat => {
+                let k = common_kind(name, fields)?;
+                if !matches!(k, Kind::Vector | Kind::HalfVec) {
+                    return Err(undefined(name, &type_names(fields)));
+                }
+                let a = Values::new(&args.args[0], &fields[0], k)?;
+                let b = Values::new(&args.args[1], &fields[1], k)?;
+                let mut rows = Vec::with_capacity(n);
+                for i in 0..n {
+                    let (Some(Val::Dense(x)), Some(Val::Dense(y))) = (a.get(i), b.get(i)) else {
+                        rows.push(None);
+                        continue;
+                    };
+                    let v: Vec<f32> = match self.op {
+                        Op::Concat => {
+                            let mut v = x.to_vec();
+                            v.extend_from_slice(&y);
+                            if v.len() > vector::VECTOR_MAX_DIM {
+                                return Err(pg(PgError::new(
+                                    "54000",
+                                    format!(
+                                        "{} cannot have more than {} dimensions",
+                                        k.name(),
+                                        vector::VECTOR_MAX_DIM
+                                    ),
+                                )));
+                            }
+                            v
+                        }
+                        op => {
+                            if x.len() != y.len() {
+                                return Err(pg(vector::dims_mismatch(k, x.len(), y.len())));
+                            }
+                            let f = |p: f32, q: f32| match op {
+                                Op::Add => p + q,
+                                Op::Sub => p - q,
+                                _ => p * q,
+                            };
+                            let v: Vec<f32> =
+                                x.iter().zip(y.iter()).map(|(p, q)| f(*p, *q)).collect();
+                            for (r, (p, q)) in v.iter().zip(x.iter().zip(y.iter())) {
+                                if r.is_infinite() {
+                                    return Err(pg(PgError::new(
+                                        "22003",
+                                        "value out of range: overflow",
+                                    )));
+                                }
+                                if op == Op::Mul && *r == 0.0 && *p != 0.0 && *q != 0.0 {
+                                    return Err(pg(PgError::new(
+                                        "22003",
+                                        "value out of range: underflow",
+                                    )));
+                                }
+                            }
+                            if k == Kind::HalfVec {
+                                vector::to_half(&v).map_err(pg)?
+                            } else {
+                                v
+                            }
+                        }
+                    };
+                    rows.push(Some(Val::Dense(Cow::Owned(v))));
+                }
+                build(k, rows)
+            }
+            Op::Cast => cast(&args)?,
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `grape_cast(x, 'kind', typmod)`: text, arrays and other vector kinds to a
+/// vector kind, with the typmod checked.
+fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
+    let n = args.number_rows;
+    let target = match &args.args[1] {
+        ColumnarValue::Scalar(s) => scalar_string(Some(s)),
+        _ => None,
+    }
+    .ok_or_else(|| DataFusionError::Plan("grape_cast needs a type".into()))?;
+    let varbit = target == "varbit";
+    let target_kind = Kind::from_name(&target).unwrap();
+    let typmod = scalar_i64(&args.args[2], 0)
+        .filter(|t| *t >= 0)
+        .map(|t| t as u32);
+    let field = &args.arg_fields[0];
+    let input = args.args[0].to_array(n)?;
+    let src_kind = kind_of(field);
+    let mut rows: Vec<Option<Val>> = Vec::with_capacity(n);
+    let check = |v: Val<'static>| -> std::result::Result<Val<'static>, PgError> {
+        match &v {
+            Val::Dense(d) => {
+                vector::check_dense(target_kind, d, None)?;
+                vector::check_expected_dim(typmod, d.len())?;
+            }
+            Val::Sparse(s) => vector::check_expected_dim(typmod, s.dim as usize)?,
+            Val::Bits(b) => match typmod {
+                Some(t) if varbit && b.len > t => {
+                    return Err(PgError::new(
+                        "22001",
+                        format!("bit string too long for type bit varying({t})"),
+                    ));
+                }
+                Some(t) if !varbit && b.len != t => {
+                    return Err(PgError::new(
+                        "22026",
+                        format!("bit string length {} does not match type bit({t})", b.len),
+                    ));
+                }
+                _ => {}
+            },
+        }
+        Ok(v)
+    };
+    match (src_kind, input.data_type()) {
+        (None, dt) if is_text(dt) => {
+            let s = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+            let s: &StringArray = s.as_string::<i32>();
+            for t in s.iter() {
+                rows.push(match t {
+                    None => None,
+                    Some(t) => {
+                        let v = match target_kind {
+                            Kind::Vector => {
+                                Val::Dense(Cow::Owned(vector::parse_vector(t, typmod).map_err(pg)?))
+                            }
+                            Kind::HalfVec => Val::Dense(Cow::Owned(
+                                vector::parse_halfvec(t, typmod).map_err(pg)?,
+                            )),
+                            Kind::SparseVec => {
+                                Val::Sparse(vector::parse_sparsevec(t, typmod).map_err(pg)?)
+                            }
+                            Kind::Bit => Val::Bits(
+                                vector::parse_bits(t.trim(), if varbit { None } else { typmod })
+                                    .map_err(pg)?,
+                            ),
+                        };
+                        Some(check(v).map_err(pg)?)
+                    }
+                });
+            }
+        }
+        (None, DataType::List(_)) | (None, DataType::LargeList(_)) => {
+            if target_kind == Kind::Bit {
+                return Err(cannot_cast(field, &target));
+            }
+            let list = datafusion::arrow::compute::cast(
+                &input,
+                &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            )
+            .map_err(|_| pg(vector::data_error("unsupported array type")))?;
+            let list = list.as_list::<i32>();
+            for i in 0..n {
+                if list.is_null(i) {
+                    rows.push(None);
+                    continue;
+                }
+                let items = list.value(i);
+                let items = items.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                let vals: Vec<Option<f64>> = items.iter().collect();
+                let v = vector::from_array(target_kind, &vals, typmod).map_err(pg)?;
+                rows.push(Some(match target_kind {
+                    Kind::SparseVec => Val::Sparse(SparseVec::from_dense(&v)),
+                    _ => Val::Dense(Cow::Owned(v)),
+                }));
+            }
+        }
+        (Some(src), _) => {
+            let ok = match (src, target_kind) {
+                (a, b) if a == b => true,
+                (Kind::Bit, _) | (_, Kind::Bit) => false,
+                _ => true,
+            };
+            if !ok {
+                return Err(cannot_cast(field, &target));
+            }
+            let vals = Values::new(&ColumnarValue::Array(input.clone()), field, src)?;
+            for i in 0..n {
+                let v = match vals.get(i) {
+                    None => None,
+                    Some(v) => {
+                        let v: Val<'static> = match (v, target_kind) {
+                            (Val::Dense(d), Kind::SparseVec) => {
+                                Val::Sparse(SparseVec::from_dense(&d))
+                            }
+                            (Val::Sparse(s), Kind::Vector | Kind::HalfVec) => {
+                                Val::Dense(Cow::Owned(s.to_dense()))
+                            }
+                            (Val::Dense(d), Kind::HalfVec) => {
+                                Val::Dense(Cow::Owned(vector::to_half(&d).map_err(pg)?))
+                            }
+                            (Val::Dense(d), _) => Val::Dense(Cow::Owned(d.into_owned())),
+                            (Val::Sparse(s), _) => Val::Sparse(s),
+                            (Val::Bits(b), _) => Val::Bits(b),
+                        };
+                        Some(check(v).map_err(pg)?)
+                    }
+                };
+                rows.push(v);
+            }
+        }
+        _ => return Err(cannot_cast(field, &target)),
+    }
+    Ok(build(target_kind, rows))
+}
+
+fn cannot_cast(field: &Field, target: &str) -> DataFusionError {
+    let from = type_names(&[Arc::new(field.clone())]).remove(0);
+    pg(PgError::new(
+        "42846",
+        format!("cannot cast type {from} to {target}"),
+    ))
+}
