@@ -34,6 +34,7 @@ impl Default for Config {
 pub struct ServerHandle {
     pub addr: SocketAddr,
     pub node: Arc<Node>,
+    vindexes: Arc<crate::exec::vindex::VectorIndexes>,
     stop: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -43,9 +44,32 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let node = Node::start(&config.data_dir, config.shards, &addr.to_string()).await?;
     let catalog = Arc::new(CatalogStore::load(node.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    // Vector indexes: from their checkpoints, or rebuilt from the rows.
+    let vindexes = crate::exec::vindex::VectorIndexes::new(node.clone(), &config.data_dir);
+    let cat = catalog.current();
+    for t in cat.tables.values() {
+        for idx in t.indexes.iter().filter(|i| i.vector.is_some()) {
+            let name = idx.name.clone();
+            vindexes
+                .open(t, idx, true, &|msg| tracing::info!("{msg}"))
+                .await
+                .map_err(|e| anyhow::anyhow!("opening index {name}: {e}"))?;
+        }
+    }
+    {
+        // Rebuild graphs whose tombstones passed the threshold.
+        let v = vindexes.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                v.maintain().await;
+            }
+        });
+    }
     let engine = Arc::new(Engine {
         node: node.clone(),
         catalog,
+        vindexes: vindexes.clone(),
     });
     let handlers = Handlers::new(engine);
     let (stop, mut stopped) = watch::channel(false);
@@ -71,6 +95,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     Ok(ServerHandle {
         addr,
         node,
+        vindexes,
         stop,
         accept,
     })
@@ -82,5 +107,7 @@ impl ServerHandle {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
         self.node.shutdown().await;
+        // After the groups stop, the graphs reflect the final applied state.
+        self.vindexes.checkpoint_all();
     }
 }

@@ -39,6 +39,34 @@ pub struct Index {
     pub unique: bool,
     /// Index created by a PRIMARY KEY constraint (stored as the row key).
     pub primary: bool,
+    /// A vector index (hnsw, ivfflat): derived state beside the rows, not
+    /// key entries (see `exec::vindex`).
+    pub vector: Option<VectorIndex>,
+}
+
+/// How a vector index is built and searched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VectorIndex {
+    /// `hnsw` or `ivfflat`.
+    pub method: String,
+    /// The operator class (`vector_l2_ops`, ...).
+    pub opclass: String,
+    pub metric: crate::vector::distance::Metric,
+    /// The vector kind the index holds (after the expression, if any).
+    pub kind: crate::vector::Kind,
+    /// The indexed column, or the column under the indexed expression.
+    pub column: ColumnId,
+    /// Indexed expression as SQL text (`(binary_quantize(v))::bit(3)`), if not a plain column.
+    pub expr: Option<String>,
+    pub dims: u32,
+    pub m: usize,
+    pub ef_construction: usize,
+    /// Graph over 1-bit codes, candidates re-ranked with full vectors.
+    pub quantization: Option<String>,
+    /// Candidates re-ranked per result row with quantization.
+    pub rerank: usize,
+    /// ivfflat lists.
+    pub lists: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -53,8 +53,9 @@ impl Group {
                 addr: addr.to_string(),
             },
         );
-        // Fails harmlessly with NotAllowed when the group already has state.
-        let _ = raft.initialize(members).await;
+        if !raft.is_initialized().await.unwrap_or(false) {
+            let _ = raft.initialize(members).await;
+        }
         raft.wait(Some(Duration::from_secs(30)))
             .current_leader(node_id, "group leader elected")
             .await

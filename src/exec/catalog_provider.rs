@@ -23,6 +23,7 @@ pub struct GrapeCatalog {
     node: Arc<Node>,
     scratch: Arc<MemorySchemaProvider>,
     overlay: Arc<std::sync::Mutex<Option<Overlay>>>,
+    indexes: Arc<super::vindex::VectorIndexes>,
 }
 
 impl std::fmt::Debug for CatalogStore {
@@ -38,12 +39,17 @@ impl std::fmt::Debug for Node {
 }
 
 impl GrapeCatalog {
-    pub fn new(catalog: Arc<CatalogStore>, node: Arc<Node>) -> Self {
+    pub fn new(
+        catalog: Arc<CatalogStore>,
+        node: Arc<Node>,
+        indexes: Arc<super::vindex::VectorIndexes>,
+    ) -> Self {
         GrapeCatalog {
             catalog,
             node,
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
+            indexes,
         }
     }
 
@@ -78,6 +84,7 @@ impl CatalogProvider for GrapeCatalog {
             catalog: self.catalog.clone(),
             node: self.node.clone(),
             overlay: self.overlay(),
+            indexes: self.indexes.clone(),
         }))
     }
 }
@@ -88,6 +95,7 @@ pub struct GrapeSchema {
     catalog: Arc<CatalogStore>,
     node: Arc<Node>,
     overlay: Option<Overlay>,
+    indexes: Arc<super::vindex::VectorIndexes>,
 }
 
 #[async_trait]
@@ -103,12 +111,15 @@ impl SchemaProvider for GrapeSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let cat = self.catalog.current();
         Ok(cat.table(&self.name, name).map(|t| {
-            Arc::new(GrapeTable::new(
-                Arc::new(t.clone()),
-                self.node.clone(),
-                false,
-                self.overlay.clone(),
-            )) as Arc<dyn TableProvider>
+            Arc::new(
+                GrapeTable::new(
+                    Arc::new(t.clone()),
+                    self.node.clone(),
+                    false,
+                    self.overlay.clone(),
+                )
+                .with_indexes(self.indexes.clone()),
+            ) as Arc<dyn TableProvider>
         }))
     }
 

@@ -3,9 +3,11 @@
 
 pub mod catalog_provider;
 pub mod codec;
+pub mod knn;
 pub mod provider;
 pub mod scan;
 pub mod vecarrow;
+pub mod vindex;
 pub mod write;
 
 pub use provider::GrapeTable;

@@ -31,6 +31,10 @@ pub struct GrapeTable {
     /// Column DEFAULTs as expressions, parsed the first time INSERT planning asks.
     defaults: OnceLock<HashMap<String, Expr>>,
     overlay: Option<Overlay>,
+    /// The node's vector indexes (KNN scans use them).
+    pub indexes: Option<Arc<super::vindex::VectorIndexes>>,
+    /// Set by the planner's KNN rule: scan this table as its k nearest rows.
+    pub knn: Option<super::knn::KnnSpec>,
 }
 
 /// Uncommitted writes of the session's open transaction block: key → new
@@ -87,6 +91,27 @@ impl GrapeTable {
             with_key,
             defaults: OnceLock::new(),
             overlay,
+            indexes: None,
+            knn: None,
+        }
+    }
+
+    pub fn with_indexes(mut self, indexes: Arc<super::vindex::VectorIndexes>) -> Self {
+        self.indexes = Some(indexes);
+        self
+    }
+
+    /// The same table, scanned as the k nearest rows of `spec`.
+    pub fn with_knn(&self, spec: super::knn::KnnSpec) -> Self {
+        GrapeTable {
+            table: self.table.clone(),
+            node: self.node.clone(),
+            schema: self.schema.clone(),
+            with_key: self.with_key,
+            defaults: OnceLock::new(),
+            overlay: self.overlay.clone(),
+            indexes: self.indexes.clone(),
+            knn: Some(spec),
         }
     }
 
@@ -156,7 +181,12 @@ impl GrapeTable {
         // Index entries written inside an open transaction block are only in
         // its overlay; such a block scans instead of using indexes.
         if self.overlay.is_none() {
-            for idx in self.table.indexes.iter().filter(|i| !i.primary) {
+            for idx in self
+                .table
+                .indexes
+                .iter()
+                .filter(|i| !i.primary && i.vector.is_none())
+            {
                 if let Some((start, end, how)) = self.index_bounds(idx, filters) {
                     if let Some(keys) = self.index_row_keys(&start, &end)? {
                         let n = keys.len();
@@ -456,6 +486,33 @@ impl TableProvider for GrapeTable {
         let projection = projection
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        if let (Some(spec), Some(indexes)) = (&self.knn, &self.indexes) {
+            let (filter, filter_text) =
+                match datafusion::logical_expr::utils::conjunction(filters.iter().cloned()) {
+                    Some(f) => {
+                        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                        let text = f.to_string();
+                        (
+                            Some(_state.create_physical_expr(f, &df_schema)?),
+                            Some(text),
+                        )
+                    }
+                    None => (None, None),
+                };
+            return Ok(Arc::new(super::knn::ShardKnnExec::new(
+                self.table.clone(),
+                self.node.clone(),
+                indexes.clone(),
+                spec.clone(),
+                self.schema.clone(),
+                projection,
+                filter,
+                filter_text,
+                parts,
+                access,
+                self.overlay.clone(),
+            )));
+        }
         Ok(Arc::new(ShardScanExec::new(
             self.table.clone(),
             self.node.clone(),

@@ -41,9 +41,49 @@ pub enum ScanPart {
 }
 
 impl ScanPart {
-    fn group(&self) -> GroupId {
+    pub fn group(&self) -> GroupId {
         match self {
             ScanPart::Range { group, .. } | ScanPart::Points { group, .. } => *group,
+        }
+    }
+}
+
+/// All (key, value) pairs of a part, with the session's uncommitted writes merged.
+pub fn read_part(
+    node: &Node,
+    part: &ScanPart,
+    overlay: Option<&Overlay>,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PgError> {
+    let group = node.group(part.group())?;
+    match part {
+        ScanPart::Range { start, end, .. } => {
+            let kvs = group.scan(start, Some(end), usize::MAX)?;
+            let Some(ov) = overlay else { return Ok(kvs) };
+            let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+                kvs.into_iter().collect();
+            for (k, v) in ov.range(start.clone()..end.clone()) {
+                if node.route(k).id != group.id {
+                    continue;
+                }
+                match v {
+                    Some(v) => merged.insert(k.clone(), v.clone()),
+                    None => merged.remove(k),
+                };
+            }
+            Ok(merged.into_iter().collect())
+        }
+        ScanPart::Points { keys, .. } => {
+            let mut out = Vec::new();
+            for k in keys {
+                let v = match overlay.and_then(|o| o.get(k)) {
+                    Some(v) => v.clone(),
+                    None => group.get(k)?,
+                };
+                if let Some(v) = v {
+                    out.push((k.clone(), v));
+                }
+            }
+            Ok(out)
         }
     }
 }

@@ -804,6 +804,7 @@ impl StartupHandler for Startup {
             let grape = Arc::new(GrapeCatalog::new(
                 engine.catalog.clone(),
                 engine.node.clone(),
+                engine.vindexes.clone(),
             ));
             let session = Session::new(grape, &user, &startup_settings);
             let app = startup_settings.get("application_name").cloned();

@@ -276,3 +276,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(None)
     }
 }
+
+/// The log index a group's applied state reflects (0 before any entry).
+pub fn applied_index(store: &Store, group: GroupId) -> u64 {
+    let sm = StateMachine::new(store.clone(), group);
+    match sm.read_meta::<Option<LogId<NodeId>>>("applied") {
+        Ok(Some(Some(l))) => l.index,
+        _ => 0,
+    }
+}

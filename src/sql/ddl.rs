@@ -308,6 +308,7 @@ async fn create_table(engine: &Engine, session: &mut Session, ct: CreateTable) -
                     columns: pk_cols.clone(),
                     unique: true,
                     primary: true,
+                    vector: None,
                 });
             }
             for u in uniques {
@@ -323,6 +324,7 @@ async fn create_table(engine: &Engine, session: &mut Session, ct: CreateTable) -
                     columns: u,
                     unique: true,
                     primary: false,
+                    vector: None,
                 });
             }
             let next_column_id = columns.len() as u32 + 1;
@@ -393,6 +395,9 @@ async fn drop_table(
             Ok(())
         })
         .await?;
+    for idx in table.indexes.iter().filter(|i| i.vector.is_some()) {
+        engine.vindexes.drop_index(idx.id);
+    }
     purge_table_data(engine, &table).await
 }
 
@@ -450,6 +455,10 @@ async fn drop_index(
             Ok(())
         })
         .await?;
+    if idx.vector.is_some() {
+        engine.vindexes.drop_index(idx.id);
+        return Ok(());
+    }
     for g in engine.node.groups.values() {
         g.propose(Command {
             ops: vec![Op::DeletePrefix {
@@ -491,6 +500,9 @@ async fn for_each_row(
 async fn create_index(engine: &Engine, session: &mut Session, ci: CreateIndex) -> PgResult<Output> {
     if let Some(using) = &ci.using {
         let u = using.to_string().to_lowercase();
+        if u == "hnsw" || u == "ivfflat" {
+            return super::vector_index::create(engine, session, ci, &u).await;
+        }
         if u != "btree" {
             return Err(PgError::unsupported(format!("index access method \"{u}\"")));
         }
@@ -541,6 +553,7 @@ async fn create_index(engine: &Engine, session: &mut Session, ci: CreateIndex) -
                 columns: cols.clone(),
                 unique: ci.unique,
                 primary: false,
+                vector: None,
             };
             let t = cat
                 .tables

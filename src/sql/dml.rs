@@ -145,7 +145,10 @@ fn index_entry(
 }
 
 fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
-    table.indexes.iter().filter(|i| !i.primary)
+    table
+        .indexes
+        .iter()
+        .filter(|i| !i.primary && i.vector.is_none())
 }
 
 fn unique_violation(idx_name: &str, cols: &[String], vals: &[Datum]) -> PgError {

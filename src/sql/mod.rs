@@ -10,11 +10,13 @@ pub mod ddl;
 pub mod dml;
 pub mod errors;
 pub mod functions;
+pub mod knn;
 pub mod names;
 
 pub mod params;
 pub mod session;
 pub mod vector;
+pub mod vector_index;
 
 use std::sync::Arc;
 
@@ -64,6 +66,7 @@ pub enum Output {
 pub struct Engine {
     pub node: Arc<Node>,
     pub catalog: Arc<CatalogStore>,
+    pub vindexes: Arc<crate::exec::vindex::VectorIndexes>,
 }
 
 pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {

@@ -86,6 +86,8 @@ pub struct Session {
     pub notices: Vec<crate::error::Notice>,
     /// COPY FROM STDIN in progress (owned by the frontend).
     pub copy_in: std::sync::Mutex<Option<super::copy::CopyState>>,
+    /// KNN settings the planner's rule reads (`hnsw.ef_search`, ...).
+    pub knn: Arc<super::knn::KnnSettings>,
 }
 
 impl Session {
@@ -102,7 +104,8 @@ impl Session {
             // Scans already have one partition per shard; spreading a point
             // lookup's single batch round-robin only costs time.
             .with_round_robin_repartition(false);
-        let ctx = new_context(config);
+        let knn: Arc<super::knn::KnnSettings> = Default::default();
+        let ctx = new_context(config, knn.clone());
         ctx.register_catalog(CATALOG_NAME, grape.clone());
         let mut settings: BTreeMap<String, String> = SETTINGS
             .iter()
@@ -122,6 +125,7 @@ impl Session {
             txn: TxnState::Idle,
             notices: Vec::new(),
             copy_in: Default::default(),
+            knn,
         };
         let database = startup
             .get("database")
@@ -224,6 +228,21 @@ impl Session {
                     ))
                 }
             }
+            "hnsw.ef_search" => int_in_range(key, &value, 1, 1000),
+            "hnsw.max_scan_tuples" => int_in_range(key, &value, 1, i32::MAX as i64),
+            "hnsw.scan_mem_multiplier" => int_in_range(key, &value, 1, 1000),
+            "ivfflat.probes" | "ivfflat.max_probes" => int_in_range(key, &value, 1, 32768),
+            "max_parallel_maintenance_workers" => int_in_range(key, &value, 0, 1024),
+            "hnsw.iterative_scan" => one_of(key, &value, &["off", "relaxed_order", "strict_order"]),
+            "ivfflat.iterative_scan" => one_of(key, &value, &["off", "relaxed_order"]),
+            "enable_indexscan" | "enable_seqscan" => match value.trim().to_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" | "t" => Ok("on".into()),
+                "off" | "false" | "no" | "0" | "f" => Ok("off".into()),
+                _ => Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!("parameter \"{key}\" requires a Boolean value"),
+                )),
+            },
             _ => Ok(value),
         }
     }
@@ -247,6 +266,21 @@ impl Session {
                 let state = self.ctx.state_ref();
                 let mut state = state.write();
                 state.config_mut().options_mut().catalog.default_schema = first;
+                Ok(())
+            }
+            "hnsw.ef_search" | "hnsw.max_scan_tuples" | "enable_indexscan" => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let get = |k: &str| self.settings.get(k).cloned().unwrap_or_default();
+                self.knn
+                    .ef_search
+                    .store(get("hnsw.ef_search").parse().unwrap_or(40), Relaxed);
+                self.knn.max_scan_tuples.store(
+                    get("hnsw.max_scan_tuples").parse().unwrap_or(20_000),
+                    Relaxed,
+                );
+                self.knn
+                    .enable_indexscan
+                    .store(get("enable_indexscan") == "on", Relaxed);
                 Ok(())
             }
             _ => Ok(()),
@@ -298,7 +332,7 @@ impl Session {
 
 /// "5s", "100ms", "1min", "250" (ms) → milliseconds.
 /// A DataFusion context with GrapeDB's planners and functions.
-fn new_context(config: SessionConfig) -> SessionContext {
+fn new_context(config: SessionConfig, knn: Arc<super::knn::KnnSettings>) -> SessionContext {
     use datafusion::execution::SessionStateDefaults;
     use datafusion::execution::session_state::SessionStateBuilder;
     let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
@@ -311,10 +345,40 @@ fn new_context(config: SessionConfig) -> SessionContext {
         .with_type_planner(Arc::new(super::vector::GrapeTypePlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
+    ctx.add_optimizer_rule(Arc::new(super::knn::KnnRule { settings: knn }));
     for f in super::vector::udf::all() {
         ctx.register_udf(f);
     }
     ctx
+}
+
+/// An integer setting within PostgreSQL's GUC bounds, with its error words.
+fn int_in_range(key: &str, value: &str, min: i64, max: i64) -> PgResult<String> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v.to_string()),
+        Ok(v) => Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("{v} is outside the valid range for parameter \"{key}\" ({min} .. {max})"),
+        )),
+        Err(_) => Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"{key}\": \"{value}\""),
+        )),
+    }
+}
+
+/// An enum setting, with PostgreSQL's HINT listing the values.
+fn one_of(key: &str, value: &str, values: &[&str]) -> PgResult<String> {
+    let v = value.trim().to_lowercase();
+    if values.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"{key}\": \"{value}\""),
+        )
+        .with_hint(format!("Available values: {}.", values.join(", "))))
+    }
 }
 
 pub fn parse_duration_ms(v: &str) -> Option<u64> {

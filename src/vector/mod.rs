@@ -18,7 +18,7 @@ pub const SPARSEVEC_MAX_DIM: i64 = 1_000_000_000;
 pub const SPARSEVEC_MAX_NNZ: usize = 16_000;
 
 /// The four vector-like types, as named in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Vector,
     HalfVec,

@@ -1,0 +1,340 @@
+//! `ShardKnnExec`: the k nearest rows of each shard, through its HNSW graph.
+//!
+//! One partition per shard; DataFusion's sort with fetch above it merges the
+//! shards' rows exactly (it recomputes the distance with the operator's UDF).
+//!
+//! Filters are honoured so a filtered query still returns its full LIMIT:
+//! - without a filter, the graph's top k;
+//! - with one, graph candidates are filtered and the search widens (×4)
+//!   until k rows pass or the graph is exhausted, as pgvector's iterative
+//!   scan does, up to `hnsw.max_scan_tuples` candidates;
+//! - past that, or when the filter already names few rows (a key or
+//!   secondary-index lookup), an exact scan of the matching rows.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Result as DfResult;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use hnsw_rs::prelude::Distance;
+
+use super::codec::{Datum, decode_row, rows_to_batch};
+use super::provider::Overlay;
+use super::scan::{ScanPart, read_part};
+use super::vindex::{BitDist, Point, Step, VectorIndexes, parse_expr, point_of};
+use crate::catalog::{Index, Table};
+use crate::cluster::Node;
+use crate::error::{PgError, PgResult};
+use crate::vector::distance::{self, Metric};
+
+/// What the planner's KNN rule hands the table: which index, the query, k.
+#[derive(Debug, Clone)]
+pub struct KnnSpec {
+    pub index: Index,
+    pub query: Point,
+    /// Rows wanted per shard: LIMIT + OFFSET.
+    pub k: usize,
+    pub ef_search: usize,
+    pub max_scan_tuples: usize,
+}
+
+#[derive(Debug)]
+pub struct ShardKnnExec {
+    table: Arc<Table>,
+    node: Arc<Node>,
+    indexes: Arc<VectorIndexes>,
+    spec: KnnSpec,
+    full_schema: SchemaRef,
+    projection: Vec<usize>,
+    projected: SchemaRef,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    filter_text: Option<String>,
+    /// Exact-scan parts; `selective` when they are a key/index lookup.
+    parts: Vec<ScanPart>,
+    selective: bool,
+    access: String,
+    overlay: Option<Overlay>,
+    props: Arc<PlanProperties>,
+}
+
+impl ShardKnnExec {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        table: Arc<Table>,
+        node: Arc<Node>,
+        indexes: Arc<VectorIndexes>,
+        spec: KnnSpec,
+        full_schema: SchemaRef,
+        projection: Vec<usize>,
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        filter_text: Option<String>,
+        parts: Vec<ScanPart>,
+        access: String,
+        overlay: Option<Overlay>,
+    ) -> Self {
+        let projected = Arc::new(full_schema.project(&projection).expect("valid projection"));
+        let selective = parts.iter().all(|p| matches!(p, ScanPart::Points { .. }));
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(projected.clone()),
+            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        ShardKnnExec {
+            table,
+            node,
+            indexes,
+            spec,
+            full_schema,
+            projection,
+            projected,
+            filter,
+            filter_text,
+            parts,
+            selective,
+            access,
+            overlay,
+            props: Arc::new(props),
+        }
+    }
+}
+
+impl DisplayAs for ShardKnnExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let def = self.spec.index.vector.as_ref();
+        let shards: Vec<String> = self.parts.iter().map(|p| p.group().to_string()).collect();
+        let cols: Vec<&str> = self
+            .projected
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        write!(
+            f,
+            "ShardKnnExec: table={}, index={} ({} {}), k={}, ef_search={}, shards=[{}]",
+            self.table.qualified_name(),
+            self.spec.index.name,
+            def.map_or("", |d| d.method.as_str()),
+            def.map_or("", |d| d.opclass.as_str()),
+            self.spec.k,
+            self.spec.ef_search,
+            shards.join(", "),
+        )?;
+        if let Some(ft) = &self.filter_text {
+            let how = if self.selective {
+                format!("exact over {}", self.access)
+            } else {
+                "in graph search, exact scan past hnsw.max_scan_tuples".to_string()
+            };
+            write!(f, ", filter={ft} ({how})")?;
+        }
+        write!(f, ", projection=[{}]", cols.join(", "))
+    }
+}
+
+/// Exact distance between two graph points under `metric`.
+fn exact(metric: Metric, a: &Point, b: &Point) -> f64 {
+    match (a, b) {
+        (Point::Dense(x), Point::Dense(y)) if x.len() == y.len() => distance::dense(metric, x, y),
+        (Point::Bits(x), Point::Bits(y)) if x.len() == y.len() => BitDist(metric).eval(x, y) as f64,
+        _ => f64::INFINITY,
+    }
+}
+
+struct Job {
+    table: Arc<Table>,
+    node: Arc<Node>,
+    indexes: Arc<VectorIndexes>,
+    spec: KnnSpec,
+    full_schema: SchemaRef,
+    projection: Vec<usize>,
+    projected: SchemaRef,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    part: ScanPart,
+    selective: bool,
+    overlay: Option<Overlay>,
+}
+
+impl Job {
+    fn col_steps(&self) -> (usize, Vec<Step>) {
+        let def = self.spec.index.vector.as_ref().expect("vector index");
+        let pos = self
+            .table
+            .columns
+            .iter()
+            .position(|c| c.id == def.column)
+            .unwrap_or(0);
+        let steps = def
+            .expr
+            .as_deref()
+            .and_then(parse_expr)
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        (pos, steps)
+    }
+
+    /// Decode rows, keep those passing the filter, with their distance.
+    fn score(&self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
+        let def = self.spec.index.vector.as_ref().expect("vector index");
+        let (pos, steps) = self.col_steps();
+        let mut rows = Vec::with_capacity(kvs.len());
+        for (_, v) in kvs {
+            rows.push(decode_row(&self.table, &v)?);
+        }
+        let keep: Vec<bool> = match &self.filter {
+            None => vec![true; rows.len()],
+            Some(f) if !rows.is_empty() => {
+                let batch = rows_to_batch(&self.full_schema, &rows)?;
+                let v = f
+                    .evaluate(&batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+                    .map_err(crate::exec::codec::df_internal)?;
+                let b = v
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| PgError::internal("filter is not boolean"))?;
+                (0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect()
+            }
+            Some(_) => vec![],
+        };
+        Ok(rows
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .filter_map(|(r, _)| {
+                let p = point_of(&r[pos], &steps, def.metric)?;
+                Some((exact(def.metric, &p, &self.spec.query), r))
+            })
+            .collect())
+    }
+
+    fn exact_scan(&self) -> PgResult<Vec<(f64, Vec<Datum>)>> {
+        let kvs = read_part(&self.node, &self.part, self.overlay.as_ref())?;
+        self.score(kvs)
+    }
+
+    fn graph(&self) -> PgResult<Option<Vec<(f64, Vec<Datum>)>>> {
+        let Some(shard) = self.indexes.get(self.part.group(), self.spec.index.id) else {
+            return Ok(None);
+        };
+        if self.overlay.is_some() || self.selective {
+            return Ok(None);
+        }
+        let group = self.node.group(self.part.group())?;
+        let k = self.spec.k;
+        let mut want = k;
+        loop {
+            let keys = shard.search(&self.spec.query, want, self.spec.ef_search.max(want), None);
+            let found = keys.len();
+            let mut kvs = Vec::with_capacity(found);
+            for key in keys {
+                if let Some(v) = group.get(&key)? {
+                    kvs.push((key, v));
+                }
+            }
+            let scored = self.score(kvs)?;
+            if self.filter.is_none() || scored.len() >= k || found < want {
+                return Ok(Some(scored));
+            }
+            want = want.saturating_mul(4);
+            if want > self.spec.max_scan_tuples {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn run(&self) -> PgResult<RecordBatch> {
+        let mut scored = match self.graph()? {
+            Some(s) => s,
+            None => self.exact_scan()?,
+        };
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        scored.truncate(self.spec.k);
+        let rows: Vec<Vec<Datum>> = scored
+            .into_iter()
+            .map(|(_, r)| {
+                self.projection
+                    .iter()
+                    .map(|&i| r.get(i).cloned().unwrap_or(Datum::Null))
+                    .collect()
+            })
+            .collect();
+        rows_to_batch(&self.projected, &rows)
+    }
+}
+
+impl ExecutionPlan for ShardKnnExec {
+    fn name(&self) -> &str {
+        "ShardKnnExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let projected = self.projected.clone();
+        let Some(part) = self.parts.get(partition).cloned() else {
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                projected,
+                futures::stream::empty(),
+            )));
+        };
+        let job = Job {
+            table: self.table.clone(),
+            node: self.node.clone(),
+            indexes: self.indexes.clone(),
+            spec: self.spec.clone(),
+            full_schema: self.full_schema.clone(),
+            projection: self.projection.clone(),
+            projected: self.projected.clone(),
+            filter: self.filter.clone(),
+            part,
+            selective: self.selective,
+            overlay: self.overlay.clone(),
+        };
+        let fut = async move {
+            tokio::task::spawn_blocking(move || job.run())
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(PgError::internal(e.to_string()))))?
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            projected,
+            futures::stream::once(fut),
+        )))
+    }
+}

@@ -1,0 +1,263 @@
+//! The KNN rewrite: `ORDER BY <distance> [ASC] LIMIT k` over a table whose
+//! vector column (or indexed expression) has a matching index becomes a scan
+//! of each shard's k nearest rows ([`crate::exec::knn::ShardKnnExec`]).
+//!
+//! A logical rule, run after DataFusion has pushed the LIMIT into the sort:
+//! it matches `Sort(fetch) → (Projection | Filter | SubqueryAlias)* →
+//! TableScan`, resolves the sort key through aliases and projections, and
+//! hands `{index, query, k}` to the table. The sort stays above the scan as
+//! the exact merge of the shards' rows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use datafusion::catalog::default_table_source::DefaultTableSource;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableScan};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+use super::vector::udf::metric_of_fn;
+use crate::catalog::Index;
+use crate::exec::GrapeTable;
+use crate::exec::knn::KnnSpec;
+use crate::exec::vindex::{Point, Step, bits_words, parse_expr};
+use crate::vector::{self, Bits, Kind};
+
+/// The session's KNN settings (`hnsw.ef_search`, ...), shared with its rule.
+#[derive(Debug)]
+pub struct KnnSettings {
+    pub ef_search: AtomicUsize,
+    pub max_scan_tuples: AtomicUsize,
+    pub enable_indexscan: AtomicBool,
+}
+
+impl Default for KnnSettings {
+    fn default() -> Self {
+        KnnSettings {
+            ef_search: AtomicUsize::new(40),
+            max_scan_tuples: AtomicUsize::new(20_000),
+            enable_indexscan: AtomicBool::new(true),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct KnnRule {
+    pub settings: Arc<KnnSettings>,
+}
+
+/// The column and expression steps of a sort-key operand (`embedding`,
+/// `embedding::halfvec(3)`, `binary_quantize(embedding)::bit(3)`).
+fn operand_steps(e: &Expr) -> Option<(Column, Vec<Step>)> {
+    match e {
+        Expr::Column(c) => Some((c.clone(), vec![])),
+        Expr::Alias(a) => operand_steps(&a.expr),
+        Expr::ScalarFunction(f) => {
+            let name = f.func.name();
+            let (col, mut steps) = operand_steps(f.args.first()?)?;
+            match name {
+                "binary_quantize" => steps.push(Step::Quantize),
+                super::vector::udf::CAST_FN => {
+                    let Some(Expr::Literal(ScalarValue::Utf8(Some(k)), _)) = f.args.get(1) else {
+                        return None;
+                    };
+                    steps.push(match k.as_str() {
+                        "halfvec" => Step::Half,
+                        "vector" => Step::Vector,
+                        "bit" | "varbit" => Step::Bit,
+                        _ => return None,
+                    });
+                }
+                _ => return None,
+            }
+            Some((col, steps))
+        }
+        _ => None,
+    }
+}
+
+/// The query vector as a graph point of the index's kind.
+fn query_point(v: &ScalarValue, kind: Kind) -> Option<Point> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Float16Type, Float32Type};
+    match v {
+        ScalarValue::List(l) if l.len() == 1 && !l.is_null(0) => {
+            let vals = l.value(0);
+            let dense: Vec<f32> = if let Some(f) = vals.as_primitive_opt::<Float32Type>() {
+                f.values().to_vec()
+            } else if let Some(h) = vals.as_primitive_opt::<Float16Type>() {
+                h.values().iter().map(|x| x.to_f32()).collect()
+            } else {
+                return None;
+            };
+            match kind {
+                Kind::Vector | Kind::HalfVec => Some(Point::Dense(dense)),
+                _ => None,
+            }
+        }
+        ScalarValue::Binary(Some(b)) if kind == Kind::Bit => {
+            Some(Point::Bits(bits_words(&Bits::from_bytes(b))))
+        }
+        ScalarValue::Utf8(Some(s)) => match kind {
+            Kind::Vector => vector::parse_vector(s, None).ok().map(Point::Dense),
+            Kind::HalfVec => vector::parse_halfvec(s, None).ok().map(Point::Dense),
+            Kind::Bit => vector::parse_bits(s, None)
+                .ok()
+                .map(|b| Point::Bits(bits_words(&b))),
+            Kind::SparseVec => None,
+        },
+        _ => None,
+    }
+}
+
+/// Replace column references by what the projection below computes.
+fn through_projection(key: Expr, p: &datafusion::logical_expr::Projection) -> Option<Expr> {
+    let mut ok = true;
+    let out = key
+        .transform_up(|e| {
+            if let Expr::Column(c) = &e {
+                match p.schema.index_of_column(c) {
+                    Ok(i) => {
+                        return Ok(Transformed::yes(p.expr[i].clone().unalias_nested().data));
+                    }
+                    Err(_) => ok = false,
+                }
+            }
+            Ok(Transformed::no(e))
+        })
+        .ok()?
+        .data;
+    ok.then_some(out)
+}
+
+fn unqualify(key: Expr) -> Expr {
+    key.transform_up(|e| match e {
+        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+            c.name,
+        )))),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .unwrap_or_else(|e| Expr::Literal(ScalarValue::Utf8(Some(e.to_string())), None))
+}
+
+impl KnnRule {
+    /// The KNN spec for a sort key over `table`, if an index serves it.
+    fn spec(&self, key: &Expr, table: &GrapeTable, k: usize) -> Option<KnnSpec> {
+        let key = key.clone().unalias_nested().data;
+        let Expr::ScalarFunction(f) = &key else {
+            return None;
+        };
+        let metric = metric_of_fn(f.func.name())?;
+        let [a, b] = f.args.as_slice() else {
+            return None;
+        };
+        let (operand, lit) = match (a, b) {
+            (x, Expr::Literal(v, _)) | (Expr::Literal(v, _), x) => (x, v),
+            _ => return None,
+        };
+        let (col, steps) = operand_steps(operand)?;
+        let column = table.table.column(&col.name)?;
+        let index: &Index = table.table.indexes.iter().find(|i| {
+            let Some(def) = &i.vector else { return false };
+            if def.metric != metric || def.column != column.id || def.method != "hnsw" {
+                return false;
+            }
+            let idx_steps = def
+                .expr
+                .as_deref()
+                .and_then(parse_expr)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            idx_steps == steps
+        })?;
+        let def = index.vector.as_ref()?;
+        let query = query_point(lit, def.kind)?;
+        Some(KnnSpec {
+            index: index.clone(),
+            query,
+            k,
+            ef_search: self.settings.ef_search.load(Ordering::Relaxed),
+            max_scan_tuples: self.settings.max_scan_tuples.load(Ordering::Relaxed),
+        })
+    }
+
+    fn try_sort(&self, plan: &LogicalPlan) -> Option<LogicalPlan> {
+        let LogicalPlan::Sort(sort) = plan else {
+            return None;
+        };
+
+        let k = sort.fetch?;
+        let [first] = sort.expr.as_slice() else {
+            return None;
+        };
+        if !first.asc {
+            return None;
+        }
+        let mut key = first.expr.clone();
+        let mut node = sort.input.as_ref();
+        let scan: &TableScan = loop {
+            match node {
+                LogicalPlan::Projection(p) => {
+                    key = through_projection(key, p)?;
+                    node = p.input.as_ref();
+                }
+                LogicalPlan::Filter(f) => node = f.input.as_ref(),
+                LogicalPlan::SubqueryAlias(a) => {
+                    key = unqualify(key);
+                    node = a.input.as_ref();
+                }
+                LogicalPlan::TableScan(s) => break s,
+                _ => return None,
+            }
+        };
+        let key = unqualify(key);
+        let source: &dyn std::any::Any = scan.source.as_ref();
+        let source = source.downcast_ref::<DefaultTableSource>()?;
+        let provider: &dyn std::any::Any = source.table_provider.as_ref();
+        let table = provider.downcast_ref::<GrapeTable>()?;
+        if table.knn.is_some() || table.indexes.is_none() {
+            return None;
+        }
+        let spec = self.spec(&key, table, k)?;
+        let new_source = Arc::new(DefaultTableSource::new(Arc::new(table.with_knn(spec))));
+        let table_name = scan.table_name.clone();
+        let rewritten = plan
+            .clone()
+            .transform_up(|p| match p {
+                LogicalPlan::TableScan(mut s) if s.table_name == table_name => {
+                    s.source = new_source.clone();
+                    Ok(Transformed::yes(LogicalPlan::TableScan(s)))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+            .ok()?
+            .data;
+        Some(rewritten)
+    }
+}
+
+impl OptimizerRule for KnnRule {
+    fn name(&self) -> &str {
+        "grape_knn"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        if !self.settings.enable_indexscan.load(Ordering::Relaxed) {
+            return Ok(Transformed::no(plan));
+        }
+        match self.try_sort(&plan) {
+            Some(p) => Ok(Transformed::yes(p)),
+            None => Ok(Transformed::no(plan)),
+        }
+    }
+}

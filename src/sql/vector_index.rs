@@ -1,0 +1,333 @@
+//! `CREATE INDEX ... USING hnsw (col opclass) WITH (...)`: pgvector's
+//! operator classes, options, defaults, bounds and error texts; the graph
+//! itself is built by [`crate::exec::vindex`].
+
+use datafusion::sql::sqlparser::ast::{BinaryOperator, CreateIndex, Expr, Value};
+
+use super::session::Session;
+use super::{Engine, Output, object_parts};
+use crate::catalog::{Index, SqlType, VectorIndex};
+use crate::error::{Notice, PgError, PgResult, codes};
+use crate::exec::vindex::{Step, parse_expr};
+use crate::vector::Kind;
+use crate::vector::distance::Metric;
+
+/// (value kind, metric, hnsw only) of an operator class.
+fn opclass(name: &str) -> Option<(Kind, Metric, bool)> {
+    let (kind, rest) = if let Some(r) = name.strip_prefix("vector_") {
+        (Kind::Vector, r)
+    } else if let Some(r) = name.strip_prefix("halfvec_") {
+        (Kind::HalfVec, r)
+    } else if let Some(r) = name.strip_prefix("sparsevec_") {
+        (Kind::SparseVec, r)
+    } else if let Some(r) = name.strip_prefix("bit_") {
+        (Kind::Bit, r)
+    } else {
+        return None;
+    };
+    Some(match (kind, rest) {
+        (Kind::Bit, "hamming_ops") => (kind, Metric::Hamming, false),
+        (Kind::Bit, "jaccard_ops") => (kind, Metric::Jaccard, true),
+        (Kind::Bit, _) => return None,
+        (_, "l2_ops") => (kind, Metric::L2, kind == Kind::SparseVec),
+        (_, "ip_ops") => (kind, Metric::NegInnerProduct, kind == Kind::SparseVec),
+        (_, "cosine_ops") => (kind, Metric::Cosine, kind == Kind::SparseVec),
+        (_, "l1_ops") => (kind, Metric::L1, true),
+        _ => return None,
+    })
+}
+
+fn invalid(msg: impl Into<String>) -> PgError {
+    PgError::new(codes::INVALID_PARAMETER_VALUE, msg)
+}
+
+/// `WITH (name = value, ...)` as (name, integer or text).
+fn options(with: &[Expr]) -> PgResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for e in with {
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+        else {
+            return Err(PgError::syntax(format!("syntax error at or near \"{e}\"")));
+        };
+        let name = left.to_string().trim_matches('"').to_lowercase();
+        let value = match right.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn int_option(name: &str, value: &str, min: i64, max: i64) -> PgResult<usize> {
+    let v: i64 = value.trim().parse().map_err(|_| {
+        invalid(format!(
+            "invalid value for integer option \"{name}\": {value}"
+        ))
+    })?;
+    if v < min || v > max {
+        return Err(
+            invalid(format!("value {v} out of bounds for option \"{name}\""))
+                .with_detail(format!("Valid values are between \"{min}\" and \"{max}\".")),
+        );
+    }
+    Ok(v as usize)
+}
+
+pub async fn create(
+    engine: &Engine,
+    session: &mut Session,
+    ci: CreateIndex,
+    method: &str,
+) -> PgResult<Output> {
+    let table = super::dml::resolve_table(engine, session, &object_parts(&ci.table_name))?;
+    if method == "ivfflat" {
+        return Err(PgError::unsupported(
+            "index access method \"ivfflat\" (use hnsw)",
+        ));
+    }
+    if ci.unique {
+        return Err(PgError::new(
+            codes::FEATURE_NOT_SUPPORTED,
+            format!("access method \"{method}\" does not support unique indexes"),
+        ));
+    }
+    if ci.predicate.is_some() {
+        return Err(PgError::unsupported("partial indexes"));
+    }
+    let [ic] = ci.columns.as_slice() else {
+        return Err(PgError::new(
+            codes::FEATURE_NOT_SUPPORTED,
+            format!("access method \"{method}\" does not support multicolumn indexes"),
+        ));
+    };
+    // The column, or the expression over one column.
+    let expr_text = ic.column.expr.to_string();
+    let (col_name, steps) = parse_expr(&expr_text)
+        .ok_or_else(|| PgError::unsupported(format!("an index on the expression {expr_text}")))?;
+    let column = table
+        .column(&col_name)
+        .ok_or_else(|| PgError::undefined_column(&col_name))?
+        .clone();
+    let is_expr = !steps.is_empty();
+    // Kind and dimensions of the indexed value.
+    let Some((mut kind, mut dims)) = column.ty.vector() else {
+        return Err(PgError::new(
+            codes::DATATYPE_MISMATCH,
+            format!(
+                "type {} is not supported for {method} index",
+                column.ty.pg_name()
+            ),
+        ));
+    };
+    if is_expr {
+        if let Ok(e) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&expr_text)
+        .and_then(|mut p| p.parse_expr())
+        {
+            let mut e = &e;
+            while let Expr::Nested(inner) = e {
+                e = inner;
+            }
+            if let Expr::Cast { data_type, .. } = e {
+                if let Ok((t, _)) = SqlType::from_ast(data_type) {
+                    if let Some((_, d)) = t.vector() {
+                        if d.is_some() {
+                            dims = d;
+                        }
+                    }
+                }
+            }
+        }
+        for s in &steps {
+            kind = match s {
+                Step::Half => Kind::HalfVec,
+                Step::Vector => Kind::Vector,
+                Step::Quantize | Step::Bit => Kind::Bit,
+            };
+        }
+    }
+    let type_name = match kind {
+        Kind::Bit => "bit".to_string(),
+        k => k.name().to_string(),
+    };
+    let opclass_name = match &ic.operator_class {
+        Some(o) => object_parts(o).last().cloned().unwrap_or_default(),
+        None => {
+            return Err(PgError::new(
+                codes::UNDEFINED_OBJECT,
+                format!(
+                    "data type {type_name} has no default operator class for access method \"{method}\""
+                ),
+            )
+            .with_hint("You must specify an operator class for the index or define a default operator class for the data type."));
+        }
+    };
+    let Some((op_kind, metric, _hnsw_only)) = opclass(&opclass_name) else {
+        return Err(PgError::new(
+            codes::UNDEFINED_OBJECT,
+            format!(
+                "operator class \"{opclass_name}\" does not exist for access method \"{method}\""
+            ),
+        ));
+    };
+    if op_kind != kind {
+        return Err(PgError::new(
+            codes::DATATYPE_MISMATCH,
+            format!("operator class \"{opclass_name}\" does not accept data type {type_name}"),
+        ));
+    }
+    if kind == Kind::SparseVec {
+        return Err(PgError::unsupported("an hnsw index on sparsevec"));
+    }
+    let Some(dims) = dims else {
+        return Err(crate::vector::data_error("column does not have dimensions"));
+    };
+    let max_dims = match kind {
+        Kind::Vector => 2000,
+        Kind::HalfVec => 4000,
+        _ => 64_000,
+    };
+    if dims > max_dims {
+        return Err(PgError::new(
+            "54000",
+            format!("column cannot have more than {max_dims} dimensions for {method} index"),
+        ));
+    }
+    // Options, with pgvector's defaults and bounds.
+    let (mut m, mut ef_construction, mut quantization, mut rerank) = (16, 64, None, 4);
+    for (name, value) in options(&ci.with)? {
+        match name.as_str() {
+            "m" => m = int_option("m", &value, 2, 100)?,
+            "ef_construction" => ef_construction = int_option("ef_construction", &value, 4, 1000)?,
+            "quantization" => {
+                quantization = match value.to_lowercase().as_str() {
+                    "binary" => Some("binary".to_string()),
+                    "none" => None,
+                    other => {
+                        return Err(invalid(format!(
+                            "invalid value for option \"quantization\": \"{other}\""
+                        ))
+                        .with_detail("Valid values are \"none\" and \"binary\"."));
+                    }
+                }
+            }
+            "rerank" => rerank = int_option("rerank", &value, 1, 100)?,
+            other => return Err(invalid(format!("unrecognized parameter \"{other}\""))),
+        }
+    }
+    if ef_construction < 2 * m {
+        return Err(invalid(
+            "ef_construction must be greater than or equal to 2 * m",
+        ));
+    }
+    if quantization.is_some() && !matches!(kind, Kind::Vector | Kind::HalfVec) {
+        return Err(invalid(
+            "quantization = 'binary' needs a vector or halfvec column",
+        ));
+    }
+    let name = match &ci.name {
+        Some(n) => object_parts(n).last().cloned().unwrap(),
+        None => {
+            let base = if is_expr {
+                "expr".to_string()
+            } else {
+                column.name.clone()
+            };
+            format!("{}_{base}_idx", table.name)
+        }
+    };
+    let cat = engine.catalog.current();
+    if cat
+        .tables_in(&table.schema)
+        .any(|t| t.name == name || t.indexes.iter().any(|i| i.name == name))
+    {
+        if ci.if_not_exists {
+            session.notices.push(Notice::notice(
+                codes::SUCCESSFUL_COMPLETION,
+                format!("relation \"{name}\" already exists, skipping"),
+            ));
+            return Ok(Output::Command("CREATE INDEX".into()));
+        }
+        return Err(PgError::new(
+            codes::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    let def = VectorIndex {
+        method: method.to_string(),
+        opclass: opclass_name,
+        metric,
+        kind,
+        column: column.id,
+        expr: is_expr.then_some(expr_text),
+        dims,
+        m,
+        ef_construction,
+        quantization,
+        rerank,
+        lists: 0,
+    };
+    let (index, table_now) = engine
+        .catalog
+        .update(|cat| {
+            let id = cat.next_table_id;
+            cat.next_table_id += 1;
+            let idx = Index {
+                id,
+                name: name.clone(),
+                columns: vec![column.id],
+                unique: false,
+                primary: false,
+                vector: Some(def.clone()),
+            };
+            let t = cat
+                .tables
+                .get_mut(&table.id)
+                .ok_or_else(|| PgError::undefined_table(&table.name))?;
+            t.indexes.push(idx.clone());
+            Ok((idx, t.clone()))
+        })
+        .await?;
+    let messages = std::sync::Mutex::new(Vec::new());
+    let started = std::time::Instant::now();
+    let built = engine
+        .vindexes
+        .open(&table_now, &index, false, &|msg| {
+            tracing::info!("{msg}");
+            messages.lock().unwrap().push(msg);
+        })
+        .await;
+    for m in messages.into_inner().unwrap() {
+        session
+            .notices
+            .push(Notice::notice(codes::SUCCESSFUL_COMPLETION, m));
+    }
+    if let Err(e) = built {
+        engine.vindexes.drop_index(index.id);
+        let _ = engine
+            .catalog
+            .update(|cat| {
+                if let Some(t) = cat.tables.get_mut(&table.id) {
+                    t.indexes.retain(|i| i.id != index.id);
+                }
+                Ok(())
+            })
+            .await;
+        return Err(e);
+    }
+    tracing::info!(
+        "built {method} index \"{name}\" in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Output::Command("CREATE INDEX".into()))
+}
