@@ -393,3 +393,88 @@ pub fn vector_kind_of_pg_type(t: &postgres_types::Type) -> Option<crate::vector:
         _ => None,
     }
 }
+
+/// One row of `pg_catalog.pg_type` (from catalog/pg_type.tsv).
+#[derive(Debug, Clone)]
+pub struct PgTypeRow {
+    pub oid: i64,
+    pub name: String,
+    pub namespace: i64,
+    pub len: i16,
+    pub category: String,
+    pub elem: i64,
+    pub array: i64,
+}
+
+static PG_TYPE_TSV: &str = include_str!("../../catalog/pg_type.tsv");
+
+/// The types `pg_catalog.pg_type` lists.
+pub fn pg_type_rows() -> &'static [PgTypeRow] {
+    static ROWS: std::sync::LazyLock<Vec<PgTypeRow>> = std::sync::LazyLock::new(|| {
+        PG_TYPE_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                Some(PgTypeRow {
+                    oid: f.first()?.parse().ok()?,
+                    name: f.get(1)?.to_string(),
+                    namespace: f.get(2)?.parse().ok()?,
+                    len: f.get(3)?.parse().ok()?,
+                    category: f.get(4)?.to_string(),
+                    elem: f.get(5)?.parse().ok()?,
+                    array: f.get(6)?.parse().ok()?,
+                })
+            })
+            .collect()
+    });
+    &ROWS
+}
+
+/// `to_regtype('name')`: the OID of a type name (SQL spellings included).
+pub fn regtype_oid(name: &str) -> Option<i64> {
+    let n = name.trim().to_lowercase();
+    let n = n
+        .strip_prefix("public.")
+        .or_else(|| n.strip_prefix("pg_catalog."))
+        .unwrap_or(&n);
+    let n = match n {
+        "integer" | "int" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "real" => "float4",
+        "double precision" => "float8",
+        "boolean" => "bool",
+        "character varying" => "varchar",
+        "character" => "bpchar",
+        "bit varying" => "varbit",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        other => other,
+    };
+    pg_type_rows().iter().find(|r| r.name == n).map(|r| r.oid)
+}
+
+/// `oid::regtype::text`: a type's name as format_type prints it.
+pub fn regtype_name(oid: i64) -> Option<String> {
+    let row = pg_type_rows().iter().find(|r| r.oid == oid)?;
+    Some(
+        match row.name.as_str() {
+            "int4" => "integer",
+            "int8" => "bigint",
+            "int2" => "smallint",
+            "float4" => "real",
+            "float8" => "double precision",
+            "bool" => "boolean",
+            "varchar" => "character varying",
+            "bpchar" => "character",
+            "varbit" => "bit varying",
+            "timestamp" => "timestamp without time zone",
+            "timestamptz" => "timestamp with time zone",
+            "time" => "time without time zone",
+            other => other,
+        }
+        .to_string(),
+    )
+}

@@ -478,13 +478,18 @@ impl GrapeQueryParser {
         let is_query = matches!(for_plan, Statement::Query(_));
         match self.engine.plan(session, for_plan).await {
             Ok(plan) => {
-                if let Ok(pt) = plan.get_parameter_types() {
+                if let Ok(pt) = plan.get_parameter_fields() {
                     for (k, v) in pt {
-                        if let (Some(n), Some(dt)) =
+                        if let (Some(n), Some(f)) =
                             (k.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()), v)
                         {
                             if n >= 1 && n <= types.len() {
-                                types[n - 1] = df_type_to_pg(&dt);
+                                // A vector operand's `$n` is a vector (pgvector's OID).
+                                let vector = f
+                                    .metadata()
+                                    .get(crate::catalog::types::PG_TYPE_KEY)
+                                    .and_then(|t| crate::catalog::types::vector_pg_type(t));
+                                types[n - 1] = vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
                             }
                         }
                     }
@@ -540,10 +545,22 @@ impl QueryParser for GrapeQueryParser {
             .describe(&session, &stmt, n)
             .await
             .map_err(|e| pg_err(locate_name(e, sql)))?;
+        for (n, kind) in crate::sql::vector::placeholder_casts(&stmt) {
+            if let Some(t) = crate::catalog::types::vector_pg_type(kind) {
+                if n >= 1 && n <= param_types.len() {
+                    param_types[n - 1] = t;
+                }
+            }
+        }
         for (i, t) in types.iter().enumerate() {
             if let Some(t) = t {
                 if *t != Type::UNKNOWN {
-                    param_types[i] = t.clone();
+                    // pgvector's OIDs are ours; pgwire knows them only as numbers.
+                    param_types[i] = crate::catalog::types::pg_type_rows()
+                        .iter()
+                        .find(|r| r.oid == t.oid() as i64)
+                        .and_then(|r| crate::catalog::types::vector_pg_type(&r.name))
+                        .unwrap_or_else(|| t.clone());
                 }
             }
         }

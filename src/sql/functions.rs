@@ -38,3 +38,97 @@ pub fn register(ctx: &SessionContext, database: &str, user: &str, schema: &str) 
     constant(ctx, "current_user", user.to_string());
     constant(ctx, "session_user", user.to_string());
 }
+
+/// `to_regtype(name)` and the `::regtype` cast (as `grape_regtype(oid)`),
+/// which drivers use to look types up by name (psycopg's TypeInfo.fetch).
+pub fn register_regtype(ctx: &SessionContext) {
+    use datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray};
+    let to_oid = create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let a = args[0].to_array(1)?;
+            let s = a.as_string::<i32>();
+            let out: Int64Array = s
+                .iter()
+                .map(|v| v.and_then(crate::catalog::types::regtype_oid))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    );
+    ctx.register_udf(to_oid);
+    let name = create_udf(
+        "grape_regtype",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let a = args[0].to_array(1)?;
+            let a = datafusion::arrow::compute::cast(&a, &DataType::Int64)?;
+            let ints = a.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let out: StringArray = (0..ints.len())
+                .map(|i| {
+                    if ints.is_null(i) {
+                        None
+                    } else {
+                        crate::catalog::types::regtype_name(ints.value(i))
+                            .or_else(|| Some(ints.value(i).to_string()))
+                    }
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    );
+    ctx.register_udf(name);
+}
+
+/// Unqualified `pg_type` (and other `pg_*` catalogs we answer) read
+/// `pg_catalog`, first on PostgreSQL's search path; `x::regtype` becomes
+/// `grape_regtype(x)`.
+pub fn rewrite_pg_catalog(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    use datafusion::sql::sqlparser::ast::{DataType as D, Expr, Ident, visit_expressions_mut, visit_relations_mut};
+    use std::ops::ControlFlow;
+    let _ = visit_relations_mut(stmt, |name| {
+        if name.0.len() == 1 {
+            let n = name.to_string().to_lowercase();
+            if n == "pg_type" {
+                name.0.insert(0, datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        {
+            if let D::Custom(n, _) = data_type {
+                if n.to_string().eq_ignore_ascii_case("regtype") {
+                    let inner = std::mem::replace(
+                        expr.as_mut(),
+                        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                    );
+                    let mut call = datafusion::sql::sqlparser::parser::Parser::new(
+                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                    )
+                    .try_with_sql("grape_regtype(NULL)")
+                    .and_then(|mut p| p.parse_expr())
+                    .expect("template parses");
+                    if let Expr::Function(f) = &mut call {
+                        if let datafusion::sql::sqlparser::ast::FunctionArguments::List(l) =
+                            &mut f.args
+                        {
+                            l.args[0] = datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(inner),
+                            );
+                        }
+                    }
+                    *e = call;
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}

@@ -218,6 +218,7 @@ impl Engine {
     pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
         names::name_columns(&mut stmt);
         vector::rewrite(&mut stmt)?;
+        functions::rewrite_pg_catalog(&mut stmt);
         let state = session.ctx.state();
 
         state

@@ -176,6 +176,23 @@ pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String>
     let Some(raw) = raw else {
         return Ok("NULL".into());
     };
+    if let Some(kind) = crate::catalog::types::vector_kind_of_pg_type(ty) {
+        // pgvector's binary form, or its text, as a typed literal.
+        let sql_ty = match kind {
+            crate::vector::Kind::Vector => crate::catalog::SqlType::Vector(None),
+            crate::vector::Kind::HalfVec => crate::catalog::SqlType::HalfVec(None),
+            crate::vector::Kind::SparseVec => crate::catalog::SqlType::SparseVec(None),
+            crate::vector::Kind::Bit => crate::catalog::SqlType::VarBit(None),
+        };
+        let text = if binary {
+            let d = crate::exec::vecarrow::recv(&sql_ty, raw)?;
+            crate::exec::vecarrow::datum_text(&sql_ty, &d)
+        } else {
+            String::from_utf8(raw.to_vec())
+                .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?
+        };
+        return Ok(format!("CAST({} AS {})", quote_literal(&text), sql_ty.pg_name()));
+    }
     if *ty == Type::BYTEA {
         let bytes: Vec<u8> = if binary {
             raw.to_vec()

@@ -132,6 +132,7 @@ impl Session {
             .cloned()
             .unwrap_or_else(|| user.to_string());
         super::functions::register(&s.ctx, &database, user, "public");
+        super::functions::register_regtype(&s.ctx);
         let _ = s.apply_side_effects("timezone");
         s
     }

@@ -340,3 +340,26 @@ impl TypePlanner for GrapeTypePlanner {
         }
     }
 }
+
+/// `$n` parameters cast to a vector type (`$1::vector`): their wire type is
+/// that vector type, as PostgreSQL infers it.
+pub fn placeholder_casts(stmt: &Statement) -> Vec<(usize, &'static str)> {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    let mut out = Vec::new();
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        {
+            if let (Expr::Value(v), Some((kind, _))) = (expr.as_ref(), vector_cast_target(data_type)) {
+                if let Value::Placeholder(p) = &v.value {
+                    if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                        out.push((n, kind));
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
