@@ -58,11 +58,14 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
     {
         // Rebuild graphs whose tombstones passed the threshold.
-        let v = vindexes.clone();
+        let v = Arc::downgrade(&vindexes);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                v.maintain().await;
+                match v.upgrade() {
+                    Some(v) => v.maintain().await,
+                    None => break,
+                }
             }
         });
     }
@@ -109,5 +112,6 @@ impl ServerHandle {
         self.node.shutdown().await;
         // After the groups stop, the graphs reflect the final applied state.
         self.vindexes.checkpoint_all();
+        self.node.store.clear_observer();
     }
 }

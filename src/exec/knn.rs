@@ -233,7 +233,13 @@ impl Job {
         }
         let group = self.node.group(self.part.group())?;
         let k = self.spec.k;
-        let mut want = k;
+        let def = self.spec.index.vector.as_ref().expect("vector index");
+        // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
+        let mut want = if def.quantization.is_some() {
+            k.saturating_mul(def.rerank.max(1))
+        } else {
+            k
+        };
         loop {
             let keys = shard.search(&self.spec.query, want, self.spec.ef_search.max(want), None);
             let found = keys.len();

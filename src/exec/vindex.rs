@@ -224,7 +224,7 @@ pub struct ShardIndex {
     col_pos: usize,
     steps: Vec<Step>,
     graph: RwLock<Graph>,
-    map: Mutex<IdMap>,
+    map: RwLock<IdMap>,
     applied: AtomicU64,
     pub progress: Progress,
     /// While a rebuild runs: the changes it must replay into the new graph.
@@ -234,12 +234,17 @@ pub struct ShardIndex {
 fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
     let cap = capacity.max(1024);
     if bits {
+        let metric = if quantized(def) {
+            Metric::Hamming
+        } else {
+            def.metric
+        };
         Graph::Bits(Hnsw::new(
             def.m,
             cap,
             16,
             def.ef_construction,
-            BitDist(def.metric),
+            BitDist(metric),
         ))
     } else {
         Graph::Dense(Hnsw::new(
@@ -254,7 +259,13 @@ fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
 
 /// The graph stores bit words for bit columns, bit expressions and binary quantization.
 fn stores_bits(def: &VectorIndex) -> bool {
-    def.kind == Kind::Bit
+    def.kind == Kind::Bit || def.quantization.is_some()
+}
+
+/// With binary quantization the graph holds 1-bit codes (Hamming distance);
+/// candidates are re-ranked with the full vectors by the KNN scan.
+fn quantized(def: &VectorIndex) -> bool {
+    def.quantization.is_some()
 }
 
 impl ShardIndex {
@@ -281,7 +292,7 @@ impl ShardIndex {
             col_pos,
             steps,
             graph: RwLock::new(graph),
-            map: Mutex::new(IdMap::default()),
+            map: RwLock::new(IdMap::default()),
             applied: AtomicU64::new(0),
             progress: Progress::default(),
             replay: Mutex::new(None),
@@ -290,14 +301,25 @@ impl ShardIndex {
 
     fn point_of_row(&self, row: &[u8]) -> Option<Point> {
         let vals = decode_row(&self.table, row).ok()?;
-        point_of(vals.get(self.col_pos)?, &self.steps, self.def.metric)
+        let p = point_of(vals.get(self.col_pos)?, &self.steps, self.def.metric)?;
+        Some(self.graph_point(p))
+    }
+
+    /// A value as the graph holds it (its 1-bit code when quantized).
+    fn graph_point(&self, p: Point) -> Point {
+        match p {
+            Point::Dense(v) if quantized(&self.def) => {
+                Point::Bits(bits_words(&vector::binary_quantize(&v)))
+            }
+            p => p,
+        }
     }
 
     /// Insert many rows with all cores.
     fn insert_many(&self, rows: Vec<(Vec<u8>, Point)>) {
         let mut items = Vec::with_capacity(rows.len());
         {
-            let mut map = self.map.lock().unwrap();
+            let mut map = self.map.write().unwrap();
             for (key, p) in rows {
                 // A key already present was written during the build: newer.
                 if map.ids.contains_key(&key) {
@@ -346,7 +368,7 @@ impl ShardIndex {
             match c {
                 Change::Put(key, value) if key.starts_with(&prefix) => {
                     let point = self.point_of_row(value);
-                    let mut map = self.map.lock().unwrap();
+                    let mut map = self.map.write().unwrap();
                     if let Some(old) = map.ids.remove(key) {
                         map.keys[old] = None;
                         map.dead += 1;
@@ -364,14 +386,14 @@ impl ShardIndex {
                     }
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
-                    let mut map = self.map.lock().unwrap();
+                    let mut map = self.map.write().unwrap();
                     if let Some(old) = map.ids.remove(key) {
                         map.keys[old] = None;
                         map.dead += 1;
                     }
                 }
                 Change::DeletePrefix(p) if prefix.starts_with(p) || p.starts_with(&prefix) => {
-                    let mut map = self.map.lock().unwrap();
+                    let mut map = self.map.write().unwrap();
                     let gone: Vec<Vec<u8>> = map
                         .ids
                         .keys()
@@ -392,7 +414,7 @@ impl ShardIndex {
 
     /// Rows in the graph, and tombstones.
     pub fn counts(&self) -> (usize, usize) {
-        let m = self.map.lock().unwrap();
+        let m = self.map.read().unwrap();
         (m.live(), m.dead)
     }
 
@@ -411,7 +433,8 @@ impl ShardIndex {
         ef: usize,
         allow: Option<&(dyn Fn(&[u8]) -> bool + Sync)>,
     ) -> Vec<Vec<u8>> {
-        let map = self.map.lock().unwrap();
+        let q = &self.graph_point(q.clone());
+        let map = self.map.read().unwrap();
         let dead = map.dead;
         let keys_of = |ids: Vec<usize>| -> Vec<Vec<u8>> {
             ids.into_iter()
@@ -473,7 +496,7 @@ impl ShardIndex {
             Graph::Bits(h) => h.file_dump(dir, "graph"),
         }
         .map_err(|e| io(&e))?;
-        let map = self.map.lock().unwrap();
+        let map = self.map.read().unwrap();
         let meta = Checkpoint {
             base,
             applied: self.applied.load(Ordering::SeqCst),
@@ -500,7 +523,12 @@ impl ShardIndex {
         // (one per loaded index).
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.base)));
         let graph = if stores_bits(&self.def) {
-            Graph::Bits(loader.load_hnsw_with_dist(BitDist(self.def.metric)).ok()?)
+            let metric = if quantized(&self.def) {
+                Metric::Hamming
+            } else {
+                self.def.metric
+            };
+            Graph::Bits(loader.load_hnsw_with_dist(BitDist(metric)).ok()?)
         } else {
             Graph::Dense(
                 loader
@@ -509,7 +537,7 @@ impl ShardIndex {
             )
         };
         *self.graph.write().unwrap() = graph;
-        *self.map.lock().unwrap() = map;
+        *self.map.write().unwrap() = map;
         self.applied.store(applied, Ordering::SeqCst);
         Some(())
     }

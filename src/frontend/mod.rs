@@ -489,7 +489,8 @@ impl GrapeQueryParser {
                                     .metadata()
                                     .get(crate::catalog::types::PG_TYPE_KEY)
                                     .and_then(|t| crate::catalog::types::vector_pg_type(t));
-                                types[n - 1] = vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
+                                types[n - 1] =
+                                    vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
                             }
                         }
                     }

@@ -50,6 +50,11 @@ impl Store {
         *self.observer.write().unwrap() = Some(o);
     }
 
+    /// Drop the observer (at shutdown: it holds the node, which holds the store).
+    pub fn clear_observer(&self) {
+        *self.observer.write().unwrap() = None;
+    }
+
     pub fn observer(&self) -> Option<Arc<dyn super::ApplyObserver>> {
         self.observer.read().unwrap().clone()
     }

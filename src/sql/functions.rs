@@ -88,13 +88,20 @@ pub fn register_regtype(ctx: &SessionContext) {
 /// `pg_catalog`, first on PostgreSQL's search path; `x::regtype` becomes
 /// `grape_regtype(x)`.
 pub fn rewrite_pg_catalog(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
-    use datafusion::sql::sqlparser::ast::{DataType as D, Expr, Ident, visit_expressions_mut, visit_relations_mut};
+    use datafusion::sql::sqlparser::ast::{
+        DataType as D, Expr, Ident, visit_expressions_mut, visit_relations_mut,
+    };
     use std::ops::ControlFlow;
     let _ = visit_relations_mut(stmt, |name| {
         if name.0.len() == 1 {
             let n = name.to_string().to_lowercase();
             if n == "pg_type" {
-                name.0.insert(0, datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+                name.0.insert(
+                    0,
+                    datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(
+                        "pg_catalog",
+                    )),
+                );
             }
         }
         ControlFlow::<()>::Continue(())

@@ -191,7 +191,11 @@ pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String>
             String::from_utf8(raw.to_vec())
                 .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?
         };
-        return Ok(format!("CAST({} AS {})", quote_literal(&text), sql_ty.pg_name()));
+        return Ok(format!(
+            "CAST({} AS {})",
+            quote_literal(&text),
+            sql_ty.pg_name()
+        ));
     }
     if *ty == Type::BYTEA {
         let bytes: Vec<u8> = if binary {

@@ -11,3 +11,4 @@ mod psql;
 mod slt;
 mod sql;
 mod txn;
+mod vectors;

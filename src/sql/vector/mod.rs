@@ -351,7 +351,9 @@ pub fn placeholder_casts(stmt: &Statement) -> Vec<(usize, &'static str)> {
             expr, data_type, ..
         } = e
         {
-            if let (Expr::Value(v), Some((kind, _))) = (expr.as_ref(), vector_cast_target(data_type)) {
+            if let (Expr::Value(v), Some((kind, _))) =
+                (expr.as_ref(), vector_cast_target(data_type))
+            {
                 if let Value::Placeholder(p) = &v.value {
                     if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
                         out.push((n, kind));

@@ -1,0 +1,252 @@
+//! Vector search end to end: HNSW recall against exact answers, filtered
+//! KNN at 1 % and 0.1 % selectivity, deletes, a restart from the index
+//! checkpoint, pgvector's index errors, and psycopg with pgvector-python.
+
+use grapedb::server::{self, Config, ServerHandle};
+use tokio_postgres::{Client, NoTls};
+
+const N: usize = 10_000;
+const DIM: usize = 32;
+
+async fn start(dir: &std::path::Path) -> (ServerHandle, Client) {
+    let handle = server::start(Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        shards: 4,
+    })
+    .await
+    .expect("server starts");
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=grape", handle.addr.port()),
+        NoTls,
+    )
+    .await
+    .expect("connects");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (handle, client)
+}
+
+/// A seeded Gaussian mixture: 20 clusters, unit spread.
+fn dataset(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut gauss = move || {
+        let (u, v) = (next().max(1e-12), next());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    };
+    let centers: Vec<Vec<f32>> = (0..20)
+        .map(|_| (0..DIM).map(|_| gauss() * 4.0).collect())
+        .collect();
+    (0..n)
+        .map(|i| centers[i % 20].iter().map(|c| c + gauss()).collect())
+        .collect()
+}
+
+fn text(v: &[f32]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", parts.join(","))
+}
+
+fn l2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn exact(data: &[Vec<f32>], q: &[f32], k: usize, keep: impl Fn(usize) -> bool) -> Vec<i32> {
+    let mut d: Vec<(f32, usize)> = data
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, v)| (l2(v, q), i))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+    d.into_iter().take(k).map(|(_, i)| i as i32).collect()
+}
+
+async fn knn(c: &Client, sql: &str, q: &[f32]) -> Vec<i32> {
+    c.query(sql, &[&text(q)])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get::<_, i32>(0))
+        .collect()
+}
+
+fn recall(got: &[i32], want: &[i32]) -> f64 {
+    got.iter().filter(|g| want.contains(g)).count() as f64 / want.len().max(1) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_recall_filters_deletes_and_restart() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute("CREATE TABLE items (id int PRIMARY KEY, cat int, rare int, v vector(32))")
+        .await
+        .unwrap();
+    let data = dataset(N, 42);
+    let sink = c
+        .copy_in("COPY items FROM STDIN")
+        .await
+        .expect("copy starts");
+    let mut sink = Box::pin(sink);
+    let mut buf = String::new();
+    for (i, v) in data.iter().enumerate() {
+        buf.push_str(&format!("{i}\t{}\t{}\t{}\n", i % 100, i % 1000, text(v)));
+    }
+    sink.send(bytes::Bytes::from(buf)).await.unwrap();
+    sink.as_mut().finish().await.unwrap();
+
+    // pgvector's errors for bad index definitions.
+    let e = c
+        .batch_execute("CREATE INDEX ON items USING hnsw (v)")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "42704");
+    let e = c
+        .batch_execute("CREATE INDEX ON items USING hnsw (v vector_l2_ops) WITH (m = 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "value 1 out of bounds for option \"m\""
+    );
+    let e = c
+        .batch_execute(
+            "CREATE INDEX ON items USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 16)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "ef_construction must be greater than or equal to 2 * m"
+    );
+    let e = c.batch_execute("SET hnsw.ef_search = 0").await.unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "0 is outside the valid range for parameter \"hnsw.ef_search\" (1 .. 1000)"
+    );
+
+    c.batch_execute(
+        "CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64); SET hnsw.ef_search = 100",
+    )
+    .await
+    .unwrap();
+    let plan: Vec<String> = c
+        .query(
+            "EXPLAIN SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10",
+            &[&text(&data[0])],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("ShardKnnExec") && plan.contains("ef_search=100") && plan.contains("k=10"),
+        "{plan}"
+    );
+
+    // Unfiltered recall@10 against exact answers.
+    let queries = dataset(40, 7);
+    let sql = "SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10";
+    let mut total = 0.0;
+    for q in &queries {
+        total += recall(&knn(&c, sql, q).await, &exact(&data, q, 10, |_| true));
+    }
+    let r = total / queries.len() as f64;
+    println!("recall@10 l2 ef_search=100: {r:.4}");
+    assert!(r >= 0.95, "recall {r}");
+
+    // Filtered at 1 % and 0.1 %: always the full LIMIT, and exact-quality.
+    for (col, modulo) in [("cat", 100usize), ("rare", 1000)] {
+        let sql = format!(
+            "SELECT id FROM items WHERE {col} = 3 ORDER BY v <-> CAST($1::text AS vector) LIMIT 10"
+        );
+        let mut total = 0.0;
+        for q in &queries[..10] {
+            let got = knn(&c, &sql, q).await;
+            assert_eq!(got.len(), 10, "{sql} returned {}", got.len());
+            assert!(got.iter().all(|id| *id as usize % modulo == 3));
+            total += recall(&got, &exact(&data, q, 10, |i| i % modulo == 3));
+        }
+        let r = total / 10.0;
+        println!("filtered recall@10 at 1/{modulo}: {r:.4}");
+        assert!(r >= 0.99, "filtered recall {r} at 1/{modulo}");
+    }
+
+    // OFFSET and an aliased distance.
+    let q = &queries[0];
+    let all = knn(&c, sql, q).await;
+    let page = knn(
+        &c,
+        "SELECT id, v <-> CAST($1::text AS vector) AS d FROM items ORDER BY d LIMIT 5 OFFSET 5",
+        q,
+    )
+    .await;
+    assert_eq!(page, all[5..10].to_vec());
+
+    // Deleted rows are never returned.
+    let gone = &all[..5];
+    for id in gone {
+        c.execute("DELETE FROM items WHERE id = $1", &[id])
+            .await
+            .unwrap();
+    }
+    let after = knn(&c, sql, q).await;
+    assert_eq!(after.len(), 10);
+    assert!(after.iter().all(|id| !gone.contains(id)), "{after:?}");
+
+    // Restart: the index comes back from its checkpoint and answers the same.
+    drop(c);
+    handle.shutdown().await;
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute("SET hnsw.ef_search = 100").await.unwrap();
+    let again = knn(&c, sql, q).await;
+    assert_eq!(again, after);
+    // And keeps following writes.
+    c.execute(
+        "INSERT INTO items VALUES (100000, 0, 0, CAST($1::text AS vector))",
+        &[&text(q)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(knn(&c, sql, q).await[0], 100000);
+    // Exact with the index turned off gives the same top row.
+    c.batch_execute("SET enable_indexscan = off").await.unwrap();
+    assert_eq!(knn(&c, sql, q).await[0], 100000);
+    drop(c);
+    handle.shutdown().await;
+}
+
+/// psycopg 3 with pgvector-python's adapters (type lookup by name in
+/// pg_type, text and binary vectors), as a Python user would connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_with_pgvector_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, _c) = start(dir.path()).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/pgvector_psycopg.py"
+    );
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(handle.addr.port().to_string())
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    handle.shutdown().await;
+}
