@@ -71,6 +71,7 @@ def rss_mb(pids):
 
 def connect(dsn):
     conn = psycopg.connect(dsn, autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(conn)
     return conn
 
