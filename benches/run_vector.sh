@@ -19,7 +19,7 @@ run_grape() {  # dataset metric
   local pid=$!
   sleep 3
   python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55433 user=grape" --label grapedb \
-    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --out "$OUT" | tee -a benches/results/vector.md
+    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" | tee -a benches/results/vector.md
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -30,7 +30,7 @@ run_pg() {  # dataset metric
   runuser -u postgres -- "$PGBIN/pg_ctl" -D /tmp/pgbench-data -l /tmp/pgbench.log \
     -o "-p 55439 -k /tmp -c shared_buffers=2GB -c maintenance_work_mem=2GB -c max_parallel_maintenance_workers=2" -w start > /dev/null
   python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55439 user=postgres" --label pgvector \
-    --dataset "$1" --metric "$2" --seconds "$SECONDS_PER" --out "$OUT" | tee -a benches/results/vector.md
+    --dataset "$1" --metric "$2" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" | tee -a benches/results/vector.md
   runuser -u postgres -- "$PGBIN/pg_ctl" -D /tmp/pgbench-data -m fast stop > /dev/null
 }
 

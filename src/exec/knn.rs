@@ -195,7 +195,29 @@ impl Job {
         let keep: Vec<bool> = match &self.filter {
             None => vec![true; rows.len()],
             Some(f) if !rows.is_empty() => {
-                let batch = rows_to_batch(&self.full_schema, &rows)?;
+                // Only the columns the filter reads go into its batch (not the
+                // vectors, whose Arrow conversion would dominate).
+                let used: std::collections::HashSet<usize> =
+                    datafusion::physical_expr::utils::collect_columns(f)
+                        .iter()
+                        .map(|c| c.index())
+                        .collect();
+                let slim: Vec<Vec<Datum>> = rows
+                    .iter()
+                    .map(|r| {
+                        r.iter()
+                            .enumerate()
+                            .map(|(i, d)| {
+                                if used.contains(&i) {
+                                    d.clone()
+                                } else {
+                                    Datum::Null
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let batch = rows_to_batch(&self.full_schema, &slim)?;
                 let v = f
                     .evaluate(&batch)
                     .and_then(|v| v.into_array(batch.num_rows()))
@@ -237,6 +259,10 @@ impl Job {
         // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
         let mut want = if def.quantization.is_some() {
             k.saturating_mul(def.rerank.max(1))
+        } else if self.filter.is_some() {
+            // The graph walk visits ef_search nodes anyway: take them all as
+            // candidates, so the first round already tells the pass rate.
+            k.max(self.spec.ef_search)
         } else {
             k
         };
@@ -253,8 +279,14 @@ impl Job {
             if self.filter.is_none() || scored.len() >= k || found < want {
                 return Ok(Some(scored));
             }
-            want = want.saturating_mul(4);
-            if want > self.spec.max_scan_tuples {
+            // Widen by what this round's pass rate says k needs (at least ×4);
+            // past hnsw.max_scan_tuples the exact scan of matching rows is cheaper.
+            let rate = scored.len().max(1) as f64 / found.max(1) as f64;
+            let needed = (k as f64 / rate * 2.0) as usize;
+            want = needed.max(want.saturating_mul(4));
+            // A graph walk this wide costs more than reading the shard's rows.
+            let live = shard.counts().0;
+            if want > self.spec.max_scan_tuples || want.saturating_mul(4) > live {
                 return Ok(None);
             }
         }
