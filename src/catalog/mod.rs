@@ -65,8 +65,6 @@ pub struct VectorIndex {
     pub quantization: Option<String>,
     /// Candidates re-ranked per result row with quantization.
     pub rerank: usize,
-    /// ivfflat lists.
-    pub lists: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

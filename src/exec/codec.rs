@@ -141,28 +141,14 @@ impl Datum {
             (Datum::Interval(m, d, n), _) => {
                 S::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(*m, *d, *n)))
             }
-            (Datum::Vector(v), DataType::List(field)) => {
-                let arr = datafusion::arrow::array::Float32Array::from(v.clone());
-                let arr = datafusion::arrow::compute::cast(&arr, field.data_type())
-                    .map_err(df_internal)?;
-                S::List(Arc::new(datafusion::arrow::array::ListArray::new(
-                    field.clone(),
-                    datafusion::arrow::buffer::OffsetBuffer::from_lengths([v.len()]),
-                    arr,
-                    None,
-                )))
-            }
+            (Datum::Vector(v), DataType::List(field)) => one_list(
+                field,
+                &datafusion::arrow::array::Float32Array::from(v.clone()),
+            )?,
             (Datum::HalfVec(v), DataType::List(field)) => {
                 let arr: datafusion::arrow::array::Float16Array =
                     v.iter().map(|b| Some(half::f16::from_bits(*b))).collect();
-                let arr = datafusion::arrow::compute::cast(&arr, field.data_type())
-                    .map_err(df_internal)?;
-                S::List(Arc::new(datafusion::arrow::array::ListArray::new(
-                    field.clone(),
-                    datafusion::arrow::buffer::OffsetBuffer::from_lengths([v.len()]),
-                    arr,
-                    None,
-                )))
+                one_list(field, &arr)?
             }
             (Datum::List(items), DataType::List(field)) => {
                 let scalars = items
@@ -207,6 +193,22 @@ impl Datum {
         }
         Ok(())
     }
+}
+
+/// A one-row list scalar of `items`, cast to the list's element type.
+fn one_list(
+    field: &datafusion::arrow::datatypes::FieldRef,
+    items: &dyn datafusion::arrow::array::Array,
+) -> PgResult<ScalarValue> {
+    let arr = datafusion::arrow::compute::cast(items, field.data_type()).map_err(df_internal)?;
+    Ok(ScalarValue::List(Arc::new(
+        datafusion::arrow::array::ListArray::new(
+            field.clone(),
+            datafusion::arrow::buffer::OffsetBuffer::from_lengths([items.len()]),
+            arr,
+            None,
+        ),
+    )))
 }
 
 fn order_f64(f: f64) -> u64 {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
@@ -207,12 +207,11 @@ impl IdMap {
     }
 }
 
-/// Build progress, shown in `grape_index_progress` and in NOTICEs.
+/// Build progress, reported in NOTICEs and the log.
 #[derive(Debug, Default)]
 pub struct Progress {
     pub total: AtomicUsize,
     pub done: AtomicUsize,
-    pub building: AtomicBool,
 }
 
 /// The graph of one index on one shard.
@@ -234,17 +233,12 @@ pub struct ShardIndex {
 fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
     let cap = capacity.max(1024);
     if bits {
-        let metric = if quantized(def) {
-            Metric::Hamming
-        } else {
-            def.metric
-        };
         Graph::Bits(Hnsw::new(
             def.m,
             cap,
             16,
             def.ef_construction,
-            BitDist(metric),
+            BitDist(graph_metric(def)),
         ))
     } else {
         Graph::Dense(Hnsw::new(
@@ -260,6 +254,15 @@ fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
 /// The graph stores bit words for bit columns, bit expressions and binary quantization.
 fn stores_bits(def: &VectorIndex) -> bool {
     def.kind == Kind::Bit || def.quantization.is_some()
+}
+
+/// The metric the graph orders by: Hamming over codes when quantized.
+fn graph_metric(def: &VectorIndex) -> Metric {
+    if quantized(def) {
+        Metric::Hamming
+    } else {
+        def.metric
+    }
 }
 
 /// With binary quantization the graph holds 1-bit codes (Hamming distance);
@@ -303,6 +306,28 @@ impl ShardIndex {
         let vals = decode_row(&self.table, row).ok()?;
         let p = point_of(vals.get(self.col_pos)?, &self.steps, self.def.metric)?;
         Some(self.graph_point(p))
+    }
+
+    /// The graph points of the table's rows in this shard, read in batches.
+    fn read_points(&self, group: &crate::cluster::Group) -> PgResult<Vec<(Vec<u8>, Point)>> {
+        const BATCH: usize = 10_000;
+        let end = table_prefix(self.table.id + 1);
+        let mut rows = Vec::new();
+        let mut cursor = table_prefix(self.table.id);
+        loop {
+            let kvs = group.scan(&cursor, Some(&end), BATCH)?;
+            let n = kvs.len();
+            for (k, v) in kvs {
+                if let Some(p) = self.point_of_row(&v) {
+                    rows.push((k.clone(), p));
+                }
+                cursor = k;
+            }
+            if n < BATCH {
+                return Ok(rows);
+            }
+            cursor.push(0);
+        }
     }
 
     /// A value as the graph holds it (its 1-bit code when quantized).
@@ -523,12 +548,11 @@ impl ShardIndex {
         // (one per loaded index).
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.base)));
         let graph = if stores_bits(&self.def) {
-            let metric = if quantized(&self.def) {
-                Metric::Hamming
-            } else {
-                self.def.metric
-            };
-            Graph::Bits(loader.load_hnsw_with_dist(BitDist(metric)).ok()?)
+            Graph::Bits(
+                loader
+                    .load_hnsw_with_dist(BitDist(graph_metric(&self.def)))
+                    .ok()?,
+            )
         } else {
             Graph::Dense(
                 loader
@@ -626,31 +650,13 @@ impl VectorIndexes {
                 continue;
             }
             // Read the rows, then build.
-            let prefix = table_prefix(table.id);
-            let end = table_prefix(table.id + 1);
-            let mut rows = Vec::new();
-            let mut cursor = prefix.clone();
-            loop {
-                let kvs = group.scan(&cursor, Some(&end), 10_000)?;
-                let n = kvs.len();
-                for (k, v) in kvs {
-                    if let Some(p) = shard.point_of_row(&v) {
-                        rows.push((k.clone(), p));
-                    }
-                    cursor = k;
-                }
-                if n < 10_000 {
-                    break;
-                }
-                cursor.push(0);
-            }
+            let rows = shard.read_points(group)?;
             let capacity = rows.len();
             {
                 *shard.graph.write().unwrap() =
                     graph_new(&shard.def, capacity * 2, stores_bits(&shard.def));
             }
             shard.progress.total.store(capacity, Ordering::Relaxed);
-            shard.progress.building.store(true, Ordering::Relaxed);
             self.shards
                 .write()
                 .unwrap()
@@ -677,7 +683,6 @@ impl VectorIndexes {
                     }
                 }
             }
-            shard.progress.building.store(false, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking({
                 let s = shard.clone();
                 move || s.dump(&dir)
@@ -725,14 +730,7 @@ impl VectorIndexes {
             old.index.clone(),
             0,
         )?);
-        let group = self.node.group(old.group)?;
-        let prefix = table_prefix(old.table.id);
-        let end = table_prefix(old.table.id + 1);
-        let kvs = group.scan(&prefix, Some(&end), usize::MAX)?;
-        let rows: Vec<(Vec<u8>, Point)> = kvs
-            .into_iter()
-            .filter_map(|(k, v)| fresh.point_of_row(&v).map(|p| (k, p)))
-            .collect();
+        let rows = fresh.read_points(self.node.group(old.group)?)?;
         *fresh.graph.write().unwrap() =
             graph_new(&fresh.def, rows.len() * 2, stores_bits(&fresh.def));
         let f = fresh.clone();

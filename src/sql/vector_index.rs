@@ -275,7 +275,6 @@ pub async fn create(
         ef_construction,
         quantization,
         rerank,
-        lists: 0,
     };
     let (index, table_now) = engine
         .catalog
