@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::Result as DfResult;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -152,21 +152,23 @@ fn exact(metric: Metric, a: &Point, b: &Point) -> f64 {
     }
 }
 
-struct Job {
-    table: Arc<Table>,
-    node: Arc<Node>,
-    indexes: Arc<VectorIndexes>,
-    spec: KnnSpec,
-    full_schema: SchemaRef,
-    projection: Vec<usize>,
-    projected: SchemaRef,
-    filter: Option<Arc<dyn PhysicalExpr>>,
-    part: ScanPart,
-    selective: bool,
-    overlay: Option<Overlay>,
+/// The k nearest rows of one shard: what one partition of
+/// [`ShardKnnExec`] runs, and what the direct KNN path runs on every shard.
+pub struct ShardSearch {
+    pub table: Arc<Table>,
+    pub node: Arc<Node>,
+    pub indexes: Arc<VectorIndexes>,
+    pub spec: KnnSpec,
+    /// The table's schema: filters are evaluated against it.
+    pub full_schema: SchemaRef,
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub part: ScanPart,
+    /// The part is a key/index lookup: score its rows exactly.
+    pub selective: bool,
+    pub overlay: Option<Overlay>,
 }
 
-impl Job {
+impl ShardSearch {
     fn col_steps(&self) -> (usize, Vec<Step>) {
         let def = self.spec.index.vector.as_ref().expect("vector index");
         let pos = self
@@ -292,24 +294,35 @@ impl Job {
         }
     }
 
-    fn run(&self) -> PgResult<RecordBatch> {
+    /// The shard's k nearest rows (whole rows), nearest first, with their
+    /// exact distance.
+    pub fn nearest(&self) -> PgResult<Vec<(f64, Vec<Datum>)>> {
         let mut scored = match self.graph()? {
             Some(s) => s,
             None => self.exact_scan()?,
         };
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
         scored.truncate(self.spec.k);
-        let rows: Vec<Vec<Datum>> = scored
-            .into_iter()
-            .map(|(_, r)| {
-                self.projection
-                    .iter()
-                    .map(|&i| r.get(i).cloned().unwrap_or(Datum::Null))
-                    .collect()
-            })
-            .collect();
-        rows_to_batch(&self.projected, &rows)
+        Ok(scored)
     }
+}
+
+/// Every shard's nearest rows, searched in parallel on the blocking pool,
+/// merged nearest first (all of them: the caller applies OFFSET/LIMIT).
+pub async fn nearest_all(searches: Vec<ShardSearch>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
+    use rayon::prelude::*;
+    tokio::task::spawn_blocking(move || {
+        let per_shard: Vec<PgResult<Vec<(f64, Vec<Datum>)>>> =
+            searches.par_iter().map(|s| s.nearest()).collect();
+        let mut all = Vec::new();
+        for rows in per_shard {
+            all.extend(rows?);
+        }
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(all)
+    })
+    .await
+    .map_err(|e| PgError::internal(e.to_string()))?
 }
 
 impl ExecutionPlan for ShardKnnExec {
@@ -351,24 +364,36 @@ impl ExecutionPlan for ShardKnnExec {
                 futures::stream::empty(),
             )));
         };
-        let job = Job {
+        let search = ShardSearch {
             table: self.table.clone(),
             node: self.node.clone(),
             indexes: self.indexes.clone(),
             spec: self.spec.clone(),
             full_schema: self.full_schema.clone(),
-            projection: self.projection.clone(),
-            projected: self.projected.clone(),
             filter: self.filter.clone(),
             part,
             selective: self.selective,
             overlay: self.overlay.clone(),
         };
+        let projection = self.projection.clone();
+        let out_schema = self.projected.clone();
         let fut = async move {
-            tokio::task::spawn_blocking(move || job.run())
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(PgError::internal(e.to_string()))))?
-                .map_err(|e| DataFusionError::External(Box::new(e)))
+            tokio::task::spawn_blocking(move || {
+                let rows: Vec<Vec<Datum>> = search
+                    .nearest()?
+                    .into_iter()
+                    .map(|(_, r)| {
+                        projection
+                            .iter()
+                            .map(|&i| r.get(i).cloned().unwrap_or(Datum::Null))
+                            .collect()
+                    })
+                    .collect();
+                rows_to_batch(&out_schema, &rows)
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(PgError::internal(e.to_string()))))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             projected,

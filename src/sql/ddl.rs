@@ -526,7 +526,11 @@ async fn create_index(engine: &Engine, session: &mut Session, ci: CreateIndex) -
                 .iter()
                 .map(|c| table.column_by_id(*c).unwrap().name.clone())
                 .collect();
-            format!("{}_{}_idx", table.name, names.join("_"))
+            unused_index_name(
+                engine,
+                &table,
+                &format!("{}_{}", table.name, names.join("_")),
+            )
         }
     };
     let cat = engine.catalog.current();
@@ -896,4 +900,21 @@ async fn alter_table(
 
 fn quote(id: &str) -> String {
     format!("\"{}\"", id.replace('"', "\"\""))
+}
+
+/// PostgreSQL's name for an unnamed index: `<base>_idx`, or `<base>_idx1`,
+/// `<base>_idx2`, ... when that is taken in the table's schema.
+pub fn unused_index_name(engine: &Engine, table: &crate::catalog::Table, base: &str) -> String {
+    let cat = engine.catalog.current();
+    let taken = |n: &str| {
+        cat.tables_in(&table.schema)
+            .any(|t| t.name == n || t.indexes.iter().any(|i| i.name == n))
+    };
+    let mut name = format!("{base}_idx");
+    let mut i = 1;
+    while taken(&name) {
+        name = format!("{base}_idx{i}");
+        i += 1;
+    }
+    name
 }

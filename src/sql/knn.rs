@@ -42,6 +42,43 @@ impl Default for KnnSettings {
     }
 }
 
+impl KnnSettings {
+    /// The search of `k` rows nearest to `query` through `index`, with the
+    /// session's settings.
+    pub fn spec(&self, index: &Index, query: Point, k: usize) -> KnnSpec {
+        KnnSpec {
+            index: index.clone(),
+            query,
+            k,
+            ef_search: self.ef_search.load(Ordering::Relaxed),
+            max_scan_tuples: self.max_scan_tuples.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The HNSW index of `table` that orders by `metric` over `column` through
+/// the expression `steps` (none for the bare column), if there is one.
+pub fn serving_index<'a>(
+    table: &'a crate::catalog::Table,
+    column: u32,
+    steps: &[Step],
+    metric: crate::vector::distance::Metric,
+) -> Option<&'a Index> {
+    table.indexes.iter().find(|i| {
+        let Some(def) = &i.vector else { return false };
+        if def.metric != metric || def.column != column || def.method != "hnsw" {
+            return false;
+        }
+        let idx_steps = def
+            .expr
+            .as_deref()
+            .and_then(parse_expr)
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        idx_steps == steps
+    })
+}
+
 #[derive(Debug)]
 pub struct KnnRule {
     pub settings: Arc<KnnSettings>,
@@ -159,28 +196,10 @@ impl KnnRule {
         };
         let (col, steps) = operand_steps(operand)?;
         let column = table.table.column(&col.name)?;
-        let index: &Index = table.table.indexes.iter().find(|i| {
-            let Some(def) = &i.vector else { return false };
-            if def.metric != metric || def.column != column.id || def.method != "hnsw" {
-                return false;
-            }
-            let idx_steps = def
-                .expr
-                .as_deref()
-                .and_then(parse_expr)
-                .map(|(_, s)| s)
-                .unwrap_or_default();
-            idx_steps == steps
-        })?;
+        let index = serving_index(&table.table, column.id, &steps, metric)?;
         let def = index.vector.as_ref()?;
         let query = query_point(lit, def.kind)?;
-        Some(KnnSpec {
-            index: index.clone(),
-            query,
-            k,
-            ef_search: self.settings.ef_search.load(Ordering::Relaxed),
-            max_scan_tuples: self.settings.max_scan_tuples.load(Ordering::Relaxed),
-        })
+        Some(self.settings.spec(index, query, k))
     }
 
     fn try_sort(&self, plan: &LogicalPlan) -> Option<LogicalPlan> {

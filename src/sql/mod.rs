@@ -11,6 +11,7 @@ pub mod dml;
 pub mod errors;
 pub mod functions;
 pub mod knn;
+pub mod knn_direct;
 pub mod names;
 
 pub mod params;
@@ -228,6 +229,9 @@ impl Engine {
     }
 
     async fn query(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        if let Some(out) = knn_direct::try_run(self, session, &stmt).await? {
+            return Ok(out);
+        }
         let plan = self.plan(session, stmt).await?;
         let df = session
             .ctx

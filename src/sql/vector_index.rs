@@ -243,7 +243,7 @@ pub async fn create(
             } else {
                 column.name.clone()
             };
-            format!("{}_{base}_idx", table.name)
+            super::ddl::unused_index_name(engine, &table, &format!("{}_{base}", table.name))
         }
     };
     let cat = engine.catalog.current();

@@ -250,3 +250,113 @@ async fn psycopg_with_pgvector_python() {
     );
     handle.shutdown().await;
 }
+
+/// Every row of a simple-protocol answer as text, with the column names.
+async fn text_rows(c: &Client, sql: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+    use tokio_postgres::SimpleQueryMessage as M;
+    let mut names = vec![];
+    let mut rows = vec![];
+    for m in c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    {
+        if let M::Row(r) = m {
+            names = r.columns().iter().map(|c| c.name().to_string()).collect();
+            rows.push((0..r.len()).map(|i| r.get(i).map(String::from)).collect());
+        }
+    }
+    (names, rows)
+}
+
+/// The direct KNN path (plain `ORDER BY distance LIMIT k`, no DataFusion)
+/// answers exactly what the planned path answers: same rows, same order,
+/// same distance text, same column names. `WHERE true` forces the planned path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_knn_matches_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, title text, v vector(32));
+         CREATE INDEX ON docs USING hnsw (v vector_l2_ops);
+         CREATE INDEX ON docs USING hnsw (v vector_cosine_ops);
+         CREATE INDEX ON docs USING hnsw (v vector_ip_ops);
+         SET hnsw.ef_search = 200",
+    )
+    .await
+    .unwrap();
+    let data = dataset(2_000, 11);
+    let values: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({i}, 'doc {i}', '{}')", text(v)))
+        .collect();
+    for chunk in values.chunks(500) {
+        c.batch_execute(&format!("INSERT INTO docs VALUES {}", chunk.join(",")))
+            .await
+            .unwrap();
+    }
+    let q = text(&dataset(1, 99)[0]);
+    let cases = [
+        format!("SELECT * FROM docs ORDER BY v <-> '{q}' LIMIT 10"),
+        format!("SELECT id, v <-> '{q}' FROM docs ORDER BY v <-> '{q}' LIMIT 7"),
+        format!(
+            "SELECT d.id AS n, d.v <=> '{q}'::vector AS dist FROM docs d ORDER BY dist LIMIT 5 OFFSET 3"
+        ),
+        format!(
+            "SELECT title, '{q}' <#> v AS ip FROM public.docs ORDER BY v <#> '{q}' ASC LIMIT 4"
+        ),
+        format!("SELECT id FROM docs ORDER BY v <-> '{q}' LIMIT 0"),
+        format!("SELECT id, id FROM docs ORDER BY v <-> '{q}' LIMIT 3"),
+    ];
+    for sql in &cases {
+        let direct = text_rows(&c, sql).await;
+        let planned = text_rows(&c, &sql.replace(" ORDER BY", " WHERE true ORDER BY")).await;
+        assert_eq!(direct, planned, "{sql}");
+    }
+    let (names, rows) = text_rows(&c, &cases[1]).await;
+    assert_eq!(names, ["id", "?column?"]);
+    assert_eq!(rows.len(), 7);
+    // Bad query vectors get the planned path's errors.
+    for (sql, msg) in [
+        (
+            "SELECT id FROM docs ORDER BY v <-> '[1,2]' LIMIT 3".to_string(),
+            "different vector dimensions 32 and 2",
+        ),
+        (
+            "SELECT id FROM docs ORDER BY v <-> '[1,2' LIMIT 3".to_string(),
+            "invalid input syntax for type vector: \"[1,2\"",
+        ),
+    ] {
+        let e = c.simple_query(&sql).await.unwrap_err();
+        assert_eq!(e.as_db_error().unwrap().message(), msg, "{sql}");
+    }
+    // A prepared statement with the query vector as a parameter, run many
+    // times, and inside a transaction block that reads its own insert.
+    let stmt = c
+        .prepare("SELECT id FROM docs ORDER BY v <-> CAST($1::text AS vector) LIMIT 3")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let ids: Vec<i32> = c
+            .query(&stmt, &[&q])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ids.len(), 3);
+    }
+    c.batch_execute(&format!(
+        "BEGIN; INSERT INTO docs VALUES (5000, 'new', '{q}')"
+    ))
+    .await
+    .unwrap();
+    let first: i32 = c.query(&stmt, &[&q]).await.unwrap()[0].get(0);
+    assert_eq!(first, 5000);
+    c.batch_execute("ROLLBACK").await.unwrap();
+    let first: i32 = c.query(&stmt, &[&q]).await.unwrap()[0].get(0);
+    assert_ne!(first, 5000);
+    drop(c);
+    handle.shutdown().await;
+}

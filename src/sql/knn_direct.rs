@@ -1,0 +1,483 @@
+//! Direct KNN: the plain nearest-neighbour query, answered without DataFusion.
+//!
+//! `SELECT <columns | * | distance [AS a]> FROM t [AS x]
+//!  ORDER BY <distance | a> [ASC] LIMIT k [OFFSET o]`, with an HNSW index
+//! serving the distance, is the query a vector database answers most. Parsing
+//! is done once per prepared statement, but planning and optimizing it with
+//! DataFusion cost more than the graph search itself, so this module
+//! recognises that shape on the bound statement and runs the shard searches
+//! directly ([`crate::exec::knn::nearest_all`]), merging them exactly.
+//!
+//! Anything else (WHERE, joins, expressions other than a column or the
+//! distance, halfvec/bit/expression indexes, a transaction block with
+//! uncommitted writes, a query vector that does not parse or fit) returns
+//! `None` and takes the planned path, which answers the same query with the
+//! same rows and reports the errors.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType as SqlDataType, Expr, GroupByExpr, Ident, LimitClause,
+    ObjectName, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+};
+
+use super::Output;
+use super::session::Session;
+use crate::catalog::Table;
+use crate::error::PgResult;
+use crate::exec::GrapeTable;
+use crate::exec::codec::{Datum, rows_to_batch};
+use crate::exec::knn::{ShardSearch, nearest_all};
+use crate::exec::vindex::Point;
+use crate::vector::distance::Metric;
+
+/// One select-list item of a direct KNN query.
+enum Item {
+    /// Table column at this position.
+    Column(usize),
+    /// The distance being ordered by.
+    Distance,
+}
+
+/// `col <op> q` (or `q <op> col`, or `l2_distance(col, q)`...): the column
+/// name, the metric and the query vector's text.
+fn distance_parts(e: &Expr) -> Option<(Vec<Ident>, Metric, String)> {
+    let (metric, a, b) = match e {
+        Expr::Nested(inner) => return distance_parts(inner),
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Custom(s) => s.as_str(),
+                BinaryOperator::Spaceship => "<=>",
+                _ => return None,
+            };
+            (Metric::from_operator(op)?, left.as_ref(), right.as_ref())
+        }
+        _ => return None,
+    };
+    match (column_ref(a), query_text(b)) {
+        (Some(c), Some(q)) => Some((c, metric, q)),
+        _ => Some((column_ref(b)?, metric, query_text(a)?)),
+    }
+}
+
+fn column_ref(e: &Expr) -> Option<Vec<Ident>> {
+    match e {
+        Expr::Identifier(i) => Some(vec![i.clone()]),
+        Expr::CompoundIdentifier(p) if p.len() == 2 => Some(p.clone()),
+        Expr::Nested(inner) => column_ref(inner),
+        _ => None,
+    }
+}
+
+/// A query vector written as `'[...]'`, `'[...]'::vector` (how bound
+/// parameters arrive) or `CAST('[...]'::text AS vector)`.
+fn query_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Nested(inner) => query_text(inner),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Cast {
+            kind: CastKind::Cast | CastKind::DoubleColon,
+            expr,
+            data_type: SqlDataType::Custom(name, modifiers),
+            format: None,
+            ..
+        } if modifiers.is_empty() && is_name(name, "vector") => query_text(expr),
+        Expr::Cast {
+            kind: CastKind::Cast | CastKind::DoubleColon,
+            expr,
+            data_type: SqlDataType::Text | SqlDataType::Varchar(None),
+            format: None,
+            ..
+        } => query_text(expr),
+        _ => None,
+    }
+}
+
+fn is_name(name: &ObjectName, want: &str) -> bool {
+    matches!(name.0.as_slice(), [p] if p.as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(want)))
+}
+
+/// An identifier as the catalog spells it (unquoted names fold to lower case).
+fn folded(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// A non-negative integer constant (LIMIT/OFFSET), also as a bound parameter.
+fn count(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Nested(inner) => count(inner),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            Value::SingleQuotedString(s) => s.trim().parse().ok(),
+            _ => None,
+        },
+        Expr::Cast {
+            expr,
+            data_type:
+                SqlDataType::Int(_)
+                | SqlDataType::Integer(_)
+                | SqlDataType::BigInt(_)
+                | SqlDataType::SmallInt(_)
+                | SqlDataType::Int4(_)
+                | SqlDataType::Int8(_),
+            ..
+        } => count(expr),
+        _ => None,
+    }
+}
+
+/// The parts of a direct KNN query, before the catalog is consulted.
+struct Shape {
+    table: Vec<String>,
+    /// The name columns may be qualified with (alias, or the table's name).
+    qualifier: String,
+    column: Vec<Ident>,
+    metric: Metric,
+    query: String,
+    k: usize,
+    offset: usize,
+    items: Vec<ShapeItem>,
+}
+
+/// A select-list item as written.
+enum ShapeItem {
+    Star,
+    Column(Vec<Ident>),
+    Distance,
+}
+
+fn shape(q: &Query) -> Option<Shape> {
+    if q.with.is_some()
+        || q.fetch.is_some()
+        || !q.locks.is_empty()
+        || q.for_clause.is_some()
+        || q.settings.is_some()
+        || q.format_clause.is_some()
+        || !q.pipe_operators.is_empty()
+    {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain_group =
+        matches!(&s.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if s.distinct.is_some()
+        || s.top.is_some()
+        || s.into.is_some()
+        || s.exclude.is_some()
+        || s.select_modifiers.is_some()
+        || s.selection.is_some()
+        || s.prewhere.is_some()
+        || s.having.is_some()
+        || s.qualify.is_some()
+        || !plain_group
+        || !s.lateral_views.is_empty()
+        || !s.named_window.is_empty()
+        || !s.connect_by.is_empty()
+        || !s.cluster_by.is_empty()
+        || !s.distribute_by.is_empty()
+        || !s.sort_by.is_empty()
+        || s.from.len() != 1
+        || !s.from[0].joins.is_empty()
+    {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        version: None,
+        sample: None,
+        with_ordinality: false,
+        json_path: None,
+        ..
+    } = &s.from[0].relation
+    else {
+        return None;
+    };
+    let table = super::object_parts(name);
+    let qualifier = match alias {
+        Some(a) if a.columns.is_empty() => folded(&a.name),
+        Some(_) => return None,
+        None => table.last()?.clone(),
+    };
+
+    // ORDER BY one ascending distance (or the alias of one), LIMIT k.
+    let order = q.order_by.as_ref()?;
+    if order.interpolate.is_some() {
+        return None;
+    }
+    let OrderByKind::Expressions(keys) = &order.kind else {
+        return None;
+    };
+    let [key] = keys.as_slice() else {
+        return None;
+    };
+    if key.options.asc == Some(false)
+        || key.options.nulls_first.is_some()
+        || key.with_fill.is_some()
+    {
+        return None;
+    }
+    let (k, offset) = match q.limit_clause.as_ref()? {
+        LimitClause::LimitOffset {
+            limit: Some(limit),
+            offset,
+            limit_by,
+        } if limit_by.is_empty() => (
+            count(limit)?,
+            match offset {
+                Some(o) => count(&o.value)?,
+                None => 0,
+            },
+        ),
+        _ => return None,
+    };
+
+    // The ordering distance: written out, or the alias of a selected one.
+    let aliased = s
+        .projection
+        .iter()
+        .find_map(|item| match (item, &key.expr) {
+            (SelectItem::ExprWithAlias { expr, alias }, Expr::Identifier(i))
+                if folded(i) == folded(alias) =>
+            {
+                Some(expr)
+            }
+            _ => None,
+        });
+    let distance = distance_parts(aliased.unwrap_or(&key.expr))?;
+    let mut items = Vec::new();
+    for item in &s.projection {
+        let expr = match item {
+            SelectItem::Wildcard(opts) if *opts == Default::default() => {
+                items.push(ShapeItem::Star);
+                continue;
+            }
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => return None,
+        };
+        items.push(match column_ref(expr) {
+            Some(c) => ShapeItem::Column(c),
+            // Only the distance being ordered by is computed here.
+            None if distance_parts(expr).as_ref() == Some(&distance) => ShapeItem::Distance,
+            None => return None,
+        });
+    }
+    let (column, metric, query) = distance;
+    Some(Shape {
+        table,
+        qualifier,
+        column,
+        metric,
+        query,
+        k,
+        offset,
+        items,
+    })
+}
+
+/// The column a reference names, if it is one of `table`'s.
+fn resolve(table: &Table, qualifier: &str, c: &[Ident]) -> Option<usize> {
+    let (q, name) = match c {
+        [n] => (None, n),
+        [q, n] => (Some(q), n),
+        _ => return None,
+    };
+    if q.is_some_and(|q| folded(q) != qualifier) {
+        return None;
+    }
+    table
+        .columns
+        .iter()
+        .position(|col| col.name == folded(name))
+}
+
+/// Answer `stmt` directly if it is a plain KNN query an index serves.
+pub async fn try_run(
+    engine: &super::Engine,
+    session: &Session,
+    stmt: &Statement,
+) -> PgResult<Option<Output>> {
+    let Statement::Query(q) = stmt else {
+        return Ok(None);
+    };
+    let Some(shape) = shape(q) else {
+        return Ok(None);
+    };
+    if !session.knn.enable_indexscan.load(Ordering::Relaxed) || session.grape.overlay().is_some() {
+        return Ok(None);
+    }
+    let Ok(table) = super::dml::resolve_table(engine, session, &shape.table) else {
+        return Ok(None);
+    };
+    let Some(pos) = resolve(&table, &shape.qualifier, &shape.column) else {
+        return Ok(None);
+    };
+    let col = &table.columns[pos];
+    let Some((crate::vector::Kind::Vector, Some(dims))) = col.ty.vector() else {
+        return Ok(None);
+    };
+    let Some(index) = super::knn::serving_index(&table, col.id, &[], shape.metric) else {
+        return Ok(None);
+    };
+    let Ok(query) = crate::vector::parse_vector(&shape.query, None) else {
+        return Ok(None);
+    };
+    if query.len() != dims as usize {
+        return Ok(None);
+    }
+
+    // Output columns, named as the planned path names them.
+    let mut named = Statement::Query(q.clone());
+    super::names::name_columns(&mut named);
+    let Statement::Query(named) = named else {
+        return Ok(None);
+    };
+    let SetExpr::Select(sel) = named.body.as_ref() else {
+        return Ok(None);
+    };
+    let mut items = Vec::new();
+    let mut fields = Vec::new();
+    for (item, what) in sel.projection.iter().zip(&shape.items) {
+        let name = match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.as_str()),
+            _ => None,
+        };
+        match what {
+            ShapeItem::Star => {
+                for (i, c) in table.columns.iter().enumerate() {
+                    items.push(Item::Column(i));
+                    fields.push(c.ty.field(&c.name, true));
+                }
+            }
+            ShapeItem::Column(c) => {
+                let Some(i) = resolve(&table, &shape.qualifier, c) else {
+                    return Ok(None);
+                };
+                let c = &table.columns[i];
+                items.push(Item::Column(i));
+                fields.push(c.ty.field(name.unwrap_or(&c.name), true));
+            }
+            ShapeItem::Distance => {
+                items.push(Item::Distance);
+                fields.push(Field::new(
+                    name.unwrap_or("?column?"),
+                    DataType::Float64,
+                    true,
+                ));
+            }
+        }
+    }
+
+    let want = shape.k.saturating_add(shape.offset);
+    let spec = session.knn.spec(index, Point::Dense(query), want);
+    let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
+    let (parts, _) = grape.plan_parts(&[])?;
+    let searches = parts
+        .into_iter()
+        .map(|part| ShardSearch {
+            table: table.clone(),
+            node: engine.node.clone(),
+            indexes: engine.vindexes.clone(),
+            spec: spec.clone(),
+            full_schema: grape.schema_ref(),
+            filter: None,
+            part,
+            selective: false,
+            overlay: None,
+        })
+        .collect();
+    let rows: Vec<Vec<Datum>> = if want == 0 {
+        vec![]
+    } else {
+        nearest_all(searches)
+            .await?
+            .into_iter()
+            .skip(shape.offset)
+            .take(shape.k)
+            .map(|(d, row)| {
+                items
+                    .iter()
+                    .map(|it| match it {
+                        Item::Column(i) => row.get(*i).cloned().unwrap_or(Datum::Null),
+                        Item::Distance => Datum::F64(d),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let schema = Arc::new(Schema::new(fields));
+    let batch = rows_to_batch(&schema, &rows)?;
+    Ok(Some(Output::Rows {
+        schema,
+        batches: vec![batch],
+        tag: "SELECT".into(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape_of(sql: &str) -> Option<Shape> {
+        let stmt = crate::sql::parse(sql).unwrap().pop().unwrap();
+        let Statement::Query(q) = stmt else { panic!() };
+        shape(&q)
+    }
+
+    #[test]
+    fn recognises_plain_knn() {
+        let s = shape_of("SELECT * FROM t ORDER BY v <-> '[1,2]' LIMIT 5").unwrap();
+        assert_eq!((s.k, s.offset, s.metric), (5, 0, Metric::L2));
+        assert_eq!(s.query, "[1,2]");
+        let s = shape_of(
+            "SELECT i.id, i.v <=> CAST('[1,2]'::text AS vector) AS d FROM s.items AS i \
+             ORDER BY d LIMIT 3 OFFSET 2",
+        )
+        .unwrap();
+        assert_eq!((s.k, s.offset, s.metric), (3, 2, Metric::Cosine));
+        assert_eq!(
+            (s.table, s.qualifier),
+            (vec!["s".into(), "items".into()], "i".into())
+        );
+        assert!(matches!(
+            s.items.as_slice(),
+            [ShapeItem::Column(_), ShapeItem::Distance]
+        ));
+        let s = shape_of(
+            "SELECT id, '[1,2]'::vector <#> v FROM t ORDER BY v <#> '[1,2]'::vector LIMIT 1",
+        );
+        assert_eq!(s.unwrap().metric, Metric::NegInnerProduct);
+    }
+
+    #[test]
+    fn leaves_everything_else_to_the_planner() {
+        for sql in [
+            "SELECT id FROM t WHERE c = 1 ORDER BY v <-> '[1,2]' LIMIT 5",
+            "SELECT id FROM t ORDER BY v <-> '[1,2]' DESC LIMIT 5",
+            "SELECT id FROM t ORDER BY v <-> '[1,2]'",
+            "SELECT id FROM t ORDER BY id LIMIT 5",
+            "SELECT id + 1 FROM t ORDER BY v <-> '[1,2]' LIMIT 5",
+            "SELECT id, v <=> '[1,2]' FROM t ORDER BY v <-> '[1,2]' LIMIT 5",
+            "SELECT DISTINCT id FROM t ORDER BY v <-> '[1,2]' LIMIT 5",
+            "SELECT id FROM t, u ORDER BY v <-> '[1,2]' LIMIT 5",
+            "SELECT id FROM t ORDER BY v <-> '[1,2]'::halfvec LIMIT 5",
+            "SELECT id FROM t ORDER BY v::halfvec(2) <-> '[1,2]' LIMIT 5",
+            "SELECT count(*) FROM t ORDER BY v <-> '[1,2]' LIMIT 5",
+            "WITH x AS (SELECT 1) SELECT id FROM t ORDER BY v <-> '[1,2]' LIMIT 5",
+        ] {
+            assert!(shape_of(sql).is_none(), "{sql}");
+        }
+    }
+}
