@@ -24,6 +24,8 @@ pub struct GrapeCatalog {
     scratch: Arc<MemorySchemaProvider>,
     overlay: Arc<std::sync::Mutex<Option<Overlay>>>,
     indexes: Arc<super::vindex::VectorIndexes>,
+    /// The session's database name (`datname` in pg_catalog views).
+    database: String,
 }
 
 impl std::fmt::Debug for CatalogStore {
@@ -43,6 +45,7 @@ impl GrapeCatalog {
         catalog: Arc<CatalogStore>,
         node: Arc<Node>,
         indexes: Arc<super::vindex::VectorIndexes>,
+        database: String,
     ) -> Self {
         GrapeCatalog {
             catalog,
@@ -50,6 +53,7 @@ impl GrapeCatalog {
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
             indexes,
+            database,
         }
     }
 
@@ -67,60 +71,6 @@ impl GrapeCatalog {
     }
 }
 
-/// `pg_catalog` as far as drivers need it: `pg_type` (from catalog/pg_type.tsv).
-fn pg_catalog_schema() -> Arc<dyn SchemaProvider> {
-    use datafusion::arrow::array::{Int16Array, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::datasource::MemTable;
-    static SCHEMA: std::sync::LazyLock<Arc<MemorySchemaProvider>> =
-        std::sync::LazyLock::new(|| {
-            let rows = crate::catalog::types::pg_type_rows();
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("oid", DataType::Int64, false),
-                Field::new("typname", DataType::Utf8, false),
-                Field::new("typnamespace", DataType::Int64, false),
-                Field::new("typlen", DataType::Int16, false),
-                Field::new("typtype", DataType::Utf8, false),
-                Field::new("typcategory", DataType::Utf8, false),
-                Field::new("typdelim", DataType::Utf8, false),
-                Field::new("typelem", DataType::Int64, false),
-                Field::new("typarray", DataType::Int64, false),
-                Field::new("typbasetype", DataType::Int64, false),
-                Field::new("typtypmod", DataType::Int64, false),
-            ]));
-            let col_i64 = |f: &dyn Fn(&crate::catalog::types::PgTypeRow) -> i64| {
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(f)))
-                    as datafusion::arrow::array::ArrayRef
-            };
-            let col_str = |f: &dyn Fn(&crate::catalog::types::PgTypeRow) -> String| {
-                Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-                    as datafusion::arrow::array::ArrayRef
-            };
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    col_i64(&|r| r.oid),
-                    col_str(&|r| r.name.clone()),
-                    col_i64(&|r| r.namespace),
-                    Arc::new(Int16Array::from_iter_values(rows.iter().map(|r| r.len))),
-                    col_str(&|_| "b".into()),
-                    col_str(&|r| r.category.clone()),
-                    col_str(&|_| ",".into()),
-                    col_i64(&|r| r.elem),
-                    col_i64(&|r| r.array),
-                    col_i64(&|_| 0),
-                    col_i64(&|_| -1),
-                ],
-            )
-            .expect("pg_type batch");
-            let p = MemorySchemaProvider::new();
-            let t = MemTable::try_new(schema, vec![vec![batch]]).expect("pg_type table");
-            let _ = p.register_table("pg_type".into(), Arc::new(t));
-            Arc::new(p)
-        });
-    SCHEMA.clone()
-}
-
 impl CatalogProvider for GrapeCatalog {
     fn schema_names(&self) -> Vec<String> {
         self.catalog.current().schemas.iter().cloned().collect()
@@ -131,7 +81,10 @@ impl CatalogProvider for GrapeCatalog {
             return Some(self.scratch.clone());
         }
         if name == "pg_catalog" {
-            return Some(pg_catalog_schema());
+            return Some(Arc::new(super::pg_catalog::PgCatalog {
+                indexes: self.indexes.clone(),
+                database: self.database.clone(),
+            }));
         }
         if !self.catalog.current().schemas.contains(name) {
             return None;

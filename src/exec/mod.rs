@@ -4,6 +4,7 @@
 pub mod catalog_provider;
 pub mod codec;
 pub mod knn;
+pub mod pg_catalog;
 pub mod provider;
 pub mod scan;
 pub mod vecarrow;

@@ -35,17 +35,18 @@ fn positive(d: f32) -> f32 {
 }
 
 /// Distance between dense vectors as the graph sees it (order-equivalent to
-/// the SQL operator's).
+/// the SQL operator's; cosine graphs hold unit vectors and order by inner
+/// product, see [`graph_metric`]).
 #[derive(Clone, Copy, Debug)]
 pub struct DenseDist(pub Metric);
 
 impl Distance<f32> for DenseDist {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
         let d = match self.0 {
-            Metric::L2 => distance::l2_squared(a, b),
-            Metric::NegInnerProduct => -distance::dot(a, b),
+            Metric::L2 => distance::fast::l2_squared(a, b),
+            Metric::NegInnerProduct => -distance::fast::dot(a, b),
             Metric::Cosine => distance::cosine(a, b) as f32,
-            Metric::L1 => distance::l1(a, b),
+            Metric::L1 => distance::fast::l1(a, b),
             _ => 0.0,
         };
         if d.is_nan() { f32::MAX } else { positive(d) }
@@ -214,6 +215,17 @@ pub struct Progress {
     pub done: AtomicUsize,
 }
 
+/// What happens to writes while a graph is being built.
+enum Pending {
+    None,
+    /// First build: the graph is being filled from a row scan that may or
+    /// may not include these; applied after it (puts replace, deletes remove).
+    Defer(Vec<Change>),
+    /// Background rebuild: applied to the old graph, which still serves,
+    /// and recorded for the new one.
+    Record(Vec<Change>),
+}
+
 /// The graph of one index on one shard.
 pub struct ShardIndex {
     pub group: GroupId,
@@ -226,8 +238,38 @@ pub struct ShardIndex {
     map: RwLock<IdMap>,
     applied: AtomicU64,
     pub progress: Progress,
-    /// While a rebuild runs: the changes it must replay into the new graph.
-    replay: Mutex<Option<Vec<Change>>>,
+    /// Writes that arrive while the graph is being (re)built. Held for the
+    /// whole of each apply, so no write slips between recording and replay.
+    pending: Mutex<Pending>,
+    /// Where the graph came from: "building", "rows", "checkpoint", "rebuilt".
+    source: Mutex<&'static str>,
+}
+
+/// A CREATE INDEX or REINDEX in progress, for `pg_stat_progress_create_index`.
+pub struct Build {
+    pub index: Index,
+    pub table_id: u32,
+    pub command: &'static str,
+    pub shards_total: usize,
+    pub shards_done: AtomicUsize,
+}
+
+/// A build's progress as the view shows it.
+pub struct BuildProgress {
+    pub build: Arc<Build>,
+    pub tuples_total: usize,
+    pub tuples_done: usize,
+}
+
+/// One shard's graph as `grape_vector_indexes` shows it.
+pub struct ShardState {
+    pub index: Index,
+    pub table: String,
+    pub group: GroupId,
+    pub live: usize,
+    pub dead: usize,
+    pub source: &'static str,
+    pub applied: u64,
 }
 
 fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
@@ -246,7 +288,7 @@ fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
             cap,
             16,
             def.ef_construction,
-            DenseDist(def.metric),
+            DenseDist(graph_metric(def)),
         ))
     }
 }
@@ -256,12 +298,14 @@ fn stores_bits(def: &VectorIndex) -> bool {
     def.kind == Kind::Bit || def.quantization.is_some()
 }
 
-/// The metric the graph orders by: Hamming over codes when quantized.
+/// The metric the graph orders by: Hamming over codes when quantized; for
+/// cosine, inner product over unit vectors (the same order, one dot product
+/// per step instead of three).
 fn graph_metric(def: &VectorIndex) -> Metric {
-    if quantized(def) {
-        Metric::Hamming
-    } else {
-        def.metric
+    match def.metric {
+        _ if quantized(def) => Metric::Hamming,
+        Metric::Cosine if !stores_bits(def) => Metric::NegInnerProduct,
+        m => m,
     }
 }
 
@@ -298,7 +342,8 @@ impl ShardIndex {
             map: RwLock::new(IdMap::default()),
             applied: AtomicU64::new(0),
             progress: Progress::default(),
-            replay: Mutex::new(None),
+            pending: Mutex::new(Pending::None),
+            source: Mutex::new("building"),
         })
     }
 
@@ -330,11 +375,16 @@ impl ShardIndex {
         }
     }
 
-    /// A value as the graph holds it (its 1-bit code when quantized).
+    /// A value as the graph holds it (its 1-bit code when quantized, a unit
+    /// vector for cosine).
     fn graph_point(&self, p: Point) -> Point {
         match p {
             Point::Dense(v) if quantized(&self.def) => {
                 Point::Bits(bits_words(&vector::binary_quantize(&v)))
+            }
+            Point::Dense(v) if self.def.metric == Metric::Cosine => {
+                let n = distance::norm(&v) as f32;
+                Point::Dense(v.iter().map(|x| x / n).collect())
             }
             p => p,
         }
@@ -384,10 +434,29 @@ impl ShardIndex {
         }
     }
 
+    /// Apply a batch of applied writes (the store's observer calls this).
     fn apply(&self, changes: &[Change]) {
-        if let Some(r) = self.replay.lock().unwrap().as_mut() {
-            r.extend(changes.iter().cloned());
+        let mut pending = self.pending.lock().unwrap();
+        match &mut *pending {
+            Pending::Defer(r) => return r.extend(changes.iter().cloned()),
+            Pending::Record(r) => r.extend(changes.iter().cloned()),
+            Pending::None => {}
         }
+        self.apply_to_graph(changes);
+        drop(pending);
+    }
+
+    /// Stop deferring or recording; the changes gathered so far.
+    fn take_pending(&self) -> (std::sync::MutexGuard<'_, Pending>, Vec<Change>) {
+        let mut pending = self.pending.lock().unwrap();
+        let changes = match std::mem::replace(&mut *pending, Pending::None) {
+            Pending::Defer(c) | Pending::Record(c) => c,
+            Pending::None => vec![],
+        };
+        (pending, changes)
+    }
+
+    fn apply_to_graph(&self, changes: &[Change]) {
         let prefix = table_prefix(self.table.id);
         for c in changes {
             match c {
@@ -523,6 +592,7 @@ impl ShardIndex {
         .map_err(|e| io(&e))?;
         let map = self.map.read().unwrap();
         let meta = Checkpoint {
+            format: CHECKPOINT_FORMAT,
             base,
             applied: self.applied.load(Ordering::SeqCst),
             index_id: self.index.id,
@@ -540,7 +610,11 @@ impl ShardIndex {
     fn load(&self, dir: &Path, applied: u64) -> Option<()> {
         let meta: Checkpoint =
             bincode::deserialize(&std::fs::read(dir.join("meta.bin")).ok()?).ok()?;
-        if meta.applied != applied || meta.def != self.def || meta.index_id != self.index.id {
+        if meta.format != CHECKPOINT_FORMAT
+            || meta.applied != applied
+            || meta.def != self.def
+            || meta.index_id != self.index.id
+        {
             return None;
         }
         let map: IdMap = bincode::deserialize(&meta.map).ok()?;
@@ -556,7 +630,7 @@ impl ShardIndex {
         } else {
             Graph::Dense(
                 loader
-                    .load_hnsw_with_dist(DenseDist(self.def.metric))
+                    .load_hnsw_with_dist(DenseDist(graph_metric(&self.def)))
                     .ok()?,
             )
         };
@@ -567,8 +641,13 @@ impl ShardIndex {
     }
 }
 
+/// Bumped when what a checkpointed graph holds changes (2: unit vectors in
+/// cosine graphs); other formats are rebuilt from rows.
+const CHECKPOINT_FORMAT: u32 = 2;
+
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
+    format: u32,
     base: String,
     applied: u64,
     index_id: u32,
@@ -581,6 +660,23 @@ pub struct VectorIndexes {
     node: Arc<Node>,
     dir: PathBuf,
     shards: RwLock<HashMap<(GroupId, u32), Arc<ShardIndex>>>,
+    builds: Mutex<Vec<Arc<Build>>>,
+}
+
+/// Registered while a build runs; unregisters on drop (also on error).
+struct BuildGuard<'a> {
+    owner: &'a VectorIndexes,
+    build: Arc<Build>,
+}
+
+impl Drop for BuildGuard<'_> {
+    fn drop(&mut self) {
+        self.owner
+            .builds
+            .lock()
+            .unwrap()
+            .retain(|b| !Arc::ptr_eq(b, &self.build));
+    }
 }
 
 impl std::fmt::Debug for VectorIndexes {
@@ -591,17 +687,13 @@ impl std::fmt::Debug for VectorIndexes {
 
 impl ApplyObserver for VectorIndexes {
     fn applied(&self, group: GroupId, changes: &[Change], log_index: u64) {
-        let shards: Vec<Arc<ShardIndex>> = self
-            .shards
-            .read()
-            .unwrap()
-            .iter()
-            .filter(|((g, _), _)| *g == group)
-            .map(|(_, s)| s.clone())
-            .collect();
-        for s in shards {
-            s.apply(changes);
-            s.applied.store(log_index, Ordering::SeqCst);
+        // Held while applying, so a rebuild cannot swap a graph mid-apply.
+        let shards = self.shards.read().unwrap();
+        for ((g, _), s) in shards.iter() {
+            if *g == group {
+                s.apply(changes);
+                s.applied.store(log_index, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -612,6 +704,7 @@ impl VectorIndexes {
             node: node.clone(),
             dir: data_dir.join("vector-indexes"),
             shards: Default::default(),
+            builds: Default::default(),
         });
         node.store.set_observer(v.clone());
         v
@@ -630,6 +723,61 @@ impl VectorIndexes {
         self.shards.read().unwrap().values().cloned().collect()
     }
 
+    fn start_build(&self, table: &Table, index: &Index, command: &'static str) -> BuildGuard<'_> {
+        let build = Arc::new(Build {
+            index: index.clone(),
+            table_id: table.id,
+            command,
+            shards_total: self.node.groups.len(),
+            shards_done: AtomicUsize::new(0),
+        });
+        self.builds.lock().unwrap().push(build.clone());
+        BuildGuard { owner: self, build }
+    }
+
+    /// Builds in progress, with their tuple counts so far.
+    pub fn builds(&self) -> Vec<BuildProgress> {
+        let builds = self.builds.lock().unwrap().clone();
+        let shards = self.all();
+        builds
+            .into_iter()
+            .map(|build| {
+                let (mut total, mut done) = (0, 0);
+                for s in shards.iter().filter(|s| s.index.id == build.index.id) {
+                    total += s.progress.total.load(Ordering::Relaxed);
+                    done += s.progress.done.load(Ordering::Relaxed);
+                }
+                BuildProgress {
+                    build,
+                    tuples_total: total,
+                    tuples_done: done,
+                }
+            })
+            .collect()
+    }
+
+    /// Every shard's graph, sorted by index name and shard.
+    pub fn shard_states(&self) -> Vec<ShardState> {
+        let mut out: Vec<ShardState> = self
+            .all()
+            .into_iter()
+            .map(|s| {
+                let (live, dead) = s.counts();
+                ShardState {
+                    index: s.index.clone(),
+                    table: s.table.qualified_name(),
+                    group: s.group,
+                    live,
+                    dead,
+                    source: *s.source.lock().unwrap(),
+                    applied: s.applied.load(Ordering::SeqCst),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.index.name, a.group).cmp(&(&b.index.name, b.group)));
+        out
+    }
+
     /// Build (or load from its checkpoint) `index` on every shard. Registers
     /// each shard's graph before reading its rows, so writes that land during
     /// the build are applied to it too. `progress` is called every few seconds.
@@ -640,16 +788,38 @@ impl VectorIndexes {
         try_checkpoint: bool,
         progress: &(dyn Fn(String) + Sync),
     ) -> PgResult<()> {
+        let progress_row = self.start_build(
+            table,
+            index,
+            if try_checkpoint {
+                "REINDEX"
+            } else {
+                "CREATE INDEX"
+            },
+        );
         let table = Arc::new(table.clone());
         for (&gid, group) in &self.node.groups {
             let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
             let shard = Arc::new(ShardIndex::new(gid, table.clone(), index.clone(), 0)?);
             let dir = self.shard_dir(gid, index.id);
             if try_checkpoint && shard.load(&dir, applied).is_some() {
+                *shard.source.lock().unwrap() = "checkpoint";
                 self.shards.write().unwrap().insert((gid, index.id), shard);
+                progress_row
+                    .build
+                    .shards_done
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // Read the rows, then build.
+            // Register first, deferring writes, then read the rows: a write
+            // either is in the rows or arrives deferred (or both: replayed
+            // puts replace, deletes remove), never neither.
+            *shard.pending.lock().unwrap() = Pending::Defer(Vec::new());
+            self.shards
+                .write()
+                .unwrap()
+                .insert((gid, index.id), shard.clone());
+            shard.applied.store(applied, Ordering::SeqCst);
             let rows = shard.read_points(group)?;
             let capacity = rows.len();
             {
@@ -657,11 +827,6 @@ impl VectorIndexes {
                     graph_new(&shard.def, capacity * 2, stores_bits(&shard.def));
             }
             shard.progress.total.store(capacity, Ordering::Relaxed);
-            self.shards
-                .write()
-                .unwrap()
-                .insert((gid, index.id), shard.clone());
-            shard.applied.store(applied, Ordering::SeqCst);
             let worker = shard.clone();
             let build = tokio::task::spawn_blocking(move || worker.insert_many(rows));
             let started = std::time::Instant::now();
@@ -670,6 +835,9 @@ impl VectorIndexes {
                 tokio::select! {
                     r = &mut build => {
                         r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
+                        let (_pending, changes) = shard.take_pending();
+                        shard.apply_to_graph(&changes);
+                        *shard.source.lock().unwrap() = "rows";
                         break;
                     }
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
@@ -688,6 +856,10 @@ impl VectorIndexes {
                 move || s.dump(&dir)
             })
             .await;
+            progress_row
+                .build
+                .shards_done
+                .fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -720,10 +892,37 @@ impl VectorIndexes {
         }
     }
 
+    /// REINDEX: rebuild `index`'s graph on every shard from its rows (the
+    /// old graph serves until each swap), then checkpoint. Returns the rows.
+    pub async fn reindex(self: &Arc<Self>, index: u32) -> PgResult<usize> {
+        let shards: Vec<Arc<ShardIndex>> = self
+            .all()
+            .into_iter()
+            .filter(|s| s.index.id == index)
+            .collect();
+        let Some(first) = shards.first() else {
+            return Ok(0);
+        };
+        let build = self.start_build(&first.table.clone(), &first.index.clone(), "REINDEX");
+        let mut rows = 0;
+        for old in shards {
+            self.rebuild_shard(&old).await?;
+            build.build.shards_done.fetch_add(1, Ordering::Relaxed);
+            if let Some(fresh) = self.get(old.group, index) {
+                rows += fresh.counts().0;
+                let dir = self.shard_dir(old.group, index);
+                tokio::task::spawn_blocking(move || fresh.dump(&dir))
+                    .await
+                    .map_err(|e| PgError::internal(e.to_string()))??;
+            }
+        }
+        Ok(rows)
+    }
+
     async fn rebuild_shard(self: &Arc<Self>, old: &Arc<ShardIndex>) -> PgResult<()> {
         // The old graph serves searches until the swap; writes meanwhile are
         // recorded and replayed into the new one.
-        *old.replay.lock().unwrap() = Some(Vec::new());
+        *old.pending.lock().unwrap() = Pending::Record(Vec::new());
         let fresh = Arc::new(ShardIndex::new(
             old.group,
             old.table.clone(),
@@ -731,16 +930,18 @@ impl VectorIndexes {
             0,
         )?);
         let rows = fresh.read_points(self.node.group(old.group)?)?;
+        fresh.progress.total.store(rows.len(), Ordering::Relaxed);
         *fresh.graph.write().unwrap() =
             graph_new(&fresh.def, rows.len() * 2, stores_bits(&fresh.def));
         let f = fresh.clone();
         tokio::task::spawn_blocking(move || f.insert_many(rows))
             .await
             .map_err(|e| PgError::internal(e.to_string()))?;
+        // The write lock waits for in-flight applies (they hold the read lock).
         let mut shards = self.shards.write().unwrap();
-        if let Some(changes) = old.replay.lock().unwrap().take() {
-            fresh.apply(&changes);
-        }
+        let (_pending, changes) = old.take_pending();
+        fresh.apply_to_graph(&changes);
+        *fresh.source.lock().unwrap() = "rebuilt";
         fresh
             .applied
             .store(old.applied.load(Ordering::SeqCst), Ordering::SeqCst);

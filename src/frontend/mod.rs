@@ -823,6 +823,10 @@ impl StartupHandler for Startup {
                 engine.catalog.clone(),
                 engine.node.clone(),
                 engine.vindexes.clone(),
+                startup_settings
+                    .get("database")
+                    .cloned()
+                    .unwrap_or_else(|| user.clone()),
             ));
             let session = Session::new(grape, &user, &startup_settings);
             let app = startup_settings.get("application_name").cloned();

@@ -95,7 +95,7 @@ pub fn rewrite_pg_catalog(stmt: &mut datafusion::sql::sqlparser::ast::Statement)
     let _ = visit_relations_mut(stmt, |name| {
         if name.0.len() == 1 {
             let n = name.to_string().to_lowercase();
-            if n == "pg_type" {
+            if crate::exec::pg_catalog::TABLES.contains(&n.as_str()) {
                 name.0.insert(
                     0,
                     datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(

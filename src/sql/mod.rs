@@ -186,6 +186,20 @@ impl Engine {
                     }
                 }
             }
+            Statement::Call(f) if object_parts(&f.name) == [vector::REINDEX_CALL] => {
+                let mut args = Vec::new();
+                if let datafusion::sql::sqlparser::ast::FunctionArguments::List(l) = &f.args {
+                    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr};
+                    for a in &l.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = a {
+                            if let Value::SingleQuotedString(s) = &v.value {
+                                args.push(s.clone());
+                            }
+                        }
+                    }
+                }
+                vector_index::reindex(self, session, &args).await
+            }
             Statement::CreateExtension(ext) => {
                 // pgvector's types, operators and index methods are built in.
                 if ext.name.value.eq_ignore_ascii_case("vector") {

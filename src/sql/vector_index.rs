@@ -330,3 +330,75 @@ pub async fn create(
     );
     Ok(Output::Command("CREATE INDEX".into()))
 }
+
+/// `REINDEX {INDEX|TABLE|SCHEMA|DATABASE} name` (arrives as
+/// `CALL grape_reindex(kind, name parts...)`): rebuild the named HNSW graphs
+/// from their rows, each shard's old graph serving until its new one is
+/// swapped in. B-tree indexes are written in the same Raft entry as their
+/// rows, so they cannot drift from them: REINDEX has nothing to redo there.
+pub async fn reindex(engine: &Engine, session: &mut Session, args: &[String]) -> PgResult<Output> {
+    let (kind, parts) = args
+        .split_first()
+        .ok_or_else(|| PgError::syntax("syntax error at or near \"REINDEX\""))?;
+    let cat = engine.catalog.current();
+    let search = session.search_path();
+    let schema_and_name = || -> PgResult<(Option<&String>, &String)> {
+        match parts {
+            [n] => Ok((None, n)),
+            [s, n] | [_, s, n] => Ok((Some(s), n)),
+            _ => Err(PgError::syntax("improper qualified name")),
+        }
+    };
+    let indexes: Vec<Index> = match kind.as_str() {
+        "INDEX" => {
+            let (schema, name) = schema_and_name()?;
+            let owner = match schema {
+                Some(s) => cat.index_owner(s, name),
+                None => search.iter().find_map(|s| cat.index_owner(s, name)),
+            }
+            .ok_or_else(|| {
+                PgError::new(
+                    codes::UNDEFINED_TABLE,
+                    format!("relation \"{}\" does not exist", parts.join(".")),
+                )
+            })?;
+            owner
+                .indexes
+                .iter()
+                .filter(|i| &i.name == name)
+                .cloned()
+                .collect()
+        }
+        "TABLE" => {
+            let table = super::dml::resolve_table(engine, session, parts)?;
+            table.indexes.clone()
+        }
+        "SCHEMA" => {
+            let [schema] = parts else {
+                return Err(PgError::syntax("improper qualified name"));
+            };
+            if !cat.schemas.contains(schema) {
+                return Err(PgError::new(
+                    codes::INVALID_SCHEMA_NAME,
+                    format!("schema \"{schema}\" does not exist"),
+                ));
+            }
+            cat.tables_in(schema)
+                .flat_map(|t| t.indexes.iter().cloned())
+                .collect()
+        }
+        "DATABASE" => cat
+            .tables
+            .values()
+            .flat_map(|t| t.indexes.iter().cloned())
+            .collect(),
+        _ => {
+            return Err(PgError::unsupported(&format!("REINDEX {kind}")));
+        }
+    };
+    for index in indexes.iter().filter(|i| i.vector.is_some()) {
+        let rows = engine.vindexes.reindex(index.id).await?;
+        tracing::info!("reindexed \"{}\": {rows} rows", index.name);
+    }
+    Ok(Output::Command("REINDEX".into()))
+}

@@ -87,6 +87,66 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y| (x - y).abs())
 }
 
+/// Kernels for graph walks, where distances only order candidates: 32
+/// accumulators (four AVX2 registers) and AVX2 code chosen at run time when
+/// the CPU has it. Values a client sees come from the kernels above.
+pub mod fast {
+    const WIDE: usize = 32;
+
+    #[inline(always)]
+    fn fold_wide<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], f: F) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; WIDE];
+        let (ca, cb) = (a.chunks_exact(WIDE), b.chunks_exact(WIDE));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..WIDE {
+                acc[l] += f(x[l], y[l]);
+            }
+        }
+        let mut s = 0f32;
+        for (x, y) in ra.iter().zip(rb) {
+            s += f(*x, *y);
+        }
+        acc.iter().sum::<f32>() + s
+    }
+
+    macro_rules! kernel {
+        ($(#[$doc:meta])* $name:ident, $avx2:ident, $f:expr) => {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn $avx2(a: &[f32], b: &[f32]) -> f32 {
+                fold_wide(a, b, $f)
+            }
+
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(a: &[f32], b: &[f32]) -> f32 {
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    return unsafe { $avx2(a, b) };
+                }
+                fold_wide(a, b, $f)
+            }
+        };
+    }
+
+    kernel!(
+        /// Squared Euclidean distance.
+        l2_squared, l2_squared_avx2, |x, y| (x - y) * (x - y)
+    );
+    kernel!(
+        /// Inner product.
+        dot, dot_avx2, |x, y| x * y
+    );
+    kernel!(
+        /// Manhattan distance.
+        l1, l1_avx2, |x, y| (x - y).abs()
+    );
+}
+
 pub fn l2(a: &[f32], b: &[f32]) -> f64 {
     (l2_squared(a, b) as f64).sqrt()
 }
@@ -211,6 +271,25 @@ mod tests {
         let b: Vec<f32> = (0..37).map(|i| (36 - i) as f32).collect();
         let naive: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
         assert!((l2_squared(&a, &b) - naive).abs() / naive < 1e-6);
+    }
+
+    #[test]
+    fn graph_kernels_agree_with_exact_ones() {
+        for n in [1, 7, 31, 32, 33, 128, 384, 1000] {
+            let a: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.5)
+                .collect();
+            let b: Vec<f32> = (0..n)
+                .map(|i| ((i * 104729) % 97) as f32 * 0.02 - 1.0)
+                .collect();
+            let close = |x: f32, y: f32| (x - y).abs() <= 1e-5 * (1.0 + y.abs());
+            assert!(
+                close(fast::l2_squared(&a, &b), l2_squared(&a, &b)),
+                "l2 {n}"
+            );
+            assert!(close(fast::dot(&a, &b), dot(&a, &b)), "dot {n}");
+            assert!(close(fast::l1(&a, &b), l1(&a, &b)), "l1 {n}");
+        }
     }
 
     #[test]

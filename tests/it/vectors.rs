@@ -133,11 +133,73 @@ async fn hnsw_recall_filters_deletes_and_restart() {
         "0 is outside the valid range for parameter \"hnsw.ef_search\" (1 .. 1000)"
     );
 
+    // Build, watching pg_stat_progress_create_index from a second session.
+    let (watch, watch_conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=grape", handle.addr.port()),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(watch_conn);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut seen = Vec::new();
+            // Bounded: stops when the build ends or after 2,000 polls.
+            for _ in 0..2000 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                for r in watch
+                    .query(
+                        "SELECT command, phase, tuples_total, tuples_done, partitions_total \
+                         FROM pg_stat_progress_create_index",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                {
+                    seen.push((
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, i64>(2),
+                        r.get::<_, i64>(3),
+                        r.get::<_, i64>(4),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            seen
+        }
+    });
+    let started = std::time::Instant::now();
     c.batch_execute(
         "CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64); SET hnsw.ef_search = 100",
     )
     .await
     .unwrap();
+    let took = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = watcher.await.unwrap();
+    println!(
+        "index build took {took:?}; progress rows seen: {}",
+        seen.len()
+    );
+    assert!(
+        !seen.is_empty() || took.as_millis() < 300,
+        "no progress row in {took:?}"
+    );
+    for (command, phase, total, done, shards) in &seen {
+        assert_eq!(command, "CREATE INDEX");
+        assert_eq!(phase, "building index: loading tuples");
+        assert!(*done <= *total && *total <= N as i64 && *shards == 4);
+    }
+    let idle = c
+        .query("SELECT count(*) FROM pg_stat_progress_create_index", &[])
+        .await
+        .unwrap();
+    assert_eq!(idle[0].get::<_, i64>(0), 0);
     let plan: Vec<String> = c
         .query(
             "EXPLAIN SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10",
@@ -204,6 +266,25 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     assert_eq!(after.len(), 10);
     assert!(after.iter().all(|id| !gone.contains(id)), "{after:?}");
 
+    // The deletes are tombstones until REINDEX rebuilds the graphs from rows.
+    let graphs = "SELECT sum(live_tuples), sum(dead_tuples), min(loaded_from), max(loaded_from) \
+                  FROM grape_vector_indexes WHERE index_name = 'items_v_idx'";
+    let r = &c.query(graphs, &[]).await.unwrap()[0];
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 5));
+    assert_eq!(r.get::<_, String>(2), "rows");
+    c.batch_execute("REINDEX INDEX items_v_idx").await.unwrap();
+    let r = &c.query(graphs, &[]).await.unwrap()[0];
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 0));
+    assert_eq!(r.get::<_, String>(2), "rebuilt");
+    assert_eq!(knn(&c, sql, q).await, after);
+    c.batch_execute("REINDEX (VERBOSE) TABLE CONCURRENTLY public.items; REINDEX SCHEMA public")
+        .await
+        .unwrap();
+    let e = c.batch_execute("REINDEX INDEX nope").await.unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "42P01");
+    let e = c.batch_execute("REINDEX items").await.unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "42601");
+
     // Restart: the index comes back from its checkpoint and answers the same.
     drop(c);
     handle.shutdown().await;
@@ -211,6 +292,12 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     c.batch_execute("SET hnsw.ef_search = 100").await.unwrap();
     let again = knn(&c, sql, q).await;
     assert_eq!(again, after);
+    let r = &c.query(graphs, &[]).await.unwrap()[0];
+    assert_eq!(
+        r.get::<_, String>(3),
+        "checkpoint",
+        "graphs were rebuilt, not loaded"
+    );
     // And keeps following writes.
     c.execute(
         "INSERT INTO items VALUES (100000, 0, 0, CAST($1::text AS vector))",

@@ -43,8 +43,100 @@ pub fn parse_statements(sql: &str) -> std::result::Result<Vec<Statement>, Parser
         .with_unescape(true)
         .tokenize_with_location()?;
     Parser::new(&dialect)
-        .with_tokens_with_locations(generic_operators(tokens))
+        .with_tokens_with_locations(reindex_calls(generic_operators(tokens)))
         .parse_statements()
+}
+
+/// The internal procedure a REINDEX statement becomes (sqlparser has no
+/// REINDEX): `CALL grape_reindex('INDEX' | 'TABLE' | ..., name parts...)`.
+pub const REINDEX_CALL: &str = "grape_reindex";
+
+/// `REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} [CONCURRENTLY] [name]`
+/// rewritten into [`REINDEX_CALL`]; anything else is left as written.
+fn reindex_calls(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is_ws = |t: &Token| matches!(t, Token::Whitespace(_));
+    let mut out = Vec::with_capacity(tokens.len());
+    for stmt in tokens.split_inclusive(|t| t.token == Token::SemiColon) {
+        let (body, end) = match stmt.last() {
+            Some(t) if t.token == Token::SemiColon => (&stmt[..stmt.len() - 1], Some(t)),
+            _ => (stmt, None),
+        };
+        let words: Vec<&TokenWithSpan> = body
+            .iter()
+            .filter(|t| !is_ws(&t.token) && t.token != Token::EOF)
+            .collect();
+        match reindex_args(&words) {
+            Some(args) => {
+                let span = words[0].span;
+                let tok = |t: Token| TokenWithSpan::new(t, span);
+                out.push(tok(Token::make_keyword("CALL")));
+                out.push(tok(Token::Whitespace(
+                    datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
+                )));
+                out.push(tok(Token::make_word(REINDEX_CALL, None)));
+                out.push(tok(Token::LParen));
+                for (i, a) in args.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(tok(Token::Comma));
+                    }
+                    out.push(tok(Token::SingleQuotedString(a)));
+                }
+                out.push(tok(Token::RParen));
+                if let Some(e) = end {
+                    out.push(e.clone());
+                }
+                if body.last().is_some_and(|t| t.token == Token::EOF) {
+                    out.push(body.last().unwrap().clone());
+                }
+            }
+            None => out.extend(stmt.iter().cloned()),
+        }
+    }
+    out
+}
+
+/// The kind and folded name parts of a REINDEX statement's tokens.
+fn reindex_args(words: &[&TokenWithSpan]) -> Option<Vec<String>> {
+    let word = |i: usize| match words.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_uppercase()),
+        _ => None,
+    };
+    if word(0)? != "REINDEX" {
+        return None;
+    }
+    let mut i = 1;
+    if words.get(i).map(|t| &t.token) == Some(&Token::LParen) {
+        // Options such as (VERBOSE): accepted, nothing to change.
+        while words.get(i).map(|t| &t.token) != Some(&Token::RParen) {
+            words.get(i)?;
+            i += 1;
+        }
+        i += 1;
+    }
+    let kind = word(i)?;
+    if !["INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"].contains(&kind.as_str()) {
+        return None;
+    }
+    i += 1;
+    if word(i).as_deref() == Some("CONCURRENTLY") {
+        i += 1;
+    }
+    let mut args = vec![kind];
+    let mut expect_name = true;
+    for t in &words[i..] {
+        match (&t.token, expect_name) {
+            (Token::Word(w), true) => {
+                args.push(match w.quote_style {
+                    Some(_) => w.value.clone(),
+                    None => w.value.to_lowercase(),
+                });
+                expect_name = false;
+            }
+            (Token::Period, false) => expect_name = true,
+            _ => return None,
+        }
+    }
+    (!expect_name || args.len() == 1).then_some(args)
 }
 
 /// `<=>`, `<->` and `<+>` as generic (custom) operators.

@@ -1,0 +1,221 @@
+//! `pg_catalog` as far as drivers and operators need it: `pg_type` (from
+//! catalog/pg_type.tsv), `pg_stat_progress_create_index` (HNSW builds in
+//! progress, as PostgreSQL 15 shows them) and `grape_vector_indexes` (each
+//! shard's graph: rows, tombstones, where it was loaded from). The two views
+//! are computed when a query names them.
+
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::SchemaProvider;
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::{MemTable, TableProvider};
+
+use super::vindex::VectorIndexes;
+
+const PG_TYPE: &str = "pg_type";
+const PROGRESS: &str = "pg_stat_progress_create_index";
+const VECTOR_INDEXES: &str = "grape_vector_indexes";
+
+/// The relations answered here (unqualified names resolve to them).
+pub const TABLES: [&str; 3] = [PG_TYPE, PROGRESS, VECTOR_INDEXES];
+
+#[derive(Debug)]
+pub struct PgCatalog {
+    pub indexes: Arc<VectorIndexes>,
+    pub database: String,
+}
+
+fn i64s(v: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(v))
+}
+
+fn strs(v: impl IntoIterator<Item = String>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(v))
+}
+
+fn table(schema: SchemaRef, columns: Vec<ArrayRef>) -> DfResult<Arc<dyn TableProvider>> {
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn pg_type() -> Arc<dyn TableProvider> {
+    static T: LazyLock<Arc<dyn TableProvider>> = LazyLock::new(|| {
+        let rows = crate::catalog::types::pg_type_rows();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("oid", DataType::Int64, false),
+            Field::new("typname", DataType::Utf8, false),
+            Field::new("typnamespace", DataType::Int64, false),
+            Field::new("typlen", DataType::Int16, false),
+            Field::new("typtype", DataType::Utf8, false),
+            Field::new("typcategory", DataType::Utf8, false),
+            Field::new("typdelim", DataType::Utf8, false),
+            Field::new("typelem", DataType::Int64, false),
+            Field::new("typarray", DataType::Int64, false),
+            Field::new("typbasetype", DataType::Int64, false),
+            Field::new("typtypmod", DataType::Int64, false),
+        ]));
+        table(
+            schema,
+            vec![
+                i64s(rows.iter().map(|r| r.oid)),
+                strs(rows.iter().map(|r| r.name.clone())),
+                i64s(rows.iter().map(|r| r.namespace)),
+                Arc::new(Int16Array::from_iter_values(rows.iter().map(|r| r.len))),
+                strs(rows.iter().map(|_| "b".into())),
+                strs(rows.iter().map(|r| r.category.clone())),
+                strs(rows.iter().map(|_| ",".into())),
+                i64s(rows.iter().map(|r| r.elem)),
+                i64s(rows.iter().map(|r| r.array)),
+                i64s(rows.iter().map(|_| 0)),
+                i64s(rows.iter().map(|_| -1)),
+            ],
+        )
+        .expect("pg_type table")
+    });
+    T.clone()
+}
+
+impl PgCatalog {
+    /// PostgreSQL 15's columns; GrapeDB takes no locks and reads no heap
+    /// blocks for a graph build, so those counters are 0. relid/index_relid
+    /// are GrapeDB's table and index ids.
+    fn progress(&self) -> DfResult<Arc<dyn TableProvider>> {
+        let builds = self.indexes.builds();
+        let i64_cols = [
+            "datid",
+            "relid",
+            "index_relid",
+            "lockers_total",
+            "lockers_done",
+            "current_locker_pid",
+            "blocks_total",
+            "blocks_done",
+            "tuples_total",
+            "tuples_done",
+            "partitions_total",
+            "partitions_done",
+        ];
+        let mut fields = vec![Field::new("pid", DataType::Int32, false)];
+        fields.extend(
+            i64_cols[..1]
+                .iter()
+                .map(|n| Field::new(*n, DataType::Int64, false)),
+        );
+        fields.push(Field::new("datname", DataType::Utf8, false));
+        fields.extend(
+            i64_cols[1..3]
+                .iter()
+                .map(|n| Field::new(*n, DataType::Int64, false)),
+        );
+        fields.push(Field::new("command", DataType::Utf8, false));
+        fields.push(Field::new("phase", DataType::Utf8, false));
+        fields.extend(
+            i64_cols[3..]
+                .iter()
+                .map(|n| Field::new(*n, DataType::Int64, false)),
+        );
+        let n = builds.len();
+        let zeros = || i64s(std::iter::repeat_n(0, n));
+        table(
+            Arc::new(Schema::new(fields)),
+            vec![
+                Arc::new(Int32Array::from_iter_values(std::iter::repeat_n(
+                    std::process::id() as i32,
+                    n,
+                ))),
+                i64s(std::iter::repeat_n(1, n)),
+                strs(std::iter::repeat_n(self.database.clone(), n)),
+                i64s(builds.iter().map(|b| b.build.table_id as i64)),
+                i64s(builds.iter().map(|b| b.build.index.id as i64)),
+                strs(builds.iter().map(|b| b.build.command.to_string())),
+                strs(
+                    builds
+                        .iter()
+                        .map(|_| "building index: loading tuples".into()),
+                ),
+                zeros(),
+                zeros(),
+                zeros(),
+                zeros(),
+                zeros(),
+                i64s(builds.iter().map(|b| b.tuples_total as i64)),
+                i64s(builds.iter().map(|b| b.tuples_done as i64)),
+                i64s(builds.iter().map(|b| b.build.shards_total as i64)),
+                i64s(builds.iter().map(|b| {
+                    b.build
+                        .shards_done
+                        .load(std::sync::atomic::Ordering::Relaxed) as i64
+                })),
+            ],
+        )
+    }
+
+    fn vector_indexes(&self) -> DfResult<Arc<dyn TableProvider>> {
+        let rows = self.indexes.shard_states();
+        let def = |r: &super::vindex::ShardState, f: fn(&crate::catalog::VectorIndex) -> &str| {
+            r.index
+                .vector
+                .as_ref()
+                .map_or(String::new(), |d| f(d).to_string())
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("index_name", DataType::Utf8, false),
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("shard", DataType::Int64, false),
+            Field::new("method", DataType::Utf8, false),
+            Field::new("opclass", DataType::Utf8, false),
+            Field::new("quantized", DataType::Boolean, false),
+            Field::new("live_tuples", DataType::Int64, false),
+            Field::new("dead_tuples", DataType::Int64, false),
+            Field::new("loaded_from", DataType::Utf8, false),
+            Field::new("applied_log_index", DataType::Int64, false),
+        ]));
+        table(
+            schema,
+            vec![
+                strs(rows.iter().map(|r| r.index.name.clone())),
+                strs(rows.iter().map(|r| r.table.clone())),
+                i64s(rows.iter().map(|r| r.group as i64)),
+                strs(rows.iter().map(|r| def(r, |d| &d.method))),
+                strs(rows.iter().map(|r| def(r, |d| &d.opclass))),
+                Arc::new(BooleanArray::from_iter(rows.iter().map(|r| {
+                    Some(
+                        r.index
+                            .vector
+                            .as_ref()
+                            .is_some_and(|d| d.quantization.is_some()),
+                    )
+                }))),
+                i64s(rows.iter().map(|r| r.live as i64)),
+                i64s(rows.iter().map(|r| r.dead as i64)),
+                strs(rows.iter().map(|r| r.source.to_string())),
+                i64s(rows.iter().map(|r| r.applied as i64)),
+            ],
+        )
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(Some(match name {
+            PG_TYPE => pg_type(),
+            PROGRESS => self.progress()?,
+            VECTOR_INDEXES => self.vector_indexes()?,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        TABLES.contains(&name)
+    }
+}
