@@ -350,6 +350,9 @@ fn new_context(config: SessionConfig, knn: Arc<super::knn::KnnSettings>) -> Sess
     for f in super::vector::udf::all() {
         ctx.register_udf(f);
     }
+    for f in super::vector::aggregate::all() {
+        ctx.register_udaf(f);
+    }
     ctx
 }
 

@@ -12,6 +12,7 @@
 //!   `<%>`, and `+ - * ||` on vectors into UDF calls, and gives an untyped
 //!   `$n` next to a vector the vector type.
 
+pub mod aggregate;
 pub mod udf;
 
 use std::collections::HashMap;
