@@ -61,9 +61,10 @@ pub struct VectorIndex {
     pub dims: u32,
     pub m: usize,
     pub ef_construction: usize,
-    /// Graph over 1-bit codes, candidates re-ranked with full vectors.
+    /// `binary`: graph over 1-bit codes, candidates re-ranked with full
+    /// vectors; `halfvec`: graph over half-precision values (half the memory).
     pub quantization: Option<String>,
-    /// Candidates re-ranked per result row with quantization.
+    /// Candidates re-ranked per result row with binary quantization.
     pub rerank: usize,
 }
 

@@ -259,7 +259,7 @@ impl ShardSearch {
         let k = self.spec.k;
         let def = self.spec.index.vector.as_ref().expect("vector index");
         // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
-        let mut want = if def.quantization.is_some() {
+        let mut want = if def.quantization.as_deref() == Some("binary") {
             k.saturating_mul(def.rerank.max(1))
         } else if self.filter.is_some() {
             // The graph walk visits ef_search nodes anyway: take them all as

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::SchemaProvider;
@@ -169,7 +169,7 @@ impl PgCatalog {
             Field::new("shard", DataType::Int64, false),
             Field::new("method", DataType::Utf8, false),
             Field::new("opclass", DataType::Utf8, false),
-            Field::new("quantized", DataType::Boolean, false),
+            Field::new("storage", DataType::Utf8, false),
             Field::new("live_tuples", DataType::Int64, false),
             Field::new("dead_tuples", DataType::Int64, false),
             Field::new("loaded_from", DataType::Utf8, false),
@@ -183,14 +183,7 @@ impl PgCatalog {
                 i64s(rows.iter().map(|r| r.group as i64)),
                 strs(rows.iter().map(|r| def(r, |d| &d.method))),
                 strs(rows.iter().map(|r| def(r, |d| &d.opclass))),
-                Arc::new(BooleanArray::from_iter(rows.iter().map(|r| {
-                    Some(
-                        r.index
-                            .vector
-                            .as_ref()
-                            .is_some_and(|d| d.quantization.is_some()),
-                    )
-                }))),
+                strs(rows.iter().map(|r| r.storage.to_string())),
                 i64s(rows.iter().map(|r| r.live as i64)),
                 i64s(rows.iter().map(|r| r.dead as i64)),
                 strs(rows.iter().map(|r| r.source.to_string())),

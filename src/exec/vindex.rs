@@ -82,11 +82,83 @@ impl Distance<u64> for BitDist {
     }
 }
 
-/// The value a graph stores for a row: floats, or bit words.
+/// The value a graph stores for a row: floats, half floats (bit
+/// patterns), or bit words.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Point {
     Dense(Vec<f32>),
+    Half(Vec<u16>),
     Bits(Vec<u64>),
+}
+
+/// Distance between half-precision vectors (f16 bit patterns), converted
+/// to f32 a block at a time; the same order as [`DenseDist`].
+#[derive(Clone, Copy, Debug)]
+pub struct HalfDist(pub Metric);
+
+impl Distance<u16> for HalfDist {
+    fn eval(&self, a: &[u16], b: &[u16]) -> f32 {
+        use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+        const BLOCK: usize = 64;
+        let (mut x, mut y) = ([0f32; BLOCK], [0f32; BLOCK]);
+        let mut d = 0f32;
+        for (ca, cb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+            let n = ca.len().min(cb.len());
+            ca[..n]
+                .reinterpret_cast::<half::f16>()
+                .convert_to_f32_slice(&mut x[..n]);
+            cb[..n]
+                .reinterpret_cast::<half::f16>()
+                .convert_to_f32_slice(&mut y[..n]);
+            d += match self.0 {
+                Metric::L2 => distance::fast::l2_squared(&x[..n], &y[..n]),
+                Metric::NegInnerProduct => -distance::fast::dot(&x[..n], &y[..n]),
+                Metric::L1 => distance::fast::l1(&x[..n], &y[..n]),
+                _ => 0.0,
+            };
+        }
+        if d.is_nan() { f32::MAX } else { positive(d) }
+    }
+}
+
+/// Graph element types, so one generic routine serves every graph.
+trait Elem: Clone + Send + Sync + Sized + 'static {
+    fn of(p: &Point) -> Option<&[Self]>;
+}
+impl Elem for f32 {
+    fn of(p: &Point) -> Option<&[f32]> {
+        match p {
+            Point::Dense(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+impl Elem for u16 {
+    fn of(p: &Point) -> Option<&[u16]> {
+        match p {
+            Point::Half(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+impl Elem for u64 {
+    fn of(p: &Point) -> Option<&[u64]> {
+        match p {
+            Point::Bits(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Run `$body` with `$h` bound to the graph, whichever element type it holds.
+macro_rules! with_graph {
+    ($g:expr, $h:ident => $body:expr) => {
+        match $g {
+            Graph::Dense($h) => $body,
+            Graph::Half($h) => $body,
+            Graph::Bits($h) => $body,
+        }
+    };
 }
 
 pub fn bits_words(b: &Bits) -> Vec<u64> {
@@ -191,7 +263,41 @@ pub fn point_of(d: &Datum, steps: &[Step], metric: Metric) -> Option<Point> {
 
 enum Graph {
     Dense(Hnsw<'static, f32, DenseDist>),
+    Half(Hnsw<'static, u16, HalfDist>),
     Bits(Hnsw<'static, u64, BitDist>),
+}
+
+/// Insert `(point, id)` pairs whose point has the graph's element type.
+fn insert_chunk<T, D>(h: &Hnsw<'static, T, D>, chunk: &[(Point, usize)])
+where
+    T: Elem + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+    D: Distance<T> + Send + Sync,
+{
+    let refs: Vec<(&[T], usize)> = chunk
+        .iter()
+        .filter_map(|(p, id)| T::of(p).map(|v| (v, *id)))
+        .collect();
+    h.parallel_insert_slice(&refs);
+}
+
+/// Search `h` for `q` if it has the graph's element type.
+fn search_graph<T, D>(
+    h: &Hnsw<'static, T, D>,
+    q: &Point,
+    k: usize,
+    ef: usize,
+    filter: Option<&dyn hnsw_rs::prelude::FilterT>,
+) -> Vec<usize>
+where
+    T: Elem + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+    D: Distance<T> + Send + Sync,
+{
+    let Some(v) = T::of(q) else { return vec![] };
+    let found = match filter {
+        Some(f) => h.search_filter(v, k, ef, Some(f)),
+        None => h.search(v, k, ef),
+    };
+    found.into_iter().map(|n| n.d_id).collect()
 }
 
 /// Graph ids ↔ row keys, and tombstones (ids whose key is gone).
@@ -270,32 +376,53 @@ pub struct ShardState {
     pub dead: usize,
     pub source: &'static str,
     pub applied: u64,
+    /// What the graph's points are made of (`vector`, `halfvec`, `binary`, `bit`).
+    pub storage: &'static str,
 }
 
-fn graph_new(def: &VectorIndex, capacity: usize, bits: bool) -> Graph {
+fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
     let cap = capacity.max(1024);
-    if bits {
-        Graph::Bits(Hnsw::new(
-            def.m,
-            cap,
-            16,
-            def.ef_construction,
-            BitDist(graph_metric(def)),
-        ))
-    } else {
-        Graph::Dense(Hnsw::new(
-            def.m,
-            cap,
-            16,
-            def.ef_construction,
-            DenseDist(graph_metric(def)),
-        ))
+    let (m, ef) = (def.m, def.ef_construction);
+    let metric = graph_metric(def);
+    match storage(def) {
+        Storage::Bits => Graph::Bits(Hnsw::new(m, cap, 16, ef, BitDist(metric))),
+        Storage::Half => Graph::Half(Hnsw::new(m, cap, 16, ef, HalfDist(metric))),
+        Storage::F32 => Graph::Dense(Hnsw::new(m, cap, 16, ef, DenseDist(metric))),
     }
 }
 
-/// The graph stores bit words for bit columns, bit expressions and binary quantization.
+/// What a graph's points are made of.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Storage {
+    F32,
+    /// Half precision: halfvec indexes, and `quantization = 'halfvec'`.
+    Half,
+    /// Bit words: bit columns and expressions, `quantization = 'binary'`.
+    Bits,
+}
+
+fn storage(def: &VectorIndex) -> Storage {
+    if def.kind == Kind::Bit || quantized(def) {
+        Storage::Bits
+    } else if def.kind == Kind::HalfVec || def.quantization.as_deref() == Some("halfvec") {
+        Storage::Half
+    } else {
+        Storage::F32
+    }
+}
+
 fn stores_bits(def: &VectorIndex) -> bool {
-    def.kind == Kind::Bit || def.quantization.is_some()
+    storage(def) == Storage::Bits
+}
+
+/// The storage's name in `grape_vector_indexes`.
+pub fn storage_name(def: &VectorIndex) -> &'static str {
+    match storage(def) {
+        Storage::F32 => "vector",
+        Storage::Half => "halfvec",
+        Storage::Bits if quantized(def) => "binary",
+        Storage::Bits => "bit",
+    }
 }
 
 /// The metric the graph orders by: Hamming over codes when quantized; for
@@ -312,7 +439,7 @@ fn graph_metric(def: &VectorIndex) -> Metric {
 /// With binary quantization the graph holds 1-bit codes (Hamming distance);
 /// candidates are re-ranked with the full vectors by the KNN scan.
 fn quantized(def: &VectorIndex) -> bool {
-    def.quantization.is_some()
+    def.quantization.as_deref() == Some("binary")
 }
 
 impl ShardIndex {
@@ -330,7 +457,7 @@ impl ShardIndex {
             Some(e) => parse_expr(e).map(|(_, s)| s).unwrap_or_default(),
             None => vec![],
         };
-        let graph = graph_new(&def, capacity, stores_bits(&def));
+        let graph = graph_new(&def, capacity);
         Ok(ShardIndex {
             group,
             def,
@@ -382,9 +509,23 @@ impl ShardIndex {
             Point::Dense(v) if quantized(&self.def) => {
                 Point::Bits(bits_words(&vector::binary_quantize(&v)))
             }
-            Point::Dense(v) if self.def.metric == Metric::Cosine => {
-                let n = distance::norm(&v) as f32;
-                Point::Dense(v.iter().map(|x| x / n).collect())
+            Point::Dense(v) => {
+                let v = if self.def.metric == Metric::Cosine {
+                    let n = distance::norm(&v) as f32;
+                    v.iter().map(|x| x / n).collect()
+                } else {
+                    v
+                };
+                if storage(&self.def) == Storage::Half {
+                    // Out-of-range values (vector columns) saturate at ±65504.
+                    Point::Half(
+                        v.iter()
+                            .map(|x| half::f16::from_f32(x.clamp(-65504.0, 65504.0)).to_bits())
+                            .collect(),
+                    )
+                } else {
+                    Point::Dense(v)
+                }
             }
             p => p,
         }
@@ -396,7 +537,7 @@ impl ShardIndex {
         {
             let mut map = self.map.write().unwrap();
             for (key, p) in rows {
-                // A key already present was written during the build: newer.
+                // Never twice: a key already in the map keeps its entry.
                 if map.ids.contains_key(&key) {
                     continue;
                 }
@@ -408,28 +549,7 @@ impl ShardIndex {
         }
         let g = self.graph.read().unwrap();
         for chunk in items.chunks(10_000) {
-            match &*g {
-                Graph::Dense(h) => {
-                    let refs: Vec<(&[f32], usize)> = chunk
-                        .iter()
-                        .filter_map(|(p, id)| match p {
-                            Point::Dense(v) => Some((v.as_slice(), *id)),
-                            _ => None,
-                        })
-                        .collect();
-                    h.parallel_insert_slice(&refs);
-                }
-                Graph::Bits(h) => {
-                    let refs: Vec<(&[u64], usize)> = chunk
-                        .iter()
-                        .filter_map(|(p, id)| match p {
-                            Point::Bits(v) => Some((v.as_slice(), *id)),
-                            _ => None,
-                        })
-                        .collect();
-                    h.parallel_insert_slice(&refs);
-                }
-            }
+            with_graph!(&*g, h => insert_chunk(h, chunk));
             self.progress.done.fetch_add(chunk.len(), Ordering::Relaxed);
         }
     }
@@ -473,11 +593,7 @@ impl ShardIndex {
                     map.ids.insert(key.clone(), id);
                     drop(map);
                     let g = self.graph.read().unwrap();
-                    match (&*g, &point) {
-                        (Graph::Dense(h), Point::Dense(v)) => h.insert_slice((v, id)),
-                        (Graph::Bits(h), Point::Bits(v)) => h.insert_slice((v, id)),
-                        _ => {}
-                    }
+                    with_graph!(&*g, h => insert_chunk(h, &[(point, id)]));
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
@@ -541,24 +657,9 @@ impl ShardIndex {
                 Some(Some(key)) => allow.map_or(true, |a| a(key)),
                 _ => false,
             };
-            let res = match (&*g, q) {
-                (Graph::Dense(h), Point::Dense(v)) => {
-                    if filtered {
-                        h.search_filter(v, k, ef.max(k), Some(&f))
-                    } else {
-                        h.search(v, k, ef.max(k))
-                    }
-                }
-                (Graph::Bits(h), Point::Bits(v)) => {
-                    if filtered {
-                        h.search_filter(v, k, ef.max(k), Some(&f))
-                    } else {
-                        h.search(v, k, ef.max(k))
-                    }
-                }
-                _ => vec![],
-            };
-            res.into_iter().map(|n| n.d_id).collect()
+            let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
+                if filtered { Some(&f) } else { None };
+            with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter))
         };
         if allow.is_some() {
             return keys_of(run(k, true));
@@ -585,11 +686,7 @@ impl ShardIndex {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
         let g = self.graph.read().unwrap();
-        let base = match &*g {
-            Graph::Dense(h) => h.file_dump(dir, "graph"),
-            Graph::Bits(h) => h.file_dump(dir, "graph"),
-        }
-        .map_err(|e| io(&e))?;
+        let base = with_graph!(&*g, h => h.file_dump(dir, "graph")).map_err(|e| io(&e))?;
         let map = self.map.read().unwrap();
         let meta = Checkpoint {
             format: CHECKPOINT_FORMAT,
@@ -621,18 +718,11 @@ impl ShardIndex {
         // The graph borrows its loader for its whole life: leak the loader
         // (one per loaded index).
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.base)));
-        let graph = if stores_bits(&self.def) {
-            Graph::Bits(
-                loader
-                    .load_hnsw_with_dist(BitDist(graph_metric(&self.def)))
-                    .ok()?,
-            )
-        } else {
-            Graph::Dense(
-                loader
-                    .load_hnsw_with_dist(DenseDist(graph_metric(&self.def)))
-                    .ok()?,
-            )
+        let metric = graph_metric(&self.def);
+        let graph = match storage(&self.def) {
+            Storage::Bits => Graph::Bits(loader.load_hnsw_with_dist(BitDist(metric)).ok()?),
+            Storage::Half => Graph::Half(loader.load_hnsw_with_dist(HalfDist(metric)).ok()?),
+            Storage::F32 => Graph::Dense(loader.load_hnsw_with_dist(DenseDist(metric)).ok()?),
         };
         *self.graph.write().unwrap() = graph;
         *self.map.write().unwrap() = map;
@@ -642,8 +732,8 @@ impl ShardIndex {
 }
 
 /// Bumped when what a checkpointed graph holds changes (2: unit vectors in
-/// cosine graphs); other formats are rebuilt from rows.
-const CHECKPOINT_FORMAT: u32 = 2;
+/// cosine graphs; 3: halfvec graphs hold f16); other formats are rebuilt.
+const CHECKPOINT_FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
@@ -770,6 +860,7 @@ impl VectorIndexes {
                     live,
                     dead,
                     source: *s.source.lock().unwrap(),
+                    storage: storage_name(&s.def),
                     applied: s.applied.load(Ordering::SeqCst),
                 }
             })
@@ -823,8 +914,7 @@ impl VectorIndexes {
             let rows = shard.read_points(group)?;
             let capacity = rows.len();
             {
-                *shard.graph.write().unwrap() =
-                    graph_new(&shard.def, capacity * 2, stores_bits(&shard.def));
+                *shard.graph.write().unwrap() = graph_new(&shard.def, capacity * 2);
             }
             shard.progress.total.store(capacity, Ordering::Relaxed);
             let worker = shard.clone();
@@ -931,8 +1021,7 @@ impl VectorIndexes {
         )?);
         let rows = fresh.read_points(self.node.group(old.group)?)?;
         fresh.progress.total.store(rows.len(), Ordering::Relaxed);
-        *fresh.graph.write().unwrap() =
-            graph_new(&fresh.def, rows.len() * 2, stores_bits(&fresh.def));
+        *fresh.graph.write().unwrap() = graph_new(&fresh.def, rows.len() * 2);
         let f = fresh.clone();
         tokio::task::spawn_blocking(move || f.insert_many(rows))
             .await

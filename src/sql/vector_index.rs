@@ -211,13 +211,13 @@ pub async fn create(
             "ef_construction" => ef_construction = int_option("ef_construction", &value, 4, 1000)?,
             "quantization" => {
                 quantization = match value.to_lowercase().as_str() {
-                    "binary" => Some("binary".to_string()),
+                    q @ ("binary" | "halfvec") => Some(q.to_string()),
                     "none" => None,
                     other => {
                         return Err(invalid(format!(
                             "invalid value for option \"quantization\": \"{other}\""
                         ))
-                        .with_detail("Valid values are \"none\" and \"binary\"."));
+                        .with_detail("Valid values are \"none\", \"binary\" and \"halfvec\"."));
                     }
                 }
             }
@@ -230,10 +230,12 @@ pub async fn create(
             "ef_construction must be greater than or equal to 2 * m",
         ));
     }
-    if quantization.is_some() && !matches!(kind, Kind::Vector | Kind::HalfVec) {
-        return Err(invalid(
-            "quantization = 'binary' needs a vector or halfvec column",
-        ));
+    if let Some(q) = &quantization {
+        if !matches!(kind, Kind::Vector | Kind::HalfVec) {
+            return Err(invalid(format!(
+                "quantization = '{q}' needs a vector or halfvec column"
+            )));
+        }
     }
     let name = match &ci.name {
         Some(n) => object_parts(n).last().cloned().unwrap(),
