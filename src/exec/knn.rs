@@ -272,7 +272,7 @@ impl ShardSearch {
             let keys = shard.search(&self.spec.query, want, self.spec.ef_search.max(want), None);
             let found = keys.len();
             let mut kvs = Vec::with_capacity(found);
-            for key in keys {
+            for (key, _) in keys {
                 if let Some(v) = group.get(&key)? {
                     kvs.push((key, v));
                 }
@@ -307,22 +307,83 @@ impl ShardSearch {
     }
 }
 
-/// Every shard's nearest rows, searched in parallel on the blocking pool,
-/// merged nearest first (all of them: the caller applies OFFSET/LIMIT).
+impl ShardSearch {
+    /// Unfiltered search of a graph whose distances order rows exactly:
+    /// the k nearest keys with their graph distances, no rows read yet.
+    fn graph_keys(&self) -> Option<Vec<(f32, Vec<u8>)>> {
+        let def = self.spec.index.vector.as_ref()?;
+        if self.filter.is_some() || self.overlay.is_some() || self.selective {
+            return None;
+        }
+        if !super::vindex::exact_order(def) {
+            return None;
+        }
+        let shard = self.indexes.get(self.part.group(), self.spec.index.id)?;
+        let k = self.spec.k;
+        let found = shard.search(&self.spec.query, k, self.spec.ef_search.max(k), None);
+        Some(found.into_iter().map(|(key, d)| (d, key)).collect())
+    }
+
+    /// Read and score the rows of `keys` (all in this search's shard).
+    fn rows_of(&self, keys: Vec<Vec<u8>>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
+        let group = self.node.group(self.part.group())?;
+        let mut kvs = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(v) = group.get(&key)? {
+                kvs.push((key, v));
+            }
+        }
+        self.score(kvs)
+    }
+}
+
+/// Every shard's nearest rows, merged nearest first (all of them: the
+/// caller applies OFFSET/LIMIT). Shards are searched in parallel on the
+/// rayon pool. When every graph orders exactly, the shards' keys are merged
+/// first and only the k winners' rows are read.
 pub async fn nearest_all(searches: Vec<ShardSearch>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
     use rayon::prelude::*;
-    tokio::task::spawn_blocking(move || {
-        let per_shard: Vec<PgResult<Vec<(f64, Vec<Datum>)>>> =
-            searches.par_iter().map(|s| s.nearest()).collect();
-        let mut all = Vec::new();
-        for rows in per_shard {
-            all.extend(rows?);
-        }
-        all.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(all)
-    })
-    .await
-    .map_err(|e| PgError::internal(e.to_string()))?
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let run = || -> PgResult<Vec<(f64, Vec<Datum>)>> {
+            let keys: Option<Vec<Vec<(f32, Vec<u8>)>>> =
+                searches.par_iter().map(|s| s.graph_keys()).collect();
+            let mut all = Vec::new();
+            match keys {
+                Some(per_shard) => {
+                    let k = searches.first().map_or(0, |s| s.spec.k);
+                    let mut merged: Vec<(f32, usize, Vec<u8>)> = per_shard
+                        .into_iter()
+                        .enumerate()
+                        .flat_map(|(i, keys)| keys.into_iter().map(move |(d, key)| (d, i, key)))
+                        .collect();
+                    merged.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    merged.truncate(k);
+                    let mut wanted: Vec<Vec<Vec<u8>>> = vec![vec![]; searches.len()];
+                    for (_, i, key) in merged {
+                        wanted[i].push(key);
+                    }
+                    for (s, keys) in searches.iter().zip(wanted) {
+                        if !keys.is_empty() {
+                            all.extend(s.rows_of(keys)?);
+                        }
+                    }
+                }
+                None => {
+                    let per_shard: Vec<PgResult<Vec<(f64, Vec<Datum>)>>> =
+                        searches.par_iter().map(|s| s.nearest()).collect();
+                    for rows in per_shard {
+                        all.extend(rows?);
+                    }
+                }
+            }
+            all.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Ok(all)
+        };
+        let _ = tx.send(run());
+    });
+    rx.await
+        .map_err(|_| PgError::internal("KNN search did not finish"))?
 }
 
 impl ExecutionPlan for ShardKnnExec {

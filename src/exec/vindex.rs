@@ -287,7 +287,7 @@ fn search_graph<T, D>(
     k: usize,
     ef: usize,
     filter: Option<&dyn hnsw_rs::prelude::FilterT>,
-) -> Vec<usize>
+) -> Vec<(usize, f32)>
 where
     T: Elem + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
     D: Distance<T> + Send + Sync,
@@ -297,7 +297,7 @@ where
         Some(f) => h.search_filter(v, k, ef, Some(f)),
         None => h.search(v, k, ef),
     };
-    found.into_iter().map(|n| n.d_id).collect()
+    found.into_iter().map(|n| (n.d_id, n.distance)).collect()
 }
 
 /// Graph ids ↔ row keys, and tombstones (ids whose key is gone).
@@ -408,6 +408,17 @@ fn storage(def: &VectorIndex) -> Storage {
         Storage::Half
     } else {
         Storage::F32
+    }
+}
+
+/// Whether the graph's distances order rows exactly as the SQL operator
+/// does (full-precision points): then shards can be merged on them.
+pub fn exact_order(def: &VectorIndex) -> bool {
+    match storage(def) {
+        Storage::F32 => true,
+        // halfvec values are exact in f16, but unit vectors are not.
+        Storage::Half => def.kind == Kind::HalfVec && def.metric != Metric::Cosine,
+        Storage::Bits => false,
     }
 }
 
@@ -634,25 +645,26 @@ impl ShardIndex {
         dead > 1000 && dead > live / 2
     }
 
-    /// Up to `k` nearest live rows to `q` (graph order), as row keys; `allow`
-    /// filters candidates inside the graph walk.
+    /// Up to `k` nearest live rows to `q` (graph order), as row keys with
+    /// the graph's distance (order-equivalent to the exact one, except for
+    /// quantized graphs); `allow` filters candidates inside the graph walk.
     pub fn search(
         &self,
         q: &Point,
         k: usize,
         ef: usize,
         allow: Option<&(dyn Fn(&[u8]) -> bool + Sync)>,
-    ) -> Vec<Vec<u8>> {
+    ) -> Vec<(Vec<u8>, f32)> {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let dead = map.dead;
-        let keys_of = |ids: Vec<usize>| -> Vec<Vec<u8>> {
+        let keys_of = |ids: Vec<(usize, f32)>| -> Vec<(Vec<u8>, f32)> {
             ids.into_iter()
-                .filter_map(|id| map.keys.get(id).cloned().flatten())
+                .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
                 .collect()
         };
         let g = self.graph.read().unwrap();
-        let run = |k: usize, filtered: bool| -> Vec<usize> {
+        let run = |k: usize, filtered: bool| -> Vec<(usize, f32)> {
             let f = |id: &usize| match map.keys.get(*id) {
                 Some(Some(key)) => allow.map_or(true, |a| a(key)),
                 _ => false,
@@ -670,9 +682,9 @@ impl ShardIndex {
         // Ask for a few more than k to cover tombstones; walk with the filter
         // only if that was not enough.
         let extra = run(k + dead.min(k.max(16)), false);
-        let live: Vec<usize> = extra
+        let live: Vec<(usize, f32)> = extra
             .into_iter()
-            .filter(|id| matches!(map.keys.get(*id), Some(Some(_))))
+            .filter(|(id, _)| matches!(map.keys.get(*id), Some(Some(_))))
             .take(k)
             .collect();
         if live.len() >= k.min(map.live()) {
