@@ -18,6 +18,8 @@ pub struct Notice {
     pub severity: &'static str,
     pub code: &'static str,
     pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
 }
 
 impl Notice {
@@ -26,14 +28,23 @@ impl Notice {
             severity: "NOTICE",
             code,
             message: message.into(),
+            detail: None,
+            hint: None,
         }
     }
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Notice {
             severity: "WARNING",
-            code,
-            message: message.into(),
+            ..Notice::notice(code, message)
         }
+    }
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 }
 

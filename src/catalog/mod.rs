@@ -66,6 +66,8 @@ pub struct VectorIndex {
     pub quantization: Option<String>,
     /// Candidates re-ranked per result row with binary quantization.
     pub rerank: usize,
+    /// IVFFlat: lists per shard (k-means centroids).
+    pub lists: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

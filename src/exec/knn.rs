@@ -46,7 +46,34 @@ pub struct KnnSpec {
     /// Rows wanted per shard: LIMIT + OFFSET.
     pub k: usize,
     pub ef_search: usize,
+    /// `ivfflat.probes`, for IVFFlat indexes.
+    pub probes: usize,
     pub max_scan_tuples: usize,
+}
+
+impl KnnSpec {
+    fn ivf_lists(&self) -> Option<usize> {
+        let def = self.index.vector.as_ref()?;
+        (def.method == "ivfflat").then_some(def.lists.max(1))
+    }
+
+    /// The search effort for `want` candidates: HNSW's candidate list
+    /// (ef_search, at least `want`), or the IVFFlat lists to probe (probes,
+    /// more when more candidates are wanted than k).
+    pub fn effort(&self, want: usize) -> usize {
+        match self.ivf_lists() {
+            Some(lists) => {
+                let scale = want.div_ceil(self.k.max(1)).max(1);
+                self.probes.saturating_mul(scale).min(lists)
+            }
+            None => self.ef_search.max(want),
+        }
+    }
+
+    /// Whether a search with `effort` saw every candidate there is.
+    fn exhaustive(&self, effort: usize) -> bool {
+        self.ivf_lists().is_none_or(|lists| effort >= lists)
+    }
 }
 
 #[derive(Debug)]
@@ -122,13 +149,16 @@ impl DisplayAs for ShardKnnExec {
             .collect();
         write!(
             f,
-            "ShardKnnExec: table={}, index={} ({} {}), k={}, ef_search={}, shards=[{}]",
+            "ShardKnnExec: table={}, index={} ({} {}), k={}, {}, shards=[{}]",
             self.table.qualified_name(),
             self.spec.index.name,
             def.map_or("", |d| d.method.as_str()),
             def.map_or("", |d| d.opclass.as_str()),
             self.spec.k,
-            self.spec.ef_search,
+            match self.spec.ivf_lists() {
+                Some(lists) => format!("probes={} of {lists} lists", self.spec.probes),
+                None => format!("ef_search={}", self.spec.ef_search),
+            },
             shards.join(", "),
         )?;
         if let Some(ft) = &self.filter_text {
@@ -269,7 +299,8 @@ impl ShardSearch {
             k
         };
         loop {
-            let keys = shard.search(&self.spec.query, want, self.spec.ef_search.max(want), None);
+            let effort = self.spec.effort(want);
+            let keys = shard.search(&self.spec.query, want, effort, None);
             let found = keys.len();
             let mut kvs = Vec::with_capacity(found);
             for (key, _) in keys {
@@ -278,7 +309,10 @@ impl ShardSearch {
                 }
             }
             let scored = self.score(kvs)?;
-            if self.filter.is_none() || scored.len() >= k || found < want {
+            if self.filter.is_none()
+                || scored.len() >= k
+                || (found < want && self.spec.exhaustive(effort))
+            {
                 return Ok(Some(scored));
             }
             // Widen by what this round's pass rate says k needs (at least ×4);
@@ -320,7 +354,7 @@ impl ShardSearch {
         }
         let shard = self.indexes.get(self.part.group(), self.spec.index.id)?;
         let k = self.spec.k;
-        let found = shard.search(&self.spec.query, k, self.spec.ef_search.max(k), None);
+        let found = shard.search(&self.spec.query, k, self.spec.effort(k), None);
         Some(found.into_iter().map(|(key, d)| (d, key)).collect())
     }
 

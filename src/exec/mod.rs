@@ -3,6 +3,7 @@
 
 pub mod catalog_provider;
 pub mod codec;
+pub mod ivf;
 pub mod knn;
 pub mod pg_catalog;
 pub mod provider;

@@ -133,11 +133,17 @@ impl PgCatalog {
                 i64s(builds.iter().map(|b| b.build.table_id as i64)),
                 i64s(builds.iter().map(|b| b.build.index.id as i64)),
                 strs(builds.iter().map(|b| b.build.command.to_string())),
-                strs(
-                    builds
-                        .iter()
-                        .map(|_| "building index: loading tuples".into()),
-                ),
+                // pgvector's phase names: IVFFlat assigns, HNSW loads.
+                strs(builds.iter().map(|b| {
+                    let ivf =
+                        (b.build.index.vector.as_ref()).is_some_and(|d| d.method == "ivfflat");
+                    let phase = if ivf {
+                        "assigning tuples"
+                    } else {
+                        "loading tuples"
+                    };
+                    format!("building index: {phase}")
+                })),
                 zeros(),
                 zeros(),
                 zeros(),

@@ -150,13 +150,15 @@ impl Elem for u64 {
     }
 }
 
-/// Run `$body` with `$h` bound to the graph, whichever element type it holds.
+/// Run `$body` with `$h` bound to the HNSW graph, whichever element type it
+/// holds, or `$ivf_body` with `$ivf` bound to an IVFFlat index.
 macro_rules! with_graph {
-    ($g:expr, $h:ident => $body:expr) => {
+    ($g:expr, $h:ident => $body:expr, $ivf:ident => $ivf_body:expr) => {
         match $g {
             Graph::Dense($h) => $body,
             Graph::Half($h) => $body,
             Graph::Bits($h) => $body,
+            Graph::Ivf($ivf) => $ivf_body,
         }
     };
 }
@@ -265,6 +267,8 @@ enum Graph {
     Dense(Hnsw<'static, f32, DenseDist>),
     Half(Hnsw<'static, u16, HalfDist>),
     Bits(Hnsw<'static, u64, BitDist>),
+    /// `USING ivfflat` (dense points only).
+    Ivf(super::ivf::Ivf),
 }
 
 /// Insert `(point, id)` pairs whose point has the graph's element type.
@@ -384,11 +388,33 @@ fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
     let cap = capacity.max(1024);
     let (m, ef) = (def.m, def.ef_construction);
     let metric = graph_metric(def);
+    if def.method == "ivfflat" {
+        // Untrained: one list until built from rows.
+        return Graph::Ivf(super::ivf::Ivf::train(DenseDist(metric), &[], 0));
+    }
     match storage(def) {
         Storage::Bits => Graph::Bits(Hnsw::new(m, cap, 16, ef, BitDist(metric))),
         Storage::Half => Graph::Half(Hnsw::new(m, cap, 16, ef, HalfDist(metric))),
         Storage::F32 => Graph::Dense(Hnsw::new(m, cap, 16, ef, DenseDist(metric))),
     }
+}
+
+/// An empty graph sized for `rows`; an IVFFlat index trained on them.
+fn graph_for(def: &VectorIndex, rows: &[(Vec<u8>, Point)]) -> Graph {
+    if def.method == "ivfflat" {
+        let points: Vec<&[f32]> = rows.iter().filter_map(|(_, p)| f32::of(p)).collect();
+        let ivf = super::ivf::Ivf::train(DenseDist(graph_metric(def)), &points, def.lists);
+        return Graph::Ivf(ivf);
+    }
+    graph_new(def, rows.len() * 2)
+}
+
+/// Dense points of `(point, id)` pairs, for IVFFlat.
+fn dense_items(items: &[(Point, usize)]) -> Vec<(&[f32], usize)> {
+    items
+        .iter()
+        .filter_map(|(p, id)| f32::of(p).map(|v| (v, *id)))
+        .collect()
 }
 
 /// What a graph's points are made of.
@@ -402,7 +428,9 @@ enum Storage {
 }
 
 fn storage(def: &VectorIndex) -> Storage {
-    if def.kind == Kind::Bit || quantized(def) {
+    if def.method == "ivfflat" {
+        Storage::F32
+    } else if def.kind == Kind::Bit || quantized(def) {
         Storage::Bits
     } else if def.kind == Kind::HalfVec || def.quantization.as_deref() == Some("halfvec") {
         Storage::Half
@@ -560,7 +588,7 @@ impl ShardIndex {
         }
         let g = self.graph.read().unwrap();
         for chunk in items.chunks(10_000) {
-            with_graph!(&*g, h => insert_chunk(h, chunk));
+            with_graph!(&*g, h => insert_chunk(h, chunk), ivf => ivf.insert(&dense_items(chunk)));
             self.progress.done.fetch_add(chunk.len(), Ordering::Relaxed);
         }
     }
@@ -604,7 +632,8 @@ impl ShardIndex {
                     map.ids.insert(key.clone(), id);
                     drop(map);
                     let g = self.graph.read().unwrap();
-                    with_graph!(&*g, h => insert_chunk(h, &[(point, id)]));
+                    let item = [(point, id)];
+                    with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&dense_items(&item)));
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
@@ -671,7 +700,11 @@ impl ShardIndex {
             };
             let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
                 if filtered { Some(&f) } else { None };
-            with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter))
+            // For IVFFlat `ef` is the number of lists probed.
+            with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter), ivf => match q {
+                Point::Dense(v) => ivf.search(v, k, ef, &|id| f(&id)),
+                _ => vec![],
+            })
         };
         if allow.is_some() {
             return keys_of(run(k, true));
@@ -698,7 +731,11 @@ impl ShardIndex {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
         let g = self.graph.read().unwrap();
-        let base = with_graph!(&*g, h => h.file_dump(dir, "graph")).map_err(|e| io(&e))?;
+        let base = with_graph!(&*g, h => h.file_dump(dir, "graph").map_err(|e| io(&e))?, ivf => {
+            let bytes = ivf.to_bytes().map_err(|e| io(&e))?;
+            std::fs::write(dir.join(IVF_FILE), bytes).map_err(|e| io(&e))?;
+            IVF_FILE.to_string()
+        });
         let map = self.map.read().unwrap();
         let meta = Checkpoint {
             format: CHECKPOINT_FORMAT,
@@ -727,6 +764,15 @@ impl ShardIndex {
             return None;
         }
         let map: IdMap = bincode::deserialize(&meta.map).ok()?;
+        if self.def.method == "ivfflat" {
+            let bytes = std::fs::read(dir.join(IVF_FILE)).ok()?;
+            let ivf =
+                super::ivf::Ivf::from_bytes(DenseDist(graph_metric(&self.def)), &bytes).ok()?;
+            *self.graph.write().unwrap() = Graph::Ivf(ivf);
+            *self.map.write().unwrap() = map;
+            self.applied.store(applied, Ordering::SeqCst);
+            return Some(());
+        }
         // The graph borrows its loader for its whole life: leak the loader
         // (one per loaded index).
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.base)));
@@ -742,6 +788,9 @@ impl ShardIndex {
         Some(())
     }
 }
+
+/// The IVFFlat checkpoint file beside `meta.bin`.
+const IVF_FILE: &str = "ivf.bin";
 
 /// Bumped when what a checkpointed graph holds changes (2: unit vectors in
 /// cosine graphs; 3: halfvec graphs hold f16); other formats are rebuilt.
@@ -926,7 +975,7 @@ impl VectorIndexes {
             let rows = shard.read_points(group)?;
             let capacity = rows.len();
             {
-                *shard.graph.write().unwrap() = graph_new(&shard.def, capacity * 2);
+                *shard.graph.write().unwrap() = graph_for(&shard.def, &rows);
             }
             shard.progress.total.store(capacity, Ordering::Relaxed);
             let worker = shard.clone();
@@ -1033,7 +1082,7 @@ impl VectorIndexes {
         )?);
         let rows = fresh.read_points(self.node.group(old.group)?)?;
         fresh.progress.total.store(rows.len(), Ordering::Relaxed);
-        *fresh.graph.write().unwrap() = graph_new(&fresh.def, rows.len() * 2);
+        *fresh.graph.write().unwrap() = graph_for(&fresh.def, &rows);
         let f = fresh.clone();
         tokio::task::spawn_blocking(move || f.insert_many(rows))
             .await

@@ -81,7 +81,9 @@ where
 {
     use futures::SinkExt;
     for n in std::mem::take(&mut session.notices) {
-        let info = ErrorInfo::new(n.severity.to_string(), n.code.to_string(), n.message);
+        let mut info = ErrorInfo::new(n.severity.to_string(), n.code.to_string(), n.message);
+        info.detail = n.detail;
+        info.hint = n.hint;
         client
             .feed(PgWireBackendMessage::NoticeResponse(info.into()))
             .await?;

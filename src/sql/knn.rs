@@ -28,6 +28,7 @@ use crate::vector::{self, Bits, Kind};
 #[derive(Debug)]
 pub struct KnnSettings {
     pub ef_search: AtomicUsize,
+    pub probes: AtomicUsize,
     pub max_scan_tuples: AtomicUsize,
     pub enable_indexscan: AtomicBool,
 }
@@ -36,6 +37,7 @@ impl Default for KnnSettings {
     fn default() -> Self {
         KnnSettings {
             ef_search: AtomicUsize::new(40),
+            probes: AtomicUsize::new(1),
             max_scan_tuples: AtomicUsize::new(20_000),
             enable_indexscan: AtomicBool::new(true),
         }
@@ -51,22 +53,24 @@ impl KnnSettings {
             query,
             k,
             ef_search: self.ef_search.load(Ordering::Relaxed),
+            probes: self.probes.load(Ordering::Relaxed),
             max_scan_tuples: self.max_scan_tuples.load(Ordering::Relaxed),
         }
     }
 }
 
-/// The HNSW index of `table` that orders by `metric` over `column` through
-/// the expression `steps` (none for the bare column), if there is one.
+/// The vector index of `table` that orders by `metric` over `column`
+/// through the expression `steps` (none for the bare column), if there is
+/// one; HNSW before IVFFlat.
 pub fn serving_index<'a>(
     table: &'a crate::catalog::Table,
     column: u32,
     steps: &[Step],
     metric: crate::vector::distance::Metric,
 ) -> Option<&'a Index> {
-    table.indexes.iter().find(|i| {
+    let serves = |i: &&Index, method: &str| {
         let Some(def) = &i.vector else { return false };
-        if def.metric != metric || def.column != column || def.method != "hnsw" {
+        if def.metric != metric || def.column != column || def.method != method {
             return false;
         }
         let idx_steps = def
@@ -76,7 +80,12 @@ pub fn serving_index<'a>(
             .map(|(_, s)| s)
             .unwrap_or_default();
         idx_steps == steps
-    })
+    };
+    let mut candidates = table.indexes.iter();
+    candidates
+        .clone()
+        .find(|i| serves(i, "hnsw"))
+        .or_else(|| candidates.find(|i| serves(i, "ivfflat")))
 }
 
 #[derive(Debug)]
@@ -279,4 +288,99 @@ impl OptimizerRule for KnnRule {
             None => Ok(Transformed::no(plan)),
         }
     }
+}
+
+/// Run an uncorrelated scalar subquery that gives a distance operator its
+/// query vector (`ORDER BY v <-> (SELECT v FROM t WHERE id = 1) LIMIT 5`)
+/// before planning, and put its value in as a literal, so the KNN rule (and
+/// the direct path) can use the index. A subquery that cannot run on its
+/// own (correlated) is left to the planner. As PostgreSQL: more than one row
+/// is an error (21000), no row is NULL.
+pub async fn inline_query_vectors(
+    engine: &super::Engine,
+    session: &mut super::session::Session,
+    stmt: &mut datafusion::sql::sqlparser::ast::Statement,
+) -> crate::error::PgResult<()> {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, Expr as SqlExpr, Statement, visit_expressions_mut,
+    };
+    use std::ops::ControlFlow;
+    let is_distance = |op: &BinaryOperator| match op {
+        BinaryOperator::Custom(s) => crate::vector::distance::Metric::from_operator(s).is_some(),
+        BinaryOperator::Spaceship => true,
+        _ => false,
+    };
+    // The subqueries, in order of appearance.
+    let mut found: Vec<datafusion::sql::sqlparser::ast::Query> = Vec::new();
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let SqlExpr::BinaryOp { left, op, right } = e {
+            if is_distance(op) {
+                for side in [left.as_ref(), right.as_ref()] {
+                    if let SqlExpr::Subquery(q) = side {
+                        if !found.contains(q) {
+                            found.push((**q).clone());
+                        }
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut values: Vec<(datafusion::sql::sqlparser::ast::Query, SqlExpr)> = Vec::new();
+    for q in found {
+        let Ok(super::Output::Stream { schema, stream, .. }) =
+            Box::pin(engine.execute(session, Statement::Query(Box::new(q.clone())))).await
+        else {
+            continue;
+        };
+        let Ok(batches) = futures::TryStreamExt::try_collect::<Vec<_>>(stream).await else {
+            continue;
+        };
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let Some(kind) = schema
+            .fields()
+            .first()
+            .filter(|_| schema.fields().len() == 1)
+            .and_then(|f| crate::exec::vecarrow::field_kind(f))
+        else {
+            continue;
+        };
+        if rows > 1 {
+            return Err(crate::error::PgError::new(
+                "21000",
+                "more than one row returned by a subquery used as an expression",
+            ));
+        }
+        let text = match batches.iter().find(|b| b.num_rows() == 1) {
+            Some(b) => crate::exec::vecarrow::text_array(kind, b.column(0))?
+                .iter()
+                .next()
+                .flatten()
+                .map(str::to_string),
+            None => None,
+        };
+        let literal = match text {
+            Some(t) => format!("CAST('{t}' AS {})", kind.name()),
+            None => format!("CAST(NULL AS {})", kind.name()),
+        };
+        let e = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&literal)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| crate::error::PgError::internal(e.to_string()))?;
+        values.push((q, e));
+    }
+    if values.is_empty() {
+        return Ok(());
+    }
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let SqlExpr::Subquery(q) = e {
+            if let Some((_, v)) = values.iter().find(|(k, _)| k == q.as_ref()) {
+                *e = v.clone();
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(())
 }

@@ -242,7 +242,8 @@ impl Engine {
             .map_err(df_error)
     }
 
-    async fn query(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+    async fn query(&self, session: &mut Session, mut stmt: Statement) -> PgResult<Output> {
+        knn::inline_query_vectors(self, session, &mut stmt).await?;
         if let Some(out) = knn_direct::try_run(self, session, &stmt).await? {
             return Ok(out);
         }

@@ -269,12 +269,15 @@ impl Session {
                 state.config_mut().options_mut().catalog.default_schema = first;
                 Ok(())
             }
-            "hnsw.ef_search" | "hnsw.max_scan_tuples" | "enable_indexscan" => {
+            "hnsw.ef_search" | "hnsw.max_scan_tuples" | "ivfflat.probes" | "enable_indexscan" => {
                 use std::sync::atomic::Ordering::Relaxed;
                 let get = |k: &str| self.settings.get(k).cloned().unwrap_or_default();
                 self.knn
                     .ef_search
                     .store(get("hnsw.ef_search").parse().unwrap_or(40), Relaxed);
+                self.knn
+                    .probes
+                    .store(get("ivfflat.probes").parse().unwrap_or(1), Relaxed);
                 self.knn.max_scan_tuples.store(
                     get("hnsw.max_scan_tuples").parse().unwrap_or(20_000),
                     Relaxed,

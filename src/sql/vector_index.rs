@@ -88,11 +88,6 @@ pub async fn create(
     method: &str,
 ) -> PgResult<Output> {
     let table = super::dml::resolve_table(engine, session, &object_parts(&ci.table_name))?;
-    if method == "ivfflat" {
-        return Err(PgError::unsupported(
-            "index access method \"ivfflat\" (use hnsw)",
-        ));
-    }
     if ci.unique {
         return Err(PgError::new(
             codes::FEATURE_NOT_SUPPORTED,
@@ -160,8 +155,11 @@ pub async fn create(
         Kind::Bit => "bit".to_string(),
         k => k.name().to_string(),
     };
+    let ivf = method == "ivfflat";
     let opclass_name = match &ic.operator_class {
         Some(o) => object_parts(o).last().cloned().unwrap_or_default(),
+        // vector_l2_ops is ivfflat's default operator class.
+        None if ivf && kind == Kind::Vector => "vector_l2_ops".to_string(),
         None => {
             return Err(PgError::new(
                 codes::UNDEFINED_OBJECT,
@@ -172,7 +170,11 @@ pub async fn create(
             .with_hint("You must specify an operator class for the index or define a default operator class for the data type."));
         }
     };
-    let Some((op_kind, metric, _hnsw_only)) = opclass(&opclass_name) else {
+    let found = opclass(&opclass_name).filter(|(k, _, hnsw_only)| {
+        // IVFFlat here: dense vectors with L2, inner product or cosine.
+        !(ivf && (*hnsw_only || *k == Kind::Bit))
+    });
+    let Some((op_kind, metric, _)) = found else {
         return Err(PgError::new(
             codes::UNDEFINED_OBJECT,
             format!(
@@ -205,8 +207,11 @@ pub async fn create(
     }
     // Options, with pgvector's defaults and bounds.
     let (mut m, mut ef_construction, mut quantization, mut rerank) = (16, 64, None, 4);
+    let mut lists = 100;
     for (name, value) in options(&ci.with)? {
         match name.as_str() {
+            "lists" if ivf => lists = int_option("lists", &value, 1, 32768)?,
+            other if ivf => return Err(invalid(format!("unrecognized parameter \"{other}\""))),
             "m" => m = int_option("m", &value, 2, 100)?,
             "ef_construction" => ef_construction = int_option("ef_construction", &value, 4, 1000)?,
             "quantization" => {
@@ -277,6 +282,7 @@ pub async fn create(
         ef_construction,
         quantization,
         rerank,
+        lists,
     };
     let (index, table_now) = engine
         .catalog
@@ -330,6 +336,25 @@ pub async fn create(
         "built {method} index \"{name}\" in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    if ivf {
+        let rows: usize = engine
+            .vindexes
+            .all()
+            .iter()
+            .filter(|s| s.index.id == index.id)
+            .map(|s| s.counts().0)
+            .sum();
+        if rows < lists {
+            session.notices.push(
+                Notice::notice(
+                    codes::SUCCESSFUL_COMPLETION,
+                    "ivfflat index created with little data",
+                )
+                .with_detail("This will cause low recall.")
+                .with_hint("Drop the index until the table has more data."),
+            );
+        }
+    }
     Ok(Output::Command("CREATE INDEX".into()))
 }
 

@@ -109,7 +109,15 @@ pub mod fast {
         for (x, y) in ra.iter().zip(rb) {
             s += f(*x, *y);
         }
-        acc.iter().sum::<f32>() + s
+        // Fold halves onto each other (vector adds), not lane by lane.
+        let mut w = WIDE;
+        while w > 1 {
+            w /= 2;
+            for l in 0..w {
+                acc[l] += acc[l + w];
+            }
+        }
+        acc[0] + s
     }
 
     macro_rules! kernel {

@@ -408,6 +408,29 @@ async fn direct_knn_matches_planned() {
         let planned = text_rows(&c, &sql.replace(" ORDER BY", " WHERE true ORDER BY")).await;
         assert_eq!(direct, planned, "{sql}");
     }
+    // A scalar subquery as the query vector is run first and uses the index.
+    let sub = "SELECT id FROM docs ORDER BY v <-> (SELECT v FROM docs WHERE id = 7) LIMIT 3";
+    let (_, rows) = text_rows(&c, sub).await;
+    assert_eq!(rows[0][0].as_deref(), Some("7"));
+    assert_eq!(
+        rows,
+        text_rows(&c, &sub.replace(" ORDER BY", " WHERE true ORDER BY"))
+            .await
+            .1
+    );
+    let e = c
+        .simple_query(
+            "SELECT id FROM docs ORDER BY v <-> (SELECT v FROM docs WHERE id < 2) LIMIT 3",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "21000");
+    let (_, rows) = text_rows(
+        &c,
+        "SELECT id FROM docs ORDER BY v <-> (SELECT v FROM docs WHERE id < 0) LIMIT 3",
+    )
+    .await;
+    assert_eq!(rows.len(), 3);
     let (names, rows) = text_rows(&c, &cases[1]).await;
     assert_eq!(names, ["id", "?column?"]);
     assert_eq!(rows.len(), 7);
@@ -542,6 +565,156 @@ async fn quantized_index_storage_and_recall() {
         e.as_db_error().unwrap().message(),
         "invalid value for option \"quantization\": \"pq\""
     );
+    drop(c);
+    handle.shutdown().await;
+}
+
+/// `USING ivfflat` with `lists`, `ivfflat.probes`, the default opclass,
+/// pgvector's little-data notice and bound errors, filters, deletes, and
+/// the checkpoint across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivfflat_lists_probes_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute("CREATE TABLE f (id int PRIMARY KEY, cat int, v vector(32))")
+        .await
+        .unwrap();
+    // On an empty table: pgvector's notice.
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c2, conn2) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=grape", handle.addr.port()),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let seen = notices.clone();
+    tokio::spawn(async move {
+        let mut conn2 = conn2;
+        let mut stream = futures::stream::poll_fn(move |cx| conn2.poll_message(cx));
+        while let Some(Ok(m)) = futures::StreamExt::next(&mut stream).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                seen.lock()
+                    .unwrap()
+                    .push((n.message().to_string(), n.hint().map(String::from)));
+            }
+        }
+    });
+    c2.batch_execute(
+        "CREATE INDEX f_empty ON f USING ivfflat (v) WITH (lists = 10); DROP INDEX f_empty",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        notices.lock().unwrap().first().cloned(),
+        Some((
+            "ivfflat index created with little data".to_string(),
+            Some("Drop the index until the table has more data.".to_string())
+        ))
+    );
+    let e = c
+        .batch_execute("CREATE INDEX ON f USING ivfflat (v vector_l2_ops) WITH (lists = 0)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "value 0 out of bounds for option \"lists\""
+    );
+    let e = c
+        .batch_execute("CREATE INDEX ON f USING ivfflat (v vector_l1_ops)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "operator class \"vector_l1_ops\" does not exist for access method \"ivfflat\""
+    );
+    let e = c.batch_execute("SET ivfflat.probes = 0").await.unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "0 is outside the valid range for parameter \"ivfflat.probes\" (1 .. 32768)"
+    );
+
+    let data = dataset(5_000, 21);
+    let values: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({i}, {}, '{}')", i % 100, text(v)))
+        .collect();
+    for chunk in values.chunks(1000) {
+        c.batch_execute(&format!("INSERT INTO f VALUES {}", chunk.join(",")))
+            .await
+            .unwrap();
+    }
+    c.batch_execute("CREATE INDEX f_ivf ON f USING ivfflat (v vector_l2_ops) WITH (lists = 20)")
+        .await
+        .unwrap();
+    let sql = "SELECT id FROM f ORDER BY v <-> CAST($1::text AS vector) LIMIT 10";
+    let queries = dataset(20, 8);
+    let measure = |probes: &'static str| {
+        let c = &c;
+        let queries = &queries;
+        let data = &data;
+        async move {
+            c.batch_execute(&format!("SET ivfflat.probes = {probes}"))
+                .await
+                .unwrap();
+            let mut total = 0.0;
+            for q in queries {
+                total += recall(&knn(c, sql, q).await, &exact(data, q, 10, |_| true));
+            }
+            total / queries.len() as f64
+        }
+    };
+    let one = measure("1").await;
+    let five = measure("5").await;
+    println!("ivfflat recall@10: probes=1 {one:.3}, probes=5 {five:.3}");
+    assert!(
+        five >= 0.95 && five >= one,
+        "probes=1 {one}, probes=5 {five}"
+    );
+    let plan: Vec<String> = c
+        .query(&format!("EXPLAIN {sql}"), &[&text(&queries[0])])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.join("\n")
+            .contains("index=f_ivf (ivfflat vector_l2_ops), k=10, probes=5 of 20 lists"),
+        "{plan:?}"
+    );
+    // Filtered: the full LIMIT.
+    let got = knn(
+        &c,
+        "SELECT id FROM f WHERE cat = 7 ORDER BY v <-> CAST($1::text AS vector) LIMIT 10",
+        &queries[0],
+    )
+    .await;
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|id| id % 100 == 7));
+    // Deletes are skipped; a restart loads the checkpoint.
+    let before = knn(&c, sql, &queries[1]).await;
+    c.execute("DELETE FROM f WHERE id = $1", &[&before[0]])
+        .await
+        .unwrap();
+    let after = knn(&c, sql, &queries[1]).await;
+    assert!(!after.contains(&before[0]));
+    drop(c);
+    drop(c2);
+    handle.shutdown().await;
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute("SET ivfflat.probes = 5").await.unwrap();
+    assert_eq!(knn(&c, sql, &queries[1]).await, after);
+    let r = &c
+        .query(
+            "SELECT min(method), min(loaded_from), sum(live_tuples) FROM grape_vector_indexes WHERE index_name = 'f_ivf'",
+            &[],
+        )
+        .await
+        .unwrap()[0];
+    assert_eq!(r.get::<_, String>(0), "ivfflat");
+    assert_eq!(r.get::<_, String>(1), "checkpoint");
+    assert_eq!(r.get::<_, i64>(2), 4_999);
     drop(c);
     handle.shutdown().await;
 }

@@ -1,0 +1,212 @@
+//! IVFFlat: pgvector's inverted-file index. Vectors are grouped into `lists`
+//! by k-means; a search scans the `probes` lists whose centroids are nearest
+//! the query, exactly. One per (shard, index), like the HNSW graphs, with
+//! the same ids, tombstones and checkpoints (`exec/vindex.rs`).
+
+use std::sync::RwLock;
+
+use hnsw_rs::prelude::Distance;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::vindex::DenseDist;
+
+/// k-means iterations over the training sample.
+const ITERATIONS: usize = 10;
+/// Training sample size per list (pgvector samples 50 rows per list).
+const SAMPLE_PER_LIST: usize = 50;
+
+pub struct Ivf {
+    dist: DenseDist,
+    centroids: Vec<Vec<f32>>,
+    /// Per list: (id, vector). With no centroids (built empty) one list.
+    lists: Vec<RwLock<Vec<(usize, Vec<f32>)>>>,
+}
+
+/// What a checkpoint holds.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    centroids: Vec<Vec<f32>>,
+    lists: Vec<Vec<(usize, Vec<f32>)>>,
+}
+
+/// A small deterministic generator (xorshift), so builds are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+impl Ivf {
+    /// Centroids for `lists` lists, by k-means over a sample of `points`.
+    pub fn train(dist: DenseDist, points: &[&[f32]], lists: usize) -> Ivf {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let k = lists.min(points.len());
+        let sample: Vec<&[f32]> = if points.len() > lists * SAMPLE_PER_LIST {
+            (0..lists * SAMPLE_PER_LIST)
+                .map(|_| points[rng.below(points.len())])
+                .collect()
+        } else {
+            points.to_vec()
+        };
+        // Initial centroids: distinct sample points.
+        let mut centroids: Vec<Vec<f32>> = Vec::with_capacity(k);
+        let mut taken = std::collections::HashSet::new();
+        while centroids.len() < k && taken.len() < sample.len() {
+            let i = rng.below(sample.len());
+            if taken.insert(i) {
+                centroids.push(sample[i].to_vec());
+            }
+        }
+        for _ in 0..ITERATIONS {
+            if centroids.is_empty() {
+                break;
+            }
+            let assign: Vec<usize> = sample
+                .par_iter()
+                .map(|p| nearest(&dist, &centroids, p))
+                .collect();
+            let dim = centroids[0].len();
+            let mut sums = vec![vec![0f64; dim]; centroids.len()];
+            let mut counts = vec![0usize; centroids.len()];
+            for (p, &c) in sample.iter().zip(&assign) {
+                counts[c] += 1;
+                for (s, x) in sums[c].iter_mut().zip(p.iter()) {
+                    *s += *x as f64;
+                }
+            }
+            for (c, centroid) in centroids.iter_mut().enumerate() {
+                if counts[c] == 0 {
+                    // An empty list takes a random sample point.
+                    *centroid = sample[rng.below(sample.len())].to_vec();
+                    continue;
+                }
+                for (x, s) in centroid.iter_mut().zip(&sums[c]) {
+                    *x = (*s / counts[c] as f64) as f32;
+                }
+            }
+        }
+        let n = centroids.len().max(1);
+        Ivf {
+            dist,
+            centroids,
+            lists: (0..n).map(|_| RwLock::new(Vec::new())).collect(),
+        }
+    }
+
+    pub fn lists(&self) -> usize {
+        self.centroids.len()
+    }
+
+    fn list_of(&self, v: &[f32]) -> usize {
+        if self.centroids.is_empty() {
+            0
+        } else {
+            nearest(&self.dist, &self.centroids, v)
+        }
+    }
+
+    /// Add `(vector, id)` pairs (assignment runs on all cores).
+    pub fn insert(&self, items: &[(&[f32], usize)]) {
+        let lists: Vec<usize> = items.par_iter().map(|(v, _)| self.list_of(v)).collect();
+        for ((v, id), l) in items.iter().zip(lists) {
+            self.lists[l].write().unwrap().push((*id, v.to_vec()));
+        }
+    }
+
+    /// Up to `k` nearest ids with distances, from the `probes` lists nearest
+    /// `q`; `keep` drops ids (tombstones, filters) before they count.
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        probes: usize,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
+        let mut order: Vec<(f32, usize)> = self
+            .centroids
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (self.dist.eval(q, c), i))
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let chosen: Vec<usize> = if order.is_empty() {
+            vec![0]
+        } else {
+            order.iter().take(probes.max(1)).map(|(_, i)| *i).collect()
+        };
+        let mut best: Vec<(usize, f32)> = Vec::new();
+        for l in chosen {
+            for (id, v) in self.lists[l].read().unwrap().iter() {
+                if keep(*id) {
+                    best.push((*id, self.dist.eval(q, v)));
+                }
+            }
+        }
+        best.sort_by(|a, b| a.1.total_cmp(&b.1));
+        best.truncate(k);
+        best
+    }
+
+    pub fn to_bytes(&self) -> bincode::Result<Vec<u8>> {
+        bincode::serialize(&Saved {
+            centroids: self.centroids.clone(),
+            lists: self
+                .lists
+                .iter()
+                .map(|l| l.read().unwrap().clone())
+                .collect(),
+        })
+    }
+
+    pub fn from_bytes(dist: DenseDist, b: &[u8]) -> bincode::Result<Ivf> {
+        let s: Saved = bincode::deserialize(b)?;
+        Ok(Ivf {
+            dist,
+            centroids: s.centroids,
+            lists: s.lists.into_iter().map(RwLock::new).collect(),
+        })
+    }
+}
+
+fn nearest(dist: &DenseDist, centroids: &[Vec<f32>], p: &[f32]) -> usize {
+    let mut best = (f32::INFINITY, 0);
+    for (i, c) in centroids.iter().enumerate() {
+        let d = dist.eval(p, c);
+        if d < best.0 {
+            best = (d, i);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::distance::Metric;
+
+    #[test]
+    fn finds_neighbours_in_probed_lists() {
+        // Two far clusters on a line; each list gets one.
+        let points: Vec<Vec<f32>> = (0..200)
+            .map(|i| vec![if i % 2 == 0 { 0.0 } else { 100.0 } + (i / 2) as f32 * 0.01])
+            .collect();
+        let refs: Vec<&[f32]> = points.iter().map(|p| p.as_slice()).collect();
+        let ivf = Ivf::train(DenseDist(Metric::L2), &refs, 2);
+        assert_eq!(ivf.lists(), 2);
+        let items: Vec<(&[f32], usize)> = refs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+        ivf.insert(&items);
+        let got = ivf.search(&[100.0], 3, 1, &|_| true);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 3, 5]);
+        // Tombstoned ids are skipped.
+        let got = ivf.search(&[100.0], 1, 1, &|id| id != 1);
+        assert_eq!(got[0].0, 3);
+        let back = Ivf::from_bytes(DenseDist(Metric::L2), &ivf.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.search(&[0.0], 1, 1, &|_| true)[0].0, 0);
+    }
+}
