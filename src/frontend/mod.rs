@@ -302,7 +302,7 @@ fn copy_out(
             h.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
             out.push(Ok(CopyData::new(h.freeze())));
         }
-        out.push(Ok(CopyEncoder::finish_copy_binary()));
+        // pgwire's CopyResponse appends the trailer itself.
     }
     let cols = schema.fields().len();
     Ok(Response::CopyOut(CopyResponse::new(

@@ -324,7 +324,7 @@ impl CopyIn {
         }
     }
 
-    fn push_row(&mut self, fields: Vec<Option<String>>) -> PgResult<()> {
+    fn push_row(&mut self, fields: Vec<Option<Cell>>) -> PgResult<()> {
         let line = self.line;
         let t = &self.table;
         if fields.len() > self.cols.len() {
@@ -353,7 +353,9 @@ impl CopyIn {
             }
         }
         for (f, &pos) in fields.into_iter().zip(&self.cols) {
-            if let Some(s) = f {
+            if let Some(Cell::Value(d)) = f {
+                row[pos] = d;
+            } else if let Some(Cell::Text(s)) = f {
                 let col = &t.columns[pos];
                 row[pos] = parse_text(&col.ty, &s).map_err(|e| {
                     e.with_detail(format!(
@@ -407,7 +409,7 @@ impl CopyIn {
             };
             let saved = self.line;
             self.line = start_line;
-            self.push_row(fields)?;
+            self.push_row(fields.into_iter().map(|f| f.map(Cell::Text)).collect())?;
             self.line = saved;
         }
     }
@@ -440,21 +442,31 @@ impl CopyIn {
             self.buf.drain(..SIG.len() + 8 + ext);
             self.binary_header_done = true;
         }
-        loop {
+        // Tuples are consumed from `start`; the buffer is drained once.
+        let mut start = 0;
+        let result = loop {
             if self.ended {
-                return Ok(());
+                if self.buf.len() > start {
+                    // As PostgreSQL: nothing may follow the trailer.
+                    break Err(bad_copy(
+                        "received copy data after EOF marker",
+                        &self.table.name,
+                        self.line + 1,
+                    ));
+                }
+                break Ok(());
             }
-            if self.buf.len() < 2 {
-                break;
+            if self.buf.len() < start + 2 {
+                break Ok(());
             }
-            let n = i16::from_be_bytes([self.buf[0], self.buf[1]]);
+            let n = i16::from_be_bytes([self.buf[start], self.buf[start + 1]]);
             if n == -1 {
                 self.ended = true;
-                self.buf.clear();
-                return Ok(());
+                start += 2;
+                continue;
             }
             // Find whether the whole tuple is here.
-            let mut pos = 2;
+            let mut pos = start + 2;
             let mut fields = Vec::with_capacity(n.max(0) as usize);
             let mut complete = true;
             for _ in 0..n {
@@ -477,13 +489,13 @@ impl CopyIn {
                 pos += len;
             }
             if !complete {
-                break;
+                break Ok(());
             }
-            self.buf.drain(..pos);
+            start = pos;
             self.line += 1;
             let line = self.line;
             if fields.len() != self.cols.len() {
-                return Err(bad_copy(
+                break Err(bad_copy(
                     format!(
                         "row field count is {}, expected {}",
                         fields.len(),
@@ -493,23 +505,40 @@ impl CopyIn {
                     line,
                 ));
             }
-            let mut texts = Vec::with_capacity(fields.len());
+            let mut cells = Vec::with_capacity(fields.len());
+            let mut failed = None;
             for (f, &pos) in fields.into_iter().zip(&self.cols) {
-                texts.push(match f {
-                    None => None,
-                    Some(raw) => {
-                        let col = &self.table.columns[pos];
-                        Some(binary_to_text(&col.ty, &raw).map_err(|e| {
-                            e.with_detail(format!(
-                                "COPY {}, line {line}, column {}",
-                                self.table.name, col.name
-                            ))
-                        })?)
+                let Some(raw) = f else {
+                    cells.push(None);
+                    continue;
+                };
+                let col = &self.table.columns[pos];
+                // Vectors decode straight from pgvector's binary form.
+                let cell = if col.ty.vector().is_some() {
+                    crate::exec::vecarrow::recv(&col.ty, &raw).map(Cell::Value)
+                } else {
+                    binary_to_text(&col.ty, &raw).map(Cell::Text)
+                };
+                match cell {
+                    Ok(c) => cells.push(Some(c)),
+                    Err(e) => {
+                        failed = Some(e.with_detail(format!(
+                            "COPY {}, line {line}, column {}",
+                            self.table.name, col.name
+                        )));
+                        break;
                     }
-                });
+                }
             }
-            self.push_row(texts)?;
-        }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if let Err(e) = self.push_row(cells) {
+                break Err(e);
+            }
+        };
+        self.buf.drain(..start.min(self.buf.len()));
+        result?;
         if last && !self.buf.is_empty() {
             return Err(bad_copy(
                 "unexpected EOF in COPY data",
@@ -519,6 +548,12 @@ impl CopyIn {
         }
         Ok(())
     }
+}
+
+/// A COPY field: text to parse, or a value already decoded (binary vectors).
+enum Cell {
+    Text(String),
+    Value(Datum),
 }
 
 fn truncate(s: &str) -> String {
