@@ -13,13 +13,13 @@ OUT=benches/results/vector.csv
 mkdir -p benches/results
 rm -f "$OUT"
 
-run_grape() {  # dataset metric
+run_grape() {  # dataset metric [label [extra harness options]]
   rm -rf /tmp/gbench
   "$BIN" start --data-dir /tmp/gbench --listen 127.0.0.1:55433 > /tmp/gbench.log 2>&1 &
   local pid=$!
   sleep 3
-  python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55433 user=grape" --label grapedb \
-    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" | tee -a benches/results/vector.md
+  python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55433 user=grape" --label "${3:-grapedb}" \
+    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" "${@:4}" | tee -a benches/results/vector.md
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -40,4 +40,8 @@ for ds in "synthetic:100000:128 l2" "npy:$DATA cosine"; do
   run_grape "$1" "$2"
   run_pg "$1" "$2"
 done
+# GrapeDB's storage options: 1-bit codes with re-ranking on the embeddings,
+# half-precision graphs on the clustered set.
+run_grape "npy:$DATA" cosine grapedb-binary --quantization binary
+run_grape synthetic:100000:128 l2 grapedb-halfvec --quantization halfvec
 echo "results: $OUT and benches/results/vector.md"

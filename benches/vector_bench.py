@@ -138,7 +138,8 @@ def main():
     ap.add_argument("--server-pid", default="", help="comma-separated pids whose RSS is the server's")
     ap.add_argument("--text-copy-rows", type=int, default=20000, help="rows loaded again with text COPY")
     ap.add_argument("--out", default="benches/results/vector.csv")
-    ap.add_argument("--quantization", default="", help="e.g. binary (GrapeDB index option)")
+    ap.add_argument("--quantization", default="", help="binary or halfvec (GrapeDB index option)")
+    ap.add_argument("--rerank", type=int, default=0, help="with binary quantization (GrapeDB, default 4)")
     args = ap.parse_args()
 
     pids = [p for p in args.server_pid.split(",") if p]
@@ -188,6 +189,8 @@ def main():
     with_opts = f"m = {args.m}, ef_construction = {args.ef_construction}"
     if args.quantization:
         with_opts += f", quantization = '{args.quantization}'"
+    if args.rerank:
+        with_opts += f", rerank = {args.rerank}"
     t0 = time.time()
     conn.execute(f"CREATE INDEX bench_idx ON bench_items USING hnsw (embedding {opclass}) WITH ({with_opts})")
     build = time.time() - t0

@@ -46,6 +46,7 @@ impl Ivf {
     /// Centroids for `lists` lists, by k-means over a sample of `points`.
     pub fn train(dist: DenseDist, points: &[&[f32]], lists: usize) -> Ivf {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let spherical = dist.0 == crate::vector::distance::Metric::NegInnerProduct;
         let k = lists.min(points.len());
         let sample: Vec<&[f32]> = if points.len() > lists * SAMPLE_PER_LIST {
             (0..lists * SAMPLE_PER_LIST)
@@ -88,6 +89,14 @@ impl Ivf {
                 }
                 for (x, s) in centroid.iter_mut().zip(&sums[c]) {
                     *x = (*s / counts[c] as f64) as f32;
+                }
+                if spherical {
+                    // Inner product (and cosine, on unit vectors): centroids
+                    // on the unit sphere, or long ones would win every list.
+                    let n = crate::vector::distance::norm(centroid) as f32;
+                    if n > 0.0 {
+                        centroid.iter_mut().for_each(|x| *x /= n);
+                    }
                 }
             }
         }

@@ -282,6 +282,9 @@ impl ShardSearch {
         let Some(shard) = self.indexes.get(self.part.group(), self.spec.index.id) else {
             return Ok(None);
         };
+        if !shard.ready() {
+            return Ok(None);
+        }
         if self.overlay.is_some() || self.selective {
             return Ok(None);
         }
@@ -353,6 +356,9 @@ impl ShardSearch {
             return None;
         }
         let shard = self.indexes.get(self.part.group(), self.spec.index.id)?;
+        if !shard.ready() {
+            return None;
+        }
         let k = self.spec.k;
         let found = shard.search(&self.spec.query, k, self.spec.effort(k), None);
         Some(found.into_iter().map(|(key, d)| (d, key)).collect())
@@ -414,7 +420,10 @@ pub async fn nearest_all(searches: Vec<ShardSearch>) -> PgResult<Vec<(f64, Vec<D
             all.sort_by(|a, b| a.0.total_cmp(&b.0));
             Ok(all)
         };
-        let _ = tx.send(run());
+        // A panic here must fail the query, not the server (rayon aborts).
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|_| Err(PgError::internal("KNN search panicked")));
+        let _ = tx.send(result);
     });
     rx.await
         .map_err(|_| PgError::internal("KNN search did not finish"))?

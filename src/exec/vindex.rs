@@ -353,6 +353,8 @@ pub struct ShardIndex {
     pending: Mutex<Pending>,
     /// Where the graph came from: "building", "rows", "checkpoint", "rebuilt".
     source: Mutex<&'static str>,
+    /// A rebuild of this graph is running.
+    rebuilding: std::sync::atomic::AtomicBool,
 }
 
 /// A CREATE INDEX or REINDEX in progress, for `pg_stat_progress_create_index`.
@@ -510,6 +512,7 @@ impl ShardIndex {
             progress: Progress::default(),
             pending: Mutex::new(Pending::None),
             source: Mutex::new("building"),
+            rebuilding: Default::default(),
         })
     }
 
@@ -662,6 +665,12 @@ impl ShardIndex {
         }
     }
 
+    /// Whether the graph holds every row (not in its first build): until
+    /// then searches scan rows exactly instead.
+    pub fn ready(&self) -> bool {
+        *self.source.lock().unwrap() != "building"
+    }
+
     /// Rows in the graph, and tombstones.
     pub fn counts(&self) -> (usize, usize) {
         let m = self.map.read().unwrap();
@@ -687,6 +696,9 @@ impl ShardIndex {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let dead = map.dead;
+        // No walk needs more candidates than the graph has (a huge LIMIT
+        // must not size the search's heaps).
+        let (k, ef) = (k.min(map.keys.len()), ef.min(map.keys.len().max(1)));
         let keys_of = |ids: Vec<(usize, f32)>| -> Vec<(Vec<u8>, f32)> {
             ids.into_iter()
                 .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
@@ -1071,9 +1083,43 @@ impl VectorIndexes {
     }
 
     async fn rebuild_shard(self: &Arc<Self>, old: &Arc<ShardIndex>) -> PgResult<()> {
+        // One rebuild of a graph at a time (REINDEX and maintenance).
+        if old.rebuilding.swap(true, Ordering::SeqCst) {
+            return Err(PgError::new(
+                "55006",
+                format!("index \"{}\" is being rebuilt", old.index.name),
+            ));
+        }
         // The old graph serves searches until the swap; writes meanwhile are
         // recorded and replayed into the new one.
         *old.pending.lock().unwrap() = Pending::Record(Vec::new());
+        let built = self.build_replacement(old).await;
+        let Ok(fresh) = built else {
+            // Stop recording; the old graph stays.
+            drop(old.take_pending());
+            old.rebuilding.store(false, Ordering::SeqCst);
+            return built.map(|_| ());
+        };
+        // The write lock waits for in-flight applies (they hold the read lock).
+        let mut shards = self.shards.write().unwrap();
+        let (_pending, changes) = old.take_pending();
+        old.rebuilding.store(false, Ordering::SeqCst);
+        // Dropped (or replaced) meanwhile: nothing to swap.
+        let key = (old.group, old.index.id);
+        if !shards.get(&key).is_some_and(|cur| Arc::ptr_eq(cur, old)) {
+            return Ok(());
+        }
+        fresh.apply_to_graph(&changes);
+        *fresh.source.lock().unwrap() = "rebuilt";
+        fresh
+            .applied
+            .store(old.applied.load(Ordering::SeqCst), Ordering::SeqCst);
+        shards.insert(key, fresh);
+        Ok(())
+    }
+
+    /// A new graph of `old`'s index from the shard's rows.
+    async fn build_replacement(&self, old: &ShardIndex) -> PgResult<Arc<ShardIndex>> {
         let fresh = Arc::new(ShardIndex::new(
             old.group,
             old.table.clone(),
@@ -1087,21 +1133,13 @@ impl VectorIndexes {
         tokio::task::spawn_blocking(move || f.insert_many(rows))
             .await
             .map_err(|e| PgError::internal(e.to_string()))?;
-        // The write lock waits for in-flight applies (they hold the read lock).
-        let mut shards = self.shards.write().unwrap();
-        let (_pending, changes) = old.take_pending();
-        fresh.apply_to_graph(&changes);
-        *fresh.source.lock().unwrap() = "rebuilt";
-        fresh
-            .applied
-            .store(old.applied.load(Ordering::SeqCst), Ordering::SeqCst);
-        shards.insert((old.group, old.index.id), fresh);
-        Ok(())
+        Ok(fresh)
     }
 
     /// Write every graph's checkpoint (at shutdown).
     pub fn checkpoint_all(&self) {
-        for s in self.all() {
+        // A graph still being built is not a checkpoint of anything.
+        for s in self.all().into_iter().filter(|s| s.ready()) {
             if let Err(e) = s.dump(&self.shard_dir(s.group, s.index.id)) {
                 tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
             }

@@ -310,6 +310,12 @@ pub async fn inline_query_vectors(
         BinaryOperator::Spaceship => true,
         _ => false,
     };
+    // A subquery may name the statement's CTEs: leave those to the planner.
+    if let Statement::Query(q) = stmt {
+        if q.with.is_some() {
+            return Ok(());
+        }
+    }
     // The subqueries, in order of appearance.
     let mut found: Vec<datafusion::sql::sqlparser::ast::Query> = Vec::new();
     let _ = visit_expressions_mut(stmt, |e| {
@@ -359,9 +365,15 @@ pub async fn inline_query_vectors(
                 .map(str::to_string),
             None => None,
         };
+        // `bit` alone is bit(1): a bit string goes in as varbit.
+        let ty = if kind == crate::vector::Kind::Bit {
+            "varbit"
+        } else {
+            kind.name()
+        };
         let literal = match text {
-            Some(t) => format!("CAST('{t}' AS {})", kind.name()),
-            None => format!("CAST(NULL AS {})", kind.name()),
+            Some(t) => format!("CAST('{t}' AS {ty})"),
+            None => format!("CAST(NULL AS {ty})"),
         };
         let e = datafusion::sql::sqlparser::parser::Parser::new(
             &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},

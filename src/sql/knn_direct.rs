@@ -41,8 +41,8 @@ enum Item {
     Distance,
 }
 
-/// `col <op> q` (or `q <op> col`, or `l2_distance(col, q)`...): the column
-/// name, the metric and the query vector's text.
+/// `col <op> q` (or `q <op> col`): the column name, the metric and the
+/// query vector's text.
 fn distance_parts(e: &Expr) -> Option<(Vec<Ident>, Metric, String)> {
     let (metric, a, b) = match e {
         Expr::Nested(inner) => return distance_parts(inner),
@@ -86,14 +86,17 @@ fn query_text(e: &Expr) -> Option<String> {
             data_type: SqlDataType::Custom(name, modifiers),
             format: None,
             ..
-        } if modifiers.is_empty() && is_name(name, "vector") => query_text(expr),
-        Expr::Cast {
-            kind: CastKind::Cast | CastKind::DoubleColon,
-            expr,
-            data_type: SqlDataType::Text | SqlDataType::Varchar(None),
-            format: None,
-            ..
-        } => query_text(expr),
+        } if modifiers.is_empty() && is_name(name, "vector") => match expr.as_ref() {
+            // `CAST('[..]'::text AS vector)`: text is fine inside a vector cast.
+            Expr::Cast {
+                kind: CastKind::Cast | CastKind::DoubleColon,
+                expr,
+                data_type: SqlDataType::Text | SqlDataType::Varchar(None),
+                format: None,
+                ..
+            } => query_text(expr),
+            inner => query_text(inner),
+        },
         _ => None,
     }
 }
@@ -111,16 +114,18 @@ fn folded(i: &Ident) -> String {
     }
 }
 
-/// A non-negative integer constant (LIMIT/OFFSET), also as a bound parameter.
+/// A non-negative integer constant (LIMIT/OFFSET) that PostgreSQL accepts
+/// as a bigint, also as a bound parameter.
 fn count(e: &Expr) -> Option<usize> {
-    match e {
-        Expr::Nested(inner) => count(inner),
+    let n: u64 = match e {
+        Expr::Nested(inner) => return count(inner),
         Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n.parse().ok(),
-            Value::SingleQuotedString(s) => s.trim().parse().ok(),
-            _ => None,
+            Value::Number(n, _) => n.parse().ok()?,
+            Value::SingleQuotedString(s) => s.trim().parse().ok()?,
+            _ => return None,
         },
         Expr::Cast {
+            kind: CastKind::Cast | CastKind::DoubleColon,
             expr,
             data_type:
                 SqlDataType::Int(_)
@@ -130,9 +135,10 @@ fn count(e: &Expr) -> Option<usize> {
                 | SqlDataType::Int4(_)
                 | SqlDataType::Int8(_),
             ..
-        } => count(expr),
-        _ => None,
-    }
+        } => return count(expr),
+        _ => return None,
+    };
+    (n <= i64::MAX as u64).then_some(n as usize)
 }
 
 /// The parts of a direct KNN query, before the catalog is consulted.
@@ -245,6 +251,23 @@ fn shape(q: &Query) -> Option<Shape> {
     };
 
     // The ordering distance: written out, or the alias of a selected one.
+    // A name that two output columns carry is PostgreSQL's "ambiguous".
+    if let Expr::Identifier(i) = &key.expr {
+        let named = s
+            .projection
+            .iter()
+            .filter(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => folded(alias) == folded(i),
+                SelectItem::UnnamedExpr(e) => {
+                    column_ref(e).and_then(|c| c.last().map(folded)) == Some(folded(i))
+                }
+                _ => false,
+            })
+            .count();
+        if named > 1 {
+            return None;
+        }
+    }
     let aliased = s
         .projection
         .iter()

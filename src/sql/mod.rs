@@ -181,6 +181,14 @@ impl Engine {
                                     opts,
                                 })
                             }
+                            // The direct KNN path answers with rows.
+                            Output::Rows {
+                                schema, batches, ..
+                            } => Ok(Output::CopyOut {
+                                schema,
+                                batches,
+                                opts,
+                            }),
                             _ => Err(PgError::internal("COPY query produced no rows")),
                         }
                     }

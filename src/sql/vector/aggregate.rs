@@ -117,6 +117,9 @@ impl AggregateUDFImpl for VectorAware {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         match args.expr_fields {
+            [f] if field_dense_kind(f).is_some() && args.is_distinct => Err(pg(
+                PgError::unsupported(format!("{}(DISTINCT) over vectors", self.name())),
+            )),
             [f] if field_dense_kind(f).is_some() => Ok(Box::new(VecAccumulator {
                 kind: field_dense_kind(f).unwrap(),
                 avg: self.avg,
@@ -188,21 +191,34 @@ struct VecAccumulator {
 }
 
 impl VecAccumulator {
-    fn add(&mut self, v: &[f64]) -> Result<()> {
+    /// Add (`sign` 1) or take back (`sign` -1, moving windows) one vector.
+    fn add(&mut self, v: &[f64], sign: f64) -> Result<()> {
         if self.count == 0 {
             self.sum = vec![0.0; v.len()];
         } else if v.len() != self.sum.len() {
-            return Err(pg(PgError::new(
-                "22000",
-                format!("expected {} dimensions, not {}", self.sum.len(), v.len()),
-            )));
+            // avg is vector_accum's check, sum is vector_add's.
+            let msg = if self.avg {
+                format!("expected {} dimensions, not {}", self.sum.len(), v.len())
+            } else {
+                format!(
+                    "different vector dimensions {} and {}",
+                    self.sum.len(),
+                    v.len()
+                )
+            };
+            return Err(pg(PgError::new("22000", msg)));
         }
+        let half = self.kind == Kind::HalfVec;
         for (s, x) in self.sum.iter_mut().zip(v) {
             *s = if self.avg {
-                *s + x
+                *s + sign * x
             } else {
-                // vector_add: float4 addition, overflow is an error.
-                let r = *s as f32 + *x as f32;
+                // vector_add/halfvec_add: float4 (or half) per step,
+                // overflow is an error.
+                let mut r = *s as f32 + (sign * x) as f32;
+                if half {
+                    r = half::f16::from_f32(r).to_f32();
+                }
                 if r.is_infinite() {
                     return Err(pg(PgError::new("22003", "value out of range: overflow")));
                 }
@@ -211,19 +227,38 @@ impl VecAccumulator {
         }
         Ok(())
     }
-}
 
-impl Accumulator for VecAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+    fn each(values: &[ArrayRef], mut f: impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
         let dense = Dense::new(&values[0]).map_err(pg)?;
         for i in 0..dense.len() {
             if let Some(v) = dense.get(i) {
                 let v: Vec<f64> = v.iter().map(|x| *x as f64).collect();
-                self.add(&v)?;
-                self.count += 1;
+                f(&v)?;
             }
         }
         Ok(())
+    }
+}
+
+impl Accumulator for VecAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        Self::each(values, |v| {
+            self.add(v, 1.0)?;
+            self.count += 1;
+            Ok(())
+        })
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        Self::each(values, |v| {
+            self.add(v, -1.0)?;
+            self.count -= 1;
+            Ok(())
+        })
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -236,7 +271,7 @@ impl Accumulator for VecAccumulator {
             }
             let part = sums.value(i);
             let part: Vec<f64> = part.as_primitive::<Float64Type>().values().to_vec();
-            self.add(&part)?;
+            self.add(&part, 1.0)?;
             self.count += n;
         }
         Ok(())
