@@ -367,6 +367,12 @@ pub async fn reindex(engine: &Engine, session: &mut Session, args: &[String]) ->
     let (kind, parts) = args
         .split_first()
         .ok_or_else(|| PgError::syntax("syntax error at or near \"REINDEX\""))?;
+    if matches!(kind.as_str(), "SCHEMA" | "DATABASE") && session.in_block() {
+        return Err(PgError::new(
+            "25001",
+            format!("REINDEX {kind} cannot run inside a transaction block"),
+        ));
+    }
     let cat = engine.catalog.current();
     let search = session.search_path();
     let schema_and_name = || -> PgResult<(Option<&String>, &String)> {

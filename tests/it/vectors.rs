@@ -85,6 +85,22 @@ async fn knn(c: &Client, sql: &str, q: &[f32]) -> Vec<i32> {
         .collect()
 }
 
+/// INSERT `rows` (each `(..)` text) into `table`, 500 per statement.
+async fn insert_rows(c: &Client, table: &str, rows: &[String]) {
+    for chunk in rows.chunks(500) {
+        c.batch_execute(&format!("INSERT INTO {table} VALUES {}", chunk.join(",")))
+            .await
+            .unwrap();
+    }
+}
+
+/// The SQLSTATE and message of a statement that must fail.
+async fn error_of(c: &Client, sql: &str) -> (String, String) {
+    let e = c.batch_execute(sql).await.expect_err(sql);
+    let db = e.as_db_error().expect("a server error");
+    (db.code().code().to_string(), db.message().to_string())
+}
+
 fn recall(got: &[i32], want: &[i32]) -> f64 {
     got.iter().filter(|g| want.contains(g)).count() as f64 / want.len().max(1) as f64
 }
@@ -116,12 +132,13 @@ async fn hnsw_recall_filters_deletes_and_restart() {
         .await
         .unwrap_err();
     assert_eq!(e.as_db_error().unwrap().code().code(), "42704");
-    let e = c
-        .batch_execute("CREATE INDEX ON items USING hnsw (v vector_l2_ops) WITH (m = 1)")
-        .await
-        .unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(
+            &c,
+            "CREATE INDEX ON items USING hnsw (v vector_l2_ops) WITH (m = 1)"
+        )
+        .await
+        .1,
         "value 1 out of bounds for option \"m\""
     );
     let e = c
@@ -134,9 +151,8 @@ async fn hnsw_recall_filters_deletes_and_restart() {
         e.as_db_error().unwrap().message(),
         "ef_construction must be greater than or equal to 2 * m"
     );
-    let e = c.batch_execute("SET hnsw.ef_search = 0").await.unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(&c, "SET hnsw.ef_search = 0").await.1,
         "0 is outside the valid range for parameter \"hnsw.ef_search\" (1 .. 1000)"
     );
 
@@ -287,10 +303,8 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     c.batch_execute("REINDEX (VERBOSE) TABLE CONCURRENTLY public.items; REINDEX SCHEMA public")
         .await
         .unwrap();
-    let e = c.batch_execute("REINDEX INDEX nope").await.unwrap_err();
-    assert_eq!(e.as_db_error().unwrap().code().code(), "42P01");
-    let e = c.batch_execute("REINDEX items").await.unwrap_err();
-    assert_eq!(e.as_db_error().unwrap().code().code(), "42601");
+    assert_eq!(error_of(&c, "REINDEX INDEX nope").await.0, "42P01");
+    assert_eq!(error_of(&c, "REINDEX items").await.0, "42601");
 
     // Restart: the index comes back from its checkpoint and answers the same.
     drop(c);
@@ -385,11 +399,7 @@ async fn direct_knn_matches_planned() {
         .enumerate()
         .map(|(i, v)| format!("({i}, 'doc {i}', '{}')", text(v)))
         .collect();
-    for chunk in values.chunks(500) {
-        c.batch_execute(&format!("INSERT INTO docs VALUES {}", chunk.join(",")))
-            .await
-            .unwrap();
-    }
+    insert_rows(&c, "docs", &values).await;
     let q = text(&dataset(1, 99)[0]);
     let cases = [
         format!("SELECT * FROM docs ORDER BY v <-> '{q}' LIMIT 10"),
@@ -494,11 +504,7 @@ async fn quantized_index_storage_and_recall() {
         .enumerate()
         .map(|(i, v)| format!("({i}, '{}')", text(v)))
         .collect();
-    for chunk in values.chunks(500) {
-        c.batch_execute(&format!("INSERT INTO q VALUES {}", chunk.join(",")))
-            .await
-            .unwrap();
-    }
+    insert_rows(&c, "q", &values).await;
     let queries = dataset_with(20, 77, 1.0, 128);
     let cases = [
         (
@@ -557,12 +563,13 @@ async fn quantized_index_storage_and_recall() {
             .await
             .unwrap();
     }
-    let e = c
-        .batch_execute("CREATE INDEX ON q USING hnsw (v vector_l2_ops) WITH (quantization = 'pq')")
-        .await
-        .unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(
+            &c,
+            "CREATE INDEX ON q USING hnsw (v vector_l2_ops) WITH (quantization = 'pq')"
+        )
+        .await
+        .1,
         "invalid value for option \"quantization\": \"pq\""
     );
     drop(c);
@@ -611,25 +618,23 @@ async fn ivfflat_lists_probes_and_restart() {
             Some("Drop the index until the table has more data.".to_string())
         ))
     );
-    let e = c
-        .batch_execute("CREATE INDEX ON f USING ivfflat (v vector_l2_ops) WITH (lists = 0)")
-        .await
-        .unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(
+            &c,
+            "CREATE INDEX ON f USING ivfflat (v vector_l2_ops) WITH (lists = 0)"
+        )
+        .await
+        .1,
         "value 0 out of bounds for option \"lists\""
     );
-    let e = c
-        .batch_execute("CREATE INDEX ON f USING ivfflat (v vector_l1_ops)")
-        .await
-        .unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(&c, "CREATE INDEX ON f USING ivfflat (v vector_l1_ops)")
+            .await
+            .1,
         "operator class \"vector_l1_ops\" does not exist for access method \"ivfflat\""
     );
-    let e = c.batch_execute("SET ivfflat.probes = 0").await.unwrap_err();
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        error_of(&c, "SET ivfflat.probes = 0").await.1,
         "0 is outside the valid range for parameter \"ivfflat.probes\" (1 .. 32768)"
     );
 
@@ -639,11 +644,7 @@ async fn ivfflat_lists_probes_and_restart() {
         .enumerate()
         .map(|(i, v)| format!("({i}, {}, '{}')", i % 100, text(v)))
         .collect();
-    for chunk in values.chunks(1000) {
-        c.batch_execute(&format!("INSERT INTO f VALUES {}", chunk.join(",")))
-            .await
-            .unwrap();
-    }
+    insert_rows(&c, "f", &values).await;
     c.batch_execute("CREATE INDEX f_ivf ON f USING ivfflat (v vector_l2_ops) WITH (lists = 20)")
         .await
         .unwrap();
