@@ -32,7 +32,7 @@ use hnsw_rs::prelude::Distance;
 use super::codec::{Datum, decode_row, rows_to_batch};
 use super::provider::Overlay;
 use super::scan::{ScanPart, read_part};
-use super::vindex::{BitDist, Point, Step, VectorIndexes, parse_expr, point_of};
+use super::vindex::{BitDist, Point, Step, VectorIndexes, parse_expr, point_of, sparse_of};
 use crate::catalog::{Index, Table};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -178,6 +178,9 @@ fn exact(metric: Metric, a: &Point, b: &Point) -> f64 {
     match (a, b) {
         (Point::Dense(x), Point::Dense(y)) if x.len() == y.len() => distance::dense(metric, x, y),
         (Point::Bits(x), Point::Bits(y)) if x.len() == y.len() => BitDist(metric).eval(x, y) as f64,
+        (Point::Sparse(x), Point::Sparse(y)) => {
+            distance::sparse(metric, &sparse_of(x), &sparse_of(y))
+        }
         _ => f64::INFINITY,
     }
 }
@@ -267,7 +270,8 @@ impl ShardSearch {
             .zip(keep)
             .filter(|(_, k)| *k)
             .filter_map(|(r, _)| {
-                let p = point_of(&r[pos], &steps, def.metric)?;
+                let kind = self.table.columns[pos].ty.vector()?.0;
+                let p = point_of(&r[pos], kind, &steps, def.metric)?;
                 Some((exact(def.metric, &p, &self.spec.query), r))
             })
             .collect())

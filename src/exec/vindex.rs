@@ -89,6 +89,66 @@ pub enum Point {
     Dense(Vec<f32>),
     Half(Vec<u16>),
     Bits(Vec<u64>),
+    /// A sparsevec: (0-based index, value) pairs, indices ascending.
+    Sparse(Vec<(u32, f32)>),
+}
+
+impl Point {
+    pub fn sparse(v: &crate::vector::SparseVec) -> Point {
+        Point::Sparse(
+            v.indices
+                .iter()
+                .copied()
+                .zip(v.values.iter().copied())
+                .collect(),
+        )
+    }
+}
+
+/// The sparsevec a graph point holds (its dimension does not matter to distances).
+pub fn sparse_of(pairs: &[(u32, f32)]) -> crate::vector::SparseVec {
+    crate::vector::SparseVec {
+        dim: pairs.last().map_or(0, |p| p.0 + 1),
+        indices: pairs.iter().map(|p| p.0).collect(),
+        values: pairs.iter().map(|p| p.1).collect(),
+    }
+}
+
+/// Distance between sparse vectors, merging their sorted indices; the same
+/// order as the SQL operator (cosine graphs hold unit vectors, as dense ones).
+#[derive(Clone, Copy, Debug)]
+pub struct SparseDist(pub Metric);
+
+impl Distance<(u32, f32)> for SparseDist {
+    fn eval(&self, a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+        let (mut i, mut j) = (0, 0);
+        let (mut dot, mut l2, mut l1) = (0f32, 0f32, 0f32);
+        while i < a.len() || j < b.len() {
+            let ai = a.get(i).map_or(u32::MAX, |p| p.0);
+            let bj = b.get(j).map_or(u32::MAX, |p| p.0);
+            let (x, y) = if ai == bj {
+                i += 1;
+                j += 1;
+                (a[i - 1].1, b[j - 1].1)
+            } else if ai < bj {
+                i += 1;
+                (a[i - 1].1, 0.0)
+            } else {
+                j += 1;
+                (0.0, b[j - 1].1)
+            };
+            dot += x * y;
+            l2 += (x - y) * (x - y);
+            l1 += (x - y).abs();
+        }
+        let d = match self.0 {
+            Metric::L2 => l2,
+            Metric::NegInnerProduct => -dot,
+            Metric::L1 => l1,
+            _ => 0.0,
+        };
+        if d.is_nan() { f32::MAX } else { positive(d) }
+    }
 }
 
 /// Distance between half-precision vectors (f16 bit patterns), converted
@@ -141,6 +201,14 @@ impl Elem for u16 {
         }
     }
 }
+impl Elem for (u32, f32) {
+    fn of(p: &Point) -> Option<&[(u32, f32)]> {
+        match p {
+            Point::Sparse(v) => Some(v),
+            _ => None,
+        }
+    }
+}
 impl Elem for u64 {
     fn of(p: &Point) -> Option<&[u64]> {
         match p {
@@ -158,6 +226,7 @@ macro_rules! with_graph {
             Graph::Dense($h) => $body,
             Graph::Half($h) => $body,
             Graph::Bits($h) => $body,
+            Graph::Sparse($h) => $body,
             Graph::Ivf($ivf) => $ivf_body,
         }
     };
@@ -234,8 +303,11 @@ pub fn parse_expr(sql: &str) -> Option<(String, Vec<Step>)> {
 }
 
 /// A stored column value through the index expression, as a graph point.
-pub fn point_of(d: &Datum, steps: &[Step], metric: Metric) -> Option<Point> {
+pub fn point_of(d: &Datum, kind: Kind, steps: &[Step], metric: Metric) -> Option<Point> {
     let mut p = match d {
+        Datum::Bytes(b) if kind == Kind::SparseVec => {
+            Point::sparse(&crate::vector::SparseVec::from_bytes(b))
+        }
         Datum::Vector(v) => Point::Dense(v.clone()),
         Datum::HalfVec(h) => Point::Dense(
             h.iter()
@@ -255,10 +327,13 @@ pub fn point_of(d: &Datum, steps: &[Step], metric: Metric) -> Option<Point> {
         };
     }
     // Cosine leaves zero vectors out (their distance is NaN), as pgvector does.
-    if let (Metric::Cosine, Point::Dense(v)) = (metric, &p) {
-        if v.iter().all(|x| *x == 0.0) {
-            return None;
-        }
+    let zero = match &p {
+        Point::Dense(v) => v.iter().all(|x| *x == 0.0),
+        Point::Sparse(v) => v.iter().all(|x| x.1 == 0.0),
+        _ => false,
+    };
+    if metric == Metric::Cosine && zero {
+        return None;
     }
     Some(p)
 }
@@ -267,6 +342,7 @@ enum Graph {
     Dense(Hnsw<'static, f32, DenseDist>),
     Half(Hnsw<'static, u16, HalfDist>),
     Bits(Hnsw<'static, u64, BitDist>),
+    Sparse(Hnsw<'static, (u32, f32), SparseDist>),
     /// `USING ivfflat` (dense points only).
     Ivf(super::ivf::Ivf),
 }
@@ -398,6 +474,7 @@ fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
         Storage::Bits => Graph::Bits(Hnsw::new(m, cap, 16, ef, BitDist(metric))),
         Storage::Half => Graph::Half(Hnsw::new(m, cap, 16, ef, HalfDist(metric))),
         Storage::F32 => Graph::Dense(Hnsw::new(m, cap, 16, ef, DenseDist(metric))),
+        Storage::Sparse => Graph::Sparse(Hnsw::new(m, cap, 16, ef, SparseDist(metric))),
     }
 }
 
@@ -427,11 +504,15 @@ enum Storage {
     Half,
     /// Bit words: bit columns and expressions, `quantization = 'binary'`.
     Bits,
+    /// (index, value) pairs: sparsevec.
+    Sparse,
 }
 
 fn storage(def: &VectorIndex) -> Storage {
     if def.method == "ivfflat" {
         Storage::F32
+    } else if def.kind == Kind::SparseVec {
+        Storage::Sparse
     } else if def.kind == Kind::Bit || quantized(def) {
         Storage::Bits
     } else if def.kind == Kind::HalfVec || def.quantization.as_deref() == Some("halfvec") {
@@ -445,7 +526,7 @@ fn storage(def: &VectorIndex) -> Storage {
 /// does (full-precision points): then shards can be merged on them.
 pub fn exact_order(def: &VectorIndex) -> bool {
     match storage(def) {
-        Storage::F32 => true,
+        Storage::F32 | Storage::Sparse => true,
         // halfvec values are exact in f16, but unit vectors are not.
         Storage::Half => def.kind == Kind::HalfVec && def.metric != Metric::Cosine,
         Storage::Bits => false,
@@ -463,6 +544,7 @@ pub fn storage_name(def: &VectorIndex) -> &'static str {
         Storage::Half => "halfvec",
         Storage::Bits if quantized(def) => "binary",
         Storage::Bits => "bit",
+        Storage::Sparse => "sparsevec",
     }
 }
 
@@ -518,7 +600,8 @@ impl ShardIndex {
 
     fn point_of_row(&self, row: &[u8]) -> Option<Point> {
         let vals = decode_row(&self.table, row).ok()?;
-        let p = point_of(vals.get(self.col_pos)?, &self.steps, self.def.metric)?;
+        let kind = self.table.columns[self.col_pos].ty.vector()?.0;
+        let p = point_of(vals.get(self.col_pos)?, kind, &self.steps, self.def.metric)?;
         Some(self.graph_point(p))
     }
 
@@ -550,6 +633,14 @@ impl ShardIndex {
         match p {
             Point::Dense(v) if quantized(&self.def) => {
                 Point::Bits(bits_words(&vector::binary_quantize(&v)))
+            }
+            Point::Sparse(v) if self.def.metric == Metric::Cosine => {
+                let n = v
+                    .iter()
+                    .map(|p| p.1 as f64 * p.1 as f64)
+                    .sum::<f64>()
+                    .sqrt() as f32;
+                Point::Sparse(v.into_iter().map(|(i, x)| (i, x / n)).collect())
             }
             Point::Dense(v) => {
                 let v = if self.def.metric == Metric::Cosine {
@@ -793,6 +884,7 @@ impl ShardIndex {
             Storage::Bits => Graph::Bits(loader.load_hnsw_with_dist(BitDist(metric)).ok()?),
             Storage::Half => Graph::Half(loader.load_hnsw_with_dist(HalfDist(metric)).ok()?),
             Storage::F32 => Graph::Dense(loader.load_hnsw_with_dist(DenseDist(metric)).ok()?),
+            Storage::Sparse => Graph::Sparse(loader.load_hnsw_with_dist(SparseDist(metric)).ok()?),
         };
         *self.graph.write().unwrap() = graph;
         *self.map.write().unwrap() = map;

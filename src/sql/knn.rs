@@ -145,13 +145,18 @@ fn query_point(v: &ScalarValue, kind: Kind) -> Option<Point> {
         ScalarValue::Binary(Some(b)) if kind == Kind::Bit => {
             Some(Point::Bits(bits_words(&Bits::from_bytes(b))))
         }
+        ScalarValue::Binary(Some(b)) if kind == Kind::SparseVec => {
+            Some(Point::sparse(&vector::SparseVec::from_bytes(b)))
+        }
         ScalarValue::Utf8(Some(s)) => match kind {
             Kind::Vector => vector::parse_vector(s, None).ok().map(Point::Dense),
             Kind::HalfVec => vector::parse_halfvec(s, None).ok().map(Point::Dense),
             Kind::Bit => vector::parse_bits(s, None)
                 .ok()
                 .map(|b| Point::Bits(bits_words(&b))),
-            Kind::SparseVec => None,
+            Kind::SparseVec => vector::parse_sparsevec(s, None)
+                .ok()
+                .map(|v| Point::sparse(&v)),
         },
         _ => None,
     }

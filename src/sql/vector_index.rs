@@ -188,9 +188,12 @@ pub async fn create(
             format!("operator class \"{opclass_name}\" does not accept data type {type_name}"),
         ));
     }
-    if kind == Kind::SparseVec {
-        return Err(PgError::unsupported("an hnsw index on sparsevec"));
-    }
+    // A sparse vector needs no fixed dimensions to be indexed.
+    let dims = if kind == Kind::SparseVec {
+        dims.or(Some(0))
+    } else {
+        dims
+    };
     let Some(dims) = dims else {
         return Err(crate::vector::data_error("column does not have dimensions"));
     };

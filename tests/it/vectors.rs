@@ -719,3 +719,115 @@ async fn ivfflat_lists_probes_and_restart() {
     drop(c);
     handle.shutdown().await;
 }
+
+/// HNSW over sparsevec (`sparsevec_l2_ops`, `sparsevec_cosine_ops`): the
+/// graph holds (index, value) pairs; answers match exact ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparsevec_hnsw() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute(
+        "CREATE TABLE sp (id int PRIMARY KEY, s sparsevec(32)); SET hnsw.ef_search = 100",
+    )
+    .await
+    .unwrap();
+    let sparse = |v: &[f32]| {
+        let parts: Vec<String> = v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(i, x)| format!("{}:{x}", i + 1))
+            .collect();
+        format!("{{{}}}/32", parts.join(","))
+    };
+    // Every third coordinate is dropped, so the dense twins below are exact.
+    let data: Vec<Vec<f32>> = dataset(2_000, 31)
+        .into_iter()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| if i % 3 == 0 { 0.0 } else { *x })
+                .collect()
+        })
+        .collect();
+    let rows: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({i}, '{}')", sparse(v)))
+        .collect();
+    insert_rows(&c, "sp", &rows).await;
+    c.batch_execute("CREATE INDEX sp_l2 ON sp USING hnsw (s sparsevec_l2_ops)")
+        .await
+        .unwrap();
+    let sql = "SELECT id FROM sp ORDER BY s <-> CAST($1::text AS sparsevec) LIMIT 10";
+    let queries: Vec<Vec<f32>> = dataset(10, 3)
+        .into_iter()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| if i % 3 == 0 { 0.0 } else { *x })
+                .collect()
+        })
+        .collect();
+    let plan: Vec<String> = c
+        .query(&format!("EXPLAIN {sql}"), &[&sparse(&queries[0])])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.join("\n")
+            .contains("index=sp_l2 (hnsw sparsevec_l2_ops)"),
+        "{plan:?}"
+    );
+    let mut total = 0.0;
+    for q in &queries {
+        let got: Vec<i32> = c
+            .query(sql, &[&sparse(q)])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        total += recall(&got, &exact(&data, q, 10, |_| true));
+    }
+    let r = total / queries.len() as f64;
+    println!("sparsevec recall@10: {r:.3}");
+    assert!(r >= 0.95, "sparsevec recall {r}");
+    let storage: String = c
+        .query_one(
+            "SELECT min(storage) FROM grape_vector_indexes WHERE index_name = 'sp_l2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(storage, "sparsevec");
+    // Cosine: the same rows as an exact scan.
+    c.batch_execute("CREATE INDEX sp_cos ON sp USING hnsw (s sparsevec_cosine_ops)")
+        .await
+        .unwrap();
+    let cos = "SELECT id FROM sp ORDER BY s <=> CAST($1::text AS sparsevec) LIMIT 5";
+    let with_index: Vec<i32> = c
+        .query(cos, &[&sparse(&queries[1])])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    c.batch_execute("SET enable_indexscan = off").await.unwrap();
+    let exact_rows: Vec<i32> = c
+        .query(cos, &[&sparse(&queries[1])])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        recall(&with_index, &exact_rows) >= 0.8,
+        "{with_index:?} vs {exact_rows:?}"
+    );
+    drop(c);
+    handle.shutdown().await;
+}
