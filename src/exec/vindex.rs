@@ -431,6 +431,8 @@ pub struct ShardIndex {
     source: Mutex<&'static str>,
     /// A rebuild of this graph is running.
     rebuilding: std::sync::atomic::AtomicBool,
+    /// Checkpoints of this graph are written one at a time.
+    dump_lock: Mutex<()>,
 }
 
 /// A CREATE INDEX or REINDEX in progress, for `pg_stat_progress_create_index`.
@@ -595,6 +597,7 @@ impl ShardIndex {
             pending: Mutex::new(Pending::None),
             source: Mutex::new("building"),
             rebuilding: Default::default(),
+            dump_lock: Mutex::new(()),
         })
     }
 
@@ -830,6 +833,11 @@ impl ShardIndex {
     }
 
     fn dump(&self, dir: &Path) -> PgResult<()> {
+        let _one_at_a_time = self.dump_lock.lock().unwrap();
+        // Read first: the graph then holds at least these changes; a graph
+        // ahead of its recorded position fails the check at load (rebuild),
+        // one behind it would load stale.
+        let applied = self.applied.load(Ordering::SeqCst);
         let io = |e: &dyn std::fmt::Display| PgError::internal(format!("index checkpoint: {e}"));
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
@@ -843,7 +851,7 @@ impl ShardIndex {
         let meta = Checkpoint {
             format: CHECKPOINT_FORMAT,
             base,
-            applied: self.applied.load(Ordering::SeqCst),
+            applied,
             index_id: self.index.id,
             def: self.def.clone(),
             map: bincode::serialize(&*map).map_err(|e| io(&e))?,
@@ -1106,11 +1114,17 @@ impl VectorIndexes {
                     }
                 }
             }
-            let _ = tokio::task::spawn_blocking({
-                let s = shard.clone();
-                move || s.dump(&dir)
-            })
-            .await;
+            // The graph serves now; its checkpoint is written in the
+            // background (a crash before it only means a rebuild from rows).
+            let (me, s) = (self.clone(), shard.clone());
+            tokio::task::spawn_blocking(move || {
+                let current = me.get(s.group, s.index.id);
+                if current.is_some_and(|cur| Arc::ptr_eq(&cur, &s)) {
+                    if let Err(e) = s.dump(&dir) {
+                        tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
+                    }
+                }
+            });
             progress_row
                 .build
                 .shards_done
