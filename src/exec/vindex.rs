@@ -881,7 +881,7 @@ impl ShardIndex {
                 super::ivf::Ivf::from_bytes(DenseDist(graph_metric(&self.def)), &bytes).ok()?;
             *self.graph.write().unwrap() = Graph::Ivf(ivf);
             *self.map.write().unwrap() = map;
-            self.applied.store(applied, Ordering::SeqCst);
+            self.applied.fetch_max(applied, Ordering::SeqCst);
             return Some(());
         }
         // The graph borrows its loader for its whole life: leak the loader
@@ -896,7 +896,7 @@ impl ShardIndex {
         };
         *self.graph.write().unwrap() = graph;
         *self.map.write().unwrap() = map;
-        self.applied.store(applied, Ordering::SeqCst);
+        self.applied.fetch_max(applied, Ordering::SeqCst);
         Some(())
     }
 }
@@ -1063,27 +1063,28 @@ impl VectorIndexes {
         );
         let table = Arc::new(table.clone());
         for (&gid, group) in &self.node.groups {
-            let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
             let shard = Arc::new(ShardIndex::new(gid, table.clone(), index.clone(), 0)?);
             let dir = self.shard_dir(gid, index.id);
+            // Register first, deferring writes, then read the checkpoint or
+            // the rows: a write either is in them or arrives deferred (or
+            // both: replayed puts replace, deletes remove), never neither.
+            *shard.pending.lock().unwrap() = Pending::Defer(Vec::new());
+            self.shards
+                .write()
+                .unwrap()
+                .insert((gid, index.id), shard.clone());
+            let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
             if try_checkpoint && shard.load(&dir, applied).is_some() {
+                let (_pending, changes) = shard.take_pending();
+                shard.apply_to_graph(&changes);
                 *shard.source.lock().unwrap() = "checkpoint";
-                self.shards.write().unwrap().insert((gid, index.id), shard);
                 progress_row
                     .build
                     .shards_done
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // Register first, deferring writes, then read the rows: a write
-            // either is in the rows or arrives deferred (or both: replayed
-            // puts replace, deletes remove), never neither.
-            *shard.pending.lock().unwrap() = Pending::Defer(Vec::new());
-            self.shards
-                .write()
-                .unwrap()
-                .insert((gid, index.id), shard.clone());
-            shard.applied.store(applied, Ordering::SeqCst);
+            shard.applied.fetch_max(applied, Ordering::SeqCst);
             let rows = shard.read_points(group)?;
             let capacity = rows.len();
             {
