@@ -94,6 +94,17 @@ async fn insert_rows(c: &Client, table: &str, rows: &[String]) {
     }
 }
 
+/// EXPLAIN's lines for a query with parameters, as one string.
+async fn explain(
+    c: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> String {
+    let rows = c.query(sql, params).await.unwrap();
+    let lines: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    lines.join("\n")
+}
+
 /// The SQLSTATE and message of a statement that must fail.
 async fn error_of(c: &Client, sql: &str) -> (String, String) {
     let e = c.batch_execute(sql).await.expect_err(sql);
@@ -223,17 +234,12 @@ async fn hnsw_recall_filters_deletes_and_restart() {
         .await
         .unwrap();
     assert_eq!(idle[0].get::<_, i64>(0), 0);
-    let plan: Vec<String> = c
-        .query(
-            "EXPLAIN SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10",
-            &[&text(&data[0])],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let plan = plan.join("\n");
+    let plan = explain(
+        &c,
+        "EXPLAIN SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10",
+        &[&text(&data[0])],
+    )
+    .await;
     assert!(
         plan.contains("ShardKnnExec") && plan.contains("ef_search=100") && plan.contains("k=10"),
         "{plan}"
@@ -541,17 +547,8 @@ async fn quantized_index_storage_and_recall() {
             .unwrap()[0];
         assert_eq!(r.get::<_, String>(0), storage, "{name}");
         assert_eq!(r.get::<_, i64>(1), 3_000, "{name}");
-        let plan: Vec<String> = c
-            .query(&format!("EXPLAIN {sql}"), &[&text(&queries[0])])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert!(
-            plan.join("\n").contains(&format!("index={name}")),
-            "{plan:?}"
-        );
+        let plan = explain(&c, &format!("EXPLAIN {sql}"), &[&text(&queries[0])]).await;
+        assert!(plan.contains(&format!("index={name}")), "{plan:?}");
         let mut total = 0.0;
         for q in &queries {
             total += recall(&knn(&c, sql, q).await, &exact(&data, q, 10, |_| true));
@@ -672,16 +669,9 @@ async fn ivfflat_lists_probes_and_restart() {
         five >= 0.95 && five >= one,
         "probes=1 {one}, probes=5 {five}"
     );
-    let plan: Vec<String> = c
-        .query(&format!("EXPLAIN {sql}"), &[&text(&queries[0])])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = explain(&c, &format!("EXPLAIN {sql}"), &[&text(&queries[0])]).await;
     assert!(
-        plan.join("\n")
-            .contains("index=f_ivf (ivfflat vector_l2_ops), k=10, probes=5 of 20 lists"),
+        plan.contains("index=f_ivf (ivfflat vector_l2_ops), k=10, probes=5 of 20 lists"),
         "{plan:?}"
     );
     // Filtered: the full LIMIT.
@@ -769,16 +759,9 @@ async fn sparsevec_hnsw() {
                 .collect()
         })
         .collect();
-    let plan: Vec<String> = c
-        .query(&format!("EXPLAIN {sql}"), &[&sparse(&queries[0])])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = explain(&c, &format!("EXPLAIN {sql}"), &[&sparse(&queries[0])]).await;
     assert!(
-        plan.join("\n")
-            .contains("index=sp_l2 (hnsw sparsevec_l2_ops)"),
+        plan.contains("index=sp_l2 (hnsw sparsevec_l2_ops)"),
         "{plan:?}"
     );
     let mut total = 0.0;
