@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::Result as DfResult;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -29,7 +29,7 @@ use datafusion::physical_plan::{
 };
 use hnsw_rs::prelude::Distance;
 
-use super::codec::{Datum, decode_row, rows_to_batch};
+use super::codec::{Datum, decode_row, df_internal, rows_to_batch};
 use super::provider::Overlay;
 use super::scan::{ScanPart, read_part};
 use super::vindex::{BitDist, Point, Step, VectorIndexes, parse_expr, point_of, sparse_of};
@@ -230,29 +230,31 @@ impl ShardSearch {
         let keep: Vec<bool> = match &self.filter {
             None => vec![true; rows.len()],
             Some(f) if !rows.is_empty() => {
-                // Only the columns the filter reads go into its batch (not the
-                // vectors, whose Arrow conversion would dominate).
-                let used: std::collections::HashSet<usize> =
-                    datafusion::physical_expr::utils::collect_columns(f)
-                        .iter()
-                        .map(|c| c.index())
-                        .collect();
-                let slim: Vec<Vec<Datum>> = rows
+                // Only the columns the filter reads are converted; the others
+                // (the vectors above all) are all-NULL columns in its batch.
+                let mut used: Vec<usize> = datafusion::physical_expr::utils::collect_columns(f)
                     .iter()
-                    .map(|r| {
-                        r.iter()
-                            .enumerate()
-                            .map(|(i, d)| {
-                                if used.contains(&i) {
-                                    d.clone()
-                                } else {
-                                    Datum::Null
-                                }
-                            })
-                            .collect()
+                    .map(|c| c.index())
+                    .collect();
+                used.sort_unstable();
+                used.dedup();
+                let sub = Arc::new(self.full_schema.project(&used).map_err(df_internal)?);
+                let cols: Vec<Vec<Datum>> = rows
+                    .iter()
+                    .map(|r| used.iter().map(|&i| r[i].clone()).collect())
+                    .collect();
+                let sub_batch = rows_to_batch(&sub, &cols)?;
+                let columns = (0..self.full_schema.fields().len())
+                    .map(|i| match used.iter().position(|&u| u == i) {
+                        Some(j) => sub_batch.column(j).clone(),
+                        None => datafusion::arrow::array::new_null_array(
+                            self.full_schema.field(i).data_type(),
+                            rows.len(),
+                        ),
                     })
                     .collect();
-                let batch = rows_to_batch(&self.full_schema, &slim)?;
+                let batch = RecordBatch::try_new(self.full_schema.clone(), columns)
+                    .map_err(|e| PgError::internal(e.to_string()))?;
                 let v = f
                     .evaluate(&batch)
                     .and_then(|v| v.into_array(batch.num_rows()))
@@ -277,9 +279,33 @@ impl ShardSearch {
             .collect())
     }
 
+    /// Every matching row of the part, scored; only the k nearest kept.
+    /// A key range without uncommitted writes is read a batch at a time.
     fn exact_scan(&self) -> PgResult<Vec<(f64, Vec<Datum>)>> {
-        let kvs = read_part(&self.node, &self.part, self.overlay.as_ref())?;
-        self.score(kvs)
+        let (ScanPart::Range { start, end, .. }, None) = (&self.part, &self.overlay) else {
+            let kvs = read_part(&self.node, &self.part, self.overlay.as_ref())?;
+            return self.score(kvs);
+        };
+        const BATCH: usize = 2048;
+        let group = self.node.group(self.part.group())?;
+        let mut best: Vec<(f64, Vec<Datum>)> = Vec::new();
+        let mut cursor = start.clone();
+        loop {
+            let kvs = group.scan(&cursor, Some(end), BATCH)?;
+            let n = kvs.len();
+            if let Some((last, _)) = kvs.last() {
+                cursor = last.clone();
+                cursor.push(0);
+            }
+            best.extend(self.score(kvs)?);
+            if best.len() > self.spec.k {
+                best.sort_by(|a, b| a.0.total_cmp(&b.0));
+                best.truncate(self.spec.k);
+            }
+            if n < BATCH {
+                return Ok(best);
+            }
+        }
     }
 
     fn graph(&self) -> PgResult<Option<Vec<(f64, Vec<Datum>)>>> {
