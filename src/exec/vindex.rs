@@ -1207,6 +1207,13 @@ impl VectorIndexes {
             old.rebuilding.store(false, Ordering::SeqCst);
             return built.map(|_| ());
         };
+        // Catch up with the writes recorded so far outside the lock (more
+        // keep being recorded, after these), then apply the rest under it.
+        let early = match &mut *old.pending.lock().unwrap() {
+            Pending::Record(r) => std::mem::take(r),
+            _ => Vec::new(),
+        };
+        fresh.apply_to_graph(&early);
         // The write lock waits for in-flight applies (they hold the read lock).
         let mut shards = self.shards.write().unwrap();
         let (_pending, changes) = old.take_pending();
