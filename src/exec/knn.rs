@@ -32,7 +32,7 @@ use hnsw_rs::prelude::Distance;
 use super::codec::{Datum, decode_row, df_internal, rows_to_batch};
 use super::provider::Overlay;
 use super::scan::{ScanPart, read_part};
-use super::vindex::{BitDist, Point, Step, VectorIndexes, parse_expr, point_of, sparse_of};
+use super::vindex::{BitDist, Point, Step, VectorIndexes, point_of, sparse_of};
 use crate::catalog::{Index, Table};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -202,7 +202,8 @@ pub struct ShardSearch {
 }
 
 impl ShardSearch {
-    fn col_steps(&self) -> (usize, Vec<Step>) {
+    /// The indexed column's position and kind, and the index's expression.
+    fn col_steps(&self) -> (usize, Option<crate::vector::Kind>, Vec<Step>) {
         let def = self.spec.index.vector.as_ref().expect("vector index");
         let pos = self
             .table
@@ -210,19 +211,19 @@ impl ShardSearch {
             .iter()
             .position(|c| c.id == def.column)
             .unwrap_or(0);
-        let steps = def
-            .expr
-            .as_deref()
-            .and_then(parse_expr)
-            .map(|(_, s)| s)
-            .unwrap_or_default();
-        (pos, steps)
+        let kind = self
+            .table
+            .columns
+            .get(pos)
+            .and_then(|c| c.ty.vector())
+            .map(|v| v.0);
+        (pos, kind, super::vindex::index_steps(def))
     }
 
     /// Decode rows, keep those passing the filter, with their distance.
     fn score(&self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
         let def = self.spec.index.vector.as_ref().expect("vector index");
-        let (pos, steps) = self.col_steps();
+        let (pos, kind, steps) = self.col_steps();
         let mut rows = Vec::with_capacity(kvs.len());
         for (_, v) in kvs {
             rows.push(decode_row(&self.table, &v)?);
@@ -272,8 +273,7 @@ impl ShardSearch {
             .zip(keep)
             .filter(|(_, k)| *k)
             .filter_map(|(r, _)| {
-                let kind = self.table.columns[pos].ty.vector()?.0;
-                let p = point_of(&r[pos], kind, &steps, def.metric)?;
+                let p = point_of(&r[pos], kind?, &steps, def.metric)?;
                 Some((exact(def.metric, &p, &self.spec.query), r))
             })
             .collect())

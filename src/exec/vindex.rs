@@ -42,15 +42,33 @@ pub struct DenseDist(pub Metric);
 
 impl Distance<f32> for DenseDist {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        let d = match self.0 {
-            Metric::L2 => distance::fast::l2_squared(a, b),
-            Metric::NegInnerProduct => -distance::fast::dot(a, b),
-            Metric::Cosine => distance::cosine(a, b) as f32,
-            Metric::L1 => distance::fast::l1(a, b),
-            _ => 0.0,
-        };
-        if d.is_nan() { f32::MAX } else { positive(d) }
+        graph_value(dense_raw(self.0, a, b))
     }
+}
+
+/// A dense distance as the graph orders by it, before [`graph_value`].
+fn dense_raw(m: Metric, a: &[f32], b: &[f32]) -> f32 {
+    match m {
+        Metric::L2 => distance::fast::l2_squared(a, b),
+        Metric::NegInnerProduct => -distance::fast::dot(a, b),
+        Metric::Cosine => distance::cosine(a, b) as f32,
+        Metric::L1 => distance::fast::l1(a, b),
+        _ => 0.0,
+    }
+}
+
+/// What hnsw_rs gets: non-negative, NaN last.
+fn graph_value(d: f32) -> f32 {
+    if d.is_nan() { f32::MAX } else { positive(d) }
+}
+
+/// The expression steps of an index (none for a bare column).
+pub fn index_steps(def: &VectorIndex) -> Vec<Step> {
+    def.expr
+        .as_deref()
+        .and_then(parse_expr)
+        .map(|(_, s)| s)
+        .unwrap_or_default()
 }
 
 /// Hamming or Jaccard distance over 64-bit words of bit strings.
@@ -141,13 +159,12 @@ impl Distance<(u32, f32)> for SparseDist {
             l2 += (x - y) * (x - y);
             l1 += (x - y).abs();
         }
-        let d = match self.0 {
+        graph_value(match self.0 {
             Metric::L2 => l2,
             Metric::NegInnerProduct => -dot,
             Metric::L1 => l1,
             _ => 0.0,
-        };
-        if d.is_nan() { f32::MAX } else { positive(d) }
+        })
     }
 }
 
@@ -170,14 +187,10 @@ impl Distance<u16> for HalfDist {
             cb[..n]
                 .reinterpret_cast::<half::f16>()
                 .convert_to_f32_slice(&mut y[..n]);
-            d += match self.0 {
-                Metric::L2 => distance::fast::l2_squared(&x[..n], &y[..n]),
-                Metric::NegInnerProduct => -distance::fast::dot(&x[..n], &y[..n]),
-                Metric::L1 => distance::fast::l1(&x[..n], &y[..n]),
-                _ => 0.0,
-            };
+            // Block sums add up (cosine graphs hold unit vectors: inner product).
+            d += dense_raw(self.0, &x[..n], &y[..n]);
         }
-        if d.is_nan() { f32::MAX } else { positive(d) }
+        graph_value(d)
     }
 }
 
@@ -578,10 +591,7 @@ impl ShardIndex {
             .iter()
             .position(|c| c.id == def.column)
             .ok_or_else(|| PgError::internal("indexed column is gone"))?;
-        let steps = match &def.expr {
-            Some(e) => parse_expr(e).map(|(_, s)| s).unwrap_or_default(),
-            None => vec![],
-        };
+        let steps = index_steps(&def);
         let graph = graph_new(&def, capacity);
         Ok(ShardIndex {
             group,

@@ -21,7 +21,7 @@ use super::vector::udf::metric_of_fn;
 use crate::catalog::Index;
 use crate::exec::GrapeTable;
 use crate::exec::knn::KnnSpec;
-use crate::exec::vindex::{Point, Step, bits_words, parse_expr};
+use crate::exec::vindex::{Point, Step, bits_words, index_steps};
 use crate::vector::{self, Bits, Kind};
 
 /// The session's KNN settings (`hnsw.ef_search`, ...), shared with its rule.
@@ -73,13 +73,7 @@ pub fn serving_index<'a>(
         if def.metric != metric || def.column != column || def.method != method {
             return false;
         }
-        let idx_steps = def
-            .expr
-            .as_deref()
-            .and_then(parse_expr)
-            .map(|(_, s)| s)
-            .unwrap_or_default();
-        idx_steps == steps
+        index_steps(def) == steps
     };
     let mut candidates = table.indexes.iter();
     candidates
