@@ -3,6 +3,7 @@
 
 pub mod catalog_provider;
 pub mod codec;
+pub mod hnsw_snapshot;
 pub mod ivf;
 pub mod knn;
 pub mod pg_catalog;

@@ -180,6 +180,8 @@ impl PgCatalog {
             Field::new("dead_tuples", DataType::Int64, false),
             Field::new("loaded_from", DataType::Utf8, false),
             Field::new("applied_log_index", DataType::Int64, false),
+            Field::new("snapshot_tuples", DataType::Int64, false),
+            Field::new("recent_tuples", DataType::Int64, false),
         ]));
         table(
             schema,
@@ -194,6 +196,8 @@ impl PgCatalog {
                 i64s(rows.iter().map(|r| r.dead as i64)),
                 strs(rows.iter().map(|r| r.source.to_string())),
                 i64s(rows.iter().map(|r| r.applied as i64)),
+                i64s(rows.iter().map(|r| r.snapshot as i64)),
+                i64s(rows.iter().map(|r| r.recent as i64)),
             ],
         )
     }

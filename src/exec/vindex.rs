@@ -20,6 +20,7 @@ use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Datum, decode_row, table_prefix};
+use super::hnsw_snapshot::Snapshot;
 use crate::catalog::{Index, Table, VectorIndex};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -446,6 +447,94 @@ pub struct ShardIndex {
     rebuilding: std::sync::atomic::AtomicBool,
     /// Checkpoints of this graph are written one at a time.
     dump_lock: Mutex<()>,
+    /// The graph as flat arrays, which searches walk (see [`Fast`]).
+    fast: RwLock<Option<Arc<Fast>>>,
+    /// Points inserted since `fast` was taken (searched exactly).
+    delta: RwLock<Vec<(usize, Point)>>,
+    /// A new `fast` is being taken.
+    freezing: std::sync::atomic::AtomicBool,
+}
+
+/// A read-optimised copy of the HNSW graph ([`Snapshot`]); graphs of
+/// variable-length points (sparsevec) and IVFFlat are searched as they are.
+enum Fast {
+    Dense(Snapshot<f32, DenseDist>),
+    Half(Snapshot<u16, HalfDist>),
+    Bits(Snapshot<u64, BitDist>),
+}
+
+impl Fast {
+    fn of(g: &Graph) -> Option<Fast> {
+        match g {
+            Graph::Dense(h) => Some(Fast::Dense(Snapshot::of(h, *h.get_distance())?)),
+            Graph::Half(h) => Some(Fast::Half(Snapshot::of(h, *h.get_distance())?)),
+            Graph::Bits(h) => Some(Fast::Bits(Snapshot::of(h, *h.get_distance())?)),
+            Graph::Sparse(_) | Graph::Ivf(_) => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Fast::Dense(s) => s.len(),
+            Fast::Half(s) => s.len(),
+            Fast::Bits(s) => s.len(),
+        }
+    }
+
+    fn has(&self, id: usize) -> bool {
+        match self {
+            Fast::Dense(s) => s.has(id),
+            Fast::Half(s) => s.has(id),
+            Fast::Bits(s) => s.has(id),
+        }
+    }
+
+    /// The snapshot's nearest `k`, merged with the exact nearest of `delta`
+    /// (the points it does not hold). None if `q` is not the graph's type.
+    fn search(
+        &self,
+        q: &Point,
+        k: usize,
+        ef: usize,
+        allow: Option<&dyn Fn(usize) -> bool>,
+        delta: &[(usize, Point)],
+    ) -> Option<Vec<(usize, f32)>> {
+        match self {
+            Fast::Dense(s) => search_snapshot(s, q, k, ef, allow, delta),
+            Fast::Half(s) => search_snapshot(s, q, k, ef, allow, delta),
+            Fast::Bits(s) => search_snapshot(s, q, k, ef, allow, delta),
+        }
+    }
+}
+
+fn search_snapshot<T, D>(
+    s: &Snapshot<T, D>,
+    q: &Point,
+    k: usize,
+    ef: usize,
+    allow: Option<&dyn Fn(usize) -> bool>,
+    delta: &[(usize, Point)],
+) -> Option<Vec<(usize, f32)>>
+where
+    T: Elem + Copy,
+    D: Distance<T> + Clone + Send + Sync,
+{
+    let v = T::of(q)?;
+    let mut out = s.search(v, k, ef, allow);
+    let before = out.len();
+    for (id, p) in delta {
+        if s.has(*id) || !allow.is_none_or(|a| a(*id)) {
+            continue;
+        }
+        if let Some(pv) = T::of(p) {
+            out.push((*id, s.distance(v, pv)));
+        }
+    }
+    if out.len() > before {
+        out.sort_by(|a, b| a.1.total_cmp(&b.1));
+        out.truncate(k);
+    }
+    Some(out)
 }
 
 /// A CREATE INDEX or REINDEX in progress, for `pg_stat_progress_create_index`.
@@ -475,6 +564,10 @@ pub struct ShardState {
     pub applied: u64,
     /// What the graph's points are made of (`vector`, `halfvec`, `binary`, `bit`).
     pub storage: &'static str,
+    /// Nodes in the search snapshot, and points inserted since (searched
+    /// exactly until the next snapshot).
+    pub snapshot: usize,
+    pub recent: usize,
 }
 
 fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
@@ -608,6 +701,9 @@ impl ShardIndex {
             source: Mutex::new("building"),
             rebuilding: Default::default(),
             dump_lock: Mutex::new(()),
+            fast: RwLock::new(None),
+            delta: RwLock::new(Vec::new()),
+            freezing: Default::default(),
         })
     }
 
@@ -701,7 +797,7 @@ impl ShardIndex {
     }
 
     /// Apply a batch of applied writes (the store's observer calls this).
-    fn apply(&self, changes: &[Change]) {
+    fn apply(self: &Arc<Self>, changes: &[Change]) {
         let mut pending = self.pending.lock().unwrap();
         match &mut *pending {
             Pending::Defer(r) => return r.extend(changes.iter().cloned()),
@@ -710,6 +806,28 @@ impl ShardIndex {
         }
         self.apply_to_graph(changes);
         drop(pending);
+        // Enough points searched exactly: take a new snapshot, off this path.
+        let taken = self.fast.read().unwrap().as_ref().map_or(0, |f| f.len());
+        if self.delta.read().unwrap().len() > 256.max(taken / 32)
+            && !self.freezing.swap(true, Ordering::SeqCst)
+        {
+            let me = self.clone();
+            std::thread::spawn(move || {
+                me.freeze();
+                me.freezing.store(false, Ordering::SeqCst);
+            });
+        }
+    }
+
+    /// Take a new snapshot of the graph for searches to walk, and forget
+    /// the delta points it now holds.
+    fn freeze(&self) {
+        let fast = Fast::of(&self.graph.read().unwrap());
+        let mut delta = self.delta.write().unwrap();
+        if let Some(f) = &fast {
+            delta.retain(|(id, _)| !f.has(*id));
+        }
+        *self.fast.write().unwrap() = fast.map(Arc::new);
     }
 
     /// Stop deferring or recording; the changes gathered so far.
@@ -739,6 +857,9 @@ impl ShardIndex {
                     map.ids.insert(key.clone(), id);
                     drop(map);
                     let g = self.graph.read().unwrap();
+                    if matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_)) {
+                        self.delta.write().unwrap().push((id, point.clone()));
+                    }
                     let item = [(point, id)];
                     with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&dense_items(&item)));
                 }
@@ -809,11 +930,21 @@ impl ShardIndex {
                 .collect()
         };
         let g = self.graph.read().unwrap();
+        let fast = self.fast.read().unwrap().clone();
+        let delta = self.delta.read().unwrap();
         let run = |k: usize, filtered: bool| -> Vec<(usize, f32)> {
             let f = |id: &usize| match map.keys.get(*id) {
                 Some(Some(key)) => allow.map_or(true, |a| a(key)),
                 _ => false,
             };
+            let by_id = |id: usize| f(&id);
+            let keep: Option<&dyn Fn(usize) -> bool> = if filtered { Some(&by_id) } else { None };
+            if let Some(found) = fast
+                .as_ref()
+                .and_then(|s| s.search(q, k, ef.max(k), keep, &delta))
+            {
+                return found;
+            }
             let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
                 if filtered { Some(&f) } else { None };
             // For IVFFlat `ef` is the number of lists probed.
@@ -909,6 +1040,12 @@ impl ShardIndex {
         self.applied.fetch_max(applied, Ordering::SeqCst);
         Some(())
     }
+}
+
+/// Take `s`'s search snapshot on a blocking thread (it copies the graph).
+async fn freeze_off_runtime(s: &Arc<ShardIndex>) {
+    let s = s.clone();
+    let _ = tokio::task::spawn_blocking(move || s.freeze()).await;
 }
 
 /// The IVFFlat checkpoint file beside `meta.bin`.
@@ -1045,6 +1182,8 @@ impl VectorIndexes {
                     source: *s.source.lock().unwrap(),
                     storage: storage_name(&s.def),
                     applied: s.applied.load(Ordering::SeqCst),
+                    snapshot: s.fast.read().unwrap().as_ref().map_or(0, |f| f.len()),
+                    recent: s.delta.read().unwrap().len(),
                 }
             })
             .collect();
@@ -1085,8 +1224,10 @@ impl VectorIndexes {
                 .insert((gid, index.id), shard.clone());
             let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
             if try_checkpoint && shard.load(&dir, applied).is_some() {
-                let (_pending, changes) = shard.take_pending();
+                let (pending, changes) = shard.take_pending();
                 shard.apply_to_graph(&changes);
+                drop(pending);
+                freeze_off_runtime(&shard).await;
                 *shard.source.lock().unwrap() = "checkpoint";
                 progress_row
                     .build
@@ -1109,8 +1250,10 @@ impl VectorIndexes {
                 tokio::select! {
                     r = &mut build => {
                         r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
-                        let (_pending, changes) = shard.take_pending();
+                        let (pending, changes) = shard.take_pending();
                         shard.apply_to_graph(&changes);
+                        drop(pending);
+                        freeze_off_runtime(&shard).await;
                         *shard.source.lock().unwrap() = "rows";
                         break;
                     }
@@ -1224,6 +1367,7 @@ impl VectorIndexes {
             _ => Vec::new(),
         };
         fresh.apply_to_graph(&early);
+        freeze_off_runtime(&fresh).await;
         // The write lock waits for in-flight applies (they hold the read lock).
         let mut shards = self.shards.write().unwrap();
         let (_pending, changes) = old.take_pending();

@@ -301,6 +301,11 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     let r = &c.query(graphs, &[]).await.unwrap()[0];
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 5));
     assert_eq!(r.get::<_, String>(2), "rows");
+    // Searches walk a snapshot of every graph, with nothing left over.
+    let walked = "SELECT sum(snapshot_tuples), sum(recent_tuples) FROM grape_vector_indexes \
+                  WHERE index_name = 'items_v_idx'";
+    let r = &c.query(walked, &[]).await.unwrap()[0];
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64, 0));
     c.batch_execute("REINDEX INDEX items_v_idx").await.unwrap();
     let r = &c.query(graphs, &[]).await.unwrap()[0];
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 0));
@@ -333,6 +338,9 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     .await
     .unwrap();
     assert_eq!(knn(&c, sql, q).await[0], 100000);
+    // Found while it is a recent point, searched exactly beside the snapshot.
+    let r = &c.query(walked, &[]).await.unwrap()[0];
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 1));
     // Exact with the index turned off gives the same top row.
     c.batch_execute("SET enable_indexscan = off").await.unwrap();
     assert_eq!(knn(&c, sql, q).await[0], 100000);
