@@ -216,14 +216,19 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
                 }
                 let hood =
                     &self.adj[self.off[c as usize] as usize..self.off[c as usize + 1] as usize];
+                // Unvisited neighbours, their points requested from memory
+                // before the first distance needs one.
+                let mut fresh = [0u32; FRESH];
+                let mut nfresh = 0;
                 for &nb in hood {
-                    prefetch(self.point(nb));
-                }
-                for &nb in hood {
-                    if marks[nb as usize] == stamp {
-                        continue;
+                    if marks[nb as usize] != stamp && nfresh < FRESH {
+                        marks[nb as usize] = stamp;
+                        prefetch(self.point(nb));
+                        fresh[nfresh] = nb;
+                        nfresh += 1;
                     }
-                    marks[nb as usize] = stamp;
+                }
+                for &nb in &fresh[..nfresh] {
                     let d = self.distance(q, self.point(nb));
                     if found.len() < ef || found.peek().is_some_and(|w| d < w.0) {
                         candidates.push(std::cmp::Reverse(Near(d, nb)));
@@ -246,6 +251,10 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
         })
     }
 }
+
+/// Most neighbours a node has at layer 0 (hnsw_rs keeps at most 2 × m,
+/// m ≤ 100); any beyond are left unvisited from that node.
+const FRESH: usize = 256;
 
 /// Per-thread visited marks, reused across searches: a node is visited when
 /// its mark equals the current search's stamp, so no clearing per search.
@@ -272,14 +281,22 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), stamp: 0 }) };
 }
 
-/// Ask the CPU to start loading a point we are about to compare against.
+/// Ask the CPU to start loading (every cache line of) a point we are about
+/// to compare against.
 #[inline(always)]
 fn prefetch<T>(p: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint; it never faults, even on bad addresses.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(p.as_ptr() as *const i8);
+    {
+        let bytes = std::mem::size_of_val(p);
+        let base = p.as_ptr() as *const i8;
+        for line in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is a hint that never faults; the address
+            // is inside `p`.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(base.add(line));
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
