@@ -50,8 +50,8 @@ pub struct Snapshot<T: Clone + Send + Sync + 'static, D> {
     upper: HashMap<u32, Vec<Vec<u32>>>,
     entry: u32,
     top: usize,
-    /// Bitset of the row ids the snapshot holds.
-    has: Vec<u64>,
+    /// Row id → node (`u32::MAX`: not in the snapshot).
+    by_id: Vec<u32>,
 }
 
 // SAFETY: the raw pointers only read points owned by `owners` (immutable
@@ -123,9 +123,9 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
         let top = layers.iter().rposition(|l| !l.is_empty())?;
         let entry = base[top] as u32;
         let max_id = ids.iter().copied().max().unwrap_or(0);
-        let mut has = vec![0u64; max_id / 64 + 1];
-        for &id in &ids {
-            has[id / 64] |= 1 << (id % 64);
+        let mut by_id = vec![u32::MAX; max_id + 1];
+        for (node, &id) in ids.iter().enumerate() {
+            by_id[id] = node as u32;
         }
         Some(Snapshot {
             dist,
@@ -138,7 +138,7 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
             upper,
             entry,
             top,
-            has,
+            by_id,
         })
     }
 
@@ -149,9 +149,13 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
 
     /// Whether row id `id` is in the snapshot.
     pub fn has(&self, id: usize) -> bool {
-        self.has
-            .get(id / 64)
-            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+        self.by_id.get(id).is_some_and(|&n| n != u32::MAX)
+    }
+
+    /// The graph distance from `q` to row id `id`'s point, if held.
+    pub fn distance_to(&self, q: &[T], id: usize) -> Option<f32> {
+        let node = *self.by_id.get(id).filter(|&&n| n != u32::MAX)?;
+        (q.len() == self.dim).then(|| self.distance(q, self.point(node)))
     }
 
     /// The graph's distance between two points.

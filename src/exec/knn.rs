@@ -165,7 +165,8 @@ impl DisplayAs for ShardKnnExec {
             let how = if self.selective {
                 format!("exact over {}", self.access)
             } else {
-                "in graph search, exact scan past hnsw.max_scan_tuples".to_string()
+                "over the index's filter columns: exact when few rows match, else in graph search"
+                    .to_string()
             };
             write!(f, ", filter={ft} ({how})")?;
         }
@@ -320,6 +321,16 @@ impl ShardSearch {
         }
         let group = self.node.group(self.part.group())?;
         let k = self.spec.k;
+        if let Some(f) = &self.filter {
+            // The filter over the graph's kept columns, then only matches.
+            let effort = self.spec.effort(k);
+            let found = shard.filtered_search(&self.spec.query, k, effort, f, &self.full_schema);
+            if let Some(keys) = found {
+                return self
+                    .rows_of(keys?.into_iter().map(|(key, _)| key).collect())
+                    .map(Some);
+            }
+        }
         let def = self.spec.index.vector.as_ref().expect("vector index");
         // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
         let mut want = if def.quantization.as_deref() == Some("binary") {

@@ -3,6 +3,7 @@
 
 pub mod catalog_provider;
 pub mod codec;
+pub mod filter_columns;
 pub mod hnsw_snapshot;
 pub mod ivf;
 pub mod knn;

@@ -20,6 +20,7 @@ use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Datum, decode_row, table_prefix};
+use super::filter_columns::FilterColumns;
 use super::hnsw_snapshot::Snapshot;
 use crate::catalog::{Index, Table, VectorIndex};
 use crate::cluster::Node;
@@ -394,6 +395,9 @@ where
     found.into_iter().map(|n| (n.d_id, n.distance)).collect()
 }
 
+/// A row read for a build: key, graph point, values (vector column NULL).
+type RowEntry = (Vec<u8>, Point, Vec<Datum>);
+
 /// Graph ids ↔ row keys, and tombstones (ids whose key is gone).
 #[derive(Default, Serialize, Deserialize)]
 struct IdMap {
@@ -453,6 +457,9 @@ pub struct ShardIndex {
     delta: RwLock<Vec<(usize, Point)>>,
     /// A new `fast` is being taken.
     freezing: std::sync::atomic::AtomicBool,
+    /// The rows' scalar columns by graph id, for filters (after `map` when
+    /// both are locked).
+    attrs: RwLock<FilterColumns>,
 }
 
 /// A read-optimised copy of the HNSW graph ([`Snapshot`]); graphs of
@@ -489,6 +496,23 @@ impl Fast {
         }
     }
 
+    /// The `k` nearest of row ids `ids` (the snapshot's points) and of the
+    /// `delta` points `allow` lets through, exactly (no walk).
+    fn exact(
+        &self,
+        q: &Point,
+        k: usize,
+        ids: &[usize],
+        allow: &dyn Fn(usize) -> bool,
+        delta: &[(usize, Point)],
+    ) -> Option<Vec<(usize, f32)>> {
+        match self {
+            Fast::Dense(s) => exact_snapshot(s, q, k, ids, allow, delta),
+            Fast::Half(s) => exact_snapshot(s, q, k, ids, allow, delta),
+            Fast::Bits(s) => exact_snapshot(s, q, k, ids, allow, delta),
+        }
+    }
+
     /// The snapshot's nearest `k`, merged with the exact nearest of `delta`
     /// (the points it does not hold). None if `q` is not the graph's type.
     fn search(
@@ -505,6 +529,35 @@ impl Fast {
             Fast::Bits(s) => search_snapshot(s, q, k, ef, allow, delta),
         }
     }
+}
+
+fn exact_snapshot<T, D>(
+    s: &Snapshot<T, D>,
+    q: &Point,
+    k: usize,
+    ids: &[usize],
+    allow: &dyn Fn(usize) -> bool,
+    delta: &[(usize, Point)],
+) -> Option<Vec<(usize, f32)>>
+where
+    T: Elem + Copy,
+    D: Distance<T> + Clone + Send + Sync,
+{
+    let v = T::of(q)?;
+    let mut out: Vec<(usize, f32)> = ids
+        .iter()
+        .filter_map(|&id| Some((id, s.distance_to(v, id)?)))
+        .collect();
+    for (id, p) in delta {
+        if !s.has(*id) && allow(*id) {
+            if let Some(pv) = T::of(p) {
+                out.push((*id, s.distance(v, pv)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out.truncate(k);
+    Some(out)
 }
 
 fn search_snapshot<T, D>(
@@ -587,9 +640,9 @@ fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
 }
 
 /// An empty graph sized for `rows`; an IVFFlat index trained on them.
-fn graph_for(def: &VectorIndex, rows: &[(Vec<u8>, Point)]) -> Graph {
+fn graph_for(def: &VectorIndex, rows: &[RowEntry]) -> Graph {
     if def.method == "ivfflat" {
-        let points: Vec<&[f32]> = rows.iter().filter_map(|(_, p)| f32::of(p)).collect();
+        let points: Vec<&[f32]> = rows.iter().filter_map(|(_, p, _)| f32::of(p)).collect();
         let ivf = super::ivf::Ivf::train(DenseDist(graph_metric(def)), &points, def.lists);
         return Graph::Ivf(ivf);
     }
@@ -686,6 +739,7 @@ impl ShardIndex {
             .ok_or_else(|| PgError::internal("indexed column is gone"))?;
         let steps = index_steps(&def);
         let graph = graph_new(&def, capacity);
+        let attrs = FilterColumns::new(&table);
         Ok(ShardIndex {
             group,
             def,
@@ -704,36 +758,66 @@ impl ShardIndex {
             fast: RwLock::new(None),
             delta: RwLock::new(Vec::new()),
             freezing: Default::default(),
+            attrs: RwLock::new(attrs),
         })
     }
 
-    fn point_of_row(&self, row: &[u8]) -> Option<Point> {
-        let vals = decode_row(&self.table, row).ok()?;
+    /// A row's graph point (None if its vector is NULL) and its values.
+    fn entry_of_row(&self, row: &[u8]) -> Option<(Point, Vec<Datum>)> {
+        let mut vals = decode_row(&self.table, row).ok()?;
         let kind = self.table.columns[self.col_pos].ty.vector()?.0;
         let p = point_of(vals.get(self.col_pos)?, kind, &self.steps, self.def.metric)?;
-        Some(self.graph_point(p))
+        // The vector itself is in the graph; the filter columns need not hold it.
+        vals[self.col_pos] = Datum::Null;
+        Some((self.graph_point(p), vals))
     }
 
     /// The graph points of the table's rows in this shard, read in batches.
-    fn read_points(&self, group: &crate::cluster::Group) -> PgResult<Vec<(Vec<u8>, Point)>> {
+    fn read_points(&self, group: &crate::cluster::Group) -> PgResult<Vec<RowEntry>> {
+        let mut rows = Vec::new();
+        self.scan_rows(group, |k, v| {
+            if let Some((p, vals)) = self.entry_of_row(v) {
+                rows.push((k.to_vec(), p, vals));
+            }
+        })?;
+        Ok(rows)
+    }
+
+    /// Every row of the table in this shard, read in batches.
+    fn scan_rows(
+        &self,
+        group: &crate::cluster::Group,
+        mut each: impl FnMut(&[u8], &[u8]),
+    ) -> PgResult<()> {
         const BATCH: usize = 10_000;
         let end = table_prefix(self.table.id + 1);
-        let mut rows = Vec::new();
         let mut cursor = table_prefix(self.table.id);
         loop {
             let kvs = group.scan(&cursor, Some(&end), BATCH)?;
             let n = kvs.len();
             for (k, v) in kvs {
-                if let Some(p) = self.point_of_row(&v) {
-                    rows.push((k.clone(), p));
-                }
+                each(&k, &v);
                 cursor = k;
             }
             if n < BATCH {
-                return Ok(rows);
+                return Ok(());
             }
             cursor.push(0);
         }
+    }
+
+    /// Fill the filter columns of a graph loaded from its checkpoint (which
+    /// does not hold them) from the shard's rows.
+    fn fill_attrs(&self, group: &crate::cluster::Group) -> PgResult<()> {
+        let map = self.map.read().unwrap();
+        let mut attrs = self.attrs.write().unwrap();
+        self.scan_rows(group, |k, v| {
+            if let Some(&id) = map.ids.get(k) {
+                if let Some((_, vals)) = self.entry_of_row(v) {
+                    attrs.set(id, &vals);
+                }
+            }
+        })
     }
 
     /// A value as the graph holds it (its 1-bit code when quantized, a unit
@@ -774,11 +858,12 @@ impl ShardIndex {
     }
 
     /// Insert many rows with all cores.
-    fn insert_many(&self, rows: Vec<(Vec<u8>, Point)>) {
+    fn insert_many(&self, rows: Vec<RowEntry>) {
         let mut items = Vec::with_capacity(rows.len());
         {
             let mut map = self.map.write().unwrap();
-            for (key, p) in rows {
+            let mut attrs = self.attrs.write().unwrap();
+            for (key, p, vals) in rows {
                 // Never twice: a key already in the map keeps its entry.
                 if map.ids.contains_key(&key) {
                     continue;
@@ -786,6 +871,7 @@ impl ShardIndex {
                 let id = map.keys.len();
                 map.keys.push(Some(key.clone()));
                 map.ids.insert(key, id);
+                attrs.set(id, &vals);
                 items.push((p, id));
             }
         }
@@ -845,16 +931,17 @@ impl ShardIndex {
         for c in changes {
             match c {
                 Change::Put(key, value) if key.starts_with(&prefix) => {
-                    let point = self.point_of_row(value);
+                    let entry = self.entry_of_row(value);
                     let mut map = self.map.write().unwrap();
                     if let Some(old) = map.ids.remove(key) {
                         map.keys[old] = None;
                         map.dead += 1;
                     }
-                    let Some(point) = point else { continue };
+                    let Some((point, vals)) = entry else { continue };
                     let id = map.keys.len();
                     map.keys.push(Some(key.clone()));
                     map.ids.insert(key.clone(), id);
+                    self.attrs.write().unwrap().set(id, &vals);
                     drop(map);
                     let g = self.graph.read().unwrap();
                     if matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_)) {
@@ -971,6 +1058,49 @@ impl ShardIndex {
             return keys_of(live);
         }
         keys_of(run(k, true))
+    }
+
+    /// Up to `k` nearest live rows passing `filter`, as row keys with graph
+    /// distances, for graphs whose distances order rows exactly. The filter
+    /// is evaluated over the kept columns of every row at once; the matches
+    /// are then scored exactly when they are few, else the snapshot is
+    /// walked keeping only them. None when this graph cannot answer so (no
+    /// snapshot yet, inexact order, or the filter reads a column not kept).
+    pub fn filtered_search(
+        &self,
+        q: &Point,
+        k: usize,
+        ef: usize,
+        filter: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        schema: &datafusion::arrow::datatypes::SchemaRef,
+    ) -> Option<PgResult<Vec<(Vec<u8>, f32)>>> {
+        if !exact_order(&self.def) {
+            return None;
+        }
+        let fast = self.fast.read().unwrap().clone()?;
+        let q = &self.graph_point(q.clone());
+        let map = self.map.read().unwrap();
+        let n = map.keys.len();
+        let pass = match self.attrs.read().unwrap().mask(filter, schema, n)? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e)),
+        };
+        let allow = |id: usize| pass.get(id).copied().unwrap_or(false) && map.keys[id].is_some();
+        let matches: Vec<usize> = (0..n).filter(|&id| allow(id)).collect();
+        let delta = self.delta.read().unwrap();
+        // Scoring every match costs one distance each; a walk that keeps a
+        // fraction s of what it visits costs about 2·m·ef/s. Exact is cheaper
+        // while matches² ≤ 2·m·ef·n.
+        let walk_cost = 2 * self.def.m.max(2) * ef.max(k) * n;
+        let found = if matches.len().saturating_mul(matches.len()) <= walk_cost {
+            fast.exact(q, k, &matches, &allow, &delta)
+        } else {
+            fast.search(q, k, ef.max(k), Some(&allow), &delta)
+        }?;
+        Some(Ok(found
+            .into_iter()
+            .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
+            .collect()))
     }
 
     fn dump(&self, dir: &Path) -> PgResult<()> {
@@ -1224,6 +1354,9 @@ impl VectorIndexes {
                 .insert((gid, index.id), shard.clone());
             let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
             if try_checkpoint && shard.load(&dir, applied).is_some() {
+                // Writes are still deferred: rows read now plus the deferred
+                // ones applied next give every live id its values.
+                shard.fill_attrs(group)?;
                 let (pending, changes) = shard.take_pending();
                 shard.apply_to_graph(&changes);
                 drop(pending);

@@ -1,0 +1,195 @@
+//! A vector index's copy of its rows' scalar columns, by graph id.
+//!
+//! A filtered KNN query (`WHERE cat = 3 ORDER BY v <-> q LIMIT k`) must know
+//! which rows pass its filter. Reading rows from RocksDB to find out costs a
+//! full scan at low selectivity; with the scalar columns kept here, the
+//! filter is evaluated over every row of the shard in one vectorised
+//! DataFusion pass, and the search then visits only matching rows (see
+//! `ShardIndex::filtered_search`). Vectors, bytea, JSON, arrays and text
+//! columns whose values average more than [`TEXT_AVG`] bytes are not kept:
+//! a filter reading one of those takes the row-reading path.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::codec::{Datum, df_internal};
+use crate::catalog::Table;
+use crate::catalog::types::SqlType;
+use crate::error::{PgError, PgResult};
+
+/// Text columns are kept while their values average at most this many bytes.
+const TEXT_AVG: usize = 64;
+
+struct Column {
+    values: Vec<Datum>,
+    /// Heap bytes of text values.
+    bytes: usize,
+}
+
+/// The kept columns (by table position), their values by graph id, and
+/// their Arrow form as of the last filter (rebuilt after writes).
+pub struct FilterColumns {
+    cols: Vec<Option<Column>>,
+    /// Bumped on every change, so cached arrays know they are stale.
+    version: u64,
+    arrays: Mutex<Option<(u64, Vec<Option<ArrayRef>>)>>,
+}
+
+fn kept(ty: &SqlType) -> bool {
+    use SqlType::*;
+    matches!(
+        ty,
+        Bool | Int2
+            | Int4
+            | Int8
+            | Float4
+            | Float8
+            | Numeric { .. }
+            | Text
+            | Varchar(_)
+            | Char(_)
+            | Date
+            | Time
+            | Timestamp
+            | TimestampTz
+            | Uuid
+    )
+}
+
+impl FilterColumns {
+    pub fn new(table: &Table) -> Self {
+        FilterColumns {
+            cols: table
+                .columns
+                .iter()
+                .map(|c| {
+                    kept(&c.ty).then(|| Column {
+                        values: Vec::new(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
+            version: 0,
+            arrays: Mutex::new(None),
+        }
+    }
+
+    /// Record graph id `id`'s row (all table columns, in order).
+    pub fn set(&mut self, id: usize, row: &[Datum]) {
+        self.version += 1;
+        for (pos, slot) in self.cols.iter_mut().enumerate() {
+            let Some(col) = slot else { continue };
+            if col.values.len() <= id {
+                col.values.resize(id + 1, Datum::Null);
+            }
+            let v = row.get(pos).cloned().unwrap_or(Datum::Null);
+            if let Datum::Text(t) = &v {
+                col.bytes += t.len();
+            }
+            col.values[id] = v;
+            // Long text (documents, chunks) is not worth a copy: drop the
+            // column, filters on it read rows.
+            if col.bytes > TEXT_AVG * col.values.len() + 4096 {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Evaluate `filter` (over the table's `schema`) for graph ids
+    /// `0..len`: true where the row passes. None when the filter reads a
+    /// column that is not kept.
+    pub fn mask(
+        &self,
+        filter: &Arc<dyn PhysicalExpr>,
+        schema: &SchemaRef,
+        len: usize,
+    ) -> Option<PgResult<Vec<bool>>> {
+        let used: Vec<usize> = datafusion::physical_expr::utils::collect_columns(filter)
+            .iter()
+            .map(|c| c.index())
+            .collect();
+        if used
+            .iter()
+            .any(|&i| self.cols.get(i).is_none_or(|c| c.is_none()))
+        {
+            return None;
+        }
+        Some(self.evaluate(filter, schema, &used, len))
+    }
+
+    fn evaluate(
+        &self,
+        filter: &Arc<dyn PhysicalExpr>,
+        schema: &SchemaRef,
+        used: &[usize],
+        len: usize,
+    ) -> PgResult<Vec<bool>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let arrays = self.arrays(schema, used, len)?;
+        let columns = (0..schema.fields().len())
+            .map(|i| match &arrays[i] {
+                Some(a) if used.contains(&i) => a.clone(),
+                _ => new_null_array(schema.field(i).data_type(), len),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| PgError::internal(e.to_string()))?;
+        let v = filter
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(len))
+            .map_err(df_internal)?;
+        let b = v
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| PgError::internal("filter is not boolean"))?;
+        Ok((0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect())
+    }
+
+    /// The used columns as Arrow arrays of `len` rows, converted once per
+    /// version and reused by later filters.
+    fn arrays(
+        &self,
+        schema: &SchemaRef,
+        used: &[usize],
+        len: usize,
+    ) -> PgResult<Vec<Option<ArrayRef>>> {
+        let mut cache = self.arrays.lock().unwrap();
+        if cache.as_ref().is_none_or(|(v, a)| {
+            *v != self.version
+                || a.len() != self.cols.len()
+                || a.iter().flatten().any(|x| x.len() != len)
+        }) {
+            *cache = Some((self.version, vec![None; self.cols.len()]));
+        }
+        let (_, arrays) = cache.as_mut().expect("just set");
+        for &i in used {
+            if arrays[i].is_some() {
+                continue;
+            }
+            let Some(col) = &self.cols[i] else { continue };
+            let field = schema.field(i);
+            let scalars = (0..len)
+                .map(|id| {
+                    col.values
+                        .get(id)
+                        .unwrap_or(&Datum::Null)
+                        .to_scalar(field.data_type())
+                })
+                .collect::<PgResult<Vec<_>>>()?;
+            let arr =
+                datafusion::common::ScalarValue::iter_to_array(scalars).map_err(df_internal)?;
+            let arr = if arr.data_type() != field.data_type() {
+                datafusion::arrow::compute::cast(&arr, field.data_type()).map_err(df_internal)?
+            } else {
+                arr
+            };
+            arrays[i] = Some(arr);
+        }
+        Ok(arrays.clone())
+    }
+}
