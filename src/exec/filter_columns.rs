@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::codec::{Datum, df_internal};
-use crate::catalog::Table;
+use crate::catalog::{ColumnId, Table};
 use crate::catalog::types::SqlType;
 use crate::error::{PgError, PgResult};
 
@@ -29,9 +29,14 @@ struct Column {
     bytes: usize,
 }
 
-/// The kept columns (by table position), their values by graph id, and
-/// their Arrow form as of the last filter (rebuilt after writes).
+/// The kept columns (by the index's table's positions), their values by
+/// graph id, and their Arrow form as of the last filter (rebuilt after
+/// writes).
 pub struct FilterColumns {
+    /// Each position's column id and type: a filter planned against a later
+    /// version of the table (columns added, dropped, retyped) finds its
+    /// columns by id and type, never by position.
+    meta: Vec<(ColumnId, SqlType)>,
     cols: Vec<Option<Column>>,
     /// Bumped on every change, so cached arrays know they are stale.
     version: u64,
@@ -62,6 +67,7 @@ fn kept(ty: &SqlType) -> bool {
 impl FilterColumns {
     pub fn new(table: &Table) -> Self {
         FilterColumns {
+            meta: table.columns.iter().map(|c| (c.id, c.ty.clone())).collect(),
             cols: table
                 .columns
                 .iter()
@@ -98,24 +104,26 @@ impl FilterColumns {
         }
     }
 
-    /// Evaluate `filter` (over the table's `schema`) for graph ids
-    /// `0..len`: true where the row passes. None when the filter reads a
-    /// column that is not kept.
+    /// Evaluate `filter` (planned over `table`, whose `schema` it reads)
+    /// for graph ids `0..len`: true where the row passes. None when the
+    /// filter reads a column that is not kept.
     pub fn mask(
         &self,
         filter: &Arc<dyn PhysicalExpr>,
+        table: &Table,
         schema: &SchemaRef,
         len: usize,
     ) -> Option<PgResult<Vec<bool>>> {
-        let used: Vec<usize> = datafusion::physical_expr::utils::collect_columns(filter)
-            .iter()
-            .map(|c| c.index())
-            .collect();
-        if used
-            .iter()
-            .any(|&i| self.cols.get(i).is_none_or(|c| c.is_none()))
-        {
-            return None;
+        // (schema position, kept slot) of every column the filter reads.
+        let mut used = Vec::new();
+        for c in datafusion::physical_expr::utils::collect_columns(filter) {
+            let col = table.columns.get(c.index())?;
+            let slot = self
+                .meta
+                .iter()
+                .position(|(id, ty)| *id == col.id && *ty == col.ty)?;
+            self.cols[slot].as_ref()?;
+            used.push((c.index(), slot));
         }
         Some(self.evaluate(filter, schema, &used, len))
     }
@@ -124,7 +132,7 @@ impl FilterColumns {
         &self,
         filter: &Arc<dyn PhysicalExpr>,
         schema: &SchemaRef,
-        used: &[usize],
+        used: &[(usize, usize)],
         len: usize,
     ) -> PgResult<Vec<bool>> {
         if len == 0 {
@@ -132,9 +140,9 @@ impl FilterColumns {
         }
         let arrays = self.arrays(schema, used, len)?;
         let columns = (0..schema.fields().len())
-            .map(|i| match &arrays[i] {
-                Some(a) if used.contains(&i) => a.clone(),
-                _ => new_null_array(schema.field(i).data_type(), len),
+            .map(|i| match used.iter().find(|u| u.0 == i) {
+                Some(&(_, slot)) => arrays[slot].clone().expect("converted"),
+                None => new_null_array(schema.field(i).data_type(), len),
             })
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), columns)
@@ -150,12 +158,12 @@ impl FilterColumns {
         Ok((0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect())
     }
 
-    /// The used columns as Arrow arrays of `len` rows, converted once per
-    /// version and reused by later filters.
+    /// The used slots as Arrow arrays of `len` rows (by slot), converted
+    /// once per version and reused by later filters.
     fn arrays(
         &self,
         schema: &SchemaRef,
-        used: &[usize],
+        used: &[(usize, usize)],
         len: usize,
     ) -> PgResult<Vec<Option<ArrayRef>>> {
         let mut cache = self.arrays.lock().unwrap();
@@ -167,11 +175,11 @@ impl FilterColumns {
             *cache = Some((self.version, vec![None; self.cols.len()]));
         }
         let (_, arrays) = cache.as_mut().expect("just set");
-        for &i in used {
-            if arrays[i].is_some() {
+        for &(i, slot) in used {
+            if arrays[slot].is_some() {
                 continue;
             }
-            let Some(col) = &self.cols[i] else { continue };
+            let Some(col) = &self.cols[slot] else { continue };
             let field = schema.field(i);
             let scalars = (0..len)
                 .map(|id| {
@@ -188,7 +196,7 @@ impl FilterColumns {
             } else {
                 arr
             };
-            arrays[i] = Some(arr);
+            arrays[slot] = Some(arr);
         }
         Ok(arrays.clone())
     }

@@ -324,7 +324,14 @@ impl ShardSearch {
         if let Some(f) = &self.filter {
             // The filter over the graph's kept columns, then only matches.
             let effort = self.spec.effort(k);
-            let found = shard.filtered_search(&self.spec.query, k, effort, f, &self.full_schema);
+            let found = shard.filtered_search(
+                &self.spec.query,
+                k,
+                effort,
+                f,
+                &self.table,
+                &self.full_schema,
+            );
             if let Some(keys) = found {
                 return self
                     .rows_of(keys?.into_iter().map(|(key, _)| key).collect())

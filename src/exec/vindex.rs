@@ -910,8 +910,10 @@ impl ShardIndex {
     fn freeze(&self) {
         let fast = Fast::of(&self.graph.read().unwrap());
         let mut delta = self.delta.write().unwrap();
-        if let Some(f) = &fast {
-            delta.retain(|(id, _)| !f.has(*id));
+        match &fast {
+            Some(f) => delta.retain(|(id, _)| !f.has(*id)),
+            // No snapshot: searches walk hnsw_rs, which holds every point.
+            None => delta.clear(),
         }
         *self.fast.write().unwrap() = fast.map(Arc::new);
     }
@@ -1072,6 +1074,7 @@ impl ShardIndex {
         k: usize,
         ef: usize,
         filter: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        table: &Table,
         schema: &datafusion::arrow::datatypes::SchemaRef,
     ) -> Option<PgResult<Vec<(Vec<u8>, f32)>>> {
         if !exact_order(&self.def) {
@@ -1081,7 +1084,7 @@ impl ShardIndex {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let n = map.keys.len();
-        let pass = match self.attrs.read().unwrap().mask(filter, schema, n)? {
+        let pass = match self.attrs.read().unwrap().mask(filter, table, schema, n)? {
             Ok(m) => m,
             Err(e) => return Some(Err(e)),
         };

@@ -917,6 +917,23 @@ async fn filtered_knn_over_kept_columns() {
     for q in &queries {
         compare(&c, &filters, q, 1.0).await;
     }
+    // Columns dropped and added after the index: the filter finds its
+    // columns by id, never by position; a new column takes the row path.
+    c.batch_execute("ALTER TABLE f DROP COLUMN tag; ALTER TABLE f ADD COLUMN extra int")
+        .await
+        .unwrap();
+    c.batch_execute("UPDATE f SET extra = 1 WHERE id % 10 = 0")
+        .await
+        .unwrap();
+    for q in &queries {
+        compare(
+            &c,
+            &["cat = 3", "cat IS NULL", "extra = 1 AND cat < 30", "body LIKE '2%'"],
+            q,
+            1.0,
+        )
+        .await;
+    }
     drop(c);
     handle.shutdown().await;
 }
