@@ -16,8 +16,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::codec::{Datum, df_internal};
-use crate::catalog::{ColumnId, Table};
 use crate::catalog::types::SqlType;
+use crate::catalog::{ColumnId, Table};
 use crate::error::{PgError, PgResult};
 
 /// Text columns are kept while their values average at most this many bytes.
@@ -179,7 +179,9 @@ impl FilterColumns {
             if arrays[slot].is_some() {
                 continue;
             }
-            let Some(col) = &self.cols[slot] else { continue };
+            let Some(col) = &self.cols[slot] else {
+                continue;
+            };
             let field = schema.field(i);
             let scalars = (0..len)
                 .map(|id| {

@@ -928,7 +928,12 @@ async fn filtered_knn_over_kept_columns() {
     for q in &queries {
         compare(
             &c,
-            &["cat = 3", "cat IS NULL", "extra = 1 AND cat < 30", "body LIKE '2%'"],
+            &[
+                "cat = 3",
+                "cat IS NULL",
+                "extra = 1 AND cat < 30",
+                "body LIKE '2%'",
+            ],
             q,
             1.0,
         )
