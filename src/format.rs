@@ -1,18 +1,24 @@
 //! PostgreSQL's text forms of values shared by several layers.
 
+use std::fmt::Write;
+
 /// PostgreSQL's text output for floats (extra_float_digits >= 1): the
 /// shortest digits that round-trip, in exponential form when the decimal
 /// exponent is below -4 or at least 15 (6 for real).
 pub fn pg_float_text(v: f64, is_real: bool) -> String {
+    let mut out = String::new();
+    push_pg_float(&mut out, v, is_real);
+    out
+}
+
+/// [`pg_float_text`] appended to `out`, with no allocation of its own
+/// (vectors print hundreds of floats per value).
+pub fn push_pg_float(out: &mut String, v: f64, is_real: bool) {
     if v.is_nan() {
-        return "NaN".into();
+        return out.push_str("NaN");
     }
     if v.is_infinite() {
-        return if v > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
+        return out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     }
     // Ryu's shortest digits (what PostgreSQL uses, ties to even), laid out
     // as PostgreSQL lays them out.
@@ -26,34 +32,59 @@ pub fn pg_float_text(v: f64, is_real: bool) -> String {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let sign = if neg { "-" } else { "" };
+    if neg {
+        out.push('-');
+    }
     let (mantissa, e) = match text.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (text, 0),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all = format!("{int}{frac}");
-    let lead = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_start_matches('0').trim_end_matches('0');
+    // The significant digits (at most 17) on the stack.
+    let mut all = [0u8; 40];
+    let n = int.len() + frac.len();
+    if n > all.len() {
+        return out.push_str(text);
+    }
+    all[..int.len()].copy_from_slice(int.as_bytes());
+    all[int.len()..n].copy_from_slice(frac.as_bytes());
+    let lead = all[..n].iter().take_while(|&&b| b == b'0').count();
+    let trail = all[lead..n]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'0')
+        .count();
+    let digits = std::str::from_utf8(&all[lead..n - trail]).unwrap_or("");
     if digits.is_empty() {
-        return format!("{sign}0");
+        return out.push('0');
     }
     // Decimal exponent of the first digit (d.ddd × 10^exp).
     let exp = int.len() as i32 - lead as i32 - 1 + e;
     let limit = if is_real { 6 } else { 15 };
+    let zeros = |out: &mut String, k: usize| out.extend(std::iter::repeat_n('0', k));
     if exp < -4 || exp >= limit {
         let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() { "" } else { "." };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs())
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let _ = write!(out, "{:02}", exp.unsigned_abs());
     } else if exp < 0 {
-        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        out.push_str("0.");
+        zeros(out, (-exp - 1) as usize);
+        out.push_str(digits);
     } else {
         let point = exp as usize + 1;
         if digits.len() <= point {
-            format!("{sign}{digits}{}", "0".repeat(point - digits.len()))
+            out.push_str(digits);
+            zeros(out, point - digits.len());
         } else {
-            format!("{sign}{}.{}", &digits[..point], &digits[point..])
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
         }
     }
 }

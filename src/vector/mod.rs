@@ -318,7 +318,7 @@ pub fn parse_halfvec(lit: &str, typmod: Option<u32>) -> PgResult<Vec<f32>> {
 
 /// Append PostgreSQL's shortest round-trip text of a float4.
 pub fn push_float(out: &mut String, v: f32) {
-    out.push_str(&crate::format::pg_float_text(v as f64, true));
+    crate::format::push_pg_float(out, v as f64, true);
 }
 
 pub fn format_dense(v: &[f32]) -> String {
