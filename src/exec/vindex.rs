@@ -1344,103 +1344,82 @@ impl VectorIndexes {
             },
         );
         let table = Arc::new(table.clone());
-        // Shards are opened together: one shard's row scan and snapshot
-        // (one core) overlap another's graph build (all cores).
-        let opens = self.node.groups.iter().map(|(&gid, group)| {
-            self.open_shard(
-                gid,
-                group,
-                table.clone(),
-                index,
-                try_checkpoint,
-                progress,
-                &progress_row.build,
-            )
-        });
-        futures::future::try_join_all(opens).await?;
-        Ok(())
-    }
-
-    /// [`Self::open`] for one shard.
-    #[allow(clippy::too_many_arguments)]
-    async fn open_shard(
-        self: &Arc<Self>,
-        gid: GroupId,
-        group: &crate::cluster::Group,
-        table: Arc<Table>,
-        index: &Index,
-        try_checkpoint: bool,
-        progress: &(dyn Fn(String) + Sync),
-        build: &Build,
-    ) -> PgResult<()> {
-        let shard = Arc::new(ShardIndex::new(gid, table.clone(), index.clone(), 0)?);
-        let dir = self.shard_dir(gid, index.id);
-        // Register first, deferring writes, then read the checkpoint or
-        // the rows: a write either is in them or arrives deferred (or
-        // both: replayed puts replace, deletes remove), never neither.
-        *shard.pending.lock().unwrap() = Pending::Defer(Vec::new());
-        self.shards
-            .write()
-            .unwrap()
-            .insert((gid, index.id), shard.clone());
-        let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
-        if try_checkpoint && shard.load(&dir, applied).is_some() {
-            // Writes are still deferred: rows read now plus the deferred
-            // ones applied next give every live id its values.
-            shard.fill_attrs(group)?;
-            let (pending, changes) = shard.take_pending();
-            shard.apply_to_graph(&changes);
-            drop(pending);
-            freeze_off_runtime(&shard).await;
-            *shard.source.lock().unwrap() = "checkpoint";
-            build.shards_done.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        shard.applied.fetch_max(applied, Ordering::SeqCst);
-        let rows = shard.read_points(group)?;
-        let capacity = rows.len();
-        {
-            *shard.graph.write().unwrap() = graph_for(&shard.def, &rows);
-        }
-        shard.progress.total.store(capacity, Ordering::Relaxed);
-        let worker = shard.clone();
-        let insert = tokio::task::spawn_blocking(move || worker.insert_many(rows));
-        let started = std::time::Instant::now();
-        tokio::pin!(insert);
-        loop {
-            tokio::select! {
-                r = &mut insert => {
-                    r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
-                    let (pending, changes) = shard.take_pending();
-                    shard.apply_to_graph(&changes);
-                    drop(pending);
-                    freeze_off_runtime(&shard).await;
-                    *shard.source.lock().unwrap() = "rows";
-                    break;
-                }
-                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
-                    progress(format!(
-                        "building index \"{}\" on shard {gid}: {} of {} tuples after {}s",
-                        index.name,
-                        shard.progress.done.load(Ordering::Relaxed),
-                        capacity,
-                        started.elapsed().as_secs()
-                    ));
+        for (&gid, group) in &self.node.groups {
+            let shard = Arc::new(ShardIndex::new(gid, table.clone(), index.clone(), 0)?);
+            let dir = self.shard_dir(gid, index.id);
+            // Register first, deferring writes, then read the checkpoint or
+            // the rows: a write either is in them or arrives deferred (or
+            // both: replayed puts replace, deletes remove), never neither.
+            *shard.pending.lock().unwrap() = Pending::Defer(Vec::new());
+            self.shards
+                .write()
+                .unwrap()
+                .insert((gid, index.id), shard.clone());
+            let applied = crate::shard::state_machine::applied_index(&self.node.store, gid);
+            if try_checkpoint && shard.load(&dir, applied).is_some() {
+                // Writes are still deferred: rows read now plus the deferred
+                // ones applied next give every live id its values.
+                shard.fill_attrs(group)?;
+                let (pending, changes) = shard.take_pending();
+                shard.apply_to_graph(&changes);
+                drop(pending);
+                freeze_off_runtime(&shard).await;
+                *shard.source.lock().unwrap() = "checkpoint";
+                progress_row
+                    .build
+                    .shards_done
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            shard.applied.fetch_max(applied, Ordering::SeqCst);
+            let rows = shard.read_points(group)?;
+            let capacity = rows.len();
+            {
+                *shard.graph.write().unwrap() = graph_for(&shard.def, &rows);
+            }
+            shard.progress.total.store(capacity, Ordering::Relaxed);
+            let worker = shard.clone();
+            let build = tokio::task::spawn_blocking(move || worker.insert_many(rows));
+            let started = std::time::Instant::now();
+            tokio::pin!(build);
+            loop {
+                tokio::select! {
+                    r = &mut build => {
+                        r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
+                        let (pending, changes) = shard.take_pending();
+                        shard.apply_to_graph(&changes);
+                        drop(pending);
+                        freeze_off_runtime(&shard).await;
+                        *shard.source.lock().unwrap() = "rows";
+                        break;
+                    }
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
+                        progress(format!(
+                            "building index \"{}\" on shard {gid}: {} of {} tuples after {}s",
+                            index.name,
+                            shard.progress.done.load(Ordering::Relaxed),
+                            capacity,
+                            started.elapsed().as_secs()
+                        ));
+                    }
                 }
             }
-        }
-        // The graph serves now; its checkpoint is written in the
-        // background (a crash before it only means a rebuild from rows).
-        let (me, s) = (self.clone(), shard.clone());
-        tokio::task::spawn_blocking(move || {
-            let current = me.get(s.group, s.index.id);
-            if current.is_some_and(|cur| Arc::ptr_eq(&cur, &s)) {
-                if let Err(e) = s.dump(&dir) {
-                    tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
+            // The graph serves now; its checkpoint is written in the
+            // background (a crash before it only means a rebuild from rows).
+            let (me, s) = (self.clone(), shard.clone());
+            tokio::task::spawn_blocking(move || {
+                let current = me.get(s.group, s.index.id);
+                if current.is_some_and(|cur| Arc::ptr_eq(&cur, &s)) {
+                    if let Err(e) = s.dump(&dir) {
+                        tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
+                    }
                 }
-            }
-        });
-        build.shards_done.fetch_add(1, Ordering::Relaxed);
+            });
+            progress_row
+                .build
+                .shards_done
+                .fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
