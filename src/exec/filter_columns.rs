@@ -104,6 +104,17 @@ impl FilterColumns {
         }
     }
 
+    /// Graph id `id`'s value of `col` (a column of the table as planned),
+    /// if that column is kept.
+    pub fn value(&self, id: usize, col: &crate::catalog::Column) -> Option<Datum> {
+        let slot = self
+            .meta
+            .iter()
+            .position(|(cid, ty)| *cid == col.id && *ty == col.ty)?;
+        let kept = self.cols[slot].as_ref()?;
+        Some(kept.values.get(id).cloned().unwrap_or(Datum::Null))
+    }
+
     /// Evaluate `filter` (planned over `table`, whose `schema` it reads)
     /// for graph ids `0..len`: true where the row passes. None when the
     /// filter reads a column that is not kept.

@@ -200,6 +200,9 @@ pub struct ShardSearch {
     /// The part is a key/index lookup: score its rows exactly.
     pub selective: bool,
     pub overlay: Option<Overlay>,
+    /// The caller reads only these table columns (and not the distance):
+    /// rows may then come from the index's kept columns, not the shard.
+    pub only: Option<Vec<usize>>,
 }
 
 impl ShardSearch {
@@ -425,6 +428,15 @@ impl ShardSearch {
         shard.ready().then_some(shard)
     }
 
+    /// Rows of `keys` with only the caller's columns, from the index's kept
+    /// columns (no row read; ordered by graph distance, which orders as the
+    /// exact one). None when the caller wants more than is kept.
+    fn kept_rows(&self, keys: &[(f32, Vec<u8>)]) -> Option<Vec<(f64, Vec<Datum>)>> {
+        let cols = self.only.as_ref()?;
+        let shard = self.plain_walk()?;
+        shard.kept_rows(keys, &self.table, cols)
+    }
+
     /// Read and score the rows of `keys` (all in this search's shard).
     fn rows_of(&self, keys: Vec<Vec<u8>>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
         let group = self.node.group(self.part.group())?;
@@ -491,13 +503,17 @@ fn nearest_merged(searches: &[ShardSearch], parallel: bool) -> PgResult<Vec<(f64
                 .collect();
             merged.sort_by(|a, b| a.0.total_cmp(&b.0));
             merged.truncate(k);
-            let mut wanted: Vec<Vec<Vec<u8>>> = vec![vec![]; searches.len()];
-            for (_, i, key) in merged {
-                wanted[i].push(key);
+            let mut wanted: Vec<Vec<(f32, Vec<u8>)>> = vec![vec![]; searches.len()];
+            for (d, i, key) in merged {
+                wanted[i].push((d, key));
             }
             for (s, keys) in searches.iter().zip(wanted) {
-                if !keys.is_empty() {
-                    all.extend(s.rows_of(keys)?);
+                if keys.is_empty() {
+                    continue;
+                }
+                match s.kept_rows(&keys) {
+                    Some(rows) => all.extend(rows),
+                    None => all.extend(s.rows_of(keys.into_iter().map(|(_, k)| k).collect())?),
                 }
             }
         }
@@ -565,6 +581,7 @@ impl ExecutionPlan for ShardKnnExec {
             part,
             selective: self.selective,
             overlay: self.overlay.clone(),
+            only: None,
         };
         let projection = self.projection.clone();
         let out_schema = self.projected.clone();

@@ -1062,6 +1062,31 @@ impl ShardIndex {
         keys_of(run(k, true))
     }
 
+    /// Rows of `keys` holding only table columns `cols` (of `table` as
+    /// planned), from the kept columns, with the keys' distances. None if a
+    /// column is not kept; keys gone meanwhile are skipped.
+    pub fn kept_rows(
+        &self,
+        keys: &[(f32, Vec<u8>)],
+        table: &Table,
+        cols: &[usize],
+    ) -> Option<Vec<(f64, Vec<Datum>)>> {
+        let map = self.map.read().unwrap();
+        let attrs = self.attrs.read().unwrap();
+        let mut rows = Vec::with_capacity(keys.len());
+        for (d, key) in keys {
+            let Some(&id) = map.ids.get(key) else {
+                continue;
+            };
+            let mut row = vec![Datum::Null; table.columns.len()];
+            for &p in cols {
+                row[p] = attrs.value(id, table.columns.get(p)?)?;
+            }
+            rows.push((*d as f64, row));
+        }
+        Some(rows)
+    }
+
     /// Up to `k` nearest live rows passing `filter`, as row keys with graph
     /// distances, for graphs whose distances order rows exactly. The filter
     /// is evaluated over the kept columns of every row at once; the matches

@@ -404,6 +404,15 @@ pub async fn try_run(
     }
 
     let want = shape.k.saturating_add(shape.offset);
+    // Without the distance in the output, the index's kept columns may
+    // answer (an index-only scan).
+    let only: Option<Vec<usize>> = items
+        .iter()
+        .map(|it| match it {
+            Item::Column(i) => Some(*i),
+            Item::Distance => None,
+        })
+        .collect();
     let spec = session.knn.spec(index, Point::Dense(query), want);
     let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
     let (parts, _) = grape.plan_parts(&[])?;
@@ -419,6 +428,7 @@ pub async fn try_run(
             part,
             selective: false,
             overlay: None,
+            only: only.clone(),
         })
         .collect();
     let rows: Vec<Vec<Datum>> = if want == 0 {

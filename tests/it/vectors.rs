@@ -904,6 +904,13 @@ async fn filtered_knn_over_kept_columns() {
         )
         .await;
         assert_eq!(got.len(), 40, "30 moved in, 15 moved out, 5 deleted");
+        // Without a distance in the output the index's kept columns answer
+        // (no row read): the same rows and values as the planned path.
+        let qt = text(q);
+        let direct = format!("SELECT id, cat, tag FROM f ORDER BY v <-> '{qt}' LIMIT 20");
+        let planned =
+            format!("SELECT id, cat, tag FROM f WHERE true ORDER BY v <-> '{qt}' LIMIT 20");
+        assert_eq!(text_rows(&c, &direct).await, text_rows(&c, &planned).await);
         assert!(
             got.iter()
                 .all(|id| id % 100 == 50 || (id % 100 == 3 && (1500..2500).contains(id)))
