@@ -8,16 +8,21 @@
 //! recognises that shape on the bound statement and runs the shard searches
 //! directly ([`crate::exec::knn::nearest_all`]), merging them exactly.
 //!
-//! Anything else (WHERE, joins, expressions other than a column or the
-//! distance, halfvec/bit/expression indexes, a transaction block with
-//! uncommitted writes, a query vector that does not parse or fit) returns
-//! `None` and takes the planned path, which answers the same query with the
-//! same rows and reports the errors.
+//! A WHERE clause made of the table's scalar columns, constants,
+//! comparisons, arithmetic, AND/OR/NOT, IS [NOT] NULL, IN lists, BETWEEN and
+//! LIKE is compiled alone by DataFusion (not the whole query) and handed to
+//! the shards' filtered search. Anything else (other WHERE clauses or none
+//! reading a column, joins, expressions other than a column or the distance,
+//! halfvec/bit/expression indexes, a transaction block with uncommitted
+//! writes, a query vector that does not parse or fit) returns `None` and
+//! takes the planned path, which answers the same query with the same rows
+//! and reports the errors.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlDataType, Expr, GroupByExpr, Ident, LimitClause,
     ObjectName, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
@@ -152,6 +157,7 @@ struct Shape {
     k: usize,
     offset: usize,
     items: Vec<ShapeItem>,
+    filter: Option<Expr>,
 }
 
 /// A select-list item as written.
@@ -182,7 +188,6 @@ fn shape(q: &Query) -> Option<Shape> {
         || s.into.is_some()
         || s.exclude.is_some()
         || s.select_modifiers.is_some()
-        || s.selection.is_some()
         || s.prewhere.is_some()
         || s.having.is_some()
         || s.qualify.is_some()
@@ -307,7 +312,118 @@ fn shape(q: &Query) -> Option<Shape> {
         k,
         offset,
         items,
+        filter: s.selection.clone(),
     })
+}
+
+/// A WHERE clause as SQL DataFusion parses on its own: column references
+/// resolved against `table` (and written unqualified, quoted), constants and
+/// the operators listed in the module's doc. None for anything else, and
+/// for a clause that reads no column.
+fn filter_sql(e: &Expr, table: &Table, qualifier: &str, reads: &mut bool) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::UnaryOperator;
+    let mut sub = |e: &Expr| filter_sql(e, table, qualifier, reads);
+    Some(match e {
+        Expr::Nested(inner) => format!("({})", sub(inner)?),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            let col = &table.columns[resolve(table, qualifier, &column_ref(e)?)?];
+            if col.ty.vector().is_some() {
+                return None;
+            }
+            *reads = true;
+            format!("\"{}\"", col.name.replace('"', "\"\""))
+        }
+        Expr::Value(v) => match &v.value {
+            Value::Number(..) | Value::SingleQuotedString(_) | Value::Boolean(_) | Value::Null => {
+                e.to_string()
+            }
+            _ => return None,
+        },
+        Expr::Cast {
+            kind: CastKind::Cast | CastKind::DoubleColon,
+            expr,
+            data_type,
+            format: None,
+            ..
+        } if matches!(expr.as_ref(), Expr::Value(_)) && scalar_type(data_type) => {
+            format!("CAST({} AS {data_type})", sub(expr)?)
+        }
+        Expr::BinaryOp { left, op, right } => {
+            use BinaryOperator::*;
+            if !matches!(
+                op,
+                Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or | Plus | Minus | Multiply | Modulo
+            ) {
+                return None;
+            }
+            format!("({} {op} {})", sub(left)?, sub(right)?)
+        }
+        Expr::UnaryOp {
+            op: op @ (UnaryOperator::Not | UnaryOperator::Minus),
+            expr,
+        } => format!("({op} {})", sub(expr)?),
+        Expr::IsNull(x) => format!("({} IS NULL)", sub(x)?),
+        Expr::IsNotNull(x) => format!("({} IS NOT NULL)", sub(x)?),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let items = list.iter().map(&mut sub).collect::<Option<Vec<_>>>()?;
+            let not = if *negated { "NOT " } else { "" };
+            format!("({} {not}IN ({}))", sub(expr)?, items.join(", "))
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let not = if *negated { "NOT " } else { "" };
+            format!(
+                "({} {not}BETWEEN {} AND {})",
+                sub(expr)?,
+                sub(low)?,
+                sub(high)?
+            )
+        }
+        Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => {
+            let not = if *negated { "NOT " } else { "" };
+            format!("({} {not}LIKE {})", sub(expr)?, sub(pattern)?)
+        }
+        _ => return None,
+    })
+}
+
+/// Scalar types a bound parameter may be cast to inside a direct filter.
+fn scalar_type(t: &SqlDataType) -> bool {
+    use SqlDataType as T;
+    matches!(
+        t,
+        T::Int(_)
+            | T::Integer(_)
+            | T::BigInt(_)
+            | T::SmallInt(_)
+            | T::Int2(_)
+            | T::Int4(_)
+            | T::Int8(_)
+            | T::Real
+            | T::Float4
+            | T::Float8
+            | T::DoublePrecision
+            | T::Boolean
+            | T::Bool
+            | T::Text
+            | T::Varchar(_)
+            | T::CharacterVarying(_)
+            | T::Date
+    )
 }
 
 /// The column a reference names, if it is one of `table`'s.
@@ -403,6 +519,34 @@ pub async fn try_run(
         }
     }
 
+    let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
+    // The WHERE clause alone, through DataFusion: a logical expression for
+    // the key/secondary-index lookup, a physical one for the search.
+    let mut filters = Vec::new();
+    let mut physical = None;
+    if let Some(w) = &shape.filter {
+        let mut reads = false;
+        let Some(sql) = filter_sql(w, &table, &shape.qualifier, &mut reads) else {
+            return Ok(None);
+        };
+        if !reads {
+            return Ok(None);
+        }
+        let Ok(df_schema) = DFSchema::try_from(grape.schema_ref().as_ref().clone()) else {
+            return Ok(None);
+        };
+        let Ok(logical) = session.ctx.parse_sql_expr(&sql, &df_schema) else {
+            return Ok(None);
+        };
+        let Ok(p) = session
+            .ctx
+            .create_physical_expr(logical.clone(), &df_schema)
+        else {
+            return Ok(None);
+        };
+        filters.push(logical);
+        physical = Some(p);
+    }
     let want = shape.k.saturating_add(shape.offset);
     // Without the distance in the output, the index's kept columns may
     // answer (an index-only scan).
@@ -414,8 +558,13 @@ pub async fn try_run(
         })
         .collect();
     let spec = session.knn.spec(index, Point::Dense(query), want);
-    let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
-    let (parts, _) = grape.plan_parts(&[])?;
+    let (parts, _) = grape.plan_parts(&filters)?;
+    // Key or secondary-index lookups: their rows are scored exactly.
+    let filtered = physical.is_some();
+    let selective = filtered
+        && parts
+            .iter()
+            .all(|p| matches!(p, crate::exec::scan::ScanPart::Points { .. }));
     let searches = parts
         .into_iter()
         .map(|part| ShardSearch {
@@ -424,9 +573,9 @@ pub async fn try_run(
             indexes: engine.vindexes.clone(),
             spec: spec.clone(),
             full_schema: grape.schema_ref(),
-            filter: None,
+            filter: physical.clone(),
             part,
-            selective: false,
+            selective,
             overlay: None,
             only: only.clone(),
         })
@@ -434,8 +583,14 @@ pub async fn try_run(
     let rows: Vec<Vec<Datum>> = if want == 0 {
         vec![]
     } else {
-        nearest_all(searches)
-            .await?
+        let found = nearest_all(searches).await;
+        // A filter that fails while evaluated (a bad cast, % 0) is run
+        // again by the planned path, which reports it as PostgreSQL would.
+        let found = match found {
+            Err(_) if filtered => return Ok(None),
+            r => r?,
+        };
+        found
             .into_iter()
             .skip(shape.offset)
             .take(shape.k)
@@ -495,9 +650,14 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_where_clause_for_the_filter_compiler() {
+        let s = shape_of("SELECT id FROM t WHERE c = 1 ORDER BY v <-> '[1,2]' LIMIT 5").unwrap();
+        assert_eq!(s.filter.unwrap().to_string(), "c = 1");
+    }
+
+    #[test]
     fn leaves_everything_else_to_the_planner() {
         for sql in [
-            "SELECT id FROM t WHERE c = 1 ORDER BY v <-> '[1,2]' LIMIT 5",
             "SELECT id FROM t ORDER BY v <-> '[1,2]' DESC LIMIT 5",
             "SELECT id FROM t ORDER BY v <-> '[1,2]'",
             "SELECT id FROM t ORDER BY id LIMIT 5",

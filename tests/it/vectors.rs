@@ -880,6 +880,71 @@ async fn filtered_knn_over_kept_columns() {
         }
     }
     let queries = dataset(5, 77);
+    // Simple filters take the direct path (the WHERE compiled alone); a
+    // function call sends the same query through DataFusion's planner.
+    for f in &filters {
+        for q in &queries[..2] {
+            let qt = text(q);
+            let direct = format!(
+                "SELECT id, cat, v <-> '{qt}' AS d FROM f WHERE {f} ORDER BY d LIMIT 10 OFFSET 2"
+            );
+            let planned = format!(
+                "SELECT id, cat, v <-> '{qt}' AS d FROM f WHERE ({f}) AND abs(1) = 1 ORDER BY d LIMIT 10 OFFSET 2"
+            );
+            assert_eq!(
+                text_rows(&c, &direct).await,
+                text_rows(&c, &planned).await,
+                "{f}"
+            );
+        }
+    }
+    // Bound parameters in the filter, and a primary-key filter.
+    let q = text(&queries[0]);
+    let by_param = c
+        .query(
+            &format!("SELECT id FROM f WHERE cat = $1 AND tag <> $2 ORDER BY v <-> '{q}' LIMIT 5"),
+            &[&7i32, &"blue"],
+        )
+        .await
+        .unwrap();
+    let by_text = text_rows(
+        &c,
+        &format!("SELECT id FROM f WHERE cat = 7 AND tag <> 'blue' AND abs(1) = 1 ORDER BY v <-> '{q}' LIMIT 5"),
+    )
+    .await
+    .1;
+    let ids: Vec<Option<String>> = by_param
+        .iter()
+        .map(|r| Some(r.get::<_, i32>(0).to_string()))
+        .collect();
+    assert_eq!(
+        ids,
+        by_text
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect::<Vec<_>>()
+    );
+    let by_key = text_rows(
+        &c,
+        &format!("SELECT id FROM f WHERE id IN (5, 6, 7) ORDER BY v <-> '{q}' LIMIT 2"),
+    )
+    .await
+    .1;
+    assert_eq!(by_key.len(), 2);
+    // Bad filters fail as the planned path fails them.
+    for f in ["cat % 0 = 1", "cat = 'abc'", "nope = 1"] {
+        let direct = error_of(
+            &c,
+            &format!("SELECT id FROM f WHERE {f} ORDER BY v <-> '{q}' LIMIT 5"),
+        )
+        .await;
+        let planned = error_of(
+            &c,
+            &format!("SELECT id FROM f WHERE {f} AND abs(1) = 1 ORDER BY v <-> '{q}' LIMIT 5"),
+        )
+        .await;
+        assert_eq!(direct.0, planned.0, "{f}: {direct:?} vs {planned:?}");
+    }
     for ef in ["10", "200"] {
         c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))
             .await
