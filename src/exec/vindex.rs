@@ -496,47 +496,37 @@ impl Fast {
         }
     }
 
-    /// The `k` nearest of row ids `ids` (the snapshot's points) and of the
-    /// `delta` points `allow` lets through, exactly (no walk).
-    fn exact(
+    /// The `k` nearest points to `q` that `scan` reaches, merged with the
+    /// exact nearest of `delta` (the points the snapshot does not hold).
+    /// None if `q` is not the graph's type.
+    fn nearest(
         &self,
         q: &Point,
         k: usize,
-        ids: &[usize],
-        allow: &dyn Fn(usize) -> bool,
+        scan: &Scan,
         delta: &[(usize, Point)],
     ) -> Option<Vec<(usize, f32)>> {
         match self {
-            Fast::Dense(s) => exact_snapshot(s, q, k, ids, allow, delta),
-            Fast::Half(s) => exact_snapshot(s, q, k, ids, allow, delta),
-            Fast::Bits(s) => exact_snapshot(s, q, k, ids, allow, delta),
-        }
-    }
-
-    /// The snapshot's nearest `k`, merged with the exact nearest of `delta`
-    /// (the points it does not hold). None if `q` is not the graph's type.
-    fn search(
-        &self,
-        q: &Point,
-        k: usize,
-        ef: usize,
-        allow: Option<&dyn Fn(usize) -> bool>,
-        delta: &[(usize, Point)],
-    ) -> Option<Vec<(usize, f32)>> {
-        match self {
-            Fast::Dense(s) => search_snapshot(s, q, k, ef, allow, delta),
-            Fast::Half(s) => search_snapshot(s, q, k, ef, allow, delta),
-            Fast::Bits(s) => search_snapshot(s, q, k, ef, allow, delta),
+            Fast::Dense(s) => snapshot_nearest(s, q, k, scan, delta),
+            Fast::Half(s) => snapshot_nearest(s, q, k, scan, delta),
+            Fast::Bits(s) => snapshot_nearest(s, q, k, scan, delta),
         }
     }
 }
 
-fn exact_snapshot<T, D>(
+/// How a snapshot is searched.
+enum Scan<'a> {
+    /// A graph walk of width ef, keeping only what the filter lets through.
+    Walk(usize, Option<&'a dyn Fn(usize) -> bool>),
+    /// Exactly these row ids (delta points: those the filter lets through).
+    Ids(&'a [usize], &'a dyn Fn(usize) -> bool),
+}
+
+fn snapshot_nearest<T, D>(
     s: &Snapshot<T, D>,
     q: &Point,
     k: usize,
-    ids: &[usize],
-    allow: &dyn Fn(usize) -> bool,
+    scan: &Scan,
     delta: &[(usize, Point)],
 ) -> Option<Vec<(usize, f32)>>
 where
@@ -544,36 +534,16 @@ where
     D: Distance<T> + Clone + Send + Sync,
 {
     let v = T::of(q)?;
-    let mut out: Vec<(usize, f32)> = ids
-        .iter()
-        .filter_map(|&id| Some((id, s.distance_to(v, id)?)))
-        .collect();
-    for (id, p) in delta {
-        if !s.has(*id) && allow(*id) {
-            if let Some(pv) = T::of(p) {
-                out.push((*id, s.distance(v, pv)));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.1.total_cmp(&b.1));
-    out.truncate(k);
-    Some(out)
-}
-
-fn search_snapshot<T, D>(
-    s: &Snapshot<T, D>,
-    q: &Point,
-    k: usize,
-    ef: usize,
-    allow: Option<&dyn Fn(usize) -> bool>,
-    delta: &[(usize, Point)],
-) -> Option<Vec<(usize, f32)>>
-where
-    T: Elem + Copy,
-    D: Distance<T> + Clone + Send + Sync,
-{
-    let v = T::of(q)?;
-    let mut out = s.search(v, k, ef, allow);
+    let (mut out, allow) = match scan {
+        Scan::Walk(ef, allow) => (s.search(v, k, *ef, *allow), *allow),
+        Scan::Ids(ids, allow) => (
+            ids.iter()
+                .filter_map(|&id| Some((id, s.distance_to(v, id)?)))
+                .collect(),
+            Some(*allow),
+        ),
+    };
+    let sorted = matches!(scan, Scan::Walk(..));
     let before = out.len();
     for (id, p) in delta {
         if s.has(*id) || !allow.is_none_or(|a| a(*id)) {
@@ -583,7 +553,7 @@ where
             out.push((*id, s.distance(v, pv)));
         }
     }
-    if out.len() > before {
+    if !sorted || out.len() > before {
         out.sort_by(|a, b| a.1.total_cmp(&b.1));
         out.truncate(k);
     }
@@ -1030,7 +1000,7 @@ impl ShardIndex {
             let keep: Option<&dyn Fn(usize) -> bool> = if filtered { Some(&by_id) } else { None };
             if let Some(found) = fast
                 .as_ref()
-                .and_then(|s| s.search(q, k, ef.max(k), keep, &delta))
+                .and_then(|s| s.nearest(q, k, &Scan::Walk(ef.max(k), keep), &delta))
             {
                 return found;
             }
@@ -1120,11 +1090,12 @@ impl ShardIndex {
         // fraction s of what it visits costs about 2·m·ef/s. Exact is cheaper
         // while matches² ≤ 2·m·ef·n.
         let walk_cost = 2 * self.def.m.max(2) * ef.max(k) * n;
-        let found = if matches.len().saturating_mul(matches.len()) <= walk_cost {
-            fast.exact(q, k, &matches, &allow, &delta)
+        let scan = if matches.len().saturating_mul(matches.len()) <= walk_cost {
+            Scan::Ids(&matches, &allow)
         } else {
-            fast.search(q, k, ef.max(k), Some(&allow), &delta)
-        }?;
+            Scan::Walk(ef.max(k), Some(&allow))
+        };
+        let found = fast.nearest(q, k, &scan, &delta)?;
         Some(Ok(found
             .into_iter()
             .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
