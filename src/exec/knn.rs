@@ -336,9 +336,13 @@ impl ShardSearch {
                 &self.full_schema,
             );
             if let Some(keys) = found {
-                return self
-                    .rows_of(keys?.into_iter().map(|(key, _)| key).collect())
-                    .map(Some);
+                let candidates = keys.len();
+                let scored = self.rows_of(keys.into_iter().map(|(key, _)| key).collect())?;
+                // A row changed since its kept values were read fails the
+                // recheck: then search again the row-reading way.
+                if scored.len() >= candidates {
+                    return Ok(Some(scored));
+                }
             }
         }
         let def = self.spec.index.vector.as_ref().expect("vector index");
@@ -459,7 +463,10 @@ pub async fn nearest_all(searches: Vec<ShardSearch>) -> PgResult<Vec<(f64, Vec<D
     // back costs about what running them in parallel saves (measured on
     // 4 × 25k × 128-d graphs: equal at ef 40 with one client, 17 % more
     // throughput with four; at ef 100 the pool is 20 % faster for one).
-    let effort: usize = searches.iter().map(|s| s.light_effort()).sum();
+    let effort = searches
+        .iter()
+        .map(|s| s.light_effort())
+        .fold(0, usize::saturating_add);
     if effort <= INLINE_EFFORT {
         return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             nearest_merged(&searches, false)
@@ -507,13 +514,21 @@ fn nearest_merged(searches: &[ShardSearch], parallel: bool) -> PgResult<Vec<(f64
             for (d, i, key) in merged {
                 wanted[i].push((d, key));
             }
-            for (s, keys) in searches.iter().zip(wanted) {
-                if keys.is_empty() {
-                    continue;
-                }
-                match s.kept_rows(&keys) {
-                    Some(rows) => all.extend(rows),
-                    None => all.extend(s.rows_of(keys.into_iter().map(|(_, k)| k).collect())?),
+            // From the kept columns only if every shard can (their distances
+            // are graph distances, not to be mixed with exact ones).
+            let kept: Option<Vec<Vec<(f64, Vec<Datum>)>>> = searches
+                .iter()
+                .zip(&wanted)
+                .map(|(s, keys)| s.kept_rows(keys))
+                .collect();
+            match kept {
+                Some(rows) => all.extend(rows.into_iter().flatten()),
+                None => {
+                    for (s, keys) in searches.iter().zip(wanted) {
+                        if !keys.is_empty() {
+                            all.extend(s.rows_of(keys.into_iter().map(|(_, k)| k).collect())?);
+                        }
+                    }
                 }
             }
         }

@@ -455,8 +455,10 @@ pub struct ShardIndex {
     fast: RwLock<Option<Arc<Fast>>>,
     /// Points inserted since `fast` was taken (searched exactly).
     delta: RwLock<Vec<(usize, Point)>>,
-    /// A new `fast` is being taken.
+    /// A new `fast` is being taken in the background.
     freezing: std::sync::atomic::AtomicBool,
+    /// Snapshots are taken one at a time.
+    freeze_lock: Mutex<()>,
     /// The rows' scalar columns by graph id, for filters (after `map` when
     /// both are locked).
     attrs: RwLock<FilterColumns>,
@@ -546,7 +548,7 @@ where
     let sorted = matches!(scan, Scan::Walk(..));
     let before = out.len();
     for (id, p) in delta {
-        if s.has(*id) || !allow.is_none_or(|a| a(*id)) {
+        if !allow.is_none_or(|a| a(*id)) {
             continue;
         }
         if let Some(pv) = T::of(p) {
@@ -554,7 +556,9 @@ where
         }
     }
     if !sorted || out.len() > before {
-        out.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // A point can be in both (inserted while the snapshot was copied).
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        out.dedup_by_key(|x| x.0);
         out.truncate(k);
     }
     Some(out)
@@ -728,6 +732,7 @@ impl ShardIndex {
             fast: RwLock::new(None),
             delta: RwLock::new(Vec::new()),
             freezing: Default::default(),
+            freeze_lock: Mutex::new(()),
             attrs: RwLock::new(attrs),
         })
     }
@@ -878,10 +883,22 @@ impl ShardIndex {
     /// Take a new snapshot of the graph for searches to walk, and forget
     /// the delta points it now holds.
     fn freeze(&self) {
+        // One at a time, so an older copy is never installed after a newer.
+        let _one = self.freeze_lock.lock().unwrap();
+        // Delta points are pushed once fully inserted (edges included): the
+        // ones there now are complete in the copy below; later ones may be
+        // half-linked in it, so they stay in the delta.
+        let complete = self.delta.read().unwrap().len();
         let fast = Fast::of(&self.graph.read().unwrap());
         let mut delta = self.delta.write().unwrap();
         match &fast {
-            Some(f) => delta.retain(|(id, _)| !f.has(*id)),
+            Some(f) => {
+                let mut i = 0;
+                delta.retain(|(id, _)| {
+                    i += 1;
+                    i > complete || !f.has(*id)
+                });
+            }
             // No snapshot: searches walk hnsw_rs, which holds every point.
             None => delta.clear(),
         }
@@ -916,11 +933,14 @@ impl ShardIndex {
                     self.attrs.write().unwrap().set(id, &vals);
                     drop(map);
                     let g = self.graph.read().unwrap();
-                    if matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_)) {
-                        self.delta.write().unwrap().push((id, point.clone()));
-                    }
+                    let snapshotted =
+                        matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_));
                     let item = [(point, id)];
                     with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&dense_items(&item)));
+                    if snapshotted {
+                        let [(point, id)] = item;
+                        self.delta.write().unwrap().push((id, point));
+                    }
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
@@ -989,8 +1009,10 @@ impl ShardIndex {
                 .collect()
         };
         let g = self.graph.read().unwrap();
-        let fast = self.fast.read().unwrap().clone();
+        // Delta first: a snapshot installed meanwhile came with a trimmed
+        // delta (both change under the delta's write lock).
         let delta = self.delta.read().unwrap();
+        let fast = self.fast.read().unwrap().clone();
         let run = |k: usize, filtered: bool| -> Vec<(usize, f32)> {
             let f = |id: &usize| match map.keys.get(*id) {
                 Some(Some(key)) => allow.map_or(true, |a| a(key)),
@@ -1071,35 +1093,44 @@ impl ShardIndex {
         filter: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
         table: &Table,
         schema: &datafusion::arrow::datatypes::SchemaRef,
-    ) -> Option<PgResult<Vec<(Vec<u8>, f32)>>> {
+    ) -> Option<Vec<(Vec<u8>, f32)>> {
         if !exact_order(&self.def) {
             return None;
         }
-        let fast = self.fast.read().unwrap().clone()?;
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let n = map.keys.len();
-        let pass = match self.attrs.read().unwrap().mask(filter, table, schema, n)? {
-            Ok(m) => m,
-            Err(e) => return Some(Err(e)),
-        };
+        // Evaluated over every id, tombstones included (their values may be
+        // stale): an error sends the query to the row-reading path.
+        let pass = self
+            .attrs
+            .read()
+            .unwrap()
+            .mask(filter, table, schema, n)?
+            .ok()?;
+        let (k, ef) = (k.min(n), ef.min(n.max(1)));
         let allow = |id: usize| pass.get(id).copied().unwrap_or(false) && map.keys[id].is_some();
         let matches: Vec<usize> = (0..n).filter(|&id| allow(id)).collect();
         let delta = self.delta.read().unwrap();
+        let fast = self.fast.read().unwrap().clone()?;
         // Scoring every match costs one distance each; a walk that keeps a
         // fraction s of what it visits costs about 2·m·ef/s. Exact is cheaper
         // while matches² ≤ 2·m·ef·n.
-        let walk_cost = 2 * self.def.m.max(2) * ef.max(k) * n;
+        let walk_cost = (2 * self.def.m.max(2))
+            .saturating_mul(ef.max(k))
+            .saturating_mul(n);
         let scan = if matches.len().saturating_mul(matches.len()) <= walk_cost {
             Scan::Ids(&matches, &allow)
         } else {
             Scan::Walk(ef.max(k), Some(&allow))
         };
         let found = fast.nearest(q, k, &scan, &delta)?;
-        Some(Ok(found
-            .into_iter()
-            .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
-            .collect()))
+        Some(
+            found
+                .into_iter()
+                .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
+                .collect(),
+        )
     }
 
     fn dump(&self, dir: &Path) -> PgResult<()> {

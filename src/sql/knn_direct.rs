@@ -520,9 +520,9 @@ pub async fn try_run(
     }
 
     let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
-    // The WHERE clause alone, through DataFusion: a logical expression for
-    // the key/secondary-index lookup, a physical one for the search.
-    let mut filters = Vec::new();
+    // The WHERE clause alone, through DataFusion, for the shards' filtered
+    // search. (Key and secondary-index lookups are left out: they need the
+    // filter type-coerced, and the kept columns find so few matches as fast.)
     let mut physical = None;
     if let Some(w) = &shape.filter {
         let mut reads = false;
@@ -538,13 +538,9 @@ pub async fn try_run(
         let Ok(logical) = session.ctx.parse_sql_expr(&sql, &df_schema) else {
             return Ok(None);
         };
-        let Ok(p) = session
-            .ctx
-            .create_physical_expr(logical.clone(), &df_schema)
-        else {
+        let Ok(p) = session.ctx.create_physical_expr(logical, &df_schema) else {
             return Ok(None);
         };
-        filters.push(logical);
         physical = Some(p);
     }
     let want = shape.k.saturating_add(shape.offset);
@@ -558,13 +554,8 @@ pub async fn try_run(
         })
         .collect();
     let spec = session.knn.spec(index, Point::Dense(query), want);
-    let (parts, _) = grape.plan_parts(&filters)?;
-    // Key or secondary-index lookups: their rows are scored exactly.
+    let (parts, _) = grape.plan_parts(&[])?;
     let filtered = physical.is_some();
-    let selective = filtered
-        && parts
-            .iter()
-            .all(|p| matches!(p, crate::exec::scan::ScanPart::Points { .. }));
     let searches = parts
         .into_iter()
         .map(|part| ShardSearch {
@@ -575,7 +566,7 @@ pub async fn try_run(
             full_schema: grape.schema_ref(),
             filter: physical.clone(),
             part,
-            selective,
+            selective: false,
             overlay: None,
             only: only.clone(),
         })

@@ -1011,6 +1011,27 @@ async fn filtered_knn_over_kept_columns() {
         )
         .await;
     }
+    // A secondary index on an integer column with fractional bounds (the
+    // filter is type-coerced before any key range is derived from it).
+    c.batch_execute("CREATE INDEX f_cat ON f (cat)")
+        .await
+        .unwrap();
+    for q in &queries[..2] {
+        compare(
+            &c,
+            &["cat < 9.5", "cat > -0.5 AND cat < 2", "cat IN (4, 5)"],
+            q,
+            1.0,
+        )
+        .await;
+    }
+    // Deleted rows' old values never make a filter fail (10 % 0).
+    c.batch_execute("DELETE FROM f WHERE cat = 0")
+        .await
+        .unwrap();
+    for q in &queries[..2] {
+        compare(&c, &["10 % cat = 0"], q, 1.0).await;
+    }
     drop(c);
     handle.shutdown().await;
 }
