@@ -750,11 +750,17 @@ impl ShardIndex {
     /// The graph points of the table's rows in this shard, read in batches.
     fn read_points(&self, group: &crate::cluster::Group) -> PgResult<Vec<RowEntry>> {
         let mut rows = Vec::new();
+        let mut too_many = false;
         self.scan_rows(group, |k, v| {
             if let Some((p, vals)) = self.entry_of_row(v) {
+                too_many |=
+                    matches!(&p, Point::Sparse(s) if s.len() > vector::SPARSEVEC_HNSW_MAX_NNZ);
                 rows.push((k.to_vec(), p, vals));
             }
         })?;
+        if too_many && self.def.method == "hnsw" {
+            return Err(vector::sparsevec_hnsw_nnz_error());
+        }
         Ok(rows)
     }
 

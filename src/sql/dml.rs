@@ -67,6 +67,16 @@ fn check_row(table: &Table, row: &[Datum]) -> PgResult<()> {
         if let (Some((_, Some(dims))), Datum::HalfVec(v)) = (c.ty.vector(), v) {
             crate::vector::check_expected_dim(Some(dims), v.len())?;
         }
+        if let (Some((crate::vector::Kind::SparseVec, _)), Datum::Bytes(b)) = (c.ty.vector(), v) {
+            let in_hnsw = table.indexes.iter().any(|i| {
+                i.vector
+                    .as_ref()
+                    .is_some_and(|d| d.column == c.id && d.method == "hnsw" && d.expr.is_none())
+            });
+            if in_hnsw && crate::vector::sparsevec_nnz(b) > crate::vector::SPARSEVEC_HNSW_MAX_NNZ {
+                return Err(crate::vector::sparsevec_hnsw_nnz_error());
+            }
+        }
         if let (Some(max), Datum::Text(s)) = (c.ty.max_chars(), v) {
             if s.chars().count() > max as usize {
                 return Err(PgError::new(

@@ -16,6 +16,24 @@ pub const VECTOR_MAX_DIM: usize = 16_000;
 pub const HALFVEC_MAX_DIM: usize = 16_000;
 pub const SPARSEVEC_MAX_DIM: i64 = 1_000_000_000;
 pub const SPARSEVEC_MAX_NNZ: usize = 16_000;
+/// Most non-zero elements of a sparsevec in an HNSW index (pgvector's).
+pub const SPARSEVEC_HNSW_MAX_NNZ: usize = 1_000;
+
+/// pgvector's error for a sparsevec an HNSW index cannot hold.
+pub fn sparsevec_hnsw_nnz_error() -> crate::error::PgError {
+    crate::error::PgError::new(
+        "54000",
+        format!(
+            "sparsevec cannot have more than {SPARSEVEC_HNSW_MAX_NNZ} non-zero elements for hnsw index"
+        ),
+    )
+}
+
+/// The number of non-zero elements of a sparsevec in its stored form.
+pub fn sparsevec_nnz(b: &[u8]) -> usize {
+    b.get(4..8)
+        .map_or(0, |n| u32::from_le_bytes(n.try_into().unwrap()) as usize)
+}
 
 /// The four vector-like types, as named in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -819,6 +819,45 @@ async fn sparsevec_hnsw() {
         recall(&with_index, &exact_rows) >= 0.8,
         "{with_index:?} vs {exact_rows:?}"
     );
+    // pgvector's limit for sparse vectors in an HNSW index: 1,000 non-zero
+    // elements, on writes and on CREATE INDEX over existing rows.
+    let wide = format!(
+        "{{{}}}/2000",
+        (1..=1001)
+            .map(|i| format!("{i}:1"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let e = error_of(
+        &c,
+        &format!(
+            "INSERT INTO sp VALUES (100000, '{}')",
+            wide.replace("/2000", "/32")
+        ),
+    )
+    .await;
+    assert_eq!(e.0, "22000", "{e:?}"); // index out of bounds for sparsevec(32) first
+    c.batch_execute(&format!(
+        "CREATE TABLE wide (id int PRIMARY KEY, s sparsevec); INSERT INTO wide VALUES (1, '{wide}')"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        error_of(&c, "CREATE INDEX ON wide USING hnsw (s sparsevec_l2_ops)").await,
+        (
+            "54000".to_string(),
+            "sparsevec cannot have more than 1000 non-zero elements for hnsw index".to_string()
+        )
+    );
+    c.batch_execute("DELETE FROM wide; CREATE INDEX ON wide USING hnsw (s sparsevec_l2_ops)")
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(&c, &format!("INSERT INTO wide VALUES (2, '{wide}')"))
+            .await
+            .0,
+        "54000"
+    );
     drop(c);
     handle.shutdown().await;
 }
