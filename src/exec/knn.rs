@@ -358,7 +358,7 @@ impl ShardSearch {
         };
         loop {
             let effort = self.spec.effort(want);
-            let keys = shard.search(&self.spec.query, want, effort, None);
+            let keys = shard.search(&self.spec.query, want, effort);
             let found = keys.len();
             let mut kvs = Vec::with_capacity(found);
             for (key, _) in keys {
@@ -405,7 +405,7 @@ impl ShardSearch {
     fn graph_keys(&self) -> Option<Vec<(f32, Vec<u8>)>> {
         let shard = self.plain_walk()?;
         let k = self.spec.k;
-        let found = shard.search(&self.spec.query, k, self.spec.effort(k), None);
+        let found = shard.search(&self.spec.query, k, self.spec.effort(k));
         Some(found.into_iter().map(|(key, d)| (d, key)).collect())
     }
 
@@ -414,7 +414,7 @@ impl ShardSearch {
     fn light_effort(&self) -> usize {
         match self.plain_walk() {
             Some(_) if self.spec.ivf_lists().is_none() => self.spec.effort(self.spec.k),
-            _ => usize::MAX / 64,
+            _ => usize::MAX,
         }
     }
 
@@ -493,12 +493,22 @@ const INLINE_EFFORT: usize = 200;
 /// [`nearest_all`]'s work: shards one after another, or in parallel on the
 /// rayon pool (`parallel`, when called from a pool thread).
 fn nearest_merged(searches: &[ShardSearch], parallel: bool) -> PgResult<Vec<(f64, Vec<Datum>)>> {
-    use rayon::prelude::*;
-    let keys: Option<Vec<Vec<(f32, Vec<u8>)>>> = if parallel {
-        searches.par_iter().map(|s| s.graph_keys()).collect()
-    } else {
-        searches.iter().map(|s| s.graph_keys()).collect()
-    };
+    // `f` on every shard, in parallel or in turn.
+    fn each<T: Send>(
+        searches: &[ShardSearch],
+        parallel: bool,
+        f: impl Fn(&ShardSearch) -> T + Sync + Send,
+    ) -> Vec<T> {
+        use rayon::prelude::*;
+        if parallel {
+            searches.par_iter().map(f).collect()
+        } else {
+            searches.iter().map(f).collect()
+        }
+    }
+    let keys: Option<Vec<Vec<(f32, Vec<u8>)>>> = each(searches, parallel, |s| s.graph_keys())
+        .into_iter()
+        .collect();
     let mut all = Vec::new();
     match keys {
         Some(per_shard) => {
@@ -533,12 +543,7 @@ fn nearest_merged(searches: &[ShardSearch], parallel: bool) -> PgResult<Vec<(f64
             }
         }
         None => {
-            let per_shard: Vec<PgResult<Vec<(f64, Vec<Datum>)>>> = if parallel {
-                searches.par_iter().map(|s| s.nearest()).collect()
-            } else {
-                searches.iter().map(|s| s.nearest()).collect()
-            };
-            for rows in per_shard {
+            for rows in each(searches, parallel, |s| s.nearest()) {
                 all.extend(rows?);
             }
         }

@@ -996,13 +996,7 @@ impl ShardIndex {
     /// Up to `k` nearest live rows to `q` (graph order), as row keys with
     /// the graph's distance (order-equivalent to the exact one, except for
     /// quantized graphs); `allow` filters candidates inside the graph walk.
-    pub fn search(
-        &self,
-        q: &Point,
-        k: usize,
-        ef: usize,
-        allow: Option<&(dyn Fn(&[u8]) -> bool + Sync)>,
-    ) -> Vec<(Vec<u8>, f32)> {
+    pub fn search(&self, q: &Point, k: usize, ef: usize) -> Vec<(Vec<u8>, f32)> {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let dead = map.dead;
@@ -1019,43 +1013,38 @@ impl ShardIndex {
         // delta (both change under the delta's write lock).
         let delta = self.delta.read().unwrap();
         let fast = self.fast.read().unwrap().clone();
-        let run = |k: usize, filtered: bool| -> Vec<(usize, f32)> {
-            let f = |id: &usize| match map.keys.get(*id) {
-                Some(Some(key)) => allow.map_or(true, |a| a(key)),
-                _ => false,
-            };
-            let by_id = |id: usize| f(&id);
-            let keep: Option<&dyn Fn(usize) -> bool> = if filtered { Some(&by_id) } else { None };
+        let live = |id: usize| matches!(map.keys.get(id), Some(Some(_)));
+        // `live_only`: tombstones are walked through but not returned.
+        let run = |k: usize, live_only: bool| -> Vec<(usize, f32)> {
+            let keep: Option<&dyn Fn(usize) -> bool> = if live_only { Some(&live) } else { None };
             if let Some(found) = fast
                 .as_ref()
                 .and_then(|s| s.nearest(q, k, &Scan::Walk(ef.max(k), keep), &delta))
             {
                 return found;
             }
+            let f = |id: &usize| live(*id);
             let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
-                if filtered { Some(&f) } else { None };
+                if live_only { Some(&f) } else { None };
             // For IVFFlat `ef` is the number of lists probed.
             with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter), ivf => match q {
-                Point::Dense(v) => ivf.search(v, k, ef, &|id| f(&id)),
+                Point::Dense(v) => ivf.search(v, k, ef, &live),
                 _ => vec![],
             })
         };
-        if allow.is_some() {
-            return keys_of(run(k, true));
-        }
         if dead == 0 {
             return keys_of(run(k, false));
         }
         // Ask for a few more than k to cover tombstones; walk with the filter
         // only if that was not enough.
         let extra = run(k + dead.min(k.max(16)), false);
-        let live: Vec<(usize, f32)> = extra
+        let found: Vec<(usize, f32)> = extra
             .into_iter()
-            .filter(|(id, _)| matches!(map.keys.get(*id), Some(Some(_))))
+            .filter(|(id, _)| live(*id))
             .take(k)
             .collect();
-        if live.len() >= k.min(map.live()) {
-            return keys_of(live);
+        if found.len() >= k.min(map.live()) {
+            return keys_of(found);
         }
         keys_of(run(k, true))
     }
