@@ -227,12 +227,15 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
                 for &nb in hood {
                     if marks[nb as usize] != stamp && nfresh < FRESH {
                         marks[nb as usize] = stamp;
-                        prefetch(self.point(nb));
+                        prefetch(self.point(nb), 2);
                         fresh[nfresh] = nb;
                         nfresh += 1;
                     }
                 }
-                for &nb in &fresh[..nfresh] {
+                for (i, &nb) in fresh[..nfresh].iter().enumerate() {
+                    if let Some(&next) = fresh[..nfresh].get(i + 1) {
+                        prefetch(self.point(next), usize::MAX);
+                    }
                     let d = self.distance(q, self.point(nb));
                     if found.len() < ef || found.peek().is_some_and(|w| d < w.0) {
                         candidates.push(std::cmp::Reverse(Near(d, nb)));
@@ -288,10 +291,10 @@ thread_local! {
 /// Ask the CPU to start loading (every cache line of) a point we are about
 /// to compare against.
 #[inline(always)]
-fn prefetch<T>(p: &[T]) {
+fn prefetch<T>(p: &[T], lines: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let bytes = std::mem::size_of_val(p);
+        let bytes = std::mem::size_of_val(p).min(lines.saturating_mul(64));
         let base = p.as_ptr() as *const i8;
         for line in (0..bytes).step_by(64) {
             // SAFETY: prefetching is a hint that never faults; the address

@@ -1,5 +1,6 @@
 //! `pg_catalog` as far as drivers and operators need it: `pg_type` (from
-//! catalog/pg_type.tsv), `pg_stat_progress_create_index` (HNSW builds in
+//! catalog/pg_type.tsv), `pg_namespace` and an empty `pg_range` (what
+//! drivers join to look a type up by oid), `pg_stat_progress_create_index` (HNSW builds in
 //! progress, as PostgreSQL 15 shows them) and `grape_vector_indexes` (each
 //! shard's graph: rows, tombstones, where it was loaded from). The two views
 //! are computed when a query names them.
@@ -18,11 +19,34 @@ use datafusion::datasource::{MemTable, TableProvider};
 use super::vindex::VectorIndexes;
 
 const PG_TYPE: &str = "pg_type";
+const PG_NAMESPACE: &str = "pg_namespace";
+const PG_RANGE: &str = "pg_range";
 const PROGRESS: &str = "pg_stat_progress_create_index";
 const VECTOR_INDEXES: &str = "grape_vector_indexes";
 
 /// The relations answered here (unqualified names resolve to them).
-pub const TABLES: [&str; 3] = [PG_TYPE, PROGRESS, VECTOR_INDEXES];
+pub const TABLES: [&str; 5] = [PG_TYPE, PG_NAMESPACE, PG_RANGE, PROGRESS, VECTOR_INDEXES];
+
+/// A column clients see as PostgreSQL type `pg_type` (`oid`, `"char"`):
+/// drivers read catalog rows with the column types PostgreSQL gives them
+/// (rust-postgres refuses an int8 where it expects an oid).
+fn typed(name: &str, dt: DataType, pg_type: &str) -> Field {
+    Field::new(name, dt, false).with_metadata(
+        [(
+            crate::catalog::types::PG_TYPE_KEY.to_string(),
+            pg_type.to_string(),
+        )]
+        .into(),
+    )
+}
+
+fn oid(name: &str) -> Field {
+    typed(name, DataType::Int64, "oid")
+}
+
+fn char1(name: &str) -> Field {
+    typed(name, DataType::Utf8, "char")
+}
 
 #[derive(Debug)]
 pub struct PgCatalog {
@@ -47,17 +71,18 @@ fn pg_type() -> Arc<dyn TableProvider> {
     static T: LazyLock<Arc<dyn TableProvider>> = LazyLock::new(|| {
         let rows = crate::catalog::types::pg_type_rows();
         let schema = Arc::new(Schema::new(vec![
-            Field::new("oid", DataType::Int64, false),
+            oid("oid"),
             Field::new("typname", DataType::Utf8, false),
-            Field::new("typnamespace", DataType::Int64, false),
+            oid("typnamespace"),
             Field::new("typlen", DataType::Int16, false),
-            Field::new("typtype", DataType::Utf8, false),
-            Field::new("typcategory", DataType::Utf8, false),
-            Field::new("typdelim", DataType::Utf8, false),
-            Field::new("typelem", DataType::Int64, false),
-            Field::new("typarray", DataType::Int64, false),
-            Field::new("typbasetype", DataType::Int64, false),
+            char1("typtype"),
+            char1("typcategory"),
+            char1("typdelim"),
+            oid("typelem"),
+            oid("typarray"),
+            oid("typbasetype"),
             Field::new("typtypmod", DataType::Int64, false),
+            oid("typrelid"),
         ]));
         table(
             schema,
@@ -73,9 +98,51 @@ fn pg_type() -> Arc<dyn TableProvider> {
                 i64s(rows.iter().map(|r| r.array)),
                 i64s(rows.iter().map(|_| 0)),
                 i64s(rows.iter().map(|_| -1)),
+                i64s(rows.iter().map(|_| 0)),
             ],
         )
         .expect("pg_type table")
+    });
+    T.clone()
+}
+
+/// The schemas types live in, with PostgreSQL's oids (pgvector's types are
+/// in `public`, where `CREATE EXTENSION vector` puts them).
+fn pg_namespace() -> Arc<dyn TableProvider> {
+    static T: LazyLock<Arc<dyn TableProvider>> = LazyLock::new(|| {
+        let spaces = [
+            (11, "pg_catalog"),
+            (2200, "public"),
+            (13_000, "information_schema"),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            oid("oid"),
+            Field::new("nspname", DataType::Utf8, false),
+            oid("nspowner"),
+        ]));
+        table(
+            schema,
+            vec![
+                i64s(spaces.iter().map(|s| s.0)),
+                strs(spaces.iter().map(|s| s.1.to_string())),
+                i64s(spaces.iter().map(|_| 10)),
+            ],
+        )
+        .expect("pg_namespace table")
+    });
+    T.clone()
+}
+
+/// No range types: an empty `pg_range` (drivers join it when they look a
+/// type up).
+fn pg_range() -> Arc<dyn TableProvider> {
+    static T: LazyLock<Arc<dyn TableProvider>> = LazyLock::new(|| {
+        let schema = Arc::new(Schema::new(vec![
+            oid("rngtypid"),
+            oid("rngsubtype"),
+            oid("rngmultitypid"),
+        ]));
+        table(schema, vec![i64s([]), i64s([]), i64s([])]).expect("pg_range table")
     });
     T.clone()
 }
@@ -212,6 +279,8 @@ impl SchemaProvider for PgCatalog {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         Ok(Some(match name {
             PG_TYPE => pg_type(),
+            PG_NAMESPACE => pg_namespace(),
+            PG_RANGE => pg_range(),
             PROGRESS => self.progress()?,
             VECTOR_INDEXES => self.vector_indexes()?,
             _ => return Ok(None),

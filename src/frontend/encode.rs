@@ -37,6 +37,8 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
                 "json" => Type::JSON,
                 "jsonb" => Type::JSONB,
                 "uuid" => Type::UUID,
+                "oid" => Type::OID,
+                "char" => Type::CHAR,
                 other => match crate::catalog::types::vector_pg_type(other) {
                     Some(t) => t,
                     None => continue,
@@ -208,6 +210,25 @@ fn text_form(col: &ArrayRef) -> Option<StringArray> {
 }
 
 fn binary_form(col: &ArrayRef, ty: &Type) -> Option<BinaryArray> {
+    use datafusion::arrow::array::Int64Array;
+    // oid: 4 bytes (held as int64); "char": its one byte (held as text).
+    if *ty == Type::OID {
+        let ints = col.as_any().downcast_ref::<Int64Array>()?;
+        return Some(
+            ints.iter()
+                .map(|v| v.map(|v| (v as u32).to_be_bytes().to_vec()))
+                .collect(),
+        );
+    }
+    if *ty == Type::CHAR {
+        let strings = col.as_any().downcast_ref::<StringArray>()?;
+        return Some(
+            strings
+                .iter()
+                .map(|v| v.map(|s| s.as_bytes().iter().take(1).copied().collect::<Vec<u8>>()))
+                .collect(),
+        );
+    }
     let uuid = *ty == Type::UUID;
     if !uuid && *ty != Type::JSONB {
         return None;

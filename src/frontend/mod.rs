@@ -1,6 +1,7 @@
 //! The PostgreSQL wire protocol front end (pgwire): startup, simple and
 //! extended query, cancel, and errors with SQLSTATE.
 
+pub mod deferred;
 pub mod encode;
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Sink, StreamExt, stream};
+use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, ServerParameterProvider, StartupHandler, finish_authentication,
     protocol_negotiation, save_startup_parameters_to_metadata,
@@ -25,13 +26,19 @@ use pgwire::api::results::{
     DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    DEFAULT_NAME, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type,
 };
+
+use self::deferred::Deferred;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
@@ -79,7 +86,6 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    use futures::SinkExt;
     for n in std::mem::take(&mut session.notices) {
         let mut info = ErrorInfo::new(n.severity.to_string(), n.code.to_string(), n.message);
         info.detail = n.detail;
@@ -486,11 +492,15 @@ impl GrapeQueryParser {
                             (k.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()), v)
                         {
                             if n >= 1 && n <= types.len() {
-                                // A vector operand's `$n` is a vector (pgvector's OID).
+                                // A vector operand's `$n` is a vector (pgvector's
+                                // OID); a catalog oid column's an oid.
                                 let vector = f
                                     .metadata()
                                     .get(crate::catalog::types::PG_TYPE_KEY)
-                                    .and_then(|t| crate::catalog::types::vector_pg_type(t));
+                                    .and_then(|t| match t.as_str() {
+                                        "oid" => Some(Type::OID),
+                                        t => crate::catalog::types::vector_pg_type(t),
+                                    });
                                 types[n - 1] =
                                     vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
                             }
@@ -599,6 +609,89 @@ impl ExtendedQueryHandler for Frontend {
         self.parser.clone()
     }
 
+    // Parse, Bind, Describe and Execute queue their replies; the Sync or
+    // Flush after them writes everything at once (see `deferred`). Parse and
+    // Bind do what pgwire's defaults do, with `feed` for `send`.
+
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match StoredStatement::parse(client, &message, self.parser.clone()).await? {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(name),
+        }
+        client
+            .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            Some(Entry::Empty) => {
+                return Err(pg_err(PgError::new(
+                    codes::PROTOCOL_VIOLATION,
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                        message.parameters.len(),
+                        message.statement_name.as_deref().unwrap_or("")
+                    ),
+                )));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_describe(&mut Deferred(client), message).await
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_execute(&mut Deferred(client), message).await?;
+        // COPY FROM STDIN: the client waits for CopyInResponse before it
+        // sends data (and a Sync is ignored in copy mode).
+        if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.flush().await?;
+        }
+        Ok(())
+    }
+
     async fn do_describe_statement<C>(
         &self,
         _client: &mut C,
@@ -655,17 +748,21 @@ impl ExtendedQueryHandler for Frontend {
             armed: true,
         };
         let mut session = slot.0.lock().await;
-        let mut literals = Vec::with_capacity(portal.parameters.len());
+        let mut values = Vec::with_capacity(portal.parameters.len());
         for (i, raw) in portal.parameters.iter().enumerate() {
             let ty = prepared.param_types.get(i).cloned().unwrap_or(Type::TEXT);
             let binary = matches!(portal.parameter_format.format_for(i), FieldFormat::Binary);
-            literals.push(params::literal(&ty, binary, raw.as_ref()).map_err(pg_err)?);
+            values.push(params::param(&ty, binary, raw.as_ref()).map_err(pg_err)?);
         }
         let mut stmt = prepared.stmt.clone();
-        let res = match params::bind(&mut stmt, &literals) {
-            Ok(()) => {
-                self.run(&mut session, stmt, &portal.result_column_format)
-                    .await
+        let res = match params::bind(&mut stmt, &values) {
+            Ok(unbound) => {
+                session.unbound = unbound;
+                let res = self
+                    .run(&mut session, stmt, &portal.result_column_format)
+                    .await;
+                session.unbound.clear();
+                res
             }
             Err(e) => Err(e),
         };
@@ -734,7 +831,6 @@ impl CopyHandler for Frontend {
         match st.copy.finish(&self.engine, &mut session).await {
             Ok(n) => {
                 drop(session);
-                use futures::SinkExt;
                 client
                     .send(PgWireBackendMessage::CommandComplete(
                         Tag::new("COPY").with_rows(n as usize).into(),

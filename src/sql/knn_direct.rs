@@ -46,9 +46,18 @@ enum Item {
     Distance,
 }
 
+/// The query vector as written.
+#[derive(Debug, PartialEq)]
+enum QueryArg {
+    /// Its text (a literal, or a parameter sent as text).
+    Text(String),
+    /// Binary vector parameter `$n`, still a placeholder.
+    Param(usize),
+}
+
 /// `col <op> q` (or `q <op> col`): the column name, the metric and the
-/// query vector's text.
-fn distance_parts(e: &Expr) -> Option<(Vec<Ident>, Metric, String)> {
+/// query vector.
+fn distance_parts(e: &Expr) -> Option<(Vec<Ident>, Metric, QueryArg)> {
     let (metric, a, b) = match e {
         Expr::Nested(inner) => return distance_parts(inner),
         Expr::BinaryOp { left, op, right } => {
@@ -77,12 +86,14 @@ fn column_ref(e: &Expr) -> Option<Vec<Ident>> {
 }
 
 /// A query vector written as `'[...]'`, `'[...]'::vector` (how bound
-/// parameters arrive) or `CAST('[...]'::text AS vector)`.
-fn query_text(e: &Expr) -> Option<String> {
+/// parameters arrive), `CAST('[...]'::text AS vector)` or `$n` (a binary
+/// vector parameter left unbound).
+fn query_text(e: &Expr) -> Option<QueryArg> {
     match e {
         Expr::Nested(inner) => query_text(inner),
         Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) => Some(s.clone()),
+            Value::SingleQuotedString(s) => Some(QueryArg::Text(s.clone())),
+            Value::Placeholder(p) => Some(QueryArg::Param(p.strip_prefix('$')?.parse().ok()?)),
             _ => None,
         },
         Expr::Cast {
@@ -153,7 +164,7 @@ struct Shape {
     qualifier: String,
     column: Vec<Ident>,
     metric: Metric,
-    query: String,
+    query: QueryArg,
     k: usize,
     offset: usize,
     items: Vec<ShapeItem>,
@@ -447,6 +458,7 @@ pub async fn try_run(
     engine: &super::Engine,
     session: &Session,
     stmt: &Statement,
+    unbound: &[super::params::Unbound],
 ) -> PgResult<Option<Output>> {
     let Statement::Query(q) = stmt else {
         return Ok(None);
@@ -470,8 +482,18 @@ pub async fn try_run(
     let Some(index) = super::knn::serving_index(&table, col.id, &[], shape.metric) else {
         return Ok(None);
     };
-    let Ok(query) = crate::vector::parse_vector(&shape.query, None) else {
-        return Ok(None);
+    let query = match &shape.query {
+        QueryArg::Text(t) => match crate::vector::parse_vector(t, None) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        },
+        QueryArg::Param(n) => match unbound.iter().find(|u| u.number == *n) {
+            Some(super::params::Unbound {
+                value: Datum::Vector(v),
+                ..
+            }) => v.clone(),
+            _ => return Ok(None),
+        },
     };
     if query.len() != dims as usize {
         return Ok(None);
@@ -619,7 +641,7 @@ mod tests {
     fn recognises_plain_knn() {
         let s = shape_of("SELECT * FROM t ORDER BY v <-> '[1,2]' LIMIT 5").unwrap();
         assert_eq!((s.k, s.offset, s.metric), (5, 0, Metric::L2));
-        assert_eq!(s.query, "[1,2]");
+        assert_eq!(s.query, QueryArg::Text("[1,2]".into()));
         let s = shape_of(
             "SELECT i.id, i.v <=> CAST('[1,2]'::text AS vector) AS d FROM s.items AS i \
              ORDER BY d LIMIT 3 OFFSET 2",

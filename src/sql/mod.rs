@@ -87,7 +87,11 @@ pub fn object_parts(name: &ObjectName) -> Vec<String> {
 
 impl Engine {
     /// Run one statement in a session.
-    pub async fn execute(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+    pub async fn execute(&self, session: &mut Session, mut stmt: Statement) -> PgResult<Output> {
+        let unbound = std::mem::take(&mut session.unbound);
+        if !matches!(stmt, Statement::Query(_)) {
+            params::bind_unbound(&mut stmt, &unbound)?;
+        }
         if matches!(session.txn, TxnState::Failed)
             && !matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. })
         {
@@ -97,7 +101,7 @@ impl Engine {
             ));
         }
         match stmt {
-            Statement::Query(_) => self.query(session, stmt).await,
+            Statement::Query(_) => self.query(session, stmt, &unbound).await,
             Statement::Explain { .. } => self.explain(session, stmt).await,
             Statement::Insert(ins) => dml::insert(self, session, ins).await,
             Statement::Update(upd) => dml::update(self, session, upd).await,
@@ -170,7 +174,7 @@ impl Engine {
                         let stmt = parse(&sql)?
                             .pop()
                             .ok_or_else(|| PgError::syntax("empty COPY query"))?;
-                        match self.query(session, stmt).await? {
+                        match self.query(session, stmt, &[]).await? {
                             Output::Stream { schema, stream, .. } => {
                                 use futures::TryStreamExt;
                                 let batches =
@@ -250,9 +254,22 @@ impl Engine {
             .map_err(df_error)
     }
 
-    async fn query(&self, session: &mut Session, mut stmt: Statement) -> PgResult<Output> {
+    /// Run a query; `unbound` are its binary vector parameters still left as
+    /// placeholders, which only the direct KNN path reads as they are.
+    async fn query(
+        &self,
+        session: &mut Session,
+        mut stmt: Statement,
+        unbound: &[params::Unbound],
+    ) -> PgResult<Output> {
+        if !unbound.is_empty() {
+            if let Some(out) = knn_direct::try_run(self, session, &stmt, unbound).await? {
+                return Ok(out);
+            }
+            params::bind_unbound(&mut stmt, unbound)?;
+        }
         knn::inline_query_vectors(self, session, &mut stmt).await?;
-        if let Some(out) = knn_direct::try_run(self, session, &stmt).await? {
+        if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
         let plan = self.plan(session, stmt).await?;

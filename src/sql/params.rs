@@ -11,7 +11,9 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use postgres_types::{FromSql, Type};
 
+use crate::catalog::SqlType;
 use crate::error::{PgError, PgResult, codes};
+use crate::exec::codec::Datum;
 
 /// Highest `$n` used by the statement.
 pub fn count(stmt: &Statement) -> usize {
@@ -35,7 +37,7 @@ fn sql_type_for(ty: &Type) -> Option<&'static str> {
         Type::BOOL => "boolean",
         Type::INT2 => "smallint",
         Type::INT4 => "integer",
-        Type::INT8 => "bigint",
+        Type::INT8 | Type::OID => "bigint",
         Type::FLOAT4 => "real",
         Type::FLOAT8 => "double precision",
         Type::NUMERIC => "decimal(38,16)",
@@ -88,6 +90,7 @@ pub fn binary_to_text(ty: &Type, raw: &[u8]) -> PgResult<String> {
         Type::INT2 => decode::<i16>(ty, raw)?.to_string(),
         Type::INT4 => decode::<i32>(ty, raw)?.to_string(),
         Type::INT8 => decode::<i64>(ty, raw)?.to_string(),
+        Type::OID => decode::<u32>(ty, raw)?.to_string(),
         Type::FLOAT4 => format_float(decode::<f32>(ty, raw)? as f64),
         Type::FLOAT8 => format_float(decode::<f64>(ty, raw)?),
         Type::NUMERIC => decode::<rust_decimal::Decimal>(ty, raw)?.to_string(),
@@ -171,6 +174,61 @@ fn array_text<T: ToString>(v: Vec<Option<T>>) -> String {
     format!("{{{}}}", items.join(","))
 }
 
+/// A bound parameter's value.
+pub enum Param {
+    /// The SQL expression it stands for, substituted into the statement.
+    Sql(String),
+    /// A vector sent in pgvector's binary form, decoded. It stays a
+    /// placeholder until a path needs it as SQL: the direct KNN path takes
+    /// the floats as they are, so a query vector is never printed to text
+    /// and parsed back (for 384 floats that cost more than the search).
+    Vector(SqlType, Datum),
+}
+
+impl Param {
+    /// The SQL expression for this value.
+    pub fn sql(&self) -> String {
+        match self {
+            Param::Sql(s) => s.clone(),
+            Param::Vector(ty, d) => typed_vector(ty, &crate::exec::vecarrow::datum_text(ty, d)),
+        }
+    }
+}
+
+/// A vector parameter left unbound by [`bind`], with its 1-based number.
+pub struct Unbound {
+    pub number: usize,
+    pub ty: SqlType,
+    pub value: Datum,
+}
+
+fn typed_vector(ty: &SqlType, text: &str) -> String {
+    format!("CAST({} AS {})", quote_literal(text), ty.pg_name())
+}
+
+/// A parameter's value from its wire form.
+pub fn param(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<Param> {
+    if let (Some(kind), Some(raw), true) = (
+        crate::catalog::types::vector_kind_of_pg_type(ty),
+        raw,
+        binary,
+    ) {
+        let sql_ty = vector_sql_type(kind);
+        let d = crate::exec::vecarrow::recv(&sql_ty, raw)?;
+        return Ok(Param::Vector(sql_ty, d));
+    }
+    literal(ty, binary, raw).map(Param::Sql)
+}
+
+fn vector_sql_type(kind: crate::vector::Kind) -> SqlType {
+    match kind {
+        crate::vector::Kind::Vector => SqlType::Vector(None),
+        crate::vector::Kind::HalfVec => SqlType::HalfVec(None),
+        crate::vector::Kind::SparseVec => SqlType::SparseVec(None),
+        crate::vector::Kind::Bit => SqlType::VarBit(None),
+    }
+}
+
 /// The SQL expression a parameter value stands for.
 pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String> {
     let Some(raw) = raw else {
@@ -178,12 +236,7 @@ pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String>
     };
     if let Some(kind) = crate::catalog::types::vector_kind_of_pg_type(ty) {
         // pgvector's binary form, or its text, as a typed literal.
-        let sql_ty = match kind {
-            crate::vector::Kind::Vector => crate::catalog::SqlType::Vector(None),
-            crate::vector::Kind::HalfVec => crate::catalog::SqlType::HalfVec(None),
-            crate::vector::Kind::SparseVec => crate::catalog::SqlType::SparseVec(None),
-            crate::vector::Kind::Bit => crate::catalog::SqlType::VarBit(None),
-        };
+        let sql_ty = vector_sql_type(kind);
         let text = if binary {
             let d = crate::exec::vecarrow::recv(&sql_ty, raw)?;
             crate::exec::vecarrow::datum_text(&sql_ty, &d)
@@ -191,11 +244,7 @@ pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String>
             String::from_utf8(raw.to_vec())
                 .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?
         };
-        return Ok(format!(
-            "CAST({} AS {})",
-            quote_literal(&text),
-            sql_ty.pg_name()
-        ));
+        return Ok(typed_vector(&sql_ty, &text));
     }
     if *ty == Type::BYTEA {
         let bytes: Vec<u8> = if binary {
@@ -286,20 +335,59 @@ fn literal_expr(l: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::Par
 }
 
 /// Replace every `$n` with the n-th literal.
-pub fn bind(stmt: &mut Statement, literals: &[String]) -> PgResult<()> {
-    let mut parsed = Vec::with_capacity(literals.len());
-    for l in literals {
-        let e = literal_expr(l)
-            .map_err(|e| PgError::internal(format!("could not bind parameter: {e}")))?;
-        parsed.push(e);
+pub fn bind(stmt: &mut Statement, params: &[Param]) -> PgResult<Vec<Unbound>> {
+    let mut parsed = Vec::with_capacity(params.len());
+    for p in params {
+        parsed.push(match p {
+            Param::Sql(l) => Some(
+                literal_expr(l)
+                    .map_err(|e| PgError::internal(format!("could not bind parameter: {e}")))?,
+            ),
+            Param::Vector(..) => None,
+        });
     }
+    substitute(stmt, &parsed)?;
+    Ok(params
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Param::Vector(ty, d) => Some(Unbound {
+                number: i + 1,
+                ty: ty.clone(),
+                value: d.clone(),
+            }),
+            Param::Sql(_) => None,
+        })
+        .collect())
+}
+
+/// Bind the vector parameters [`bind`] left as placeholders, as SQL.
+pub fn bind_unbound(stmt: &mut Statement, unbound: &[Unbound]) -> PgResult<()> {
+    let Some(last) = unbound.iter().map(|u| u.number).max() else {
+        return Ok(());
+    };
+    let mut parsed = vec![None; last];
+    for u in unbound {
+        let sql = typed_vector(&u.ty, &crate::exec::vecarrow::datum_text(&u.ty, &u.value));
+        parsed[u.number - 1] = Some(
+            literal_expr(&sql)
+                .map_err(|e| PgError::internal(format!("could not bind parameter: {e}")))?,
+        );
+    }
+    substitute(stmt, &parsed)
+}
+
+/// Replace `$n` with `parsed[n - 1]`; a `None` entry stays a placeholder.
+fn substitute(stmt: &mut Statement, parsed: &[Option<Expr>]) -> PgResult<()> {
     let mut err = None;
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Value(v) = e {
             if let Value::Placeholder(p) = &v.value {
                 match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
                     Some(n) if n >= 1 && n <= parsed.len() => {
-                        *e = Expr::Nested(Box::new(parsed[n - 1].clone()))
+                        if let Some(x) = &parsed[n - 1] {
+                            *e = Expr::Nested(Box::new(x.clone()))
+                        }
                     }
                     _ => {
                         err = Some(PgError::new("42P02", format!("there is no parameter {p}")));

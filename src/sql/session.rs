@@ -88,6 +88,10 @@ pub struct Session {
     pub copy_in: std::sync::Mutex<Option<super::copy::CopyState>>,
     /// KNN settings the planner's rule reads (`hnsw.ef_search`, ...).
     pub knn: Arc<super::knn::KnnSettings>,
+    /// Binary vector parameters of the statement about to run, left as
+    /// placeholders for the direct KNN path (see `params::Param::Vector`);
+    /// taken by `Engine::execute`.
+    pub unbound: Vec<super::params::Unbound>,
 }
 
 impl Session {
@@ -126,6 +130,7 @@ impl Session {
             notices: Vec::new(),
             copy_in: Default::default(),
             knn,
+            unbound: Vec::new(),
         };
         let database = startup
             .get("database")

@@ -498,8 +498,112 @@ async fn direct_knn_matches_planned() {
     c.batch_execute("ROLLBACK").await.unwrap();
     let first: i32 = c.query(&stmt, &[&q]).await.unwrap()[0].get(0);
     assert_ne!(first, 5000);
+
+    // The query vector as a binary parameter (how pgvector's client
+    // adapters send it): the direct path takes its floats as they are;
+    // every other statement gets it bound as a literal. Same rows and
+    // distances as the text literal, on the direct and the planned path.
+    let qv = dataset(1, 99)[0].clone();
+    for (sql, literal) in [
+        (
+            "SELECT id, v <-> $1 AS d FROM docs ORDER BY d LIMIT 7".to_string(),
+            format!("SELECT id, v <-> '{q}' AS d FROM docs ORDER BY d LIMIT 7"),
+        ),
+        (
+            "SELECT id, title FROM docs WHERE id % 3 = 1 ORDER BY v <=> $1::vector LIMIT 5"
+                .to_string(),
+            format!(
+                "SELECT id, title FROM docs WHERE id % 3 = 1 ORDER BY v <=> '{q}'::vector LIMIT 5"
+            ),
+        ),
+        (
+            "SELECT id, v <#> $1 AS ip FROM docs WHERE true ORDER BY ip LIMIT 4".to_string(),
+            format!("SELECT id, v <#> '{q}' AS ip FROM docs WHERE true ORDER BY ip LIMIT 4"),
+        ),
+    ] {
+        let got: Vec<String> = c
+            .query(&sql, &[&BinVec(qv.clone())])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+            .iter()
+            .map(|r| format!("{} {:?}", r.get::<_, i32>(0), r.try_get::<_, f64>(1).ok()))
+            .collect();
+        let want: Vec<String> = c
+            .query(&literal, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {:?}", r.get::<_, i32>(0), r.try_get::<_, f64>(1).ok()))
+            .collect();
+        assert_eq!(got, want, "{sql}");
+    }
+    // A binary vector outside a KNN query: an INSERT, and a distance in
+    // the select list only.
+    c.execute(
+        "INSERT INTO docs VALUES ($1, 'bin', $2)",
+        &[&6000i32, &BinVec(qv.clone())],
+    )
+    .await
+    .unwrap();
+    let d: f64 = c
+        .query_one(
+            "SELECT v <-> $1 FROM docs WHERE id = 6000",
+            &[&BinVec(qv.clone())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(d, 0.0);
+    let first: i32 = c
+        .query_one(
+            "SELECT id FROM docs ORDER BY v <-> $1 LIMIT 1",
+            &[&BinVec(qv.clone())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(first, 6000);
+    // Wrong dimensions: the planned path's error, as for a literal.
+    let e = c
+        .query(
+            "SELECT id FROM docs ORDER BY v <-> $1 LIMIT 3",
+            &[&BinVec(vec![1.0, 2.0])],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "different vector dimensions 32 and 2"
+    );
     drop(c);
     handle.shutdown().await;
+}
+
+/// A vector parameter in pgvector's binary form (u16 dimensions, u16
+/// unused, then big-endian float4s), as pgvector's client adapters send it.
+#[derive(Debug)]
+struct BinVec(Vec<f32>);
+
+impl tokio_postgres::types::ToSql for BinVec {
+    fn to_sql(
+        &self,
+        _ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use bytes::BufMut;
+        out.put_u16(self.0.len() as u16);
+        out.put_u16(0);
+        for x in &self.0 {
+            out.put_f32(*x);
+        }
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        ty.name() == "vector"
+    }
+
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// Index storage options: `quantization = 'halfvec'` (f16 graph),
