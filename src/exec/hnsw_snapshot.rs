@@ -8,6 +8,13 @@
 //! duplicated), layer 0's adjacency as CSR — and walks it with a reusable
 //! generation-stamped visited array. Points inserted after a snapshot was
 //! taken are searched exactly by the caller until the next one.
+//!
+//! Graphs of f32 vectors under squared L2 or inner product (cosine graphs
+//! hold unit vectors and use inner product) also keep 8-bit codes of their
+//! points (per-dimension min and step): the layer-0 walk reads a quarter of
+//! the bytes — at 384 dimensions the walk was bound by reading vectors —
+//! and the beam it ends with is re-ranked with the full vectors, so the
+//! distances returned are the graph's own.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -16,6 +23,158 @@ use std::sync::Arc;
 
 use hnsw_rs::hnsw::Point;
 use hnsw_rs::prelude::{Distance, Hnsw};
+
+/// What a graph distance lets the walk do with 8-bit codes.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Coded {
+    /// Squared Euclidean distance.
+    L2,
+    /// Negative inner product.
+    NegDot,
+}
+
+/// A graph distance, and whether its walk may use 8-bit codes.
+pub trait WalkDistance<T: Send + Sync>: Distance<T> {
+    /// Which coded form orders as this distance (None: walk the points).
+    fn coded(&self) -> Option<Coded> {
+        None
+    }
+
+    /// The point as f32s, when it is one.
+    fn floats<'a>(&self, _p: &'a [T]) -> Option<&'a [f32]> {
+        None
+    }
+}
+
+/// 8-bit codes of every node's point: `x[j] ≈ min[j] + step[j] · code[j]`.
+struct Codes {
+    kind: Coded,
+    min: Vec<f32>,
+    step: Vec<f32>,
+    /// Node `i`'s codes: `bytes[i * dim..(i + 1) * dim]`.
+    bytes: Vec<u8>,
+    /// Node `i`'s exact squared norm (for L2).
+    sq: Vec<f32>,
+}
+
+/// A query prepared for coded distances.
+struct CodedQuery {
+    /// `q[j] · step[j]`.
+    scaled: Vec<f32>,
+    /// `Σ q[j] · min[j]`.
+    offset: f32,
+    /// `Σ q[j]²`.
+    sq: f32,
+}
+
+impl Codes {
+    fn of(kind: Coded, points: &[&[f32]], dim: usize) -> Codes {
+        let mut min = vec![f32::INFINITY; dim];
+        let mut max = vec![f32::NEG_INFINITY; dim];
+        for p in points {
+            for (j, &x) in p.iter().enumerate() {
+                if x.is_finite() {
+                    min[j] = min[j].min(x);
+                    max[j] = max[j].max(x);
+                }
+            }
+        }
+        let step: Vec<f32> = min
+            .iter()
+            .zip(&max)
+            .map(|(lo, hi)| {
+                let s = (hi - lo) / 255.0;
+                if s.is_finite() && s > 0.0 { s } else { 1.0 }
+            })
+            .collect();
+        let min: Vec<f32> = min
+            .into_iter()
+            .map(|m| if m.is_finite() { m } else { 0.0 })
+            .collect();
+        let mut bytes = Vec::with_capacity(points.len() * dim);
+        let mut sq = Vec::with_capacity(points.len());
+        for p in points {
+            bytes.extend(
+                p.iter()
+                    .enumerate()
+                    .map(|(j, &x)| ((x - min[j]) / step[j]).round().clamp(0.0, 255.0) as u8),
+            );
+            sq.push(crate::vector::distance::fast::dot(p, p));
+        }
+        Codes {
+            kind,
+            min,
+            step,
+            bytes,
+            sq,
+        }
+    }
+
+    fn query(&self, q: &[f32]) -> CodedQuery {
+        CodedQuery {
+            scaled: q.iter().zip(&self.step).map(|(x, s)| x * s).collect(),
+            offset: q.iter().zip(&self.min).map(|(x, m)| x * m).sum(),
+            sq: crate::vector::distance::fast::dot(q, q),
+        }
+    }
+
+    fn node(&self, node: u32, dim: usize) -> &[u8] {
+        let at = node as usize * dim;
+        &self.bytes[at..at + dim]
+    }
+
+    /// The coded distance: ordered as the graph's (not its value).
+    #[inline]
+    fn distance(&self, q: &CodedQuery, node: u32) -> f32 {
+        let dim = q.scaled.len();
+        let dot = dot_codes(&q.scaled, self.node(node, dim)) + q.offset;
+        match self.kind {
+            Coded::L2 => q.sq - 2.0 * dot + self.sq[node as usize],
+            Coded::NegDot => -dot,
+        }
+    }
+}
+
+/// `Σ q[j] · c[j]` over f32 weights and byte codes.
+#[inline]
+fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { dot_codes_avx2(q, c) };
+    }
+    q.iter().zip(c).map(|(x, &b)| x * b as f32).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_codes_avx2(q: &[f32], c: &[u8]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = q.len().min(c.len());
+    // SAFETY: every load reads 16 codes / 8 floats at an index + 16 <= n.
+    unsafe {
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            let b = _mm_loadu_si128(c.as_ptr().add(i) as *const __m128i);
+            let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+            let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(b)));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), lo, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), hi, a1);
+            i += 16;
+        }
+        let v = _mm256_add_ps(a0, a1);
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut s = _mm_cvtss_f32(h);
+        while i < n {
+            s += q[i] * c[i] as f32;
+            i += 1;
+        }
+        s
+    }
+}
 
 /// Distance-ordered node, for both heaps of the walk.
 #[derive(Clone, Copy, PartialEq)]
@@ -43,6 +202,8 @@ pub struct Snapshot<T: Clone + Send + Sync + 'static, D> {
     owners: Vec<Arc<Point<'static, T>>>,
     /// Node → the id the graph was given for it (the caller's row id).
     ids: Vec<usize>,
+    /// 8-bit codes for the layer-0 walk, when the distance allows them.
+    codes: Option<Codes>,
     /// Layer 0 adjacency: node `i`'s neighbours are `adj[off[i]..off[i + 1]]`.
     off: Vec<u32>,
     adj: Vec<u32>,
@@ -59,7 +220,7 @@ pub struct Snapshot<T: Clone + Send + Sync + 'static, D> {
 unsafe impl<T: Clone + Send + Sync, D: Send> Send for Snapshot<T, D> {}
 unsafe impl<T: Clone + Send + Sync, D: Sync> Sync for Snapshot<T, D> {}
 
-impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snapshot<T, D> {
+impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> Snapshot<T, D> {
     /// Copy `h`'s graph. Safe while other threads insert: points they add
     /// meanwhile may be missing (the caller searches those exactly), edges
     /// to them are dropped. None when the graph is empty or its points have
@@ -122,6 +283,14 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
         // Any node of the top layer enters the walk.
         let top = layers.iter().rposition(|l| !l.is_empty())?;
         let entry = base[top] as u32;
+        let codes = dist.coded().and_then(|kind| {
+            let floats: Option<Vec<&[f32]>> = layers
+                .iter()
+                .flatten()
+                .map(|p| dist.floats(p.get_v()))
+                .collect();
+            Some(Codes::of(kind, &floats?, dim))
+        });
         let max_id = ids.iter().copied().max().unwrap_or(0);
         let mut by_id = vec![u32::MAX; max_id + 1];
         for (node, &id) in ids.iter().enumerate() {
@@ -133,6 +302,7 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
             points,
             owners,
             ids,
+            codes,
             off,
             adj,
             upper,
@@ -203,6 +373,28 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
             }
         }
         let keep = |node: u32| allow.is_none_or(|a| a(self.ids[node as usize]));
+        // Layer 0 walks the codes when there are any, and re-ranks its beam.
+        let coded = self
+            .codes
+            .as_ref()
+            .zip(self.dist.floats(q))
+            .map(|(c, qf)| (c, c.query(qf)));
+        let d0 = |node: u32| match &coded {
+            Some((c, cq)) => c.distance(cq, node),
+            None => self.distance(q, self.point(node)),
+        };
+        let fetch = |node: u32| match &coded {
+            Some((c, _)) => prefetch(c.node(node, self.dim), usize::MAX),
+            None => prefetch(self.point(node), 2),
+        };
+        let fetch_next = |node: u32| {
+            if coded.is_none() {
+                prefetch(self.point(node), usize::MAX)
+            }
+        };
+        if coded.is_some() {
+            d_ep = d0(ep);
+        }
         VISITED.with(|cell| {
             let mut visited = cell.borrow_mut();
             let stamp = visited.next(self.len());
@@ -227,16 +419,16 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
                 for &nb in hood {
                     if marks[nb as usize] != stamp && nfresh < FRESH {
                         marks[nb as usize] = stamp;
-                        prefetch(self.point(nb), 2);
+                        fetch(nb);
                         fresh[nfresh] = nb;
                         nfresh += 1;
                     }
                 }
                 for (i, &nb) in fresh[..nfresh].iter().enumerate() {
                     if let Some(&next) = fresh[..nfresh].get(i + 1) {
-                        prefetch(self.point(next), usize::MAX);
+                        fetch_next(next);
                     }
-                    let d = self.distance(q, self.point(nb));
+                    let d = d0(nb);
                     if found.len() < ef || found.peek().is_some_and(|w| d < w.0) {
                         candidates.push(std::cmp::Reverse(Near(d, nb)));
                         if keep(nb) {
@@ -248,13 +440,17 @@ impl<T: Copy + Send + Sync + 'static, D: Distance<T> + Clone + Send + Sync> Snap
                     }
                 }
             }
-            let mut out: Vec<(usize, f32)> = found
-                .into_sorted_vec()
-                .into_iter()
+            let mut beam = found.into_vec();
+            if coded.is_some() {
+                for n in beam.iter_mut() {
+                    n.0 = self.distance(q, self.point(n.1));
+                }
+            }
+            beam.sort();
+            beam.truncate(k);
+            beam.into_iter()
                 .map(|Near(d, node)| (self.ids[node as usize], d))
-                .collect();
-            out.truncate(k);
-            out
+                .collect()
         })
     }
 }
@@ -313,6 +509,16 @@ fn prefetch<T>(p: &[T], lines: usize) {
 mod tests {
     use super::*;
     use hnsw_rs::prelude::DistL2;
+
+    impl WalkDistance<f32> for DistL2 {
+        fn coded(&self) -> Option<Coded> {
+            Some(Coded::L2)
+        }
+
+        fn floats<'a>(&self, p: &'a [f32]) -> Option<&'a [f32]> {
+            Some(p)
+        }
+    }
 
     fn brute(data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
         let mut d: Vec<(f32, usize)> = data

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Datum, decode_row, table_prefix};
 use super::filter_columns::FilterColumns;
-use super::hnsw_snapshot::Snapshot;
+use super::hnsw_snapshot::{Coded, Snapshot, WalkDistance};
 use crate::catalog::{Index, Table, VectorIndex};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -47,6 +47,23 @@ impl Distance<f32> for DenseDist {
         graph_value(dense_raw(self.0, a, b))
     }
 }
+
+impl WalkDistance<f32> for DenseDist {
+    fn coded(&self) -> Option<Coded> {
+        match self.0 {
+            Metric::L2 => Some(Coded::L2),
+            Metric::NegInnerProduct => Some(Coded::NegDot),
+            _ => None,
+        }
+    }
+
+    fn floats<'a>(&self, p: &'a [f32]) -> Option<&'a [f32]> {
+        Some(p)
+    }
+}
+
+impl WalkDistance<u16> for HalfDist {}
+impl WalkDistance<u64> for BitDist {}
 
 /// A dense distance as the graph orders by it, before [`graph_value`].
 fn dense_raw(m: Metric, a: &[f32], b: &[f32]) -> f32 {
@@ -533,7 +550,7 @@ fn snapshot_nearest<T, D>(
 ) -> Option<Vec<(usize, f32)>>
 where
     T: Elem + Copy,
-    D: Distance<T> + Clone + Send + Sync,
+    D: WalkDistance<T> + Clone + Send + Sync,
 {
     let v = T::of(q)?;
     let (mut out, allow) = match scan {
