@@ -53,7 +53,8 @@ struct Codes {
     step: Vec<f32>,
     /// Node `i`'s codes: `bytes[i * dim..(i + 1) * dim]`.
     bytes: Vec<u8>,
-    /// Node `i`'s exact squared norm (for L2).
+    /// Node `i`'s decoded point's squared norm (for L2: the coded
+    /// distance is then exactly the distance to the decoded point).
     sq: Vec<f32>,
 }
 
@@ -94,12 +95,17 @@ impl Codes {
         let mut bytes = Vec::with_capacity(points.len() * dim);
         let mut sq = Vec::with_capacity(points.len());
         for p in points {
+            let at = bytes.len();
             bytes.extend(
                 p.iter()
                     .enumerate()
                     .map(|(j, &x)| ((x - min[j]) / step[j]).round().clamp(0.0, 255.0) as u8),
             );
-            sq.push(crate::vector::distance::fast::dot(p, p));
+            let decoded = bytes[at..]
+                .iter()
+                .enumerate()
+                .map(|(j, &c)| min[j] + step[j] * c as f32);
+            sq.push(decoded.map(|x| x * x).sum());
         }
         Codes {
             kind,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -37,8 +37,11 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
                 "json" => Type::JSON,
                 "jsonb" => Type::JSONB,
                 "uuid" => Type::UUID,
-                "oid" => Type::OID,
-                "char" => Type::CHAR,
+                // Catalog columns; a cast of one keeps the metadata but
+                // not the Arrow type, and is then its cast's type.
+                "oid" if *f.data_type() == DataType::Int64 => Type::OID,
+                "char" if *f.data_type() == DataType::Utf8 => Type::CHAR,
+                "oid" | "char" => continue,
                 other => match crate::catalog::types::vector_pg_type(other) {
                     Some(t) => t,
                     None => continue,

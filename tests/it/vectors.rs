@@ -563,6 +563,20 @@ async fn direct_knn_matches_planned() {
         .unwrap()
         .get(0);
     assert_eq!(first, 6000);
+    // The type lookup above read pg_type's oid columns as oid; cast, they
+    // are what they were cast to (binary results, as rust-postgres reads).
+    let row = c
+        .query_one(
+            "SELECT oid, oid::text AS t, typtype, typtype::text AS k, oid::int4 AS i FROM pg_catalog.pg_type WHERE typname = 'vector'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, u32>(0), 16385);
+    assert_eq!(row.get::<_, String>(1), "16385");
+    assert_eq!(row.get::<_, i8>(2), b'b' as i8);
+    assert_eq!(row.get::<_, String>(3), "b");
+    assert_eq!(row.get::<_, i32>(4), 16385);
     // Wrong dimensions: the planned path's error, as for a literal.
     let e = c
         .query(
