@@ -133,52 +133,12 @@ impl Codes {
     #[inline]
     fn distance(&self, q: &CodedQuery, node: u32) -> f32 {
         let dim = q.scaled.len();
-        let dot = dot_codes(&q.scaled, self.node(node, dim)) + q.offset;
+        let dot =
+            crate::vector::distance::fast::dot_codes(&q.scaled, self.node(node, dim)) + q.offset;
         match self.kind {
             Coded::L2 => q.sq - 2.0 * dot + self.sq[node as usize],
             Coded::NegDot => -dot,
         }
-    }
-}
-
-/// `Σ q[j] · c[j]` over f32 weights and byte codes.
-#[inline]
-fn dot_codes(q: &[f32], c: &[u8]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { dot_codes_avx2(q, c) };
-    }
-    q.iter().zip(c).map(|(x, &b)| x * b as f32).sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn dot_codes_avx2(q: &[f32], c: &[u8]) -> f32 {
-    use std::arch::x86_64::*;
-    let n = q.len().min(c.len());
-    // SAFETY: every load reads 16 codes / 8 floats at an index + 16 <= n.
-    unsafe {
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i + 16 <= n {
-            let b = _mm_loadu_si128(c.as_ptr().add(i) as *const __m128i);
-            let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-            let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(b)));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), lo, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), hi, a1);
-            i += 16;
-        }
-        let v = _mm256_add_ps(a0, a1);
-        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-        let mut s = _mm_cvtss_f32(h);
-        while i < n {
-            s += q[i] * c[i] as f32;
-            i += 1;
-        }
-        s
     }
 }
 
@@ -490,8 +450,8 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), stamp: 0 }) };
 }
 
-/// Ask the CPU to start loading (every cache line of) a point we are about
-/// to compare against.
+/// Ask the CPU to start loading up to `lines` cache lines of a point we
+/// are about to compare against.
 #[inline(always)]
 fn prefetch<T>(p: &[T], lines: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -565,6 +525,10 @@ mod tests {
                 .map(|x| x.0)
                 .collect();
             assert_eq!(got.len(), 10);
+            // The walk compared codes; what it returns is re-ranked exactly.
+            for (id, d) in snap.search(q, 10, 64, None) {
+                assert_eq!(d, DistL2.eval(q, &data[id]));
+            }
             hit += got.iter().filter(|g| want.contains(g)).count();
             total += 10;
             // Only even ids: all kept ones are even, and the nearest even ones.

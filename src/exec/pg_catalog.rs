@@ -27,9 +27,9 @@ const VECTOR_INDEXES: &str = "grape_vector_indexes";
 /// The relations answered here (unqualified names resolve to them).
 pub const TABLES: [&str; 5] = [PG_TYPE, PG_NAMESPACE, PG_RANGE, PROGRESS, VECTOR_INDEXES];
 
-/// A column clients see as PostgreSQL type `pg_type` (`oid`, `"char"`):
-/// drivers read catalog rows with the column types PostgreSQL gives them
-/// (rust-postgres refuses an int8 where it expects an oid).
+/// A catalog column described to clients as PostgreSQL's `oid` or
+/// `"char"`: drivers read catalog rows with the column types PostgreSQL
+/// gives them (rust-postgres refuses an int8 where it expects an oid).
 fn typed(name: &str, dt: DataType, pg_type: &str) -> Field {
     Field::new(name, dt, false).with_metadata(
         [(

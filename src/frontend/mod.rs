@@ -755,7 +755,7 @@ impl ExtendedQueryHandler for Frontend {
             values.push(params::param(&ty, binary, raw.as_ref()).map_err(pg_err)?);
         }
         let mut stmt = prepared.stmt.clone();
-        let res = match params::bind(&mut stmt, &values) {
+        let res = match params::bind(&mut stmt, values) {
             Ok(unbound) => {
                 session.unbound = unbound;
                 let res = self

@@ -70,9 +70,9 @@ fn distance_parts(e: &Expr) -> Option<(Vec<Ident>, Metric, QueryArg)> {
         }
         _ => return None,
     };
-    match (column_ref(a), query_text(b)) {
+    match (column_ref(a), query_arg(b)) {
         (Some(c), Some(q)) => Some((c, metric, q)),
-        _ => Some((column_ref(b)?, metric, query_text(a)?)),
+        _ => Some((column_ref(b)?, metric, query_arg(a)?)),
     }
 }
 
@@ -88,9 +88,9 @@ fn column_ref(e: &Expr) -> Option<Vec<Ident>> {
 /// A query vector written as `'[...]'`, `'[...]'::vector` (how bound
 /// parameters arrive), `CAST('[...]'::text AS vector)` or `$n` (a binary
 /// vector parameter left unbound).
-fn query_text(e: &Expr) -> Option<QueryArg> {
+fn query_arg(e: &Expr) -> Option<QueryArg> {
     match e {
-        Expr::Nested(inner) => query_text(inner),
+        Expr::Nested(inner) => query_arg(inner),
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => Some(QueryArg::Text(s.clone())),
             Value::Placeholder(p) => Some(QueryArg::Param(p.strip_prefix('$')?.parse().ok()?)),
@@ -110,8 +110,8 @@ fn query_text(e: &Expr) -> Option<QueryArg> {
                 data_type: SqlDataType::Text | SqlDataType::Varchar(None),
                 format: None,
                 ..
-            } => query_text(expr),
-            inner => query_text(inner),
+            } => query_arg(expr),
+            inner => query_arg(inner),
         },
         _ => None,
     }

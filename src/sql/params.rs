@@ -185,16 +185,6 @@ pub enum Param {
     Vector(SqlType, Datum),
 }
 
-impl Param {
-    /// The SQL expression for this value.
-    pub fn sql(&self) -> String {
-        match self {
-            Param::Sql(s) => s.clone(),
-            Param::Vector(ty, d) => typed_vector(ty, &crate::exec::vecarrow::datum_text(ty, d)),
-        }
-    }
-}
-
 /// A vector parameter left unbound by [`bind`], with its 1-based number.
 pub struct Unbound {
     pub number: usize,
@@ -229,22 +219,17 @@ fn vector_sql_type(kind: crate::vector::Kind) -> SqlType {
     }
 }
 
-/// The SQL expression a parameter value stands for.
-pub fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String> {
+/// The SQL expression a parameter value stands for (binary vectors are
+/// [`Param::Vector`]s, see [`param`]).
+fn literal(ty: &Type, binary: bool, raw: Option<&Bytes>) -> PgResult<String> {
     let Some(raw) = raw else {
         return Ok("NULL".into());
     };
     if let Some(kind) = crate::catalog::types::vector_kind_of_pg_type(ty) {
-        // pgvector's binary form, or its text, as a typed literal.
-        let sql_ty = vector_sql_type(kind);
-        let text = if binary {
-            let d = crate::exec::vecarrow::recv(&sql_ty, raw)?;
-            crate::exec::vecarrow::datum_text(&sql_ty, &d)
-        } else {
-            String::from_utf8(raw.to_vec())
-                .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?
-        };
-        return Ok(typed_vector(&sql_ty, &text));
+        // pgvector's text form, as a typed literal.
+        let text = String::from_utf8(raw.to_vec())
+            .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
+        return Ok(typed_vector(&vector_sql_type(kind), &text));
     }
     if *ty == Type::BYTEA {
         let bytes: Vec<u8> = if binary {
@@ -335,30 +320,27 @@ fn literal_expr(l: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::Par
 }
 
 /// Replace every `$n` with the n-th literal.
-pub fn bind(stmt: &mut Statement, params: &[Param]) -> PgResult<Vec<Unbound>> {
+pub fn bind(stmt: &mut Statement, params: Vec<Param>) -> PgResult<Vec<Unbound>> {
     let mut parsed = Vec::with_capacity(params.len());
-    for p in params {
+    let mut unbound = Vec::new();
+    for (i, p) in params.into_iter().enumerate() {
         parsed.push(match p {
             Param::Sql(l) => Some(
-                literal_expr(l)
+                literal_expr(&l)
                     .map_err(|e| PgError::internal(format!("could not bind parameter: {e}")))?,
             ),
-            Param::Vector(..) => None,
+            Param::Vector(ty, value) => {
+                unbound.push(Unbound {
+                    number: i + 1,
+                    ty,
+                    value,
+                });
+                None
+            }
         });
     }
     substitute(stmt, &parsed)?;
-    Ok(params
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| match p {
-            Param::Vector(ty, d) => Some(Unbound {
-                number: i + 1,
-                ty: ty.clone(),
-                value: d.clone(),
-            }),
-            Param::Sql(_) => None,
-        })
-        .collect())
+    Ok(unbound)
 }
 
 /// Bind the vector parameters [`bind`] left as placeholders, as SQL.

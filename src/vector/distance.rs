@@ -142,11 +142,10 @@ pub mod fast {
                 );
                 i += 8;
             }
-            let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-            let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-            let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-            let mut s = _mm_cvtss_f32(h);
+            let mut s = hsum(_mm256_add_ps(
+                _mm256_add_ps(acc[0], acc[1]),
+                _mm256_add_ps(acc[2], acc[3]),
+            ));
             while i < n {
                 let (x, y) = (*pa.add(i), *pb.add(i));
                 s += match OP {
@@ -160,15 +159,72 @@ pub mod fast {
         }
     }
 
+    /// The sum of an AVX register's 8 lanes.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+        use std::arch::x86_64::*;
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
+    }
+
+    /// `Σ w[j] · c[j]` over f32 weights and byte codes (the graph walk's
+    /// 8-bit codes).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn codes_avx2(w: &[f32], c: &[u8]) -> f32 {
+        use std::arch::x86_64::*;
+        let n = w.len().min(c.len());
+        // SAFETY: every load reads 16 codes / 8 floats at an index + 16 <= n.
+        unsafe {
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i + 16 <= n {
+                let b = _mm_loadu_si128(c.as_ptr().add(i) as *const __m128i);
+                let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(b)));
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w.as_ptr().add(i)), lo, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w.as_ptr().add(i + 8)), hi, a1);
+                i += 16;
+            }
+            let mut s = hsum(_mm256_add_ps(a0, a1));
+            while i < n {
+                s += w[i] * c[i] as f32;
+                i += 1;
+            }
+            s
+        }
+    }
+
+    #[inline]
+    fn avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     #[inline]
     fn run<const OP: u8>(a: &[f32], b: &[f32], portable: fn(&[f32], &[f32]) -> f32) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { kernel_avx2::<OP>(a, b) };
         }
         portable(a, b)
+    }
+
+    /// `Σ w[j] · c[j]` over f32 weights and byte codes.
+    #[inline]
+    pub fn dot_codes(w: &[f32], c: &[u8]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { codes_avx2(w, c) };
+        }
+        w.iter().zip(c).map(|(x, &b)| x * b as f32).sum()
     }
 
     /// Squared Euclidean distance.
