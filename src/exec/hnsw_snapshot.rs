@@ -321,25 +321,9 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
             return Vec::new();
         }
         let ef = ef.max(k);
-        let mut ep = self.entry;
-        let mut d_ep = self.distance(q, self.point(ep));
-        for layer in (1..=self.top).rev() {
-            loop {
-                let mut moved = false;
-                let hood = self.upper.get(&ep).and_then(|l| l.get(layer - 1));
-                for &nb in hood.into_iter().flatten() {
-                    let d = self.distance(q, self.point(nb));
-                    if d < d_ep {
-                        (ep, d_ep, moved) = (nb, d, true);
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
-        }
         let keep = |node: u32| allow.is_none_or(|a| a(self.ids[node as usize]));
-        // Layer 0 walks the codes when there are any, and re-ranks its beam.
+        // The walk (upper layers and layer 0) compares codes when there are
+        // any, and re-ranks its final beam with the full vectors.
         let coded = self
             .codes
             .as_ref()
@@ -358,8 +342,25 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
                 prefetch(self.point(node), usize::MAX)
             }
         };
-        if coded.is_some() {
-            d_ep = d0(ep);
+        let mut ep = self.entry;
+        let mut d_ep = d0(ep);
+        for layer in (1..=self.top).rev() {
+            loop {
+                let mut moved = false;
+                let hood = self.upper.get(&ep).and_then(|l| l.get(layer - 1));
+                for &nb in hood.into_iter().flatten() {
+                    fetch(nb);
+                }
+                for &nb in hood.into_iter().flatten() {
+                    let d = d0(nb);
+                    if d < d_ep {
+                        (ep, d_ep, moved) = (nb, d, true);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
         }
         VISITED.with(|cell| {
             let mut visited = cell.borrow_mut();
