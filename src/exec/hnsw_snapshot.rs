@@ -333,14 +333,16 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
             Some((c, cq)) => c.distance(cq, node),
             None => self.distance(q, self.point(node)),
         };
+        // A node's first lines are requested as soon as it is seen, the
+        // rest just before its distance is computed: requesting every line
+        // of 32 neighbours at once stalls on the CPU's few fill buffers.
         let fetch = |node: u32| match &coded {
-            Some((c, _)) => prefetch(c.node(node, self.dim), usize::MAX),
-            None => prefetch(self.point(node), 2),
+            Some((c, _)) => prefetch(c.node(node, self.dim), 1),
+            None => prefetch(self.point(node), 1),
         };
-        let fetch_next = |node: u32| {
-            if coded.is_none() {
-                prefetch(self.point(node), usize::MAX)
-            }
+        let fetch_next = |node: u32| match &coded {
+            Some((c, _)) => prefetch(c.node(node, self.dim), usize::MAX),
+            None => prefetch(self.point(node), usize::MAX),
         };
         let mut ep = self.entry;
         let mut d_ep = d0(ep);
@@ -409,8 +411,11 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
             }
             let mut beam = found.into_vec();
             if coded.is_some() {
-                for n in beam.iter_mut() {
-                    n.0 = self.distance(q, self.point(n.1));
+                for i in 0..beam.len() {
+                    if let Some(next) = beam.get(i + 1) {
+                        prefetch(self.point(next.1), usize::MAX);
+                    }
+                    beam[i].0 = self.distance(q, self.point(beam[i].1));
                 }
             }
             beam.sort();
