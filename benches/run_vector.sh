@@ -10,6 +10,8 @@ SECONDS_PER=${SECONDS_PER:-10}
 DATA=${DATA:-../shared/data/minilm-man-384}
 PGBIN=/usr/lib/postgresql/15/bin
 OUT=benches/results/vector.csv
+# A fine sweep, so each system is read at its own best point for a recall.
+EFS=${EFS:-10,15,20,25,30,40,60,80,100,150,200}
 mkdir -p benches/results
 rm -f "$OUT"
 
@@ -19,7 +21,7 @@ run_grape() {  # dataset metric [label [extra harness options]]
   local pid=$!
   sleep 3
   python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55433 user=grape" --label "${3:-grapedb}" \
-    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" "${@:4}" | tee -a benches/results/vector.md
+    --dataset "$1" --metric "$2" --server-pid "$pid" --seconds "$SECONDS_PER" --ef-search "$EFS" --out "$OUT" "${@:4}" | tee -a benches/results/vector.md
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -30,7 +32,7 @@ run_pg() {  # dataset metric
   runuser -u postgres -- "$PGBIN/pg_ctl" -D /tmp/pgbench-data -l /tmp/pgbench.log \
     -o "-p 55439 -k /tmp -c shared_buffers=2GB -c maintenance_work_mem=2GB -c max_parallel_maintenance_workers=2" -w start > /dev/null
   python3 benches/vector_bench.py --dsn "host=127.0.0.1 port=55439 user=postgres" --label pgvector \
-    --dataset "$1" --metric "$2" --seconds "$SECONDS_PER" --ef-search 10,20,40,100,200 --out "$OUT" | tee -a benches/results/vector.md
+    --dataset "$1" --metric "$2" --seconds "$SECONDS_PER" --ef-search "$EFS" --out "$OUT" | tee -a benches/results/vector.md
   runuser -u postgres -- "$PGBIN/pg_ctl" -D /tmp/pgbench-data -m fast stop > /dev/null
 }
 
@@ -44,4 +46,5 @@ done
 # half-precision graphs on the clustered set.
 run_grape "npy:$DATA" cosine grapedb-binary --quantization binary
 run_grape synthetic:100000:128 l2 grapedb-halfvec --quantization halfvec
-echo "results: $OUT and benches/results/vector.md"
+python3 benches/summarize.py "$OUT" | tee benches/results/summary.md
+echo "results: $OUT, benches/results/vector.md and benches/results/summary.md"
