@@ -324,12 +324,21 @@ impl ShardSearch {
         }
         let group = self.node.group(self.part.group())?;
         let k = self.spec.k;
+        let def = self.spec.index.vector.as_ref().expect("vector index");
+        // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
+        let per_row = if def.quantization.as_deref() == Some("binary") {
+            def.rerank.max(1)
+        } else {
+            1
+        };
         if let Some(f) = &self.filter {
-            // The filter over the graph's kept columns, then only matches.
-            let effort = self.spec.effort(k);
+            // The filter over the graph's kept columns, then only matches
+            // (rows read and scored exactly, so inexact graphs are re-ranked).
+            let want = k.saturating_mul(per_row);
+            let effort = self.spec.effort(want);
             let found = shard.filtered_search(
                 &self.spec.query,
-                k,
+                want,
                 effort,
                 f,
                 &self.table,
@@ -345,10 +354,8 @@ impl ShardSearch {
                 }
             }
         }
-        let def = self.spec.index.vector.as_ref().expect("vector index");
-        // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
-        let mut want = if def.quantization.as_deref() == Some("binary") {
-            k.saturating_mul(def.rerank.max(1))
+        let mut want = if per_row > 1 {
+            k.saturating_mul(per_row)
         } else if self.filter.is_some() {
             // The graph walk visits ef_search nodes anyway: take them all as
             // candidates, so the first round already tells the pass rate.

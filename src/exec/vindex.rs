@@ -1092,11 +1092,12 @@ impl ShardIndex {
     }
 
     /// Up to `k` nearest live rows passing `filter`, as row keys with graph
-    /// distances, for graphs whose distances order rows exactly. The filter
-    /// is evaluated over the kept columns of every row at once; the matches
-    /// are then scored exactly when they are few, else the snapshot is
-    /// walked keeping only them. None when this graph cannot answer so (no
-    /// snapshot yet, inexact order, or the filter reads a column not kept).
+    /// graph distances (for inexact graphs — 1-bit, f16 of unit vectors —
+    /// the caller re-ranks them with the rows). The filter is evaluated over
+    /// the kept columns of every row at once; the matches are then scored
+    /// when they are few, else the snapshot is walked keeping only them.
+    /// None when this graph cannot answer so (no snapshot yet, or the filter
+    /// reads a column not kept).
     pub fn filtered_search(
         &self,
         q: &Point,
@@ -1106,9 +1107,6 @@ impl ShardIndex {
         table: &Table,
         schema: &datafusion::arrow::datatypes::SchemaRef,
     ) -> Option<Vec<(Vec<u8>, f32)>> {
-        if !exact_order(&self.def) {
-            return None;
-        }
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
         let n = map.keys.len();
@@ -1219,6 +1217,9 @@ async fn freeze_off_runtime(s: &Arc<ShardIndex>) {
     let s = s.clone();
     let _ = tokio::task::spawn_blocking(move || s.freeze()).await;
 }
+
+/// SQLSTATE object_in_use: a graph is already being rebuilt.
+const REBUILDING: &str = "55006";
 
 /// The IVFFlat checkpoint file beside `meta.bin`.
 const IVF_FILE: &str = "ivf.bin";
@@ -1504,7 +1505,7 @@ impl VectorIndexes {
         let build = self.start_build(&first.table.clone(), &first.index.clone(), "REINDEX");
         let mut rows = 0;
         for old in shards {
-            self.rebuild_shard(&old).await?;
+            self.rebuild_when_free(old.group, index).await?;
             build.build.shards_done.fetch_add(1, Ordering::Relaxed);
             if let Some(fresh) = self.get(old.group, index) {
                 rows += fresh.counts().0;
@@ -1517,11 +1518,29 @@ impl VectorIndexes {
         Ok(rows)
     }
 
+    /// Rebuild the current graph of `index` on `group`, first waiting for a
+    /// rebuild of it already running (maintenance, another REINDEX) to
+    /// finish, as PostgreSQL's REINDEX waits for the index's lock.
+    async fn rebuild_when_free(self: &Arc<Self>, group: GroupId, index: u32) -> PgResult<()> {
+        loop {
+            let Some(current) = self.get(group, index) else {
+                return Ok(()); // dropped meanwhile
+            };
+            if !current.rebuilding.load(Ordering::SeqCst) {
+                match self.rebuild_shard(&current).await {
+                    Err(e) if e.code == REBUILDING => {} // lost a race: wait
+                    r => return r,
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     async fn rebuild_shard(self: &Arc<Self>, old: &Arc<ShardIndex>) -> PgResult<()> {
         // One rebuild of a graph at a time (REINDEX and maintenance).
         if old.rebuilding.swap(true, Ordering::SeqCst) {
             return Err(PgError::new(
-                "55006",
+                REBUILDING,
                 format!("index \"{}\" is being rebuilt", old.index.name),
             ));
         }

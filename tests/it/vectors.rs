@@ -314,6 +314,24 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     c.batch_execute("REINDEX (VERBOSE) TABLE CONCURRENTLY public.items; REINDEX SCHEMA public")
         .await
         .unwrap();
+    // Two REINDEXes at once: the second waits for the first's rebuild of
+    // each graph (as PostgreSQL's waits for the lock), neither fails.
+    let (c2, conn2) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=grape", handle.addr.port()),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _ = conn2.await;
+    });
+    let (a, b) = tokio::join!(
+        c.batch_execute("REINDEX INDEX items_v_idx"),
+        c2.batch_execute("REINDEX INDEX items_v_idx")
+    );
+    a.unwrap();
+    b.unwrap();
+    drop(c2);
     assert_eq!(error_of(&c, "REINDEX INDEX nope").await.0, "42P01");
     assert_eq!(error_of(&c, "REINDEX items").await.0, "42601");
 
@@ -682,6 +700,26 @@ async fn quantized_index_storage_and_recall() {
         let r = total / queries.len() as f64;
         println!("recall@10 with {name} ({storage}): {r:.4}");
         assert!(r >= 0.9, "{name}: recall {r}");
+        // Filtered, through the graph's kept columns: 1 % (30 rows, all
+        // scored) and 10 % (a walk keeping only matches), re-ranked with the
+        // rows; always the full LIMIT.
+        for (modulus, rem, floor) in [(100, 7, 0.95), (10, 3, 0.85)] {
+            let pred = format!("id % {modulus} = {rem}");
+            let fsql = sql.replace("FROM q ORDER", &format!("FROM q WHERE {pred} ORDER"));
+            let mut total = 0.0;
+            for q in &queries {
+                let got = knn(&c, &fsql, q).await;
+                assert_eq!(got.len(), 10, "{fsql}");
+                assert!(
+                    got.iter().all(|id| *id as usize % modulus == rem),
+                    "{fsql}: {got:?}"
+                );
+                total += recall(&got, &exact(&data, q, 10, |i| i % modulus == rem));
+            }
+            let r = total / queries.len() as f64;
+            println!("filtered ({pred}) recall@10 with {name}: {r:.4}");
+            assert!(r >= floor, "{name} {pred}: recall {r}");
+        }
         c.batch_execute(&format!("DROP INDEX {name}"))
             .await
             .unwrap();
