@@ -3,10 +3,12 @@
 //! the query, exactly. One per (shard, index), like the HNSW graphs, with
 //! the same ids, tombstones and checkpoints (`exec/vindex.rs`).
 
+use std::borrow::Cow;
 use std::sync::RwLock;
 
 use hnsw_rs::prelude::Distance;
 use rayon::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::vindex::DenseDist;
@@ -16,18 +18,56 @@ const ITERATIONS: usize = 10;
 /// Training sample size per list (pgvector samples 50 rows per list).
 const SAMPLE_PER_LIST: usize = 50;
 
-pub struct Ivf {
+/// What a list holds per row: f32 vectors, or bit strings as 64-bit words
+/// (`bit_hamming_ops`), which k-means sees as 0/1 vectors — the squared L2
+/// distance between two 0/1 vectors is their Hamming distance.
+pub trait IvfElem: Copy + Send + Sync + Serialize + DeserializeOwned + 'static {
+    /// The point as floats, for k-means and choosing lists.
+    fn floats(v: &[Self]) -> Cow<'_, [f32]>;
+    /// Query-to-row distance as the index orders rows.
+    fn distance(dist: &DenseDist, q: &[Self], v: &[Self]) -> f32;
+}
+
+impl IvfElem for f32 {
+    fn floats(v: &[f32]) -> Cow<'_, [f32]> {
+        Cow::Borrowed(v)
+    }
+
+    fn distance(dist: &DenseDist, q: &[f32], v: &[f32]) -> f32 {
+        dist.eval(q, v)
+    }
+}
+
+impl IvfElem for u64 {
+    fn floats(v: &[u64]) -> Cow<'_, [f32]> {
+        Cow::Owned(
+            v.iter()
+                .flat_map(|w| (0..64).map(move |b| ((w >> b) & 1) as f32))
+                .collect(),
+        )
+    }
+
+    fn distance(_: &DenseDist, q: &[u64], v: &[u64]) -> f32 {
+        q.iter()
+            .zip(v)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum::<u32>() as f32
+    }
+}
+
+pub struct Ivf<T: IvfElem> {
+    /// Distance between floats (points and centroids).
     dist: DenseDist,
     centroids: Vec<Vec<f32>>,
-    /// Per list: (id, vector). With no centroids (built empty) one list.
-    lists: Vec<RwLock<Vec<(usize, Vec<f32>)>>>,
+    /// Per list: (id, point). With no centroids (built empty) one list.
+    lists: Vec<RwLock<Vec<(usize, Vec<T>)>>>,
 }
 
 /// What a checkpoint holds.
 #[derive(Serialize, Deserialize)]
-struct Saved {
+struct Saved<T> {
     centroids: Vec<Vec<f32>>,
-    lists: Vec<Vec<(usize, Vec<f32>)>>,
+    lists: Vec<Vec<(usize, Vec<T>)>>,
 }
 
 /// A small deterministic generator (xorshift), so builds are repeatable.
@@ -42,18 +82,18 @@ impl Rng {
     }
 }
 
-impl Ivf {
+impl<T: IvfElem> Ivf<T> {
     /// Centroids for `lists` lists, by k-means over a sample of `points`.
-    pub fn train(dist: DenseDist, points: &[&[f32]], lists: usize) -> Ivf {
+    pub fn train(dist: DenseDist, points: &[&[T]], lists: usize) -> Ivf<T> {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let spherical = dist.0 == crate::vector::distance::Metric::NegInnerProduct;
         let k = lists.min(points.len());
-        let sample: Vec<&[f32]> = if points.len() > lists * SAMPLE_PER_LIST {
+        let sample: Vec<Cow<[f32]>> = if points.len() > lists * SAMPLE_PER_LIST {
             (0..lists * SAMPLE_PER_LIST)
-                .map(|_| points[rng.below(points.len())])
+                .map(|_| T::floats(points[rng.below(points.len())]))
                 .collect()
         } else {
-            points.to_vec()
+            points.iter().map(|p| T::floats(p)).collect()
         };
         // Initial centroids: distinct sample points.
         let mut centroids: Vec<Vec<f32>> = Vec::with_capacity(k);
@@ -112,16 +152,16 @@ impl Ivf {
         self.centroids.len()
     }
 
-    fn list_of(&self, v: &[f32]) -> usize {
+    fn list_of(&self, v: &[T]) -> usize {
         if self.centroids.is_empty() {
             0
         } else {
-            nearest(&self.dist, &self.centroids, v)
+            nearest(&self.dist, &self.centroids, &T::floats(v))
         }
     }
 
-    /// Add `(vector, id)` pairs (assignment runs on all cores).
-    pub fn insert(&self, items: &[(&[f32], usize)]) {
+    /// Add `(point, id)` pairs (assignment runs on all cores).
+    pub fn insert(&self, items: &[(&[T], usize)]) {
         let lists: Vec<usize> = items.par_iter().map(|(v, _)| self.list_of(v)).collect();
         for ((v, id), l) in items.iter().zip(lists) {
             self.lists[l].write().unwrap().push((*id, v.to_vec()));
@@ -132,16 +172,17 @@ impl Ivf {
     /// `q`; `keep` drops ids (tombstones, filters) before they count.
     pub fn search(
         &self,
-        q: &[f32],
+        q: &[T],
         k: usize,
         probes: usize,
         keep: &dyn Fn(usize) -> bool,
     ) -> Vec<(usize, f32)> {
+        let qf = T::floats(q);
         let mut order: Vec<(f32, usize)> = self
             .centroids
             .iter()
             .enumerate()
-            .map(|(i, c)| (self.dist.eval(q, c), i))
+            .map(|(i, c)| (self.dist.eval(&qf, c), i))
             .collect();
         order.sort_by(|a, b| a.0.total_cmp(&b.0));
         let chosen: Vec<usize> = if order.is_empty() {
@@ -153,7 +194,7 @@ impl Ivf {
         for l in chosen {
             for (id, v) in self.lists[l].read().unwrap().iter() {
                 if keep(*id) {
-                    best.push((*id, self.dist.eval(q, v)));
+                    best.push((*id, T::distance(&self.dist, q, v)));
                 }
             }
         }
@@ -173,8 +214,8 @@ impl Ivf {
         })
     }
 
-    pub fn from_bytes(dist: DenseDist, b: &[u8]) -> bincode::Result<Ivf> {
-        let s: Saved = bincode::deserialize(b)?;
+    pub fn from_bytes(dist: DenseDist, b: &[u8]) -> bincode::Result<Ivf<T>> {
+        let s: Saved<T> = bincode::deserialize(b)?;
         Ok(Ivf {
             dist,
             centroids: s.centroids,
@@ -217,5 +258,30 @@ mod tests {
         assert_eq!(got[0].0, 3);
         let back = Ivf::from_bytes(DenseDist(Metric::L2), &ivf.to_bytes().unwrap()).unwrap();
         assert_eq!(back.search(&[0.0], 1, 1, &|_| true)[0].0, 0);
+    }
+
+    #[test]
+    fn bit_lists_order_by_hamming() {
+        // Bit strings near all-zeros and near all-ones: one list each.
+        let points: Vec<Vec<u64>> = (0..100u64)
+            .map(|i| {
+                vec![if i % 2 == 0 {
+                    1 << (i % 64)
+                } else {
+                    !(1 << (i % 64))
+                }]
+            })
+            .collect();
+        let refs: Vec<&[u64]> = points.iter().map(|p| p.as_slice()).collect();
+        let ivf = Ivf::train(DenseDist(Metric::Hamming), &refs, 2);
+        let items: Vec<(&[u64], usize)> = refs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+        ivf.insert(&items);
+        // One probe finds the near-all-ones strings, at Hamming distance 1.
+        let got = ivf.search(&[u64::MAX], 3, 1, &|_| true);
+        assert_eq!(got.len(), 3);
+        assert!(
+            got.iter().all(|(id, d)| id % 2 == 1 && *d == 1.0),
+            "{got:?}"
+        );
     }
 }

@@ -72,6 +72,8 @@ fn dense_raw(m: Metric, a: &[f32], b: &[f32]) -> f32 {
         Metric::NegInnerProduct => -distance::fast::dot(a, b),
         Metric::Cosine => distance::cosine(a, b) as f32,
         Metric::L1 => distance::fast::l1(a, b),
+        // Bit strings as 0/1 floats (IVFFlat's k-means): squared L2 is Hamming.
+        Metric::Hamming => distance::fast::l2_squared(a, b),
         _ => 0.0,
     }
 }
@@ -260,6 +262,7 @@ macro_rules! with_graph {
             Graph::Bits($h) => $body,
             Graph::Sparse($h) => $body,
             Graph::Ivf($ivf) => $ivf_body,
+            Graph::IvfBits($ivf) => $ivf_body,
         }
     };
 }
@@ -375,8 +378,10 @@ enum Graph {
     Half(Hnsw<'static, u16, HalfDist>),
     Bits(Hnsw<'static, u64, BitDist>),
     Sparse(Hnsw<'static, (u32, f32), SparseDist>),
-    /// `USING ivfflat` (dense points only).
-    Ivf(super::ivf::Ivf),
+    /// `USING ivfflat` over vectors (and halfvecs, as f32).
+    Ivf(super::ivf::Ivf<f32>),
+    /// `USING ivfflat (col bit_hamming_ops)`.
+    IvfBits(super::ivf::Ivf<u64>),
 }
 
 /// Insert `(point, id)` pairs whose point has the graph's element type.
@@ -495,7 +500,7 @@ impl Fast {
             Graph::Dense(h) => Some(Fast::Dense(Snapshot::of(h, *h.get_distance())?)),
             Graph::Half(h) => Some(Fast::Half(Snapshot::of(h, *h.get_distance())?)),
             Graph::Bits(h) => Some(Fast::Bits(Snapshot::of(h, *h.get_distance())?)),
-            Graph::Sparse(_) | Graph::Ivf(_) => None,
+            Graph::Sparse(_) | Graph::Ivf(_) | Graph::IvfBits(_) => None,
         }
     }
 
@@ -620,7 +625,7 @@ fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
     let metric = graph_metric(def);
     if def.method == "ivfflat" {
         // Untrained: one list until built from rows.
-        return Graph::Ivf(super::ivf::Ivf::train(DenseDist(metric), &[], 0));
+        return ivf_graph(def, &[]);
     }
     match storage(def) {
         Storage::Bits => Graph::Bits(Hnsw::new(m, cap, 16, ef, BitDist(metric))),
@@ -633,18 +638,32 @@ fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
 /// An empty graph sized for `rows`; an IVFFlat index trained on them.
 fn graph_for(def: &VectorIndex, rows: &[RowEntry]) -> Graph {
     if def.method == "ivfflat" {
-        let points: Vec<&[f32]> = rows.iter().filter_map(|(_, p, _)| f32::of(p)).collect();
-        let ivf = super::ivf::Ivf::train(DenseDist(graph_metric(def)), &points, def.lists);
-        return Graph::Ivf(ivf);
+        return ivf_graph(def, rows);
     }
     graph_new(def, rows.len() * 2)
 }
 
-/// Dense points of `(point, id)` pairs, for IVFFlat.
-fn dense_items(items: &[(Point, usize)]) -> Vec<(&[f32], usize)> {
+/// An IVFFlat index trained on `rows` (untrained, one list, without).
+fn ivf_graph(def: &VectorIndex, rows: &[RowEntry]) -> Graph {
+    fn train<T: Elem + super::ivf::IvfElem>(
+        def: &VectorIndex,
+        rows: &[RowEntry],
+    ) -> super::ivf::Ivf<T> {
+        let points: Vec<&[T]> = rows.iter().filter_map(|(_, p, _)| T::of(p)).collect();
+        super::ivf::Ivf::train(DenseDist(graph_metric(def)), &points, def.lists)
+    }
+    if stores_bits(def) {
+        Graph::IvfBits(train(def, rows))
+    } else {
+        Graph::Ivf(train(def, rows))
+    }
+}
+
+/// The points of `(point, id)` pairs that have the element type `T`.
+fn items_of<T: Elem>(items: &[(Point, usize)]) -> Vec<(&[T], usize)> {
     items
         .iter()
-        .filter_map(|(p, id)| f32::of(p).map(|v| (v, *id)))
+        .filter_map(|(p, id)| T::of(p).map(|v| (v, *id)))
         .collect()
 }
 
@@ -662,7 +681,11 @@ enum Storage {
 
 fn storage(def: &VectorIndex) -> Storage {
     if def.method == "ivfflat" {
-        Storage::F32
+        if def.kind == Kind::Bit {
+            Storage::Bits
+        } else {
+            Storage::F32
+        }
     } else if def.kind == Kind::SparseVec {
         Storage::Sparse
     } else if def.kind == Kind::Bit || quantized(def) {
@@ -875,7 +898,7 @@ impl ShardIndex {
         }
         let g = self.graph.read().unwrap();
         for chunk in items.chunks(10_000) {
-            with_graph!(&*g, h => insert_chunk(h, chunk), ivf => ivf.insert(&dense_items(chunk)));
+            with_graph!(&*g, h => insert_chunk(h, chunk), ivf => ivf.insert(&items_of(chunk)));
             self.progress.done.fetch_add(chunk.len(), Ordering::Relaxed);
         }
     }
@@ -959,7 +982,7 @@ impl ShardIndex {
                     let snapshotted =
                         matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_));
                     let item = [(point, id)];
-                    with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&dense_items(&item)));
+                    with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&items_of(&item)));
                     if snapshotted {
                         let [(point, id)] = item;
                         self.delta.write().unwrap().push((id, point));
@@ -1044,9 +1067,9 @@ impl ShardIndex {
             let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
                 if live_only { Some(&f) } else { None };
             // For IVFFlat `ef` is the number of lists probed.
-            with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter), ivf => match q {
-                Point::Dense(v) => ivf.search(v, k, ef, &live),
-                _ => vec![],
+            with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter), ivf => match Elem::of(q) {
+                Some(v) => ivf.search(v, k, ef, &live),
+                None => vec![],
             })
         };
         if dead == 0 {
@@ -1188,9 +1211,12 @@ impl ShardIndex {
         let map: IdMap = bincode::deserialize(&meta.map).ok()?;
         if self.def.method == "ivfflat" {
             let bytes = std::fs::read(dir.join(IVF_FILE)).ok()?;
-            let ivf =
-                super::ivf::Ivf::from_bytes(DenseDist(graph_metric(&self.def)), &bytes).ok()?;
-            *self.graph.write().unwrap() = Graph::Ivf(ivf);
+            let dist = DenseDist(graph_metric(&self.def));
+            *self.graph.write().unwrap() = if stores_bits(&self.def) {
+                Graph::IvfBits(super::ivf::Ivf::from_bytes(dist, &bytes).ok()?)
+            } else {
+                Graph::Ivf(super::ivf::Ivf::from_bytes(dist, &bytes).ok()?)
+            };
             *self.map.write().unwrap() = map;
             self.applied.fetch_max(applied, Ordering::SeqCst);
             return Some(());

@@ -170,10 +170,9 @@ pub async fn create(
             .with_hint("You must specify an operator class for the index or define a default operator class for the data type."));
         }
     };
-    let found = opclass(&opclass_name).filter(|(k, _, hnsw_only)| {
-        // IVFFlat here: dense vectors with L2, inner product or cosine.
-        !(ivf && (*hnsw_only || *k == Kind::Bit))
-    });
+    // IVFFlat: vectors and halfvecs with L2, inner product or cosine, and
+    // bits with Hamming (`hnsw_only` marks the rest).
+    let found = opclass(&opclass_name).filter(|(_, _, hnsw_only)| !(ivf && *hnsw_only));
     let Some((op_kind, metric, _)) = found else {
         return Err(PgError::new(
             codes::UNDEFINED_OBJECT,
