@@ -60,8 +60,10 @@ struct Codes {
 
 /// A query prepared for coded distances.
 struct CodedQuery {
-    /// `q[j] · step[j]`.
-    scaled: Vec<f32>,
+    /// `q[j] · step[j]`, itself quantized: `round(q[j] · step[j] / scale)`
+    /// in -63..=63 (what an 8-bit × 8-bit kernel takes without overflow).
+    weights: Vec<i8>,
+    scale: f32,
     /// `Σ q[j] · min[j]`.
     offset: f32,
     /// `Σ q[j]²`.
@@ -117,8 +119,16 @@ impl Codes {
     }
 
     fn query(&self, q: &[f32]) -> CodedQuery {
+        let scaled: Vec<f32> = q.iter().zip(&self.step).map(|(x, s)| x * s).collect();
+        let top = scaled.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let scale = if top > 0.0 && top.is_finite() {
+            top / 63.0
+        } else {
+            1.0
+        };
         CodedQuery {
-            scaled: q.iter().zip(&self.step).map(|(x, s)| x * s).collect(),
+            weights: scaled.iter().map(|x| (x / scale).round() as i8).collect(),
+            scale,
             offset: q.iter().zip(&self.min).map(|(x, m)| x * m).sum(),
             sq: crate::vector::distance::fast::dot(q, q),
         }
@@ -132,9 +142,9 @@ impl Codes {
     /// The coded distance: ordered as the graph's (not its value).
     #[inline]
     fn distance(&self, q: &CodedQuery, node: u32) -> f32 {
-        let dim = q.scaled.len();
-        let dot =
-            crate::vector::distance::fast::dot_codes(&q.scaled, self.node(node, dim)) + q.offset;
+        let dim = q.weights.len();
+        let codes = crate::vector::distance::fast::dot_codes_i8(&q.weights, self.node(node, dim));
+        let dot = codes as f32 * q.scale + q.offset;
         match self.kind {
             Coded::L2 => q.sq - 2.0 * dot + self.sq[node as usize],
             Coded::NegDot => -dot,

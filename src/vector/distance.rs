@@ -169,28 +169,40 @@ pub mod fast {
         _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
     }
 
-    /// `Σ w[j] · c[j]` over f32 weights and byte codes (the graph walk's
-    /// 8-bit codes).
+    /// `Σ q[j] · c[j]` over small signed weights (|q| ≤ 63, so no pair of
+    /// products saturates 16 bits) and byte codes.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn codes_avx2(w: &[f32], c: &[u8]) -> f32 {
+    fn codes_i8_avx2(q: &[i8], c: &[u8]) -> i32 {
         use std::arch::x86_64::*;
-        let n = w.len().min(c.len());
-        // SAFETY: every load reads 16 codes / 8 floats at an index + 16 <= n.
+        let n = q.len().min(c.len());
+        // SAFETY: every load reads 32 bytes at an index + 32 <= n.
         unsafe {
-            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let ones = _mm256_set1_epi16(1);
+            let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
             let mut i = 0;
-            while i + 16 <= n {
-                let b = _mm_loadu_si128(c.as_ptr().add(i) as *const __m128i);
-                let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-                let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(b)));
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w.as_ptr().add(i)), lo, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w.as_ptr().add(i + 8)), hi, a1);
-                i += 16;
+            while i + 64 <= n {
+                let c0 = _mm256_loadu_si256(c.as_ptr().add(i) as *const __m256i);
+                let q0 = _mm256_loadu_si256(q.as_ptr().add(i) as *const __m256i);
+                let c1 = _mm256_loadu_si256(c.as_ptr().add(i + 32) as *const __m256i);
+                let q1 = _mm256_loadu_si256(q.as_ptr().add(i + 32) as *const __m256i);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(c0, q0), ones));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(c1, q1), ones));
+                i += 64;
             }
-            let mut s = hsum(_mm256_add_ps(a0, a1));
+            while i + 32 <= n {
+                let c0 = _mm256_loadu_si256(c.as_ptr().add(i) as *const __m256i);
+                let q0 = _mm256_loadu_si256(q.as_ptr().add(i) as *const __m256i);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(c0, q0), ones));
+                i += 32;
+            }
+            let a = _mm256_add_epi32(a0, a1);
+            let h = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+            let h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0b01_00_11_10));
+            let h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0b10_11_00_01));
+            let mut s = _mm_cvtsi128_si32(h);
             while i < n {
-                s += w[i] * c[i] as f32;
+                s += q[i] as i32 * c[i] as i32;
                 i += 1;
             }
             s
@@ -216,15 +228,15 @@ pub mod fast {
         portable(a, b)
     }
 
-    /// `Σ w[j] · c[j]` over f32 weights and byte codes.
+    /// `Σ q[j] · c[j]` over signed weights with |q| ≤ 63 and byte codes.
     #[inline]
-    pub fn dot_codes(w: &[f32], c: &[u8]) -> f32 {
+    pub fn dot_codes_i8(q: &[i8], c: &[u8]) -> i32 {
         #[cfg(target_arch = "x86_64")]
         if avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { codes_avx2(w, c) };
+            return unsafe { codes_i8_avx2(q, c) };
         }
-        w.iter().zip(c).map(|(x, &b)| x * b as f32).sum()
+        q.iter().zip(c).map(|(&x, &b)| x as i32 * b as i32).sum()
     }
 
     /// Squared Euclidean distance.
@@ -388,6 +400,18 @@ mod tests {
             );
             assert!(close(fast::dot(&a, &b), dot(&a, &b)), "dot {n}");
             assert!(close(fast::l1(&a, &b), l1(&a, &b)), "l1 {n}");
+            // The walk's 8-bit kernel, exact in integers, at its extremes too.
+            let q: Vec<i8> = (0..n).map(|i| ((i * 37) % 127) as i8 - 63).collect();
+            let c: Vec<u8> = (0..n).map(|i| ((i * 53) % 256) as u8).collect();
+            let want: i32 = q.iter().zip(&c).map(|(&x, &y)| x as i32 * y as i32).sum();
+            assert_eq!(fast::dot_codes_i8(&q, &c), want, "codes {n}");
+            let (lo, hi) = (vec![-63i8; n], vec![255u8; n]);
+            assert_eq!(
+                fast::dot_codes_i8(&lo, &hi),
+                -63 * 255 * n as i32,
+                "codes {n}"
+            );
+            assert_eq!(fast::dot_codes_i8(&vec![63i8; n], &hi), 63 * 255 * n as i32);
         }
     }
 
