@@ -126,8 +126,16 @@ impl Codes {
         } else {
             1.0
         };
+        let inv = 1.0 / scale;
         CodedQuery {
-            weights: scaled.iter().map(|x| (x / scale).round() as i8).collect(),
+            // Rounded half away from zero (`round` is a libm call here).
+            weights: scaled
+                .iter()
+                .map(|x| {
+                    let w = x * inv;
+                    (w + 0.5f32.copysign(w)) as i8
+                })
+                .collect(),
             scale,
             offset: q.iter().zip(&self.min).map(|(x, m)| x * m).sum(),
             sq: crate::vector::distance::fast::dot(q, q),
@@ -409,6 +417,8 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
                     }
                     let d = d0(nb);
                     if found.len() < ef || found.peek().is_some_and(|w| d < w.0) {
+                        // Its neighbour list is read when it is expanded.
+                        prefetch(&self.adj[self.off[nb as usize] as usize..], 1);
                         candidates.push(std::cmp::Reverse(Near(d, nb)));
                         if keep(nb) {
                             found.push(Near(d, nb));
