@@ -118,28 +118,29 @@ impl Codes {
         }
     }
 
-    fn query(&self, q: &[f32]) -> CodedQuery {
+    /// None when the query's scaled values overflow (the walk then
+    /// compares full vectors).
+    fn query(&self, q: &[f32]) -> Option<CodedQuery> {
         let scaled: Vec<f32> = q.iter().zip(&self.step).map(|(x, s)| x * s).collect();
         let top = scaled.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let scale = if top > 0.0 && top.is_finite() {
-            top / 63.0
-        } else {
-            1.0
-        };
-        let inv = 1.0 / scale;
-        CodedQuery {
-            // Rounded half away from zero (`round` is a libm call here).
+        if !top.is_finite() {
+            return None;
+        }
+        let to_weight = if top > 0.0 { 63.0 / top } else { 0.0 };
+        Some(CodedQuery {
+            // Rounded half away from zero (`round` is a libm call here);
+            // |w| ≤ 63 since |x| ≤ top.
             weights: scaled
                 .iter()
                 .map(|x| {
-                    let w = x * inv;
+                    let w = (x * to_weight).clamp(-63.0, 63.0);
                     (w + 0.5f32.copysign(w)) as i8
                 })
                 .collect(),
-            scale,
+            scale: top / 63.0,
             offset: q.iter().zip(&self.min).map(|(x, m)| x * m).sum(),
             sq: crate::vector::distance::fast::dot(q, q),
-        }
+        })
     }
 
     fn node(&self, node: u32, dim: usize) -> &[u8] {
@@ -346,7 +347,7 @@ impl<T: Copy + Send + Sync + 'static, D: WalkDistance<T> + Clone + Send + Sync> 
             .codes
             .as_ref()
             .zip(self.dist.floats(q))
-            .map(|(c, qf)| (c, c.query(qf)));
+            .and_then(|(c, qf)| Some((c, c.query(qf)?)));
         let d0 = |node: u32| match &coded {
             Some((c, cq)) => c.distance(cq, node),
             None => self.distance(q, self.point(node)),

@@ -17,6 +17,8 @@ use super::vindex::DenseDist;
 const ITERATIONS: usize = 10;
 /// Training sample size per list (pgvector samples 50 rows per list).
 const SAMPLE_PER_LIST: usize = 50;
+/// Most memory the training sample takes as floats.
+const SAMPLE_BYTES: usize = 256 << 20;
 
 /// What a list holds per row: f32 vectors, or bit strings as 64-bit words
 /// (`bit_hamming_ops`), which k-means sees as 0/1 vectors — the squared L2
@@ -88,8 +90,12 @@ impl<T: IvfElem> Ivf<T> {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let spherical = dist.0 == crate::vector::distance::Metric::NegInnerProduct;
         let k = lists.min(points.len());
-        let sample: Vec<Cow<[f32]>> = if points.len() > lists * SAMPLE_PER_LIST {
-            (0..lists * SAMPLE_PER_LIST)
+        // As floats the sample may take at most SAMPLE_BYTES (bit strings
+        // unpack to 32 × their size), but at least one point per list.
+        let width = points.first().map_or(1, |p| T::floats(p).len().max(1));
+        let wanted = (lists * SAMPLE_PER_LIST).min((SAMPLE_BYTES / (width * 4)).max(lists));
+        let sample: Vec<Cow<[f32]>> = if points.len() > wanted {
+            (0..wanted)
                 .map(|_| T::floats(points[rng.below(points.len())]))
                 .collect()
         } else {
@@ -276,12 +282,20 @@ mod tests {
         let ivf = Ivf::train(DenseDist(Metric::Hamming), &refs, 2);
         let items: Vec<(&[u64], usize)> = refs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
         ivf.insert(&items);
-        // One probe finds the near-all-ones strings, at Hamming distance 1.
+        // One probe finds the near-all-ones strings at Hamming distance 1,
+        // and the near-all-zeros ones: the two groups are in different lists.
         let got = ivf.search(&[u64::MAX], 3, 1, &|_| true);
         assert_eq!(got.len(), 3);
         assert!(
             got.iter().all(|(id, d)| id % 2 == 1 && *d == 1.0),
             "{got:?}"
         );
+        let got = ivf.search(&[0], 3, 1, &|_| true);
+        assert!(
+            got.iter().all(|(id, d)| id % 2 == 0 && *d == 1.0),
+            "{got:?}"
+        );
+        let half = ivf.search(&[0], 100, 1, &|_| true);
+        assert_eq!(half.len(), 50, "one list holds exactly the near-zero half");
     }
 }

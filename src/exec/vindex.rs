@@ -471,8 +471,10 @@ pub struct ShardIndex {
     source: Mutex<&'static str>,
     /// A rebuild of this graph is running.
     rebuilding: std::sync::atomic::AtomicBool,
-    /// Checkpoints of this graph are written one at a time.
-    dump_lock: Mutex<()>,
+    /// Checkpoints of this graph's directory are written one at a time
+    /// (shared with the graphs that replace it: two REINDEXes in a row
+    /// may write the same directory at once otherwise).
+    dump_lock: Arc<Mutex<()>>,
     /// The graph as flat arrays, which searches walk (see [`Fast`]).
     fast: RwLock<Option<Arc<Fast>>>,
     /// Points inserted since `fast` was taken (searched exactly).
@@ -768,7 +770,7 @@ impl ShardIndex {
             pending: Mutex::new(Pending::None),
             source: Mutex::new("building"),
             rebuilding: Default::default(),
-            dump_lock: Mutex::new(()),
+            dump_lock: Arc::new(Mutex::new(())),
             fast: RwLock::new(None),
             delta: RwLock::new(Vec::new()),
             freezing: Default::default(),
@@ -1244,6 +1246,19 @@ async fn freeze_off_runtime(s: &Arc<ShardIndex>) {
     let _ = tokio::task::spawn_blocking(move || s.freeze()).await;
 }
 
+/// Ends a graph rebuild however its future ends unless disarmed: writes
+/// stop being recorded for it and the graph can be rebuilt again.
+struct RebuildGuard<'a>(Option<&'a ShardIndex>);
+
+impl Drop for RebuildGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            drop(s.take_pending());
+            s.rebuilding.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
 /// SQLSTATE object_in_use: a graph is already being rebuilt.
 const REBUILDING: &str = "55006";
 
@@ -1573,13 +1588,10 @@ impl VectorIndexes {
         // The old graph serves searches until the swap; writes meanwhile are
         // recorded and replayed into the new one.
         *old.pending.lock().unwrap() = Pending::Record(Vec::new());
-        let built = self.build_replacement(old).await;
-        let Ok(fresh) = built else {
-            // Stop recording; the old graph stays.
-            drop(old.take_pending());
-            old.rebuilding.store(false, Ordering::SeqCst);
-            return built.map(|_| ());
-        };
+        // On an error, or if this future is dropped (statement timeout,
+        // cancel), recording stops and the old graph stays.
+        let mut guard = RebuildGuard(Some(old));
+        let fresh = self.build_replacement(old).await?;
         // Catch up with the writes recorded so far outside the lock (more
         // keep being recorded, after these), then apply the rest under it.
         let early = match &mut *old.pending.lock().unwrap() {
@@ -1590,6 +1602,7 @@ impl VectorIndexes {
         freeze_off_runtime(&fresh).await;
         // The write lock waits for in-flight applies (they hold the read lock).
         let mut shards = self.shards.write().unwrap();
+        guard.0 = None;
         let (_pending, changes) = old.take_pending();
         old.rebuilding.store(false, Ordering::SeqCst);
         // Dropped (or replaced) meanwhile: nothing to swap.
@@ -1608,12 +1621,9 @@ impl VectorIndexes {
 
     /// A new graph of `old`'s index from the shard's rows.
     async fn build_replacement(&self, old: &ShardIndex) -> PgResult<Arc<ShardIndex>> {
-        let fresh = Arc::new(ShardIndex::new(
-            old.group,
-            old.table.clone(),
-            old.index.clone(),
-            0,
-        )?);
+        let mut fresh = ShardIndex::new(old.group, old.table.clone(), old.index.clone(), 0)?;
+        fresh.dump_lock = old.dump_lock.clone();
+        let fresh = Arc::new(fresh);
         let rows = fresh.read_points(self.node.group(old.group)?)?;
         fresh.progress.total.store(rows.len(), Ordering::Relaxed);
         *fresh.graph.write().unwrap() = graph_for(&fresh.def, &rows);

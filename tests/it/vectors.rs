@@ -700,26 +700,37 @@ async fn quantized_index_storage_and_recall() {
         let r = total / queries.len() as f64;
         println!("recall@10 with {name} ({storage}): {r:.4}");
         assert!(r >= 0.9, "{name}: recall {r}");
-        // Filtered, through the graph's kept columns: 1 % (30 rows, all
-        // scored) and 10 % (a walk keeping only matches), re-ranked with the
-        // rows; always the full LIMIT.
-        for (modulus, rem, floor) in [(100, 7, 0.95), (10, 3, 0.85)] {
-            let pred = format!("id % {modulus} = {rem}");
+        // Filtered, through the graph's kept columns, re-ranked with the
+        // rows; always the full LIMIT. 1 % and 10 % of 3,000 rows: every
+        // match is scored; 90 % at ef_search 10: a walk keeping only
+        // matches (f16 graphs; 1-bit ones widen the walk to k × rerank and
+        // score every match again).
+        for (keep, pred, ef, floor) in [
+            (1, "id % 100 = 7", 100, 0.95),
+            (10, "id % 10 = 3", 100, 0.85),
+            (90, "id % 10 <> 3", 10, 0.7),
+        ] {
+            let pass = |i: usize| match keep {
+                1 => i % 100 == 7,
+                10 => i % 10 == 3,
+                _ => i % 10 != 3,
+            };
+            c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))
+                .await
+                .unwrap();
             let fsql = sql.replace("FROM q ORDER", &format!("FROM q WHERE {pred} ORDER"));
             let mut total = 0.0;
             for q in &queries {
                 let got = knn(&c, &fsql, q).await;
                 assert_eq!(got.len(), 10, "{fsql}");
-                assert!(
-                    got.iter().all(|id| *id as usize % modulus == rem),
-                    "{fsql}: {got:?}"
-                );
-                total += recall(&got, &exact(&data, q, 10, |i| i % modulus == rem));
+                assert!(got.iter().all(|id| pass(*id as usize)), "{fsql}: {got:?}");
+                total += recall(&got, &exact(&data, q, 10, pass));
             }
             let r = total / queries.len() as f64;
-            println!("filtered ({pred}) recall@10 with {name}: {r:.4}");
+            println!("filtered ({pred}, ef {ef}) recall@10 with {name}: {r:.4}");
             assert!(r >= floor, "{name} {pred}: recall {r}");
         }
+        c.batch_execute("SET hnsw.ef_search = 100").await.unwrap();
         c.batch_execute(&format!("DROP INDEX {name}"))
             .await
             .unwrap();
@@ -905,7 +916,14 @@ async fn ivfflat_bit_hamming() {
     .await
     .unwrap();
     let queries: Vec<String> = dataset(10, 42).iter().map(|v| bits(v)).collect();
-    check_hamming(&c, &data, &queries).await;
+    assert_eq!(hamming_share(&c, &data, &queries).await, 1.0);
+    // Two of the 8 lists: k-means grouped near strings, so most answers are
+    // still among the nearest.
+    c.batch_execute("SET ivfflat.probes = 2").await.unwrap();
+    let share = hamming_share(&c, &data, &queries).await;
+    println!("ivfflat bit_hamming_ops, probes 2 of 8: {share:.3} of answers among the nearest");
+    assert!(share >= 0.7, "probes 2: {share}");
+    c.batch_execute("SET ivfflat.probes = 8").await.unwrap();
     let plan = explain(
         &c,
         &format!(
@@ -923,7 +941,7 @@ async fn ivfflat_bit_hamming() {
     handle.shutdown().await;
     let (handle, c) = start(dir.path()).await;
     c.batch_execute("SET ivfflat.probes = 8").await.unwrap();
-    check_hamming(&c, &data, &queries).await;
+    assert_eq!(hamming_share(&c, &data, &queries).await, 1.0);
     let r = &c
         .query(
             "SELECT min(loaded_from), sum(live_tuples) FROM grape_vector_indexes WHERE index_name = 'fb_ivf'",
@@ -937,10 +955,13 @@ async fn ivfflat_bit_hamming() {
     handle.shutdown().await;
 }
 
-/// Every query's 10 nearest Hamming distances over `fb` equal the exact ones.
-async fn check_hamming(c: &Client, data: &[String], queries: &[String]) {
+/// The share of the 10 rows returned per query (over `fb`, by Hamming
+/// distance) that are within the exact 10th-nearest distance: 1.0 when the
+/// answers are exact.
+async fn hamming_share(c: &Client, data: &[String], queries: &[String]) -> f64 {
     let hamming =
         |a: &str, b: &str| a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count() as f64;
+    let mut share = 0.0;
     for q in queries {
         let sql = format!("SELECT b <~> B'{q}' AS d FROM fb ORDER BY b <~> B'{q}' LIMIT 10");
         let got: Vec<f64> = c
@@ -952,8 +973,10 @@ async fn check_hamming(c: &Client, data: &[String], queries: &[String]) {
             .collect();
         let mut want: Vec<f64> = data.iter().map(|b| hamming(b, q)).collect();
         want.sort_by(f64::total_cmp);
-        assert_eq!(got, want[..10].to_vec(), "{sql}");
+        assert!(got.windows(2).all(|w| w[0] <= w[1]), "{sql}: {got:?}");
+        share += got.iter().filter(|d| **d <= want[9]).count() as f64 / 10.0;
     }
+    share / queries.len() as f64
 }
 
 /// HNSW over sparsevec (`sparsevec_l2_ops`, `sparsevec_cosine_ops`): the
