@@ -11,7 +11,8 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::vindex::DenseDist;
+use super::vindex::{BitDist, DenseDist};
+use crate::vector::distance::Metric;
 
 /// k-means iterations over the training sample.
 const ITERATIONS: usize = 10;
@@ -50,10 +51,7 @@ impl IvfElem for u64 {
     }
 
     fn distance(_: &DenseDist, q: &[u64], v: &[u64]) -> f32 {
-        q.iter()
-            .zip(v)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum::<u32>() as f32
+        BitDist(Metric::Hamming).eval(q, v)
     }
 }
 
@@ -88,7 +86,7 @@ impl<T: IvfElem> Ivf<T> {
     /// Centroids for `lists` lists, by k-means over a sample of `points`.
     pub fn train(dist: DenseDist, points: &[&[T]], lists: usize) -> Ivf<T> {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let spherical = dist.0 == crate::vector::distance::Metric::NegInnerProduct;
+        let spherical = dist.0 == Metric::NegInnerProduct;
         let k = lists.min(points.len());
         // As floats the sample may take at most SAMPLE_BYTES (bit strings
         // unpack to 32 × their size), but at least one point per list.
@@ -244,7 +242,6 @@ fn nearest(dist: &DenseDist, centroids: &[Vec<f32>], p: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vector::distance::Metric;
 
     #[test]
     fn finds_neighbours_in_probed_lists() {

@@ -326,7 +326,7 @@ impl ShardSearch {
         let k = self.spec.k;
         let def = self.spec.index.vector.as_ref().expect("vector index");
         // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
-        let per_row = if def.quantization.as_deref() == Some("binary") {
+        let per_row = if super::vindex::quantized(def) {
             def.rerank.max(1)
         } else {
             1

@@ -738,7 +738,7 @@ fn graph_metric(def: &VectorIndex) -> Metric {
 
 /// With binary quantization the graph holds 1-bit codes (Hamming distance);
 /// candidates are re-ranked with the full vectors by the KNN scan.
-fn quantized(def: &VectorIndex) -> bool {
+pub fn quantized(def: &VectorIndex) -> bool {
     def.quantization.as_deref() == Some("binary")
 }
 
