@@ -4,7 +4,7 @@
 pub mod catalog_provider;
 pub mod codec;
 pub mod filter_columns;
-pub mod hnsw_snapshot;
+pub mod hnsw_compact;
 pub mod ivf;
 pub mod knn;
 pub mod pg_catalog;

@@ -1,13 +1,15 @@
 //! Vector indexes at run time: one HNSW graph (hnsw_rs) per (shard, index),
 //! derived from the rows.
 //!
-//! - Built from the shard's rows with all cores (rayon, inside hnsw_rs).
+//! - Built from the shard's rows with all cores (rayon, inside hnsw_rs),
+//!   then copied into a [`Compact`] graph (hnsw_rs's structures dropped),
+//!   which later writes are inserted into (sparsevec graphs stay in hnsw_rs).
 //! - Kept in step with the rows by the shard's [`ApplyObserver`]: every
 //!   applied put or delete of an indexed table's row inserts or tombstones
 //!   its graph node, whichever path wrote it.
-//! - hnsw_rs cannot delete: deleted and updated rows leave tombstones that
+//! - HNSW cannot delete: deleted and updated rows leave tombstones that
 //!   searches skip; past a threshold the graph is rebuilt from the rows.
-//! - Checkpointed (graph dump + key map + the log index it reflects) at
+//! - Checkpointed (graph + key map + the log index it reflects) at
 //!   shutdown and after a build; loaded at start when the log index still
 //!   matches the shard's, rebuilt from the rows otherwise.
 
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Datum, decode_row, table_prefix};
 use super::filter_columns::FilterColumns;
-use super::hnsw_snapshot::{Coded, Snapshot, WalkDistance};
+use super::hnsw_compact::{Coded, Compact, WalkDistance};
 use crate::catalog::{Index, Table, VectorIndex};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -123,7 +125,7 @@ impl Distance<u64> for BitDist {
 
 /// The value a graph stores for a row: floats, half floats (bit
 /// patterns), or bit words.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Point {
     Dense(Vec<f32>),
     Half(Vec<u16>),
@@ -255,7 +257,7 @@ impl Elem for u64 {
 /// Run `$body` with `$h` bound to the HNSW graph, whichever element type it
 /// holds, or `$ivf_body` with `$ivf` bound to an IVFFlat index.
 macro_rules! with_graph {
-    ($g:expr, $h:ident => $body:expr, $ivf:ident => $ivf_body:expr) => {
+    ($g:expr, $h:ident => $body:expr, $ivf:ident => $ivf_body:expr, $c:ident => $c_body:expr) => {
         match $g {
             Graph::Dense($h) => $body,
             Graph::Half($h) => $body,
@@ -263,6 +265,7 @@ macro_rules! with_graph {
             Graph::Sparse($h) => $body,
             Graph::Ivf($ivf) => $ivf_body,
             Graph::IvfBits($ivf) => $ivf_body,
+            Graph::Compact($c) => $c_body,
         }
     };
 }
@@ -382,6 +385,9 @@ enum Graph {
     Ivf(super::ivf::Ivf<f32>),
     /// `USING ivfflat (col bit_hamming_ops)`.
     IvfBits(super::ivf::Ivf<u64>),
+    /// An HNSW graph of fixed-length points once built: copied out of
+    /// hnsw_rs; later writes are inserted into copies of it (see `delta`).
+    Compact(Arc<CompactGraph>),
 }
 
 /// Insert `(point, id)` pairs whose point has the graph's element type.
@@ -475,55 +481,110 @@ pub struct ShardIndex {
     /// (shared with the graphs that replace it: two REINDEXes in a row
     /// may write the same directory at once otherwise).
     dump_lock: Arc<Mutex<()>>,
-    /// The graph as flat arrays, which searches walk (see [`Fast`]).
-    fast: RwLock<Option<Arc<Fast>>>,
-    /// Points inserted since `fast` was taken (searched exactly).
+    /// Points written to a compact graph since it was copied (searched
+    /// exactly; inserted into the next copy). Changed only under its write
+    /// lock, together with the graph (`graph`, then `delta`).
     delta: RwLock<Vec<(usize, Point)>>,
-    /// A new `fast` is being taken in the background.
+    /// The delta is being inserted into a new copy in the background.
     freezing: std::sync::atomic::AtomicBool,
-    /// Snapshots are taken one at a time.
+    /// New copies are made one at a time.
     freeze_lock: Mutex<()>,
     /// The rows' scalar columns by graph id, for filters (after `map` when
     /// both are locked).
     attrs: RwLock<FilterColumns>,
 }
 
-/// A read-optimised copy of the HNSW graph ([`Snapshot`]); graphs of
-/// variable-length points (sparsevec) and IVFFlat are searched as they are.
-enum Fast {
-    Dense(Snapshot<f32, DenseDist>),
-    Half(Snapshot<u16, HalfDist>),
-    Bits(Snapshot<u64, BitDist>),
+/// An HNSW graph in compact form ([`Compact`]); graphs of variable-length
+/// points (sparsevec) stay in hnsw_rs, IVFFlat in its lists.
+#[derive(Clone)]
+pub enum CompactGraph {
+    Dense(Compact<f32, DenseDist>),
+    Half(Compact<u16, HalfDist>),
+    Bits(Compact<u64, BitDist>),
 }
 
-impl Fast {
-    fn of(g: &Graph) -> Option<Fast> {
-        match g {
-            Graph::Dense(h) => Some(Fast::Dense(Snapshot::of(h, *h.get_distance())?)),
-            Graph::Half(h) => Some(Fast::Half(Snapshot::of(h, *h.get_distance())?)),
-            Graph::Bits(h) => Some(Fast::Bits(Snapshot::of(h, *h.get_distance())?)),
-            Graph::Sparse(_) | Graph::Ivf(_) | Graph::IvfBits(_) => None,
+/// `$body` with `$c` bound to the [`Compact`] inside a [`CompactGraph`].
+macro_rules! with_compact {
+    ($g:expr, $c:ident => $body:expr) => {
+        match $g {
+            CompactGraph::Dense($c) => $body,
+            CompactGraph::Half($c) => $body,
+            CompactGraph::Bits($c) => $body,
         }
+    };
+}
+
+impl CompactGraph {
+    /// A compact copy of hnsw_rs's graph (None for other graphs, or points
+    /// of different lengths).
+    fn of(g: &Graph, def: &VectorIndex) -> Option<CompactGraph> {
+        let ef = def.ef_construction;
+        match g {
+            Graph::Dense(h) => Some(CompactGraph::Dense(Compact::from_hnsw(
+                h,
+                *h.get_distance(),
+                ef,
+            )?)),
+            Graph::Half(h) => Some(CompactGraph::Half(Compact::from_hnsw(
+                h,
+                *h.get_distance(),
+                ef,
+            )?)),
+            Graph::Bits(h) => Some(CompactGraph::Bits(Compact::from_hnsw(
+                h,
+                *h.get_distance(),
+                ef,
+            )?)),
+            _ => None,
+        }
+    }
+
+    /// Insert `(id, point)` pairs of the graph's element type.
+    fn insert_many(&mut self, items: &[(usize, Point)]) {
+        with_compact!(self, c => {
+            let refs: Vec<(usize, &[_])> = items
+                .iter()
+                .filter_map(|(id, p)| Some((*id, Elem::of(p)?)))
+                .collect();
+            c.insert_many(&refs)
+        })
+    }
+
+    fn to_bytes(&self) -> bincode::Result<Vec<u8>> {
+        with_compact!(self, c => c.to_bytes())
+    }
+
+    /// A checkpointed graph of `def`'s storage.
+    fn from_bytes(def: &VectorIndex, bytes: &[u8]) -> bincode::Result<CompactGraph> {
+        let metric = graph_metric(def);
+        Ok(match storage(def) {
+            Storage::F32 => CompactGraph::Dense(Compact::from_bytes(DenseDist(metric), bytes)?),
+            Storage::Half => CompactGraph::Half(Compact::from_bytes(HalfDist(metric), bytes)?),
+            Storage::Bits => CompactGraph::Bits(Compact::from_bytes(BitDist(metric), bytes)?),
+            Storage::Sparse => {
+                return Err(Box::new(bincode::ErrorKind::Custom("sparse graph".into())));
+            }
+        })
     }
 
     fn len(&self) -> usize {
         match self {
-            Fast::Dense(s) => s.len(),
-            Fast::Half(s) => s.len(),
-            Fast::Bits(s) => s.len(),
+            CompactGraph::Dense(s) => s.len(),
+            CompactGraph::Half(s) => s.len(),
+            CompactGraph::Bits(s) => s.len(),
         }
     }
 
     fn has(&self, id: usize) -> bool {
         match self {
-            Fast::Dense(s) => s.has(id),
-            Fast::Half(s) => s.has(id),
-            Fast::Bits(s) => s.has(id),
+            CompactGraph::Dense(s) => s.has(id),
+            CompactGraph::Half(s) => s.has(id),
+            CompactGraph::Bits(s) => s.has(id),
         }
     }
 
     /// The `k` nearest points to `q` that `scan` reaches, merged with the
-    /// exact nearest of `delta` (the points the snapshot does not hold).
+    /// exact nearest of `delta` (the points the graph does not hold yet).
     /// None if `q` is not the graph's type.
     fn nearest(
         &self,
@@ -533,14 +594,14 @@ impl Fast {
         delta: &[(usize, Point)],
     ) -> Option<Vec<(usize, f32)>> {
         match self {
-            Fast::Dense(s) => snapshot_nearest(s, q, k, scan, delta),
-            Fast::Half(s) => snapshot_nearest(s, q, k, scan, delta),
-            Fast::Bits(s) => snapshot_nearest(s, q, k, scan, delta),
+            CompactGraph::Dense(s) => compact_nearest(s, q, k, scan, delta),
+            CompactGraph::Half(s) => compact_nearest(s, q, k, scan, delta),
+            CompactGraph::Bits(s) => compact_nearest(s, q, k, scan, delta),
         }
     }
 }
 
-/// How a snapshot is searched.
+/// How a compact graph is searched.
 enum Scan<'a> {
     /// A graph walk of width ef, keeping only what the filter lets through.
     Walk(usize, Option<&'a dyn Fn(usize) -> bool>),
@@ -548,15 +609,15 @@ enum Scan<'a> {
     Ids(&'a [usize], &'a dyn Fn(usize) -> bool),
 }
 
-fn snapshot_nearest<T, D>(
-    s: &Snapshot<T, D>,
+fn compact_nearest<T, D>(
+    s: &Compact<T, D>,
     q: &Point,
     k: usize,
     scan: &Scan,
     delta: &[(usize, Point)],
 ) -> Option<Vec<(usize, f32)>>
 where
-    T: Elem + Copy,
+    T: Elem + Copy + Serialize + serde::de::DeserializeOwned + 'static,
     D: WalkDistance<T> + Clone + Send + Sync,
 {
     let v = T::of(q)?;
@@ -580,7 +641,7 @@ where
         }
     }
     if !sorted || out.len() > before {
-        // A point can be in both (inserted while the snapshot was copied).
+        // A point can be in both (inserted while the graph was copied).
         out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         out.dedup_by_key(|x| x.0);
         out.truncate(k);
@@ -615,8 +676,8 @@ pub struct ShardState {
     pub applied: u64,
     /// What the graph's points are made of (`vector`, `halfvec`, `binary`, `bit`).
     pub storage: &'static str,
-    /// Nodes in the search snapshot, and points inserted since (searched
-    /// exactly until the next snapshot).
+    /// Nodes in the compact graph, and points written since (searched
+    /// exactly until inserted into the next copy).
     pub snapshot: usize,
     pub recent: usize,
 }
@@ -771,7 +832,6 @@ impl ShardIndex {
             source: Mutex::new("building"),
             rebuilding: Default::default(),
             dump_lock: Arc::new(Mutex::new(())),
-            fast: RwLock::new(None),
             delta: RwLock::new(Vec::new()),
             freezing: Default::default(),
             freeze_lock: Mutex::new(()),
@@ -900,7 +960,8 @@ impl ShardIndex {
         }
         let g = self.graph.read().unwrap();
         for chunk in items.chunks(10_000) {
-            with_graph!(&*g, h => insert_chunk(h, chunk), ivf => ivf.insert(&items_of(chunk)));
+            with_graph!(&*g, h => insert_chunk(h, chunk), ivf => ivf.insert(&items_of(chunk)),
+                _c => self.delta.write().unwrap().extend(chunk.iter().map(|(p, id)| (*id, p.clone()))));
             self.progress.done.fetch_add(chunk.len(), Ordering::Relaxed);
         }
     }
@@ -915,8 +976,9 @@ impl ShardIndex {
         }
         self.apply_to_graph(changes);
         drop(pending);
-        // Enough points searched exactly: take a new snapshot, off this path.
-        let taken = self.fast.read().unwrap().as_ref().map_or(0, |f| f.len());
+        // Enough points searched exactly: insert them into a new copy of
+        // the graph, off this path.
+        let taken = self.compact().map_or(0, |c| c.len());
         if self.delta.read().unwrap().len() > 256.max(taken / 32)
             && !self.freezing.swap(true, Ordering::SeqCst)
         {
@@ -928,29 +990,60 @@ impl ShardIndex {
         }
     }
 
-    /// Take a new snapshot of the graph for searches to walk, and forget
-    /// the delta points it now holds.
+    /// The compact graph, if the graph is one.
+    fn compact(&self) -> Option<Arc<CompactGraph>> {
+        match &*self.graph.read().unwrap() {
+            Graph::Compact(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// Bring the compact graph up to date: after a build (or a load of
+    /// hnsw_rs's graph) copy hnsw_rs's graph and drop it; after that,
+    /// insert the delta's points into a copy of the compact graph and swap
+    /// it in (searches walk the old one meanwhile).
     fn freeze(&self) {
         // One at a time, so an older copy is never installed after a newer.
         let _one = self.freeze_lock.lock().unwrap();
-        // Delta points are pushed once fully inserted (edges included): the
-        // ones there now are complete in the copy below; later ones may be
-        // half-linked in it, so they stay in the delta.
-        let complete = self.delta.read().unwrap().len();
-        let fast = Fast::of(&self.graph.read().unwrap());
-        let mut delta = self.delta.write().unwrap();
-        match &fast {
-            Some(f) => {
-                let mut i = 0;
-                delta.retain(|(id, _)| {
-                    i += 1;
-                    i > complete || !f.has(*id)
-                });
+        {
+            // Under the write lock no insert is half done: the copy has
+            // every point hnsw_rs has, all linked.
+            let mut g = self.graph.write().unwrap();
+            if !matches!(&*g, Graph::Compact(_)) {
+                let compact = CompactGraph::of(&g, &self.def);
+                let mut delta = self.delta.write().unwrap();
+                match compact {
+                    Some(c) => {
+                        delta.retain(|(id, _)| !c.has(*id));
+                        *g = Graph::Compact(Arc::new(c));
+                    }
+                    // Stays in hnsw_rs, which holds every point.
+                    None => delta.clear(),
+                }
+                return;
             }
-            // No snapshot: searches walk hnsw_rs, which holds every point.
-            None => delta.clear(),
         }
-        *self.fast.write().unwrap() = fast.map(Arc::new);
+        // Points are pushed to the delta and removed only here: its first
+        // `complete` stay as they are while the copy is made.
+        let complete = self.delta.read().unwrap().len();
+        let Some(current) = self.compact() else {
+            return;
+        };
+        if complete == 0 {
+            return;
+        }
+        let items = self.delta.read().unwrap()[..complete].to_vec();
+        let mut copy = (*current).clone();
+        drop(current);
+        copy.insert_many(&items);
+        let mut g = self.graph.write().unwrap();
+        let mut delta = self.delta.write().unwrap();
+        let mut i = 0;
+        delta.retain(|(id, _)| {
+            i += 1;
+            i > complete || !copy.has(*id)
+        });
+        *g = Graph::Compact(Arc::new(copy));
     }
 
     /// Stop deferring or recording; the changes gathered so far.
@@ -981,14 +1074,12 @@ impl ShardIndex {
                     self.attrs.write().unwrap().set(id, &vals);
                     drop(map);
                     let g = self.graph.read().unwrap();
-                    let snapshotted =
-                        matches!(&*g, Graph::Dense(_) | Graph::Half(_) | Graph::Bits(_));
                     let item = [(point, id)];
-                    with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&items_of(&item)));
-                    if snapshotted {
+                    with_graph!(&*g, h => insert_chunk(h, &item), ivf => ivf.insert(&items_of(&item)),
+                    _c => {
                         let [(point, id)] = item;
                         self.delta.write().unwrap().push((id, point));
-                    }
+                    });
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
@@ -1050,21 +1141,13 @@ impl ShardIndex {
                 .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
                 .collect()
         };
+        // The graph and its delta change together under both write locks.
         let g = self.graph.read().unwrap();
-        // Delta first: a snapshot installed meanwhile came with a trimmed
-        // delta (both change under the delta's write lock).
         let delta = self.delta.read().unwrap();
-        let fast = self.fast.read().unwrap().clone();
         let live = |id: usize| matches!(map.keys.get(id), Some(Some(_)));
         // `live_only`: tombstones are walked through but not returned.
         let run = |k: usize, live_only: bool| -> Vec<(usize, f32)> {
             let keep: Option<&dyn Fn(usize) -> bool> = if live_only { Some(&live) } else { None };
-            if let Some(found) = fast
-                .as_ref()
-                .and_then(|s| s.nearest(q, k, &Scan::Walk(ef.max(k), keep), &delta))
-            {
-                return found;
-            }
             let f = |id: &usize| live(*id);
             let filter: Option<&dyn hnsw_rs::prelude::FilterT> =
                 if live_only { Some(&f) } else { None };
@@ -1072,7 +1155,7 @@ impl ShardIndex {
             with_graph!(&*g, h => search_graph(h, q, k, ef.max(k), filter), ivf => match Elem::of(q) {
                 Some(v) => ivf.search(v, k, ef, &live),
                 None => vec![],
-            })
+            }, c => c.nearest(q, k, &Scan::Walk(ef.max(k), keep), &delta).unwrap_or_default())
         };
         if dead == 0 {
             return keys_of(run(k, false));
@@ -1120,8 +1203,8 @@ impl ShardIndex {
     /// graph distances (for inexact graphs — 1-bit, f16 of unit vectors —
     /// the caller re-ranks them with the rows). The filter is evaluated over
     /// the kept columns of every row at once; the matches are then scored
-    /// when they are few, else the snapshot is walked keeping only them.
-    /// None when this graph cannot answer so (no snapshot yet, or the filter
+    /// when they are few, else the graph is walked keeping only them.
+    /// None when this graph cannot answer so (not compact, or the filter
     /// reads a column not kept).
     pub fn filtered_search(
         &self,
@@ -1146,8 +1229,11 @@ impl ShardIndex {
         let (k, ef) = (k.min(n), ef.min(n.max(1)));
         let allow = |id: usize| pass.get(id).copied().unwrap_or(false) && map.keys[id].is_some();
         let matches: Vec<usize> = (0..n).filter(|&id| allow(id)).collect();
+        let g = self.graph.read().unwrap();
         let delta = self.delta.read().unwrap();
-        let fast = self.fast.read().unwrap().clone()?;
+        let Graph::Compact(compact) = &*g else {
+            return None;
+        };
         // Scoring every match costs one distance each; a walk that keeps a
         // fraction s of what it visits costs about 2·m·ef/s. Exact is cheaper
         // while matches² ≤ 2·m·ef·n.
@@ -1159,7 +1245,7 @@ impl ShardIndex {
         } else {
             Scan::Walk(ef.max(k), Some(&allow))
         };
-        let found = fast.nearest(q, k, &scan, &delta)?;
+        let found = compact.nearest(q, k, &scan, &delta)?;
         Some(
             found
                 .into_iter()
@@ -1182,6 +1268,14 @@ impl ShardIndex {
             let bytes = ivf.to_bytes().map_err(|e| io(&e))?;
             std::fs::write(dir.join(IVF_FILE), bytes).map_err(|e| io(&e))?;
             IVF_FILE.to_string()
+        }, c => {
+            // The points not inserted yet go with it (the delta is read
+            // under the graph's lock: the pair is consistent).
+            let delta = bincode::serialize(&*self.delta.read().unwrap()).map_err(|e| io(&e))?;
+            std::fs::write(dir.join(COMPACT_FILE), c.to_bytes().map_err(|e| io(&e))?)
+                .map_err(|e| io(&e))?;
+            std::fs::write(dir.join(DELTA_FILE), delta).map_err(|e| io(&e))?;
+            COMPACT_FILE.to_string()
         });
         let map = self.map.read().unwrap();
         let meta = Checkpoint {
@@ -1223,6 +1317,17 @@ impl ShardIndex {
             self.applied.fetch_max(applied, Ordering::SeqCst);
             return Some(());
         }
+        if meta.base == COMPACT_FILE {
+            let graph =
+                CompactGraph::from_bytes(&self.def, &std::fs::read(dir.join(COMPACT_FILE)).ok()?)
+                    .ok()?;
+            let delta = bincode::deserialize(&std::fs::read(dir.join(DELTA_FILE)).ok()?).ok()?;
+            *self.graph.write().unwrap() = Graph::Compact(Arc::new(graph));
+            *self.delta.write().unwrap() = delta;
+            *self.map.write().unwrap() = map;
+            self.applied.fetch_max(applied, Ordering::SeqCst);
+            return Some(());
+        }
         // The graph borrows its loader for its whole life: leak the loader
         // (one per loaded index).
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.base)));
@@ -1240,7 +1345,8 @@ impl ShardIndex {
     }
 }
 
-/// Take `s`'s search snapshot on a blocking thread (it copies the graph).
+/// Bring `s`'s compact graph up to date on a blocking thread (it copies
+/// the graph).
 async fn freeze_off_runtime(s: &Arc<ShardIndex>) {
     let s = s.clone();
     let _ = tokio::task::spawn_blocking(move || s.freeze()).await;
@@ -1265,9 +1371,15 @@ const REBUILDING: &str = "55006";
 /// The IVFFlat checkpoint file beside `meta.bin`.
 const IVF_FILE: &str = "ivf.bin";
 
+/// A compact graph's checkpoint files beside `meta.bin`: the graph, and
+/// the points written since its last copy.
+const COMPACT_FILE: &str = "compact.bin";
+const DELTA_FILE: &str = "delta.bin";
+
 /// Bumped when what a checkpointed graph holds changes (2: unit vectors in
-/// cosine graphs; 3: halfvec graphs hold f16); other formats are rebuilt.
-const CHECKPOINT_FORMAT: u32 = 3;
+/// cosine graphs; 3: halfvec graphs hold f16; 4: compact graphs); other
+/// formats are rebuilt.
+const CHECKPOINT_FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
@@ -1396,7 +1508,7 @@ impl VectorIndexes {
                     source: *s.source.lock().unwrap(),
                     storage: storage_name(&s.def),
                     applied: s.applied.load(Ordering::SeqCst),
-                    snapshot: s.fast.read().unwrap().as_ref().map_or(0, |f| f.len()),
+                    snapshot: s.compact().map_or(0, |c| c.len()),
                     recent: s.delta.read().unwrap().len(),
                 }
             })

@@ -366,6 +366,89 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     handle.shutdown().await;
 }
 
+/// An index created on an empty table grows by inserts alone (HNSW
+/// insertion into the compact graph, batch by batch), for plain f32 and
+/// halfvec storage: recall holds, updates and deletes are never returned,
+/// and a restart comes back from the checkpoint (graph plus the points not
+/// yet inserted) with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_grows_by_inserts_and_restarts() {
+    const ROWS: usize = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute(
+        "CREATE TABLE g (id int PRIMARY KEY, v vector(32));
+         CREATE INDEX g_f32 ON g USING hnsw (v vector_l2_ops);
+         CREATE TABLE h (id int PRIMARY KEY, v vector(32));
+         CREATE INDEX h_half ON h USING hnsw (v vector_l2_ops) WITH (quantization = 'halfvec');
+         SET hnsw.ef_search = 100",
+    )
+    .await
+    .unwrap();
+    let data = dataset(ROWS, 99);
+    let rows: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({i}, '{}')", text(v)))
+        .collect();
+    insert_rows(&c, "g", &rows).await;
+    insert_rows(&c, "h", &rows).await;
+    // Row 0 moves far away, row 1 is deleted: neither is near its old place.
+    let far = vec![1000.0f32; DIM];
+    for t in ["g", "h"] {
+        c.execute(
+            &format!("UPDATE {t} SET v = CAST($1::text AS vector) WHERE id = 0"),
+            &[&text(&far)],
+        )
+        .await
+        .unwrap();
+        c.execute(&format!("DELETE FROM {t} WHERE id = 1"), &[])
+            .await
+            .unwrap();
+    }
+    let live = |i: usize| i > 1;
+    let queries = dataset(30, 5);
+    let graphs = "SELECT sum(snapshot_tuples), sum(recent_tuples), sum(live_tuples), \
+                  max(loaded_from) FROM grape_vector_indexes WHERE index_name = $1";
+    let mut answers = Vec::new();
+    for (t, idx) in [("g", "g_f32"), ("h", "h_half")] {
+        let sql = format!("SELECT id FROM {t} ORDER BY v <-> CAST($1::text AS vector) LIMIT 10");
+        let mut total = 0.0;
+        for q in queries.iter().chain([&data[0], &data[1]]) {
+            let got = knn(&c, &sql, q).await;
+            assert_eq!(got.len(), 10);
+            assert!(!got.contains(&1) && !got.contains(&0), "{t}: {got:?}");
+            total += recall(&got, &exact(&data, q, 10, live));
+        }
+        let r = total / (queries.len() + 2) as f64;
+        println!("{t}: recall@10 of a graph grown by inserts: {r:.4}");
+        assert!(r >= 0.95, "{t}: recall {r}");
+        // Most points were inserted into the compact graph; the rest are
+        // searched exactly until the next batch.
+        let st = &c.query(graphs, &[&idx]).await.unwrap()[0];
+        let (walked, recent) = (st.get::<_, i64>(0), st.get::<_, i64>(1));
+        println!("{t}: {walked} in the graph, {recent} recent");
+        assert!(walked >= ROWS as i64 / 2, "{t}: only {walked} in the graph");
+        assert_eq!(st.get::<_, i64>(2), ROWS as i64 - 1);
+        answers.push(knn(&c, &sql, &queries[0]).await);
+    }
+
+    drop(c);
+    handle.shutdown().await;
+    let (handle, c) = start(dir.path()).await;
+    c.batch_execute("SET hnsw.ef_search = 100").await.unwrap();
+    for (i, (t, idx)) in [("g", "g_f32"), ("h", "h_half")].into_iter().enumerate() {
+        let st = &c.query(graphs, &[&idx]).await.unwrap()[0];
+        assert_eq!(st.get::<_, String>(3), "checkpoint", "{t} was rebuilt");
+        assert_eq!(st.get::<_, i64>(2), ROWS as i64 - 1);
+        let sql = format!("SELECT id FROM {t} ORDER BY v <-> CAST($1::text AS vector) LIMIT 10");
+        assert_eq!(knn(&c, &sql, &queries[0]).await, answers[i], "{t}");
+        assert_eq!(knn(&c, &sql, &far).await[0], 0, "{t}");
+    }
+    drop(c);
+    handle.shutdown().await;
+}
+
 /// psycopg 3 with pgvector-python's adapters (type lookup by name in
 /// pg_type, text and binary vectors), as a Python user would connect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
