@@ -26,13 +26,17 @@ def main():
         here = [r for r in rows if r["dataset"] == ds and r["metric"] == metric]
         labels = list(dict.fromkeys(r["label"] for r in here))
         print(f"\n## {ds} ({metric})\n")
-        print("| label | build s | memory B/vector |")
-        print("|---|---|---|")
+        print("| label | build s | index B/vector | server RSS growth B/vector |")
+        print("|---|---|---|---|")
         for lab in labels:
             g = {r["name"]: r for r in here if r["label"] == lab}
-            mem = g.get("rss_growth_per_vector_bytes") or g.get("index_bytes_per_vector")
-            build = g.get("index_build_seconds")
-            print(f"| {lab} | {float(build['value']):.2f} | {float(mem['value']):,.0f} |" if build and mem else f"| {lab} | | |")
+
+            def cell(name, fmt):
+                return fmt.format(float(g[name]["value"])) if name in g else ""
+
+            print(f"| {lab} | {cell('index_build_seconds', '{:.2f}')} | "
+                  f"{cell('index_bytes_per_vector', '{:,.0f}')} | "
+                  f"{cell('rss_growth_per_vector_bytes', '{:,.0f}')} |")
         print("\n| recall ≥ | clients | " + " | ".join(labels) + " | grapedb / pgvector |")
         print("|---|---|" + "---|" * (len(labels) + 1))
         for threshold in (0.95, 0.99):

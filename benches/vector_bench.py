@@ -243,12 +243,19 @@ def main():
         rss_after = rss_mb(pids)
         record("server_rss_mb", rss_after, "MB")
         record("rss_growth_per_vector_bytes", (rss_after - rss_before) * 1024 * 1024 / n, "B")
-    try:
-        size = conn.execute("SELECT pg_relation_size('bench_idx')").fetchone()[0]
+    # pgvector: the index's pages; GrapeDB: what its graphs hold in memory
+    # (points, codes, edges, key map, filter columns), from its own view.
+    size = None
+    for q in ("SELECT pg_relation_size('bench_idx')",
+              "SELECT sum(index_bytes) FROM grape_vector_indexes WHERE index_name = 'bench_idx'"):
+        try:
+            size = conn.execute(q).fetchone()[0]
+            break
+        except Exception:
+            pass
+    if size is not None:
         record("index_size_mb", size / 1024 / 1024, "MB")
         record("index_bytes_per_vector", size / n, "B")
-    except Exception:
-        pass
 
     truth = exact_topk(base, queries, args.metric, 10)
     sql = f"SELECT id FROM bench_items ORDER BY embedding {op} %s LIMIT 10"

@@ -104,6 +104,25 @@ impl FilterColumns {
         }
     }
 
+    /// Bytes held on the heap: the values, and the Arrow form of the last filter.
+    pub fn heap_bytes(&self) -> usize {
+        let values: usize = self
+            .cols
+            .iter()
+            .flatten()
+            .map(|c| c.values.capacity() * std::mem::size_of::<Datum>() + c.bytes)
+            .sum();
+        let arrays: usize = self
+            .arrays
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, a)| a.iter().flatten())
+            .map(|a| a.get_array_memory_size())
+            .sum();
+        values + arrays
+    }
+
     /// Graph id `id`'s value of `col` (a column of the table as planned),
     /// if that column is kept.
     pub fn value(&self, id: usize, col: &crate::catalog::Column) -> Option<Datum> {

@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
+use bincode::Options as _;
 use hnsw_rs::prelude::{Distance, Hnsw};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,14 @@ impl Ord for Near {
     fn cmp(&self, o: &Self) -> Ordering {
         self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
     }
+}
+
+/// bincode's fixed-width encoding, reading at most `limit` bytes.
+fn checkpoint_options(limit: u64) -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(limit)
 }
 
 /// Most layers a node may have (as hnsw_rs).
@@ -507,6 +516,21 @@ where
     /// Insert `(row id, point)` pairs one after another; ids already in the
     /// graph and points of another dimension are skipped.
     pub fn insert_many(&mut self, items: &[(usize, &[T])]) {
+        // Exactly what the batch needs: a copy's arrays start at their
+        // length, and doubling would leave up to half of them unused.
+        let (n, g) = (items.len(), &mut self.g);
+        let dim = if g.ids.is_empty() {
+            items.first().map_or(0, |i| i.1.len())
+        } else {
+            g.dim
+        };
+        g.points.reserve_exact(n * dim);
+        g.ids.reserve_exact(n);
+        g.adj0.reserve_exact(n * (g.m0 + 1));
+        if let Some(c) = &mut g.codes {
+            c.bytes.reserve_exact(n * dim);
+            c.sq.reserve_exact(n);
+        }
         for (id, p) in items {
             self.insert(*id, p);
         }
@@ -723,15 +747,40 @@ where
         self.g.coded_at = n;
     }
 
-    /// The graph as a checkpoint file's bytes.
-    pub fn to_bytes(&self) -> bincode::Result<Vec<u8>> {
-        bincode::serialize(&self.g)
+    /// Bytes the graph holds on the heap (points, codes, edges, id maps).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let g = &self.g;
+        let codes = g.codes.as_ref().map_or(0, |c| {
+            c.bytes.capacity() + 4 * (c.sq.capacity() + c.min.capacity() + c.step.capacity())
+        });
+        // A map slot: key, `Vec` header, control byte.
+        let upper = g.upper.capacity() * (4 + size_of::<Vec<Vec<u32>>>() + 1)
+            + g.upper
+                .values()
+                .map(|ls| {
+                    ls.capacity() * size_of::<Vec<u32>>()
+                        + ls.iter().map(|l| 4 * l.capacity()).sum::<usize>()
+                })
+                .sum::<usize>();
+        g.points.capacity() * size_of::<T>()
+            + g.ids.capacity() * size_of::<usize>()
+            + 4 * (g.adj0.capacity() + g.by_id.capacity())
+            + codes
+            + upper
     }
 
-    /// A graph from [`Self::to_bytes`]; an error if the bytes do not hold a
-    /// consistent graph (the caller rebuilds from rows).
-    pub fn from_bytes(dist: D, bytes: &[u8]) -> bincode::Result<Self> {
-        let g: Nodes<T> = bincode::deserialize(bytes)?;
+    /// Write the graph to a checkpoint file.
+    pub fn write_to(&self, w: impl std::io::Write) -> bincode::Result<()> {
+        checkpoint_options(u64::MAX).serialize_into(w, &self.g)
+    }
+
+    /// A graph from [`Self::write_to`]'s `len` bytes; an error if they do
+    /// not hold a consistent graph (the caller rebuilds from rows).
+    pub fn read_from(dist: D, r: impl std::io::Read, len: u64) -> bincode::Result<Self> {
+        // Limited to the file's length: a damaged length prefix fails
+        // instead of asking for a huge allocation.
+        let g: Nodes<T> = checkpoint_options(len).deserialize_from(r)?;
         let n = g.ids.len();
         let bad = || Box::new(bincode::ErrorKind::Custom("inconsistent graph".into()));
         let nodes_ok = |l: &[u32]| l.iter().all(|&x| (x as usize) < n);
@@ -923,15 +972,27 @@ mod tests {
         assert!(r > 0.95, "recall {r}");
         // A checkpoint round trip gives the same answers; damaged bytes
         // are refused, not trusted.
-        let bytes = g.to_bytes().unwrap();
-        let back = Compact::from_bytes(DistL2, &bytes).unwrap();
+        let bytes = to_bytes(&g);
+        let back = Compact::read_from(DistL2, &bytes[..], bytes.len() as u64).unwrap();
         assert_eq!(
             back.search(&data[7], 10, 40, None),
             g.search(&data[7], 10, 40, None)
         );
         let mut bad = g.clone();
         bad.g.adj0[1] = data.len() as u32 + 5;
-        assert!(Compact::from_bytes(DistL2, &bad.to_bytes().unwrap()).is_err());
-        assert!(Compact::<f32, DistL2>::from_bytes(DistL2, &bytes[..bytes.len() / 2]).is_err());
+        let damaged = to_bytes(&bad);
+        assert!(Compact::read_from(DistL2, &damaged[..], damaged.len() as u64).is_err());
+        let half = &bytes[..bytes.len() / 2];
+        assert!(Compact::<f32, DistL2>::read_from(DistL2, half, half.len() as u64).is_err());
+        // A length prefix beyond the file is refused before allocating.
+        let mut huge = bytes.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Compact::<f32, DistL2>::read_from(DistL2, &huge[..], huge.len() as u64).is_err());
+    }
+
+    fn to_bytes(g: &Compact<f32, DistL2>) -> Vec<u8> {
+        let mut out = Vec::new();
+        g.write_to(&mut out).unwrap();
+        out
     }
 }

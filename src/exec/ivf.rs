@@ -83,6 +83,23 @@ impl Rng {
 }
 
 impl<T: IvfElem> Ivf<T> {
+    /// Bytes held on the heap (centroids and listed points).
+    pub fn heap_bytes(&self) -> usize {
+        let centroids: usize = self.centroids.iter().map(|c| 4 * c.capacity()).sum();
+        let lists: usize = self
+            .lists
+            .iter()
+            .map(|l| {
+                let l = l.read().unwrap();
+                l.capacity() * std::mem::size_of::<(usize, Vec<T>)>()
+                    + l.iter()
+                        .map(|(_, p)| p.capacity() * std::mem::size_of::<T>())
+                        .sum::<usize>()
+            })
+            .sum();
+        centroids + lists
+    }
+
     /// Centroids for `lists` lists, by k-means over a sample of `points`.
     pub fn train(dist: DenseDist, points: &[&[T]], lists: usize) -> Ivf<T> {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);

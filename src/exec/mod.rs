@@ -5,6 +5,7 @@ pub mod catalog_provider;
 pub mod codec;
 pub mod filter_columns;
 pub mod hnsw_compact;
+pub mod id_map;
 pub mod ivf;
 pub mod knn;
 pub mod pg_catalog;

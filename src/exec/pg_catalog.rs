@@ -247,8 +247,9 @@ impl PgCatalog {
             Field::new("dead_tuples", DataType::Int64, false),
             Field::new("loaded_from", DataType::Utf8, false),
             Field::new("applied_log_index", DataType::Int64, false),
-            Field::new("snapshot_tuples", DataType::Int64, false),
+            Field::new("graph_tuples", DataType::Int64, false),
             Field::new("recent_tuples", DataType::Int64, false),
+            Field::new("index_bytes", DataType::Int64, true),
         ]));
         table(
             schema,
@@ -265,6 +266,9 @@ impl PgCatalog {
                 i64s(rows.iter().map(|r| r.applied as i64)),
                 i64s(rows.iter().map(|r| r.snapshot as i64)),
                 i64s(rows.iter().map(|r| r.recent as i64)),
+                Arc::new(Int64Array::from_iter(
+                    rows.iter().map(|r| r.bytes.map(|b| b as i64)),
+                )),
             ],
         )
     }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{Datum, decode_row, table_prefix};
 use super::filter_columns::FilterColumns;
 use super::hnsw_compact::{Coded, Compact, WalkDistance};
+use super::id_map::IdMap;
 use crate::catalog::{Index, Table, VectorIndex};
 use crate::cluster::Node;
 use crate::error::{PgError, PgResult};
@@ -426,20 +427,6 @@ where
 /// A row read for a build: key, graph point, values (vector column NULL).
 type RowEntry = (Vec<u8>, Point, Vec<Datum>);
 
-/// Graph ids ↔ row keys, and tombstones (ids whose key is gone).
-#[derive(Default, Serialize, Deserialize)]
-struct IdMap {
-    keys: Vec<Option<Vec<u8>>>,
-    ids: HashMap<Vec<u8>, usize>,
-    dead: usize,
-}
-
-impl IdMap {
-    fn live(&self) -> usize {
-        self.ids.len()
-    }
-}
-
 /// Build progress, reported in NOTICEs and the log.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -550,17 +537,24 @@ impl CompactGraph {
         })
     }
 
-    fn to_bytes(&self) -> bincode::Result<Vec<u8>> {
-        with_compact!(self, c => c.to_bytes())
+    fn write_to(&self, w: impl std::io::Write) -> bincode::Result<()> {
+        with_compact!(self, c => c.write_to(w))
     }
 
-    /// A checkpointed graph of `def`'s storage.
-    fn from_bytes(def: &VectorIndex, bytes: &[u8]) -> bincode::Result<CompactGraph> {
+    fn heap_bytes(&self) -> usize {
+        with_compact!(self, c => c.heap_bytes())
+    }
+
+    /// A checkpointed graph of `def`'s storage, from its file.
+    fn read(def: &VectorIndex, path: &Path) -> bincode::Result<CompactGraph> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let r = std::io::BufReader::new(file);
         let metric = graph_metric(def);
         Ok(match storage(def) {
-            Storage::F32 => CompactGraph::Dense(Compact::from_bytes(DenseDist(metric), bytes)?),
-            Storage::Half => CompactGraph::Half(Compact::from_bytes(HalfDist(metric), bytes)?),
-            Storage::Bits => CompactGraph::Bits(Compact::from_bytes(BitDist(metric), bytes)?),
+            Storage::F32 => CompactGraph::Dense(Compact::read_from(DenseDist(metric), r, len)?),
+            Storage::Half => CompactGraph::Half(Compact::read_from(HalfDist(metric), r, len)?),
+            Storage::Bits => CompactGraph::Bits(Compact::read_from(BitDist(metric), r, len)?),
             Storage::Sparse => {
                 return Err(Box::new(bincode::ErrorKind::Custom("sparse graph".into())));
             }
@@ -680,6 +674,9 @@ pub struct ShardState {
     /// exactly until inserted into the next copy).
     pub snapshot: usize,
     pub recent: usize,
+    /// Heap bytes of the graph, key map and filter columns (see
+    /// [`ShardIndex::heap_bytes`]).
+    pub bytes: Option<usize>,
 }
 
 fn graph_new(def: &VectorIndex, capacity: usize) -> Graph {
@@ -895,7 +892,7 @@ impl ShardIndex {
         let map = self.map.read().unwrap();
         let mut attrs = self.attrs.write().unwrap();
         self.scan_rows(group, |k, v| {
-            if let Some(&id) = map.ids.get(k) {
+            if let Some(id) = map.id(k) {
                 if let Some((_, vals)) = self.entry_of_row(v) {
                     attrs.set(id, &vals);
                 }
@@ -948,12 +945,10 @@ impl ShardIndex {
             let mut attrs = self.attrs.write().unwrap();
             for (key, p, vals) in rows {
                 // Never twice: a key already in the map keeps its entry.
-                if map.ids.contains_key(&key) {
+                if map.id(&key).is_some() {
                     continue;
                 }
-                let id = map.keys.len();
-                map.keys.push(Some(key.clone()));
-                map.ids.insert(key, id);
+                let id = map.insert(&key);
                 attrs.set(id, &vals);
                 items.push((p, id));
             }
@@ -1015,7 +1010,10 @@ impl ShardIndex {
                 match compact {
                     Some(c) => {
                         delta.retain(|(id, _)| !c.has(*id));
-                        *g = Graph::Compact(Arc::new(c));
+                        let built = std::mem::replace(&mut *g, Graph::Compact(Arc::new(c)));
+                        // Freeing hnsw_rs's millions of small allocations
+                        // takes a while: not on the build's path.
+                        std::thread::spawn(move || drop(built));
                     }
                     // Stays in hnsw_rs, which holds every point.
                     None => delta.clear(),
@@ -1063,14 +1061,11 @@ impl ShardIndex {
                 Change::Put(key, value) if key.starts_with(&prefix) => {
                     let entry = self.entry_of_row(value);
                     let mut map = self.map.write().unwrap();
-                    if let Some(old) = map.ids.remove(key) {
-                        map.keys[old] = None;
-                        map.dead += 1;
-                    }
-                    let Some((point, vals)) = entry else { continue };
-                    let id = map.keys.len();
-                    map.keys.push(Some(key.clone()));
-                    map.ids.insert(key.clone(), id);
+                    let Some((point, vals)) = entry else {
+                        map.remove(key);
+                        continue;
+                    };
+                    let id = map.insert(key);
                     self.attrs.write().unwrap().set(id, &vals);
                     drop(map);
                     let g = self.graph.read().unwrap();
@@ -1083,24 +1078,12 @@ impl ShardIndex {
                 }
                 Change::Delete(key) if key.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
-                    if let Some(old) = map.ids.remove(key) {
-                        map.keys[old] = None;
-                        map.dead += 1;
-                    }
+                    map.remove(key);
                 }
                 Change::DeletePrefix(p) if prefix.starts_with(p) || p.starts_with(&prefix) => {
                     let mut map = self.map.write().unwrap();
-                    let gone: Vec<Vec<u8>> = map
-                        .ids
-                        .keys()
-                        .filter(|k| k.starts_with(p))
-                        .cloned()
-                        .collect();
-                    for k in gone {
-                        if let Some(old) = map.ids.remove(&k) {
-                            map.keys[old] = None;
-                            map.dead += 1;
-                        }
+                    for k in map.keys_with_prefix(p) {
+                        map.remove(&k);
                     }
                 }
                 _ => {}
@@ -1117,7 +1100,36 @@ impl ShardIndex {
     /// Rows in the graph, and tombstones.
     pub fn counts(&self) -> (usize, usize) {
         let m = self.map.read().unwrap();
-        (m.live(), m.dead)
+        (m.live(), m.dead())
+    }
+
+    /// Bytes this graph holds on the heap: its points, codes and edges, the
+    /// key map, the kept filter columns and the points not yet inserted.
+    /// None while hnsw_rs holds it (sparsevec graphs, builds).
+    pub fn heap_bytes(&self) -> Option<usize> {
+        let graph = match &*self.graph.read().unwrap() {
+            Graph::Compact(c) => c.heap_bytes(),
+            Graph::Ivf(ivf) => ivf.heap_bytes(),
+            Graph::IvfBits(ivf) => ivf.heap_bytes(),
+            _ => return None,
+        };
+        let delta: usize = self
+            .delta
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(_, p)| {
+                std::mem::size_of::<(usize, Point)>()
+                    + match p {
+                        Point::Dense(v) => 4 * v.capacity(),
+                        Point::Half(v) => 2 * v.capacity(),
+                        Point::Bits(v) => 8 * v.capacity(),
+                        Point::Sparse(v) => 8 * v.capacity(),
+                    }
+            })
+            .sum();
+        let map = self.map.read().unwrap().heap_bytes();
+        Some(graph + delta + map + self.attrs.read().unwrap().heap_bytes())
     }
 
     /// Whether tombstones are many enough to rebuild.
@@ -1132,19 +1144,19 @@ impl ShardIndex {
     pub fn search(&self, q: &Point, k: usize, ef: usize) -> Vec<(Vec<u8>, f32)> {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
-        let dead = map.dead;
+        let dead = map.dead();
         // No walk needs more candidates than the graph has (a huge LIMIT
         // must not size the search's heaps).
-        let (k, ef) = (k.min(map.keys.len()), ef.min(map.keys.len().max(1)));
+        let (k, ef) = (k.min(map.len()), ef.min(map.len().max(1)));
         let keys_of = |ids: Vec<(usize, f32)>| -> Vec<(Vec<u8>, f32)> {
             ids.into_iter()
-                .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
+                .filter_map(|(id, d)| Some((map.key(id)?.to_vec(), d)))
                 .collect()
         };
         // The graph and its delta change together under both write locks.
         let g = self.graph.read().unwrap();
         let delta = self.delta.read().unwrap();
-        let live = |id: usize| matches!(map.keys.get(id), Some(Some(_)));
+        let live = |id: usize| map.is_live(id);
         // `live_only`: tombstones are walked through but not returned.
         let run = |k: usize, live_only: bool| -> Vec<(usize, f32)> {
             let keep: Option<&dyn Fn(usize) -> bool> = if live_only { Some(&live) } else { None };
@@ -1187,7 +1199,7 @@ impl ShardIndex {
         let attrs = self.attrs.read().unwrap();
         let mut rows = Vec::with_capacity(keys.len());
         for (d, key) in keys {
-            let Some(&id) = map.ids.get(key) else {
+            let Some(id) = map.id(key) else {
                 continue;
             };
             let mut row = vec![Datum::Null; table.columns.len()];
@@ -1217,7 +1229,7 @@ impl ShardIndex {
     ) -> Option<Vec<(Vec<u8>, f32)>> {
         let q = &self.graph_point(q.clone());
         let map = self.map.read().unwrap();
-        let n = map.keys.len();
+        let n = map.len();
         // Evaluated over every id, tombstones included (their values may be
         // stale): an error sends the query to the row-reading path.
         let pass = self
@@ -1227,7 +1239,7 @@ impl ShardIndex {
             .mask(filter, table, schema, n)?
             .ok()?;
         let (k, ef) = (k.min(n), ef.min(n.max(1)));
-        let allow = |id: usize| pass.get(id).copied().unwrap_or(false) && map.keys[id].is_some();
+        let allow = |id: usize| pass.get(id).copied().unwrap_or(false) && map.is_live(id);
         let matches: Vec<usize> = (0..n).filter(|&id| allow(id)).collect();
         let g = self.graph.read().unwrap();
         let delta = self.delta.read().unwrap();
@@ -1249,7 +1261,7 @@ impl ShardIndex {
         Some(
             found
                 .into_iter()
-                .filter_map(|(id, d)| Some((map.keys.get(id).cloned().flatten()?, d)))
+                .filter_map(|(id, d)| Some((map.key(id)?.to_vec(), d)))
                 .collect(),
         )
     }
@@ -1272,8 +1284,10 @@ impl ShardIndex {
             // The points not inserted yet go with it (the delta is read
             // under the graph's lock: the pair is consistent).
             let delta = bincode::serialize(&*self.delta.read().unwrap()).map_err(|e| io(&e))?;
-            std::fs::write(dir.join(COMPACT_FILE), c.to_bytes().map_err(|e| io(&e))?)
-                .map_err(|e| io(&e))?;
+            let file = std::fs::File::create(dir.join(COMPACT_FILE)).map_err(|e| io(&e))?;
+            let mut w = std::io::BufWriter::new(file);
+            c.write_to(&mut w).map_err(|e| io(&e))?;
+            std::io::Write::flush(&mut w).map_err(|e| io(&e))?;
             std::fs::write(dir.join(DELTA_FILE), delta).map_err(|e| io(&e))?;
             COMPACT_FILE.to_string()
         });
@@ -1284,7 +1298,7 @@ impl ShardIndex {
             applied,
             index_id: self.index.id,
             def: self.def.clone(),
-            map: bincode::serialize(&*map).map_err(|e| io(&e))?,
+            map: map.to_bytes().map_err(|e| io(&e))?,
         };
         std::fs::write(
             dir.join("meta.bin"),
@@ -1304,7 +1318,7 @@ impl ShardIndex {
         {
             return None;
         }
-        let map: IdMap = bincode::deserialize(&meta.map).ok()?;
+        let map = IdMap::from_bytes(&meta.map).ok()?;
         if self.def.method == "ivfflat" {
             let bytes = std::fs::read(dir.join(IVF_FILE)).ok()?;
             let dist = DenseDist(graph_metric(&self.def));
@@ -1318,9 +1332,7 @@ impl ShardIndex {
             return Some(());
         }
         if meta.base == COMPACT_FILE {
-            let graph =
-                CompactGraph::from_bytes(&self.def, &std::fs::read(dir.join(COMPACT_FILE)).ok()?)
-                    .ok()?;
+            let graph = CompactGraph::read(&self.def, &dir.join(COMPACT_FILE)).ok()?;
             let delta = bincode::deserialize(&std::fs::read(dir.join(DELTA_FILE)).ok()?).ok()?;
             *self.graph.write().unwrap() = Graph::Compact(Arc::new(graph));
             *self.delta.write().unwrap() = delta;
@@ -1510,6 +1522,7 @@ impl VectorIndexes {
                     applied: s.applied.load(Ordering::SeqCst),
                     snapshot: s.compact().map_or(0, |c| c.len()),
                     recent: s.delta.read().unwrap().len(),
+                    bytes: s.heap_bytes(),
                 }
             })
             .collect();

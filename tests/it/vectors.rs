@@ -301,8 +301,8 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     let r = &c.query(graphs, &[]).await.unwrap()[0];
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 5));
     assert_eq!(r.get::<_, String>(2), "rows");
-    // Searches walk a snapshot of every graph, with nothing left over.
-    let walked = "SELECT sum(snapshot_tuples), sum(recent_tuples) FROM grape_vector_indexes \
+    // Searches walk every graph in compact form, with nothing left over.
+    let walked = "SELECT sum(graph_tuples), sum(recent_tuples) FROM grape_vector_indexes \
                   WHERE index_name = 'items_v_idx'";
     let r = &c.query(walked, &[]).await.unwrap()[0];
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64, 0));
@@ -356,7 +356,7 @@ async fn hnsw_recall_filters_deletes_and_restart() {
     .await
     .unwrap();
     assert_eq!(knn(&c, sql, q).await[0], 100000);
-    // Found while it is a recent point, searched exactly beside the snapshot.
+    // Found while it is a recent point, searched exactly beside the graph.
     let r = &c.query(walked, &[]).await.unwrap()[0];
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (N as i64 - 5, 1));
     // Exact with the index turned off gives the same top row.
@@ -408,7 +408,7 @@ async fn hnsw_grows_by_inserts_and_restarts() {
     }
     let live = |i: usize| i > 1;
     let queries = dataset(30, 5);
-    let graphs = "SELECT sum(snapshot_tuples), sum(recent_tuples), sum(live_tuples), \
+    let graphs = "SELECT sum(graph_tuples), sum(recent_tuples), sum(live_tuples), \
                   max(loaded_from) FROM grape_vector_indexes WHERE index_name = $1";
     let mut answers = Vec::new();
     for (t, idx) in [("g", "g_f32"), ("h", "h_half")] {
@@ -432,6 +432,17 @@ async fn hnsw_grows_by_inserts_and_restarts() {
         assert_eq!(st.get::<_, i64>(2), ROWS as i64 - 1);
         answers.push(knn(&c, &sql, &queries[0]).await);
     }
+    // Half-precision points take half the bytes (32 dims: 64 fewer a row,
+    // and no 8-bit codes); what both hold beside them is the same.
+    let bytes = "SELECT sum(index_bytes) FROM grape_vector_indexes WHERE index_name = $1";
+    let full: i64 = c.query_one(bytes, &[&"g_f32"]).await.unwrap().get(0);
+    let half: i64 = c.query_one(bytes, &[&"h_half"]).await.unwrap().get(0);
+    println!("index bytes: f32 {full}, halfvec {half}");
+    assert!(full >= ROWS as i64 * 4 * DIM as i64, "{full}");
+    assert!(
+        full - half >= ROWS as i64 * 2 * DIM as i64,
+        "{full} vs {half}"
+    );
 
     drop(c);
     handle.shutdown().await;
