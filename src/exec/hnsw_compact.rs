@@ -784,8 +784,10 @@ where
         let n = g.ids.len();
         let bad = || Box::new(bincode::ErrorKind::Custom("inconsistent graph".into()));
         let nodes_ok = |l: &[u32]| l.iter().all(|&x| (x as usize) < n);
-        let ok = g.m0 == 2 * g.m
-            && g.points.len() == n * g.dim
+        let ok = (2..=256).contains(&g.m)
+            && g.m0 == 2 * g.m
+            && (1..=1000).contains(&g.ef_construction)
+            && n.checked_mul(g.dim) == Some(g.points.len())
             && g.adj0.len() == n * (g.m0 + 1)
             && g.adj0.chunks_exact(g.m0 + 1).all(|s| {
                 let c = s[0] as usize;
@@ -798,7 +800,7 @@ where
             && g.by_id.iter().all(|&x| x == u32::MAX || (x as usize) < n)
             && g.ids.iter().all(|&id| g.by_id.get(id).is_some())
             && g.codes.as_ref().is_none_or(|c| {
-                c.bytes.len() == n * g.dim
+                Some(c.bytes.len()) == n.checked_mul(g.dim)
                     && c.sq.len() == n
                     && c.min.len() == g.dim
                     && c.step.len() == g.dim
@@ -984,7 +986,11 @@ mod tests {
         assert!(Compact::read_from(DistL2, &damaged[..], damaged.len() as u64).is_err());
         let half = &bytes[..bytes.len() / 2];
         assert!(Compact::<f32, DistL2>::read_from(DistL2, half, half.len() as u64).is_err());
-        // A length prefix beyond the file is refused before allocating.
+        // A length prefix beyond the file is refused before allocating, a
+        // nonsense parameter is refused.
+        let mut huge = bytes.clone();
+        huge[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Compact::<f32, DistL2>::read_from(DistL2, &huge[..], huge.len() as u64).is_err());
         let mut huge = bytes.clone();
         huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Compact::<f32, DistL2>::read_from(DistL2, &huge[..], huge.len() as u64).is_err());
