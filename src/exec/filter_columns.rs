@@ -24,9 +24,123 @@ use crate::error::{PgError, PgResult};
 const TEXT_AVG: usize = 64;
 
 struct Column {
-    values: Vec<Datum>,
+    values: Values,
     /// Heap bytes of text values.
     bytes: usize,
+}
+
+/// A fixed-width value's variant (see [`Values::Words`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Word {
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    Date,
+    Time,
+    Ts,
+}
+
+impl Word {
+    fn of(d: &Datum) -> Option<(Word, u64)> {
+        Some(match *d {
+            Datum::Bool(b) => (Word::Bool, b as u64),
+            Datum::I16(x) => (Word::I16, x as u64),
+            Datum::I32(x) => (Word::I32, x as u64),
+            Datum::I64(x) => (Word::I64, x as u64),
+            Datum::F32(x) => (Word::F32, x.to_bits() as u64),
+            Datum::F64(x) => (Word::F64, x.to_bits()),
+            Datum::Date(x) => (Word::Date, x as u64),
+            Datum::Time(x) => (Word::Time, x as u64),
+            Datum::Ts(x) => (Word::Ts, x as u64),
+            _ => return None,
+        })
+    }
+
+    fn datum(self, w: u64) -> Datum {
+        match self {
+            Word::Bool => Datum::Bool(w != 0),
+            Word::I16 => Datum::I16(w as i16),
+            Word::I32 => Datum::I32(w as i32),
+            Word::I64 => Datum::I64(w as i64),
+            Word::F32 => Datum::F32(f32::from_bits(w as u32)),
+            Word::F64 => Datum::F64(f64::from_bits(w)),
+            Word::Date => Datum::Date(w as i32),
+            Word::Time => Datum::Time(w as i64),
+            Word::Ts => Datum::Ts(w as i64),
+        }
+    }
+}
+
+/// A column's values by graph id. Numbers, dates and times (most filter
+/// columns) are 8-byte words, a third of a `Datum`; others stay `Datum`s.
+enum Values {
+    /// No value yet, or only NULLs: `len` of them.
+    Nulls(usize),
+    /// Values of one fixed-width variant; `None` where NULL.
+    Words(Word, Vec<u64>, Vec<bool>),
+    Any(Vec<Datum>),
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Nulls(n) => *n,
+            Values::Words(_, w, _) => w.len(),
+            Values::Any(v) => v.len(),
+        }
+    }
+
+    fn get(&self, id: usize) -> Datum {
+        match self {
+            Values::Nulls(_) => Datum::Null,
+            Values::Words(kind, w, valid) => match valid.get(id) {
+                Some(true) => kind.datum(w[id]),
+                _ => Datum::Null,
+            },
+            Values::Any(v) => v.get(id).cloned().unwrap_or(Datum::Null),
+        }
+    }
+
+    fn set(&mut self, id: usize, d: Datum) {
+        let len = self.len().max(id + 1);
+        let word = Word::of(&d);
+        match (&mut *self, word) {
+            (Values::Nulls(n), _) if d.is_null() => *n = len,
+            (Values::Nulls(n), Some((kind, _))) => {
+                *self = Values::Words(kind, vec![0; *n], vec![false; *n]);
+                return self.set(id, d);
+            }
+            (Values::Words(kind, w, valid), _)
+                if d.is_null() || word.is_some_and(|x| x.0 == *kind) =>
+            {
+                w.resize(len, 0);
+                valid.resize(len, false);
+                w[id] = word.map_or(0, |x| x.1);
+                valid[id] = word.is_some();
+            }
+            (Values::Any(v), _) => {
+                v.resize(len, Datum::Null);
+                v[id] = d;
+            }
+            // Another kind of value than so far: keep them as they are.
+            (me, _) => {
+                let all = (0..me.len()).map(|i| me.get(i)).collect();
+                *me = Values::Any(all);
+                return self.set(id, d);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Values::Nulls(_) => 0,
+            Values::Words(_, w, valid) => 8 * w.capacity() + valid.capacity(),
+            Values::Any(v) => v.capacity() * std::mem::size_of::<Datum>(),
+        }
+    }
 }
 
 /// The kept columns (by the index's table's positions), their values by
@@ -73,7 +187,7 @@ impl FilterColumns {
                 .iter()
                 .map(|c| {
                     kept(&c.ty).then(|| Column {
-                        values: Vec::new(),
+                        values: Values::Nulls(0),
                         bytes: 0,
                     })
                 })
@@ -88,14 +202,11 @@ impl FilterColumns {
         self.version += 1;
         for (pos, slot) in self.cols.iter_mut().enumerate() {
             let Some(col) = slot else { continue };
-            if col.values.len() <= id {
-                col.values.resize(id + 1, Datum::Null);
-            }
             let v = row.get(pos).cloned().unwrap_or(Datum::Null);
             if let Datum::Text(t) = &v {
                 col.bytes += t.len();
             }
-            col.values[id] = v;
+            col.values.set(id, v);
             // Long text (documents, chunks) is not worth a copy: drop the
             // column, filters on it read rows.
             if col.bytes > TEXT_AVG * col.values.len() + 4096 {
@@ -110,7 +221,7 @@ impl FilterColumns {
             .cols
             .iter()
             .flatten()
-            .map(|c| c.values.capacity() * std::mem::size_of::<Datum>() + c.bytes)
+            .map(|c| c.values.heap_bytes() + c.bytes)
             .sum();
         let arrays: usize = self
             .arrays
@@ -131,7 +242,7 @@ impl FilterColumns {
             .iter()
             .position(|(cid, ty)| *cid == col.id && *ty == col.ty)?;
         let kept = self.cols[slot].as_ref()?;
-        Some(kept.values.get(id).cloned().unwrap_or(Datum::Null))
+        Some(kept.values.get(id))
     }
 
     /// Evaluate `filter` (planned over `table`, whose `schema` it reads)
@@ -214,12 +325,7 @@ impl FilterColumns {
             };
             let field = schema.field(i);
             let scalars = (0..len)
-                .map(|id| {
-                    col.values
-                        .get(id)
-                        .unwrap_or(&Datum::Null)
-                        .to_scalar(field.data_type())
-                })
+                .map(|id| col.values.get(id).to_scalar(field.data_type()))
                 .collect::<PgResult<Vec<_>>>()?;
             let arr =
                 datafusion::common::ScalarValue::iter_to_array(scalars).map_err(df_internal)?;
@@ -231,5 +337,46 @@ impl FilterColumns {
             arrays[slot] = Some(arr);
         }
         Ok(arrays.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_words_nulls_and_other_kinds() {
+        let mut v = Values::Nulls(0);
+        v.set(2, Datum::Null);
+        assert!(matches!(v, Values::Nulls(3)));
+        v.set(4, Datum::I32(-7));
+        v.set(1, Datum::I32(i32::MAX));
+        assert!(matches!(v, Values::Words(Word::I32, _, _)));
+        assert_eq!(
+            (0..6).map(|i| v.get(i)).collect::<Vec<_>>(),
+            [
+                Datum::Null,
+                Datum::I32(i32::MAX),
+                Datum::Null,
+                Datum::Null,
+                Datum::I32(-7),
+                Datum::Null
+            ]
+        );
+        v.set(4, Datum::Null);
+        assert_eq!(v.get(4), Datum::Null);
+        let mut f = Values::Nulls(0);
+        f.set(0, Datum::F64(-0.5));
+        f.set(1, Datum::F32(f32::NAN));
+        // Two kinds in one column: every value kept as it was.
+        assert!(matches!(f, Values::Any(_)));
+        assert_eq!(f.get(0), Datum::F64(-0.5));
+        assert!(matches!(f.get(1), Datum::F32(x) if x.is_nan()));
+        let mut t = Values::Nulls(1);
+        t.set(1, Datum::Text("a".into()));
+        assert_eq!(
+            (t.get(0), t.get(1), t.len()),
+            (Datum::Null, Datum::Text("a".into()), 2)
+        );
     }
 }
