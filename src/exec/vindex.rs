@@ -1275,30 +1275,37 @@ impl ShardIndex {
         let io = |e: &dyn std::fmt::Display| PgError::internal(format!("index checkpoint: {e}"));
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+        // Locks in the order searches take them (map, graph, delta): a
+        // rebuild's swap waiting for the graph's write lock must not sit
+        // between two reads of one thread.
+        let map = self.map.read().unwrap().to_bytes().map_err(|e| io(&e))?;
         let g = self.graph.read().unwrap();
-        let base = with_graph!(&*g, h => h.file_dump(dir, "graph").map_err(|e| io(&e))?, ivf => {
-            let bytes = ivf.to_bytes().map_err(|e| io(&e))?;
-            std::fs::write(dir.join(IVF_FILE), bytes).map_err(|e| io(&e))?;
-            IVF_FILE.to_string()
-        }, c => {
-            // The points not inserted yet go with it (the delta is read
-            // under the graph's lock: the pair is consistent).
-            let delta = bincode::serialize(&*self.delta.read().unwrap()).map_err(|e| io(&e))?;
+        let base = if let Graph::Compact(c) = &*g {
+            // Written outside the lock (searches and the next copy go on):
+            // this graph and the points not inserted into it yet.
+            let (c, delta) = (c.clone(), self.delta.read().unwrap().clone());
+            drop(g);
             let file = std::fs::File::create(dir.join(COMPACT_FILE)).map_err(|e| io(&e))?;
             let mut w = std::io::BufWriter::new(file);
             c.write_to(&mut w).map_err(|e| io(&e))?;
             std::io::Write::flush(&mut w).map_err(|e| io(&e))?;
+            let delta = bincode::serialize(&delta).map_err(|e| io(&e))?;
             std::fs::write(dir.join(DELTA_FILE), delta).map_err(|e| io(&e))?;
             COMPACT_FILE.to_string()
-        });
-        let map = self.map.read().unwrap();
+        } else {
+            with_graph!(&*g, h => h.file_dump(dir, "graph").map_err(|e| io(&e))?, ivf => {
+                let bytes = ivf.to_bytes().map_err(|e| io(&e))?;
+                std::fs::write(dir.join(IVF_FILE), bytes).map_err(|e| io(&e))?;
+                IVF_FILE.to_string()
+            }, _c => unreachable!("matched above"))
+        };
         let meta = Checkpoint {
             format: CHECKPOINT_FORMAT,
             base,
             applied,
             index_id: self.index.id,
             def: self.def.clone(),
-            map: map.to_bytes().map_err(|e| io(&e))?,
+            map,
         };
         std::fs::write(
             dir.join("meta.bin"),
