@@ -103,12 +103,13 @@ impl Codes {
             .into_iter()
             .map(|m| if m.is_finite() { m } else { 0.0 })
             .collect();
+        let n = points.clone().count();
         let mut codes = Codes {
             kind,
             min,
             step,
-            bytes: Vec::new(),
-            sq: Vec::new(),
+            bytes: Vec::with_capacity(n * dim),
+            sq: Vec::with_capacity(n),
         };
         for p in points {
             codes.push(p);
@@ -430,26 +431,11 @@ where
             Some((c, _)) => prefetch(c.node(node, dim), usize::MAX),
             None => prefetch(self.point(node), usize::MAX),
         };
-        let mut ep = self.g.entry;
-        let mut d_ep = d0(ep);
+        let mut top = Near(d0(self.g.entry), self.g.entry);
         for layer in (1..=self.g.top).rev() {
-            loop {
-                let mut moved = false;
-                let hood = self.hood(ep, layer);
-                for &nb in hood {
-                    fetch(nb);
-                }
-                for &nb in hood {
-                    let d = d0(nb);
-                    if d < d_ep {
-                        (ep, d_ep, moved) = (nb, d, true);
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
+            top = self.greedy(top, layer, &d0, &fetch);
         }
+        let Near(d_ep, ep) = top;
         let stride = self.g.m0 + 1;
         VISITED.with(|cell| {
             let mut visited = cell.borrow_mut();
@@ -575,7 +561,7 @@ where
         let entry = self.g.entry;
         let mut ep = Near(self.distance(p, self.point(entry)), entry);
         for layer in (level + 1..=self.g.top).rev() {
-            ep = self.greedy(p, ep, layer);
+            ep = self.greedy(ep, layer, &|nb| self.distance(p, self.point(nb)), &|_| {});
         }
         let mut eps = vec![ep];
         for layer in (0..=level.min(self.g.top)).rev() {
@@ -608,12 +594,23 @@ where
         if layer == 0 { self.g.m0 } else { self.g.m }
     }
 
-    /// Greedy descent at one layer, exact distances.
-    fn greedy(&self, p: &[T], mut ep: Near, layer: usize) -> Near {
+    /// Greedy descent at one layer under `dist`; `fetch` is told each
+    /// neighbour before any distance is computed.
+    fn greedy(
+        &self,
+        mut ep: Near,
+        layer: usize,
+        dist: &dyn Fn(u32) -> f32,
+        fetch: &dyn Fn(u32),
+    ) -> Near {
         loop {
             let mut moved = false;
-            for &nb in self.hood(ep.1, layer) {
-                let d = self.distance(p, self.point(nb));
+            let hood = self.hood(ep.1, layer);
+            for &nb in hood {
+                fetch(nb);
+            }
+            for &nb in hood {
+                let d = dist(nb);
                 if d < ep.0 {
                     (ep, moved) = (Near(d, nb), true);
                 }

@@ -1013,7 +1013,13 @@ impl ShardIndex {
                         let built = std::mem::replace(&mut *g, Graph::Compact(Arc::new(c)));
                         // Freeing hnsw_rs's millions of small allocations
                         // takes a while: not on the build's path.
-                        std::thread::spawn(move || drop(built));
+                        std::thread::spawn(move || {
+                            drop(built);
+                            // They were allocated on rayon's threads: the
+                            // allocator returns their pages to the system
+                            // when those threads collect.
+                            rayon::broadcast(|_| release_freed_memory());
+                        });
                     }
                     // Stays in hnsw_rs, which holds every point.
                     None => delta.clear(),
@@ -1362,6 +1368,14 @@ impl ShardIndex {
         self.applied.fetch_max(applied, Ordering::SeqCst);
         Some(())
     }
+}
+
+/// Return this thread's freed memory to the system (mimalloc keeps pages
+/// whose blocks another thread freed until their own thread collects).
+fn release_freed_memory() {
+    // SAFETY: mi_collect only walks this thread's heap; with another
+    // global allocator its heap is empty and this does nothing.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// Bring `s`'s compact graph up to date on a blocking thread (it copies
