@@ -460,6 +460,106 @@ async fn hnsw_grows_by_inserts_and_restarts() {
     handle.shutdown().await;
 }
 
+/// Writers, readers and a REINDEX at once on one graph: each write's
+/// batch lands in the delta, background copies take it in, the rebuild
+/// swaps graphs; no query fails or returns short, nothing deadlocks (the
+/// whole run is bounded by a timeout), and the final answers are good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_concurrent_writes_searches_and_reindex() {
+    const ROWS: usize = 4_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, c) = start(dir.path()).await;
+    let port = handle.addr.port();
+    c.batch_execute(
+        "CREATE TABLE w (id int PRIMARY KEY, v vector(32));
+         CREATE INDEX w_v ON w USING hnsw (v vector_l2_ops)",
+    )
+    .await
+    .unwrap();
+    let data = std::sync::Arc::new(dataset(ROWS, 77));
+    let connect = move || async move {
+        let (client, conn) =
+            tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=grape"), NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    };
+    let run = async {
+        let mut writers = Vec::new();
+        for w in 0..2 {
+            let (data, client) = (data.clone(), connect().await);
+            writers.push(tokio::spawn(async move {
+                let rows: Vec<String> = (w..ROWS)
+                    .step_by(2)
+                    .map(|i| format!("({i}, '{}')", text(&data[i])))
+                    .collect();
+                for chunk in rows.chunks(50) {
+                    client
+                        .batch_execute(&format!("INSERT INTO w VALUES {}", chunk.join(",")))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        let reader = {
+            let (data, client) = (data.clone(), connect().await);
+            tokio::spawn(async move {
+                let sql = "SELECT id FROM w ORDER BY v <-> CAST($1::text AS vector) LIMIT 10";
+                let mut queries = 0;
+                for i in 0..400 {
+                    let got = knn(&client, sql, &data[i * 7 % ROWS]).await;
+                    assert!(got.len() <= 10);
+                    queries += 1;
+                }
+                queries
+            })
+        };
+        let reindexer = {
+            let client = connect().await;
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                client.batch_execute("REINDEX INDEX w_v").await.unwrap();
+            })
+        };
+        for w in writers {
+            w.await.unwrap();
+        }
+        reindexer.await.unwrap();
+        reader.await.unwrap()
+    };
+    let queries = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("writers, readers and REINDEX finish (no deadlock)");
+    assert_eq!(queries, 400);
+    // Every row is found, and recall holds.
+    let n: i64 = c
+        .query_one(
+            "SELECT sum(live_tuples) FROM grape_vector_indexes WHERE index_name = 'w_v'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, ROWS as i64);
+    c.batch_execute("SET hnsw.ef_search = 100").await.unwrap();
+    let sql = "SELECT id FROM w ORDER BY v <-> CAST($1::text AS vector) LIMIT 10";
+    let queries = dataset(30, 3);
+    let mut total = 0.0;
+    for q in &queries {
+        let got = knn(&c, sql, q).await;
+        assert_eq!(got.len(), 10);
+        total += recall(&got, &exact(&data, q, 10, |_| true));
+    }
+    let r = total / queries.len() as f64;
+    println!("recall@10 after concurrent writes and REINDEX: {r:.4}");
+    assert!(r >= 0.95, "recall {r}");
+    drop(c);
+    handle.shutdown().await;
+}
+
 /// psycopg 3 with pgvector-python's adapters (type lookup by name in
 /// pg_type, text and binary vectors), as a Python user would connect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
