@@ -522,7 +522,7 @@ where
         }
         // Codes saturate outside the ranges they were taken from: retake
         // them whenever the graph has doubled since (amortized O(1)).
-        if self.dist.coded().is_some() && self.len() >= 2 * self.g.coded_at.max(1) {
+        if self.dist.coded().is_some() && self.len() >= self.g.coded_at.max(1).saturating_mul(2) {
             self.train_codes();
         }
     }
@@ -744,6 +744,43 @@ where
         self.g.coded_at = n;
     }
 
+    /// A copy whose arrays have room for `extra` more nodes: inserting them
+    /// then reallocates nothing (a plain clone and then growing would hold
+    /// a third copy of the points for a moment).
+    pub fn copy_with_room(&self, extra: usize) -> Self {
+        fn with_room<X: Clone>(v: &[X], extra: usize) -> Vec<X> {
+            let mut out = Vec::with_capacity(v.len() + extra);
+            out.extend_from_slice(v);
+            out
+        }
+        let g = &self.g;
+        let dim = g.dim.max(1);
+        let codes = g.codes.as_ref().map(|c| Codes {
+            kind: c.kind,
+            min: c.min.clone(),
+            step: c.step.clone(),
+            bytes: with_room(&c.bytes, extra * dim),
+            sq: with_room(&c.sq, extra),
+        });
+        Compact {
+            dist: self.dist.clone(),
+            g: Nodes {
+                points: with_room(&g.points, extra * dim),
+                ids: with_room(&g.ids, extra),
+                codes,
+                adj0: with_room(&g.adj0, extra * (g.m0 + 1)),
+                upper: g.upper.clone(),
+                by_id: g.by_id.clone(),
+                ..*g
+            },
+        }
+    }
+
+    /// The largest row id in the graph (0 when empty).
+    pub fn max_id(&self) -> usize {
+        self.g.ids.iter().copied().max().unwrap_or(0)
+    }
+
     /// Bytes the graph holds on the heap (points, codes, edges, id maps).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
@@ -795,7 +832,13 @@ where
             })
             && (n == 0 || (g.entry as usize) < n && g.top <= MAX_LEVEL)
             && g.by_id.iter().all(|&x| x == u32::MAX || (x as usize) < n)
-            && g.ids.iter().all(|&id| g.by_id.get(id).is_some())
+            // Every node's id maps back to it (no row twice).
+            && g.ids
+                .iter()
+                .enumerate()
+                .all(|(node, &id)| g.by_id.get(id).is_some_and(|&b| b as usize == node))
+            && g.by_id.iter().filter(|&&b| b != u32::MAX).count() == n
+            && g.codes.as_ref().map(|c| c.kind) == g.codes.as_ref().and(dist.coded())
             && g.codes.as_ref().is_none_or(|c| {
                 Some(c.bytes.len()) == n.checked_mul(g.dim)
                     && c.sq.len() == n
@@ -804,6 +847,10 @@ where
             });
         if !ok {
             return Err(bad());
+        }
+        let mut g = g;
+        if g.rng == 0 {
+            g.rng = 0x9e37_79b9_7f4a_7c15; // xorshift stays at 0 from 0
         }
         Ok(Compact { dist, g })
     }
@@ -977,6 +1024,18 @@ mod tests {
             back.search(&data[7], 10, 40, None),
             g.search(&data[7], 10, 40, None)
         );
+        // A copy with room answers the same and grows without moving.
+        let mut copy = g.copy_with_room(2);
+        assert_eq!(
+            copy.search(&data[9], 10, 40, None),
+            g.search(&data[9], 10, 40, None)
+        );
+        let at = copy.g.points.as_ptr();
+        copy.insert_many(&[
+            (data.len() + 1, &data[3][..]),
+            (data.len() + 2, &data[4][..]),
+        ]);
+        assert_eq!((copy.len(), copy.g.points.as_ptr()), (g.len() + 2, at));
         let mut bad = g.clone();
         bad.g.adj0[1] = data.len() as u32 + 5;
         let damaged = to_bytes(&bad);

@@ -545,6 +545,20 @@ impl CompactGraph {
         with_compact!(self, c => c.heap_bytes())
     }
 
+    /// A copy with room for `extra` more nodes (see [`Compact::copy_with_room`]).
+    fn copy_with_room(&self, extra: usize) -> CompactGraph {
+        match self {
+            CompactGraph::Dense(c) => CompactGraph::Dense(c.copy_with_room(extra)),
+            CompactGraph::Half(c) => CompactGraph::Half(c.copy_with_room(extra)),
+            CompactGraph::Bits(c) => CompactGraph::Bits(c.copy_with_room(extra)),
+        }
+    }
+
+    /// The largest row id in the graph (0 when empty).
+    fn max_id(&self) -> usize {
+        with_compact!(self, c => c.max_id())
+    }
+
     /// A checkpointed graph of `def`'s storage, from its file.
     fn read(def: &VectorIndex, path: &Path) -> bincode::Result<CompactGraph> {
         let file = std::fs::File::open(path)?;
@@ -979,8 +993,16 @@ impl ShardIndex {
         {
             let me = self.clone();
             std::thread::spawn(move || {
+                // Cleared however the copy ends (a panic too), so a later
+                // batch can try again instead of the delta growing forever.
+                struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+                impl Drop for Done<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(false, Ordering::SeqCst);
+                    }
+                }
+                let _done = Done(&me.freezing);
                 me.freeze();
-                me.freezing.store(false, Ordering::SeqCst);
             });
         }
     }
@@ -999,7 +1021,9 @@ impl ShardIndex {
     /// it in (searches walk the old one meanwhile).
     fn freeze(&self) {
         // One at a time, so an older copy is never installed after a newer.
-        let _one = self.freeze_lock.lock().unwrap();
+        // It orders copies and guards no data: a copy that panicked does
+        // not stop later ones.
+        let _one = self.freeze_lock.lock().unwrap_or_else(|e| e.into_inner());
         {
             // Under the write lock no insert is half done: the copy has
             // every point hnsw_rs has, all linked.
@@ -1037,7 +1061,7 @@ impl ShardIndex {
             return;
         }
         let items = self.delta.read().unwrap()[..complete].to_vec();
-        let mut copy = (*current).clone();
+        let mut copy = current.copy_with_room(items.len());
         drop(current);
         copy.insert_many(&items);
         let mut g = self.graph.write().unwrap();
@@ -1346,7 +1370,12 @@ impl ShardIndex {
         }
         if meta.base == COMPACT_FILE {
             let graph = CompactGraph::read(&self.def, &dir.join(COMPACT_FILE)).ok()?;
-            let delta = bincode::deserialize(&std::fs::read(dir.join(DELTA_FILE)).ok()?).ok()?;
+            let delta: Vec<(usize, Point)> =
+                bincode::deserialize(&std::fs::read(dir.join(DELTA_FILE)).ok()?).ok()?;
+            // Ids the key map never gave out: not a checkpoint of this map.
+            if delta.iter().any(|(id, _)| *id >= map.len()) || graph.max_id() >= map.len() {
+                return None;
+            }
             *self.graph.write().unwrap() = Graph::Compact(Arc::new(graph));
             *self.delta.write().unwrap() = delta;
             *self.map.write().unwrap() = map;
@@ -1531,19 +1560,26 @@ impl VectorIndexes {
             .all()
             .into_iter()
             .map(|s| {
+                // Each lock taken and released in its own statement (a
+                // temporary guard lives to the end of the statement: held
+                // across `heap_bytes` it would invert graph → delta).
                 let (live, dead) = s.counts();
+                let source = *s.source.lock().unwrap();
+                let snapshot = s.compact().map_or(0, |c| c.len());
+                let recent = s.delta.read().unwrap().len();
+                let bytes = s.heap_bytes();
                 ShardState {
                     index: s.index.clone(),
                     table: s.table.qualified_name(),
                     group: s.group,
                     live,
                     dead,
-                    source: *s.source.lock().unwrap(),
+                    source,
                     storage: storage_name(&s.def),
                     applied: s.applied.load(Ordering::SeqCst),
-                    snapshot: s.compact().map_or(0, |c| c.len()),
-                    recent: s.delta.read().unwrap().len(),
-                    bytes: s.heap_bytes(),
+                    snapshot,
+                    recent,
+                    bytes,
                 }
             })
             .collect();
