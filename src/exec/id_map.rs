@@ -12,11 +12,19 @@ use std::hash::{BuildHasher, RandomState};
 use serde::{Deserialize, Serialize};
 
 /// What a checkpoint holds (the table is rebuilt from it).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Saved {
     bytes: Vec<u8>,
     ends: Vec<u64>,
     gone: Vec<bool>,
+}
+
+/// [`Saved`] borrowed from a live map (same encoding, no copy).
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    bytes: &'a [u8],
+    ends: &'a [u64],
+    gone: &'a [bool],
 }
 
 /// Ids ↔ keys, and tombstones: ids whose row was deleted or rewritten
@@ -120,10 +128,10 @@ impl IdMap {
     }
 
     pub fn to_bytes(&self) -> bincode::Result<Vec<u8>> {
-        bincode::serialize(&Saved {
-            bytes: self.bytes.clone(),
-            ends: self.ends.clone(),
-            gone: self.gone.clone(),
+        bincode::serialize(&SavedRef {
+            bytes: &self.bytes,
+            ends: &self.ends,
+            gone: &self.gone,
         })
     }
 

@@ -264,7 +264,7 @@ impl PgCatalog {
                 i64s(rows.iter().map(|r| r.dead as i64)),
                 strs(rows.iter().map(|r| r.source.to_string())),
                 i64s(rows.iter().map(|r| r.applied as i64)),
-                i64s(rows.iter().map(|r| r.snapshot as i64)),
+                i64s(rows.iter().map(|r| r.graph_nodes as i64)),
                 i64s(rows.iter().map(|r| r.recent as i64)),
                 Arc::new(Int64Array::from_iter(
                     rows.iter().map(|r| r.bytes.map(|b| b as i64)),

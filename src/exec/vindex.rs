@@ -576,19 +576,11 @@ impl CompactGraph {
     }
 
     fn len(&self) -> usize {
-        match self {
-            CompactGraph::Dense(s) => s.len(),
-            CompactGraph::Half(s) => s.len(),
-            CompactGraph::Bits(s) => s.len(),
-        }
+        with_compact!(self, c => c.len())
     }
 
     fn has(&self, id: usize) -> bool {
-        match self {
-            CompactGraph::Dense(s) => s.has(id),
-            CompactGraph::Half(s) => s.has(id),
-            CompactGraph::Bits(s) => s.has(id),
-        }
+        with_compact!(self, c => c.has(id))
     }
 
     /// The `k` nearest points to `q` that `scan` reaches, merged with the
@@ -601,11 +593,7 @@ impl CompactGraph {
         scan: &Scan,
         delta: &[(usize, Point)],
     ) -> Option<Vec<(usize, f32)>> {
-        match self {
-            CompactGraph::Dense(s) => compact_nearest(s, q, k, scan, delta),
-            CompactGraph::Half(s) => compact_nearest(s, q, k, scan, delta),
-            CompactGraph::Bits(s) => compact_nearest(s, q, k, scan, delta),
-        }
+        with_compact!(self, c => compact_nearest(c, q, k, scan, delta))
     }
 }
 
@@ -686,7 +674,7 @@ pub struct ShardState {
     pub storage: &'static str,
     /// Nodes in the compact graph, and points written since (searched
     /// exactly until inserted into the next copy).
-    pub snapshot: usize,
+    pub graph_nodes: usize,
     pub recent: usize,
     /// Heap bytes of the graph, key map and filter columns (see
     /// [`ShardIndex::heap_bytes`]).
@@ -1054,12 +1042,12 @@ impl ShardIndex {
         // Points are pushed to the delta and removed only here: its first
         // `complete` stay as they are while the copy is made.
         let complete = self.delta.read().unwrap().len();
-        let Some(current) = self.compact() else {
-            return;
-        };
         if complete == 0 {
             return;
         }
+        let Some(current) = self.compact() else {
+            return;
+        };
         let items = self.delta.read().unwrap()[..complete].to_vec();
         let mut copy = current.copy_with_room(items.len());
         drop(current);
@@ -1565,7 +1553,7 @@ impl VectorIndexes {
                 // across `heap_bytes` it would invert graph → delta).
                 let (live, dead) = s.counts();
                 let source = *s.source.lock().unwrap();
-                let snapshot = s.compact().map_or(0, |c| c.len());
+                let graph_nodes = s.compact().map_or(0, |c| c.len());
                 let recent = s.delta.read().unwrap().len();
                 let bytes = s.heap_bytes();
                 ShardState {
@@ -1577,7 +1565,7 @@ impl VectorIndexes {
                     source,
                     storage: storage_name(&s.def),
                     applied: s.applied.load(Ordering::SeqCst),
-                    snapshot,
+                    graph_nodes,
                     recent,
                     bytes,
                 }
