@@ -140,8 +140,16 @@ pub mod codes {
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const IO_ERROR: &str = "58030";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const STATEMENT_COMPLETION_UNKNOWN: &str = "40003";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
     pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
     pub const CARDINALITY_VIOLATION: &str = "21000";
+}
+
+/// An internal error (XX000) from a library error that has no SQLSTATE of
+/// its own (DataFusion, Arrow, bincode).
+pub fn df_internal(e: impl std::fmt::Display) -> PgError {
+    PgError::internal(e.to_string())
 }

@@ -2,13 +2,19 @@
 //! protocol. Layers, top to bottom (each depends only on those below it):
 //! `frontend` → `sql` → `exec` → `catalog` → `cluster` → `shard`.
 
+pub mod ann;
 pub mod catalog;
 pub mod cluster;
+pub mod dataplane;
+pub mod encoding;
 pub mod error;
 pub mod exec;
 pub mod format;
 pub mod frontend;
+pub mod pg_catalog;
 pub mod server;
 pub mod shard;
 pub mod sql;
+pub mod types;
 pub mod vector;
+pub mod vindex;

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::catalog::CatalogStore;
 use crate::cluster::Node;
+use crate::dataplane::LocalShards;
 use crate::frontend::Handlers;
 use crate::sql::Engine;
 
@@ -34,7 +35,7 @@ impl Default for Config {
 pub struct ServerHandle {
     pub addr: SocketAddr,
     pub node: Arc<Node>,
-    vindexes: Arc<crate::exec::vindex::VectorIndexes>,
+    vindexes: Arc<crate::vindex::VectorIndexes>,
     stop: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -45,7 +46,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let node = Node::start(&config.data_dir, config.shards, &addr.to_string()).await?;
     let catalog = Arc::new(CatalogStore::load(node.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
     // Vector indexes: from their checkpoints, or rebuilt from the rows.
-    let vindexes = crate::exec::vindex::VectorIndexes::new(node.clone(), &config.data_dir);
+    let vindexes = crate::vindex::VectorIndexes::new(node.clone(), &config.data_dir);
     let cat = catalog.current();
     for t in cat.tables.values() {
         for idx in t.indexes.iter().filter(|i| i.vector.is_some()) {
@@ -70,7 +71,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         });
     }
     let engine = Arc::new(Engine {
-        node: node.clone(),
+        data: LocalShards::new(node.clone(), vindexes.clone()),
         catalog,
         vindexes: vindexes.clone(),
     });

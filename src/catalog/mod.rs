@@ -1,17 +1,17 @@
-//! The catalog: schemas, tables, columns and indexes, and their SQL types.
+//! The catalog: schemas, tables, columns and indexes (their SQL types are
+//! [`crate::types::SqlType`]).
 //!
 //! The whole catalog is one versioned value in the meta Raft group; every DDL
 //! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
 
 pub mod store;
-pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::types::SqlType;
 pub use store::CatalogStore;
-pub use types::SqlType;
 
 pub type TableId = u32;
 pub type ColumnId = u32;

@@ -1,6 +1,8 @@
 //! Persistence of the catalog in the meta group, and sequences.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use tokio::sync::Mutex;
 
@@ -24,11 +26,7 @@ pub struct CatalogStore {
 
 impl CatalogStore {
     pub fn load(node: Arc<Node>) -> PgResult<CatalogStore> {
-        let catalog = match node.meta.get(CATALOG_KEY)? {
-            Some(b) => bincode::deserialize(&b)
-                .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))?,
-            None => Catalog::default(),
-        };
+        let catalog = stored(&node)?;
         Ok(CatalogStore {
             node,
             current: RwLock::new(Arc::new(catalog)),
@@ -38,7 +36,7 @@ impl CatalogStore {
     }
 
     pub fn current(&self) -> Arc<Catalog> {
-        self.current.read().unwrap().clone()
+        self.current.read().clone()
     }
 
     /// Apply a change to the catalog through the meta group. `f` edits a copy;
@@ -70,11 +68,20 @@ impl CatalogStore {
                 },
             ],
         };
-        match self.node.meta.propose(cmd).await? {
-            CommandResult::Applied { .. } => {
-                *self.current.write().unwrap() = Arc::new(new);
-                Ok(out)
-            }
+        let res = self.node.meta.propose(cmd).await;
+        if let Ok(CommandResult::Applied { .. }) = res {
+            *self.current.write() = Arc::new(new);
+            return Ok(out);
+        }
+        // Refused, failed or of unknown outcome (timed out: it may still
+        // apply): take what the meta group holds now, so this node's copy
+        // is never left behind it (a later DDL that finds it changed again
+        // refreshes it the same way).
+        if let Ok(now) = stored(&self.node) {
+            *self.current.write() = Arc::new(now);
+        }
+        match res {
+            Err(e) => Err(e.into()),
             _ => Err(PgError::new(
                 codes::SERIALIZATION_FAILURE,
                 "could not serialize access due to concurrent catalog change",
@@ -111,4 +118,13 @@ impl CatalogStore {
             )),
         }
     }
+}
+
+/// The catalog the meta group holds (empty before the first DDL).
+fn stored(node: &Node) -> PgResult<Catalog> {
+    Ok(match node.meta.get(CATALOG_KEY)? {
+        Some(b) => bincode::deserialize(&b)
+            .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))?,
+        None => Catalog::default(),
+    })
 }

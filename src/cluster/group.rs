@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use openraft::{BasicNode, Config, Raft};
 
+use super::error::ShardError;
 use super::network::Network;
-use crate::error::{PgError, PgResult, codes};
 use crate::shard::log_store::LogStore;
 use crate::shard::state_machine::StateMachine;
 use crate::shard::{Command, CommandResult, GroupId, NodeId, Store, TypeConfig};
+
+/// How long a write may wait for its commit before the caller is told
+/// its outcome is unknown (a healthy group commits in milliseconds).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Group {
@@ -64,18 +68,37 @@ impl Group {
     }
 
     /// Replicate and apply a command; returns once it is applied.
-    pub async fn propose(&self, cmd: Command) -> PgResult<CommandResult> {
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => Ok(resp.data),
-            Err(e) => Err(PgError::new(
-                codes::IO_ERROR,
-                format!("could not commit write to shard {}: {e}", self.id),
-            )),
+    /// Replicate `cmd` through the group's log and apply it; the outcome
+    /// tells "not leader" (nothing written) from "timed out" (unknown)
+    /// from a storage failure.
+    pub async fn propose(&self, cmd: Command) -> Result<CommandResult, ShardError> {
+        use openraft::error::{ClientWriteError, Fatal, RaftError};
+        let shard = self.id;
+        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(cmd));
+        match write.await {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ShardError::NotLeader {
+                    shard,
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::Fatal(Fatal::Stopped))) => Err(ShardError::ShuttingDown { shard }),
+            Ok(Err(e)) => Err(ShardError::Storage {
+                shard,
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(ShardError::Timeout {
+                shard,
+                secs: PROPOSE_TIMEOUT.as_secs(),
+            }),
         }
     }
 
-    pub fn get(&self, key: &[u8]) -> PgResult<Option<Vec<u8>>> {
-        self.store.get(self.id, key).map_err(storage_err)
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError> {
+        self.store
+            .get(self.id, key)
+            .map_err(|e| self.storage_err(e))
     }
 
     pub fn scan(
@@ -83,17 +106,20 @@ impl Group {
         start: &[u8],
         end: Option<&[u8]>,
         limit: usize,
-    ) -> PgResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
         self.store
             .scan(self.id, start, end, limit)
-            .map_err(storage_err)
+            .map_err(|e| self.storage_err(e))
+    }
+
+    fn storage_err(&self, e: rocksdb::Error) -> ShardError {
+        ShardError::Storage {
+            shard: self.id,
+            detail: e.to_string(),
+        }
     }
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }
-}
-
-fn storage_err(e: rocksdb::Error) -> PgError {
-    PgError::new(codes::IO_ERROR, format!("storage error: {e}"))
 }

@@ -10,9 +10,8 @@ use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
 use super::GrapeTable;
-use super::provider::Overlay;
 use crate::catalog::CatalogStore;
-use crate::cluster::Node;
+use crate::dataplane::{Overlay, ShardAccess};
 
 pub const CATALOG_NAME: &str = "grape";
 pub const SCRATCH_SCHEMA: &str = "__grape";
@@ -20,10 +19,10 @@ pub const SCRATCH_SCHEMA: &str = "__grape";
 #[derive(Debug)]
 pub struct GrapeCatalog {
     catalog: Arc<CatalogStore>,
-    node: Arc<Node>,
+    data: Arc<dyn ShardAccess>,
     scratch: Arc<MemorySchemaProvider>,
-    overlay: Arc<std::sync::Mutex<Option<Overlay>>>,
-    indexes: Arc<super::vindex::VectorIndexes>,
+    overlay: Arc<parking_lot::Mutex<Option<Overlay>>>,
+    indexes: Arc<crate::vindex::VectorIndexes>,
     /// The session's database name (`datname` in pg_catalog views).
     database: String,
 }
@@ -34,22 +33,16 @@ impl std::fmt::Debug for CatalogStore {
     }
 }
 
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Node({})", self.node_id)
-    }
-}
-
 impl GrapeCatalog {
     pub fn new(
         catalog: Arc<CatalogStore>,
-        node: Arc<Node>,
-        indexes: Arc<super::vindex::VectorIndexes>,
+        data: Arc<dyn ShardAccess>,
+        indexes: Arc<crate::vindex::VectorIndexes>,
         database: String,
     ) -> Self {
         GrapeCatalog {
             catalog,
-            node,
+            data,
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
             indexes,
@@ -59,11 +52,11 @@ impl GrapeCatalog {
 
     /// Set (or clear) the uncommitted writes that this session's scans merge.
     pub fn set_overlay(&self, overlay: Option<Overlay>) {
-        *self.overlay.lock().unwrap() = overlay;
+        *self.overlay.lock() = overlay;
     }
 
     pub fn overlay(&self) -> Option<Overlay> {
-        self.overlay.lock().unwrap().clone()
+        self.overlay.lock().clone()
     }
 
     pub fn scratch(&self) -> Arc<MemorySchemaProvider> {
@@ -81,7 +74,7 @@ impl CatalogProvider for GrapeCatalog {
             return Some(self.scratch.clone());
         }
         if name == "pg_catalog" {
-            return Some(Arc::new(super::pg_catalog::PgCatalog {
+            return Some(Arc::new(crate::pg_catalog::PgCatalog {
                 indexes: self.indexes.clone(),
                 database: self.database.clone(),
             }));
@@ -92,9 +85,8 @@ impl CatalogProvider for GrapeCatalog {
         Some(Arc::new(GrapeSchema {
             name: name.to_string(),
             catalog: self.catalog.clone(),
-            node: self.node.clone(),
+            data: self.data.clone(),
             overlay: self.overlay(),
-            indexes: self.indexes.clone(),
         }))
     }
 }
@@ -103,9 +95,8 @@ impl CatalogProvider for GrapeCatalog {
 pub struct GrapeSchema {
     name: String,
     catalog: Arc<CatalogStore>,
-    node: Arc<Node>,
+    data: Arc<dyn ShardAccess>,
     overlay: Option<Overlay>,
-    indexes: Arc<super::vindex::VectorIndexes>,
 }
 
 #[async_trait]
@@ -124,11 +115,11 @@ impl SchemaProvider for GrapeSchema {
             Arc::new(
                 GrapeTable::new(
                     Arc::new(t.clone()),
-                    self.node.clone(),
+                    self.data.clone(),
                     false,
                     self.overlay.clone(),
                 )
-                .with_indexes(self.indexes.clone()),
+                .with_vector_search(),
             ) as Arc<dyn TableProvider>
         }))
     }

@@ -29,14 +29,17 @@ use datafusion::physical_plan::{
 };
 use hnsw_rs::prelude::Distance;
 
-use super::codec::{Datum, decode_row, df_internal, rows_to_batch};
-use super::provider::Overlay;
 use super::scan::{ScanPart, read_part};
-use super::vindex::{BitDist, Point, Step, VectorIndexes, point_of, sparse_of};
+use crate::ann::{BitDist, Point, sparse_of};
 use crate::catalog::{Index, Table};
-use crate::cluster::Node;
+use crate::dataplane::{Overlay, ShardAccess, VectorSearch};
+use crate::encoding::decode_row;
+use crate::error::df_internal;
 use crate::error::{PgError, PgResult};
+use crate::types::Datum;
+use crate::types::datum::rows_to_batch;
 use crate::vector::distance::{self, Metric};
+use crate::vindex::spec::{Step, point_of};
 
 /// What the planner's KNN rule hands the table: which index, the query, k.
 #[derive(Debug, Clone)]
@@ -79,8 +82,7 @@ impl KnnSpec {
 #[derive(Debug)]
 pub struct ShardKnnExec {
     table: Arc<Table>,
-    node: Arc<Node>,
-    indexes: Arc<VectorIndexes>,
+    data: Arc<dyn ShardAccess>,
     spec: KnnSpec,
     full_schema: SchemaRef,
     projection: Vec<usize>,
@@ -99,8 +101,7 @@ impl ShardKnnExec {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         table: Arc<Table>,
-        node: Arc<Node>,
-        indexes: Arc<VectorIndexes>,
+        data: Arc<dyn ShardAccess>,
         spec: KnnSpec,
         full_schema: SchemaRef,
         projection: Vec<usize>,
@@ -120,8 +121,7 @@ impl ShardKnnExec {
         );
         ShardKnnExec {
             table,
-            node,
-            indexes,
+            data,
             spec,
             full_schema,
             projection,
@@ -140,7 +140,7 @@ impl ShardKnnExec {
 impl DisplayAs for ShardKnnExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let def = self.spec.index.vector.as_ref();
-        let shards: Vec<String> = self.parts.iter().map(|p| p.group().to_string()).collect();
+        let shards: Vec<String> = self.parts.iter().map(|p| p.shard().to_string()).collect();
         let cols: Vec<&str> = self
             .projected
             .fields()
@@ -190,8 +190,7 @@ fn exact(metric: Metric, a: &Point, b: &Point) -> f64 {
 /// [`ShardKnnExec`] runs, and what the direct KNN path runs on every shard.
 pub struct ShardSearch {
     pub table: Arc<Table>,
-    pub node: Arc<Node>,
-    pub indexes: Arc<VectorIndexes>,
+    pub data: Arc<dyn ShardAccess>,
     pub spec: KnnSpec,
     /// The table's schema: filters are evaluated against it.
     pub full_schema: SchemaRef,
@@ -221,7 +220,7 @@ impl ShardSearch {
             .get(pos)
             .and_then(|c| c.ty.vector())
             .map(|v| v.0);
-        (pos, kind, super::vindex::index_steps(def))
+        (pos, kind, crate::vindex::spec::index_steps(def))
     }
 
     /// Decode rows, keep those passing the filter, with their distance.
@@ -263,7 +262,7 @@ impl ShardSearch {
                 let v = f
                     .evaluate(&batch)
                     .and_then(|v| v.into_array(batch.num_rows()))
-                    .map_err(crate::exec::codec::df_internal)?;
+                    .map_err(crate::error::df_internal)?;
                 let b = v
                     .as_any()
                     .downcast_ref::<BooleanArray>()
@@ -287,15 +286,15 @@ impl ShardSearch {
     /// A key range without uncommitted writes is read a batch at a time.
     fn exact_scan(&self) -> PgResult<Vec<(f64, Vec<Datum>)>> {
         let (ScanPart::Range { start, end, .. }, None) = (&self.part, &self.overlay) else {
-            let kvs = read_part(&self.node, &self.part, self.overlay.as_ref())?;
+            let kvs = read_part(self.data.as_ref(), &self.part, self.overlay.as_ref())?;
             return self.score(kvs);
         };
         const BATCH: usize = 2048;
-        let group = self.node.group(self.part.group())?;
+        let shard = self.part.shard();
         let mut best: Vec<(f64, Vec<Datum>)> = Vec::new();
         let mut cursor = start.clone();
         loop {
-            let kvs = group.scan(&cursor, Some(end), BATCH)?;
+            let kvs = self.data.scan(shard, &cursor, Some(end), BATCH)?;
             let n = kvs.len();
             if let Some((last, _)) = kvs.last() {
                 cursor = last.clone();
@@ -313,20 +312,23 @@ impl ShardSearch {
     }
 
     fn graph(&self) -> PgResult<Option<Vec<(f64, Vec<Datum>)>>> {
-        let Some(shard) = self.indexes.get(self.part.group(), self.spec.index.id) else {
+        let Some(index) = self
+            .data
+            .vector_index(self.part.shard(), self.spec.index.id)
+        else {
             return Ok(None);
         };
-        if !shard.ready() {
+        if !index.ready() {
             return Ok(None);
         }
         if self.overlay.is_some() || self.selective {
             return Ok(None);
         }
-        let group = self.node.group(self.part.group())?;
+        let shard = self.part.shard();
         let k = self.spec.k;
         let def = self.spec.index.vector.as_ref().expect("vector index");
         // Quantized graphs return `rerank` candidates per row, re-ranked exactly.
-        let per_row = if super::vindex::quantized(def) {
+        let per_row = if crate::vindex::spec::quantized(def) {
             def.rerank.max(1)
         } else {
             1
@@ -336,7 +338,7 @@ impl ShardSearch {
             // (rows read and scored exactly, so inexact graphs are re-ranked).
             let want = k.saturating_mul(per_row);
             let effort = self.spec.effort(want);
-            let found = shard.filtered_search(
+            let found = index.filtered_search(
                 &self.spec.query,
                 want,
                 effort,
@@ -365,11 +367,11 @@ impl ShardSearch {
         };
         loop {
             let effort = self.spec.effort(want);
-            let keys = shard.search(&self.spec.query, want, effort);
+            let keys = index.search(&self.spec.query, want, effort);
             let found = keys.len();
             let mut kvs = Vec::with_capacity(found);
             for (key, _) in keys {
-                if let Some(v) = group.get(&key)? {
+                if let Some(v) = self.data.get(shard, &key)? {
                     kvs.push((key, v));
                 }
             }
@@ -386,7 +388,7 @@ impl ShardSearch {
             let needed = (k as f64 / rate * 2.0) as usize;
             want = needed.max(want.saturating_mul(4));
             // A graph walk this wide costs more than reading the shard's rows.
-            let live = shard.counts().0;
+            let live = index.live_rows();
             if want > self.spec.max_scan_tuples || want.saturating_mul(4) > live {
                 return Ok(None);
             }
@@ -427,16 +429,18 @@ impl ShardSearch {
 
     /// The shard's graph if this search is an unfiltered walk of a ready
     /// graph whose distances order rows exactly.
-    fn plain_walk(&self) -> Option<Arc<super::vindex::ShardIndex>> {
+    fn plain_walk(&self) -> Option<Arc<dyn VectorSearch>> {
         let def = self.spec.index.vector.as_ref()?;
         if self.filter.is_some() || self.overlay.is_some() || self.selective {
             return None;
         }
-        if !super::vindex::exact_order(def) {
+        if !crate::vindex::spec::exact_order(def) {
             return None;
         }
-        let shard = self.indexes.get(self.part.group(), self.spec.index.id)?;
-        shard.ready().then_some(shard)
+        let index = self
+            .data
+            .vector_index(self.part.shard(), self.spec.index.id)?;
+        index.ready().then_some(index)
     }
 
     /// Rows of `keys` with only the caller's columns, from the index's kept
@@ -450,10 +454,10 @@ impl ShardSearch {
 
     /// Read and score the rows of `keys` (all in this search's shard).
     fn rows_of(&self, keys: Vec<Vec<u8>>) -> PgResult<Vec<(f64, Vec<Datum>)>> {
-        let group = self.node.group(self.part.group())?;
+        let shard = self.part.shard();
         let mut kvs = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(v) = group.get(&key)? {
+            if let Some(v) = self.data.get(shard, &key)? {
                 kvs.push((key, v));
             }
         }
@@ -600,8 +604,7 @@ impl ExecutionPlan for ShardKnnExec {
         };
         let search = ShardSearch {
             table: self.table.clone(),
-            node: self.node.clone(),
-            indexes: self.indexes.clone(),
+            data: self.data.clone(),
             spec: self.spec.clone(),
             full_schema: self.full_schema.clone(),
             filter: self.filter.clone(),

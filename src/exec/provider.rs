@@ -12,12 +12,13 @@ use datafusion::logical_expr::{Expr, ExprSchemable, Operator, TableProviderFilte
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use super::codec::{Datum, encode_key, table_prefix};
 use super::scan::{ScanPart, ShardScanExec};
 use crate::catalog::Table;
-use crate::cluster::Node;
+use crate::dataplane::{Overlay, ShardAccess};
+use crate::encoding::prefix_successor;
+use crate::encoding::{encode_key, push_key, table_prefix};
 use crate::error::PgResult;
-use crate::shard::store::prefix_successor;
+use crate::types::Datum;
 
 /// Extra columns of DML scans: the encoded row key and the stored row bytes.
 pub const KEY_COLUMN: &str = "__grape_key";
@@ -25,28 +26,26 @@ pub const VALUE_COLUMN: &str = "__grape_val";
 
 pub struct GrapeTable {
     pub table: Arc<Table>,
-    pub node: Arc<Node>,
+    /// How the table's shards are read.
+    pub data: Arc<dyn ShardAccess>,
     schema: SchemaRef,
     with_key: bool,
     /// Column DEFAULTs as expressions, parsed the first time INSERT planning asks.
     defaults: OnceLock<HashMap<String, Expr>>,
     overlay: Option<Overlay>,
-    /// The node's vector indexes (KNN scans use them).
-    pub indexes: Option<Arc<super::vindex::VectorIndexes>>,
+    /// The planner's KNN rule may scan this table through its vector
+    /// indexes (tables of the catalog; not DML's own scans).
+    pub vector_search: bool,
     /// Set by the planner's KNN rule: scan this table as its k nearest rows.
     pub knn: Option<super::knn::KnnSpec>,
 }
-
-/// Uncommitted writes of the session's open transaction block: key → new
-/// value (None = deleted). Scans merge them so a block reads its own writes.
-pub type Overlay = Arc<std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
 
 /// Parses column DEFAULT expressions (no table context needed).
 static EXPR_PARSER: LazyLock<SessionContext> = LazyLock::new(SessionContext::new);
 
 /// A column DEFAULT as an expression of the column's type. CREATE/ALTER TABLE
 /// call this to reject a default that does not parse, so planning can rely on it.
-pub fn default_expr(sql: &str, ty: &crate::catalog::SqlType) -> PgResult<Expr> {
+pub fn default_expr(sql: &str, ty: &crate::types::SqlType) -> PgResult<Expr> {
     let empty = DFSchema::empty();
     EXPR_PARSER
         .parse_sql_expr(sql, &empty)
@@ -68,7 +67,7 @@ impl std::fmt::Debug for GrapeTable {
 impl GrapeTable {
     pub fn new(
         table: Arc<Table>,
-        node: Arc<Node>,
+        data: Arc<dyn ShardAccess>,
         with_key: bool,
         overlay: Option<Overlay>,
     ) -> Self {
@@ -86,18 +85,19 @@ impl GrapeTable {
         let schema = Arc::new(Schema::new(fields));
         GrapeTable {
             table,
-            node,
+            data,
             schema,
             with_key,
             defaults: OnceLock::new(),
             overlay,
-            indexes: None,
+            vector_search: false,
             knn: None,
         }
     }
 
-    pub fn with_indexes(mut self, indexes: Arc<super::vindex::VectorIndexes>) -> Self {
-        self.indexes = Some(indexes);
+    /// The same table, which the KNN rule may scan through its vector indexes.
+    pub fn with_vector_search(mut self) -> Self {
+        self.vector_search = true;
         self
     }
 
@@ -105,12 +105,12 @@ impl GrapeTable {
     pub fn with_knn(&self, spec: super::knn::KnnSpec) -> Self {
         GrapeTable {
             table: self.table.clone(),
-            node: self.node.clone(),
+            data: self.data.clone(),
             schema: self.schema.clone(),
             with_key: self.with_key,
             defaults: OnceLock::new(),
             overlay: self.overlay.clone(),
-            indexes: self.indexes.clone(),
+            vector_search: self.vector_search,
             knn: Some(spec),
         }
     }
@@ -217,11 +217,11 @@ impl GrapeTable {
             }
         }
         let parts = self
-            .node
-            .groups
-            .keys()
-            .map(|&group| ScanPart::Range {
-                group,
+            .data
+            .shards()
+            .into_iter()
+            .map(|shard| ScanPart::Range {
+                shard,
                 start: start.clone(),
                 end: end.clone(),
             })
@@ -230,20 +230,20 @@ impl GrapeTable {
     }
 
     fn points(&self, keys: Vec<Vec<u8>>) -> Vec<ScanPart> {
-        let mut by_group: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = Default::default();
+        let mut by_shard: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = Default::default();
         for k in keys {
-            by_group.entry(self.node.route(&k).id).or_default().push(k);
+            by_shard.entry(self.data.shard_of(&k)).or_default().push(k);
         }
-        if by_group.is_empty() {
-            let group = *self.node.groups.keys().next().expect("a data group");
+        if by_shard.is_empty() {
+            let shard = self.data.shards()[0];
             return vec![ScanPart::Points {
-                group,
+                shard,
                 keys: vec![],
             }];
         }
-        by_group
+        by_shard
             .into_iter()
-            .map(|(group, keys)| ScanPart::Points { group, keys })
+            .map(|(shard, keys)| ScanPart::Points { shard, keys })
             .collect()
     }
 
@@ -293,10 +293,10 @@ impl GrapeTable {
     fn index_row_keys(&self, start: &[u8], end: &[u8]) -> PgResult<Option<Vec<Vec<u8>>>> {
         const MAX: usize = 100_000;
         let mut out = Vec::new();
-        for g in self.node.groups.values() {
+        for shard in self.data.shards() {
             let mut from = start.to_vec();
             loop {
-                let chunk = g.scan(&from, Some(end), 4096)?;
+                let chunk = self.data.scan(shard, &from, Some(end), 4096)?;
                 let done = chunk.len() < 4096;
                 if let Some((k, _)) = chunk.last() {
                     from = k.clone();
@@ -331,7 +331,7 @@ fn key_range(
             return None;
         }
         let mut k = prefix.to_vec();
-        Datum::from_scalar(&v).ok()?.encode_key(&mut k).ok()?;
+        push_key(&Datum::from_scalar(&v).ok()?, &mut k).ok()?;
         Some(k)
     };
     let (mut lo, mut hi): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
@@ -486,7 +486,7 @@ impl TableProvider for GrapeTable {
         let projection = projection
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        if let (Some(spec), Some(indexes)) = (&self.knn, &self.indexes) {
+        if let Some(spec) = &self.knn {
             let (filter, filter_text) =
                 match datafusion::logical_expr::utils::conjunction(filters.iter().cloned()) {
                     Some(f) => {
@@ -501,8 +501,7 @@ impl TableProvider for GrapeTable {
                 };
             return Ok(Arc::new(super::knn::ShardKnnExec::new(
                 self.table.clone(),
-                self.node.clone(),
-                indexes.clone(),
+                self.data.clone(),
                 spec.clone(),
                 self.schema.clone(),
                 projection,
@@ -515,7 +514,7 @@ impl TableProvider for GrapeTable {
         }
         Ok(Arc::new(ShardScanExec::new(
             self.table.clone(),
-            self.node.clone(),
+            self.data.clone(),
             self.schema.clone(),
             projection,
             parts,

@@ -19,12 +19,12 @@ use datafusion::physical_plan::{
 };
 use futures::stream;
 
-use super::codec::{Datum, decode_row, rows_to_batch};
-use super::provider::Overlay;
 use crate::catalog::Table;
-use crate::cluster::Node;
+use crate::dataplane::{Overlay, ShardAccess, ShardId};
+use crate::encoding::decode_row;
 use crate::error::PgError;
-use crate::shard::GroupId;
+use crate::types::Datum;
+use crate::types::datum::rows_to_batch;
 
 const BATCH_ROWS: usize = 4096;
 
@@ -32,37 +32,37 @@ const BATCH_ROWS: usize = 4096;
 pub enum ScanPart {
     /// The table's rows in this shard with keys in `[start, end)`.
     Range {
-        group: GroupId,
+        shard: ShardId,
         start: Vec<u8>,
         end: Vec<u8>,
     },
     /// Only these keys (primary-key point lookup).
-    Points { group: GroupId, keys: Vec<Vec<u8>> },
+    Points { shard: ShardId, keys: Vec<Vec<u8>> },
 }
 
 impl ScanPart {
-    pub fn group(&self) -> GroupId {
+    pub fn shard(&self) -> ShardId {
         match self {
-            ScanPart::Range { group, .. } | ScanPart::Points { group, .. } => *group,
+            ScanPart::Range { shard, .. } | ScanPart::Points { shard, .. } => *shard,
         }
     }
 }
 
 /// All (key, value) pairs of a part, with the session's uncommitted writes merged.
 pub fn read_part(
-    node: &Node,
+    data: &dyn ShardAccess,
     part: &ScanPart,
     overlay: Option<&Overlay>,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PgError> {
-    let group = node.group(part.group())?;
+    let shard = part.shard();
     match part {
         ScanPart::Range { start, end, .. } => {
-            let kvs = group.scan(start, Some(end), usize::MAX)?;
+            let kvs = data.scan(shard, start, Some(end), usize::MAX)?;
             let Some(ov) = overlay else { return Ok(kvs) };
             let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
                 kvs.into_iter().collect();
             for (k, v) in ov.range(start.clone()..end.clone()) {
-                if node.route(k).id != group.id {
+                if data.shard_of(k) != shard {
                     continue;
                 }
                 match v {
@@ -77,7 +77,7 @@ pub fn read_part(
             for k in keys {
                 let v = match overlay.and_then(|o| o.get(k)) {
                     Some(v) => v.clone(),
-                    None => group.get(k)?,
+                    None => data.get(shard, k)?,
                 };
                 if let Some(v) = v {
                     out.push((k.clone(), v));
@@ -91,7 +91,7 @@ pub fn read_part(
 #[derive(Debug)]
 pub struct ShardScanExec {
     table: Arc<Table>,
-    node: Arc<Node>,
+    data: Arc<dyn ShardAccess>,
     projection: Vec<usize>,
     projected: SchemaRef,
     parts: Vec<ScanPart>,
@@ -106,7 +106,7 @@ pub struct ShardScanExec {
 impl ShardScanExec {
     pub fn new(
         table: Arc<Table>,
-        node: Arc<Node>,
+        data: Arc<dyn ShardAccess>,
         full_schema: SchemaRef,
         projection: Vec<usize>,
         parts: Vec<ScanPart>,
@@ -124,7 +124,7 @@ impl ShardScanExec {
         );
         ShardScanExec {
             table,
-            node,
+            data,
             projection,
             projected,
             parts,
@@ -139,7 +139,7 @@ impl ShardScanExec {
 
 impl DisplayAs for ShardScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let shards: Vec<String> = self.parts.iter().map(|p| p.group().to_string()).collect();
+        let shards: Vec<String> = self.parts.iter().map(|p| p.shard().to_string()).collect();
         let cols: Vec<&str> = self
             .projected
             .fields()
@@ -163,7 +163,7 @@ impl DisplayAs for ShardScanExec {
 
 struct ScanState {
     table: Arc<Table>,
-    node: Arc<Node>,
+    data: Arc<dyn ShardAccess>,
     part: ScanPart,
     cursor: Vec<u8>,
     end: Vec<u8>,
@@ -182,11 +182,11 @@ impl ScanState {
         if self.done || self.remaining == 0 {
             return Ok(None);
         }
-        let group = self.node.group(self.part.group())?;
+        let shard = self.part.shard();
         let want = BATCH_ROWS.min(self.remaining);
         let kvs: Vec<(Vec<u8>, Vec<u8>)> = match &self.part {
             ScanPart::Range { .. } => {
-                let kvs = group.scan(&self.cursor, Some(&self.end), want)?;
+                let kvs = self.data.scan(shard, &self.cursor, Some(&self.end), want)?;
                 let from = self.cursor.clone();
                 if kvs.len() < want {
                     self.done = true;
@@ -207,7 +207,7 @@ impl ScanState {
                         let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
                             kvs.into_iter().collect();
                         for (k, v) in ov.range(from..upper) {
-                            if self.node.route(k).id != group.id {
+                            if self.data.shard_of(k) != shard {
                                 continue;
                             }
                             match v {
@@ -226,7 +226,7 @@ impl ScanState {
                     self.point_pos += 1;
                     let v = match self.overlay.as_ref().and_then(|o| o.get(k)) {
                         Some(v) => v.clone(),
-                        None => group.get(k)?,
+                        None => self.data.get(shard, k)?,
                     };
                     if let Some(v) = v {
                         out.push((k.clone(), v));
@@ -304,12 +304,12 @@ impl ExecutionPlan for ShardScanExec {
         };
         let done = part.is_none();
         let part = part.unwrap_or(ScanPart::Points {
-            group: 0,
+            shard: 0,
             keys: vec![],
         });
         let state = ScanState {
             table: self.table.clone(),
-            node: self.node.clone(),
+            data: self.data.clone(),
             part,
             cursor,
             end,

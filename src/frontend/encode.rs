@@ -11,14 +11,14 @@ use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-use crate::catalog::types::PG_TYPE_KEY;
 pub use crate::format::pg_float_text;
+use crate::types::PG_TYPE_KEY;
 
 /// Row description for a schema in the given formats.
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     let mut out = arrow_schema_to_pg_fields(schema, format, None)?;
     for (i, f) in schema.fields().iter().enumerate() {
-        let visible = crate::sql::names::visible(f.name());
+        let visible = crate::sql::rewrite::columns::visible(f.name());
         if visible != f.name() {
             let old = &out[i];
             out[i] = FieldInfo::new(
@@ -42,7 +42,7 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
                 "oid" if *f.data_type() == DataType::Int64 => Type::OID,
                 "char" if *f.data_type() == DataType::Utf8 => Type::CHAR,
                 "oid" | "char" => continue,
-                other => match crate::catalog::types::vector_pg_type(other) {
+                other => match crate::types::vector_pg_type(other) {
                     Some(t) => t,
                     None => continue,
                 },
@@ -153,13 +153,13 @@ pub fn wire_forms(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
 
 fn wire_form(col: &ArrayRef, fi: &FieldInfo) -> Option<ArrayRef> {
     use pgwire::api::results::FieldFormat;
-    if let Some(kind) = crate::catalog::types::vector_kind_of_pg_type(fi.datatype()) {
-        use crate::exec::vecarrow;
+    if let Some(kind) = crate::types::vector_kind_of_pg_type(fi.datatype()) {
+        use crate::types::vector_arrow;
         return match fi.format() {
-            FieldFormat::Text => vecarrow::text_array(kind, col)
+            FieldFormat::Text => vector_arrow::text_array(kind, col)
                 .ok()
                 .map(|a| Arc::new(a) as ArrayRef),
-            FieldFormat::Binary => vecarrow::send_array(kind, col)
+            FieldFormat::Binary => vector_arrow::send_array(kind, col)
                 .ok()
                 .map(|a| Arc::new(a) as ArrayRef),
         };

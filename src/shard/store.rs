@@ -26,7 +26,7 @@ pub const CF_DATA: &str = "data";
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
-    observer: Arc<std::sync::RwLock<Option<Arc<dyn super::ApplyObserver>>>>,
+    observer: Arc<parking_lot::RwLock<Option<Arc<dyn super::ApplyObserver>>>>,
 }
 
 impl Store {
@@ -47,16 +47,16 @@ impl Store {
 
     /// Register the observer of applied changes (one per node).
     pub fn set_observer(&self, o: Arc<dyn super::ApplyObserver>) {
-        *self.observer.write().unwrap() = Some(o);
+        *self.observer.write() = Some(o);
     }
 
     /// Drop the observer (at shutdown: it holds the node, which holds the store).
     pub fn clear_observer(&self) {
-        *self.observer.write().unwrap() = None;
+        *self.observer.write() = None;
     }
 
     pub fn observer(&self) -> Option<Arc<dyn super::ApplyObserver>> {
-        self.observer.read().unwrap().clone()
+        self.observer.read().clone()
     }
 
     pub fn db(&self) -> &DB {

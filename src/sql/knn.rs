@@ -18,11 +18,12 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableScan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::vector::udf::metric_of_fn;
+use crate::ann::{Point, bits_words};
 use crate::catalog::Index;
 use crate::exec::GrapeTable;
 use crate::exec::knn::KnnSpec;
-use crate::exec::vindex::{Point, Step, bits_words, index_steps};
 use crate::vector::{self, Bits, Kind};
+use crate::vindex::spec::{Step, index_steps};
 
 /// The session's KNN settings (`hnsw.ef_search`, ...), shared with its rule.
 #[derive(Debug)]
@@ -244,7 +245,7 @@ impl KnnRule {
         let source = source.downcast_ref::<DefaultTableSource>()?;
         let provider: &dyn std::any::Any = source.table_provider.as_ref();
         let table = provider.downcast_ref::<GrapeTable>()?;
-        if table.knn.is_some() || table.indexes.is_none() {
+        if table.knn.is_some() || !table.vector_search {
             return None;
         }
         let spec = self.spec(&key, table, k)?;
@@ -287,111 +288,4 @@ impl OptimizerRule for KnnRule {
             None => Ok(Transformed::no(plan)),
         }
     }
-}
-
-/// Run an uncorrelated scalar subquery that gives a distance operator its
-/// query vector (`ORDER BY v <-> (SELECT v FROM t WHERE id = 1) LIMIT 5`)
-/// before planning, and put its value in as a literal, so the KNN rule (and
-/// the direct path) can use the index. A subquery that cannot run on its
-/// own (correlated) is left to the planner. As PostgreSQL: more than one row
-/// is an error (21000), no row is NULL.
-pub async fn inline_query_vectors(
-    engine: &super::Engine,
-    session: &mut super::session::Session,
-    stmt: &mut datafusion::sql::sqlparser::ast::Statement,
-) -> crate::error::PgResult<()> {
-    use datafusion::sql::sqlparser::ast::{
-        BinaryOperator, Expr as SqlExpr, Statement, visit_expressions_mut,
-    };
-    use std::ops::ControlFlow;
-    let is_distance = |op: &BinaryOperator| match op {
-        BinaryOperator::Custom(s) => crate::vector::distance::Metric::from_operator(s).is_some(),
-        BinaryOperator::Spaceship => true,
-        _ => false,
-    };
-    // A subquery may name the statement's CTEs: leave those to the planner.
-    if let Statement::Query(q) = stmt {
-        if q.with.is_some() {
-            return Ok(());
-        }
-    }
-    // The subqueries, in order of appearance.
-    let mut found: Vec<datafusion::sql::sqlparser::ast::Query> = Vec::new();
-    let _ = visit_expressions_mut(stmt, |e| {
-        if let SqlExpr::BinaryOp { left, op, right } = e {
-            if is_distance(op) {
-                for side in [left.as_ref(), right.as_ref()] {
-                    if let SqlExpr::Subquery(q) = side {
-                        if !found.contains(q) {
-                            found.push((**q).clone());
-                        }
-                    }
-                }
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    let mut values: Vec<(datafusion::sql::sqlparser::ast::Query, SqlExpr)> = Vec::new();
-    for q in found {
-        let Ok(super::Output::Stream { schema, stream, .. }) =
-            Box::pin(engine.execute(session, Statement::Query(Box::new(q.clone())))).await
-        else {
-            continue;
-        };
-        let Ok(batches) = futures::TryStreamExt::try_collect::<Vec<_>>(stream).await else {
-            continue;
-        };
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let Some(kind) = schema
-            .fields()
-            .first()
-            .filter(|_| schema.fields().len() == 1)
-            .and_then(|f| crate::exec::vecarrow::field_kind(f))
-        else {
-            continue;
-        };
-        if rows > 1 {
-            return Err(crate::error::PgError::new(
-                "21000",
-                "more than one row returned by a subquery used as an expression",
-            ));
-        }
-        let text = match batches.iter().find(|b| b.num_rows() == 1) {
-            Some(b) => crate::exec::vecarrow::text_array(kind, b.column(0))?
-                .iter()
-                .next()
-                .flatten()
-                .map(str::to_string),
-            None => None,
-        };
-        // `bit` alone is bit(1): a bit string goes in as varbit.
-        let ty = if kind == crate::vector::Kind::Bit {
-            "varbit"
-        } else {
-            kind.name()
-        };
-        let literal = match text {
-            Some(t) => format!("CAST('{t}' AS {ty})"),
-            None => format!("CAST(NULL AS {ty})"),
-        };
-        let e = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&literal)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| crate::error::PgError::internal(e.to_string()))?;
-        values.push((q, e));
-    }
-    if values.is_empty() {
-        return Ok(());
-    }
-    let _ = visit_expressions_mut(stmt, |e| {
-        if let SqlExpr::Subquery(q) = e {
-            if let Some((_, v)) = values.iter().find(|(k, _)| k == q.as_ref()) {
-                *e = v.clone();
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    Ok(())
 }

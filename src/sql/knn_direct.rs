@@ -30,12 +30,13 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::Output;
 use super::session::Session;
+use crate::ann::Point;
 use crate::catalog::Table;
 use crate::error::PgResult;
 use crate::exec::GrapeTable;
-use crate::exec::codec::{Datum, rows_to_batch};
 use crate::exec::knn::{ShardSearch, nearest_all};
-use crate::exec::vindex::Point;
+use crate::types::Datum;
+use crate::types::datum::rows_to_batch;
 use crate::vector::distance::Metric;
 
 /// One select-list item of a direct KNN query.
@@ -342,7 +343,7 @@ fn filter_sql(e: &Expr, table: &Table, qualifier: &str, reads: &mut bool) -> Opt
                 return None;
             }
             *reads = true;
-            format!("\"{}\"", col.name.replace('"', "\"\""))
+            crate::types::text::quote_ident(&col.name)
         }
         Expr::Value(v) => match &v.value {
             Value::Number(..) | Value::SingleQuotedString(_) | Value::Boolean(_) | Value::Null => {
@@ -501,7 +502,7 @@ pub async fn try_run(
 
     // Output columns, named as the planned path names them.
     let mut named = Statement::Query(q.clone());
-    super::names::name_columns(&mut named);
+    super::rewrite::columns::name_columns(&mut named);
     let Statement::Query(named) = named else {
         return Ok(None);
     };
@@ -541,7 +542,7 @@ pub async fn try_run(
         }
     }
 
-    let grape = GrapeTable::new(table.clone(), engine.node.clone(), false, None);
+    let grape = GrapeTable::new(table.clone(), engine.data.clone(), false, None);
     // The WHERE clause alone, through DataFusion, for the shards' filtered
     // search. (Key and secondary-index lookups are left out: they need the
     // filter type-coerced, and the kept columns find so few matches as fast.)
@@ -582,8 +583,7 @@ pub async fn try_run(
         .into_iter()
         .map(|part| ShardSearch {
             table: table.clone(),
-            node: engine.node.clone(),
-            indexes: engine.vindexes.clone(),
+            data: engine.data.clone(),
             spec: spec.clone(),
             full_schema: grape.schema_ref(),
             filter: physical.clone(),

@@ -1,14 +1,21 @@
 //! Integration tests: real servers, real clients. One test binary so the
-//! engine links once.
+//! engine links once. Modules are named after the client or the fault they
+//! exercise; those driven by tokio-postgres after the SQL they cover.
 
 mod common;
-mod copy;
 
-mod durability;
-mod errors;
-mod protocol;
+// Clients other than tokio-postgres.
 mod psql;
-mod slt;
+mod psycopg;
+mod sqllogictest;
+
+// Faults: bad input on purpose, kill -9 of the real binary.
+mod bad_input;
+mod kill9;
+
+// tokio-postgres, by subject.
+mod copy;
+mod protocol;
 mod sql;
 mod txn;
 mod vectors;

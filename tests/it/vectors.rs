@@ -577,31 +577,6 @@ async fn hnsw_concurrent_writes_searches_and_reindex() {
     handle.shutdown().await;
 }
 
-/// psycopg 3 with pgvector-python's adapters (type lookup by name in
-/// pg_type, text and binary vectors), as a Python user would connect.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn psycopg_with_pgvector_python() {
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, _c) = start(dir.path()).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/pgvector_psycopg.py"
-    );
-    let out = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg(handle.addr.port().to_string())
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    handle.shutdown().await;
-}
-
 /// Every row of a simple-protocol answer as text, with the column names.
 async fn text_rows(c: &Client, sql: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
     use tokio_postgres::SimpleQueryMessage as M;

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::PgError;
-use crate::exec::vecarrow::{self, Dense};
+use crate::types::vector_arrow::{self, Dense};
 use crate::vector::{self, Kind};
 
 /// The built-in `avg`/`sum`, taught vectors.
@@ -58,7 +58,7 @@ fn dense_kind(t: &DataType) -> Option<Kind> {
 }
 
 fn field_dense_kind(f: &Field) -> Option<Kind> {
-    match vecarrow::field_kind(f) {
+    match vector_arrow::field_kind(f) {
         Some(k @ (Kind::Vector | Kind::HalfVec)) => Some(k),
         Some(_) => None,
         None => dense_kind(f.data_type()),
@@ -109,7 +109,7 @@ impl AggregateUDFImpl for VectorAware {
         match arg_fields {
             [f] if field_dense_kind(f).is_some() => {
                 let kind = field_dense_kind(f).unwrap();
-                Ok(Arc::new(vecarrow::field(kind, self.name())))
+                Ok(Arc::new(vector_arrow::field(kind, self.name())))
             }
             _ => self.inner.return_field(arg_fields),
         }
@@ -314,7 +314,7 @@ impl Accumulator for VecAccumulator {
             }
             Some(v)
         };
-        ScalarValue::try_from_array(&vecarrow::dense_array(self.kind, &[row]), 0)
+        ScalarValue::try_from_array(&vector_arrow::dense_array(self.kind, &[row]), 0)
     }
 
     fn size(&self) -> usize {

@@ -13,10 +13,11 @@
 //!   `$n` next to a vector the vector type.
 
 pub mod aggregate;
+mod cast;
 pub mod udf;
+mod values;
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
@@ -24,16 +25,13 @@ use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::{Placeholder, ScalarFunction};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
 use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable, ScalarUDF};
-use datafusion::sql::sqlparser::ast::{
-    self, BinaryOperator, DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Statement, Value, visit_expressions_mut,
-};
+use datafusion::sql::sqlparser::ast::{self, BinaryOperator, DataType as SqlDataType, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use crate::catalog::SqlType;
-use crate::exec::vecarrow;
+use crate::sql::rewrite::vector_casts::vector_cast_target;
+use crate::types::vector_arrow;
 use crate::vector::Kind;
 use crate::vector::distance::Metric;
 
@@ -178,91 +176,6 @@ fn generic_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     out
 }
 
-/// A vector-kind SQL type in a cast: (`vector`/`halfvec`/`sparsevec`/`bit`/`varbit`, typmod).
-fn vector_cast_target(dt: &SqlDataType) -> Option<(&'static str, i64)> {
-    let t = match SqlType::from_ast(dt).ok()?.0 {
-        SqlType::Vector(n) => ("vector", n),
-        SqlType::HalfVec(n) => ("halfvec", n),
-        SqlType::SparseVec(n) => ("sparsevec", n),
-        SqlType::Bit(n) => ("bit", n),
-        SqlType::VarBit(n) => ("varbit", n),
-        _ => return None,
-    };
-    Some((t.0, t.1.map_or(-1, |n| n as i64)))
-}
-
-/// The AST of `grape_cast(e, 'kind', typmod)`.
-pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
-    let mut call = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!("{}(NULL, '{kind}', {typmod})", udf::CAST_FN))
-        .and_then(|mut p| p.parse_expr())
-        .expect("cast template parses");
-    if let Expr::Function(f) = &mut call {
-        if let FunctionArguments::List(list) = &mut f.args {
-            list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-        }
-    }
-    call
-}
-
-/// Rewrite casts to vector types and `B'...'` literals into `grape_cast` calls.
-/// A bad typmod (`vector(0)`) is reported here, with pgvector's words.
-pub fn rewrite(stmt: &mut Statement) -> crate::error::PgResult<()> {
-    let mut err = None;
-    let _ = visit_expressions_mut(stmt, |e| {
-        match e {
-            Expr::Cast {
-                expr, data_type, ..
-            } => {
-                if let SqlDataType::Custom(..)
-                | SqlDataType::Bit(_)
-                | SqlDataType::BitVarying(_)
-                | SqlDataType::VarBit(_) = data_type
-                {
-                    match SqlType::from_ast(data_type) {
-                        Err(er) if is_vector_name(data_type) => {
-                            err = Some(er);
-                            return ControlFlow::Break(());
-                        }
-                        _ => {}
-                    }
-                }
-                if let Some((kind, typmod)) = vector_cast_target(data_type) {
-                    let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
-                    *e = cast_call(inner, kind, typmod);
-                }
-            }
-            Expr::Value(v) => {
-                if let Value::SingleQuotedByteStringLiteral(bits) = &v.value {
-                    let len = bits.chars().count() as i64;
-                    let lit = Expr::value(Value::SingleQuotedString(bits.clone()));
-                    *e = cast_call(lit, "bit", len.max(1));
-                }
-            }
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-fn is_vector_name(dt: &SqlDataType) -> bool {
-    match dt {
-        SqlDataType::Custom(name, _) => Kind::from_name(
-            &name
-                .to_string()
-                .to_lowercase()
-                .trim_matches('"')
-                .to_string(),
-        )
-        .is_some(),
-        _ => true,
-    }
-}
-
 /// Plans pgvector's operators as calls of the vector UDFs.
 #[derive(Debug)]
 pub struct VectorPlanner {
@@ -285,7 +198,7 @@ impl Default for VectorPlanner {
 /// The vector kind of a planned expression, if it has one.
 fn expr_kind(e: &DfExpr, schema: &DFSchema) -> Option<Kind> {
     let (_, f) = e.to_field(schema).ok()?;
-    vecarrow::field_kind(&f)
+    vector_arrow::field_kind(&f)
 }
 
 fn is_untyped(e: &DfExpr, schema: &DFSchema) -> bool {
@@ -310,7 +223,7 @@ impl VectorPlanner {
             DfExpr::Placeholder(Placeholder { id, field: None }) => {
                 DfExpr::Placeholder(Placeholder {
                     id,
-                    field: Some(Arc::new(vecarrow::field(kind, ""))),
+                    field: Some(Arc::new(vector_arrow::field(kind, ""))),
                 })
             }
             e if is_untyped(&e, schema) => self.call(
@@ -424,7 +337,7 @@ impl TypePlanner for GrapeTypePlanner {
                 ))))
             }
             other => match vector_cast_target(other) {
-                Some((kind, _)) => Ok(Some(Arc::new(vecarrow::field(
+                Some((kind, _)) => Ok(Some(Arc::new(vector_arrow::field(
                     Kind::from_name(kind).unwrap(),
                     "vector",
                 )))),
@@ -432,29 +345,4 @@ impl TypePlanner for GrapeTypePlanner {
             },
         }
     }
-}
-
-/// `$n` parameters cast to a vector type (`$1::vector`): their wire type is
-/// that vector type, as PostgreSQL infers it.
-pub fn placeholder_casts(stmt: &Statement) -> Vec<(usize, &'static str)> {
-    use datafusion::sql::sqlparser::ast::visit_expressions;
-    let mut out = Vec::new();
-    let _ = visit_expressions(stmt, |e| {
-        if let Expr::Cast {
-            expr, data_type, ..
-        } = e
-        {
-            if let (Expr::Value(v), Some((kind, _))) =
-                (expr.as_ref(), vector_cast_target(data_type))
-            {
-                if let Value::Placeholder(p) = &v.value {
-                    if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
-                        out.push((n, kind));
-                    }
-                }
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    out
 }

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array, StringArray};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -16,11 +16,11 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use super::values::*;
 use crate::error::PgError;
-use crate::exec::vecarrow::{self, Dense};
+use crate::types::vector_arrow::{self};
 use crate::vector::distance::{self, Metric};
-use crate::vector::{self, Bits, Kind, SparseVec};
-
+use crate::vector::{self, Kind};
 /// What a [`VecFn`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -114,11 +114,7 @@ pub fn metric_of_fn(name: &str) -> Option<Metric> {
     })
 }
 
-fn pg(e: PgError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
-fn undefined(name: &str, kinds: &[String]) -> DataFusionError {
+pub(super) fn undefined(name: &str, kinds: &[String]) -> DataFusionError {
     pg(PgError::new(
         "42883",
         format!("function {name}({}) does not exist", kinds.join(", ")),
@@ -126,21 +122,6 @@ fn undefined(name: &str, kinds: &[String]) -> DataFusionError {
     .with_hint(
         "No function matches the given name and argument types. You might need to add explicit type casts.",
     ))
-}
-
-/// The vector kind of an argument field, if it is one.
-fn kind_of(f: &Field) -> Option<Kind> {
-    vecarrow::field_kind(f).or(match f.data_type() {
-        DataType::List(item) if item.data_type() == &DataType::Float32 => Some(Kind::Vector),
-        _ => None,
-    })
-}
-
-fn is_text(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
 }
 
 /// The kind the operands of a vector function share.
@@ -172,117 +153,6 @@ fn common_kind(name: &str, fields: &[FieldRef]) -> Result<Kind> {
     }
 }
 
-fn type_names(fields: &[FieldRef]) -> Vec<String> {
-    fields
-        .iter()
-        .map(|f| match kind_of(f) {
-            Some(k) => k.name().to_string(),
-            None if is_text(f.data_type()) => "unknown".into(),
-            None => crate::sql::errors::pg_type_name(&f.data_type().to_string()).to_string(),
-        })
-        .collect()
-}
-
-/// One value of a vector kind.
-#[derive(Debug, Clone)]
-pub enum Val<'a> {
-    Dense(Cow<'a, [f32]>),
-    Sparse(SparseVec),
-    Bits(Bits),
-}
-
-impl Val<'_> {
-    fn dim(&self) -> usize {
-        match self {
-            Val::Dense(v) => v.len(),
-            Val::Sparse(s) => s.dim as usize,
-            Val::Bits(b) => b.len as usize,
-        }
-    }
-}
-
-/// An argument column read as `kind`.
-enum Values {
-    Const(Option<Val<'static>>),
-    Array(ArrayRef, Kind),
-    Parsed(Vec<Option<Val<'static>>>),
-}
-
-fn parse_as(kind: Kind, s: &str) -> std::result::Result<Val<'static>, PgError> {
-    Ok(match kind {
-        Kind::Vector => Val::Dense(Cow::Owned(vector::parse_vector(s, None)?)),
-        Kind::HalfVec => Val::Dense(Cow::Owned(vector::parse_halfvec(s, None)?)),
-        Kind::SparseVec => Val::Sparse(vector::parse_sparsevec(s, None)?),
-        Kind::Bit => Val::Bits(vector::parse_bits(s, None)?),
-    })
-}
-
-fn read_array(a: &ArrayRef, kind: Kind, i: usize) -> Option<Val<'_>> {
-    if a.is_null(i) {
-        return None;
-    }
-    match kind {
-        Kind::Vector | Kind::HalfVec => Dense::new(a).ok()?.get(i).map(Val::Dense),
-        Kind::SparseVec => Some(Val::Sparse(SparseVec::from_bytes(
-            a.as_binary::<i32>().value(i),
-        ))),
-        Kind::Bit => Some(Val::Bits(Bits::from_bytes(a.as_binary::<i32>().value(i)))),
-    }
-}
-
-impl Values {
-    fn new(arg: &ColumnarValue, field: &Field, kind: Kind) -> Result<Values> {
-        let text = is_text(field.data_type()) && kind_of(field).is_none();
-        match arg {
-            ColumnarValue::Scalar(s) => {
-                if s.is_null() {
-                    return Ok(Values::Const(None));
-                }
-                if text {
-                    let st = s.to_string();
-                    return Ok(Values::Const(Some(parse_as(kind, &st).map_err(pg)?)));
-                }
-                let a = s.to_array_of_size(1)?;
-                let v = read_array(&a, kind, 0).map(|v| match v {
-                    Val::Dense(d) => Val::Dense(Cow::Owned(d.into_owned())),
-                    Val::Sparse(s) => Val::Sparse(s),
-                    Val::Bits(b) => Val::Bits(b),
-                });
-                Ok(Values::Const(v))
-            }
-            ColumnarValue::Array(a) => {
-                if text {
-                    let strings = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-                    let strings = strings.as_string::<i32>();
-                    let mut out = Vec::with_capacity(strings.len());
-                    for s in strings.iter() {
-                        out.push(match s {
-                            Some(s) => Some(parse_as(kind, s).map_err(pg)?),
-                            None => None,
-                        });
-                    }
-                    return Ok(Values::Parsed(out));
-                }
-                Ok(Values::Array(a.clone(), kind))
-            }
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<Val<'_>> {
-        match self {
-            Values::Const(v) => v.as_ref().map(|v| match v {
-                Val::Dense(d) => Val::Dense(Cow::Borrowed(d.as_ref())),
-                other => other.clone(),
-            }),
-            Values::Parsed(v) => v[i].as_ref().map(|v| match v {
-                Val::Dense(d) => Val::Dense(Cow::Borrowed(d.as_ref())),
-                other => other.clone(),
-            }),
-            Values::Array(a, k) => read_array(a, *k, i),
-        }
-    }
-}
-
 fn check_same_dims(kind: Kind, a: &Val, b: &Val) -> Result<()> {
     if a.dim() != b.dim() {
         return Err(pg(vector::dims_mismatch(kind, a.dim(), b.dim())));
@@ -297,73 +167,6 @@ pub fn distance_of(metric: Metric, a: &Val, b: &Val) -> f64 {
         (Val::Sparse(x), Val::Sparse(y)) => distance::sparse(metric, x, y),
         (Val::Bits(x), Val::Bits(y)) => distance::bits(metric, x, y),
         _ => f64::NAN,
-    }
-}
-
-fn scalar_i64(arg: &ColumnarValue, i: usize) -> Option<i64> {
-    match arg {
-        ColumnarValue::Scalar(s) => {
-            if s.is_null() {
-                None
-            } else {
-                s.cast_to(&DataType::Int64).ok().and_then(|v| match v {
-                    ScalarValue::Int64(x) => x,
-                    _ => None,
-                })
-            }
-        }
-        ColumnarValue::Array(a) => {
-            let c = datafusion::arrow::compute::cast(a, &DataType::Int64).ok()?;
-            let c = c.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-            if c.is_null(i) { None } else { Some(c.value(i)) }
-        }
-    }
-}
-
-fn scalar_string(v: Option<&ScalarValue>) -> Option<String> {
-    match v {
-        Some(ScalarValue::Utf8(Some(s)))
-        | Some(ScalarValue::LargeUtf8(Some(s)))
-        | Some(ScalarValue::Utf8View(Some(s))) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-/// Build an output column of `kind` from computed values.
-fn build(kind: Kind, rows: Vec<Option<Val>>) -> ArrayRef {
-    match kind {
-        Kind::Vector | Kind::HalfVec => {
-            let dense: Vec<Option<Vec<f32>>> = rows
-                .into_iter()
-                .map(|r| match r {
-                    Some(Val::Dense(d)) => Some(d.into_owned()),
-                    Some(Val::Sparse(s)) => Some(s.to_dense()),
-                    _ => None,
-                })
-                .collect();
-            vecarrow::dense_array(kind, &dense)
-        }
-        Kind::SparseVec => {
-            let b: Vec<Option<Vec<u8>>> = rows
-                .into_iter()
-                .map(|r| match r {
-                    Some(Val::Sparse(s)) => Some(s.to_bytes()),
-                    Some(Val::Dense(d)) => Some(SparseVec::from_dense(&d).to_bytes()),
-                    _ => None,
-                })
-                .collect();
-            vecarrow::bytes_array(&b)
-        }
-        Kind::Bit => {
-            let b: Vec<Option<Vec<u8>>> = rows
-                .into_iter()
-                .map(|r| match r {
-                    Some(Val::Bits(b)) => Some(b.to_bytes()),
-                    _ => None,
-                })
-                .collect();
-            vecarrow::bytes_array(&b)
-        }
     }
 }
 
@@ -405,23 +208,23 @@ impl VecFn {
             }
             Op::Normalize | Op::Add | Op::Sub | Op::Mul | Op::Concat => {
                 let k = common_kind(name, fields)?;
-                vecarrow::field(k, name)
+                vector_arrow::field(k, name)
             }
             Op::Subvector => {
                 need(3)?;
                 let k = common_kind(name, &fields[..1])?;
-                vecarrow::field(k, name)
+                vector_arrow::field(k, name)
             }
             Op::BinaryQuantize => {
                 need(1)?;
                 common_kind(name, fields)?;
-                vecarrow::field(Kind::Bit, name)
+                vector_arrow::field(Kind::Bit, name)
             }
             Op::Cast => {
                 let target = scalar_string(scalars.get(1).copied().flatten())
                     .and_then(|s| Kind::from_name(&s))
                     .ok_or_else(|| DataFusionError::Plan("grape_cast needs a type".into()))?;
-                vecarrow::field(target, name)
+                vector_arrow::field(target, name)
             }
         })
     }
@@ -652,151 +455,8 @@ impl ScalarUDFImpl for VecFn {
                 }
                 build(k, rows)
             }
-            Op::Cast => cast(&args)?,
+            Op::Cast => super::cast::cast(&args)?,
         };
         Ok(ColumnarValue::Array(out))
     }
-}
-
-/// `grape_cast(x, 'kind', typmod)`: text, arrays and other vector kinds to a
-/// vector kind, with the typmod checked.
-fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
-    let n = args.number_rows;
-    let target = match &args.args[1] {
-        ColumnarValue::Scalar(s) => scalar_string(Some(s)),
-        _ => None,
-    }
-    .ok_or_else(|| DataFusionError::Plan("grape_cast needs a type".into()))?;
-    let varbit = target == "varbit";
-    let target_kind = Kind::from_name(&target).unwrap();
-    let typmod = scalar_i64(&args.args[2], 0)
-        .filter(|t| *t >= 0)
-        .map(|t| t as u32);
-    let field = &args.arg_fields[0];
-    let input = args.args[0].to_array(n)?;
-    let src_kind = kind_of(field);
-    let mut rows: Vec<Option<Val>> = Vec::with_capacity(n);
-    let check = |v: Val<'static>| -> std::result::Result<Val<'static>, PgError> {
-        match &v {
-            Val::Dense(d) => {
-                vector::check_dense(target_kind, d, None)?;
-                vector::check_expected_dim(typmod, d.len())?;
-            }
-            Val::Sparse(s) => vector::check_expected_dim(typmod, s.dim as usize)?,
-            Val::Bits(b) => match typmod {
-                Some(t) if varbit && b.len > t => {
-                    return Err(PgError::new(
-                        "22001",
-                        format!("bit string too long for type bit varying({t})"),
-                    ));
-                }
-                Some(t) if !varbit && b.len != t => {
-                    return Err(PgError::new(
-                        "22026",
-                        format!("bit string length {} does not match type bit({t})", b.len),
-                    ));
-                }
-                _ => {}
-            },
-        }
-        Ok(v)
-    };
-    match (src_kind, input.data_type()) {
-        (None, dt) if is_text(dt) => {
-            let s = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
-            let s: &StringArray = s.as_string::<i32>();
-            for t in s.iter() {
-                rows.push(match t {
-                    None => None,
-                    Some(t) => {
-                        let v = match target_kind {
-                            Kind::Vector => {
-                                Val::Dense(Cow::Owned(vector::parse_vector(t, typmod).map_err(pg)?))
-                            }
-                            Kind::HalfVec => Val::Dense(Cow::Owned(
-                                vector::parse_halfvec(t, typmod).map_err(pg)?,
-                            )),
-                            Kind::SparseVec => {
-                                Val::Sparse(vector::parse_sparsevec(t, typmod).map_err(pg)?)
-                            }
-                            Kind::Bit => Val::Bits(
-                                vector::parse_bits(t.trim(), if varbit { None } else { typmod })
-                                    .map_err(pg)?,
-                            ),
-                        };
-                        Some(check(v).map_err(pg)?)
-                    }
-                });
-            }
-        }
-        (None, DataType::List(_)) | (None, DataType::LargeList(_)) => {
-            if target_kind == Kind::Bit {
-                return Err(cannot_cast(field, &target));
-            }
-            let list = datafusion::arrow::compute::cast(
-                &input,
-                &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
-            )
-            .map_err(|_| pg(vector::data_error("unsupported array type")))?;
-            let list = list.as_list::<i32>();
-            for i in 0..n {
-                if list.is_null(i) {
-                    rows.push(None);
-                    continue;
-                }
-                let items = list.value(i);
-                let items = items.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-                let vals: Vec<Option<f64>> = items.iter().collect();
-                let v = vector::from_array(target_kind, &vals, typmod).map_err(pg)?;
-                rows.push(Some(match target_kind {
-                    Kind::SparseVec => Val::Sparse(SparseVec::from_dense(&v)),
-                    _ => Val::Dense(Cow::Owned(v)),
-                }));
-            }
-        }
-        (Some(src), _) => {
-            let ok = match (src, target_kind) {
-                (a, b) if a == b => true,
-                (Kind::Bit, _) | (_, Kind::Bit) => false,
-                _ => true,
-            };
-            if !ok {
-                return Err(cannot_cast(field, &target));
-            }
-            let vals = Values::new(&ColumnarValue::Array(input.clone()), field, src)?;
-            for i in 0..n {
-                let v = match vals.get(i) {
-                    None => None,
-                    Some(v) => {
-                        let v: Val<'static> = match (v, target_kind) {
-                            (Val::Dense(d), Kind::SparseVec) => {
-                                Val::Sparse(SparseVec::from_dense(&d))
-                            }
-                            (Val::Sparse(s), Kind::Vector | Kind::HalfVec) => {
-                                Val::Dense(Cow::Owned(s.to_dense()))
-                            }
-                            (Val::Dense(d), Kind::HalfVec) => {
-                                Val::Dense(Cow::Owned(vector::to_half(&d).map_err(pg)?))
-                            }
-                            (Val::Dense(d), _) => Val::Dense(Cow::Owned(d.into_owned())),
-                            (Val::Sparse(s), _) => Val::Sparse(s),
-                            (Val::Bits(b), _) => Val::Bits(b),
-                        };
-                        Some(check(v).map_err(pg)?)
-                    }
-                };
-                rows.push(v);
-            }
-        }
-        _ => return Err(cannot_cast(field, &target)),
-    }
-    Ok(build(target_kind, rows))
-}
-
-fn cannot_cast(field: &Field, target: &str) -> DataFusionError {
-    let from = type_names(&[Arc::new(field.clone())]).remove(0);
-    pg(PgError::new(
-        "42846",
-        format!("cannot cast type {from} to {target}"),
-    ))
 }

@@ -1,0 +1,114 @@
+//! The data plane: the one way `sql/` and `exec/` reach a shard's rows and
+//! its vector indexes. [`ShardAccess`] is the seam: a point read, a range
+//! scan, a KNN search and a replicated write, each addressed to a shard and
+//! routed by the shard map's epoch.
+//!
+//! Today it has one implementation, [`LocalShards`]: every shard is a Raft
+//! group on this node. A remote implementation (shards on other nodes,
+//! reached over RPC) and transactional reads (MVCC snapshots) go behind the
+//! same trait; nothing above it iterates the node's groups or opens
+//! RocksDB.
+
+pub mod local;
+pub mod overlay;
+pub mod write;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use crate::cluster::ShardError;
+pub use crate::shard::{Command, CommandResult, Op};
+pub use local::LocalShards;
+pub use overlay::Overlay;
+
+use crate::ann::Point;
+use crate::catalog::Table;
+use crate::shard::GroupId;
+use crate::types::Datum;
+
+/// A data shard: one Raft group holding the rows of the slots it owns.
+pub type ShardId = GroupId;
+
+/// A shard map version. Writes carry the epoch they were routed by; a
+/// shard that no longer owns the key refuses them ([`ShardError::Moved`])
+/// and the caller re-routes.
+pub type Epoch = u64;
+
+/// Key/value pairs in key order.
+pub type Kvs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The seam between the SQL engine and the shards (see the module doc).
+#[async_trait]
+pub trait ShardAccess: Send + Sync + std::fmt::Debug {
+    /// The shard map epoch that [`ShardAccess::shard_of`] answers from.
+    fn epoch(&self) -> Epoch;
+
+    /// Every data shard, in id order.
+    fn shards(&self) -> Vec<ShardId>;
+
+    /// The shard that owns an encoded key.
+    fn shard_of(&self, key: &[u8]) -> ShardId;
+
+    /// The value of `key` on `shard`.
+    fn get(&self, shard: ShardId, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError>;
+
+    /// Up to `limit` pairs of `shard` with keys in `[start, end)`, in key order.
+    fn scan(
+        &self,
+        shard: ShardId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Kvs, ShardError>;
+
+    /// Replicate `cmd` through `shard`'s log and apply it (all of its ops or
+    /// none), routed by the shard map of `epoch`.
+    async fn propose(
+        &self,
+        shard: ShardId,
+        epoch: Epoch,
+        cmd: Command,
+    ) -> Result<CommandResult, ShardError>;
+
+    /// The vector index `index` on `shard`, for KNN searches (None when it
+    /// is not registered there).
+    fn vector_index(&self, shard: ShardId, index: u32) -> Option<Arc<dyn VectorSearch>>;
+}
+
+/// KNN search on one shard's vector index: what the KNN operators ask of a
+/// shard, whichever node holds it.
+pub trait VectorSearch: Send + Sync {
+    /// Whether the index holds every row (not in its first build): until
+    /// then callers scan rows exactly.
+    fn ready(&self) -> bool;
+
+    /// Live rows in the index.
+    fn live_rows(&self) -> usize;
+
+    /// Up to `k` nearest live rows to `q` in graph order, as row keys with
+    /// the graph's distance, walking with width `ef`.
+    fn search(&self, q: &Point, k: usize, ef: usize) -> Vec<(Vec<u8>, f32)>;
+
+    /// Up to `k` nearest live rows passing `filter` (a predicate over the
+    /// table's columns, `schema`), or None when the index cannot evaluate
+    /// it from the columns it keeps.
+    fn filtered_search(
+        &self,
+        q: &Point,
+        k: usize,
+        ef: usize,
+        filter: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        table: &Table,
+        schema: &datafusion::arrow::datatypes::SchemaRef,
+    ) -> Option<Vec<(Vec<u8>, f32)>>;
+
+    /// Rows of `keys` holding only table columns `cols`, from the columns
+    /// the index keeps (None if one is not kept).
+    fn kept_rows(
+        &self,
+        keys: &[(f32, Vec<u8>)],
+        table: &Table,
+        cols: &[usize],
+    ) -> Option<Vec<(f64, Vec<Datum>)>>;
+}

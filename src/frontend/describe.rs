@@ -1,0 +1,238 @@
+//! Parse and Describe: a statement is parsed once, its parameter types
+//! inferred and its result columns described.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::Statement;
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, Type};
+
+use super::encode;
+use pgwire::error::PgWireResult;
+
+use super::errors::*;
+use super::session::*;
+use crate::error::PgError;
+use crate::sql::session::Session;
+use crate::sql::{Engine, dml, params};
+
+/// A parsed statement with what Describe needs.
+#[derive(Clone)]
+pub struct Prepared {
+    pub stmt: Statement,
+    pub param_types: Vec<Type>,
+    pub schema: Option<SchemaRef>,
+}
+
+pub struct GrapeQueryParser {
+    pub(super) engine: Arc<Engine>,
+}
+
+pub(super) fn df_type_to_pg(dt: &DataType) -> Type {
+    arrow_pg::datatypes::into_pg_type(dt).unwrap_or(Type::TEXT)
+}
+
+impl GrapeQueryParser {
+    pub(super) async fn describe(
+        &self,
+        session: &Session,
+        stmt: &Statement,
+        n_params: usize,
+    ) -> Result<(Vec<Type>, Option<SchemaRef>), PgError> {
+        let mut types = vec![Type::UNKNOWN; n_params];
+        let mut schema = None;
+        let text_col = |name: &str| {
+            Some(Arc::new(Schema::new(vec![Field::new(
+                name,
+                DataType::Utf8,
+                false,
+            )])))
+        };
+        // Plan a copy without the clauses DataFusion does not plan itself.
+        let mut for_plan = stmt.clone();
+        let mut returning = None;
+        match &mut for_plan {
+            Statement::Insert(i) => {
+                let datafusion::sql::sqlparser::ast::TableObject::TableName(tname) = &i.table
+                else {
+                    return Ok((types, None));
+                };
+                let parts = crate::sql::object_parts(tname);
+                let alias = i.table_alias.as_ref().map(|a| a.alias.value.clone());
+                returning = i.returning.take().map(|r| (parts, r, alias));
+                i.on = None;
+                i.table_alias = None;
+            }
+            Statement::Update(u) => {
+                if let datafusion::sql::sqlparser::ast::TableFactor::Table { name, alias, .. } =
+                    &u.table.relation
+                {
+                    returning = u.returning.take().map(|r| {
+                        (
+                            crate::sql::object_parts(name),
+                            r,
+                            alias.as_ref().map(|a| a.name.value.clone()),
+                        )
+                    });
+                }
+            }
+            Statement::Delete(d) => {
+                let tables = match &d.from {
+                    datafusion::sql::sqlparser::ast::FromTable::WithFromKeyword(t)
+                    | datafusion::sql::sqlparser::ast::FromTable::WithoutKeyword(t) => t.clone(),
+                };
+                if let Some(datafusion::sql::sqlparser::ast::TableFactor::Table {
+                    name,
+                    alias,
+                    ..
+                }) = tables.first().map(|t| &t.relation)
+                {
+                    returning = d.returning.take().map(|r| {
+                        (
+                            crate::sql::object_parts(name),
+                            r,
+                            alias.as_ref().map(|a| a.name.value.clone()),
+                        )
+                    });
+                }
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                if name.eq_ignore_ascii_case("all") {
+                    schema = Some(Arc::new(Schema::new(vec![
+                        Field::new("name", DataType::Utf8, false),
+                        Field::new("setting", DataType::Utf8, false),
+                        Field::new("description", DataType::Utf8, false),
+                    ])));
+                } else {
+                    schema = text_col(crate::sql::settings::display_name(&name.to_lowercase()));
+                }
+                return Ok((types, schema));
+            }
+            Statement::Explain { .. } => return Ok((types, text_col("QUERY PLAN"))),
+            Statement::Query(_) => {}
+            _ => return Ok((types, None)),
+        }
+        let is_query = matches!(for_plan, Statement::Query(_));
+        match self.engine.plan(session, for_plan).await {
+            Ok(plan) => {
+                if let Ok(pt) = plan.get_parameter_fields() {
+                    for (k, v) in pt {
+                        if let (Some(n), Some(f)) =
+                            (k.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()), v)
+                        {
+                            if n >= 1 && n <= types.len() {
+                                // A vector operand's `$n` is a vector (pgvector's
+                                // OID); a catalog oid column's an oid.
+                                let vector = f.metadata().get(crate::types::PG_TYPE_KEY).and_then(
+                                    |t| match t.as_str() {
+                                        "oid" => Some(Type::OID),
+                                        t => crate::types::vector_pg_type(t),
+                                    },
+                                );
+                                types[n - 1] =
+                                    vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
+                            }
+                        }
+                    }
+                }
+                if is_query {
+                    schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                }
+            }
+            Err(e) if is_query => return Err(e),
+            Err(_) => {}
+        }
+        if let Some((parts, items, alias)) = returning {
+            let table = dml::resolve_table(&self.engine, session, &parts)?;
+            let alias = alias.unwrap_or_else(|| table.name.clone());
+            schema =
+                Some(dml::returning_schema(&self.engine, session, &table, &alias, &items).await?);
+        }
+        for t in types.iter_mut() {
+            if *t == Type::UNKNOWN {
+                *t = Type::TEXT;
+            }
+        }
+        Ok((types, schema))
+    }
+}
+
+#[async_trait]
+impl QueryParser for GrapeQueryParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut stmts = crate::sql::parse(sql).map_err(pg_err)?;
+        if stmts.len() > 1 {
+            return Err(pg_err(PgError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            )));
+        }
+        let Some(stmt) = stmts.pop() else {
+            return Ok(None);
+        };
+        let n = params::count(&stmt).max(types.len());
+        let slot = session_of(client)?;
+        let session = slot.session.lock().await;
+        let (mut param_types, schema) = self
+            .describe(&session, &stmt, n)
+            .await
+            .map_err(|e| pg_err(locate_name(e, sql)))?;
+        for (n, kind) in crate::sql::rewrite::vector_casts::placeholder_casts(&stmt) {
+            if let Some(t) = crate::types::vector_pg_type(kind) {
+                if n >= 1 && n <= param_types.len() {
+                    param_types[n - 1] = t;
+                }
+            }
+        }
+        for (i, t) in types.iter().enumerate() {
+            if let Some(t) = t {
+                if *t != Type::UNKNOWN {
+                    // pgvector's OIDs are ours; pgwire knows them only as numbers.
+                    param_types[i] = crate::types::pg_type_rows()
+                        .iter()
+                        .find(|r| r.oid == t.oid() as i64)
+                        .and_then(|r| crate::types::vector_pg_type(&r.name))
+                        .unwrap_or_else(|| t.clone());
+                }
+            }
+        }
+        Ok(Some(Prepared {
+            stmt,
+            param_types,
+            schema,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.param_types.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.schema {
+            Some(s) => encode::fields(s, column_format.unwrap_or(&Format::UnifiedText)),
+            None => Ok(vec![]),
+        }
+    }
+}

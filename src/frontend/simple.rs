@@ -1,0 +1,67 @@
+//! The simple query protocol.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::Response;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore};
+
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use super::errors::*;
+use super::handler::*;
+use super::session::*;
+use crate::sql::session::TxnState;
+
+#[async_trait]
+impl SimpleQueryHandler for Frontend {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let slot = session_of(client)?;
+        let mut guard = AbortOnDrop {
+            slot: slot.clone(),
+            armed: true,
+        };
+        let mut session = slot.session.lock().await;
+        let mut out = Vec::new();
+        match crate::sql::parse(query) {
+            Err(e) => {
+                if let TxnState::Block { .. } = session.txn {
+                    session.txn = TxnState::Failed;
+                    session.grape.set_overlay(None);
+                }
+                out.push(Response::Error(Box::new(to_error_info(e))));
+            }
+            Ok(stmts) => {
+                for stmt in stmts {
+                    let res = self
+                        .run(&slot, &mut session, stmt, &Format::UnifiedText)
+                        .await;
+                    send_notices(client, &mut session).await?;
+                    match res {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            out.push(Response::Error(Box::new(to_error_info(locate_name(
+                                e, query,
+                            )))));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        drop(session);
+        guard.armed = false;
+        Ok(out)
+    }
+}

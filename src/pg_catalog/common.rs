@@ -1,0 +1,37 @@
+//! Helpers the relations share: catalog column types and one-batch tables.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::{MemTable, TableProvider};
+
+/// A catalog column described to clients as PostgreSQL's `oid` or
+/// `"char"`: drivers read catalog rows with the column types PostgreSQL
+/// gives them (rust-postgres refuses an int8 where it expects an oid).
+pub fn typed(name: &str, dt: DataType, pg_type: &str) -> Field {
+    Field::new(name, dt, false)
+        .with_metadata([(crate::types::PG_TYPE_KEY.to_string(), pg_type.to_string())].into())
+}
+
+pub fn oid(name: &str) -> Field {
+    typed(name, DataType::Int64, "oid")
+}
+
+pub fn char1(name: &str) -> Field {
+    typed(name, DataType::Utf8, "char")
+}
+
+pub fn i64s(v: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(v))
+}
+
+pub fn strs(v: impl IntoIterator<Item = String>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(v))
+}
+
+pub fn table(schema: SchemaRef, columns: Vec<ArrayRef>) -> DfResult<Arc<dyn TableProvider>> {
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}

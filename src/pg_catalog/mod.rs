@@ -1,0 +1,63 @@
+//! `pg_catalog` as far as drivers and operators need it: `pg_type` (from
+//! catalog/pg_type.tsv), `pg_namespace` and an empty `pg_range` (what
+//! drivers join to look a type up by oid), `pg_stat_progress_create_index` (HNSW builds in
+//! progress, as PostgreSQL 15 shows them) and `grape_vector_indexes` (each
+//! shard's graph: rows, tombstones, where it was loaded from). The two views
+//! are computed when a query names them.
+//!
+//! One file per relation (or family); `functions` holds the catalog
+//! functions and the rewrite of `pg_catalog.` names DataFusion cannot plan.
+
+mod common;
+pub mod functions;
+mod pg_namespace;
+mod pg_type;
+mod progress;
+mod vector_indexes;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::SchemaProvider;
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableProvider;
+
+use crate::vindex::VectorIndexes;
+
+const PG_TYPE: &str = "pg_type";
+const PG_NAMESPACE: &str = "pg_namespace";
+const PG_RANGE: &str = "pg_range";
+const PROGRESS: &str = "pg_stat_progress_create_index";
+const VECTOR_INDEXES: &str = "grape_vector_indexes";
+
+/// The relations answered here (unqualified names resolve to them).
+pub const TABLES: [&str; 5] = [PG_TYPE, PG_NAMESPACE, PG_RANGE, PROGRESS, VECTOR_INDEXES];
+
+/// The `pg_catalog` schema of a session's catalog.
+#[derive(Debug)]
+pub struct PgCatalog {
+    pub indexes: Arc<VectorIndexes>,
+    pub database: String,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(Some(match name {
+            PG_TYPE => pg_type::pg_type(),
+            PG_NAMESPACE => pg_namespace::pg_namespace(),
+            PG_RANGE => pg_type::pg_range(),
+            PROGRESS => progress::progress(&self.indexes, &self.database)?,
+            VECTOR_INDEXES => vector_indexes::vector_indexes(&self.indexes)?,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        TABLES.contains(&name)
+    }
+}

@@ -1,0 +1,67 @@
+//! The DataFusion context a session plans in: GrapeDB's expression and
+//! type planners, the KNN optimizer rule, the vector functions and
+//! aggregates, and the pg_catalog functions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::execution::context::SessionConfig;
+use datafusion::prelude::SessionContext;
+
+use super::engine::Engine;
+use super::knn::{KnnRule, KnnSettings};
+use super::session::Session;
+use crate::exec::catalog_provider::{CATALOG_NAME, GrapeCatalog};
+use crate::pg_catalog::functions;
+
+/// A new session of `user` with the settings the client sent at startup.
+pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, String>) -> Session {
+    let database = startup
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.to_string());
+    let grape = Arc::new(GrapeCatalog::new(
+        engine.catalog.clone(),
+        engine.data.clone(),
+        engine.vindexes.clone(),
+        database.clone(),
+    ));
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, "public")
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false)
+        .with_target_partitions(4)
+        // Scans already have one partition per shard; spreading a point
+        // lookup's single batch round-robin only costs time.
+        .with_round_robin_repartition(false);
+    let knn: Arc<KnnSettings> = Default::default();
+    let ctx = new_context(config, knn.clone());
+    ctx.register_catalog(CATALOG_NAME, grape.clone());
+    functions::register(&ctx, &database, user, "public");
+    functions::register_regtype(&ctx);
+    Session::new(ctx, knn, grape, user, startup)
+}
+
+/// A DataFusion context with GrapeDB's planners and functions.
+fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
+    use datafusion::execution::SessionStateDefaults;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
+        vec![Arc::new(super::vector::VectorPlanner::default())];
+    planners.extend(SessionStateDefaults::default_expr_planners());
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_expr_planners(planners)
+        .with_type_planner(Arc::new(super::vector::GrapeTypePlanner))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.add_optimizer_rule(Arc::new(KnnRule { settings: knn }));
+    for f in super::vector::udf::all() {
+        ctx.register_udf(f);
+    }
+    for f in super::vector::aggregate::all() {
+        ctx.register_udaf(f);
+    }
+    ctx
+}

@@ -1,0 +1,344 @@
+//! What INSERT, UPDATE and DELETE share: the target table, row checks,
+//! row keys and index entries, constraint errors, RETURNING.
+
+#![allow(unused_imports)]
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
+};
+
+use crate::catalog::{Index, Table};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::GrapeTable;
+use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::errors::df_error;
+use crate::sql::session::Session;
+use crate::sql::{Engine, Output, object_parts};
+use crate::types::Datum;
+use crate::types::datum::{batch_row, rows_to_batch};
+use crate::types::text::quote_ident;
+
+/// How many times a statement is re-run when a row it read changed before its write.
+pub(super) const MAX_RETRIES: usize = 20;
+
+pub fn resolve_table(engine: &Engine, session: &Session, parts: &[String]) -> PgResult<Arc<Table>> {
+    let cat = engine.catalog.current();
+    let (schema, name) = match parts {
+        [name] => (None, name.as_str()),
+        [schema, name] => (Some(schema.as_str()), name.as_str()),
+        [_, schema, name] => (Some(schema.as_str()), name.as_str()),
+        _ => return Err(PgError::syntax("improper qualified name")),
+    };
+    cat.resolve(schema, name, &session.search_path())
+        .map(|t| Arc::new(t.clone()))
+        .ok_or_else(|| PgError::undefined_table(&parts.join(".")))
+}
+
+/// Check NOT NULL and length limits of a full row.
+pub(super) fn check_row(table: &Table, row: &[Datum]) -> PgResult<()> {
+    for (c, v) in table.columns.iter().zip(row) {
+        if c.not_null && v.is_null() {
+            return Err(PgError::new(
+                codes::NOT_NULL_VIOLATION,
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, table.name
+                ),
+            )
+            .with_detail(format!("Failing row contains ({}).", row_text(row))));
+        }
+        if let (Some((_, Some(dims))), Datum::Vector(v)) = (c.ty.vector(), v) {
+            crate::vector::check_expected_dim(Some(dims), v.len())?;
+        }
+        if let (Some((_, Some(dims))), Datum::HalfVec(v)) = (c.ty.vector(), v) {
+            crate::vector::check_expected_dim(Some(dims), v.len())?;
+        }
+        if let (Some((crate::vector::Kind::SparseVec, _)), Datum::Bytes(b)) = (c.ty.vector(), v) {
+            let in_hnsw = table.indexes.iter().any(|i| {
+                i.vector
+                    .as_ref()
+                    .is_some_and(|d| d.column == c.id && d.method == "hnsw" && d.expr.is_none())
+            });
+            if in_hnsw && crate::vector::sparsevec_nnz(b) > crate::vector::SPARSEVEC_HNSW_MAX_NNZ {
+                return Err(crate::vector::sparsevec_hnsw_nnz_error());
+            }
+        }
+        if let (Some(max), Datum::Text(s)) = (c.ty.max_chars(), v) {
+            if s.chars().count() > max as usize {
+                return Err(PgError::new(
+                    codes::STRING_DATA_RIGHT_TRUNCATION,
+                    format!("value too long for type {}", c.ty.pg_name()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn datum_text(d: &Datum) -> String {
+    match d {
+        Datum::Null => "null".into(),
+        Datum::Bool(b) => {
+            if *b {
+                "t".into()
+            } else {
+                "f".into()
+            }
+        }
+        Datum::I16(i) => i.to_string(),
+        Datum::I32(i) => i.to_string(),
+        Datum::I64(i) => i.to_string(),
+        Datum::F32(f) => f.to_string(),
+        Datum::F64(f) => f.to_string(),
+        Datum::Text(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+pub(super) fn row_text(row: &[Datum]) -> String {
+    row.iter().map(datum_text).collect::<Vec<_>>().join(", ")
+}
+
+/// The row key: primary key values, or a fresh hidden row id.
+pub(super) async fn row_key(engine: &Engine, table: &Table, row: &[Datum]) -> PgResult<Vec<u8>> {
+    if table.primary_key.is_empty() {
+        let id = engine.catalog.nextval(&table.rowid_sequence()).await?;
+        return encode_key(table.id, &[Datum::I64(id)]);
+    }
+    let vals: Vec<Datum> = table
+        .pk_positions()
+        .iter()
+        .map(|&i| row[i].clone())
+        .collect();
+    encode_key(table.id, &vals)
+}
+
+/// Index entry of a row: key and value (None when the row has NULL in the index).
+pub(super) fn index_entry(
+    table: &Table,
+    idx: &Index,
+    row: &[Datum],
+    row_key: &[u8],
+) -> PgResult<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut vals = Vec::new();
+    for cid in &idx.columns {
+        let pos = table
+            .columns
+            .iter()
+            .position(|c| c.id == *cid)
+            .expect("index column exists");
+        if row[pos].is_null() {
+            return Ok(None);
+        }
+        vals.push(row[pos].clone());
+    }
+    let mut key = encode_key(idx.id, &vals)?;
+    // The value is the row key, so lookups need not decode entry keys.
+    if !idx.unique {
+        key.extend_from_slice(row_key);
+    }
+    Ok(Some((key, row_key.to_vec())))
+}
+
+pub(super) fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
+    table
+        .indexes
+        .iter()
+        .filter(|i| !i.primary && i.vector.is_none())
+}
+
+pub(super) fn unique_violation(idx_name: &str, cols: &[String], vals: &[Datum]) -> PgError {
+    PgError::new(
+        codes::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{idx_name}\""),
+    )
+    .with_detail(format!(
+        "Key ({})=({}) already exists.",
+        cols.join(", "),
+        row_text(vals)
+    ))
+}
+
+/// Describe which constraint a failed write precondition belongs to.
+pub(super) fn conflict_error(
+    table: &Table,
+    key: &[u8],
+    rows_by_key: &HashMap<Vec<u8>, Vec<Datum>>,
+) -> Option<PgError> {
+    let id = u32::from_be_bytes(key.get(..4)?.try_into().ok()?);
+    if id == table.id {
+        let pk = table.indexes.iter().find(|i| i.primary);
+        let name = pk
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| format!("{}_pkey", table.name));
+        let row = rows_by_key.get(key)?;
+        let cols: Vec<String> = table
+            .pk_positions()
+            .iter()
+            .map(|&i| table.columns[i].name.clone())
+            .collect();
+        let vals: Vec<Datum> = table
+            .pk_positions()
+            .iter()
+            .map(|&i| row[i].clone())
+            .collect();
+        return Some(unique_violation(&name, &cols, &vals));
+    }
+    let idx = table.indexes.iter().find(|i| i.id == id && i.unique)?;
+    let cols: Vec<String> = idx
+        .columns
+        .iter()
+        .filter_map(|c| table.column_by_id(*c))
+        .map(|c| c.name.clone())
+        .collect();
+    // Find the row whose entry this is to show its values.
+    for (rk, row) in rows_by_key {
+        if let Ok(Some((k, _))) = index_entry(table, idx, row, rk) {
+            if k == key {
+                let vals: Vec<Datum> = idx
+                    .columns
+                    .iter()
+                    .map(|c| row[table.columns.iter().position(|x| x.id == *c).unwrap()].clone())
+                    .collect();
+                return Some(unique_violation(&idx.name, &cols, &vals));
+            }
+        }
+    }
+    Some(PgError::new(
+        codes::UNIQUE_VIOLATION,
+        format!(
+            "duplicate key value violates unique constraint \"{}\"",
+            idx.name
+        ),
+    ))
+}
+
+/// Execute a planned query and collect its rows.
+pub(super) async fn collect(session: &Session, plan: LogicalPlan) -> PgResult<Vec<RecordBatch>> {
+    let df = session
+        .ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(df_error)?;
+    df.collect().await.map_err(df_error)
+}
+
+pub(super) async fn run_sql(
+    engine: &Engine,
+    session: &Session,
+    sql: &str,
+) -> PgResult<Vec<RecordBatch>> {
+    let mut stmts = crate::sql::parse(sql)?;
+    let stmt = stmts
+        .pop()
+        .ok_or_else(|| PgError::internal("empty internal statement"))?;
+    let plan = engine.plan(session, stmt).await?;
+    collect(session, plan).await
+}
+
+pub(super) fn register_scratch(
+    session: &Session,
+    name: &str,
+    provider: Arc<dyn datafusion::datasource::TableProvider>,
+) -> PgResult<()> {
+    use datafusion::catalog::SchemaProvider;
+    let scratch = session.grape.scratch();
+    let _ = scratch.deregister_table(name);
+    scratch
+        .register_table(name.to_string(), provider)
+        .map_err(df_error)?;
+    Ok(())
+}
+
+/// Evaluate RETURNING items over the written rows.
+pub(super) async fn returning(
+    engine: &Engine,
+    session: &Session,
+    table: &Table,
+    alias: &str,
+    items: &[SelectItem],
+    rows: &[Vec<Datum>],
+) -> PgResult<(SchemaRef, Vec<RecordBatch>)> {
+    let schema: SchemaRef = Arc::new(Schema::new(
+        table
+            .columns
+            .iter()
+            .map(|c| c.ty.field(&c.name, true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = rows_to_batch(&schema, rows)?;
+    let mem = MemTable::try_new(schema, vec![vec![batch]]).map_err(df_error)?;
+    register_scratch(session, "returning", Arc::new(mem))?;
+    let list: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT {} FROM {}.\"returning\" AS {}",
+        list.join(", "),
+        quote_ident(SCRATCH_SCHEMA),
+        quote_ident(alias)
+    );
+    let mut stmts = crate::sql::parse(&sql)?;
+    let plan = engine.plan(session, stmts.pop().unwrap()).await?;
+    let out_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    let batches = collect(session, plan).await?;
+    Ok((out_schema, batches))
+}
+
+/// Schema RETURNING would produce, without running anything (for Describe).
+pub async fn returning_schema(
+    engine: &Engine,
+    session: &Session,
+    table: &Table,
+    alias: &str,
+    items: &[SelectItem],
+) -> PgResult<SchemaRef> {
+    let (schema, _) = returning(engine, session, table, alias, items, &[]).await?;
+    Ok(schema)
+}
+
+/// Register the target table (with key and value columns) for a DML scan.
+pub(super) fn register_target(
+    engine: &Engine,
+    session: &Session,
+    table: &Arc<Table>,
+) -> PgResult<()> {
+    let provider = GrapeTable::new(
+        table.clone(),
+        engine.data.clone(),
+        true,
+        session.grape.overlay(),
+    );
+    register_scratch(session, "target", Arc::new(provider))
+}
+
+/// Rows of a DML scan as (row key, stored bytes, selected values), each row
+/// once; the key and bytes are the two columns after the table's own.
+pub(super) fn target_rows(
+    batches: &[RecordBatch],
+    ncols: usize,
+) -> PgResult<Vec<(Vec<u8>, Vec<u8>, Vec<Datum>)>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let vals = batch_row(b, r)?;
+            let (Datum::Bytes(key), Datum::Bytes(stored)) =
+                (vals[ncols].clone(), vals[ncols + 1].clone())
+            else {
+                continue;
+            };
+            if seen.insert(key.clone()) {
+                out.push((key, stored, vals));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,103 @@
+//! DELETE.
+
+#![allow(unused_imports)]
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
+};
+
+use crate::catalog::{Index, Table};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::GrapeTable;
+use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::errors::df_error;
+use crate::sql::session::Session;
+use crate::sql::{Engine, Output, object_parts};
+use crate::types::Datum;
+use crate::types::datum::{batch_row, rows_to_batch};
+use crate::types::text::quote_ident;
+
+use super::common::*;
+use super::update::*;
+
+pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgResult<Output> {
+    let tables = match &del.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [target] = tables.as_slice() else {
+        return Err(PgError::unsupported("DELETE from several tables"));
+    };
+    let (parts, alias) = target_of(&target.relation)?;
+    let table = resolve_table(engine, session, &parts)?;
+    let alias = alias.unwrap_or_else(|| table.name.clone());
+    let ncols = table.columns.len();
+    for _ in 0..MAX_RETRIES {
+        register_target(engine, session, &table)?;
+        let mut sql = format!(
+            "SELECT {}.* FROM {}.\"target\" AS {}",
+            quote_ident(&alias),
+            quote_ident(SCRATCH_SCHEMA),
+            quote_ident(&alias)
+        );
+        if let Some(using) = &del.using {
+            for u in using {
+                sql.push_str(&format!(", {u}"));
+            }
+        }
+        if let Some(sel) = &del.selection {
+            sql.push_str(&format!(" WHERE {sel}"));
+        }
+        let batches = run_sql(engine, session, &sql).await?;
+        let mut writes = Vec::new();
+        let mut rows = Vec::new();
+        for (key, stored, _) in target_rows(&batches, ncols)? {
+            let old = decode_row(&table, &stored)?;
+            for idx in secondary(&table) {
+                if let Some((k, v)) = index_entry(&table, idx, &old, &key)? {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: Some(v),
+                        new: None,
+                    });
+                }
+            }
+            writes.push(RowWrite {
+                key,
+                expect: Some(stored),
+                new: None,
+            });
+            rows.push(old);
+        }
+        match engine.write(session, writes).await {
+            Ok(()) => {}
+            Err(WriteError::Conflict(_)) => continue,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+        let n = rows.len();
+        let ret = match &del.returning {
+            Some(items) => Some(returning(engine, session, &table, &alias, items, &rows).await?),
+            None => None,
+        };
+        return Ok(match ret {
+            Some((schema, batches)) => Output::Rows {
+                schema,
+                batches,
+                tag: "DELETE".into(),
+            },
+            None => Output::Command(format!("DELETE {n}")),
+        });
+    }
+    Err(PgError::new(
+        codes::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    ))
+}

@@ -1,0 +1,567 @@
+//! INSERT (with ON CONFLICT), and the plain insert COPY uses; PostgreSQL's
+//! assignment-cast rules for the values.
+
+#![allow(unused_imports)]
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
+};
+
+use crate::catalog::{Index, Table};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::GrapeTable;
+use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::errors::df_error;
+use crate::sql::session::Session;
+use crate::sql::{Engine, Output, object_parts};
+use crate::types::Datum;
+use crate::types::datum::{batch_row, rows_to_batch};
+use crate::types::text::quote_ident;
+
+use super::common::*;
+use super::update::*;
+
+pub(super) fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
+    match &ins.table {
+        TableObject::TableName(n) => Ok(object_parts(n)),
+        _ => Err(PgError::unsupported("INSERT into a table function")),
+    }
+}
+
+pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> PgResult<Output> {
+    let parts = table_of_insert(&ins)?;
+    let table = resolve_table(engine, session, &parts)?;
+    let alias = ins
+        .table_alias
+        .as_ref()
+        .map(|a| a.alias.value.clone())
+        .unwrap_or_else(|| table.name.clone());
+    let returning_items = ins.returning.take();
+    let on = ins.on.take();
+    ins.table_alias = None;
+    if let Some(src) = &ins.source {
+        if let datafusion::sql::sqlparser::ast::SetExpr::Values(v) = src.body.as_ref() {
+            check_values_types(&table, &ins.columns, v)?;
+        }
+    }
+    cast_vector_values(&table, &mut ins);
+    // PostgreSQL fills trailing columns with their defaults when VALUES rows
+    // are shorter than the table; DataFusion wants the column list spelled out.
+    if ins.columns.is_empty() {
+        if let Some(src) = &ins.source {
+            if let datafusion::sql::sqlparser::ast::SetExpr::Values(v) = src.body.as_ref() {
+                let width = v.rows.iter().map(|r| r.content.len()).max().unwrap_or(0);
+                if width > table.columns.len() {
+                    return Err(PgError::syntax(
+                        "INSERT has more expressions than target columns",
+                    ));
+                }
+                if width < table.columns.len() {
+                    ins.columns = table.columns[..width]
+                        .iter()
+                        .map(|c| {
+                            datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                                datafusion::sql::sqlparser::ast::Ident::with_quote(
+                                    '"',
+                                    c.name.clone(),
+                                ),
+                            ])
+                        })
+                        .collect();
+                }
+            }
+        }
+    }
+
+    // Identity ALWAYS columns reject explicit values.
+    for c in &table.columns {
+        if c.identity_always
+            && ins
+                .columns
+                .iter()
+                .any(|n| object_parts(n).last() == Some(&c.name))
+        {
+            return Err(PgError::new(
+                "428C9",
+                format!(
+                    "cannot insert a non-DEFAULT value into column \"{}\"",
+                    c.name
+                ),
+            )
+            .with_detail(format!(
+                "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
+                c.name
+            )));
+        }
+    }
+    let plan = engine.plan(session, Statement::Insert(ins)).await?;
+    let LogicalPlan::Dml(dml) = plan else {
+        return Err(PgError::internal("INSERT did not plan as DML"));
+    };
+    check_assignment_types(&table, &dml.input)?;
+    let batches = collect(session, (*dml.input).clone()).await?;
+
+    // Build the full rows (serial values, constraints, keys).
+    let mut rows: Vec<Vec<Datum>> = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            let mut row = batch_row(b, r)?;
+            for (i, c) in table.columns.iter().enumerate() {
+                if row[i].is_null() {
+                    if let Some(seq) = &c.sequence {
+                        let v = engine.catalog.nextval(seq).await?;
+                        row[i] = match c.ty {
+                            crate::types::SqlType::Int2 => Datum::I16(v as i16),
+                            crate::types::SqlType::Int4 => Datum::I32(v as i32),
+                            _ => Datum::I64(v),
+                        };
+                    }
+                }
+            }
+            check_row(&table, &row)?;
+            rows.push(row);
+        }
+    }
+
+    let (do_nothing, do_update) = match &on {
+        None => (false, None),
+        Some(OnInsert::OnConflict(oc)) => match &oc.action {
+            OnConflictAction::DoNothing => (true, None),
+            OnConflictAction::DoUpdate(du) => {
+                if table.primary_key.is_empty() {
+                    return Err(PgError::new(
+                        codes::INVALID_COLUMN_REFERENCE,
+                        "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                    ));
+                }
+                (false, Some(du.clone()))
+            }
+        },
+        Some(other) => return Err(PgError::unsupported(format!("{other}"))),
+    };
+
+    for attempt in 0..MAX_RETRIES {
+        let mut writes = Vec::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let mut inserted: Vec<Vec<Datum>> = Vec::new();
+        let mut conflicting: Vec<(Vec<u8>, Vec<Datum>)> = Vec::new();
+        let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
+        for row in &rows {
+            let key = row_key(engine, &table, row).await?;
+            let mut entries = Vec::new();
+            for idx in secondary(&table) {
+                if let Some(e) = index_entry(&table, idx, row, &key)? {
+                    entries.push((idx, e));
+                }
+            }
+            let exists = !table.primary_key.is_empty() && engine.read_key(session, &key)?.is_some();
+            let dup_in_stmt = seen.contains(&key);
+            let idx_conflict = entries.iter().any(|(idx, (k, _))| {
+                idx.unique
+                    && (seen.contains(k) || engine.read_key(session, k).ok().flatten().is_some())
+            });
+            if exists || dup_in_stmt || idx_conflict {
+                if do_nothing {
+                    continue;
+                }
+                if do_update.is_some() && (exists || dup_in_stmt) {
+                    if dup_in_stmt {
+                        return Err(PgError::new(
+                            codes::CARDINALITY_VIOLATION,
+                            "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                        )
+                        .with_detail("Ensure that no rows proposed for insertion within the same command have duplicate constrained values."));
+                    }
+                    seen.insert(key.clone());
+                    conflicting.push((key, row.clone()));
+                    continue;
+                }
+                by_key.insert(key.clone(), row.clone());
+                if dup_in_stmt || exists {
+                    return Err(conflict_error(&table, &key, &by_key).unwrap());
+                }
+                for (idx, (k, _)) in &entries {
+                    if idx.unique && (seen.contains(k) || engine.read_key(session, k)?.is_some()) {
+                        let mut m = by_key.clone();
+                        m.insert(key.clone(), row.clone());
+                        return Err(conflict_error(&table, k, &m).unwrap());
+                    }
+                }
+            }
+            seen.insert(key.clone());
+            for (_, (k, v)) in entries {
+                seen.insert(k.clone());
+                writes.push(RowWrite {
+                    key: k,
+                    expect: None,
+                    new: Some(v),
+                });
+            }
+            writes.push(RowWrite {
+                key: key.clone(),
+                expect: None,
+                new: Some(encode_row(&table, row)?),
+            });
+            by_key.insert(key, row.clone());
+            inserted.push(row.clone());
+        }
+        match engine.write(session, writes).await {
+            Ok(()) => {}
+            Err(WriteError::Conflict(c)) => {
+                if (do_nothing || do_update.is_some()) && attempt + 1 < MAX_RETRIES {
+                    continue;
+                }
+                return Err(conflict_error(&table, &c.key, &by_key).unwrap_or_else(|| {
+                    PgError::new(
+                        codes::UNIQUE_VIOLATION,
+                        "duplicate key value violates unique constraint",
+                    )
+                }));
+            }
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+        let mut count = inserted.len();
+        let mut out_rows = inserted;
+        if let Some(du) = &do_update {
+            if !conflicting.is_empty() {
+                // Rows proposed for insertion, addressed as `excluded`.
+                let schema =
+                    GrapeTable::new(table.clone(), engine.data.clone(), true, None).schema_ref();
+                let ex_rows: Vec<Vec<Datum>> = conflicting
+                    .iter()
+                    .map(|(k, r)| {
+                        let mut r = r.clone();
+                        r.push(Datum::Bytes(k.clone()));
+                        r.push(Datum::Bytes(Vec::new()));
+                        r
+                    })
+                    .collect();
+                let batch = rows_to_batch(&schema, &ex_rows)?;
+                let mem = MemTable::try_new(schema, vec![vec![batch]]).map_err(df_error)?;
+                register_scratch(session, "excluded", Arc::new(mem))?;
+                let mut selection = format!(
+                    "{}.\"__grape_key\" = \"excluded\".\"__grape_key\"",
+                    quote_ident(&alias)
+                );
+                if let Some(sel) = &du.selection {
+                    selection = format!("{selection} AND ({sel})");
+                }
+                let from = format!(
+                    "{}.\"excluded\" AS \"excluded\"",
+                    quote_ident(SCRATCH_SCHEMA)
+                );
+                match update_rows(
+                    engine,
+                    session,
+                    &table,
+                    &alias,
+                    &du.assignments,
+                    Some(from),
+                    Some(selection),
+                )
+                .await
+                {
+                    Ok(updated) => {
+                        count += updated.len();
+                        out_rows.extend(updated);
+                    }
+                    Err(UpdateError::Retry) if attempt + 1 < MAX_RETRIES => continue,
+                    Err(UpdateError::Retry) => {
+                        return Err(PgError::new(
+                            codes::SERIALIZATION_FAILURE,
+                            "could not serialize access due to concurrent update",
+                        ));
+                    }
+                    Err(UpdateError::Pg(e)) => return Err(e),
+                }
+            }
+        }
+        let ret = match &returning_items {
+            Some(items) => {
+                Some(returning(engine, session, &table, &alias, items, &out_rows).await?)
+            }
+            None => None,
+        };
+        // With RETURNING the frontend appends the row count to "INSERT 0".
+        return Ok(match ret {
+            Some((schema, batches)) => Output::Rows {
+                schema,
+                batches,
+                tag: "INSERT 0".into(),
+            },
+            None => Output::Command(format!("INSERT 0 {count}")),
+        });
+    }
+    Err(PgError::new(
+        codes::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    ))
+}
+
+/// Insert full rows (table column order) with no conflict handling, as COPY
+/// does: fill sequences, check constraints, write rows and index entries.
+/// Returns every key written (rows and index entries), for undo.
+pub async fn plain_insert(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    rows: Vec<(u64, Vec<Datum>)>,
+) -> PgResult<Vec<Vec<u8>>> {
+    let mut writes = Vec::with_capacity(rows.len());
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
+    let mut keys = Vec::with_capacity(rows.len());
+    for (line, mut row) in rows {
+        let with_line = |e: PgError| {
+            let d = e.detail.clone();
+            let mut e = e;
+            e.detail = Some(match d {
+                Some(d) => format!("{d} (COPY line {line})"),
+                None => format!("COPY {}, line {line}", table.name),
+            });
+            e
+        };
+        for (i, c) in table.columns.iter().enumerate() {
+            if row[i].is_null() {
+                if let Some(seq) = &c.sequence {
+                    let v = engine.catalog.nextval(seq).await?;
+                    row[i] = match c.ty {
+                        crate::types::SqlType::Int2 => Datum::I16(v as i16),
+                        crate::types::SqlType::Int4 => Datum::I32(v as i32),
+                        _ => Datum::I64(v),
+                    };
+                }
+            }
+        }
+        check_row(table, &row).map_err(with_line)?;
+        let key = row_key(engine, table, &row).await?;
+        if !seen.insert(key.clone()) {
+            by_key.insert(key.clone(), row.clone());
+            return Err(with_line(conflict_error(table, &key, &by_key).unwrap()));
+        }
+        for idx in secondary(table) {
+            if let Some((k, v)) = index_entry(table, idx, &row, &key)? {
+                if idx.unique && !seen.insert(k.clone()) {
+                    by_key.insert(key.clone(), row.clone());
+                    return Err(with_line(conflict_error(table, &k, &by_key).unwrap()));
+                }
+                keys.push(k.clone());
+                writes.push(RowWrite {
+                    key: k,
+                    expect: None,
+                    new: Some(v),
+                });
+            }
+        }
+        writes.push(RowWrite {
+            key: key.clone(),
+            expect: None,
+            new: Some(encode_row(table, &row)?),
+        });
+        keys.push(key.clone());
+        by_key.insert(key, row);
+    }
+    match engine.write(session, writes).await {
+        Ok(()) => Ok(keys),
+        Err(WriteError::Conflict(c)) => {
+            Err(conflict_error(table, &c.key, &by_key).unwrap_or_else(|| {
+                PgError::new(
+                    codes::UNIQUE_VIOLATION,
+                    "duplicate key value violates unique constraint",
+                )
+            }))
+        }
+        Err(WriteError::Failed(e)) => Err(e),
+    }
+}
+
+/// Broad type families for PostgreSQL's assignment-cast rules.
+#[derive(PartialEq, Clone, Copy, Debug)]
+pub(super) enum Family {
+    Numeric,
+    String,
+    Bool,
+    Temporal,
+    Time,
+    Interval,
+    Binary,
+    List,
+    Null,
+    Other,
+}
+
+pub(super) fn family(dt: &datafusion::arrow::datatypes::DataType) -> Family {
+    use datafusion::arrow::datatypes::DataType as D;
+    match dt {
+        D::Int8
+        | D::Int16
+        | D::Int32
+        | D::Int64
+        | D::UInt8
+        | D::UInt16
+        | D::UInt32
+        | D::UInt64
+        | D::Float16
+        | D::Float32
+        | D::Float64
+        | D::Decimal128(..)
+        | D::Decimal256(..) => Family::Numeric,
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => Family::String,
+        D::Boolean => Family::Bool,
+        D::Date32 | D::Date64 | D::Timestamp(..) => Family::Temporal,
+        D::Time32(_) | D::Time64(_) => Family::Time,
+        D::Interval(_) | D::Duration(_) => Family::Interval,
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => Family::Binary,
+        D::List(_) | D::LargeList(_) | D::FixedSizeList(..) => Family::List,
+        D::Null => Family::Null,
+        _ => Family::Other,
+    }
+}
+
+/// Reject INSERT values whose type PostgreSQL would not assign to the
+/// column (42804), before DataFusion's casts turn `true` into `1`.
+pub(super) fn check_assignment_types(table: &Table, input: &LogicalPlan) -> PgResult<()> {
+    use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable};
+    let LogicalPlan::Projection(p) = input else {
+        return Ok(());
+    };
+    for (i, e) in p.expr.iter().enumerate() {
+        let inner = match e {
+            DfExpr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let DfExpr::Cast(c) = inner else { continue };
+        if !matches!(c.expr.as_ref(), DfExpr::Column(_)) {
+            continue;
+        }
+        let Ok(src) = c.expr.get_type(p.input.schema()) else {
+            continue;
+        };
+        let Some(col) = table.columns.get(i) else {
+            continue;
+        };
+        let (from, to) = (family(&src), family(&col.ty.arrow_type()));
+        let ok =
+            from == to || from == Family::Null || from == Family::String || to == Family::String;
+        if !ok {
+            return Err(PgError::new(
+                codes::DATATYPE_MISMATCH,
+                format!(
+                    "column \"{}\" is of type {} but expression is of type {}",
+                    col.name,
+                    col.ty.pg_name(),
+                    crate::sql::errors::pg_type_name(&src.to_string())
+                ),
+            )
+            .with_hint("You will need to rewrite or cast the expression."));
+        }
+    }
+    Ok(())
+}
+
+/// VALUES for vector columns go through the vector cast (text literals and
+/// arrays become vectors, typmods are checked), as PostgreSQL's assignment
+/// cast does; DataFusion has no cast from text to a vector.
+pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
+    use datafusion::sql::sqlparser::ast::{Expr as E, SetExpr};
+    let targets: Vec<Option<&crate::catalog::Column>> = if ins.columns.is_empty() {
+        table.columns.iter().map(Some).collect()
+    } else {
+        ins.columns
+            .iter()
+            .map(|n| object_parts(n).last().and_then(|c| table.column(c)))
+            .collect()
+    };
+    if !targets.iter().flatten().any(|c| c.ty.vector().is_some()) {
+        return;
+    }
+    let Some(src) = ins.source.as_mut() else {
+        return;
+    };
+    let SetExpr::Values(values) = src.body.as_mut() else {
+        return;
+    };
+    for row in values.rows.iter_mut() {
+        for (e, col) in row.content.iter_mut().zip(&targets) {
+            let Some(col) = col else { continue };
+            let Some((kind, typmod)) = col.ty.vector() else {
+                continue;
+            };
+            if matches!(e, E::Identifier(i) if i.value.eq_ignore_ascii_case("default")) {
+                continue;
+            }
+            let name = match (&col.ty, kind) {
+                (crate::types::SqlType::VarBit(_), _) => "varbit",
+                (_, k) => k.name(),
+            };
+            let inner =
+                std::mem::replace(e, E::value(datafusion::sql::sqlparser::ast::Value::Null));
+            *e = crate::sql::rewrite::vector_casts::cast_call(
+                inner,
+                name,
+                typmod.map_or(-1, |t| t as i64),
+            );
+        }
+    }
+}
+
+/// VALUES literals whose type PostgreSQL would not assign to the column
+/// (`true` into an integer, `5` into a date): 42804.
+pub(super) fn check_values_types(
+    table: &Table,
+    columns: &[datafusion::sql::sqlparser::ast::ObjectName],
+    values: &datafusion::sql::sqlparser::ast::Values,
+) -> PgResult<()> {
+    use datafusion::arrow::datatypes::DataType as D;
+    use datafusion::sql::sqlparser::ast::{Expr as E, Value as V};
+    let targets: Vec<Option<&crate::catalog::Column>> = if columns.is_empty() {
+        table.columns.iter().map(Some).collect()
+    } else {
+        columns
+            .iter()
+            .map(|n| object_parts(n).last().and_then(|c| table.column(c)))
+            .collect()
+    };
+    for row in &values.rows {
+        for (e, col) in row.content.iter().zip(&targets) {
+            let Some(col) = col else { continue };
+            let (fam, name) = match e {
+                E::Value(v) => match &v.value {
+                    V::Boolean(_) => (family(&D::Boolean), "boolean"),
+                    V::Number(n, _) => (
+                        family(&D::Int64),
+                        if n.contains('.') {
+                            "numeric"
+                        } else {
+                            "integer"
+                        },
+                    ),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let to = family(&col.ty.arrow_type());
+            if fam != to && to != Family::String {
+                return Err(PgError::new(
+                    codes::DATATYPE_MISMATCH,
+                    format!(
+                        "column \"{}\" is of type {} but expression is of type {name}",
+                        col.name,
+                        col.ty.pg_name()
+                    ),
+                )
+                .with_hint("You will need to rewrite or cast the expression."));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! INSERT, UPDATE and DELETE.
+//!
+//! DataFusion plans the rows a statement produces (the VALUES/SELECT of an
+//! INSERT with defaults and casts; for UPDATE/DELETE a SELECT over the target
+//! table that also returns each row's key and stored bytes). This module turns
+//! those rows into [`RowWrite`]s with preconditions, checks constraints, keeps
+//! indexes in step, and evaluates RETURNING.
+
+mod common;
+mod delete;
+mod insert;
+mod update;
+
+pub use common::{resolve_table, returning_schema};
+pub use delete::delete;
+pub use insert::{insert, plain_insert};
+pub use update::update;

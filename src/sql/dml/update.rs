@@ -1,0 +1,262 @@
+//! UPDATE: the new rows of a scan over the target, re-run when a row changed
+//! since it was read (READ COMMITTED's re-check).
+
+#![allow(unused_imports)]
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
+};
+
+use crate::catalog::{Index, Table};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::GrapeTable;
+use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::errors::df_error;
+use crate::sql::session::Session;
+use crate::sql::{Engine, Output, object_parts};
+use crate::types::Datum;
+use crate::types::datum::{batch_row, rows_to_batch};
+use crate::types::text::quote_ident;
+
+use super::common::*;
+
+pub(super) enum UpdateError {
+    /// A row changed between read and write: run the statement again.
+    Retry,
+    Pg(PgError),
+}
+
+impl From<PgError> for UpdateError {
+    fn from(e: PgError) -> Self {
+        UpdateError::Pg(e)
+    }
+}
+
+/// Core of UPDATE: returns the new rows.
+pub(super) async fn update_rows(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    alias: &str,
+    assignments: &[Assignment],
+    from: Option<String>,
+    selection: Option<String>,
+) -> Result<Vec<Vec<Datum>>, UpdateError> {
+    register_target(engine, session, table)?;
+    let ncols = table.columns.len();
+    let mut set_cols = Vec::new();
+    let mut exprs = Vec::new();
+    for (i, a) in assignments.iter().enumerate() {
+        let names: Vec<String> = match &a.target {
+            AssignmentTarget::ColumnName(n) => {
+                vec![object_parts(n).last().cloned().unwrap_or_default()]
+            }
+            AssignmentTarget::Tuple(_) => {
+                return Err(PgError::unsupported("multiple-column UPDATE SET").into());
+            }
+        };
+        let name = &names[0];
+        let pos = table.column_index(name).ok_or_else(|| {
+            PgError::new(
+                codes::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    table.name
+                ),
+            )
+        })?;
+        let col = &table.columns[pos];
+        if col.identity_always {
+            return Err(PgError::new(
+                "428C9",
+                format!("column \"{}\" can only be updated to DEFAULT", col.name),
+            )
+            .into());
+        }
+        let value = a.value.to_string();
+        let value = if value.eq_ignore_ascii_case("default") {
+            col.default.clone().unwrap_or_else(|| "NULL".into())
+        } else {
+            value
+        };
+        exprs.push(format!(
+            "CAST(({value}) AS {}) AS \"__set_{i}\"",
+            col.ty.cast_name()
+        ));
+        set_cols.push(pos);
+    }
+    let mut sql = format!("SELECT {}.*", quote_ident(alias));
+    for e in &exprs {
+        sql.push_str(", ");
+        sql.push_str(e);
+    }
+    sql.push_str(&format!(
+        " FROM {}.\"target\" AS {}",
+        quote_ident(SCRATCH_SCHEMA),
+        quote_ident(alias)
+    ));
+    if let Some(f) = from {
+        sql.push_str(", ");
+        sql.push_str(&f);
+    }
+    if let Some(s) = selection {
+        sql.push_str(" WHERE ");
+        sql.push_str(&s);
+    }
+    let batches = run_sql(engine, session, &sql).await?;
+    let mut writes = Vec::new();
+    let mut new_rows = Vec::new();
+    let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
+    // UPDATE ... FROM can match a row more than once: it is updated once.
+    for (key, stored, vals) in target_rows(&batches, ncols)? {
+        let old: Vec<Datum> = decode_row(table, &stored)?;
+        let mut new = old.clone();
+        for (j, &pos) in set_cols.iter().enumerate() {
+            new[pos] = vals[ncols + 2 + j].clone();
+        }
+        check_row(table, &new)?;
+        let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
+        let new_key = if pk_changed {
+            row_key(engine, table, &new).await?
+        } else {
+            key.clone()
+        };
+        for idx in secondary(table) {
+            let before = index_entry(table, idx, &old, &key)?;
+            let after = index_entry(table, idx, &new, &new_key)?;
+            if before != after {
+                if let Some((k, v)) = before {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: Some(v),
+                        new: None,
+                    });
+                }
+                if let Some((k, v)) = after {
+                    writes.push(RowWrite {
+                        key: k,
+                        expect: None,
+                        new: Some(v),
+                    });
+                }
+            }
+        }
+        let bytes = encode_row(table, &new)?;
+        if pk_changed {
+            writes.push(RowWrite {
+                key: key.clone(),
+                expect: Some(stored),
+                new: None,
+            });
+            writes.push(RowWrite {
+                key: new_key.clone(),
+                expect: None,
+                new: Some(bytes),
+            });
+        } else {
+            writes.push(RowWrite {
+                key: key.clone(),
+                expect: Some(stored),
+                new: Some(bytes),
+            });
+        }
+        by_key.insert(new_key, new.clone());
+        new_rows.push(new);
+    }
+    // Moving a row onto a key (or unique value) that another changed row frees is
+    // not supported in one statement; the precondition catches it.
+    match engine.write(session, writes).await {
+        Ok(()) => Ok(new_rows),
+        Err(WriteError::Conflict(c)) => {
+            if c.expected.is_none() {
+                // A unique key or index value that is taken.
+                Err(UpdateError::Pg(
+                    conflict_error(table, &c.key, &by_key).unwrap_or_else(|| {
+                        PgError::new(
+                            codes::UNIQUE_VIOLATION,
+                            "duplicate key value violates unique constraint",
+                        )
+                    }),
+                ))
+            } else {
+                Err(UpdateError::Retry)
+            }
+        }
+        Err(WriteError::Failed(e)) => Err(UpdateError::Pg(e)),
+    }
+}
+
+pub(super) fn target_of(tf: &TableFactor) -> PgResult<(Vec<String>, Option<String>)> {
+    match tf {
+        TableFactor::Table { name, alias, .. } => Ok((
+            object_parts(name),
+            alias.as_ref().map(|a| a.name.value.clone()),
+        )),
+        _ => Err(PgError::unsupported("UPDATE/DELETE of a derived table")),
+    }
+}
+
+pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgResult<Output> {
+    let (parts, alias) = target_of(&upd.table.relation)?;
+    if !upd.table.joins.is_empty() {
+        return Err(PgError::unsupported("JOIN in UPDATE target"));
+    }
+    let table = resolve_table(engine, session, &parts)?;
+    let alias = alias.unwrap_or_else(|| table.name.clone());
+    let from = match &upd.from {
+        Some(UpdateTableFromKind::AfterSet(f)) | Some(UpdateTableFromKind::BeforeSet(f)) => Some(
+            f.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        None => None,
+    };
+    let selection = upd.selection.as_ref().map(|s| s.to_string());
+    for _ in 0..MAX_RETRIES {
+        match update_rows(
+            engine,
+            session,
+            &table,
+            &alias,
+            &upd.assignments,
+            from.clone(),
+            selection.clone(),
+        )
+        .await
+        {
+            Ok(rows) => {
+                let n = rows.len();
+                let ret = match &upd.returning {
+                    Some(items) => {
+                        Some(returning(engine, session, &table, &alias, items, &rows).await?)
+                    }
+                    None => None,
+                };
+                return Ok(match ret {
+                    Some((schema, batches)) => Output::Rows {
+                        schema,
+                        batches,
+                        tag: "UPDATE".into(),
+                    },
+                    None => Output::Command(format!("UPDATE {n}")),
+                });
+            }
+            Err(UpdateError::Retry) => continue,
+            Err(UpdateError::Pg(e)) => return Err(e),
+        }
+    }
+    Err(PgError::new(
+        codes::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    ))
+}

@@ -1,0 +1,96 @@
+//! The node-wide state every session uses, and what statements share:
+//! planning with DataFusion, writing rows (now, or into the open
+//! transaction block), reading a row as the session sees it.
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+
+use super::errors::df_error;
+use super::rewrite;
+use super::session::{Session, TxnState};
+use crate::catalog::CatalogStore;
+use crate::dataplane::ShardAccess;
+use crate::dataplane::write::{Conflict, RowWrite, WriteError, apply_writes};
+use crate::error::{PgError, PgResult};
+
+/// Shared, node-wide state every session uses.
+pub struct Engine {
+    /// How statements reach the shards' rows and indexes.
+    pub data: Arc<dyn ShardAccess>,
+    pub catalog: Arc<CatalogStore>,
+    pub vindexes: Arc<crate::vindex::VectorIndexes>,
+}
+
+impl Engine {
+    /// Plan a statement with DataFusion.
+    pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
+        rewrite::for_planning(&mut stmt)?;
+        let state = session.ctx.state();
+
+        state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(df_error)
+    }
+
+    /// Write rows now, or buffer them in the open transaction block.
+    pub async fn write(
+        &self,
+        session: &mut Session,
+        writes: Vec<RowWrite>,
+    ) -> Result<(), WriteError> {
+        match &mut session.txn {
+            TxnState::Block { writes: buf } => {
+                for w in writes {
+                    match buf.get_mut(&w.key) {
+                        Some(existing) => {
+                            if existing.new != w.expect {
+                                return Err(WriteError::Conflict(Conflict {
+                                    key: w.key,
+                                    expected: w.expect,
+                                    actual: existing.new.clone(),
+                                }));
+                            }
+                            existing.new = w.new;
+                        }
+                        None => {
+                            buf.insert(w.key.clone(), w);
+                        }
+                    }
+                }
+                let overlay: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = buf
+                    .iter()
+                    .map(|(k, w)| (k.clone(), w.new.clone()))
+                    .collect();
+                session.grape.set_overlay(Some(Arc::new(overlay)));
+                Ok(())
+            }
+            _ => self.apply_detached(writes).await.map(|_| ()),
+        }
+    }
+
+    /// Apply writes in their own task: a statement cancelled or timed out
+    /// while writing still finishes (or rolls back) its write as a whole.
+    pub(super) async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
+        let data = self.data.clone();
+        match tokio::spawn(async move { apply_writes(data.as_ref(), writes).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(WriteError::Failed(PgError::internal(format!(
+                "write task failed: {e}"
+            )))),
+        }
+    }
+
+    /// Current value of a row key as this session sees it (own uncommitted writes first).
+    pub fn read_key(&self, session: &Session, key: &[u8]) -> PgResult<Option<Vec<u8>>> {
+        if let TxnState::Block { writes } = &session.txn {
+            if let Some(w) = writes.get(key) {
+                return Ok(w.new.clone());
+            }
+        }
+        Ok(self.data.get(self.data.shard_of(key), key)?)
+    }
+}

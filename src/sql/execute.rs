@@ -1,0 +1,368 @@
+//! Run one statement: classify it and hand it to the part that runs it
+//! (queries, DML, DDL, COPY, transaction control, SET/SHOW/RESET).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+
+use super::ddl::vector_index;
+use super::engine::Engine;
+use super::errors::df_error;
+use super::output::Output;
+use super::parse::{object_parts, parse};
+use super::rewrite::bind::bind_unbound;
+use super::session::{Session, TxnState};
+use super::settings::{description, display_name};
+use super::{copy, ddl, dml, vector};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::error::{Notice, PgError, PgResult, codes};
+
+impl Engine {
+    /// Run one statement in a session.
+    pub async fn execute(&self, session: &mut Session, mut stmt: Statement) -> PgResult<Output> {
+        let unbound = std::mem::take(&mut session.unbound);
+        if !matches!(stmt, Statement::Query(_)) {
+            bind_unbound(&mut stmt, &unbound)?;
+        }
+        if matches!(session.txn, TxnState::Failed)
+            && !matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. })
+        {
+            return Err(PgError::new(
+                codes::IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        match stmt {
+            Statement::Query(_) => self.query(session, stmt, &unbound).await,
+            Statement::Explain { .. } => self.explain(session, stmt).await,
+            Statement::Insert(ins) => dml::insert(self, session, ins).await,
+            Statement::Update(upd) => dml::update(self, session, upd).await,
+            Statement::Delete(del) => dml::delete(self, session, del).await,
+            Statement::StartTransaction { .. } => {
+                if session.in_block() {
+                    session.notices.push(Notice::warning(
+                        codes::ACTIVE_SQL_TRANSACTION,
+                        "there is already a transaction in progress",
+                    ));
+                    return Ok(Output::Command("BEGIN".into()));
+                }
+                session.txn = TxnState::Block {
+                    writes: Default::default(),
+                };
+                Ok(Output::TxnStart("BEGIN".into()))
+            }
+            Statement::Commit { .. } => self.commit(session).await,
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Err(PgError::unsupported("ROLLBACK TO SAVEPOINT")),
+            Statement::Rollback { .. } => {
+                if !session.in_block() {
+                    session.notices.push(Notice::warning(
+                        codes::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    ));
+                }
+                session.txn = TxnState::Idle;
+                session.grape.set_overlay(None);
+                Ok(Output::TxnEnd("ROLLBACK".into()))
+            }
+            Statement::Set(set) => self.set(session, set),
+            Statement::ShowVariable { variable } => self.show(session, &variable),
+            Statement::Reset(r) => {
+                match r.reset {
+                    datafusion::sql::sqlparser::ast::Reset::ALL => {
+                        let names: Vec<String> = session.all().map(|(k, _)| k.clone()).collect();
+                        for n in names {
+                            let _ = session.set(&n, None);
+                        }
+                    }
+                    datafusion::sql::sqlparser::ast::Reset::ConfigurationParameter(name) => {
+                        session.set(&object_parts(&name).join("."), None)?;
+                    }
+                }
+                Ok(Output::Command("RESET".into()))
+            }
+            Statement::ShowVariables { .. } => self.show(session, &[]),
+            s @ (Statement::CreateTable(_)
+            | Statement::CreateSchema { .. }
+            | Statement::Drop { .. }
+            | Statement::AlterTable(_)
+            | Statement::CreateIndex(_)
+            | Statement::Truncate(_)) => ddl::execute(self, session, s).await,
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                values,
+            } => {
+                if !values.is_empty() {
+                    return Err(PgError::unsupported("inline COPY data"));
+                }
+                match copy::start(self, session, source, to, target, options, legacy_options)? {
+                    copy::CopyStart::In(c) => Ok(Output::CopyIn(c)),
+                    copy::CopyStart::Out { sql, opts } => {
+                        let stmt = parse(&sql)?
+                            .pop()
+                            .ok_or_else(|| PgError::syntax("empty COPY query"))?;
+                        match self.query(session, stmt, &[]).await? {
+                            Output::Stream { schema, stream, .. } => {
+                                use futures::TryStreamExt;
+                                let batches =
+                                    stream.try_collect::<Vec<_>>().await.map_err(df_error)?;
+                                Ok(Output::CopyOut {
+                                    schema,
+                                    batches,
+                                    opts,
+                                })
+                            }
+                            // The direct KNN path answers with rows.
+                            Output::Rows {
+                                schema, batches, ..
+                            } => Ok(Output::CopyOut {
+                                schema,
+                                batches,
+                                opts,
+                            }),
+                            _ => Err(PgError::internal("COPY query produced no rows")),
+                        }
+                    }
+                }
+            }
+            Statement::Call(f) if object_parts(&f.name) == [vector::REINDEX_CALL] => {
+                let mut args = Vec::new();
+                if let datafusion::sql::sqlparser::ast::FunctionArguments::List(l) = &f.args {
+                    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr};
+                    for a in &l.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = a {
+                            if let Value::SingleQuotedString(s) = &v.value {
+                                args.push(s.clone());
+                            }
+                        }
+                    }
+                }
+                vector_index::reindex(self, session, &args).await
+            }
+            Statement::CreateExtension(ext) => {
+                // pgvector's types, operators and index methods are built in.
+                if ext.name.value.eq_ignore_ascii_case("vector") {
+                    Ok(Output::Command("CREATE EXTENSION".into()))
+                } else {
+                    Err(PgError::new(
+                        codes::FEATURE_NOT_SUPPORTED,
+                        format!("extension \"{}\" is not available", ext.name.value),
+                    ))
+                }
+            }
+            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
+                Err(PgError::unsupported("SAVEPOINT"))
+            }
+            other => {
+                let text = other.to_string();
+                let word: String = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(PgError::new(
+                    codes::FEATURE_NOT_SUPPORTED,
+                    format!("statement \"{word}\" is not supported"),
+                ))
+            }
+        }
+    }
+
+    async fn explain(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        if let Statement::Explain { statement, .. } = &stmt {
+            if !matches!(**statement, Statement::Query(_)) {
+                return Err(PgError::unsupported(
+                    "EXPLAIN of statements other than queries",
+                ));
+            }
+        }
+        let plan = self.plan(session, stmt).await?;
+        let df = session
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(df_error)?;
+        let batches = df.collect().await.map_err(df_error)?;
+        // One "QUERY PLAN" text column, one line per row, as PostgreSQL shows
+        // it: the physical plan (with metrics for ANALYZE).
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for b in &batches {
+            let cast = |i: usize| {
+                datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)
+                    .map_err(|e| PgError::internal(e.to_string()))
+            };
+            let (types, plans) = (cast(0)?, cast(1)?);
+            let types = types.as_any().downcast_ref::<StringArray>().unwrap();
+            let plans = plans.as_any().downcast_ref::<StringArray>().unwrap();
+            for i in 0..b.num_rows() {
+                entries.push((types.value(i).to_string(), plans.value(i).to_string()));
+            }
+        }
+        let physical: Vec<&(String, String)> = entries
+            .iter()
+            .filter(|(t, _)| t == "physical_plan" || t == "Plan with Metrics")
+            .collect();
+        let chosen: Vec<&(String, String)> = if physical.is_empty() {
+            entries.iter().collect()
+        } else {
+            physical
+        };
+        let lines: Vec<String> = chosen
+            .iter()
+            .flat_map(|(_, p)| p.lines().map(str::to_string))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "QUERY PLAN",
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))])
+            .map_err(|e| PgError::internal(e.to_string()))?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+            tag: "EXPLAIN".into(),
+        })
+    }
+
+    async fn commit(&self, session: &mut Session) -> PgResult<Output> {
+        let state = std::mem::take(&mut session.txn);
+        session.grape.set_overlay(None);
+        match state {
+            TxnState::Idle => {
+                session.notices.push(Notice::warning(
+                    codes::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                ));
+                Ok(Output::Command("COMMIT".into()))
+            }
+            TxnState::Failed => Ok(Output::TxnEnd("ROLLBACK".into())),
+            TxnState::Block { writes } => {
+                let writes: Vec<RowWrite> =
+                    writes.into_values().filter(|w| w.expect != w.new).collect();
+                match self.apply_detached(writes).await {
+                    Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
+                    Err(WriteError::Conflict(_)) => Err(PgError::new(
+                        codes::SERIALIZATION_FAILURE,
+                        "could not serialize access due to concurrent update",
+                    )),
+                    Err(WriteError::Failed(e)) => Err(e),
+                }
+            }
+        }
+    }
+
+    fn set(&self, session: &mut Session, set: Set) -> PgResult<Output> {
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = object_parts(&variable).join(".");
+                let value = if values.len() == 1 && is_default(&values[0]) {
+                    None
+                } else {
+                    Some(
+                        values
+                            .iter()
+                            .map(setting_value)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                };
+                session.set(&name, value)?;
+            }
+            Set::SetTimeZone { value, .. } => {
+                session.set("timezone", Some(setting_value(&value)))?;
+            }
+            Set::SetTransaction { .. } => {}
+            Set::SetNames { charset_name, .. } => {
+                session.set("client_encoding", Some(charset_name.to_string()))?;
+            }
+            other => return Err(PgError::unsupported(format!("\"{other}\""))),
+        }
+        Ok(Output::Command("SET".into()))
+    }
+
+    fn show(
+        &self,
+        session: &Session,
+        variable: &[datafusion::sql::sqlparser::ast::Ident],
+    ) -> PgResult<Output> {
+        let name: String = variable
+            .iter()
+            .map(|i| i.value.clone())
+            .collect::<Vec<_>>()
+            .join(".");
+        if name.is_empty() || name.eq_ignore_ascii_case("all") {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+                Field::new("description", DataType::Utf8, false),
+            ]));
+            let (names, values): (Vec<String>, Vec<String>) = session
+                .all()
+                .map(|(k, v)| (display_name(k).to_string(), v.clone()))
+                .unzip();
+            let desc: Vec<&str> = session.all().map(|(k, _)| description(k)).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(values)),
+                    Arc::new(StringArray::from(desc)),
+                ],
+            )
+            .map_err(|e| PgError::internal(e.to_string()))?;
+            return Ok(Output::Rows {
+                schema,
+                batches: vec![batch],
+                tag: "SHOW".into(),
+            });
+        }
+        let value = session.get(&name)?;
+        let col = display_name(&name.to_lowercase()).to_string();
+        let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )
+        .map_err(|e| PgError::internal(e.to_string()))?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+            tag: "SHOW".into(),
+        })
+    }
+}
+
+fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"))
+}
+
+/// The text of a SET value: 'abc' → abc, identifiers and numbers as written.
+fn setting_value(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            Value::Number(n, _) => n.clone(),
+            Value::Boolean(b) => {
+                if *b {
+                    "on".into()
+                } else {
+                    "off".into()
+                }
+            }
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::UnaryOp { op, expr } => format!("{op}{}", setting_value(expr)),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,32 @@
+//! Every rewrite of a statement's AST, in one place, in the order they run:
+//!
+//! 1. [`bind`]: extended-protocol parameters become typed literals (at
+//!    Execute; binary vectors stay placeholders for the direct KNN path).
+//! 2. (query only) uncorrelated subqueries that give a distance operator
+//!    its query vector run first and are put in as literals
+//!    (`sql::query`, which needs to execute them).
+//! 3. [`for_planning`], just before DataFusion plans the statement:
+//!    result columns named as PostgreSQL names them ([`columns`]), casts
+//!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
+//!    names of the `pg_catalog` relations GrapeDB answers
+//!    ([`pg_catalog_names`]).
+//!
+//! The token-level rewrite that gives pgvector's operators PostgreSQL's
+//! precedence happens while parsing (`sql::vector::parse_statements`).
+
+pub mod bind;
+pub mod columns;
+pub mod pg_catalog_names;
+pub mod vector_casts;
+
+use datafusion::sql::sqlparser::ast::Statement;
+
+use crate::error::PgResult;
+
+/// The rewrites a statement gets before DataFusion plans it (step 3).
+pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
+    columns::name_columns(stmt);
+    vector_casts::rewrite(stmt)?;
+    pg_catalog_names::rewrite(stmt);
+    Ok(())
+}

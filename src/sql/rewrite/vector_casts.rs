@@ -1,0 +1,128 @@
+//! Casts to pgvector's types (`x::vector(3)`, `CAST(x AS halfvec)`,
+//! `::bit(8)`) and `B'101'` literals become `grape_cast(x, 'kind', typmod)`
+//! calls, which the vector UDFs plan; a bad typmod is reported here in
+//! pgvector's words.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
+    Value, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::error::PgResult;
+use crate::sql::vector::udf::CAST_FN;
+use crate::types::SqlType;
+use crate::vector::Kind;
+
+/// A vector-kind SQL type in a cast: (`vector`/`halfvec`/`sparsevec`/`bit`/`varbit`, typmod).
+pub fn vector_cast_target(dt: &SqlDataType) -> Option<(&'static str, i64)> {
+    let t = match SqlType::from_ast(dt).ok()?.0 {
+        SqlType::Vector(n) => ("vector", n),
+        SqlType::HalfVec(n) => ("halfvec", n),
+        SqlType::SparseVec(n) => ("sparsevec", n),
+        SqlType::Bit(n) => ("bit", n),
+        SqlType::VarBit(n) => ("varbit", n),
+        _ => return None,
+    };
+    Some((t.0, t.1.map_or(-1, |n| n as i64)))
+}
+
+/// The AST of `grape_cast(e, 'kind', typmod)`.
+pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
+    let mut call = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("{}(NULL, '{kind}', {typmod})", CAST_FN))
+        .and_then(|mut p| p.parse_expr())
+        .expect("cast template parses");
+    if let Expr::Function(f) = &mut call {
+        if let FunctionArguments::List(list) = &mut f.args {
+            list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        }
+    }
+    call
+}
+
+/// Rewrite casts to vector types and `B'...'` literals into `grape_cast` calls.
+/// A bad typmod (`vector(0)`) is reported here, with pgvector's words.
+pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
+    let mut err = None;
+    let _ = visit_expressions_mut(stmt, |e| {
+        match e {
+            Expr::Cast {
+                expr, data_type, ..
+            } => {
+                if let SqlDataType::Custom(..)
+                | SqlDataType::Bit(_)
+                | SqlDataType::BitVarying(_)
+                | SqlDataType::VarBit(_) = data_type
+                {
+                    match SqlType::from_ast(data_type) {
+                        Err(er) if is_vector_name(data_type) => {
+                            err = Some(er);
+                            return ControlFlow::Break(());
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some((kind, typmod)) = vector_cast_target(data_type) {
+                    let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                    *e = cast_call(inner, kind, typmod);
+                }
+            }
+            Expr::Value(v) => {
+                if let Value::SingleQuotedByteStringLiteral(bits) = &v.value {
+                    let len = bits.chars().count() as i64;
+                    let lit = Expr::value(Value::SingleQuotedString(bits.clone()));
+                    *e = cast_call(lit, "bit", len.max(1));
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn is_vector_name(dt: &SqlDataType) -> bool {
+    match dt {
+        SqlDataType::Custom(name, _) => Kind::from_name(
+            &name
+                .to_string()
+                .to_lowercase()
+                .trim_matches('"')
+                .to_string(),
+        )
+        .is_some(),
+        _ => true,
+    }
+}
+
+/// `$n` parameters cast to a vector type (`$1::vector`): their wire type is
+/// that vector type, as PostgreSQL infers it.
+pub fn placeholder_casts(stmt: &Statement) -> Vec<(usize, &'static str)> {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    let mut out = Vec::new();
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        {
+            if let (Expr::Value(v), Some((kind, _))) =
+                (expr.as_ref(), vector_cast_target(data_type))
+            {
+                if let Value::Placeholder(p) = &v.value {
+                    if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                        out.push((n, kind));
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}

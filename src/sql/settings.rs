@@ -1,0 +1,203 @@
+//! The settings a session knows (from `catalog/settings.tsv`): their
+//! defaults, PostgreSQL's display names, and the domain of each value.
+
+use crate::error::{PgError, PgResult, codes};
+
+pub use crate::pg_catalog::functions::SERVER_VERSION;
+
+/// A setting a session knows (from `catalog/settings.tsv`).
+pub struct Setting {
+    pub name: String,
+    pub default: String,
+    pub read_only: bool,
+    pub description: String,
+}
+
+/// Every setting a session knows, with its default. Anything else is
+/// "unrecognized configuration parameter", as in PostgreSQL.
+pub static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(|| {
+    include_str!("../../catalog/settings.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Setting {
+                name: f[0].to_string(),
+                default: f
+                    .get(1)
+                    .unwrap_or(&"")
+                    .replace("$SERVER_VERSION", SERVER_VERSION),
+                read_only: f.get(2) == Some(&"read-only"),
+                description: f.get(3).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+});
+
+pub fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+pub fn description(name: &str) -> &'static str {
+    setting(name).map(|s| s.description.as_str()).unwrap_or("")
+}
+
+pub fn is_read_only(name: &str) -> bool {
+    setting(name).is_some_and(|s| s.read_only)
+}
+
+/// Display names (SHOW ALL and ParameterStatus use PostgreSQL's spelling).
+pub fn display_name(name: &str) -> &str {
+    match name {
+        "datestyle" => "DateStyle",
+        "intervalstyle" => "IntervalStyle",
+        "timezone" => "TimeZone",
+        other => other,
+    }
+}
+
+/// `value` for setting `key` in its canonical form, or PostgreSQL's error
+/// for a value outside the setting's domain.
+pub fn validate(key: &str, value: String) -> PgResult<String> {
+    match key {
+        "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
+            parse_duration_ms(&value)
+                .map(|_| value.clone())
+                .ok_or_else(|| {
+                    PgError::new(
+                        codes::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"{key}\": \"{value}\""),
+                    )
+                })
+        }
+        "extra_float_digits" => match value.trim().parse::<i32>() {
+            Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
+            Ok(v) => Err(PgError::new(
+                codes::INVALID_PARAMETER_VALUE,
+                format!(
+                    "{v} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)"
+                ),
+            )),
+            Err(_) => Err(PgError::new(
+                codes::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"extra_float_digits\": \"{value}\""),
+            )),
+        },
+        "client_encoding" => {
+            let v = value.to_uppercase().replace('-', "");
+            if v == "UTF8" || v == "UNICODE" {
+                Ok("UTF8".into())
+            } else {
+                Err(PgError::new(
+                    codes::FEATURE_NOT_SUPPORTED,
+                    format!("conversion between {value} and UTF8 is not supported"),
+                ))
+            }
+        }
+        "timezone" => {
+            let v = value.trim().to_string();
+            let ok = v.eq_ignore_ascii_case("utc")
+                || v.eq_ignore_ascii_case("gmt")
+                || v.eq_ignore_ascii_case("Etc/UTC")
+                || offset_of(&v).is_some();
+            if ok {
+                Ok(v)
+            } else {
+                Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"TimeZone\": \"{v}\""),
+                ))
+            }
+        }
+        "hnsw.ef_search" => int_in_range(key, &value, 1, 1000),
+        "hnsw.max_scan_tuples" => int_in_range(key, &value, 1, i32::MAX as i64),
+        "hnsw.scan_mem_multiplier" => int_in_range(key, &value, 1, 1000),
+        "ivfflat.probes" | "ivfflat.max_probes" => int_in_range(key, &value, 1, 32768),
+        "max_parallel_maintenance_workers" => int_in_range(key, &value, 0, 1024),
+        "hnsw.iterative_scan" => one_of(key, &value, &["off", "relaxed_order", "strict_order"]),
+        "ivfflat.iterative_scan" => one_of(key, &value, &["off", "relaxed_order"]),
+        "enable_indexscan" | "enable_seqscan" => match value.trim().to_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" | "t" => Ok("on".into()),
+            "off" | "false" | "no" | "0" | "f" => Ok("off".into()),
+            _ => Err(PgError::new(
+                codes::INVALID_PARAMETER_VALUE,
+                format!("parameter \"{key}\" requires a Boolean value"),
+            )),
+        },
+        _ => Ok(value),
+    }
+}
+
+/// An integer setting within PostgreSQL's GUC bounds, with its error words.
+fn int_in_range(key: &str, value: &str, min: i64, max: i64) -> PgResult<String> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v.to_string()),
+        Ok(v) => Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("{v} is outside the valid range for parameter \"{key}\" ({min} .. {max})"),
+        )),
+        Err(_) => Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"{key}\": \"{value}\""),
+        )),
+    }
+}
+
+/// An enum setting, with PostgreSQL's HINT listing the values.
+fn one_of(key: &str, value: &str, values: &[&str]) -> PgResult<String> {
+    let v = value.trim().to_lowercase();
+    if values.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"{key}\": \"{value}\""),
+        )
+        .with_hint(format!("Available values: {}.", values.join(", "))))
+    }
+}
+
+/// "5s", "100ms", "1min", "250" (ms) → milliseconds.
+pub fn parse_duration_ms(v: &str) -> Option<u64> {
+    let v = v.trim().trim_matches('\'').to_lowercase();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "ms" => 1.0,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "us" => 0.001,
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+/// "+02:00", "-5", "UTC" → an Arrow time-zone offset string.
+pub fn offset_of(tz: &str) -> Option<String> {
+    let t = tz.trim();
+    if t.eq_ignore_ascii_case("utc")
+        || t.eq_ignore_ascii_case("gmt")
+        || t.eq_ignore_ascii_case("etc/utc")
+    {
+        return Some("+00:00".into());
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => ('+', &t[1..]),
+        b'-' => ('-', &t[1..]),
+        b'0'..=b'9' => ('+', t),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
+        None => (rest.parse::<u32>().ok()?, 0),
+    };
+    if h > 15 || m > 59 {
+        return None;
+    }
+    Some(format!("{sign}{h:02}:{m:02}"))
+}

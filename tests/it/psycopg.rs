@@ -1,0 +1,28 @@
+//! psycopg 3 (Python) with pgvector-python, from the pinned virtual
+//! environment `scripts/setup.sh` puts first on PATH.
+
+use crate::common::TestServer;
+
+/// psycopg 3 with pgvector-python's adapters (type lookup by name in
+/// pg_type, text and binary vectors), as a Python user would connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_with_pgvector_python() {
+    let server = TestServer::start().await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/pgvector_psycopg.py"
+    );
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(server.port.to_string())
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop().await;
+}
