@@ -1,7 +1,6 @@
 //! What INSERT, UPDATE and DELETE share: the target table, row checks,
 //! row keys and index entries, constraint errors, RETURNING.
 
-#![allow(unused_imports)]
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -9,20 +8,16 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
-    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
-};
+use datafusion::sql::sqlparser::ast::SelectItem;
 
 use crate::catalog::{Index, Table};
-use crate::dataplane::write::{RowWrite, WriteError};
-use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::encoding::encode_key;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::GrapeTable;
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::Engine;
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
-use crate::sql::{Engine, Output, object_parts};
 use crate::types::Datum;
 use crate::types::datum::{batch_row, rows_to_batch};
 use crate::types::text::quote_ident;

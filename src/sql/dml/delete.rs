@@ -1,29 +1,13 @@
 //! DELETE.
 
-#![allow(unused_imports)]
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::datasource::MemTable;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
-    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
-};
-
-use crate::catalog::{Index, Table};
 use crate::dataplane::write::{RowWrite, WriteError};
-use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
-use crate::exec::GrapeTable;
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
-use crate::sql::errors::df_error;
 use crate::sql::session::Session;
-use crate::sql::{Engine, Output, object_parts};
-use crate::types::Datum;
-use crate::types::datum::{batch_row, rows_to_batch};
+use crate::sql::{Engine, Output};
 use crate::types::text::quote_ident;
 
 use super::common::*;

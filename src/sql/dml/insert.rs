@@ -1,22 +1,16 @@
 //! INSERT (with ON CONFLICT), and the plain insert COPY uses; PostgreSQL's
 //! assignment-cast rules for the values.
 
-#![allow(unused_imports)]
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, FromTable, Insert, OnConflictAction, OnInsert,
-    SelectItem, Statement, TableFactor, TableObject, Update, UpdateTableFromKind,
-};
+use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement, TableObject};
 
-use crate::catalog::{Index, Table};
+use crate::catalog::Table;
 use crate::dataplane::write::{RowWrite, WriteError};
-use crate::encoding::{decode_row, encode_key, encode_row};
+use crate::encoding::encode_row;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::GrapeTable;
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
