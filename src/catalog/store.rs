@@ -56,18 +56,16 @@ impl CatalogStore {
             Some(bincode::serialize(&*old).map_err(|e| PgError::internal(e.to_string()))?)
         };
         let value = bincode::serialize(&new).map_err(|e| PgError::internal(e.to_string()))?;
-        let cmd = Command {
-            ops: vec![
-                Op::Check {
-                    key: CATALOG_KEY.to_vec(),
-                    expect,
-                },
-                Op::Put {
-                    key: CATALOG_KEY.to_vec(),
-                    value,
-                },
-            ],
-        };
+        let cmd = Command::new(vec![
+            Op::Check {
+                key: CATALOG_KEY.to_vec(),
+                expect,
+            },
+            Op::Put {
+                key: CATALOG_KEY.to_vec(),
+                value,
+            },
+        ]);
         let res = self.node.meta.propose(cmd).await;
         if let Ok(CommandResult::Applied { .. }) = res {
             *self.current.write() = Arc::new(new);
@@ -99,12 +97,10 @@ impl CatalogStore {
             }
         }
         let key = format!("seq/{seq}").into_bytes();
-        let cmd = Command {
-            ops: vec![Op::Incr {
-                key,
-                by: SEQUENCE_BLOCK,
-            }],
-        };
+        let cmd = Command::new(vec![Op::Incr {
+            key,
+            by: SEQUENCE_BLOCK,
+        }]);
         match self.node.meta.propose(cmd).await? {
             CommandResult::Applied { counters } => {
                 let end = counters[0] + 1;

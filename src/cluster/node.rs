@@ -36,18 +36,16 @@ impl Node {
             Some(b) => bincode::deserialize(&b)?,
             None => {
                 let map = ShardMap::initial(shards.max(1));
-                let cmd = Command {
-                    ops: vec![
-                        Op::Check {
-                            key: SHARD_MAP_KEY.to_vec(),
-                            expect: None,
-                        },
-                        Op::Put {
-                            key: SHARD_MAP_KEY.to_vec(),
-                            value: bincode::serialize(&map)?,
-                        },
-                    ],
-                };
+                let cmd = Command::new(vec![
+                    Op::Check {
+                        key: SHARD_MAP_KEY.to_vec(),
+                        expect: None,
+                    },
+                    Op::Put {
+                        key: SHARD_MAP_KEY.to_vec(),
+                        value: bincode::serialize(&map)?,
+                    },
+                ]);
                 match meta
                     .propose(cmd)
                     .await

@@ -143,12 +143,10 @@ mod tests {
             let key = [b'k', 0, 0, 0, i as u8].to_vec();
             let shard = data.shard_of(&key);
             assert!(data.shards().contains(&shard));
-            let cmd = Command {
-                ops: vec![Op::Put {
-                    key: key.clone(),
-                    value: vec![i as u8],
-                }],
-            };
+            let cmd = Command::new(vec![Op::Put {
+                key: key.clone(),
+                value: vec![i as u8],
+            }]);
             let res = data.propose(shard, epoch, cmd).await.unwrap();
             assert!(matches!(res, CommandResult::Applied { .. }), "{res:?}");
             written.push((shard, key));
@@ -167,11 +165,9 @@ mod tests {
             .propose(
                 1,
                 epoch + 1,
-                Command {
-                    ops: vec![Op::Delete {
-                        key: written[0].1.clone(),
-                    }],
-                },
+                Command::new(vec![Op::Delete {
+                    key: written[0].1.clone(),
+                }]),
             )
             .await;
         assert!(matches!(stale, Err(ShardError::Moved { .. })), "{stale:?}");

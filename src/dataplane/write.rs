@@ -61,18 +61,45 @@ fn command_for(writes: &[RowWrite]) -> Command {
             None => Op::Delete { key: w.key.clone() },
         });
     }
-    Command { ops }
+    Command::new(ops)
 }
 
-/// Apply all writes, or none of them.
+/// Add `w` to the writes `buf` already holds, in order: a second write of a
+/// key must expect what the first one wrote (two rows of one statement
+/// moved onto the same key are a conflict, not a silent overwrite).
+pub fn merge_write(buf: &mut BTreeMap<Vec<u8>, RowWrite>, w: RowWrite) -> Result<(), Conflict> {
+    match buf.get_mut(&w.key) {
+        Some(existing) => {
+            if existing.new != w.expect {
+                return Err(Conflict {
+                    key: w.key,
+                    expected: w.expect,
+                    actual: existing.new.clone(),
+                });
+            }
+            existing.new = w.new;
+        }
+        None => {
+            buf.insert(w.key.clone(), w);
+        }
+    }
+    Ok(())
+}
+
+/// Apply all writes, or none of them. Writes of the same key compose in
+/// order (see [`merge_write`]).
 pub async fn apply_writes(
     data: &dyn ShardAccess,
     writes: Vec<RowWrite>,
 ) -> Result<usize, WriteError> {
     let n = writes.len();
     let epoch = data.epoch();
-    let mut by_shard: BTreeMap<ShardId, Vec<RowWrite>> = BTreeMap::new();
+    let mut merged: BTreeMap<Vec<u8>, RowWrite> = BTreeMap::new();
     for w in writes {
+        merge_write(&mut merged, w).map_err(WriteError::Conflict)?;
+    }
+    let mut by_shard: BTreeMap<ShardId, Vec<RowWrite>> = BTreeMap::new();
+    for (_, w) in merged {
         by_shard.entry(data.shard_of(&w.key)).or_default().push(w);
     }
     let mut applied: Vec<(ShardId, Vec<RowWrite>)> = Vec::new();
@@ -137,7 +164,7 @@ async fn undo(data: &dyn ShardAccess, applied: Vec<(ShardId, Vec<RowWrite>)>) {
 pub async fn on_every_shard(data: &dyn ShardAccess, ops: Vec<Op>) -> Result<(), PgError> {
     let epoch = data.epoch();
     for shard in data.shards() {
-        data.propose(shard, epoch, Command { ops: ops.clone() })
+        data.propose(shard, epoch, Command::new(ops.clone()))
             .await?;
     }
     Ok(())
@@ -155,7 +182,7 @@ pub async fn delete_keys(data: &dyn ShardAccess, keys: Vec<Vec<u8>>, chunk: usiz
     for (shard, keys) in by_shard {
         for part in keys.chunks(chunk.max(1)) {
             let ops = part.iter().map(|k| Op::Delete { key: k.clone() }).collect();
-            if let Err(e) = data.propose(shard, epoch, Command { ops }).await {
+            if let Err(e) = data.propose(shard, epoch, Command::new(ops)).await {
                 tracing::error!("could not remove rows on shard {shard}: {e}");
             }
         }

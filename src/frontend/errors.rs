@@ -13,8 +13,12 @@ pub fn locate_name(mut e: PgError, sql: &str) -> PgError {
     let Some(name) = e.message.split('"').nth(1) else {
         return e;
     };
-    let lower = sql.to_lowercase();
-    let needle = name.to_lowercase();
+    // ASCII folding keeps byte offsets: `to_lowercase` can change a
+    // character's length (İ becomes two bytes longer) and the offsets would
+    // no longer fall on the original text's character boundaries. Identifiers
+    // fold only ASCII letters anyway, as in PostgreSQL.
+    let lower = sql.to_ascii_lowercase();
+    let needle = name.to_ascii_lowercase();
     let bytes = lower.as_bytes();
     let mut from = 0;
     while let Some(i) = lower[from..].find(&needle) {
@@ -42,4 +46,21 @@ pub fn to_error_info(e: PgError) -> ErrorInfo {
 
 pub(super) fn pg_err(e: PgError) -> PgWireError {
     PgWireError::UserError(Box::new(to_error_info(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_counts_characters_of_the_original_text() {
+        // 'İ' lowercases to two characters: a position computed on a
+        // lowercased copy used to land inside a character and panic.
+        let sql = "SELECT 'İİİİİİİİİİİİİİİİİİİİ' FROM nosuch";
+        let e = PgError::new(codes::UNDEFINED_TABLE, "relation \"nosuch\" does not exist");
+        let e = locate_name(e, sql);
+        assert_eq!(e.position, Some(sql.chars().count() - "nosuch".len() + 1));
+        let e = PgError::new(codes::UNDEFINED_COLUMN, "column \"x\" does not exist");
+        assert_eq!(locate_name(e, "SELECT İ, X FROM t").position, Some(11));
+    }
 }

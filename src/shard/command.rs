@@ -29,10 +29,58 @@ pub enum Op {
     },
 }
 
-/// An atomic batch of ops: applied all together or not at all.
+/// Who proposed a command: a random id per process and a sequence number.
+/// The state machine remembers recent ids, so a command proposed again
+/// (a retry after a timeout whose outcome was unknown) applies once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    pub client: u64,
+    pub seq: u64,
+}
+
+impl RequestId {
+    /// A request id not used before by this process.
+    pub fn fresh() -> RequestId {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static CLIENT: OnceLock<u64> = OnceLock::new();
+        static SEQ: AtomicU64 = AtomicU64::new(1);
+        let client = *CLIENT.get_or_init(|| {
+            // Not cryptographic: distinct per process is all that matters.
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            h.write_u32(std::process::id());
+            h.finish()
+        });
+        RequestId {
+            client,
+            seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+/// An atomic batch of ops: applied all together or not at all, once per
+/// request id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     pub ops: Vec<Op>,
+    pub request: RequestId,
+}
+
+impl Command {
+    /// A command with a fresh request id (clone it to retry the same request).
+    pub fn new(ops: Vec<Op>) -> Command {
+        Command {
+            ops,
+            request: RequestId::fresh(),
+        }
+    }
 }
 
 /// What applying a command produced.

@@ -5,6 +5,8 @@
 //! - `raft_meta`: `[group u32][name]` → vote / committed / last purged id
 //! - `data`:      `[group u32][b'm'][name]` → state-machine metadata (applied id, membership)
 //!                `[group u32][b'k'][user key]` → user value
+//!                `[group u32][b'r'][client u64][seq u64]` → (log index, result) of an applied request
+//!                `[group u32][b'q'][log index u64][client u64][seq u64]` → () (the same, by age)
 //!
 //! All integers are big-endian so that keys sort in numeric order.
 
@@ -146,6 +148,27 @@ pub fn data_key(group: GroupId, key: &[u8]) -> Vec<u8> {
     k.extend_from_slice(&group_prefix(group));
     k.push(b'k');
     k.extend_from_slice(key);
+    k
+}
+
+/// Where the result of an applied request id is kept.
+pub fn request_key(group: GroupId, id: super::command::RequestId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(21);
+    k.extend_from_slice(&group_prefix(group));
+    k.push(b'r');
+    k.extend_from_slice(&id.client.to_be_bytes());
+    k.extend_from_slice(&id.seq.to_be_bytes());
+    k
+}
+
+/// The request ids of a group by the log index they were applied at.
+pub fn request_index_key(group: GroupId, index: u64, id: super::command::RequestId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(29);
+    k.extend_from_slice(&group_prefix(group));
+    k.push(b'q');
+    k.extend_from_slice(&index.to_be_bytes());
+    k.extend_from_slice(&id.client.to_be_bytes());
+    k.extend_from_slice(&id.seq.to_be_bytes());
     k
 }
 

@@ -13,7 +13,7 @@ use super::rewrite;
 use super::session::{Session, TxnState};
 use crate::catalog::CatalogStore;
 use crate::dataplane::ShardAccess;
-use crate::dataplane::write::{Conflict, RowWrite, WriteError, apply_writes};
+use crate::dataplane::write::{RowWrite, WriteError, apply_writes, merge_write};
 use crate::error::{PgError, PgResult};
 
 /// Shared, node-wide state every session uses.
@@ -45,21 +45,7 @@ impl Engine {
         match &mut session.txn {
             TxnState::Block { writes: buf } => {
                 for w in writes {
-                    match buf.get_mut(&w.key) {
-                        Some(existing) => {
-                            if existing.new != w.expect {
-                                return Err(WriteError::Conflict(Conflict {
-                                    key: w.key,
-                                    expected: w.expect,
-                                    actual: existing.new.clone(),
-                                }));
-                            }
-                            existing.new = w.new;
-                        }
-                        None => {
-                            buf.insert(w.key.clone(), w);
-                        }
-                    }
+                    merge_write(buf, w).map_err(WriteError::Conflict)?;
                 }
                 let overlay: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = buf
                     .iter()

@@ -35,6 +35,14 @@ async fn sqlstates_and_session_survives() {
     }
     let e = c.simple_query("SELECT * FROM missing").await.unwrap_err();
     assert_eq!(message(&e), "relation \"missing\" does not exist");
+    // The error position is counted on the original text, whose length in
+    // bytes changes when lowercased (this used to end the connection).
+    let e = c
+        .simple_query("SELECT 'İİİİİİİİİİİİİİİİİİİİ' FROM nosuch")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42P01");
+    assert_eq!(e.as_db_error().unwrap().position().is_some(), true);
     let e = c.simple_query("SELECT 1 FROM t WHERE").await.unwrap_err();
     assert_eq!(message(&e), "syntax error at end of input");
     let e = c.simple_query("SELECT * FRM t").await.unwrap_err();
@@ -46,6 +54,57 @@ async fn sqlstates_and_session_survives() {
         rows(&c, "SELECT id, name FROM t").await,
         vec![vec![Some("1".into()), Some("a".into())]]
     );
+    s.stop().await;
+}
+
+/// ALTER TABLE racing DROP/CREATE of the same table: each statement either
+/// applies or fails with PostgreSQL's error; no session is lost (an ALTER
+/// that found the table gone used to panic and end its connection).
+#[tokio::test]
+async fn ddl_racing_drop_keeps_sessions() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    let b = s.connect().await;
+    a.batch_execute("CREATE TABLE r (id int PRIMARY KEY, x int)")
+        .await
+        .unwrap();
+    let alters = async {
+        let mut applied = 0;
+        for i in 0..150 {
+            let sql = match i % 4 {
+                0 => "ALTER TABLE r RENAME COLUMN x TO y",
+                1 => "ALTER TABLE r RENAME COLUMN y TO x",
+                2 => "ALTER TABLE r ALTER COLUMN x SET DEFAULT 7",
+                _ => "ALTER TABLE r DROP COLUMN IF EXISTS z",
+            };
+            match a.simple_query(sql).await {
+                Ok(_) => applied += 1,
+                Err(e) => {
+                    let c = code(&e);
+                    assert!(
+                        ["42P01", "42703", "40001"].contains(&c.as_str()),
+                        "{sql}: {c} {}",
+                        message(&e)
+                    );
+                }
+            }
+        }
+        applied
+    };
+    let drops = async {
+        for _ in 0..75 {
+            let _ = b.simple_query("DROP TABLE IF EXISTS r").await;
+            let _ = b
+                .simple_query("CREATE TABLE IF NOT EXISTS r (id int PRIMARY KEY, x int)")
+                .await;
+            tokio::task::yield_now().await;
+        }
+    };
+    let (applied, ()) = tokio::join!(alters, drops);
+    assert!(applied > 0, "no ALTER ever applied");
+    // Both sessions are still usable.
+    assert_eq!(rows(&a, "SELECT 1").await, vec![vec![Some("1".into())]]);
+    assert_eq!(rows(&b, "SELECT 1").await, vec![vec![Some("1".into())]]);
     s.stop().await;
 }
 

@@ -1,6 +1,6 @@
 //! Transaction blocks: visibility, rollback, aborted state, write conflicts.
 
-use crate::common::{TestServer, code, rows};
+use crate::common::{TestServer, code, message, rows};
 
 #[tokio::test]
 async fn commit_rollback_and_visibility() {
@@ -100,5 +100,53 @@ async fn concurrent_increments_are_not_lost() {
         rows(&c, "SELECT n FROM ctr").await,
         vec![vec![Some("100".into())]]
     );
+    s.stop().await;
+}
+
+/// Two rows of one UPDATE moved onto the same primary key or unique value:
+/// 23505 and nothing of the statement applied, in autocommit and in a block
+/// (PostgreSQL 15 answers the same: `duplicate key value violates unique
+/// constraint "u_pkey"`, `Key (id)=(3) already exists.`). The second row's
+/// write used to overwrite the first's, losing a row.
+#[tokio::test]
+async fn update_moving_two_rows_onto_one_key_is_a_unique_violation() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE u (id int PRIMARY KEY, v text UNIQUE); INSERT INTO u VALUES (1, 'a'), (2, 'b')",
+    )
+    .await
+    .unwrap();
+    let before = vec![
+        vec![Some("1".into()), Some("a".into())],
+        vec![Some("2".into()), Some("b".into())],
+    ];
+    for (sql, constraint, detail) in [
+        (
+            "UPDATE u SET id = 3 WHERE id IN (1, 2)",
+            "u_pkey",
+            "Key (id)=(3) already exists.",
+        ),
+        (
+            "UPDATE u SET v = 'x' WHERE id IN (1, 2)",
+            "u_v_key",
+            "Key (v)=(x) already exists.",
+        ),
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert_eq!(code(&e), "23505", "{sql}: {}", message(&e));
+        assert_eq!(
+            message(&e),
+            format!("duplicate key value violates unique constraint \"{constraint}\"")
+        );
+        assert_eq!(e.as_db_error().unwrap().detail(), Some(detail));
+        assert_eq!(rows(&c, "SELECT id, v FROM u ORDER BY id").await, before);
+
+        c.batch_execute("BEGIN").await.unwrap();
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert_eq!(code(&e), "23505", "in a block, {sql}: {}", message(&e));
+        c.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(rows(&c, "SELECT id, v FROM u ORDER BY id").await, before);
+    }
     s.stop().await;
 }

@@ -139,7 +139,7 @@ pub(super) async fn alter_table(
                 engine
                     .catalog
                     .update(|cat| {
-                        let t = cat.tables.get_mut(&tid).unwrap();
+                        let t = table_mut(cat, tid, &table.name)?;
                         t.columns.retain(|c| c.id != cid);
                         t.indexes.retain(|i| !i.columns.contains(&cid));
                         Ok(())
@@ -173,8 +173,8 @@ pub(super) async fn alter_table(
             engine
                 .catalog
                 .update(|cat| {
-                    let t = cat.tables.get_mut(&tid).unwrap();
-                    t.columns.iter_mut().find(|c| c.name == old).unwrap().name = new.clone();
+                    let t = table_mut(cat, tid, &table.name)?;
+                    column_mut(t, &old)?.name = new.clone();
                     Ok(())
                 })
                 .await
@@ -194,7 +194,7 @@ pub(super) async fn alter_table(
                             format!("relation \"{n}\" already exists"),
                         ));
                     }
-                    cat.tables.get_mut(&tid).unwrap().name = n.clone();
+                    table_mut(cat, tid, &table.name)?.name = n.clone();
                     Ok(())
                 })
                 .await
@@ -241,14 +241,7 @@ pub(super) async fn alter_table(
             engine
                 .catalog
                 .update(|cat| {
-                    let c = cat
-                        .tables
-                        .get_mut(&tid)
-                        .unwrap()
-                        .columns
-                        .iter_mut()
-                        .find(|c| c.name == n)
-                        .unwrap();
+                    let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
                     match &op {
                         AlterColumnOperation::SetNotNull => c.not_null = true,
                         AlterColumnOperation::DropNotNull => c.not_null = false,

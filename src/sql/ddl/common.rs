@@ -110,3 +110,24 @@ pub(super) async fn for_each_row(
         f(k, row)
     })
 }
+
+/// Table `tid` of a catalog being edited, or 42P01 when a concurrent DROP
+/// removed it after this statement looked it up.
+pub(super) fn table_mut<'a>(
+    cat: &'a mut crate::catalog::Catalog,
+    tid: u32,
+    name: &str,
+) -> PgResult<&'a mut Table> {
+    cat.tables
+        .get_mut(&tid)
+        .ok_or_else(|| PgError::undefined_table(name))
+}
+
+/// Column `col` of `t` in a catalog being edited, or 42703 when a concurrent
+/// ALTER removed it.
+pub(super) fn column_mut<'a>(t: &'a mut Table, col: &str) -> PgResult<&'a mut Column> {
+    t.columns
+        .iter_mut()
+        .find(|c| c.name == col)
+        .ok_or_else(|| PgError::undefined_column(col))
+}
