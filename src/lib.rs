@@ -11,6 +11,7 @@ pub mod error;
 pub mod exec;
 pub mod format;
 pub mod frontend;
+pub mod hlc;
 pub mod pg_catalog;
 pub mod server;
 pub mod shard;

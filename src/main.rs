@@ -17,7 +17,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 start flags (each also read from the environment):\n  \
 --data-dir PATH      GRAPEDB_DATA_DIR  where the node keeps its data [default: ./grape-data]\n  \
 --listen HOST:PORT   GRAPEDB_LISTEN    address for PostgreSQL clients; port 0 picks a free one [default: 127.0.0.1:5433]\n  \
---shards N           GRAPEDB_SHARDS    data shards created in a new data directory [default: 4]\n\n\
+--shards N           GRAPEDB_SHARDS    data shards created in a new data directory [default: 4]\n  \
+--gc-retention SECS  GRAPEDB_GC_RETENTION  how long replaced row versions are kept for snapshots [default: 300]\n\n\
 Logging: GRAPEDB_LOG (e.g. info, debug). Connect with: psql -h 127.0.0.1 -p 5433 -U grape grape"
 )]
 struct Cli {
@@ -42,6 +43,10 @@ struct StartArgs {
     /// Number of data shards (Raft groups) to create when the data directory is new.
     #[arg(long, env = "GRAPEDB_SHARDS", default_value_t = 4)]
     shards: u32,
+    /// Seconds a replaced or deleted row version is kept for snapshots
+    /// before garbage collection removes it.
+    #[arg(long, env = "GRAPEDB_GC_RETENTION", default_value_t = 300)]
+    gc_retention: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,7 +70,12 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let config = Config { data_dir: args.data_dir.clone(), listen: args.listen.clone(), shards: args.shards };
+        let config = Config {
+            data_dir: args.data_dir.clone(),
+            listen: args.listen.clone(),
+            shards: args.shards,
+            gc_retention: std::time::Duration::from_secs(args.gc_retention),
+        };
         let handle = server::start(config).await?;
         let addr = handle.addr;
         tracing::info!(

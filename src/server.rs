@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::catalog::CatalogStore;
 use crate::cluster::Node;
-use crate::dataplane::LocalShards;
+use crate::dataplane::{LocalShards, ShardAccess};
 use crate::frontend::Handlers;
 use crate::sql::Engine;
 
@@ -19,6 +19,8 @@ pub struct Config {
     pub listen: String,
     /// Data shards created when the data directory is new.
     pub shards: u32,
+    /// How long replaced row versions are kept for snapshots.
+    pub gc_retention: std::time::Duration,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./grape-data"),
             listen: "127.0.0.1:5433".into(),
             shards: 4,
+            gc_retention: crate::dataplane::gc::DEFAULT_RETENTION,
         }
     }
 }
@@ -70,8 +73,27 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             }
         });
     }
+    let data = LocalShards::new(node.clone(), vindexes.clone());
+    {
+        // Remove row versions no snapshot can see any more.
+        let d = Arc::downgrade(&data);
+        let retention = config.gc_retention;
+        let every = (retention / 5).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(d) = d.upgrade() else { break };
+                if let Err(e) = d.collect_garbage(retention).await {
+                    tracing::warn!("garbage collection stopped: {e}");
+                }
+            }
+        });
+    }
     let engine = Arc::new(Engine {
-        data: LocalShards::new(node.clone(), vindexes.clone()),
+        data,
         catalog,
         vindexes: vindexes.clone(),
     });

@@ -8,8 +8,10 @@ use openraft::{BasicNode, Config, Raft};
 
 use super::error::ShardError;
 use super::network::Network;
+use crate::hlc::{Clock, Timestamp};
 use crate::shard::log_store::LogStore;
-use crate::shard::state_machine::StateMachine;
+use crate::shard::mvcc;
+use crate::shard::state_machine::{StateMachine, max_applied_ts};
 use crate::shard::{Command, CommandResult, GroupId, NodeId, Store, TypeConfig};
 
 /// How long a write may wait for its commit before the caller is told
@@ -21,6 +23,8 @@ pub struct Group {
     pub id: GroupId,
     pub raft: Raft<TypeConfig>,
     pub store: Store,
+    /// The node's clock: commands proposed without a timestamp get one.
+    clock: Arc<Clock>,
 }
 
 impl Group {
@@ -30,6 +34,7 @@ impl Group {
         id: GroupId,
         node_id: NodeId,
         addr: &str,
+        clock: Arc<Clock>,
     ) -> anyhow::Result<Group> {
         let config = Config {
             cluster_name: format!("grapedb-group-{id}"),
@@ -64,15 +69,24 @@ impl Group {
             .current_leader(node_id, "group leader elected")
             .await
             .map_err(|e| anyhow::anyhow!("group {id} elected no leader: {e}"))?;
-        Ok(Group { id, raft, store })
+        clock.update(max_applied_ts(&store, id));
+        Ok(Group {
+            id,
+            raft,
+            store,
+            clock,
+        })
     }
 
     /// Replicate and apply a command; returns once it is applied.
     /// Replicate `cmd` through the group's log and apply it; the outcome
     /// tells "not leader" (nothing written) from "timed out" (unknown)
     /// from a storage failure.
-    pub async fn propose(&self, cmd: Command) -> Result<CommandResult, ShardError> {
+    pub async fn propose(&self, mut cmd: Command) -> Result<CommandResult, ShardError> {
         use openraft::error::{ClientWriteError, Fatal, RaftError};
+        if cmd.ts == Timestamp::ZERO {
+            cmd.ts = self.clock.now();
+        }
         let shard = self.id;
         let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(cmd));
         match write.await {
@@ -95,20 +109,35 @@ impl Group {
         }
     }
 
+    /// The latest committed value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError> {
-        self.store
-            .get(self.id, key)
-            .map_err(|e| self.storage_err(e))
+        self.get_at(key, Timestamp::MAX)
     }
 
+    /// The value of `key` as of `at`.
+    pub fn get_at(&self, key: &[u8], at: Timestamp) -> Result<Option<Vec<u8>>, ShardError> {
+        mvcc::get_at(self.store.db(), self.id, key, at).map_err(|e| self.storage_err(e))
+    }
+
+    /// Up to `limit` pairs with keys in `[start, end)`, latest committed values.
     pub fn scan(
         &self,
         start: &[u8],
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
-        self.store
-            .scan(self.id, start, end, limit)
+        self.scan_at(start, end, Timestamp::MAX, limit)
+    }
+
+    /// Up to `limit` pairs with keys in `[start, end)` as of `at`.
+    pub fn scan_at(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
+        mvcc::scan_at(self.store.db(), self.id, start, end, at, limit)
             .map_err(|e| self.storage_err(e))
     }
 

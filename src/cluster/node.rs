@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::group::Group;
 use super::placement::ShardMap;
 use crate::error::{PgError, PgResult, codes};
+use crate::hlc::Clock;
 use crate::shard::{Command, CommandResult, GroupId, NodeId, Op, Store};
 
 /// Key of the shard map in the meta group.
@@ -19,6 +20,8 @@ pub struct Node {
     pub meta: Group,
     pub groups: BTreeMap<GroupId, Group>,
     pub shard_map: ShardMap,
+    /// Commit and snapshot timestamps.
+    pub clock: Arc<Clock>,
 }
 
 impl Node {
@@ -28,7 +31,8 @@ impl Node {
         std::fs::create_dir_all(data_dir)?;
         let store = Store::open(&data_dir.join("rocksdb"))?;
         let node_id = 1;
-        let meta = Group::start(store.clone(), META_GROUP, node_id, addr).await?;
+        let clock = Arc::new(Clock::new());
+        let meta = Group::start(store.clone(), META_GROUP, node_id, addr, clock.clone()).await?;
         let shard_map = match meta
             .get(SHARD_MAP_KEY)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -58,7 +62,10 @@ impl Node {
         };
         let mut groups = BTreeMap::new();
         for &g in &shard_map.groups {
-            groups.insert(g, Group::start(store.clone(), g, node_id, addr).await?);
+            groups.insert(
+                g,
+                Group::start(store.clone(), g, node_id, addr, clock.clone()).await?,
+            );
         }
         Ok(Arc::new(Node {
             node_id,
@@ -66,6 +73,7 @@ impl Node {
             meta,
             groups,
             shard_map,
+            clock,
         }))
     }
 

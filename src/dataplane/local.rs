@@ -4,10 +4,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Epoch, Kvs, ShardAccess, ShardError, ShardId, VectorSearch};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{
+    Epoch, GcRun, Kvs, ShardAccess, ShardError, ShardId, SnapshotTs, Timestamps, VectorSearch,
+    WriteTs, gc,
+};
 use crate::ann::Point;
 use crate::catalog::Table;
 use crate::cluster::{Group, Node};
+use crate::hlc::Timestamp;
 use crate::shard::{Command, CommandResult};
 use crate::types::Datum;
 use crate::vindex::{ShardIndex, VectorIndexes};
@@ -16,6 +23,9 @@ use crate::vindex::{ShardIndex, VectorIndexes};
 pub struct LocalShards {
     node: Arc<Node>,
     indexes: Arc<VectorIndexes>,
+    timestamps: Arc<Timestamps>,
+    /// The last garbage collection of each shard.
+    gc: parking_lot::Mutex<BTreeMap<ShardId, GcRun>>,
 }
 
 impl std::fmt::Debug for LocalShards {
@@ -26,7 +36,13 @@ impl std::fmt::Debug for LocalShards {
 
 impl LocalShards {
     pub fn new(node: Arc<Node>, indexes: Arc<VectorIndexes>) -> Arc<Self> {
-        Arc::new(LocalShards { node, indexes })
+        let timestamps = Timestamps::new(node.clock.clone());
+        Arc::new(LocalShards {
+            node,
+            indexes,
+            timestamps,
+            gc: Default::default(),
+        })
     }
 
     fn group(&self, shard: ShardId) -> Result<&Group, ShardError> {
@@ -52,18 +68,48 @@ impl ShardAccess for LocalShards {
         self.node.shard_map.group_of(key)
     }
 
-    fn get(&self, shard: ShardId, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError> {
-        self.group(shard)?.get(key)
+    fn get_at(
+        &self,
+        shard: ShardId,
+        key: &[u8],
+        at: Timestamp,
+    ) -> Result<Option<Vec<u8>>, ShardError> {
+        self.group(shard)?.get_at(key, at)
     }
 
-    fn scan(
+    fn scan_at(
         &self,
         shard: ShardId,
         start: &[u8],
         end: Option<&[u8]>,
+        at: Timestamp,
         limit: usize,
     ) -> Result<Kvs, ShardError> {
-        self.group(shard)?.scan(start, end, limit)
+        self.group(shard)?.scan_at(start, end, at, limit)
+    }
+
+    async fn snapshot(&self) -> Arc<SnapshotTs> {
+        self.timestamps.snapshot().await
+    }
+
+    async fn collect_garbage(&self, retention: Duration) -> Result<Vec<GcRun>, ShardError> {
+        let horizon = self.timestamps.gc_horizon(retention);
+        let mut runs = Vec::new();
+        for shard in self.shards() {
+            let last = self.gc.lock().get(&shard).cloned();
+            let run = gc::collect_shard(self, shard, horizon, last.as_ref()).await?;
+            self.gc.lock().insert(shard, run.clone());
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+
+    fn gc_runs(&self) -> Vec<GcRun> {
+        self.gc.lock().values().cloned().collect()
+    }
+
+    fn begin_write(&self) -> WriteTs {
+        self.timestamps.begin_write()
     }
 
     async fn propose(

@@ -9,8 +9,10 @@
 //! same trait; nothing above it iterates the node's groups or opens
 //! RocksDB.
 
+pub mod gc;
 pub mod local;
 pub mod overlay;
+pub mod snapshot;
 pub mod write;
 
 use std::sync::Arc;
@@ -19,11 +21,14 @@ use async_trait::async_trait;
 
 pub use crate::cluster::ShardError;
 pub use crate::shard::{Command, CommandResult, Op};
+pub use gc::GcRun;
 pub use local::LocalShards;
 pub use overlay::Overlay;
+pub use snapshot::{AtSnapshot, SnapshotTs, Timestamps, WriteTs};
 
 use crate::ann::Point;
 use crate::catalog::Table;
+use crate::hlc::Timestamp;
 use crate::shard::GroupId;
 use crate::types::Datum;
 
@@ -50,17 +55,70 @@ pub trait ShardAccess: Send + Sync + std::fmt::Debug {
     /// The shard that owns an encoded key.
     fn shard_of(&self, key: &[u8]) -> ShardId;
 
-    /// The value of `key` on `shard`.
-    fn get(&self, shard: ShardId, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError>;
+    /// The value of `key` on `shard` as of `at` ([`Timestamp::MAX`]: the
+    /// latest committed value).
+    fn get_at(
+        &self,
+        shard: ShardId,
+        key: &[u8],
+        at: Timestamp,
+    ) -> Result<Option<Vec<u8>>, ShardError>;
 
-    /// Up to `limit` pairs of `shard` with keys in `[start, end)`, in key order.
+    /// Up to `limit` pairs of `shard` with keys in `[start, end)` as of
+    /// `at`, in key order.
+    fn scan_at(
+        &self,
+        shard: ShardId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: Timestamp,
+        limit: usize,
+    ) -> Result<Kvs, ShardError>;
+
+    /// The timestamp [`ShardAccess::get`] and [`ShardAccess::scan`] read at:
+    /// the latest committed state, or a statement's snapshot
+    /// ([`AtSnapshot`]).
+    fn read_ts(&self) -> Timestamp {
+        Timestamp::MAX
+    }
+
+    /// The value of `key` on `shard` at [`ShardAccess::read_ts`].
+    fn get(&self, shard: ShardId, key: &[u8]) -> Result<Option<Vec<u8>>, ShardError> {
+        self.get_at(shard, key, self.read_ts())
+    }
+
+    /// Up to `limit` pairs of `shard` with keys in `[start, end)` at
+    /// [`ShardAccess::read_ts`], in key order.
     fn scan(
         &self,
         shard: ShardId,
         start: &[u8],
         end: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Kvs, ShardError>;
+    ) -> Result<Kvs, ShardError> {
+        self.scan_at(shard, start, end, self.read_ts(), limit)
+    }
+
+    /// A snapshot timestamp: every write committed at or below it has
+    /// finished applying on every shard (so reads at it never change), and
+    /// every write that begins later commits above it. Garbage collection
+    /// keeps what it sees while the returned guard lives.
+    async fn snapshot(&self) -> Arc<SnapshotTs>;
+
+    /// Remove, on every shard, the versions that no snapshot can see any
+    /// more: older than `retention` and than every snapshot being read.
+    async fn collect_garbage(
+        &self,
+        retention: std::time::Duration,
+    ) -> Result<Vec<GcRun>, ShardError>;
+
+    /// The last garbage collection of each shard.
+    fn gc_runs(&self) -> Vec<GcRun>;
+
+    /// A commit timestamp for a write that is about to be proposed (to
+    /// every shard it touches, so they commit at one timestamp). Snapshots
+    /// at or above it wait until the returned guard is dropped.
+    fn begin_write(&self) -> WriteTs;
 
     /// Replicate `cmd` through `shard`'s log and apply it (all of its ops or
     /// none), routed by the shard map of `epoch`.

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::dataplane::{ShardAccess, ShardError, ShardId};
 use crate::error::PgError;
+use crate::hlc::Timestamp;
 use crate::shard::{Command, CommandResult, Op};
 
 /// Changes per Raft entry.
@@ -44,7 +45,8 @@ impl From<PgError> for WriteError {
     }
 }
 
-fn command_for(writes: &[RowWrite]) -> Command {
+/// The command that checks and writes `writes`, committing at `ts`.
+fn command_for(writes: &[RowWrite], ts: Timestamp) -> Command {
     let mut ops = Vec::with_capacity(writes.len() * 2);
     for w in writes {
         ops.push(Op::Check {
@@ -61,7 +63,9 @@ fn command_for(writes: &[RowWrite]) -> Command {
             None => Op::Delete { key: w.key.clone() },
         });
     }
-    Command::new(ops)
+    let mut cmd = Command::new(ops);
+    cmd.ts = ts;
+    cmd
 }
 
 /// Add `w` to the writes `buf` already holds, in order: a second write of a
@@ -94,6 +98,10 @@ pub async fn apply_writes(
 ) -> Result<usize, WriteError> {
     let n = writes.len();
     let epoch = data.epoch();
+    // One commit timestamp for every shard, held until the statement is
+    // wholly applied or undone: a snapshot sees all of it or none of it.
+    let commit = data.begin_write();
+    let ts = commit.ts;
     let mut merged: BTreeMap<Vec<u8>, RowWrite> = BTreeMap::new();
     for w in writes {
         merge_write(&mut merged, w).map_err(WriteError::Conflict)?;
@@ -105,7 +113,7 @@ pub async fn apply_writes(
     let mut applied: Vec<(ShardId, Vec<RowWrite>)> = Vec::new();
     for (shard, ws) in by_shard {
         for chunk in ws.chunks(CHUNK) {
-            let res = data.propose(shard, epoch, command_for(chunk)).await;
+            let res = data.propose(shard, epoch, command_for(chunk, ts)).await;
             match res {
                 Ok(CommandResult::Applied { .. }) => applied.push((shard, chunk.to_vec())),
                 Ok(CommandResult::CheckFailed { op_index, actual }) => {
@@ -115,11 +123,11 @@ pub async fn apply_writes(
                         expected: w.expect.clone(),
                         actual,
                     };
-                    undo(data, applied).await;
+                    undo(data, applied, ts).await;
                     return Err(WriteError::Conflict(conflict));
                 }
-                Ok(CommandResult::None) => {
-                    undo(data, applied).await;
+                Ok(CommandResult::None | CommandResult::Collected { .. }) => {
+                    undo(data, applied, ts).await;
                     return Err(WriteError::Failed(PgError::internal(
                         "write produced no result",
                     )));
@@ -131,7 +139,7 @@ pub async fn apply_writes(
                     if matches!(e, ShardError::Timeout { .. }) {
                         applied.push((shard, chunk.to_vec()));
                     }
-                    undo(data, applied).await;
+                    undo(data, applied, ts).await;
                     return Err(WriteError::Failed(e.into()));
                 }
             }
@@ -141,8 +149,10 @@ pub async fn apply_writes(
 }
 
 /// Roll back writes already applied, newest first. Each undo only applies if
-/// the row still holds what this statement wrote.
-async fn undo(data: &dyn ShardAccess, applied: Vec<(ShardId, Vec<RowWrite>)>) {
+/// the row still holds what this statement wrote. It writes at the
+/// statement's own timestamp `ts`, replacing the versions the statement
+/// wrote, so no snapshot ever sees them.
+async fn undo(data: &dyn ShardAccess, applied: Vec<(ShardId, Vec<RowWrite>)>, ts: Timestamp) {
     let epoch = data.epoch();
     for (shard, ws) in applied.into_iter().rev() {
         let inverse: Vec<RowWrite> = ws
@@ -153,7 +163,7 @@ async fn undo(data: &dyn ShardAccess, applied: Vec<(ShardId, Vec<RowWrite>)>) {
                 new: w.expect,
             })
             .collect();
-        if let Err(e) = data.propose(shard, epoch, command_for(&inverse)).await {
+        if let Err(e) = data.propose(shard, epoch, command_for(&inverse, ts)).await {
             tracing::error!("could not roll back a failed statement on shard {shard}: {e}");
         }
     }

@@ -11,7 +11,7 @@ use datafusion::datasource::TableProvider;
 
 use super::GrapeTable;
 use crate::catalog::CatalogStore;
-use crate::dataplane::{Overlay, ShardAccess};
+use crate::dataplane::{AtSnapshot, Overlay, ShardAccess, SnapshotTs};
 
 pub const CATALOG_NAME: &str = "grape";
 pub const SCRATCH_SCHEMA: &str = "__grape";
@@ -22,6 +22,8 @@ pub struct GrapeCatalog {
     data: Arc<dyn ShardAccess>,
     scratch: Arc<MemorySchemaProvider>,
     overlay: Arc<parking_lot::Mutex<Option<Overlay>>>,
+    /// The snapshot the running statement reads at (None: the latest).
+    snapshot: parking_lot::Mutex<Option<Arc<SnapshotTs>>>,
     indexes: Arc<crate::vindex::VectorIndexes>,
     /// The session's database name (`datname` in pg_catalog views).
     database: String,
@@ -45,6 +47,7 @@ impl GrapeCatalog {
             data,
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
+            snapshot: Default::default(),
             indexes,
             database,
         }
@@ -57,6 +60,30 @@ impl GrapeCatalog {
 
     pub fn overlay(&self) -> Option<Overlay> {
         self.overlay.lock().clone()
+    }
+
+    /// Set the snapshot that the tables this catalog hands out read at.
+    /// Clearing it also forgets the statement's scratch tables, which read
+    /// at it (a snapshot held by an idle session would hold back garbage
+    /// collection).
+    pub fn set_snapshot(&self, at: Option<Arc<SnapshotTs>>) {
+        if at.is_none() {
+            for name in self.scratch.table_names() {
+                let _ = self.scratch.deregister_table(&name);
+            }
+        }
+        *self.snapshot.lock() = at;
+    }
+
+    /// The shards as the running statement reads them: at its snapshot.
+    pub fn data(&self) -> Arc<dyn ShardAccess> {
+        match &*self.snapshot.lock() {
+            Some(s) => Arc::new(AtSnapshot {
+                inner: self.data.clone(),
+                snapshot: s.clone(),
+            }),
+            None => self.data.clone(),
+        }
     }
 
     pub fn scratch(&self) -> Arc<MemorySchemaProvider> {
@@ -76,6 +103,7 @@ impl CatalogProvider for GrapeCatalog {
         if name == "pg_catalog" {
             return Some(Arc::new(crate::pg_catalog::PgCatalog {
                 indexes: self.indexes.clone(),
+                data: self.data.clone(),
                 database: self.database.clone(),
             }));
         }
@@ -85,7 +113,7 @@ impl CatalogProvider for GrapeCatalog {
         Some(Arc::new(GrapeSchema {
             name: name.to_string(),
             catalog: self.catalog.clone(),
-            data: self.data.clone(),
+            data: self.data(),
             overlay: self.overlay(),
         }))
     }

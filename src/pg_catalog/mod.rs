@@ -2,7 +2,8 @@
 //! catalog/pg_type.tsv), `pg_namespace` and an empty `pg_range` (what
 //! drivers join to look a type up by oid), `pg_stat_progress_create_index` (HNSW builds in
 //! progress, as PostgreSQL 15 shows them) and `grape_vector_indexes` (each
-//! shard's graph: rows, tombstones, where it was loaded from). The two views
+//! shard's graph: rows, tombstones, where it was loaded from) and `grape_gc`
+//! (each shard's last garbage collection of old versions). The views
 //! are computed when a query names them.
 //!
 //! One file per relation (or family); `functions` holds the catalog
@@ -10,6 +11,7 @@
 
 mod common;
 pub mod functions;
+mod gc;
 mod pg_namespace;
 mod pg_type;
 mod progress;
@@ -29,14 +31,24 @@ const PG_NAMESPACE: &str = "pg_namespace";
 const PG_RANGE: &str = "pg_range";
 const PROGRESS: &str = "pg_stat_progress_create_index";
 const VECTOR_INDEXES: &str = "grape_vector_indexes";
+const GC: &str = "grape_gc";
 
 /// The relations answered here (unqualified names resolve to them).
-pub const TABLES: [&str; 5] = [PG_TYPE, PG_NAMESPACE, PG_RANGE, PROGRESS, VECTOR_INDEXES];
+pub const TABLES: [&str; 6] = [
+    PG_TYPE,
+    PG_NAMESPACE,
+    PG_RANGE,
+    PROGRESS,
+    VECTOR_INDEXES,
+    GC,
+];
 
 /// The `pg_catalog` schema of a session's catalog.
 #[derive(Debug)]
 pub struct PgCatalog {
     pub indexes: Arc<VectorIndexes>,
+    /// The shards, for `grape_gc`.
+    pub data: Arc<dyn crate::dataplane::ShardAccess>,
     pub database: String,
 }
 
@@ -53,6 +65,7 @@ impl SchemaProvider for PgCatalog {
             PG_RANGE => pg_type::pg_range(),
             PROGRESS => progress::progress(&self.indexes, &self.database)?,
             VECTOR_INDEXES => vector_indexes::vector_indexes(&self.indexes)?,
+            GC => gc::gc(self.data.as_ref())?,
             _ => return Ok(None),
         }))
     }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hlc::Timestamp;
+
 /// One change to a group's key-value state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -26,6 +28,15 @@ pub enum Op {
     /// Delete every key that starts with `prefix`.
     DeletePrefix {
         prefix: Vec<u8>,
+    },
+    /// Remove the versions no snapshot at or after `horizon` can see, for up
+    /// to `limit` history entries starting at `from` (a position in the
+    /// history, as the previous round's [`CommandResult::Collected`] gave
+    /// it). Alone in its command.
+    Gc {
+        horizon: Timestamp,
+        from: Vec<u8>,
+        limit: u32,
     },
 }
 
@@ -71,6 +82,10 @@ impl RequestId {
 pub struct Command {
     pub ops: Vec<Op>,
     pub request: RequestId,
+    /// The commit timestamp of the versions this command writes (set by
+    /// the proposer: every entry carries its own, so replicas and replays
+    /// agree).
+    pub ts: Timestamp,
 }
 
 impl Command {
@@ -79,6 +94,7 @@ impl Command {
         Command {
             ops,
             request: RequestId::fresh(),
+            ts: Timestamp::ZERO,
         }
     }
 }
@@ -92,6 +108,13 @@ pub enum CommandResult {
     CheckFailed {
         op_index: usize,
         actual: Option<Vec<u8>>,
+    },
+    /// A garbage collection round: how many old versions and deleted keys
+    /// it removed, and where the next round starts (None: done).
+    Collected {
+        versions: u64,
+        keys: u64,
+        next: Option<Vec<u8>>,
     },
     /// Entries that carry no command (blank, membership).
     #[default]

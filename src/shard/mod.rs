@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod log_store;
+pub mod mvcc;
 pub mod state_machine;
 pub mod store;
 

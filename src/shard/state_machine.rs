@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Change;
 use super::command::RequestId;
+use super::mvcc::{self, Version, history_key, history_prefix_range};
 use super::store::{
     CF_DATA, data_key, data_prefix_end, group_prefix, prefix_successor, request_index_key,
     request_key, sm_meta_key,
 };
 use super::{Command, CommandResult, GroupId, NodeId, Op, StorageError, Store, TypeConfig, io_err};
+use crate::hlc::Timestamp;
 
 /// How many log entries a request id is remembered for: a command proposed
 /// again within this many entries of its first application is not applied
@@ -52,7 +54,8 @@ struct SnapshotPayload {
 /// `WriteBatch` of its own.
 #[derive(Default)]
 struct Pending {
-    keys: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The latest version of each key written in this batch (None: absent).
+    keys: HashMap<Vec<u8>, Option<Version>>,
     /// Prefixes deleted in this batch (keys under them that are not in
     /// `keys` read as absent).
     deleted_prefixes: Vec<Vec<u8>>,
@@ -86,17 +89,56 @@ impl StateMachine {
         batch.put_cf(self.store.cf(CF_DATA), sm_meta_key(self.group, name), b);
     }
 
-    /// Current value of `key`, seeing the writes of this batch so far.
-    fn current(&self, pending: &Pending, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    /// The latest version of `key`, seeing the writes of this batch so far.
+    fn latest(&self, pending: &Pending, key: &[u8]) -> Result<Option<Version>, StorageError> {
         if let Some(v) = pending.keys.get(key) {
             return Ok(v.clone());
         }
         if pending.deleted_prefixes.iter().any(|p| key.starts_with(p)) {
             return Ok(None);
         }
-        self.store
-            .get(self.group, key)
+        mvcc::latest(self.store.db(), self.group, key)
             .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))
+    }
+
+    /// The current (latest committed) value of `key`.
+    fn current(&self, pending: &Pending, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.latest(pending, key)?.and_then(|v| v.value))
+    }
+
+    /// Write `value` (None: a delete) as `key`'s version at `ts`. A newer
+    /// version moves the latest one to history; a version at the latest's
+    /// own timestamp replaces it (a statement undoing its own write); an
+    /// older one (a write that was overtaken in the log by a later one)
+    /// goes straight to history. Returns whether the latest changed.
+    fn write_version(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        key: &[u8],
+        ts: Timestamp,
+        value: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError> {
+        let cf = self.store.cf(CF_DATA);
+        let new = Version { ts, value };
+        match self.latest(pending, key)? {
+            None if new.value.is_none() => return Ok(false),
+            Some(old) if old.ts > ts => {
+                batch.put_cf(cf, history_key(self.group, key, ts), new.encode_history());
+                return Ok(false);
+            }
+            Some(old) if old.ts < ts => {
+                batch.put_cf(
+                    cf,
+                    history_key(self.group, key, old.ts),
+                    old.encode_history(),
+                );
+            }
+            _ => {}
+        }
+        batch.put_cf(cf, data_key(self.group, key), new.encode());
+        pending.keys.insert(key.to_vec(), Some(new));
+        Ok(true)
     }
 
     /// The result a request id already had, if it was applied within the
@@ -191,6 +233,99 @@ impl StateMachine {
         Ok(())
     }
 
+    /// One round of garbage collection (see [`Op::Gc`]). For each key whose
+    /// history it reads: if the latest version is at or before `horizon`,
+    /// every older version goes (and the key itself if the latest is a
+    /// deletion); otherwise the newest version at or before `horizon` stays
+    /// (a snapshot at the horizon reads it) unless it is a deletion, and the
+    /// older ones go.
+    fn collect_garbage(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        horizon: Timestamp,
+        from: &[u8],
+        limit: u32,
+    ) -> Result<CommandResult, StorageError> {
+        let cf = self.store.cf(CF_DATA);
+        let start = mvcc::history_start(self.group);
+        let mut seek = start.clone();
+        seek.extend_from_slice(from);
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_successor(&start).expect("non-empty prefix"));
+        let iter = self.store.db().iterator_cf_opt(
+            cf,
+            ro,
+            rocksdb::IteratorMode::From(&seek, rocksdb::Direction::Forward),
+        );
+        let (mut versions, mut keys) = (0u64, 0u64);
+        let mut read = 0u32;
+        // The history of one key: (raw key, commit ts, is a deletion), newest first.
+        let mut group: Vec<(Vec<u8>, Timestamp, bool)> = Vec::new();
+        let mut current: Option<Vec<u8>> = None;
+        let mut next = None;
+        let mut finish = |key: &[u8],
+                          hist: &[(Vec<u8>, Timestamp, bool)],
+                          batch: &mut WriteBatch,
+                          pending: &mut Pending|
+         -> Result<(), StorageError> {
+            let drop_from = match self.latest(pending, key)? {
+                // History no reader reaches.
+                None => 0,
+                Some(l) if l.ts <= horizon => {
+                    if l.value.is_none() {
+                        batch.delete_cf(cf, data_key(self.group, key));
+                        pending.keys.insert(key.to_vec(), None);
+                        keys += 1;
+                    }
+                    0
+                }
+                Some(_) => match hist.iter().position(|(_, ts, _)| *ts <= horizon) {
+                    // The version a snapshot at the horizon reads stays,
+                    // unless it says "deleted" and nothing older is left.
+                    Some(i) if hist[i].2 => i,
+                    Some(i) => i + 1,
+                    None => hist.len(),
+                },
+            };
+            for (raw, _, _) in &hist[drop_from..] {
+                batch.delete_cf(cf, raw);
+                versions += 1;
+            }
+            Ok(())
+        };
+        for item in iter {
+            let (k, v) =
+                item.map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
+            let Some((key, ts)) = mvcc::split_history_key(&k[start.len()..]) else {
+                continue;
+            };
+            if current.as_ref() != Some(&key) {
+                if let Some(done) = current.take() {
+                    finish(&done, &group, batch, pending)?;
+                    group.clear();
+                    if read >= limit {
+                        next = Some(k[start.len()..].to_vec());
+                        break;
+                    }
+                }
+                current = Some(key);
+            }
+            group.push((k.to_vec(), ts, v.first() == Some(&1)));
+            read += 1;
+        }
+        if let Some(done) = current.take() {
+            if next.is_none() {
+                finish(&done, &group, batch, pending)?;
+            }
+        }
+        Ok(CommandResult::Collected {
+            versions,
+            keys,
+            next,
+        })
+    }
+
     /// Apply one command into `batch`; `pending` tracks this batch's writes so
     /// later entries in the same batch see earlier ones.
     fn apply_command(
@@ -200,6 +335,16 @@ impl StateMachine {
         pending: &mut Pending,
         changes: &mut Option<Vec<Change>>,
     ) -> Result<CommandResult, StorageError> {
+        if let [
+            Op::Gc {
+                horizon,
+                from,
+                limit,
+            },
+        ] = cmd.ops.as_slice()
+        {
+            return self.collect_garbage(batch, pending, *horizon, from, *limit);
+        }
         for (i, op) in cmd.ops.iter().enumerate() {
             if let Op::Check { key, expect } = op {
                 let actual = self.current(pending, key)?;
@@ -216,38 +361,45 @@ impl StateMachine {
         for op in &cmd.ops {
             match op {
                 Op::Put { key, value } => {
-                    batch.put_cf(cf, data_key(self.group, key), value);
-                    pending.keys.insert(key.clone(), Some(value.clone()));
-                    if let Some(c) = changes {
+                    let changed =
+                        self.write_version(batch, pending, key, cmd.ts, Some(value.clone()))?;
+                    if let (true, Some(c)) = (changed, changes.as_mut()) {
                         c.push(Change::Put(key.clone(), value.clone()));
                     }
                 }
                 Op::Delete { key } => {
-                    batch.delete_cf(cf, data_key(self.group, key));
-                    pending.keys.insert(key.clone(), None);
-                    if let Some(c) = changes {
+                    let changed = self.write_version(batch, pending, key, cmd.ts, None)?;
+                    if let (true, Some(c)) = (changed, changes.as_mut()) {
                         c.push(Change::Delete(key.clone()));
                     }
                 }
-                Op::Check { .. } => {}
+                // Only alone in its command (above).
+                Op::Check { .. } | Op::Gc { .. } => {}
                 Op::Incr { key, by } => {
                     let cur = self
                         .current(pending, key)?
                         .map(|b| i64::from_be_bytes(b.as_slice().try_into().unwrap_or([0; 8])))
                         .unwrap_or(0);
                     let next = cur.saturating_add(*by);
-                    batch.put_cf(cf, data_key(self.group, key), next.to_be_bytes());
-                    pending
-                        .keys
-                        .insert(key.clone(), Some(next.to_be_bytes().to_vec()));
+                    self.write_version(
+                        batch,
+                        pending,
+                        key,
+                        cmd.ts,
+                        Some(next.to_be_bytes().to_vec()),
+                    )?;
                     counters.push(next);
                 }
                 Op::DeletePrefix { prefix } => {
+                    // Physical removal of every version (DROP, TRUNCATE): like
+                    // PostgreSQL's TRUNCATE, not visible to older snapshots.
                     let from = data_key(self.group, prefix);
                     let to = match prefix_successor(prefix) {
                         Some(s) => data_key(self.group, &s),
                         None => data_prefix_end(self.group),
                     };
+                    batch.delete_range_cf(cf, from, to);
+                    let (from, to) = history_prefix_range(self.group, prefix);
                     batch.delete_range_cf(cf, from, to);
                     if let Some(c) = changes {
                         c.push(Change::DeletePrefix(prefix.clone()));
@@ -325,12 +477,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut last = None;
         let observer = self.store.observer();
         let mut changes = observer.as_ref().map(|_| Vec::new());
+        let mut max_ts = Timestamp::ZERO;
         for entry in entries {
             last = Some(entry.log_id);
             self.forget_old_requests(&mut batch, &mut pending, entry.log_id.index)?;
             let res = match &entry.payload {
                 EntryPayload::Blank => CommandResult::None,
-                EntryPayload::Normal(cmd) => match self.applied_request(&pending, cmd.request)? {
+                EntryPayload::Normal(cmd) => match {
+                    max_ts = max_ts.max(cmd.ts);
+                    self.applied_request(&pending, cmd.request)?
+                } {
                     // Proposed again (a retry): the first application stands.
                     Some(first) => first,
                     None => {
@@ -355,6 +511,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         if let Some(last) = last {
             self.put_meta(&mut batch, "applied", &Some(last));
+            if max_ts > Timestamp::ZERO && max_ts > max_applied_ts(&self.store, self.group) {
+                self.put_meta(&mut batch, "max_ts", &max_ts);
+            }
             // The log is already durable; the state machine write need not be
             // synced: a crash replays the committed entries it lost.
             self.store
@@ -420,6 +579,17 @@ fn snapshot_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
     let mut to = group_prefix(group).to_vec();
     to.push(0xff);
     (from, to)
+}
+
+/// The newest commit timestamp a group has applied (a restarted node's
+/// clock is moved past it, so its new writes order after the old ones even
+/// if the wall clock went back).
+pub fn max_applied_ts(store: &Store, group: GroupId) -> Timestamp {
+    let sm = StateMachine::new(store.clone(), group);
+    sm.read_meta::<Timestamp>("max_ts")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// The log index a group's applied state reflects (0 before any entry).
@@ -667,5 +837,307 @@ mod tests {
             .unwrap();
         assert_eq!(state(&store2), before);
         assert_eq!(sm2.applied_state().await.unwrap().0, snap.meta.last_log_id);
+    }
+}
+
+#[cfg(test)]
+mod mvcc_tests {
+    //! Versions through the state machine: reads at a timestamp see the
+    //! state as of it.
+    use super::*;
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
+
+    const GROUP: GroupId = 5;
+
+    fn at(ts: u64, ops: Vec<Op>) -> Command {
+        let mut c = Command::new(ops);
+        c.ts = Timestamp(ts);
+        c
+    }
+
+    fn put(k: &[u8], v: &[u8]) -> Op {
+        Op::Put {
+            key: k.to_vec(),
+            value: v.to_vec(),
+        }
+    }
+
+    async fn apply(
+        sm: &mut StateMachine,
+        index: &mut u64,
+        cmds: Vec<Command>,
+    ) -> Vec<CommandResult> {
+        let entries = cmds
+            .into_iter()
+            .map(|c| {
+                *index += 1;
+                Entry {
+                    log_id: LogId::new(CommittedLeaderId::new(1, 1), *index),
+                    payload: EntryPayload::Normal(c),
+                }
+            })
+            .collect::<Vec<_>>();
+        sm.apply(entries).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_at_a_timestamp_see_the_versions_committed_by_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let mut i = 0;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(10, vec![put(b"a", b"1"), put(b"b", b"x")])],
+        )
+        .await;
+        apply(&mut sm, &mut i, vec![at(20, vec![put(b"a", b"2")])]).await;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![
+                at(30, vec![Op::Delete { key: b"a".to_vec() }]),
+                at(40, vec![put(b"c", b"y")]),
+            ],
+        )
+        .await;
+        let get = |k: &[u8], t: u64| mvcc::get_at(store.db(), GROUP, k, Timestamp(t)).unwrap();
+        assert_eq!(get(b"a", 5), None);
+        assert_eq!(get(b"a", 10), Some(b"1".to_vec()));
+        assert_eq!(get(b"a", 25), Some(b"2".to_vec()));
+        assert_eq!(get(b"a", 30), None);
+        assert_eq!(get(b"a", u64::MAX), None);
+        let keys = |t: u64| -> Vec<Vec<u8>> {
+            mvcc::scan_at(store.db(), GROUP, b"", None, Timestamp(t), usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys(9), Vec::<Vec<u8>>::new());
+        assert_eq!(keys(15), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(keys(35), vec![b"b".to_vec()]);
+        assert_eq!(keys(u64::MAX), vec![b"b".to_vec(), b"c".to_vec()]);
+        // A check reads the latest version: "a" is deleted.
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                50,
+                vec![Op::Check {
+                    key: b"a".to_vec(),
+                    expect: None,
+                }],
+            )],
+        )
+        .await;
+        assert_eq!(r[0], CommandResult::Applied { counters: vec![] });
+    }
+
+    #[tokio::test]
+    async fn an_undo_at_the_same_timestamp_leaves_no_trace_and_an_overtaken_write_is_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let mut i = 0;
+        apply(&mut sm, &mut i, vec![at(10, vec![put(b"k", b"old")])]).await;
+        // A statement at 20 writes, then undoes at its own timestamp.
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(20, vec![put(b"k", b"new"), put(b"n", b"ins")])],
+        )
+        .await;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                20,
+                vec![put(b"k", b"old"), Op::Delete { key: b"n".to_vec() }],
+            )],
+        )
+        .await;
+        for t in [15, 20, 25, u64::MAX] {
+            assert_eq!(
+                mvcc::get_at(store.db(), GROUP, b"k", Timestamp(t)).unwrap(),
+                Some(b"old".to_vec()),
+                "at {t}"
+            );
+            assert_eq!(
+                mvcc::get_at(store.db(), GROUP, b"n", Timestamp(t)).unwrap(),
+                None,
+                "at {t}"
+            );
+        }
+        // A write at 15 that reaches the log after the one at 20: it is the
+        // version between them, the latest stays.
+        apply(&mut sm, &mut i, vec![at(15, vec![put(b"k", b"mid")])]).await;
+        assert_eq!(
+            mvcc::get_at(store.db(), GROUP, b"k", Timestamp(12)).unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(
+            mvcc::get_at(store.db(), GROUP, b"k", Timestamp(17)).unwrap(),
+            Some(b"mid".to_vec())
+        );
+        assert_eq!(
+            mvcc::get_at(store.db(), GROUP, b"k", Timestamp::MAX).unwrap(),
+            Some(b"old".to_vec())
+        );
+    }
+
+    /// Garbage collection to `horizon` in rounds of `limit`: (versions,
+    /// keys) removed and how many rounds it took.
+    async fn collect(
+        sm: &mut StateMachine,
+        i: &mut u64,
+        horizon: u64,
+        limit: u32,
+    ) -> (u64, u64, usize) {
+        let (mut v, mut k, mut rounds) = (0, 0, 0);
+        let mut from = Vec::new();
+        loop {
+            rounds += 1;
+            let r = apply(
+                sm,
+                i,
+                vec![at(
+                    0,
+                    vec![Op::Gc {
+                        horizon: Timestamp(horizon),
+                        from,
+                        limit,
+                    }],
+                )],
+            )
+            .await;
+            let CommandResult::Collected {
+                versions,
+                keys,
+                next,
+            } = r[0].clone()
+            else {
+                panic!("{r:?}")
+            };
+            v += versions;
+            k += keys;
+            match next {
+                Some(n) => from = n,
+                None => return (v, k, rounds),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_collection_keeps_what_snapshots_at_the_horizon_see() {
+        for limit in [1, 2, 1000] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let mut sm = StateMachine::new(store.clone(), GROUP);
+            let mut i = 0;
+            for (ts, v) in [(10, b"1"), (20, b"2"), (30, b"3")] {
+                apply(
+                    &mut sm,
+                    &mut i,
+                    vec![at(ts, vec![put(b"a", v), put(b"b", v)])],
+                )
+                .await;
+            }
+            apply(
+                &mut sm,
+                &mut i,
+                vec![at(40, vec![Op::Delete { key: b"b".to_vec() }])],
+            )
+            .await;
+            apply(&mut sm, &mut i, vec![at(40, vec![put(b"c\0", b"x")])]).await;
+            let get = |k: &[u8], t: u64| mvcc::get_at(store.db(), GROUP, k, Timestamp(t)).unwrap();
+            // To 25: "a" keeps 20 (what a read at 25 sees) and 30, loses 10;
+            // "b" the same (its deletion at 40 is newer).
+            assert_eq!(
+                collect(&mut sm, &mut i, 25, limit).await.0,
+                2,
+                "limit {limit}"
+            );
+            for t in [25, 29, 35, u64::MAX] {
+                assert_eq!(
+                    get(b"a", t),
+                    Some(if t < 30 { b"2" } else { b"3" }.to_vec())
+                );
+            }
+            assert_eq!(get(b"b", 35), Some(b"3".to_vec()));
+            assert_eq!(get(b"b", 45), None);
+            // Nothing more to do at the same horizon.
+            assert_eq!(collect(&mut sm, &mut i, 25, limit).await.0, 0);
+            // To 50: "a" keeps only its latest; "b" is gone, key and all.
+            let (versions, keys, rounds) = collect(&mut sm, &mut i, 50, limit).await;
+            assert_eq!((versions, keys), (3, 1), "limit {limit}");
+            assert!(limit > 1 || rounds > 1, "paged in rounds of {limit}");
+            assert_eq!(get(b"a", u64::MAX), Some(b"3".to_vec()));
+            assert_eq!(get(b"b", u64::MAX), None);
+            assert_eq!(get(b"c\0", u64::MAX), Some(b"x".to_vec()));
+            let (from, to) = history_prefix_range(GROUP, b"");
+            let mut ro = rocksdb::ReadOptions::default();
+            ro.set_iterate_upper_bound(to);
+            let left: Vec<_> = store
+                .db()
+                .iterator_cf_opt(
+                    store.cf(CF_DATA),
+                    ro,
+                    rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
+                )
+                .collect();
+            assert!(left.is_empty(), "history left: {}", left.len());
+            let raw_b = store
+                .db()
+                .get_cf(store.cf(CF_DATA), data_key(GROUP, b"b"))
+                .unwrap();
+            assert_eq!(raw_b, None, "the tombstone of b is gone");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_delete_removes_every_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let mut i = 0;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(10, vec![put(b"t1", b"a"), put(b"t2", b"b")])],
+        )
+        .await;
+        apply(&mut sm, &mut i, vec![at(20, vec![put(b"t1", b"c")])]).await;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                30,
+                vec![Op::DeletePrefix {
+                    prefix: b"t".to_vec(),
+                }],
+            )],
+        )
+        .await;
+        for t in [10, 20, 30, u64::MAX] {
+            assert!(
+                mvcc::scan_at(store.db(), GROUP, b"", None, Timestamp(t), 10)
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let (from, to) = history_prefix_range(GROUP, b"");
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_upper_bound(to);
+        let left = store
+            .db()
+            .iterator_cf_opt(
+                store.cf(CF_DATA),
+                ro,
+                rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
+            )
+            .count();
+        assert_eq!(left, 0, "history left behind");
     }
 }

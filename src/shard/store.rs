@@ -4,7 +4,8 @@
 //! - `raft_log`:  `[group u32][index u64]` → serialized log entry
 //! - `raft_meta`: `[group u32][name]` → vote / committed / last purged id
 //! - `data`:      `[group u32][b'm'][name]` → state-machine metadata (applied id, membership)
-//!                `[group u32][b'k'][user key]` → user value
+//!                `[group u32][b'k'][user key]` → latest version of a user key
+//!                `[group u32][b'h'][escaped user key][!ts]` → older versions (see `mvcc`)
 //!                `[group u32][b'r'][client u64][seq u64]` → (log index, result) of an applied request
 //!                `[group u32][b'q'][log index u64][client u64][seq u64]` → () (the same, by age)
 //!
@@ -13,10 +14,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-    WriteOptions,
-};
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use super::GroupId;
 
@@ -78,44 +76,6 @@ impl Store {
 
     pub fn write_durable(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
         self.db.write_opt(batch, &Self::durable())
-    }
-
-    /// Read a user key of a group's state machine.
-    pub fn get(&self, group: GroupId, key: &[u8]) -> Result<Option<Vec<u8>>, rocksdb::Error> {
-        self.db.get_cf(self.cf(CF_DATA), data_key(group, key))
-    }
-
-    /// Read up to `limit` user entries of `group` with keys in `[start, end)`,
-    /// in key order. Keys are returned without the group prefix.
-    pub fn scan(
-        &self,
-        group: GroupId,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, rocksdb::Error> {
-        let from = data_key(group, start);
-        let upper = match end {
-            Some(end) => data_key(group, end),
-            None => data_prefix_end(group),
-        };
-        let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(upper);
-        let iter = self.db.iterator_cf_opt(
-            self.cf(CF_DATA),
-            ro,
-            IteratorMode::From(&from, Direction::Forward),
-        );
-        let skip = data_key(group, &[]).len();
-        let mut out = Vec::new();
-        for item in iter {
-            let (k, v) = item?;
-            out.push((k[skip..].to_vec(), v.to_vec()));
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -70,6 +70,13 @@ impl Engine {
         }
     }
 
+    /// Take a new snapshot for the session's next reads: each statement
+    /// at READ COMMITTED, and each re-run of an UPDATE/DELETE whose row
+    /// changed since its snapshot (PostgreSQL re-checks the newest version).
+    pub async fn fresh_snapshot(&self, session: &Session) {
+        session.grape.set_snapshot(Some(self.data.snapshot().await));
+    }
+
     /// Current value of a row key as this session sees it (own uncommitted writes first).
     pub fn read_key(&self, session: &Session, key: &[u8]) -> PgResult<Option<Vec<u8>>> {
         if let TxnState::Block { writes } = &session.txn {

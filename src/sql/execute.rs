@@ -21,8 +21,22 @@ use crate::error::{Notice, PgError, PgResult, codes};
 
 impl Engine {
     /// Run one statement in a session.
-    pub async fn execute(&self, session: &mut Session, mut stmt: Statement) -> PgResult<Output> {
+    pub async fn execute(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        let out = self.execute_statement(session, stmt).await;
+        // A snapshot is not held between statements (garbage collection
+        // keeps the versions of every snapshot still held).
+        session.grape.set_snapshot(None);
+        out
+    }
+
+    async fn execute_statement(
+        &self,
+        session: &mut Session,
+        mut stmt: Statement,
+    ) -> PgResult<Output> {
         let unbound = std::mem::take(&mut session.unbound);
+        // READ COMMITTED: every statement reads one snapshot of all shards.
+        self.fresh_snapshot(session).await;
         if !matches!(stmt, Statement::Query(_)) {
             bind_unbound(&mut stmt, &unbound)?;
         }

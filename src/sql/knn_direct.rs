@@ -542,7 +542,7 @@ pub async fn try_run(
         }
     }
 
-    let grape = GrapeTable::new(table.clone(), engine.data.clone(), false, None);
+    let grape = GrapeTable::new(table.clone(), session.grape.data(), false, None);
     // The WHERE clause alone, through DataFusion, for the shards' filtered
     // search. (Key and secondary-index lookups are left out: they need the
     // filter type-coerced, and the kept columns find so few matches as fast.)
@@ -583,7 +583,7 @@ pub async fn try_run(
         .into_iter()
         .map(|part| ShardSearch {
             table: table.clone(),
-            data: engine.data.clone(),
+            data: session.grape.data(),
             spec: spec.clone(),
             full_schema: grape.schema_ref(),
             filter: physical.clone(),

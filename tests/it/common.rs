@@ -11,14 +11,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` changed.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let handle = server::start(Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".into(),
             shards: 4,
-        })
-        .await
-        .expect("server starts");
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let handle = server::start(config).await.expect("server starts");
         let port = handle.addr.port();
         TestServer {
             handle: Some(handle),

@@ -13,6 +13,7 @@ async fn start(dir: &std::path::Path) -> (ServerHandle, Client) {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".into(),
         shards: 4,
+        ..Config::default()
     })
     .await
     .expect("server starts");

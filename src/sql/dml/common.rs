@@ -300,14 +300,10 @@ pub async fn returning_schema(
 }
 
 /// Register the target table (with key and value columns) for a DML scan.
-pub(super) fn register_target(
-    engine: &Engine,
-    session: &Session,
-    table: &Arc<Table>,
-) -> PgResult<()> {
+pub(super) fn register_target(session: &Session, table: &Arc<Table>) -> PgResult<()> {
     let provider = GrapeTable::new(
         table.clone(),
-        engine.data.clone(),
+        session.grape.data(),
         true,
         session.grape.overlay(),
     );

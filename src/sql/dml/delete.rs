@@ -25,7 +25,8 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let ncols = table.columns.len();
     for _ in 0..MAX_RETRIES {
-        register_target(engine, session, &table)?;
+        engine.fresh_snapshot(session).await;
+        register_target(session, &table)?;
         let mut sql = format!(
             "SELECT {}.* FROM {}.\"target\" AS {}",
             quote_ident(&alias),

@@ -42,7 +42,7 @@ pub(super) async fn update_rows(
     from: Option<String>,
     selection: Option<String>,
 ) -> Result<Vec<Vec<Datum>>, UpdateError> {
-    register_target(engine, session, table)?;
+    register_target(session, table)?;
     let ncols = table.columns.len();
     let mut set_cols = Vec::new();
     let mut exprs = Vec::new();
@@ -214,6 +214,7 @@ pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgRe
     };
     let selection = upd.selection.as_ref().map(|s| s.to_string());
     for _ in 0..MAX_RETRIES {
+        engine.fresh_snapshot(session).await;
         match update_rows(
             engine,
             session,
