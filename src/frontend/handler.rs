@@ -37,8 +37,13 @@ impl Frontend {
         })
     }
 
-    /// Run one statement with the session's statement_timeout; a failure
-    /// inside a transaction block aborts the block.
+    /// Run one statement under the session's statement_timeout and the
+    /// connection's cancel requests; a failure inside a transaction block
+    /// aborts the block. Once the statement has begun a durable write
+    /// (`Session::committing`), neither stops it: it runs to the end and
+    /// reports what happened, as PostgreSQL holds interrupts during commit.
+    /// Telling a client "canceled" about a write that then applies would
+    /// make it apply twice when the client retries.
     pub(super) async fn run(
         &self,
         slot: &SessionSlot,
@@ -47,17 +52,11 @@ impl Frontend {
         format: &Format,
     ) -> Result<Response, PgError> {
         let timeout = session.statement_timeout();
+        let committing = session.committing.clone();
+        committing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let cancel = slot.cancel.start_query().await;
         let fut = run_statement(&self.engine, slot, session, stmt, format);
-        let res = match timeout {
-            Some(d) => match tokio::time::timeout(d, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(PgError::new(
-                    codes::QUERY_CANCELED,
-                    "canceling statement due to statement timeout",
-                )),
-            },
-            None => fut.await,
-        };
+        let res = until_interrupted(fut, timeout, cancel, &committing).await;
         if res.is_err() {
             if let TxnState::Block { .. } = session.txn {
                 session.txn = TxnState::Failed;
@@ -82,6 +81,46 @@ impl Frontend {
         if let TxnState::Block { .. } = session.txn {
             session.txn = TxnState::Failed;
             session.grape.set_overlay(None);
+        }
+    }
+}
+
+/// Await `fut` unless `timeout` passes or `cancel` fires first while no
+/// durable write has begun (`committing`); after that, await it to the end.
+async fn until_interrupted<T>(
+    fut: impl std::future::Future<Output = Result<T, PgError>>,
+    timeout: Option<std::time::Duration>,
+    cancel: futures_channel::oneshot::Receiver<()>,
+    committing: &std::sync::atomic::AtomicBool,
+) -> Result<T, PgError> {
+    use std::sync::atomic::Ordering;
+    tokio::pin!(fut);
+    let sleep = tokio::time::sleep(timeout.unwrap_or(std::time::Duration::MAX));
+    tokio::pin!(sleep);
+    let mut cancel = Some(cancel);
+    let mut watching_timeout = timeout.is_some();
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = &mut sleep, if watching_timeout => {
+                watching_timeout = false;
+                if !committing.load(Ordering::SeqCst) {
+                    return Err(PgError::new(
+                        codes::QUERY_CANCELED,
+                        "canceling statement due to statement timeout",
+                    ));
+                }
+            }
+            r = async { cancel.as_mut().expect("guarded").await }, if cancel.is_some() => {
+                cancel = None;
+                // Err: the sender was replaced, no cancel for this statement.
+                if r.is_ok() && !committing.load(Ordering::SeqCst) {
+                    return Err(PgError::new(
+                        codes::QUERY_CANCELED,
+                        "canceling statement due to user request",
+                    ));
+                }
+            }
         }
     }
 }

@@ -19,6 +19,11 @@ use crate::sql::session::{Session, TxnState};
 /// A connection's session, kept in pgwire's per-connection extensions.
 pub struct SessionSlot {
     pub session: Mutex<Session>,
+    /// The connection's cancel handle: a CancelRequest fires the receiver
+    /// that [`super::handler::Frontend::run`] takes for each statement
+    /// (pgwire is not given it, so that a statement that began a durable
+    /// write is not dropped before it reports the write's outcome).
+    pub cancel: Arc<pgwire::api::ConnectionHandle>,
     /// COPY FROM STDIN in progress on this connection (protocol state: the
     /// CopyData messages that follow feed it).
     pub copy_in: parking_lot::Mutex<Option<CopyState>>,

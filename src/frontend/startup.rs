@@ -61,9 +61,6 @@ impl StartupHandler for Startup {
             client.set_pid_and_secret_key(pid, key.clone());
             let (handle, guard): (Arc<ConnectionHandle>, ConnectionGuard) =
                 self.frontend.manager.register(pid, key);
-            client
-                .session_extensions()
-                .insert::<Arc<ConnectionHandle>>(handle);
             client.session_extensions().insert::<ConnectionGuard>(guard);
             let meta = client.metadata();
             let user = meta.get("user").cloned().unwrap_or_else(|| "grape".into());
@@ -77,6 +74,7 @@ impl StartupHandler for Startup {
             let app = startup_settings.get("application_name").cloned();
             client.session_extensions().insert(SessionSlot {
                 session: Mutex::new(session),
+                cancel: handle,
                 copy_in: Default::default(),
             });
             finish_authentication(

@@ -54,7 +54,14 @@ impl Engine {
                 session.grape.set_overlay(Some(Arc::new(overlay)));
                 Ok(())
             }
-            _ => self.apply_detached(writes).await.map(|_| ()),
+            _ => {
+                // The point of no return: the statement reports this
+                // write's outcome, whatever interrupts it.
+                session
+                    .committing
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.apply_detached(writes).await.map(|_| ())
+            }
         }
     }
 

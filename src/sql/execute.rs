@@ -261,6 +261,9 @@ impl Engine {
             TxnState::Block { writes } => {
                 let writes: Vec<RowWrite> =
                     writes.into_values().filter(|w| w.expect != w.new).collect();
+                session
+                    .committing
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 match self.apply_detached(writes).await {
                     Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
                     Err(WriteError::Conflict(_)) => Err(PgError::new(

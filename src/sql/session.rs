@@ -35,6 +35,9 @@ pub struct Session {
     pub notices: Vec<crate::error::Notice>,
     /// KNN settings the planner's rule reads (`hnsw.ef_search`, ...).
     pub knn: Arc<KnnSettings>,
+    /// Set when the running statement has begun a durable write: from then
+    /// on cancel and statement_timeout wait for its outcome.
+    pub committing: Arc<std::sync::atomic::AtomicBool>,
     /// Binary vector parameters of the statement about to run, left as
     /// placeholders for the direct KNN path (see `params::Param::Vector`);
     /// taken by `Engine::execute`.
@@ -69,6 +72,7 @@ impl Session {
             txn: TxnState::Idle,
             notices: Vec::new(),
             knn,
+            committing: Default::default(),
             unbound: Vec::new(),
         };
         let _ = s.apply_side_effects("timezone");

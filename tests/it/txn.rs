@@ -315,3 +315,108 @@ async fn old_versions_are_garbage_collected() {
     assert_eq!(shards, vec![vec![Some("4".into())]]);
     s.stop().await;
 }
+
+/// A cancel request or statement_timeout that arrives while COMMIT writes
+/// does not make the client believe a commit failed that then applied (a
+/// retry would apply it twice): the answer matches what is stored. Before
+/// the write begins, COMMIT is cancelled and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_commit_reports_what_happened() {
+    const ROWS: usize = 30_000;
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE big (id int PRIMARY KEY, pad text)")
+        .await
+        .unwrap();
+    let (mut committed, mut cancelled) = (0, 0);
+    for (round, delay_ms) in [0u64, 20, 100, 250, 0, 20].into_iter().enumerate() {
+        let lo = round * ROWS;
+        let by_timeout = round >= 4;
+        c.batch_execute(&format!(
+            "BEGIN; INSERT INTO big SELECT value, repeat('x', 50) FROM generate_series({}, {})",
+            lo + 1,
+            lo + ROWS
+        ))
+        .await
+        .unwrap();
+        let canceller = if by_timeout {
+            c.batch_execute(&format!("SET statement_timeout = '{}ms'", delay_ms.max(1)))
+                .await
+                .unwrap();
+            None
+        } else {
+            let token = c.cancel_token();
+            Some(tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            }))
+        };
+        let r = c.simple_query("COMMIT").await;
+        if let Some(h) = canceller {
+            h.await.unwrap();
+        }
+        if r.is_err() {
+            c.batch_execute("ROLLBACK").await.unwrap();
+        }
+        c.batch_execute("RESET statement_timeout").await.unwrap();
+        let stored = rows(
+            &c,
+            &format!(
+                "SELECT count(*) FROM big WHERE id BETWEEN {} AND {}",
+                lo + 1,
+                lo + ROWS
+            ),
+        )
+        .await;
+        match r {
+            Ok(_) => {
+                committed += 1;
+                assert_eq!(stored, vec![vec![Some(ROWS.to_string())]], "round {round}");
+            }
+            Err(e) => {
+                cancelled += 1;
+                assert_eq!(code(&e), "57014", "round {round}: {}", message(&e));
+                assert_eq!(
+                    stored,
+                    vec![vec![Some("0".into())]],
+                    "round {round}: told cancelled"
+                );
+            }
+        }
+    }
+    // A COMMIT starts writing at once, so interrupts find it writing: it
+    // completes (PostgreSQL also holds interrupts during commit).
+    assert!(
+        committed > 0,
+        "{committed} committed, {cancelled} cancelled"
+    );
+    // An UPDATE over every row, interrupted while it reads or while it
+    // writes: its answer matches what is stored.
+    for timeout_ms in [30, 800] {
+        c.batch_execute(&format!("SET statement_timeout = '{timeout_ms}ms'"))
+            .await
+            .unwrap();
+        let r = c
+            .simple_query(&format!("UPDATE big SET pad = 'v{timeout_ms}'"))
+            .await;
+        c.batch_execute("RESET statement_timeout").await.unwrap();
+        let updated = rows(
+            &c,
+            &format!("SELECT count(*) FROM big WHERE pad = 'v{timeout_ms}'"),
+        )
+        .await;
+        let total = rows(&c, "SELECT count(*) FROM big").await;
+        match r {
+            Ok(_) => assert_eq!(updated, total, "told updated ({timeout_ms} ms)"),
+            Err(e) => {
+                assert_eq!(code(&e), "57014", "{}", message(&e));
+                assert_eq!(
+                    updated,
+                    vec![vec![Some("0".into())]],
+                    "told cancelled ({timeout_ms} ms)"
+                );
+            }
+        }
+    }
+    s.stop().await;
+}
