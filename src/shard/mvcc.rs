@@ -53,6 +53,19 @@ impl Version {
         Some(Version { ts, value })
     }
 
+    /// [`Version::decode`] of bytes read into a vector of their own: the
+    /// value keeps that allocation instead of being copied.
+    pub fn decode_owned(mut b: Vec<u8>) -> Option<Version> {
+        let v = Version::decode(b.get(..9)?)?;
+        Some(Version {
+            ts: v.ts,
+            value: v.value.map(|_| {
+                b.drain(..9);
+                b
+            }),
+        })
+    }
+
     /// The value as history stores it (the timestamp is in the key).
     pub fn encode_history(&self) -> Vec<u8> {
         let bytes = self.value.as_deref().unwrap_or(&[]);
@@ -150,7 +163,7 @@ pub fn latest(db: &DB, group: GroupId, key: &[u8]) -> Result<Option<Version>, ro
     let cf = db.cf_handle(CF_DATA).expect("column family exists");
     Ok(db
         .get_cf(cf, data_key(group, key))?
-        .and_then(|b| Version::decode(&b)))
+        .and_then(Version::decode_owned))
 }
 
 /// The newest version of `key` in its history committed at or before `at`.
@@ -260,6 +273,7 @@ mod tests {
             },
         ] {
             assert_eq!(Version::decode(&v.encode()), Some(v.clone()));
+            assert_eq!(Version::decode_owned(v.encode()), Some(v.clone()));
             assert_eq!(
                 Version::decode_history(v.ts, &v.encode_history()),
                 Some(v.clone())

@@ -38,6 +38,8 @@ type Membership = StoredMembership<NodeId, openraft::BasicNode>;
 pub struct StateMachine {
     store: Store,
     group: GroupId,
+    /// The stored `max_ts`, kept here so applying does not read it back.
+    max_ts: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,7 +69,14 @@ struct Pending {
 
 impl StateMachine {
     pub fn new(store: Store, group: GroupId) -> Self {
-        StateMachine { store, group }
+        let mut sm = StateMachine {
+            store,
+            group,
+            max_ts: Default::default(),
+        };
+        let stored = sm.read_meta::<Timestamp>("max_ts").ok().flatten();
+        sm.max_ts = std::sync::Arc::new(stored.unwrap_or_default().0.into());
+        sm
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
@@ -511,7 +520,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         if let Some(last) = last {
             self.put_meta(&mut batch, "applied", &Some(last));
-            if max_ts > Timestamp::ZERO && max_ts > max_applied_ts(&self.store, self.group) {
+            let stored = self.max_ts.load(std::sync::atomic::Ordering::Acquire);
+            if max_ts.0 > stored {
                 self.put_meta(&mut batch, "max_ts", &max_ts);
             }
             // The log is already durable; the state machine write need not be
@@ -520,6 +530,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .db()
                 .write(batch)
                 .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))?;
+            self.max_ts
+                .fetch_max(max_ts.0, std::sync::atomic::Ordering::AcqRel);
             if let (Some(o), Some(c)) = (observer, changes) {
                 if !c.is_empty() {
                     o.applied(self.group, &c, last.index);
@@ -586,10 +598,7 @@ fn snapshot_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
 /// if the wall clock went back).
 pub fn max_applied_ts(store: &Store, group: GroupId) -> Timestamp {
     let sm = StateMachine::new(store.clone(), group);
-    sm.read_meta::<Timestamp>("max_ts")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    Timestamp(sm.max_ts.load(std::sync::atomic::Ordering::Acquire))
 }
 
 /// The log index a group's applied state reflects (0 before any entry).
@@ -849,6 +858,28 @@ mod mvcc_tests {
 
     const GROUP: GroupId = 5;
 
+    fn fresh() -> (tempfile::TempDir, Store, StateMachine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sm = StateMachine::new(store.clone(), GROUP);
+        (dir, store, sm)
+    }
+
+    /// History entries of the group.
+    fn history_len(store: &Store) -> usize {
+        let (from, to) = history_prefix_range(GROUP, b"");
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_upper_bound(to);
+        store
+            .db()
+            .iterator_cf_opt(
+                store.cf(CF_DATA),
+                ro,
+                rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
+            )
+            .count()
+    }
+
     fn at(ts: u64, ops: Vec<Op>) -> Command {
         let mut c = Command::new(ops);
         c.ts = Timestamp(ts);
@@ -882,9 +913,7 @@ mod mvcc_tests {
 
     #[tokio::test]
     async fn reads_at_a_timestamp_see_the_versions_committed_by_then() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let (_dir, store, mut sm) = fresh();
         let mut i = 0;
         apply(
             &mut sm,
@@ -937,9 +966,7 @@ mod mvcc_tests {
 
     #[tokio::test]
     async fn an_undo_at_the_same_timestamp_leaves_no_trace_and_an_overtaken_write_is_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let (_dir, store, mut sm) = fresh();
         let mut i = 0;
         apply(&mut sm, &mut i, vec![at(10, vec![put(b"k", b"old")])]).await;
         // A statement at 20 writes, then undoes at its own timestamp.
@@ -1032,9 +1059,7 @@ mod mvcc_tests {
     #[tokio::test]
     async fn garbage_collection_keeps_what_snapshots_at_the_horizon_see() {
         for limit in [1, 2, 1000] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(dir.path()).unwrap();
-            let mut sm = StateMachine::new(store.clone(), GROUP);
+            let (_dir, store, mut sm) = fresh();
             let mut i = 0;
             for (ts, v) in [(10, b"1"), (20, b"2"), (30, b"3")] {
                 apply(
@@ -1076,18 +1101,7 @@ mod mvcc_tests {
             assert_eq!(get(b"a", u64::MAX), Some(b"3".to_vec()));
             assert_eq!(get(b"b", u64::MAX), None);
             assert_eq!(get(b"c\0", u64::MAX), Some(b"x".to_vec()));
-            let (from, to) = history_prefix_range(GROUP, b"");
-            let mut ro = rocksdb::ReadOptions::default();
-            ro.set_iterate_upper_bound(to);
-            let left: Vec<_> = store
-                .db()
-                .iterator_cf_opt(
-                    store.cf(CF_DATA),
-                    ro,
-                    rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
-                )
-                .collect();
-            assert!(left.is_empty(), "history left: {}", left.len());
+            assert_eq!(history_len(&store), 0, "history left");
             let raw_b = store
                 .db()
                 .get_cf(store.cf(CF_DATA), data_key(GROUP, b"b"))
@@ -1098,9 +1112,7 @@ mod mvcc_tests {
 
     #[tokio::test]
     async fn a_prefix_delete_removes_every_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut sm = StateMachine::new(store.clone(), GROUP);
+        let (_dir, store, mut sm) = fresh();
         let mut i = 0;
         apply(
             &mut sm,
@@ -1127,17 +1139,6 @@ mod mvcc_tests {
                     .is_empty()
             );
         }
-        let (from, to) = history_prefix_range(GROUP, b"");
-        let mut ro = rocksdb::ReadOptions::default();
-        ro.set_iterate_upper_bound(to);
-        let left = store
-            .db()
-            .iterator_cf_opt(
-                store.cf(CF_DATA),
-                ro,
-                rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
-            )
-            .count();
-        assert_eq!(left, 0, "history left behind");
+        assert_eq!(history_len(&store), 0, "history left behind");
     }
 }

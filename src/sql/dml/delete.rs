@@ -24,8 +24,11 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
     let table = resolve_table(engine, session, &parts)?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let ncols = table.columns.len();
-    for _ in 0..MAX_RETRIES {
-        engine.fresh_snapshot(session).await;
+    for attempt in 0..MAX_RETRIES {
+        if attempt > 0 {
+            // The row changed since the statement's snapshot: re-read it.
+            engine.fresh_snapshot(session).await;
+        }
         register_target(session, &table)?;
         let mut sql = format!(
             "SELECT {}.* FROM {}.\"target\" AS {}",

@@ -144,7 +144,10 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
     };
 
     for attempt in 0..MAX_RETRIES {
-        engine.fresh_snapshot(session).await;
+        if attempt > 0 {
+            // A conflicting row changed since the snapshot: re-read it.
+            engine.fresh_snapshot(session).await;
+        }
         let mut writes = Vec::new();
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut inserted: Vec<Vec<Datum>> = Vec::new();

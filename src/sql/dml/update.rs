@@ -213,8 +213,11 @@ pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgRe
         None => None,
     };
     let selection = upd.selection.as_ref().map(|s| s.to_string());
-    for _ in 0..MAX_RETRIES {
-        engine.fresh_snapshot(session).await;
+    for attempt in 0..MAX_RETRIES {
+        if attempt > 0 {
+            // The row changed since the statement's snapshot: re-read it.
+            engine.fresh_snapshot(session).await;
+        }
         match update_rows(
             engine,
             session,
