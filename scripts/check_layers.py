@@ -32,7 +32,7 @@ LAYERS = [
     ("shard-local state", ["vindex", "catalog", "encoding"]),
     ("replication", ["cluster"]),
     ("storage", ["shard"]),
-    ("leaves", ["ann", "types", "vector", "format", "error", "hlc"]),
+    ("leaves", ["ann", "types", "vector", "format", "error", "hlc", "failpoint"]),
 ]
 
 RANK = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}

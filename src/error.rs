@@ -140,6 +140,8 @@ pub mod codes {
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const IO_ERROR: &str = "58030";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const TRANSACTION_RESOLUTION_UNKNOWN: &str = "08007";
     pub const STATEMENT_COMPLETION_UNKNOWN: &str = "40003";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";

@@ -9,6 +9,7 @@ pub mod dataplane;
 pub mod encoding;
 pub mod error;
 pub mod exec;
+pub mod failpoint;
 pub mod format;
 pub mod frontend;
 pub mod hlc;

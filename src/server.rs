@@ -92,6 +92,26 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
             }
         });
     }
+    {
+        // Finish the transactions the last run left behind before anyone
+        // reads, then those whose coordinator gives up while running.
+        let n = crate::dataplane::txn::recover(data.as_ref(), true)
+            .await
+            .map_err(|e| anyhow::anyhow!("recovering transactions: {e}"))?;
+        if n > 0 {
+            tracing::info!("finished {n} transactions left by the last run");
+        }
+        let d = Arc::downgrade(&data);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let Some(d) = d.upgrade() else { break };
+                if let Err(e) = crate::dataplane::txn::recover(d.as_ref(), false).await {
+                    tracing::warn!("transaction recovery: {e}");
+                }
+            }
+        });
+    }
     let engine = Arc::new(Engine {
         data,
         catalog,

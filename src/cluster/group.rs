@@ -12,7 +12,8 @@ use crate::hlc::{Clock, Timestamp};
 use crate::shard::log_store::LogStore;
 use crate::shard::mvcc;
 use crate::shard::state_machine::{StateMachine, max_applied_ts};
-use crate::shard::{Command, CommandResult, GroupId, NodeId, Store, TypeConfig};
+use crate::shard::txn::{self, Intent};
+use crate::shard::{Command, CommandResult, GroupId, NodeId, Store, TxnId, TxnStatus, TypeConfig};
 
 /// How long a write may wait for its commit before the caller is told
 /// its outcome is unknown (a healthy group commits in milliseconds).
@@ -139,6 +140,31 @@ impl Group {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ShardError> {
         mvcc::scan_at(self.store.db(), self.id, start, end, at, limit)
             .map_err(|e| self.storage_err(e))
+    }
+
+    /// The intent on `key`, if a transaction holds one.
+    pub fn intent(&self, key: &[u8]) -> Result<Option<Intent>, ShardError> {
+        txn::intent(self.store.db(), self.id, key).map_err(|e| self.storage_err(e))
+    }
+
+    /// Up to `limit` intents with keys in `[start, end)`, in key order.
+    pub fn intents(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Intent)>, ShardError> {
+        txn::intents(self.store.db(), self.id, start, end, limit).map_err(|e| self.storage_err(e))
+    }
+
+    /// What `id`'s transaction record here says.
+    pub fn txn_record(&self, id: TxnId) -> Result<Option<TxnStatus>, ShardError> {
+        txn::record(self.store.db(), self.id, id).map_err(|e| self.storage_err(e))
+    }
+
+    /// Every transaction record here.
+    pub fn txn_records(&self) -> Result<Vec<(TxnId, TxnStatus)>, ShardError> {
+        txn::records(self.store.db(), self.id).map_err(|e| self.storage_err(e))
     }
 
     fn storage_err(&self, e: rocksdb::Error) -> ShardError {

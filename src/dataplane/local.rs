@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    Epoch, GcRun, Kvs, ShardAccess, ShardError, ShardId, SnapshotTs, Timestamps, VectorSearch,
-    WriteTs, gc,
+    Epoch, GcRun, Kvs, LiveTxns, ShardAccess, ShardError, ShardId, SnapshotTs, Timestamps,
+    VectorSearch, WriteTs, gc,
 };
 use crate::ann::Point;
 use crate::catalog::Table;
 use crate::cluster::{Group, Node};
 use crate::hlc::Timestamp;
-use crate::shard::{Command, CommandResult};
+use crate::shard::txn::Intent;
+use crate::shard::{Command, CommandResult, TxnId, TxnStatus};
 use crate::types::Datum;
 use crate::vindex::{ShardIndex, VectorIndexes};
 
@@ -26,6 +27,7 @@ pub struct LocalShards {
     timestamps: Arc<Timestamps>,
     /// The last garbage collection of each shard.
     gc: parking_lot::Mutex<BTreeMap<ShardId, GcRun>>,
+    live: Arc<LiveTxns>,
 }
 
 impl std::fmt::Debug for LocalShards {
@@ -42,7 +44,17 @@ impl LocalShards {
             indexes,
             timestamps,
             gc: Default::default(),
+            live: LiveTxns::new(),
         })
+    }
+
+    /// Whether intent `i`'s transaction committed at or before `at` (its
+    /// record says so; resolution has not caught up yet).
+    fn committed_by(&self, i: &Intent, at: Timestamp) -> Result<bool, ShardError> {
+        Ok(matches!(
+            self.group(i.record)?.txn_record(i.txn)?,
+            Some(TxnStatus::Committed(ts)) if ts <= at
+        ))
     }
 
     fn group(&self, shard: ShardId) -> Result<&Group, ShardError> {
@@ -74,7 +86,12 @@ impl ShardAccess for LocalShards {
         key: &[u8],
         at: Timestamp,
     ) -> Result<Option<Vec<u8>>, ShardError> {
-        self.group(shard)?.get_at(key, at)
+        let g = self.group(shard)?;
+        let v = g.get_at(key, at)?;
+        match g.intent(key)? {
+            Some(i) if self.committed_by(&i, at)? => Ok(i.value),
+            _ => Ok(v),
+        }
     }
 
     fn scan_at(
@@ -85,7 +102,49 @@ impl ShardAccess for LocalShards {
         at: Timestamp,
         limit: usize,
     ) -> Result<Kvs, ShardError> {
-        self.group(shard)?.scan_at(start, end, at, limit)
+        let g = self.group(shard)?;
+        let mut want = limit;
+        loop {
+            let kvs = g.scan_at(start, end, at, want)?;
+            let full = kvs.len() >= want;
+            // Intents up to where this page ends (all of the range if the
+            // page is not full).
+            let upto = match (full, kvs.last()) {
+                (true, Some((k, _))) => {
+                    let mut e = k.clone();
+                    e.push(0);
+                    Some(e)
+                }
+                _ => end.map(<[u8]>::to_vec),
+            };
+            let intents = g.intents(start, upto.as_deref(), usize::MAX)?;
+            let mut committed = Vec::new();
+            for (k, i) in intents {
+                if self.committed_by(&i, at)? {
+                    committed.push((k, i.value));
+                }
+            }
+            if committed.is_empty() {
+                return Ok(kvs);
+            }
+            // Committed, not yet resolved (its coordinator failed after
+            // the commit point): the intent is the key's value.
+            let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = kvs.into_iter().collect();
+            let mut removed = 0;
+            for (k, v) in committed {
+                match v {
+                    Some(v) => {
+                        merged.insert(k, v);
+                    }
+                    None => removed += usize::from(merged.remove(&k).is_some()),
+                }
+            }
+            if full && merged.len() < limit && removed > 0 && want < usize::MAX - removed {
+                want += removed;
+                continue;
+            }
+            return Ok(merged.into_iter().collect());
+        }
     }
 
     async fn snapshot(&self) -> Arc<SnapshotTs> {
@@ -126,6 +185,27 @@ impl ShardAccess for LocalShards {
             });
         }
         self.group(shard)?.propose(cmd).await
+    }
+
+    fn intents(
+        &self,
+        shard: ShardId,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Intent)>, ShardError> {
+        self.group(shard)?.intents(start, None, limit)
+    }
+
+    fn txn_record(&self, shard: ShardId, txn: TxnId) -> Result<Option<TxnStatus>, ShardError> {
+        self.group(shard)?.txn_record(txn)
+    }
+
+    fn txn_records(&self, shard: ShardId) -> Result<Vec<(TxnId, TxnStatus)>, ShardError> {
+        self.group(shard)?.txn_records()
+    }
+
+    fn live_txns(&self) -> Arc<LiveTxns> {
+        self.live.clone()
     }
 
     fn vector_index(&self, shard: ShardId, index: u32) -> Option<Arc<dyn VectorSearch>> {

@@ -12,7 +12,9 @@
 pub mod gc;
 pub mod local;
 pub mod overlay;
+pub mod rows;
 pub mod snapshot;
+pub mod txn;
 pub mod write;
 
 use std::sync::Arc;
@@ -25,11 +27,13 @@ pub use gc::GcRun;
 pub use local::LocalShards;
 pub use overlay::Overlay;
 pub use snapshot::{AtSnapshot, SnapshotTs, Timestamps, WriteTs};
+pub use txn::{LiveTxns, Txn};
 
 use crate::ann::Point;
 use crate::catalog::Table;
 use crate::hlc::Timestamp;
-use crate::shard::GroupId;
+use crate::shard::txn::Intent;
+use crate::shard::{GroupId, TxnId, TxnStatus};
 use crate::types::Datum;
 
 /// A data shard: one Raft group holding the rows of the slots it owns.
@@ -128,6 +132,23 @@ pub trait ShardAccess: Send + Sync + std::fmt::Debug {
         epoch: Epoch,
         cmd: Command,
     ) -> Result<CommandResult, ShardError>;
+
+    /// Up to `limit` intents on `shard` from key `start` on, in key order.
+    fn intents(
+        &self,
+        shard: ShardId,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Intent)>, ShardError>;
+
+    /// What `txn`'s record on `shard` says (None: no record).
+    fn txn_record(&self, shard: ShardId, txn: TxnId) -> Result<Option<TxnStatus>, ShardError>;
+
+    /// Every transaction record on `shard`.
+    fn txn_records(&self, shard: ShardId) -> Result<Vec<(TxnId, TxnStatus)>, ShardError>;
+
+    /// The transactions coordinated here that are still running.
+    fn live_txns(&self) -> Arc<LiveTxns>;
 
     /// The vector index `index` on `shard`, for KNN searches (None when it
     /// is not registered there).

@@ -15,6 +15,8 @@ use super::{
     Command, CommandResult, Epoch, GcRun, Kvs, ShardAccess, ShardError, ShardId, VectorSearch,
 };
 use crate::hlc::{Clock, Timestamp};
+use crate::shard::txn::Intent;
+use crate::shard::{TxnId, TxnStatus};
 
 /// The commit timestamps of writes in flight on this node.
 #[derive(Debug)]
@@ -191,6 +193,27 @@ impl ShardAccess for AtSnapshot {
         cmd: Command,
     ) -> Result<CommandResult, ShardError> {
         self.inner.propose(shard, epoch, cmd).await
+    }
+
+    fn intents(
+        &self,
+        shard: ShardId,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Intent)>, ShardError> {
+        self.inner.intents(shard, start, limit)
+    }
+
+    fn txn_record(&self, shard: ShardId, txn: TxnId) -> Result<Option<TxnStatus>, ShardError> {
+        self.inner.txn_record(shard, txn)
+    }
+
+    fn txn_records(&self, shard: ShardId) -> Result<Vec<(TxnId, TxnStatus)>, ShardError> {
+        self.inner.txn_records(shard)
+    }
+
+    fn live_txns(&self) -> Arc<super::LiveTxns> {
+        self.inner.live_txns()
     }
 
     fn vector_index(&self, shard: ShardId, index: u32) -> Option<Arc<dyn VectorSearch>> {

@@ -1,49 +1,26 @@
-//! The write path: row changes become per-shard Raft commands.
+//! The write path: a statement's row changes become Raft commands.
 //!
-//! A statement's changes to one shard are one atomic command (in chunks for
-//! large statements). Each change carries a precondition on the row's current
-//! value, so concurrent writers never overwrite each other silently. When a
-//! statement spans shards and a later shard refuses, the shards already
-//! written are rolled back with compensating commands, so a failed statement
-//! leaves nothing behind.
+//! Each change carries a precondition on the row's current value, so
+//! concurrent writers never overwrite each other silently. Changes that all
+//! land on one shard (and fit one entry) are one command: checked and
+//! written at once, the one-phase fast path. Anything larger is a
+//! transaction ([`super::txn`]): intents, a commit point, resolution, so a
+//! statement is wholly applied or wholly absent whatever stops it.
 
 use std::collections::BTreeMap;
 
-use crate::dataplane::{ShardAccess, ShardError, ShardId};
-use crate::error::PgError;
+use std::sync::Arc;
+
+pub use super::rows::{Conflict, RowWrite, WriteError, merge_write};
+use super::txn::{self, CHUNK, Stop, Txn, wait_for};
+use crate::dataplane::{ShardAccess, ShardError};
+use crate::error::{PgError, codes};
 use crate::hlc::Timestamp;
 use crate::shard::{Command, CommandResult, Op};
 
-/// Changes per Raft entry.
-const CHUNK: usize = 2000;
-
-#[derive(Debug, Clone)]
-pub struct RowWrite {
-    pub key: Vec<u8>,
-    /// What the row must currently be (None = absent).
-    pub expect: Option<Vec<u8>>,
-    /// New value (None = delete).
-    pub new: Option<Vec<u8>>,
-}
-
-/// A precondition failed: `key` did not hold what was expected.
-#[derive(Debug, Clone)]
-pub struct Conflict {
-    pub key: Vec<u8>,
-    pub expected: Option<Vec<u8>>,
-    pub actual: Option<Vec<u8>>,
-}
-
-pub enum WriteError {
-    Conflict(Conflict),
-    Failed(PgError),
-}
-
-impl From<PgError> for WriteError {
-    fn from(e: PgError) -> Self {
-        WriteError::Failed(e)
-    }
-}
+/// How many times one write waits for another transaction's intents
+/// before giving up with 40001.
+const MAX_WAITS: usize = 100;
 
 /// The command that checks and writes `writes`, committing at `ts`.
 fn command_for(writes: &[RowWrite], ts: Timestamp) -> Command {
@@ -68,103 +45,83 @@ fn command_for(writes: &[RowWrite], ts: Timestamp) -> Command {
     cmd
 }
 
-/// Add `w` to the writes `buf` already holds, in order: a second write of a
-/// key must expect what the first one wrote (two rows of one statement
-/// moved onto the same key are a conflict, not a silent overwrite).
-pub fn merge_write(buf: &mut BTreeMap<Vec<u8>, RowWrite>, w: RowWrite) -> Result<(), Conflict> {
-    match buf.get_mut(&w.key) {
-        Some(existing) => {
-            if existing.new != w.expect {
-                return Err(Conflict {
-                    key: w.key,
-                    expected: w.expect,
-                    actual: existing.new.clone(),
-                });
-            }
-            existing.new = w.new;
-        }
-        None => {
-            buf.insert(w.key.clone(), w);
-        }
-    }
-    Ok(())
-}
-
 /// Apply all writes, or none of them. Writes of the same key compose in
-/// order (see [`merge_write`]).
+/// order (see [`merge_write`]). A key another transaction holds is waited
+/// for (holding nothing meanwhile), then the write is tried again.
 pub async fn apply_writes(
-    data: &dyn ShardAccess,
+    data: &Arc<dyn ShardAccess>,
     writes: Vec<RowWrite>,
 ) -> Result<usize, WriteError> {
     let n = writes.len();
-    let epoch = data.epoch();
-    // One commit timestamp for every shard, held until the statement is
-    // wholly applied or undone: a snapshot sees all of it or none of it.
-    let commit = data.begin_write();
-    let ts = commit.ts;
     let mut merged: BTreeMap<Vec<u8>, RowWrite> = BTreeMap::new();
     for w in writes {
         merge_write(&mut merged, w).map_err(WriteError::Conflict)?;
     }
-    let mut by_shard: BTreeMap<ShardId, Vec<RowWrite>> = BTreeMap::new();
-    for (_, w) in merged {
-        by_shard.entry(data.shard_of(&w.key)).or_default().push(w);
-    }
-    let mut applied: Vec<(ShardId, Vec<RowWrite>)> = Vec::new();
-    for (shard, ws) in by_shard {
-        for chunk in ws.chunks(CHUNK) {
-            let res = data.propose(shard, epoch, command_for(chunk, ts)).await;
-            match res {
-                Ok(CommandResult::Applied { .. }) => applied.push((shard, chunk.to_vec())),
-                Ok(CommandResult::CheckFailed { op_index, actual }) => {
-                    let w = &chunk[op_index];
-                    let conflict = Conflict {
-                        key: w.key.clone(),
-                        expected: w.expect.clone(),
-                        actual,
-                    };
-                    undo(data, applied, ts).await;
-                    return Err(WriteError::Conflict(conflict));
-                }
-                Ok(CommandResult::None | CommandResult::Collected { .. }) => {
-                    undo(data, applied, ts).await;
-                    return Err(WriteError::Failed(PgError::internal(
-                        "write produced no result",
-                    )));
-                }
-                Err(e) => {
-                    // A chunk that timed out may still apply: undo it too
-                    // (queued after it in the shard's log; an undo only
-                    // applies where the row holds what this chunk wrote).
-                    if matches!(e, ShardError::Timeout { .. }) {
-                        applied.push((shard, chunk.to_vec()));
-                    }
-                    undo(data, applied, ts).await;
-                    return Err(WriteError::Failed(e.into()));
-                }
-            }
+    let writes: Vec<RowWrite> = merged.into_values().collect();
+    let Some(first) = writes.first().map(|w| data.shard_of(&w.key)) else {
+        return Ok(n);
+    };
+    let one_shard = writes.len() <= CHUNK && writes.iter().all(|w| data.shard_of(&w.key) == first);
+    for _ in 0..MAX_WAITS {
+        let outcome = if one_shard {
+            one_phase(data.as_ref(), first, &writes).await
+        } else {
+            in_txn(data, &writes).await
+        };
+        let stop = match outcome {
+            Ok(()) => return Ok(n),
+            Err(Stop::Locked { holder, record }) => wait_for(data, None, holder, record).await,
+            Err(stop) => Err(stop),
+        };
+        match stop {
+            Ok(()) => {}
+            Err(Stop::Conflict(c)) => return Err(WriteError::Conflict(c)),
+            Err(Stop::Failed(e)) => return Err(WriteError::Failed(e)),
+            Err(Stop::Locked { .. }) => unreachable!("waiting does not lock"),
         }
     }
-    Ok(n)
+    Err(WriteError::Failed(PgError::new(
+        codes::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    )))
 }
 
-/// Roll back writes already applied, newest first. Each undo only applies if
-/// the row still holds what this statement wrote. It writes at the
-/// statement's own timestamp `ts`, replacing the versions the statement
-/// wrote, so no snapshot ever sees them.
-async fn undo(data: &dyn ShardAccess, applied: Vec<(ShardId, Vec<RowWrite>)>, ts: Timestamp) {
-    let epoch = data.epoch();
-    for (shard, ws) in applied.into_iter().rev() {
-        let inverse: Vec<RowWrite> = ws
-            .into_iter()
-            .map(|w| RowWrite {
-                key: w.key,
-                expect: w.new,
-                new: w.expect,
-            })
-            .collect();
-        if let Err(e) = data.propose(shard, epoch, command_for(&inverse, ts)).await {
-            tracing::error!("could not roll back a failed statement on shard {shard}: {e}");
+/// All writes on one shard in one command: checked and applied at once.
+async fn one_phase(data: &dyn ShardAccess, shard: u32, writes: &[RowWrite]) -> Result<(), Stop> {
+    let commit = data.begin_write();
+    match txn::propose(data, shard, command_for(writes, commit.ts)).await {
+        Ok(CommandResult::Applied { .. }) => Ok(()),
+        Ok(CommandResult::CheckFailed { op_index, actual }) => {
+            let w = &writes[op_index];
+            Err(Stop::Conflict(Conflict {
+                key: w.key.clone(),
+                expected: w.expect.clone(),
+                actual,
+            }))
+        }
+        Ok(CommandResult::Locked { holder, record, .. }) => Err(Stop::Locked { holder, record }),
+        Ok(other) => Err(Stop::Failed(PgError::internal(format!(
+            "a write gave {other:?}"
+        )))),
+        Err(e @ ShardError::Timeout { .. }) => Err(Stop::Failed(PgError::new(
+            codes::TRANSACTION_RESOLUTION_UNKNOWN,
+            format!("transaction resolution unknown: {e}"),
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes on several shards: a transaction of their own.
+async fn in_txn(data: &Arc<dyn ShardAccess>, writes: &[RowWrite]) -> Result<(), Stop> {
+    let mut t = Txn::begin(data.clone());
+    match t.write(writes, false).await {
+        Ok(()) => t.commit().await.map_err(|e| match e {
+            WriteError::Conflict(c) => Stop::Conflict(c),
+            WriteError::Failed(e) => Stop::Failed(e),
+        }),
+        Err(stop) => {
+            t.abort().await;
+            Err(stop)
         }
     }
 }
@@ -178,25 +135,6 @@ pub async fn on_every_shard(data: &dyn ShardAccess, ops: Vec<Op>) -> Result<(), 
             .await?;
     }
     Ok(())
-}
-
-/// Delete `keys` wherever they live, without preconditions, in commands
-/// of up to `chunk` deletes; failures are logged, not returned (this
-/// cleans up after a statement that already failed).
-pub async fn delete_keys(data: &dyn ShardAccess, keys: Vec<Vec<u8>>, chunk: usize) {
-    let epoch = data.epoch();
-    let mut by_shard: BTreeMap<ShardId, Vec<Vec<u8>>> = BTreeMap::new();
-    for k in keys {
-        by_shard.entry(data.shard_of(&k)).or_default().push(k);
-    }
-    for (shard, keys) in by_shard {
-        for part in keys.chunks(chunk.max(1)) {
-            let ops = part.iter().map(|k| Op::Delete { key: k.clone() }).collect();
-            if let Err(e) = data.propose(shard, epoch, Command::new(ops)).await {
-                tracing::error!("could not remove rows on shard {shard}: {e}");
-            }
-        }
-    }
 }
 
 /// Call `each` with every (key, value) in `[start, end)` on every shard,

@@ -29,7 +29,7 @@ impl CopyHandler for Frontend {
         let mut session = slot.session.lock().await;
         if st.failed.is_none() {
             if let Err(e) = st.copy.feed(&self.engine, &mut session, &data.data).await {
-                st.copy.undo(&self.engine).await;
+                st.copy.abort().await;
                 Self::fail_block(&mut session);
                 st.failed = Some(e);
             }
@@ -61,7 +61,7 @@ impl CopyHandler for Frontend {
                 Ok(())
             }
             Err(e) => {
-                st.copy.undo(&self.engine).await;
+                st.copy.abort().await;
                 Self::fail_block(&mut session);
                 Err(pg_err(e))
             }
@@ -75,7 +75,7 @@ impl CopyHandler for Frontend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Ok((slot, Some(mut st))) = self.take_copy(client).await {
-            st.copy.undo(&self.engine).await;
+            st.copy.abort().await;
             let mut session = slot.session.lock().await;
             Self::fail_block(&mut session);
         }

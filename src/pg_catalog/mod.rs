@@ -15,6 +15,7 @@ mod gc;
 mod pg_namespace;
 mod pg_type;
 mod progress;
+mod txns;
 mod vector_indexes;
 
 use std::sync::Arc;
@@ -32,15 +33,17 @@ const PG_RANGE: &str = "pg_range";
 const PROGRESS: &str = "pg_stat_progress_create_index";
 const VECTOR_INDEXES: &str = "grape_vector_indexes";
 const GC: &str = "grape_gc";
+const TXNS: &str = "grape_txns";
 
 /// The relations answered here (unqualified names resolve to them).
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
     PROGRESS,
     VECTOR_INDEXES,
     GC,
+    TXNS,
 ];
 
 /// The `pg_catalog` schema of a session's catalog.
@@ -66,6 +69,7 @@ impl SchemaProvider for PgCatalog {
             PROGRESS => progress::progress(&self.indexes, &self.database)?,
             VECTOR_INDEXES => vector_indexes::vector_indexes(&self.indexes)?,
             GC => gc::gc(self.data.as_ref())?,
+            TXNS => txns::txns(self.data.as_ref())?,
             _ => return Ok(None),
         }))
     }

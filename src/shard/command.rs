@@ -38,12 +38,86 @@ pub enum Op {
         from: Vec<u8>,
         limit: u32,
     },
+    /// Create the record of transaction `txn` on this group, pending (its
+    /// coordinator puts it in the command that writes its first intents).
+    BeginTxn {
+        txn: TxnId,
+    },
+    /// A provisional write of transaction `txn`, whose record is on group
+    /// `record`: the key must hold `expect` (None = absent) and carry no
+    /// other transaction's intent; then the intent holds `new` (None = a
+    /// delete) until [`Op::Resolve`] makes it a version or drops it.
+    Intent {
+        txn: TxnId,
+        record: u32,
+        key: Vec<u8>,
+        expect: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    },
+    /// Decide transaction `txn` on its record's group: committed at the
+    /// command's timestamp, or aborted. The first decision stands (a later
+    /// opposite one reports it). Alone in its command.
+    EndTxn {
+        txn: TxnId,
+        commit: bool,
+    },
+    /// Turn `txn`'s intents on this group into versions at `commit` (None:
+    /// drop them), at the keys listed or in one round over the group's
+    /// intents. Alone in its command.
+    Resolve {
+        txn: TxnId,
+        commit: Option<Timestamp>,
+        scope: ResolveScope,
+    },
+    /// Remove `txn`'s record (every intent of it is resolved).
+    ForgetTxn {
+        txn: TxnId,
+    },
+}
+
+/// Which intents an [`Op::Resolve`] looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResolveScope {
+    /// These keys (the coordinator remembers what it wrote).
+    Keys(Vec<Vec<u8>>),
+    /// Up to `limit` intents of any transaction from `from` on (a key;
+    /// recovery, and writes too large to remember).
+    From { from: Vec<u8>, limit: u32 },
+}
+
+/// A transaction's identity: who began it and a sequence number, unique
+/// across the processes of a cluster.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct TxnId(pub RequestId);
+
+impl TxnId {
+    pub fn fresh() -> TxnId {
+        TxnId(RequestId::fresh())
+    }
+}
+
+impl std::fmt::Display for TxnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}-{}", self.0.client, self.0.seq)
+    }
+}
+
+/// What a transaction record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatus {
+    Pending,
+    Committed(Timestamp),
+    Aborted,
 }
 
 /// Who proposed a command: a random id per process and a sequence number.
 /// The state machine remembers recent ids, so a command proposed again
 /// (a retry after a timeout whose outcome was unknown) applies once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct RequestId {
     pub client: u64,
     pub seq: u64,
@@ -89,6 +163,20 @@ pub struct Command {
 }
 
 impl Command {
+    /// Whether applying it iterates the group's stored keys (garbage
+    /// collection, a resolution round): it is then applied in a write
+    /// batch of its own, so what it reads never depends on batching.
+    pub fn reads_ranges(&self) -> bool {
+        matches!(
+            self.ops.as_slice(),
+            [Op::Gc { .. }]
+                | [Op::Resolve {
+                    scope: ResolveScope::From { .. },
+                    ..
+                }]
+        )
+    }
+
     /// A command with a fresh request id (clone it to retry the same request).
     pub fn new(ops: Vec<Op>) -> Command {
         Command {
@@ -116,6 +204,20 @@ pub enum CommandResult {
         keys: u64,
         next: Option<Vec<u8>>,
     },
+    /// Not applied: the key of the op at this index carries an intent of
+    /// transaction `holder` (record on group `record`).
+    Locked {
+        op_index: usize,
+        holder: TxnId,
+        record: u32,
+    },
+    /// [`Op::EndTxn`]: the transaction's status after it (None: no record,
+    /// the transaction was forgotten or never began).
+    Txn { status: Option<TxnStatus> },
+    /// [`Op::Resolve`]: how many intents became versions or were dropped,
+    /// and for [`ResolveScope::From`] where the next round starts (None:
+    /// done).
+    Resolved { intents: u64, next: Option<Vec<u8>> },
     /// Entries that carry no command (blank, membership).
     #[default]
     None,

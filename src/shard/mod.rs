@@ -10,8 +10,9 @@ pub mod log_store;
 pub mod mvcc;
 pub mod state_machine;
 pub mod store;
+pub mod txn;
 
-pub use command::{Command, CommandResult, Op};
+pub use command::{Command, CommandResult, Op, ResolveScope, TxnId, TxnStatus};
 
 /// One applied change to a group's user keys, as an [`ApplyObserver`] sees it.
 #[derive(Debug, Clone)]

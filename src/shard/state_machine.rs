@@ -15,12 +15,13 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use super::Change;
-use super::command::RequestId;
+use super::command::{RequestId, ResolveScope, TxnId, TxnStatus};
 use super::mvcc::{self, Version, history_key, history_prefix_range};
 use super::store::{
     CF_DATA, data_key, data_prefix_end, group_prefix, prefix_successor, request_index_key,
     request_key, sm_meta_key,
 };
+use super::txn::{self as txns, Intent, intent_key, intent_prefix_range, record_key};
 use super::{Command, CommandResult, GroupId, NodeId, Op, StorageError, Store, TypeConfig, io_err};
 use crate::hlc::Timestamp;
 
@@ -65,6 +66,10 @@ struct Pending {
     requests: HashMap<RequestId, (u64, CommandResult)>,
     /// Request ids forgotten in this batch.
     forgotten: std::collections::HashSet<RequestId>,
+    /// Intents written or removed in this batch (None: removed).
+    intents: HashMap<Vec<u8>, Option<Intent>>,
+    /// Transaction records written or removed in this batch.
+    records: HashMap<TxnId, Option<TxnStatus>>,
 }
 
 impl StateMachine {
@@ -108,6 +113,155 @@ impl StateMachine {
         }
         mvcc::latest(self.store.db(), self.group, key)
             .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))
+    }
+
+    /// The intent on `key`, seeing this batch's writes.
+    fn intent(&self, pending: &Pending, key: &[u8]) -> Result<Option<Intent>, StorageError> {
+        if let Some(i) = pending.intents.get(key) {
+            return Ok(i.clone());
+        }
+        if pending.deleted_prefixes.iter().any(|p| key.starts_with(p)) {
+            return Ok(None);
+        }
+        txns::intent(self.store.db(), self.group, key)
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))
+    }
+
+    fn set_intent(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        key: &[u8],
+        i: Option<Intent>,
+    ) {
+        let cf = self.store.cf(CF_DATA);
+        match &i {
+            Some(i) => batch.put_cf(cf, intent_key(self.group, key), i.encode()),
+            None => batch.delete_cf(cf, intent_key(self.group, key)),
+        }
+        pending.intents.insert(key.to_vec(), i);
+    }
+
+    /// The status of `txn`'s record on this group, seeing this batch.
+    fn record(&self, pending: &Pending, txn: TxnId) -> Result<Option<TxnStatus>, StorageError> {
+        if let Some(r) = pending.records.get(&txn) {
+            return Ok(*r);
+        }
+        txns::record(self.store.db(), self.group, txn)
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))
+    }
+
+    fn set_record(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        txn: TxnId,
+        s: Option<TxnStatus>,
+    ) {
+        let cf = self.store.cf(CF_DATA);
+        match &s {
+            Some(s) => batch.put_cf(cf, record_key(self.group, txn), txns::encode_status(s)),
+            None => batch.delete_cf(cf, record_key(self.group, txn)),
+        }
+        pending.records.insert(txn, s);
+    }
+
+    /// Decide `txn` (see [`Op::EndTxn`]): the first decision stands.
+    fn end_txn(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        txn: TxnId,
+        commit: bool,
+        ts: Timestamp,
+    ) -> Result<CommandResult, StorageError> {
+        let status = match self.record(pending, txn)? {
+            Some(TxnStatus::Pending) => {
+                let s = if commit {
+                    TxnStatus::Committed(ts)
+                } else {
+                    TxnStatus::Aborted
+                };
+                self.set_record(batch, pending, txn, Some(s));
+                Some(s)
+            }
+            other => other,
+        };
+        Ok(CommandResult::Txn { status })
+    }
+
+    /// Resolve `txn`'s intent on `key`, if it holds one: committed at
+    /// `commit` it becomes the key's version; aborted it goes.
+    fn resolve_key(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        changes: &mut Option<Vec<Change>>,
+        txn: TxnId,
+        commit: Option<Timestamp>,
+        key: &[u8],
+        intent: Intent,
+    ) -> Result<bool, StorageError> {
+        if intent.txn != txn {
+            return Ok(false);
+        }
+        if let Some(ts) = commit {
+            let changed = self.write_version(batch, pending, key, ts, intent.value.clone())?;
+            if let (true, Some(c)) = (changed, changes.as_mut()) {
+                c.push(match intent.value {
+                    Some(v) => Change::Put(key.to_vec(), v),
+                    None => Change::Delete(key.to_vec()),
+                });
+            }
+        }
+        self.set_intent(batch, pending, key, None);
+        Ok(true)
+    }
+
+    /// One [`Op::Resolve`].
+    fn resolve(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        changes: &mut Option<Vec<Change>>,
+        txn: TxnId,
+        commit: Option<Timestamp>,
+        scope: &ResolveScope,
+    ) -> Result<CommandResult, StorageError> {
+        let mut intents = 0;
+        match scope {
+            ResolveScope::Keys(keys) => {
+                for key in keys {
+                    if let Some(i) = self.intent(pending, key)? {
+                        if self.resolve_key(batch, pending, changes, txn, commit, key, i)? {
+                            intents += 1;
+                        }
+                    }
+                }
+                Ok(CommandResult::Resolved {
+                    intents,
+                    next: None,
+                })
+            }
+            ResolveScope::From { from, limit } => {
+                // Alone in its batch (see `reads_ranges`): the store is the
+                // state this entry applies to.
+                let limit = (*limit).max(1) as usize;
+                let found = txns::intents(self.store.db(), self.group, from, None, limit + 1)
+                    .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
+                let mut next = None;
+                for (n, (key, i)) in found.into_iter().enumerate() {
+                    if n == limit {
+                        next = Some(key);
+                        break;
+                    }
+                    if self.resolve_key(batch, pending, changes, txn, commit, &key, i)? {
+                        intents += 1;
+                    }
+                }
+                Ok(CommandResult::Resolved { intents, next })
+            }
+        }
     }
 
     /// The current (latest committed) value of `key`.
@@ -335,6 +489,37 @@ impl StateMachine {
         })
     }
 
+    /// Write `batch`, which applied the entries up to `last`, with the
+    /// applied id and the newest commit timestamp, then tell the observer.
+    fn write_batch(
+        &self,
+        mut batch: WriteBatch,
+        last: LogId<NodeId>,
+        max_ts: Timestamp,
+        changes: &mut Option<Vec<Change>>,
+    ) -> Result<(), StorageError> {
+        self.put_meta(&mut batch, "applied", &Some(last));
+        let stored = self.max_ts.load(std::sync::atomic::Ordering::Acquire);
+        if max_ts.0 > stored {
+            self.put_meta(&mut batch, "max_ts", &max_ts);
+        }
+        // The log is already durable; the state machine write need not be
+        // synced: a crash replays the committed entries it lost.
+        self.store
+            .db()
+            .write(batch)
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))?;
+        self.max_ts
+            .fetch_max(max_ts.0, std::sync::atomic::Ordering::AcqRel);
+        if let (Some(o), Some(c)) = (self.store.observer(), changes.as_mut()) {
+            if !c.is_empty() {
+                o.applied(self.group, c, last.index);
+                c.clear();
+            }
+        }
+        Ok(())
+    }
+
     /// Apply one command into `batch`; `pending` tracks this batch's writes so
     /// later entries in the same batch see earlier ones.
     fn apply_command(
@@ -354,15 +539,46 @@ impl StateMachine {
         {
             return self.collect_garbage(batch, pending, *horizon, from, *limit);
         }
+        match cmd.ops.as_slice() {
+            [Op::EndTxn { txn, commit }] => {
+                return self.end_txn(batch, pending, *txn, *commit, cmd.ts);
+            }
+            [Op::Resolve { txn, commit, scope }] => {
+                return self.resolve(batch, pending, changes, *txn, *commit, scope);
+            }
+            _ => {}
+        }
+        // Every precondition before any write: a key another transaction
+        // holds an intent on is locked, whatever its value.
         for (i, op) in cmd.ops.iter().enumerate() {
-            if let Op::Check { key, expect } = op {
-                let actual = self.current(pending, key)?;
-                if &actual != expect {
-                    return Ok(CommandResult::CheckFailed {
+            let (key, expect, mine) = match op {
+                Op::Check { key, expect } => (key, expect, None),
+                Op::Intent {
+                    txn, key, expect, ..
+                } => (key, expect, Some(*txn)),
+                _ => continue,
+            };
+            // A transaction's own intent is what it sees at the key.
+            let own = match self.intent(pending, key)? {
+                Some(held) if Some(held.txn) == mine => Some(held.value),
+                Some(held) => {
+                    return Ok(CommandResult::Locked {
                         op_index: i,
-                        actual,
+                        holder: held.txn,
+                        record: held.record,
                     });
                 }
+                None => None,
+            };
+            let actual = match own {
+                Some(v) => v,
+                None => self.current(pending, key)?,
+            };
+            if &actual != expect {
+                return Ok(CommandResult::CheckFailed {
+                    op_index: i,
+                    actual,
+                });
             }
         }
         let cf = self.store.cf(CF_DATA);
@@ -382,8 +598,28 @@ impl StateMachine {
                         c.push(Change::Delete(key.clone()));
                     }
                 }
-                // Only alone in its command (above).
-                Op::Check { .. } | Op::Gc { .. } => {}
+                // Checked above; the others only alone in their command.
+                Op::Check { .. } | Op::Gc { .. } | Op::EndTxn { .. } | Op::Resolve { .. } => {}
+                Op::Intent {
+                    txn,
+                    record,
+                    key,
+                    new,
+                    ..
+                } => {
+                    let i = Intent {
+                        txn: *txn,
+                        record: *record,
+                        value: new.clone(),
+                    };
+                    self.set_intent(batch, pending, key, Some(i));
+                }
+                Op::BeginTxn { txn } => {
+                    if self.record(pending, *txn)?.is_none() {
+                        self.set_record(batch, pending, *txn, Some(TxnStatus::Pending));
+                    }
+                }
+                Op::ForgetTxn { txn } => self.set_record(batch, pending, *txn, None),
                 Op::Incr { key, by } => {
                     let cur = self
                         .current(pending, key)?
@@ -410,10 +646,13 @@ impl StateMachine {
                     batch.delete_range_cf(cf, from, to);
                     let (from, to) = history_prefix_range(self.group, prefix);
                     batch.delete_range_cf(cf, from, to);
+                    let (from, to) = intent_prefix_range(self.group, prefix);
+                    batch.delete_range_cf(cf, from, to);
                     if let Some(c) = changes {
                         c.push(Change::DeletePrefix(prefix.clone()));
                     }
                     pending.keys.retain(|k, _| !k.starts_with(prefix));
+                    pending.intents.retain(|k, _| !k.starts_with(prefix));
                     pending.deleted_prefixes.push(prefix.clone());
                 }
             }
@@ -483,12 +722,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut results = Vec::new();
-        let mut last = None;
-        let observer = self.store.observer();
-        let mut changes = observer.as_ref().map(|_| Vec::new());
+        // The last entry applied into `batch` and not yet written.
+        let mut unwritten = None;
+        let mut changes = self.store.observer().map(|_| Vec::new());
         let mut max_ts = Timestamp::ZERO;
         for entry in entries {
-            last = Some(entry.log_id);
+            if let (EntryPayload::Normal(cmd), Some(last)) = (&entry.payload, unwritten) {
+                if cmd.reads_ranges() {
+                    // It iterates the store: write what came before it so
+                    // it reads the same state as if applied alone.
+                    self.write_batch(std::mem::take(&mut batch), last, max_ts, &mut changes)?;
+                    pending = Pending::default();
+                }
+            }
+            unwritten = Some(entry.log_id);
             self.forget_old_requests(&mut batch, &mut pending, entry.log_id.index)?;
             let res = match &entry.payload {
                 EntryPayload::Blank => CommandResult::None,
@@ -518,25 +765,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             results.push(res);
         }
-        if let Some(last) = last {
-            self.put_meta(&mut batch, "applied", &Some(last));
-            let stored = self.max_ts.load(std::sync::atomic::Ordering::Acquire);
-            if max_ts.0 > stored {
-                self.put_meta(&mut batch, "max_ts", &max_ts);
-            }
-            // The log is already durable; the state machine write need not be
-            // synced: a crash replays the committed entries it lost.
-            self.store
-                .db()
-                .write(batch)
-                .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))?;
-            self.max_ts
-                .fetch_max(max_ts.0, std::sync::atomic::Ordering::AcqRel);
-            if let (Some(o), Some(c)) = (observer, changes) {
-                if !c.is_empty() {
-                    o.applied(self.group, &c, last.index);
-                }
-            }
+        if let Some(last) = unwritten {
+            self.write_batch(batch, last, max_ts, &mut changes)?;
         }
         Ok(results)
     }
@@ -687,10 +917,57 @@ mod tests {
                 out.push(entry(index, EntryPayload::Normal(again)));
                 continue;
             }
+            let txn = |n: u64| {
+                TxnId(RequestId {
+                    client: 1,
+                    seq: n % 2,
+                })
+            };
             let mut ops = Vec::new();
-            for _ in 0..1 + next() % 3 {
+            if next() % 6 == 0 {
+                // Commands that stand alone, some of them reading ranges.
+                let t = txn(next());
+                ops.push(match next() % 5 {
+                    0 => Op::EndTxn {
+                        txn: t,
+                        commit: next() % 2 == 0,
+                    },
+                    1 => Op::Resolve {
+                        txn: t,
+                        commit: Some(Timestamp(next() % 50)),
+                        scope: ResolveScope::Keys(vec![vec![b'a', 1], vec![b'b', 2]]),
+                    },
+                    2 => Op::Resolve {
+                        txn: t,
+                        commit: (next() % 2 == 0).then_some(Timestamp(next() % 50)),
+                        scope: ResolveScope::From {
+                            from: vec![],
+                            limit: 1 + (next() % 3) as u32,
+                        },
+                    },
+                    3 => Op::Gc {
+                        horizon: Timestamp(next() % 50),
+                        from: vec![],
+                        limit: 2,
+                    },
+                    _ => Op::ForgetTxn { txn: t },
+                });
+            }
+            for _ in 0..(1 + next() % 3) * u64::from(ops.is_empty()) {
                 let key = vec![b'a' + (next() % 3) as u8, (next() % 4) as u8];
-                ops.push(match next() % 6 {
+                ops.push(match next() % 9 {
+                    6 => Op::Intent {
+                        txn: txn(next()),
+                        record: GROUP,
+                        key,
+                        expect: None,
+                        new: Some(vec![(next() % 3) as u8]),
+                    },
+                    7 => Op::BeginTxn { txn: txn(next()) },
+                    8 => Op::Incr {
+                        key: vec![b'c', (next() % 2) as u8],
+                        by: 1,
+                    },
                     0 | 1 => Op::Put {
                         key,
                         value: vec![(next() % 3) as u8],
@@ -712,7 +989,8 @@ mod tests {
                     },
                 });
             }
-            let cmd = Command::new(ops);
+            let mut cmd = Command::new(ops);
+            cmd.ts = Timestamp(index);
             sent.push(cmd.clone());
             out.push(entry(index, EntryPayload::Normal(cmd)));
         }
@@ -854,6 +1132,7 @@ mod mvcc_tests {
     //! Versions through the state machine: reads at a timestamp see the
     //! state as of it.
     use super::*;
+    use crate::shard::txn;
     use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
 
     const GROUP: GroupId = 5;
@@ -909,6 +1188,219 @@ mod mvcc_tests {
             })
             .collect::<Vec<_>>();
         sm.apply(entries).await.unwrap()
+    }
+
+    fn intent(txn: TxnId, k: &[u8], expect: Option<&[u8]>, new: Option<&[u8]>) -> Op {
+        Op::Intent {
+            txn,
+            record: GROUP,
+            key: k.to_vec(),
+            expect: expect.map(<[u8]>::to_vec),
+            new: new.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Intents lock their keys against other transactions and one-phase
+    /// writes, are invisible until resolved, and become versions at the
+    /// commit timestamp (or vanish on abort); a transaction sees its own.
+    #[tokio::test]
+    async fn intents_lock_commit_at_the_record_timestamp_and_abort_without_trace() {
+        let (_dir, store, mut sm) = fresh();
+        let db = store.db();
+        let mut i = 0;
+        let (t1, t2) = (
+            TxnId(RequestId { client: 9, seq: 1 }),
+            TxnId(RequestId { client: 9, seq: 2 }),
+        );
+        apply(&mut sm, &mut i, vec![at(10, vec![put(b"a", b"1")])]).await;
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                0,
+                vec![
+                    Op::BeginTxn { txn: t1 },
+                    intent(t1, b"a", Some(b"1"), Some(b"2")),
+                    intent(t1, b"b", None, Some(b"x")),
+                ],
+            )],
+        )
+        .await;
+        assert!(matches!(r[0], CommandResult::Applied { .. }), "{r:?}");
+        // Not visible; locked for others; the owner sees its own value.
+        assert_eq!(
+            mvcc::get_at(db, GROUP, b"a", Timestamp::MAX).unwrap(),
+            Some(b"1".to_vec())
+        );
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![
+                at(
+                    20,
+                    vec![
+                        Op::Check {
+                            key: b"b".to_vec(),
+                            expect: None,
+                        },
+                        put(b"b", b"y"),
+                    ],
+                ),
+                at(
+                    0,
+                    vec![Op::BeginTxn { txn: t2 }, intent(t2, b"a", Some(b"1"), None)],
+                ),
+                at(0, vec![intent(t1, b"b", None, Some(b"z"))]),
+                at(0, vec![intent(t1, b"b", Some(b"x"), Some(b"z"))]),
+            ],
+        )
+        .await;
+        assert_eq!(
+            r[0],
+            CommandResult::Locked {
+                op_index: 0,
+                holder: t1,
+                record: GROUP
+            }
+        );
+        assert_eq!(
+            r[1],
+            CommandResult::Locked {
+                op_index: 1,
+                holder: t1,
+                record: GROUP
+            }
+        );
+        assert_eq!(
+            r[2],
+            CommandResult::CheckFailed {
+                op_index: 0,
+                actual: Some(b"x".to_vec())
+            }
+        );
+        assert!(matches!(r[3], CommandResult::Applied { .. }), "{r:?}");
+        // Commit at 30: the record decides, resolution writes versions.
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![
+                at(
+                    30,
+                    vec![Op::EndTxn {
+                        txn: t1,
+                        commit: true,
+                    }],
+                ),
+                at(
+                    40,
+                    vec![Op::EndTxn {
+                        txn: t1,
+                        commit: false,
+                    }],
+                ),
+            ],
+        )
+        .await;
+        let committed = Some(TxnStatus::Committed(Timestamp(30)));
+        assert_eq!(r[0], CommandResult::Txn { status: committed });
+        assert_eq!(
+            r[1],
+            CommandResult::Txn { status: committed },
+            "the first decision stands"
+        );
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                30,
+                vec![Op::Resolve {
+                    txn: t1,
+                    commit: Some(Timestamp(30)),
+                    scope: ResolveScope::From {
+                        from: vec![],
+                        limit: 10,
+                    },
+                }],
+            )],
+        )
+        .await;
+        assert_eq!(
+            r[0],
+            CommandResult::Resolved {
+                intents: 2,
+                next: None
+            }
+        );
+        assert_eq!(
+            mvcc::get_at(db, GROUP, b"a", Timestamp(29)).unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            mvcc::get_at(db, GROUP, b"a", Timestamp(30)).unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(
+            mvcc::get_at(db, GROUP, b"b", Timestamp(30)).unwrap(),
+            Some(b"z".to_vec())
+        );
+        assert!(txn::intents(db, GROUP, b"", None, 10).unwrap().is_empty());
+        // t2 never got its intent; aborting and resolving leaves nothing.
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![
+                at(0, vec![intent(t2, b"a", Some(b"2"), None)]),
+                at(
+                    0,
+                    vec![Op::EndTxn {
+                        txn: t2,
+                        commit: false,
+                    }],
+                ),
+                at(
+                    0,
+                    vec![Op::Resolve {
+                        txn: t2,
+                        commit: None,
+                        scope: ResolveScope::Keys(vec![b"a".to_vec()]),
+                    }],
+                ),
+                at(
+                    0,
+                    vec![Op::ForgetTxn { txn: t2 }, Op::ForgetTxn { txn: t1 }],
+                ),
+            ],
+        )
+        .await;
+        // Its record was never made (the command with it was refused).
+        assert_eq!(r[1], CommandResult::Txn { status: None });
+        assert_eq!(
+            r[2],
+            CommandResult::Resolved {
+                intents: 1,
+                next: None
+            }
+        );
+        assert_eq!(
+            mvcc::get_at(db, GROUP, b"a", Timestamp::MAX).unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert!(txn::intents(db, GROUP, b"", None, 10).unwrap().is_empty());
+        assert!(txn::records(db, GROUP).unwrap().is_empty());
+        // A decision on a forgotten transaction reports no record.
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                50,
+                vec![Op::EndTxn {
+                    txn: t1,
+                    commit: true,
+                }],
+            )],
+        )
+        .await;
+        assert_eq!(r[0], CommandResult::Txn { status: None });
     }
 
     #[tokio::test]

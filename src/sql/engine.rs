@@ -69,7 +69,7 @@ impl Engine {
     /// while writing still finishes (or rolls back) its write as a whole.
     pub(super) async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
         let data = self.data.clone();
-        match tokio::spawn(async move { apply_writes(data.as_ref(), writes).await }).await {
+        match tokio::spawn(async move { apply_writes(&data, writes).await }).await {
             Ok(r) => r,
             Err(e) => Err(WriteError::Failed(PgError::internal(format!(
                 "write task failed: {e}"

@@ -139,3 +139,87 @@ async fn bad_row_reports_line_and_applies_nothing() {
     );
     s.stop().await;
 }
+
+/// A COPY is one transaction: while it runs other sessions see none of
+/// it, a key repeated in a later batch is 23505, and a client that goes
+/// away mid-COPY leaves nothing behind (no rows, no intents).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_is_atomic_across_batches_and_disconnects() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE a (id int PRIMARY KEY, n int UNIQUE)")
+        .await
+        .unwrap();
+    let lines = |from: i32, to: i32| {
+        (from..to)
+            .map(|i| format!("{i}\t{i}\n"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    // Repeated in a later batch (batches are 5,000 rows).
+    let mut data = lines(1, 8000);
+    data.extend_from_slice(b"3\t100000\n");
+    let e = copy_in(&c, "COPY a FROM STDIN", &data).await.unwrap_err();
+    assert_eq!(code(&e), "23505");
+    assert_eq!(count(&c).await, "0");
+
+    // Mid-COPY: batches written, not visible; then the client vanishes.
+    let (c2, conn) = tokio_postgres::connect(&s.conn_str(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let sink = c2.copy_in("COPY a FROM STDIN").await.unwrap();
+    pin_mut!(sink);
+    for part in lines(1, 12001).chunks(64 * 1024) {
+        sink.send(Bytes::copy_from_slice(part)).await.unwrap();
+    }
+    let mut busy = 0;
+    for _ in 0..100 {
+        busy = pending(&c).await.0;
+        if busy >= 10000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(busy >= 10000, "two batches are written as intents: {busy}");
+    assert_eq!(count(&c).await, "0", "a COPY in progress is not visible");
+    conn.abort();
+    drop(c2);
+    let mut left = (1, 1);
+    for _ in 0..100 {
+        left = pending(&c).await;
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, (0, 0), "intents and records left by a vanished COPY");
+    assert_eq!(count(&c).await, "0");
+    // The keys are free again.
+    assert_eq!(
+        copy_in(&c, "COPY a FROM STDIN", &lines(1, 101))
+            .await
+            .unwrap(),
+        100
+    );
+    s.stop().await;
+}
+
+async fn count(c: &tokio_postgres::Client) -> String {
+    rows(c, "SELECT count(*) FROM a").await[0][0]
+        .clone()
+        .unwrap()
+}
+
+/// Intents and transaction records on all shards.
+async fn pending(c: &tokio_postgres::Client) -> (i64, i64) {
+    let r = rows(
+        c,
+        "SELECT coalesce(sum(intents), 0), coalesce(sum(records), 0) FROM grape_txns",
+    )
+    .await;
+    (
+        r[0][0].as_ref().unwrap().parse().unwrap(),
+        r[0][1].as_ref().unwrap().parse().unwrap(),
+    )
+}

@@ -1,4 +1,6 @@
-//! kill -9 the real binary mid-stream; after restart every acknowledged row is there.
+//! kill -9 the real binary mid-stream (or abort it at a step of a commit);
+//! after restart every acknowledged row is there and every statement is
+//! wholly applied or wholly absent.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -8,18 +10,26 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_grapedb"))
-        .args([
-            "start",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("grapedb starts")
+    spawn_at(dir, port, None)
+}
+
+/// The binary, aborting at `failpoint` (see `grapedb::failpoint`) if given.
+fn spawn_at(dir: &std::path::Path, port: u16, failpoint: Option<&str>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grapedb"));
+    if let Some(f) = failpoint {
+        cmd.env("GRAPEDB_FAILPOINT", f);
+    }
+    cmd.args([
+        "start",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("grapedb starts")
 }
 
 async fn connect(port: u16) -> tokio_postgres::Client {
@@ -122,4 +132,207 @@ async fn kill_dash_nine_keeps_acknowledged_writes() {
         .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+    let m = c.simple_query(sql).await.unwrap();
+    match m.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+        _ => None,
+    }) {
+        Some(Some(v)) => v,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+/// Intents and records left on all shards.
+async fn leftovers(c: &tokio_postgres::Client) -> String {
+    one(
+        c,
+        "SELECT coalesce(sum(intents), 0) || '/' || coalesce(sum(records), 0) FROM grape_txns",
+    )
+    .await
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+/// The process dies at each step of a multi-shard commit: before the
+/// record decides, right after, and between two shards' resolution. After
+/// a restart the statement is wholly absent (before) or wholly there
+/// (after), rows and unique index entries agree, and no intent or record
+/// is left.
+#[tokio::test]
+async fn a_crash_at_each_step_of_a_commit_leaves_the_statement_whole_or_absent() {
+    for (point, applied) in [
+        ("txn-before-commit", false),
+        ("txn-after-commit", true),
+        ("txn-mid-resolution", true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = spawn(dir.path(), port);
+        let c = connect(port).await;
+        let values: Vec<String> = (1..=50)
+            .map(|i| format!("({i}, 'v{i}', {})", i % 7))
+            .collect();
+        c.batch_execute(&format!(
+            "CREATE TABLE t (id int PRIMARY KEY, v text UNIQUE, n int); \
+             CREATE INDEX t_n ON t (n); INSERT INTO t VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+        kill(child);
+
+        let mut child = spawn_at(dir.path(), port, Some(point));
+        let c = connect(port).await;
+        let r = c
+            .batch_execute("UPDATE t SET n = n + 100, v = v || 'x' WHERE id <= 40")
+            .await;
+        assert!(r.is_err(), "{point}: the server died mid-commit");
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{point}: aborted");
+
+        let child = spawn(dir.path(), port);
+        let c = connect(port).await;
+        let (want, other) = if applied { ("40", "0") } else { ("0", "40") };
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM t WHERE n >= 100").await,
+            want,
+            "{point}"
+        );
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM t WHERE v LIKE '%x'").await,
+            want,
+            "{point}"
+        );
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM t WHERE n < 100 AND id <= 40").await,
+            other
+        );
+        assert_eq!(one(&c, "SELECT count(*) FROM t").await, "50");
+        assert_eq!(leftovers(&c).await, "0/0", "{point}");
+        // The unique index holds exactly the values the rows hold.
+        let (now, gone) = if applied {
+            ("v1x", "v1")
+        } else {
+            ("v1", "v1x")
+        };
+        let e = c
+            .batch_execute(&format!("INSERT INTO t VALUES (1000, '{now}', 0)"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.as_db_error().map(|d| d.code().code()),
+            Some("23505"),
+            "{point}"
+        );
+        c.batch_execute(&format!("INSERT INTO t VALUES (1001, '{gone}', 0)"))
+            .await
+            .unwrap_or_else(|e| panic!("{point}: a stale index entry for {gone}: {e}"));
+        kill(child);
+    }
+}
+
+/// Transfers between accounts on all shards (multi-row UPDATEs) while the
+/// binary is killed with -9 three times: every read before each kill and
+/// after each restart has the exact total, and nothing is left pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_transfers_keep_the_total_through_kill_dash_nine() {
+    const ACCOUNTS: i64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = spawn(dir.path(), port);
+    let c = connect(port).await;
+    let values: Vec<String> = (1..=ACCOUNTS).map(|i| format!("({i}, 1000)")).collect();
+    c.batch_execute(&format!(
+        "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); \
+         INSERT INTO accounts VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    let total = (ACCOUNTS * 1000).to_string();
+    let mut transfers = 0;
+    for cycle in 0..3u64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for w in 0..3u64 {
+            let c = connect(port).await;
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (cycle * 8 + w + 1);
+                let mut done = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let a = 1 + (rng % ACCOUNTS as u64) as i64;
+                    let b = 1 + (a % ACCOUNTS) as i64;
+                    let amt = 1 + rng % 40;
+                    let sql = format!(
+                        "UPDATE accounts SET balance = balance + CASE WHEN id = {a} THEN -{amt} ELSE {amt} END WHERE id IN ({a}, {b})"
+                    );
+                    match c.batch_execute(&sql).await {
+                        Ok(()) => done += 1,
+                        Err(e) if e.as_db_error().map(|d| d.code().code()) == Some("40001") => {}
+                        Err(_) => break,
+                    }
+                }
+                (done, 0)
+            }));
+        }
+        {
+            let c = connect(port).await;
+            let stop = stop.clone();
+            let total = total.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut reads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match c
+                        .simple_query("SELECT sum(balance)::text FROM accounts")
+                        .await
+                    {
+                        Ok(m) => {
+                            if let Some(tokio_postgres::SimpleQueryMessage::Row(r)) = m.first() {
+                                assert_eq!(
+                                    r.get(0),
+                                    Some(total.as_str()),
+                                    "a read saw half a transfer"
+                                );
+                                reads += 1;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                (0, reads)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            let (done, _) = t.await.expect("no broken read");
+            transfers += done;
+        }
+        child = spawn(dir.path(), port);
+        let c = connect(port).await;
+        assert_eq!(
+            one(&c, "SELECT sum(balance)::text FROM accounts").await,
+            total,
+            "after kill {cycle}"
+        );
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM accounts").await,
+            ACCOUNTS.to_string()
+        );
+        assert_eq!(leftovers(&c).await, "0/0", "after kill {cycle}");
+    }
+    assert!(transfers > 10, "{transfers} transfers");
+    kill(child);
 }

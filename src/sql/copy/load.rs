@@ -15,7 +15,8 @@ use datafusion::sql::sqlparser::ast::{
 use super::options::{Format, Options};
 use super::state::{CopyIn, CopyStart};
 use crate::catalog::Table;
-use crate::dataplane::write::delete_keys;
+use crate::dataplane::Txn;
+use crate::dataplane::write::WriteError;
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::dml::{plain_insert, resolve_table};
 use crate::sql::engine::Engine;
@@ -100,7 +101,7 @@ pub fn start(
         binary_header_done: false,
         ended: false,
         pending: Vec::new(),
-        written: Vec::new(),
+        txn: None,
         count: 0,
     })))
 }
@@ -164,6 +165,7 @@ impl CopyIn {
             _ => self.parse_lines(true)?,
         }
         self.write_pending(engine, session).await?;
+        self.commit().await?;
         Ok(self.count)
     }
 
@@ -173,18 +175,40 @@ impl CopyIn {
         }
         let rows = std::mem::take(&mut self.pending);
         let n = rows.len() as u64;
-        let keys = plain_insert(engine, session, &self.table, rows).await?;
-        if matches!(session.txn, TxnState::Idle) {
-            self.written.extend(keys);
-        }
+        let txn = match session.txn {
+            TxnState::Idle => Some(
+                self.txn
+                    .get_or_insert_with(|| Txn::begin(engine.data.clone())),
+            ),
+            _ => None,
+        };
+        plain_insert(engine, session, &self.table, rows, txn).await?;
         self.count += n;
         Ok(())
     }
 
-    /// Delete what this COPY already wrote (outside a transaction block).
-    pub async fn undo(&mut self, engine: &Engine) {
-        let written = std::mem::take(&mut self.written);
-        delete_keys(engine.data.as_ref(), written, 5000).await;
+    /// Commit the COPY's own transaction (in a task of its own: a client
+    /// that goes away now does not interrupt the commit).
+    async fn commit(&mut self) -> PgResult<()> {
+        let Some(t) = self.txn.take() else {
+            return Ok(());
+        };
+        match tokio::spawn(t.commit()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(WriteError::Failed(e))) => Err(e),
+            Ok(Err(WriteError::Conflict(_))) => Err(PgError::new(
+                codes::SERIALIZATION_FAILURE,
+                "could not serialize access due to concurrent update",
+            )),
+            Err(e) => Err(PgError::internal(format!("commit task failed: {e}"))),
+        }
+    }
+
+    /// Abort what this COPY wrote (outside a transaction block).
+    pub async fn abort(&mut self) {
+        if let Some(t) = self.txn.take() {
+            t.abort().await;
+        }
     }
 
     fn push_row(&mut self, fields: Vec<Option<Cell>>) -> PgResult<()> {

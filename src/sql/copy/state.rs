@@ -26,7 +26,9 @@ pub struct CopyIn {
     pub(super) binary_header_done: bool,
     pub(super) ended: bool,
     pub(super) pending: Vec<(u64, Vec<Datum>)>,
-    pub(super) written: Vec<Vec<u8>>,
+    /// Outside a transaction block: the COPY's own transaction, begun
+    /// with its first batch and committed when all data has arrived.
+    pub(super) txn: Option<crate::dataplane::Txn>,
     pub count: u64,
 }
 

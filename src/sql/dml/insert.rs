@@ -9,6 +9,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement, TableObject};
 
 use crate::catalog::Table;
+use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::encode_row;
 use crate::error::{PgError, PgResult, codes};
@@ -307,17 +308,18 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
 
 /// Insert full rows (table column order) with no conflict handling, as COPY
 /// does: fill sequences, check constraints, write rows and index entries.
-/// Returns every key written (rows and index entries), for undo.
+/// Outside a transaction block the rows go into `txn` (COPY's own
+/// transaction, committed when all data has arrived).
 pub async fn plain_insert(
     engine: &Engine,
     session: &mut Session,
     table: &Arc<Table>,
     rows: Vec<(u64, Vec<Datum>)>,
-) -> PgResult<Vec<Vec<u8>>> {
+    txn: Option<&mut Txn>,
+) -> PgResult<()> {
     let mut writes = Vec::with_capacity(rows.len());
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
-    let mut keys = Vec::with_capacity(rows.len());
     for (line, mut row) in rows {
         let with_line = |e: PgError| {
             let d = e.detail.clone();
@@ -352,7 +354,6 @@ pub async fn plain_insert(
                     by_key.insert(key.clone(), row.clone());
                     return Err(with_line(conflict_error(table, &k, &by_key).unwrap()));
                 }
-                keys.push(k.clone());
                 writes.push(RowWrite {
                     key: k,
                     expect: None,
@@ -365,11 +366,14 @@ pub async fn plain_insert(
             expect: None,
             new: Some(encode_row(table, &row)?),
         });
-        keys.push(key.clone());
         by_key.insert(key, row);
     }
-    match engine.write(session, writes).await {
-        Ok(()) => Ok(keys),
+    let written = match txn {
+        Some(t) => t.write_waiting(writes).await,
+        None => engine.write(session, writes).await,
+    };
+    match written {
+        Ok(()) => Ok(()),
         Err(WriteError::Conflict(c)) => {
             Err(conflict_error(table, &c.key, &by_key).unwrap_or_else(|| {
                 PgError::new(

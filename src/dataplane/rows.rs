@@ -1,0 +1,56 @@
+//! A statement's row changes as the write path takes them: each with the
+//! value it expects, composed per key.
+
+use std::collections::BTreeMap;
+
+use crate::error::PgError;
+
+#[derive(Debug, Clone)]
+pub struct RowWrite {
+    pub key: Vec<u8>,
+    /// What the row must currently be (None = absent).
+    pub expect: Option<Vec<u8>>,
+    /// New value (None = delete).
+    pub new: Option<Vec<u8>>,
+}
+
+/// A precondition failed: `key` did not hold what was expected.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub key: Vec<u8>,
+    pub expected: Option<Vec<u8>>,
+    pub actual: Option<Vec<u8>>,
+}
+
+pub enum WriteError {
+    Conflict(Conflict),
+    Failed(PgError),
+}
+
+impl From<PgError> for WriteError {
+    fn from(e: PgError) -> Self {
+        WriteError::Failed(e)
+    }
+}
+
+/// Add `w` to the writes `buf` already holds, in order: a second write of a
+/// key must expect what the first one wrote (two rows of one statement
+/// moved onto the same key are a conflict, not a silent overwrite).
+pub fn merge_write(buf: &mut BTreeMap<Vec<u8>, RowWrite>, w: RowWrite) -> Result<(), Conflict> {
+    match buf.get_mut(&w.key) {
+        Some(existing) => {
+            if existing.new != w.expect {
+                return Err(Conflict {
+                    key: w.key,
+                    expected: w.expect,
+                    actual: existing.new.clone(),
+                });
+            }
+            existing.new = w.new;
+        }
+        None => {
+            buf.insert(w.key.clone(), w);
+        }
+    }
+    Ok(())
+}

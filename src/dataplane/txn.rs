@@ -1,0 +1,543 @@
+//! Transactions that write to several shards: intents, a record, a commit
+//! point, resolution, and recovery of transactions whose coordinator
+//! stopped (docs/transactions.md, "Writes").
+//!
+//! A [`Txn`] writes its changes as intents (the first shard it writes also
+//! gets its record, pending, in the same command). `commit` sets the record
+//! to committed at one timestamp: that single Raft entry is the commit
+//! point. Then each shard turns the intents into versions and the record
+//! is forgotten. Anything that stops a transaction before its commit point
+//! aborts it; anything that stops it after leaves a committed record that
+//! [`recover`] finishes. [`LiveTxns`] says which transactions a coordinator
+//! on this node is still running: only the others are recovered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::rows::{Conflict, RowWrite, WriteError, merge_write};
+use super::{ShardAccess, ShardError, ShardId};
+use crate::error::{PgError, codes};
+use crate::hlc::Timestamp;
+use crate::shard::{Command, CommandResult, Op, ResolveScope, TxnId, TxnStatus};
+
+/// Intents per Raft entry.
+pub const CHUNK: usize = 2000;
+/// Intents per resolution round when the keys are not remembered.
+const ROUND: u32 = 2000;
+/// Keys a transaction remembers to resolve them by name; past this it
+/// resolves by scanning each shard's intents (bounded memory for COPY).
+const REMEMBER_KEYS: usize = 200_000;
+/// How often a proposal whose outcome is unknown (a timeout) is sent again
+/// with the same request id (applied at most once).
+const RESEND: usize = 3;
+
+/// Transactions coordinated on this node that are still running, and who
+/// waits for whom (to find deadlocks).
+#[derive(Default)]
+pub struct LiveTxns {
+    inner: parking_lot::Mutex<LiveInner>,
+}
+
+#[derive(Default)]
+struct LiveInner {
+    /// Each running transaction: a receiver that ends when it ends.
+    running: HashMap<TxnId, watch::Receiver<()>>,
+    /// Waiter → the transaction it waits for.
+    waits: HashMap<TxnId, TxnId>,
+}
+
+/// Keeps a transaction registered as running until dropped.
+pub struct LiveGuard {
+    txns: Arc<LiveTxns>,
+    id: TxnId,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let mut g = self.txns.inner.lock();
+        g.running.remove(&self.id);
+        g.waits.remove(&self.id);
+    }
+}
+
+impl LiveTxns {
+    pub fn new() -> Arc<LiveTxns> {
+        Arc::default()
+    }
+
+    pub fn register(self: &Arc<Self>, id: TxnId) -> LiveGuard {
+        let (tx, rx) = watch::channel(());
+        self.inner.lock().running.insert(id, rx);
+        LiveGuard {
+            txns: self.clone(),
+            id,
+            _done: tx,
+        }
+    }
+
+    pub fn is_live(&self, id: TxnId) -> bool {
+        self.inner.lock().running.contains_key(&id)
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.lock().running.len()
+    }
+
+    /// Wait until `holder` is no longer running here. `me` (a transaction
+    /// that holds intents while it waits) is recorded as waiting, and a
+    /// wait that would close a cycle fails at once. Returns whether
+    /// `holder` was running.
+    async fn wait(&self, me: Option<TxnId>, holder: TxnId) -> Result<bool, Deadlock> {
+        let mut rx = {
+            let mut g = self.inner.lock();
+            let Some(rx) = g.running.get(&holder).cloned() else {
+                return Ok(false);
+            };
+            if let Some(me) = me {
+                let mut at = holder;
+                let mut steps = 0;
+                while let Some(&next) = g.waits.get(&at) {
+                    if next == me || steps > g.waits.len() {
+                        return Err(Deadlock);
+                    }
+                    at = next;
+                    steps += 1;
+                }
+                g.waits.insert(me, holder);
+            }
+            rx
+        };
+        // Ends (with an error) when the holder's guard is dropped.
+        let _ = rx.changed().await;
+        if let Some(me) = me {
+            self.inner.lock().waits.remove(&me);
+        }
+        Ok(true)
+    }
+}
+
+struct Deadlock;
+
+fn deadlock(me: TxnId, holder: TxnId) -> PgError {
+    PgError::new(codes::DEADLOCK_DETECTED, "deadlock detected").with_detail(format!(
+        "Transaction {me} waits for transaction {holder}, which waits for it."
+    ))
+}
+
+/// Propose `cmd`, sending it again (same request id) while the outcome is
+/// unknown.
+pub(super) async fn propose(
+    data: &dyn ShardAccess,
+    shard: ShardId,
+    cmd: Command,
+) -> Result<CommandResult, ShardError> {
+    let mut tries = 0;
+    loop {
+        match data.propose(shard, data.epoch(), cmd.clone()).await {
+            Err(ShardError::Timeout { .. }) if tries < RESEND => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// Why a write of intents stopped.
+pub(super) enum Stop {
+    /// A precondition failed.
+    Conflict(Conflict),
+    /// The key is held by another transaction's intent.
+    Locked {
+        holder: TxnId,
+        record: ShardId,
+    },
+    Failed(PgError),
+}
+
+impl From<ShardError> for Stop {
+    fn from(e: ShardError) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+/// A transaction this node coordinates (see the module doc).
+pub struct Txn {
+    data: Arc<dyn ShardAccess>,
+    id: TxnId,
+    /// The shard holding the record (the first written).
+    record: Option<ShardId>,
+    /// Shards holding intents, with their keys while they are few enough.
+    written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
+    remembered: usize,
+    live: Option<LiveGuard>,
+}
+
+impl Txn {
+    pub fn begin(data: Arc<dyn ShardAccess>) -> Txn {
+        let id = TxnId::fresh();
+        let live = Some(data.live_txns().register(id));
+        Txn {
+            data,
+            id,
+            record: None,
+            written: BTreeMap::new(),
+            remembered: 0,
+            live,
+        }
+    }
+
+    pub fn id(&self) -> TxnId {
+        self.id
+    }
+
+    /// Write `writes` (one per key) as intents. With `wait`, a key held by
+    /// another transaction is waited for (a deadlock fails with 40P01);
+    /// without, it stops the write with [`Stop::Locked`].
+    pub(super) async fn write(&mut self, writes: &[RowWrite], wait: bool) -> Result<(), Stop> {
+        let mut by_shard: BTreeMap<ShardId, Vec<&RowWrite>> = BTreeMap::new();
+        for w in writes {
+            by_shard
+                .entry(self.data.shard_of(&w.key))
+                .or_default()
+                .push(w);
+        }
+        // The record goes with the first intents, so an intent never
+        // exists without its record.
+        if self.record.is_none() {
+            if let Some((&first, _)) = by_shard.iter().next() {
+                self.record = Some(first);
+            }
+        }
+        let record = self.record.unwrap_or_default();
+        for (shard, ws) in by_shard {
+            for chunk in ws.chunks(CHUNK) {
+                loop {
+                    let mut ops = Vec::with_capacity(chunk.len() + 1);
+                    if shard == record && !self.written.contains_key(&shard) {
+                        ops.push(Op::BeginTxn { txn: self.id });
+                    }
+                    let skip = ops.len();
+                    ops.extend(chunk.iter().map(|w| Op::Intent {
+                        txn: self.id,
+                        record,
+                        key: w.key.clone(),
+                        expect: w.expect.clone(),
+                        new: w.new.clone(),
+                    }));
+                    match propose(self.data.as_ref(), shard, Command::new(ops)).await {
+                        Ok(CommandResult::Applied { .. }) => {
+                            self.remember(shard, chunk);
+                            break;
+                        }
+                        Ok(CommandResult::CheckFailed { op_index, actual }) => {
+                            let w = chunk[op_index - skip];
+                            return Err(Stop::Conflict(Conflict {
+                                key: w.key.clone(),
+                                expected: w.expect.clone(),
+                                actual,
+                            }));
+                        }
+                        Ok(CommandResult::Locked { holder, record, .. }) => {
+                            if !wait {
+                                return Err(Stop::Locked { holder, record });
+                            }
+                            wait_for(&self.data, Some(self.id), holder, record).await?;
+                        }
+                        Ok(other) => {
+                            return Err(Stop::Failed(PgError::internal(format!(
+                                "writing intents gave {other:?}"
+                            ))));
+                        }
+                        Err(e) => {
+                            // Unknown outcome: the intents may be there;
+                            // abort removes them either way.
+                            self.written.entry(shard).or_insert(None);
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `writes` as intents, waiting for keys other transactions
+    /// hold (COPY: its data cannot be read again to retry).
+    pub async fn write_waiting(&mut self, writes: Vec<RowWrite>) -> Result<(), WriteError> {
+        let mut merged = BTreeMap::new();
+        for w in writes {
+            merge_write(&mut merged, w).map_err(WriteError::Conflict)?;
+        }
+        let writes: Vec<RowWrite> = merged.into_values().collect();
+        match self.write(&writes, true).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Conflict(c)) => Err(WriteError::Conflict(c)),
+            Err(Stop::Failed(e)) => Err(WriteError::Failed(e)),
+            Err(Stop::Locked { .. }) => unreachable!("a waiting write is not stopped by locks"),
+        }
+    }
+
+    fn remember(&mut self, shard: ShardId, chunk: &[&RowWrite]) {
+        let fits = self.remembered + chunk.len() <= REMEMBER_KEYS;
+        let slot = self
+            .written
+            .entry(shard)
+            .or_insert_with(|| Some(Vec::new()));
+        match slot {
+            Some(keys) if fits => {
+                keys.extend(chunk.iter().map(|w| w.key.clone()));
+                self.remembered += chunk.len();
+            }
+            _ => *slot = None,
+        }
+    }
+
+    /// Commit: decide on the record (the commit point), then resolve the
+    /// intents. Success means the transaction is durable; an error before
+    /// the commit point means nothing of it applies; when the decision's
+    /// outcome cannot be learned the error is 08007.
+    pub async fn commit(mut self) -> Result<(), WriteError> {
+        let Some(record) = self.record else {
+            self.live.take();
+            return Ok(());
+        };
+        let data = self.data.clone();
+        crate::failpoint::hit("txn-before-commit");
+        // Snapshots at or above the commit timestamp wait for this guard:
+        // they see the whole transaction, resolved.
+        let guard = data.begin_write();
+        let mut cmd = Command::new(vec![Op::EndTxn {
+            txn: self.id,
+            commit: true,
+        }]);
+        cmd.ts = guard.ts;
+        let status = match propose(data.as_ref(), record, cmd).await {
+            Ok(CommandResult::Txn { status }) => status,
+            Ok(other) => {
+                return Err(WriteError::Failed(PgError::internal(format!(
+                    "ending a transaction gave {other:?}"
+                ))));
+            }
+            Err(e) => {
+                // The decision may or may not have applied: recovery
+                // finishes the transaction either way.
+                tracing::error!("commit of transaction {} unknown: {e}", self.id);
+                self.written.clear();
+                self.live.take();
+                return Err(WriteError::Failed(PgError::new(
+                    codes::TRANSACTION_RESOLUTION_UNKNOWN,
+                    format!("transaction resolution unknown: {e}"),
+                )));
+            }
+        };
+        match status {
+            Some(TxnStatus::Committed(ts)) => {
+                crate::failpoint::hit("txn-after-commit");
+                let written = std::mem::take(&mut self.written);
+                if let Err(e) = resolve(data.as_ref(), self.id, Some(ts), written, record).await {
+                    // Committed: the client hears so; what is left is
+                    // finished by recovery, and readers see it meanwhile.
+                    tracing::warn!("transaction {} committed, not yet resolved: {e}", self.id);
+                }
+                self.live.take();
+                drop(guard);
+                Ok(())
+            }
+            _ => {
+                // Aborted by another (recovery took it for abandoned).
+                drop(guard);
+                self.abort_now().await;
+                Err(WriteError::Failed(PgError::new(
+                    codes::SERIALIZATION_FAILURE,
+                    "could not serialize access due to concurrent update",
+                )))
+            }
+        }
+    }
+
+    /// Abort: the record says so, then the intents go.
+    pub async fn abort(mut self) {
+        self.abort_now().await;
+    }
+
+    async fn abort_now(&mut self) {
+        let written = std::mem::take(&mut self.written);
+        if let Some(record) = self.record {
+            if let Err(e) = abort(self.data.as_ref(), self.id, record, written).await {
+                tracing::warn!("abort of transaction {} left to recovery: {e}", self.id);
+            }
+        }
+        self.live.take();
+    }
+}
+
+impl Drop for Txn {
+    /// A transaction dropped before it ended (its client went away) is
+    /// aborted in the background.
+    fn drop(&mut self) {
+        if self.live.is_none() || self.written.is_empty() {
+            return;
+        }
+        let data = self.data.clone();
+        let (id, record, written) = (self.id, self.record, std::mem::take(&mut self.written));
+        let live = self.live.take();
+        if let (Some(record), Ok(rt)) = (record, tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                if let Err(e) = abort(data.as_ref(), id, record, written).await {
+                    tracing::warn!("abort of transaction {id} left to recovery: {e}");
+                }
+                drop(live);
+            });
+        }
+    }
+}
+
+/// Abort `txn` (unless it committed first: then finish its commit).
+async fn abort(
+    data: &dyn ShardAccess,
+    txn: TxnId,
+    record: ShardId,
+    written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
+) -> Result<(), ShardError> {
+    let cmd = Command::new(vec![Op::EndTxn { txn, commit: false }]);
+    let commit = match propose(data, record, cmd).await? {
+        CommandResult::Txn {
+            status: Some(TxnStatus::Committed(ts)),
+        } => Some(ts),
+        _ => None,
+    };
+    resolve(data, txn, commit, written, record).await
+}
+
+/// Resolve `txn`'s intents on the shards of `written` (by key, or by
+/// rounds over a shard's intents where the keys are not known), then
+/// forget its record.
+async fn resolve(
+    data: &dyn ShardAccess,
+    txn: TxnId,
+    commit: Option<Timestamp>,
+    written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
+    record: ShardId,
+) -> Result<(), ShardError> {
+    for (shard, keys) in written {
+        match keys {
+            Some(keys) => {
+                for part in keys.chunks(CHUNK) {
+                    let scope = ResolveScope::Keys(part.to_vec());
+                    resolve_round(data, shard, txn, commit, scope).await?;
+                    crate::failpoint::hit("txn-mid-resolution");
+                }
+            }
+            None => {
+                let mut from = Vec::new();
+                loop {
+                    let scope = ResolveScope::From { from, limit: ROUND };
+                    match resolve_round(data, shard, txn, commit, scope).await? {
+                        Some(next) => from = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    let cmd = Command::new(vec![Op::ForgetTxn { txn }]);
+    propose(data, record, cmd).await?;
+    Ok(())
+}
+
+async fn resolve_round(
+    data: &dyn ShardAccess,
+    shard: ShardId,
+    txn: TxnId,
+    commit: Option<Timestamp>,
+    scope: ResolveScope,
+) -> Result<Option<Vec<u8>>, ShardError> {
+    let mut cmd = Command::new(vec![Op::Resolve { txn, commit, scope }]);
+    if let Some(ts) = commit {
+        cmd.ts = ts;
+    }
+    match propose(data, shard, cmd).await? {
+        CommandResult::Resolved { next, .. } => Ok(next),
+        other => Err(ShardError::Storage {
+            shard,
+            detail: format!("resolving gave {other:?}"),
+        }),
+    }
+}
+
+/// Wait until `holder` (record on `record`) no longer holds intents: wait
+/// for its coordinator when it runs here, else finish it now (it was
+/// abandoned: its coordinator stopped).
+pub(super) async fn wait_for(
+    data: &Arc<dyn ShardAccess>,
+    me: Option<TxnId>,
+    holder: TxnId,
+    record: ShardId,
+) -> Result<(), Stop> {
+    match data.live_txns().wait(me, holder).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Ok(finish_abandoned(data.as_ref(), holder, record).await?),
+        Err(Deadlock) => Err(Stop::Failed(deadlock(me.unwrap_or_default(), holder))),
+    }
+}
+
+/// Finish a transaction nobody coordinates: abort it unless it committed,
+/// and resolve its intents on every shard.
+async fn finish_abandoned(
+    data: &dyn ShardAccess,
+    txn: TxnId,
+    record: ShardId,
+) -> Result<(), ShardError> {
+    let everywhere = data.shards().into_iter().map(|s| (s, None)).collect();
+    abort(data, txn, record, everywhere).await
+}
+
+/// Finish every transaction that left a record (and, with `intents`, an
+/// intent) behind and is not running here (after a restart: all of them).
+/// An intent always has its record until it is resolved, so the records
+/// suffice while the node runs; at start both are read. Returns how many.
+pub async fn recover(data: &dyn ShardAccess, intents: bool) -> Result<usize, ShardError> {
+    let mut found: BTreeMap<TxnId, ShardId> = BTreeMap::new();
+    for shard in data.shards() {
+        for (txn, _) in data.txn_records(shard)? {
+            found.insert(txn, shard);
+        }
+    }
+    for shard in data.shards().into_iter().filter(|_| intents) {
+        let mut from = Vec::new();
+        loop {
+            let page = data.intents(shard, &from, ROUND as usize)?;
+            let done = page.len() < ROUND as usize;
+            for (key, i) in page {
+                found.entry(i.txn).or_insert(i.record);
+                from = key;
+                from.push(0);
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    let live = data.live_txns();
+    let mut n = 0;
+    for (txn, record) in found {
+        if live.is_live(txn) {
+            continue;
+        }
+        finish_abandoned(data, txn, record).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Intents and records on each shard, for the `grape_txns` view.
+pub fn pending_counts(data: &dyn ShardAccess) -> Result<Vec<(ShardId, usize, usize)>, ShardError> {
+    let mut out = Vec::new();
+    for shard in data.shards() {
+        let intents = data.intents(shard, &[], usize::MAX)?.len();
+        let records = data.txn_records(shard)?.len();
+        out.push((shard, intents, records));
+    }
+    Ok(out)
+}
