@@ -19,12 +19,14 @@ EFS=${EFS:-40,100}
 SECONDS_PER=${SECONDS_PER:-5}
 mkdir -p benches/results
 : > benches/results/compare-pgbench.csv
+: > benches/results/compare-failed.csv
 rm -f benches/results/compare-vector.csv
 for spec in "$@"; do
   label=${spec%%=*}
   bin=${spec#*=}
   GRAPEDB_BIN="$bin" benches/pgbench.sh "$DUR" > /dev/null
   sed "s/^grapedb,/$label,/" benches/results/pgbench.csv | grep -v '^target,' >> benches/results/compare-pgbench.csv
+  sed "s/^grapedb,/$label,/" benches/results/pgbench-failed.csv | grep -v '^target,' >> benches/results/compare-failed.csv
   rm -rf /tmp/gcompare
   "$bin" start --data-dir /tmp/gcompare --listen 127.0.0.1:55433 > /tmp/gcompare.log 2>&1 &
   pid=$!
@@ -40,3 +42,6 @@ sort -t, -k2,2 -k3,3 -k4,4n -s benches/results/compare-pgbench.csv | column -s, 
 echo
 echo "vector_bench (synthetic 100,000 x 128, L2)"
 column -s, -t < benches/results/compare-vector.csv
+echo
+echo "TPC-B-like transactions failed after 20 tries (label/postgresql, clients, failed)"
+column -s, -t benches/results/compare-failed.csv

@@ -7,7 +7,12 @@
 # cluster (Debian's package, default durability: fsync and synchronous_commit
 # on) on loopback ports, and runs pgbench custom scripts against both:
 # primary-key point SELECT (-M simple and -M prepared, 1 and 8 clients) and
-# single-row INSERT (1 and 8 clients); then COPY of 1,000,000 rows
+# single-row INSERT (1 and 8 clients); a transfer transaction shaped like
+# pgbench's built-in TPC-B-like script (BEGIN; UPDATE an account, SELECT it,
+# UPDATE a teller and a branch, INSERT a history row; COMMIT) at scale 1
+# (100,000 accounts, 10 tellers, 1 branch), 1 and 8 clients, serialization
+# failures retried up to 20 times (--max-tries; failures counted, not in tps);
+# then COPY of 1,000,000 rows
 # (id int8, a text, b float8). Prints a markdown table and writes CSV to
 # benches/results/pgbench.csv. Every run is bounded by -T; servers are stopped
 # at the end.
@@ -60,6 +65,19 @@ SQL
 cat > "$WORK/insert.sql" <<'SQL'
 INSERT INTO ins (a, b) VALUES ('payload', 1.5);
 SQL
+cat > "$WORK/tpcb.sql" <<'SQL'
+\set aid random(1, 100000)
+\set bid 1
+\set tid random(1, 10)
+\set delta random(-5000, 5000)
+BEGIN;
+UPDATE tb_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM tb_accounts WHERE aid = :aid;
+UPDATE tb_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE tb_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO tb_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+COMMIT;
+SQL
 python3 - "$WORK/copy.csv" $ROWS_COPY <<'PY'
 import sys
 n = int(sys.argv[2])
@@ -69,6 +87,7 @@ with open(sys.argv[1], "w") as f:
 PY
 
 echo "target,workload,mode,clients,tps,avg_latency_ms" > benches/results/pgbench.csv
+echo "target,clients,tpcb_failed_transactions" > benches/results/pgbench-failed.csv
 run() { # name port
   local name=$1 port=$2
   local P="psql -X -q -h 127.0.0.1 -p $port -U grape -d grape"
@@ -88,6 +107,21 @@ run() { # name port
     out=$(pgbench -n -h 127.0.0.1 -p "$port" -U grape -M prepared -c $c -j $c -T "$DUR" -f "$WORK/insert.sql" grape 2>&1)
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'); lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
     echo "$name,insert,prepared,$c,$tps,$lat" >> benches/results/pgbench.csv
+  done
+  $P -c "DROP TABLE IF EXISTS tb_accounts; DROP TABLE IF EXISTS tb_tellers; DROP TABLE IF EXISTS tb_branches; DROP TABLE IF EXISTS tb_history" >/dev/null
+  $P -c "CREATE TABLE tb_accounts (aid int PRIMARY KEY, bid int, abalance int, filler text)"
+  $P -c "CREATE TABLE tb_tellers (tid int PRIMARY KEY, bid int, tbalance int)"
+  $P -c "CREATE TABLE tb_branches (bid int PRIMARY KEY, bbalance int)"
+  $P -c "CREATE TABLE tb_history (tid int, bid int, aid int, delta int, mtime timestamp)"
+  $P -c "INSERT INTO tb_branches VALUES (1, 0)"
+  $P -c "INSERT INTO tb_tellers VALUES (1,1,0),(2,1,0),(3,1,0),(4,1,0),(5,1,0),(6,1,0),(7,1,0),(8,1,0),(9,1,0),(10,1,0)"
+  head -n 100000 "$WORK/copy.csv" | cut -d, -f1 | sed 's/$/,1,0,filler/' | $P -c "\copy tb_accounts FROM pstdin CSV"
+  for c in 1 8; do
+    out=$(pgbench -n -h 127.0.0.1 -p "$port" -U grape -M prepared -c $c -j $c -T "$DUR" --max-tries 20 -f "$WORK/tpcb.sql" grape 2>&1 || true)
+    tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'); lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+    failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+    echo "$name,tpcb-like,prepared,$c,$tps,$lat" >> benches/results/pgbench.csv
+    echo "$name,$c,${failed:-?}" >> benches/results/pgbench-failed.csv
   done
   local t0=$(date +%s.%N)
   $P -c "\copy bulk FROM '$WORK/copy.csv' CSV"
@@ -113,3 +147,6 @@ for r in rows:
     unit = " (rows/s; ms = total)" if r["workload"].startswith("copy") else ""
     print(f"| {r['workload']}{unit} | {r['mode']} | {r['clients']} | {g_t:.0f} | {p_t:.0f} | {ratio} | {r['avg_latency_ms']} | {p['avg_latency_ms'] if p else '-'} |")
 PY
+echo
+echo "TPC-B-like transactions that failed after 20 tries:"
+column -s, -t benches/results/pgbench-failed.csv

@@ -202,62 +202,81 @@ impl Txn {
                 .or_default()
                 .push(w);
         }
-        // The record goes with the first intents, so an intent never
-        // exists without its record.
+        // The record's shard is the first one written; every command to it
+        // carries the record (created once), so the record exists from the
+        // first intent there on. Intents elsewhere may land first: one
+        // without a record is treated as aborted once its coordinator is
+        // gone (recovery reads intents at start; writers clean them).
         if self.record.is_none() {
-            if let Some((&first, _)) = by_shard.iter().next() {
-                self.record = Some(first);
-            }
+            self.record = by_shard.keys().next().copied();
         }
         let record = self.record.unwrap_or_default();
+        let mut todo: Vec<(ShardId, Vec<&RowWrite>)> = Vec::new();
         for (shard, ws) in by_shard {
             for chunk in ws.chunks(CHUNK) {
-                loop {
-                    let mut ops = Vec::with_capacity(chunk.len() + 1);
-                    if shard == record && !self.written.contains_key(&shard) {
-                        ops.push(Op::BeginTxn { txn: self.id });
+                todo.push((shard, chunk.to_vec()));
+            }
+        }
+        // All shards at once; chunks that met a lock go again after the
+        // holder ended (when waiting).
+        while !todo.is_empty() {
+            let sent = todo.iter().map(|(shard, chunk)| {
+                let mut ops = Vec::with_capacity(chunk.len() + 1);
+                if *shard == record {
+                    ops.push(Op::BeginTxn { txn: self.id });
+                }
+                ops.extend(chunk.iter().map(|w| Op::Intent {
+                    txn: self.id,
+                    record,
+                    key: w.key.clone(),
+                    expect: w.expect.clone(),
+                    new: w.new.clone(),
+                }));
+                propose(self.data.as_ref(), *shard, Command::new(ops))
+            });
+            let results = futures::future::join_all(sent).await;
+            let mut stop = None;
+            let mut again = Vec::new();
+            let mut holders = Vec::new();
+            for ((shard, chunk), res) in todo.into_iter().zip(results) {
+                let skip = usize::from(shard == record);
+                match res {
+                    Ok(CommandResult::Applied { .. }) => self.remember(shard, &chunk),
+                    Ok(CommandResult::CheckFailed { op_index, actual }) => {
+                        let w = chunk[op_index - skip];
+                        stop.get_or_insert(Stop::Conflict(Conflict {
+                            key: w.key.clone(),
+                            expected: w.expect.clone(),
+                            actual,
+                        }));
                     }
-                    let skip = ops.len();
-                    ops.extend(chunk.iter().map(|w| Op::Intent {
-                        txn: self.id,
-                        record,
-                        key: w.key.clone(),
-                        expect: w.expect.clone(),
-                        new: w.new.clone(),
-                    }));
-                    match propose(self.data.as_ref(), shard, Command::new(ops)).await {
-                        Ok(CommandResult::Applied { .. }) => {
-                            self.remember(shard, chunk);
-                            break;
-                        }
-                        Ok(CommandResult::CheckFailed { op_index, actual }) => {
-                            let w = chunk[op_index - skip];
-                            return Err(Stop::Conflict(Conflict {
-                                key: w.key.clone(),
-                                expected: w.expect.clone(),
-                                actual,
-                            }));
-                        }
-                        Ok(CommandResult::Locked { holder, record, .. }) => {
-                            if !wait {
-                                return Err(Stop::Locked { holder, record });
-                            }
-                            wait_for(&self.data, Some(self.id), holder, record).await?;
-                        }
-                        Ok(other) => {
-                            return Err(Stop::Failed(PgError::internal(format!(
-                                "writing intents gave {other:?}"
-                            ))));
-                        }
-                        Err(e) => {
-                            // Unknown outcome: the intents may be there;
-                            // abort removes them either way.
-                            self.written.entry(shard).or_insert(None);
-                            return Err(e.into());
-                        }
+                    Ok(CommandResult::Locked { holder, record, .. }) if wait => {
+                        holders.push((holder, record));
+                        again.push((shard, chunk));
+                    }
+                    Ok(CommandResult::Locked { holder, record, .. }) => {
+                        stop.get_or_insert(Stop::Locked { holder, record });
+                    }
+                    Ok(other) => {
+                        stop.get_or_insert(Stop::Failed(PgError::internal(format!(
+                            "writing intents gave {other:?}"
+                        ))));
+                    }
+                    Err(e) => {
+                        // Unknown outcome: the intents may be there; abort
+                        // looks for them on the whole shard.
+                        self.written.insert(shard, None);
+                        stop.get_or_insert(e.into());
                     }
                 }
             }
+            if let Some(stop) = stop {
+                return Err(stop);
+            }
+            for (holder, holder_record) in holders {
+                wait_for(&self.data, Some(self.id), holder, holder_record).await?;
+            }
+            todo = again;
         }
         Ok(())
     }
@@ -420,7 +439,7 @@ async fn resolve(
     written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
     record: ShardId,
 ) -> Result<(), ShardError> {
-    for (shard, keys) in written {
+    let shards = written.into_iter().map(|(shard, keys)| async move {
         match keys {
             Some(keys) => {
                 for part in keys.chunks(CHUNK) {
@@ -440,6 +459,10 @@ async fn resolve(
                 }
             }
         }
+        Ok::<(), ShardError>(())
+    });
+    for r in futures::future::join_all(shards).await {
+        r?;
     }
     let cmd = Command::new(vec![Op::ForgetTxn { txn }]);
     propose(data, record, cmd).await?;
