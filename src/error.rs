@@ -134,6 +134,8 @@ pub mod codes {
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const QUERY_CANCELED: &str = "57014";
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const PROTOCOL_VIOLATION: &str = "08P01";

@@ -16,7 +16,7 @@ use super::session::*;
 use crate::error::{PgError, codes};
 use crate::sql::Engine;
 use crate::sql::copy::CopyState;
-use crate::sql::session::{Session, TxnState};
+use crate::sql::session::Session;
 
 pub struct Frontend {
     pub(super) engine: Arc<Engine>,
@@ -58,10 +58,7 @@ impl Frontend {
         let fut = run_statement(&self.engine, slot, session, stmt, format);
         let res = until_interrupted(fut, timeout, cancel, &committing).await;
         if res.is_err() {
-            if let TxnState::Block { .. } = session.txn {
-                session.txn = TxnState::Failed;
-                session.grape.set_overlay(None);
-            }
+            session.fail_block();
         }
         res
     }
@@ -78,10 +75,7 @@ impl Frontend {
     }
 
     pub(super) fn fail_block(session: &mut Session) {
-        if let TxnState::Block { .. } = session.txn {
-            session.txn = TxnState::Failed;
-            session.grape.set_overlay(None);
-        }
+        session.fail_block();
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use super::errors::*;
 use crate::error::{PgError, codes};
 use crate::sql::copy::CopyState;
-use crate::sql::session::{Session, TxnState};
+use crate::sql::session::Session;
 
 /// A connection's session, kept in pgwire's per-connection extensions.
 pub struct SessionSlot {
@@ -70,10 +70,7 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if self.armed {
             if let Ok(mut s) = self.slot.session.try_lock() {
-                if let TxnState::Block { .. } = s.txn {
-                    s.txn = TxnState::Failed;
-                    s.grape.set_overlay(None);
-                }
+                s.fail_block();
             }
         }
     }

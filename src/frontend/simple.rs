@@ -16,7 +16,6 @@ use pgwire::messages::PgWireBackendMessage;
 use super::errors::*;
 use super::handler::*;
 use super::session::*;
-use crate::sql::session::TxnState;
 
 #[async_trait]
 impl SimpleQueryHandler for Frontend {
@@ -36,10 +35,7 @@ impl SimpleQueryHandler for Frontend {
         let mut out = Vec::new();
         match crate::sql::parse(query) {
             Err(e) => {
-                if let TxnState::Block { .. } = session.txn {
-                    session.txn = TxnState::Failed;
-                    session.grape.set_overlay(None);
-                }
+                session.fail_block();
                 out.push(Response::Error(Box::new(to_error_info(e))));
             }
             Ok(stmts) => {

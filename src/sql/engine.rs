@@ -43,15 +43,11 @@ impl Engine {
         writes: Vec<RowWrite>,
     ) -> Result<(), WriteError> {
         match &mut session.txn {
-            TxnState::Block { writes: buf } => {
+            TxnState::Block(b) => {
                 for w in writes {
-                    merge_write(buf, w).map_err(WriteError::Conflict)?;
+                    merge_write(&mut b.writes, w).map_err(WriteError::Conflict)?;
                 }
-                let overlay: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = buf
-                    .iter()
-                    .map(|(k, w)| (k.clone(), w.new.clone()))
-                    .collect();
-                session.grape.set_overlay(Some(Arc::new(overlay)));
+                session.show_block_writes();
                 Ok(())
             }
             _ => {
@@ -67,7 +63,7 @@ impl Engine {
 
     /// Apply writes in their own task: a statement cancelled or timed out
     /// while writing still finishes (or rolls back) its write as a whole.
-    pub(super) async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
+    pub async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
         let data = self.data.clone();
         match tokio::spawn(async move { apply_writes(&data, writes).await }).await {
             Ok(r) => r,
@@ -81,13 +77,20 @@ impl Engine {
     /// at READ COMMITTED, and each re-run of an UPDATE/DELETE whose row
     /// changed since its snapshot (PostgreSQL re-checks the newest version).
     pub async fn fresh_snapshot(&self, session: &Session) {
+        // REPEATABLE READ and SERIALIZABLE keep the block's snapshot.
+        if session
+            .block()
+            .is_some_and(|b| b.isolation >= super::session::Isolation::RepeatableRead)
+        {
+            return;
+        }
         session.grape.set_snapshot(Some(self.data.snapshot().await));
     }
 
     /// Current value of a row key as this session sees it (own uncommitted writes first).
     pub fn read_key(&self, session: &Session, key: &[u8]) -> PgResult<Option<Vec<u8>>> {
-        if let TxnState::Block { writes } = &session.txn {
-            if let Some(w) = writes.get(key) {
+        if let Some(b) = session.block() {
+            if let Some(w) = b.writes.get(key) {
                 return Ok(w.new.clone());
             }
         }

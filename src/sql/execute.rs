@@ -13,11 +13,10 @@ use super::errors::df_error;
 use super::output::Output;
 use super::parse::{object_parts, parse};
 use super::rewrite::bind::bind_unbound;
-use super::session::{Session, TxnState};
+use super::session::{Isolation, Session};
 use super::settings::{description, display_name};
-use super::{copy, ddl, dml, vector};
-use crate::dataplane::write::{RowWrite, WriteError};
-use crate::error::{Notice, PgError, PgResult, codes};
+use super::{copy, ddl, dml, txn, vector};
+use crate::error::{PgError, PgResult, codes};
 
 impl Engine {
     /// Run one statement in a session.
@@ -35,12 +34,30 @@ impl Engine {
         mut stmt: Statement,
     ) -> PgResult<Output> {
         let unbound = std::mem::take(&mut session.unbound);
-        // READ COMMITTED: every statement reads one snapshot of all shards.
-        self.fresh_snapshot(session).await;
+        let control = txn::is_control(&stmt);
+        match session.block_mut() {
+            // REPEATABLE READ and SERIALIZABLE: the block's first query
+            // takes the snapshot every later statement reads.
+            Some(b) if b.isolation >= Isolation::RepeatableRead && !control => {
+                b.started = true;
+                if b.snapshot.is_none() {
+                    b.snapshot = Some(self.data.snapshot().await);
+                }
+                let snap = b.snapshot.clone();
+                session.grape.set_snapshot(snap);
+            }
+            // READ COMMITTED: every statement reads one snapshot of all shards.
+            b => {
+                if let (Some(b), false) = (b, control) {
+                    b.started = true;
+                }
+                self.fresh_snapshot(session).await;
+            }
+        }
         if !matches!(stmt, Statement::Query(_)) {
             bind_unbound(&mut stmt, &unbound)?;
         }
-        if matches!(session.txn, TxnState::Failed)
+        if session.block_failed()
             && !matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. })
         {
             return Err(PgError::new(
@@ -48,40 +65,22 @@ impl Engine {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
+        txn::check_writable(session, &stmt)?;
         match stmt {
             Statement::Query(_) => self.query(session, stmt, &unbound).await,
             Statement::Explain { .. } => self.explain(session, stmt).await,
             Statement::Insert(ins) => dml::insert(self, session, ins).await,
             Statement::Update(upd) => dml::update(self, session, upd).await,
             Statement::Delete(del) => dml::delete(self, session, del).await,
-            Statement::StartTransaction { .. } => {
-                if session.in_block() {
-                    session.notices.push(Notice::warning(
-                        codes::ACTIVE_SQL_TRANSACTION,
-                        "there is already a transaction in progress",
-                    ));
-                    return Ok(Output::Command("BEGIN".into()));
-                }
-                session.txn = TxnState::Block {
-                    writes: Default::default(),
-                };
-                Ok(Output::TxnStart("BEGIN".into()))
-            }
-            Statement::Commit { .. } => self.commit(session).await,
+            Statement::StartTransaction { modes, .. } => txn::begin(session, &modes),
+            Statement::Commit { .. } => txn::commit(self, session).await,
             Statement::Rollback {
-                savepoint: Some(_), ..
-            } => Err(PgError::unsupported("ROLLBACK TO SAVEPOINT")),
-            Statement::Rollback { .. } => {
-                if !session.in_block() {
-                    session.notices.push(Notice::warning(
-                        codes::NO_ACTIVE_SQL_TRANSACTION,
-                        "there is no transaction in progress",
-                    ));
-                }
-                session.txn = TxnState::Idle;
-                session.grape.set_overlay(None);
-                Ok(Output::TxnEnd("ROLLBACK".into()))
-            }
+                savepoint: Some(name),
+                ..
+            } => txn::rollback_to(session, &name),
+            Statement::Rollback { .. } => txn::rollback(session),
+            Statement::Savepoint { name } => txn::savepoint(session, &name),
+            Statement::ReleaseSavepoint { name } => txn::release(session, &name),
             Statement::Set(set) => self.set(session, set),
             Statement::ShowVariable { variable } => self.show(session, &variable),
             Statement::Reset(r) => {
@@ -171,9 +170,6 @@ impl Engine {
                     ))
                 }
             }
-            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
-                Err(PgError::unsupported("SAVEPOINT"))
-            }
             other => {
                 let text = other.to_string();
                 let word: String = text
@@ -246,38 +242,13 @@ impl Engine {
         })
     }
 
-    async fn commit(&self, session: &mut Session) -> PgResult<Output> {
-        let state = std::mem::take(&mut session.txn);
-        session.grape.set_overlay(None);
-        match state {
-            TxnState::Idle => {
-                session.notices.push(Notice::warning(
-                    codes::NO_ACTIVE_SQL_TRANSACTION,
-                    "there is no transaction in progress",
-                ));
-                Ok(Output::Command("COMMIT".into()))
-            }
-            TxnState::Failed => Ok(Output::TxnEnd("ROLLBACK".into())),
-            TxnState::Block { writes } => {
-                let writes: Vec<RowWrite> =
-                    writes.into_values().filter(|w| w.expect != w.new).collect();
-                session
-                    .committing
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                match self.apply_detached(writes).await {
-                    Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
-                    Err(WriteError::Conflict(_)) => Err(PgError::new(
-                        codes::SERIALIZATION_FAILURE,
-                        "could not serialize access due to concurrent update",
-                    )),
-                    Err(WriteError::Failed(e)) => Err(e),
-                }
-            }
-        }
-    }
-
     fn set(&self, session: &mut Session, set: Set) -> PgResult<Output> {
         match set {
+            Set::SetTransaction {
+                modes,
+                session: whole_session,
+                ..
+            } => return txn::set_transaction(session, &modes, whole_session),
             Set::SingleAssignment {
                 variable, values, ..
             } => {
@@ -298,7 +269,6 @@ impl Engine {
             Set::SetTimeZone { value, .. } => {
                 session.set("timezone", Some(setting_value(&value)))?;
             }
-            Set::SetTransaction { .. } => {}
             Set::SetNames { charset_name, .. } => {
                 session.set("client_encoding", Some(charset_name.to_string()))?;
             }

@@ -10,6 +10,7 @@ use datafusion::prelude::SessionContext;
 use super::knn::KnnSettings;
 use super::params::Unbound;
 use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
+use crate::dataplane::SnapshotTs;
 use crate::dataplane::write::RowWrite;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::catalog_provider::GrapeCatalog;
@@ -19,10 +20,71 @@ use crate::exec::catalog_provider::GrapeCatalog;
 pub enum TxnState {
     #[default]
     Idle,
-    /// Inside BEGIN ... COMMIT: writes are buffered here until COMMIT.
-    Block { writes: BTreeMap<Vec<u8>, RowWrite> },
-    /// A statement failed inside the block; only ROLLBACK/COMMIT are accepted.
-    Failed,
+    /// Inside BEGIN ... COMMIT.
+    Block(Box<Block>),
+}
+
+/// Isolation levels as PostgreSQL names them (READ UNCOMMITTED is READ
+/// COMMITTED there too). SERIALIZABLE is snapshot isolation here, as
+/// REPEATABLE READ (docs/compatibility.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Option<Isolation> {
+        let s = s.trim().to_lowercase();
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words.as_slice() {
+            ["read", "committed"] | ["read", "uncommitted"] => Some(Isolation::ReadCommitted),
+            ["repeatable", "read"] => Some(Isolation::RepeatableRead),
+            ["serializable"] => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+}
+
+/// An open transaction block.
+pub struct Block {
+    /// Writes, buffered until COMMIT (each with the value it read).
+    pub writes: BTreeMap<Vec<u8>, RowWrite>,
+    pub isolation: Isolation,
+    pub read_only: bool,
+    /// REPEATABLE READ and SERIALIZABLE: the snapshot every statement of
+    /// the block reads, taken by its first statement.
+    pub snapshot: Option<Arc<SnapshotTs>>,
+    /// Savepoints, oldest first: name and the writes when it was set.
+    pub savepoints: Vec<(String, BTreeMap<Vec<u8>, RowWrite>)>,
+    /// A statement failed: only ROLLBACK [TO SAVEPOINT] and COMMIT now.
+    pub failed: bool,
+    /// A statement other than transaction control ran (the isolation level
+    /// can no longer change).
+    pub started: bool,
+}
+
+impl Block {
+    pub fn new(isolation: Isolation, read_only: bool) -> Block {
+        Block {
+            writes: BTreeMap::new(),
+            isolation,
+            read_only,
+            snapshot: None,
+            savepoints: Vec::new(),
+            failed: false,
+            started: false,
+        }
+    }
 }
 
 pub struct Session {
@@ -122,6 +184,24 @@ impl Session {
 
     fn apply_side_effects(&mut self, key: &str) -> PgResult<()> {
         match key {
+            "default_transaction_isolation" => {
+                // Outside a block SHOW transaction_isolation tells the
+                // level the next one gets.
+                if !self.in_block() {
+                    let level = self.default_isolation();
+                    self.settings
+                        .insert("transaction_isolation".into(), level.name().into());
+                }
+                Ok(())
+            }
+            "transaction_isolation" => {
+                let level = self
+                    .settings
+                    .get(key)
+                    .and_then(|v| Isolation::parse(v))
+                    .unwrap_or(Isolation::ReadCommitted);
+                self.set_block_isolation(level)
+            }
             "timezone" => {
                 let tz = self.settings.get("timezone").cloned().unwrap_or_default();
                 let tz = offset_of(&tz).unwrap_or_else(|| "+00:00".into());
@@ -203,5 +283,87 @@ impl Session {
 
     pub fn in_block(&self) -> bool {
         !matches!(self.txn, TxnState::Idle)
+    }
+
+    /// The open block, if any.
+    pub fn block(&self) -> Option<&Block> {
+        match &self.txn {
+            TxnState::Block(b) => Some(b),
+            TxnState::Idle => None,
+        }
+    }
+
+    pub fn block_mut(&mut self) -> Option<&mut Block> {
+        match &mut self.txn {
+            TxnState::Block(b) => Some(b),
+            TxnState::Idle => None,
+        }
+    }
+
+    /// A statement of the open block failed (25P02 until it ends or rolls
+    /// back to a savepoint).
+    pub fn fail_block(&mut self) {
+        if let TxnState::Block(b) = &mut self.txn {
+            b.failed = true;
+            self.grape.set_overlay(None);
+        }
+    }
+
+    pub fn block_failed(&self) -> bool {
+        self.block().is_some_and(|b| b.failed)
+    }
+
+    /// Make the block's own writes what its reads see.
+    pub fn show_block_writes(&self) {
+        let overlay = self.block().map(|b| {
+            Arc::new(
+                b.writes
+                    .iter()
+                    .map(|(k, w)| (k.clone(), w.new.clone()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        });
+        self.grape.set_overlay(overlay);
+    }
+
+    /// Open a block at the default isolation (or `isolation`).
+    pub fn begin(&mut self, isolation: Option<Isolation>, read_only: bool) {
+        let level = isolation.unwrap_or_else(|| self.default_isolation());
+        self.txn = TxnState::Block(Box::new(Block::new(level, read_only)));
+        self.settings
+            .insert("transaction_isolation".into(), level.name().into());
+    }
+
+    /// Close the block (COMMIT or ROLLBACK).
+    pub fn end_block(&mut self) {
+        self.txn = TxnState::Idle;
+        self.grape.set_overlay(None);
+        let level = self.default_isolation();
+        self.settings
+            .insert("transaction_isolation".into(), level.name().into());
+    }
+
+    /// SET TRANSACTION ISOLATION LEVEL: only before the block's first
+    /// query (outside a block it lasts until the next BEGIN, as the
+    /// implicit transaction of the SET itself ends).
+    pub fn set_block_isolation(&mut self, level: Isolation) -> PgResult<()> {
+        match &mut self.txn {
+            TxnState::Block(b) if b.started && b.isolation != level => Err(PgError::new(
+                codes::ACTIVE_SQL_TRANSACTION,
+                "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+            )),
+            TxnState::Block(b) => {
+                b.isolation = level;
+                Ok(())
+            }
+            TxnState::Idle => Ok(()),
+        }
+    }
+
+    pub fn default_isolation(&self) -> Isolation {
+        self.settings
+            .get("default_transaction_isolation")
+            .and_then(|v| Isolation::parse(v))
+            .unwrap_or(Isolation::ReadCommitted)
     }
 }

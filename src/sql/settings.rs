@@ -70,6 +70,18 @@ pub fn validate(key: &str, value: String) -> PgResult<String> {
                     )
                 })
         }
+        "default_transaction_isolation" | "transaction_isolation" => {
+            match crate::sql::session::Isolation::parse(&value) {
+                Some(_) => Ok(value.trim().to_lowercase()),
+                None => Err(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"{key}\": \"{value}\""),
+                )
+                .with_hint(
+                    "Available values: serializable, repeatable read, read committed, read uncommitted.",
+                )),
+            }
+        }
         "extra_float_digits" => match value.trim().parse::<i32>() {
             Ok(v) if (-15..=3).contains(&v) => Ok(v.to_string()),
             Ok(v) => Err(PgError::new(

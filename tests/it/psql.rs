@@ -1,4 +1,6 @@
-//! psql runs a script against the server; its output matches the transcript.
+//! psql runs each script of tests/psql against a fresh server; its output
+//! matches the transcript beside it (recorded from PostgreSQL 15 with
+//! tests/psql/record.sh where the file says so).
 
 use std::process::Command;
 
@@ -6,11 +8,20 @@ use crate::common::TestServer;
 
 #[tokio::test]
 async fn psql_transcript() {
+    transcript("basic").await;
+}
+
+#[tokio::test]
+async fn psql_transactions_as_postgresql() {
+    transcript("transactions").await;
+}
+
+async fn transcript(name: &str) {
     let s = TestServer::start().await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psql");
-    let expected = std::fs::read_to_string(format!("{dir}/basic.out")).unwrap();
+    let expected = std::fs::read_to_string(format!("{dir}/{name}.out")).unwrap();
     let cmd = format!(
-        "psql -X -h 127.0.0.1 -p {} -U grape -d grape -v ON_ERROR_STOP=0 -f basic.sql 2>&1",
+        "psql -X -h 127.0.0.1 -p {} -U grape -d grape -v ON_ERROR_STOP=0 -f {name}.sql 2>&1",
         s.port
     );
     let out = tokio::task::spawn_blocking(move || {
@@ -28,6 +39,10 @@ async fn psql_transcript() {
         !got.contains("command not found"),
         "psql is missing (.ci/run installs postgresql-client)"
     );
-    assert_eq!(got.trim(), expected.trim(), "psql output differs:\n{got}");
+    assert_eq!(
+        got.trim(),
+        expected.trim(),
+        "{name}: psql output differs:\n{got}"
+    );
     s.stop().await;
 }

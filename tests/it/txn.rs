@@ -420,3 +420,115 @@ async fn an_interrupted_commit_reports_what_happened() {
     }
     s.stop().await;
 }
+
+/// Isolation in the style of PostgreSQL's isolation specs: steps of two
+/// sessions in a fixed order, with what each step must see.
+#[tokio::test]
+async fn isolation_levels_as_postgresql() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.connect().await, s.connect().await);
+    a.batch_execute(
+        "CREATE TABLE acc (id int PRIMARY KEY, bal int NOT NULL); \
+         INSERT INTO acc VALUES (1, 100), (2, 100), (3, 100), (4, 100)",
+    )
+    .await
+    .unwrap();
+
+    // READ COMMITTED: each statement sees what committed before it.
+    a.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "100");
+    b.batch_execute("UPDATE acc SET bal = 110 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "110");
+    a.batch_execute("COMMIT").await.unwrap();
+
+    // REPEATABLE READ: the first query's snapshot for the whole block;
+    // a transfer committed meanwhile is not half seen (no read skew).
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "110");
+    b.batch_execute(
+        "UPDATE acc SET bal = bal + CASE WHEN id = 1 THEN -10 ELSE 10 END WHERE id IN (1, 2)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "110");
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 2").await, "100");
+    assert_eq!(one(&a, "SELECT sum(bal) FROM acc").await, "410");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 2").await, "110");
+
+    // REPEATABLE READ, lost update: the second writer fails with 40001
+    // (at its UPDATE in PostgreSQL, at the latest at its COMMIT here).
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        a.batch_execute(&format!("BEGIN ISOLATION LEVEL {level}"))
+            .await
+            .unwrap();
+        let before: i32 = one(&a, "SELECT bal FROM acc WHERE id = 3")
+            .await
+            .parse()
+            .unwrap();
+        b.batch_execute("UPDATE acc SET bal = bal + 1 WHERE id = 3")
+            .await
+            .unwrap();
+        let r = async {
+            a.batch_execute("UPDATE acc SET bal = bal + 5 WHERE id = 3")
+                .await?;
+            a.batch_execute("COMMIT").await
+        }
+        .await;
+        let e = r.expect_err("a lost update");
+        assert_eq!(code(&e), "40001", "{level}: {}", message(&e));
+        assert_eq!(
+            message(&e),
+            "could not serialize access due to concurrent update"
+        );
+        a.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(
+            one(&a, "SELECT bal FROM acc WHERE id = 3").await,
+            (before + 1).to_string(),
+            "{level}: only the first writer's update"
+        );
+    }
+
+    // Unique insert race: the second inserter of a key gets 23505 once
+    // the first commits, whatever the level.
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; INSERT INTO acc VALUES (9, 1)")
+        .await
+        .unwrap();
+    b.batch_execute("INSERT INTO acc VALUES (9, 2)")
+        .await
+        .unwrap();
+    let e = a.batch_execute("COMMIT").await.unwrap_err();
+    assert!(
+        matches!(code(&e).as_str(), "23505" | "40001"),
+        "{}",
+        code(&e)
+    );
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 9").await, "2");
+
+    // A block at the default level, after SET default_transaction_isolation.
+    a.batch_execute("SET default_transaction_isolation = 'repeatable read'; BEGIN")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&a, "SHOW transaction_isolation").await,
+        "repeatable read"
+    );
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 4").await, "100");
+    b.batch_execute("UPDATE acc SET bal = 0 WHERE id = 4")
+        .await
+        .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 4").await, "100");
+    a.batch_execute("COMMIT; RESET default_transaction_isolation")
+        .await
+        .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 4").await, "0");
+    s.stop().await;
+}
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, sql).await[0][0].clone().unwrap_or_default()
+}

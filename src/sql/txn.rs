@@ -1,0 +1,231 @@
+//! Transaction control: BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE,
+//! ROLLBACK TO SAVEPOINT and SET TRANSACTION, as PostgreSQL answers them.
+//! A block buffers its writes in the session (`session::Block`) and
+//! commits them as one transaction (`dataplane::txn`).
+
+use datafusion::sql::sqlparser::ast::{
+    Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+};
+
+use super::engine::Engine;
+use super::output::Output;
+use super::session::{Isolation, Session};
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::error::{Notice, PgError, PgResult, codes};
+
+/// Whether `stmt` only controls the transaction (it takes no snapshot and
+/// does not start the block's first query).
+pub fn is_control(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Set(_)
+            | Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::Reset(_)
+    )
+}
+
+/// The isolation level and access mode `modes` ask for.
+fn modes_of(modes: &[TransactionMode]) -> (Option<Isolation>, Option<bool>) {
+    let (mut level, mut read_only) = (None, None);
+    for m in modes {
+        match m {
+            TransactionMode::IsolationLevel(l) => {
+                level = Some(match l {
+                    TransactionIsolationLevel::ReadUncommitted
+                    | TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+                    TransactionIsolationLevel::RepeatableRead
+                    | TransactionIsolationLevel::Snapshot => Isolation::RepeatableRead,
+                    TransactionIsolationLevel::Serializable => Isolation::Serializable,
+                })
+            }
+            TransactionMode::AccessMode(a) => {
+                read_only = Some(matches!(a, TransactionAccessMode::ReadOnly))
+            }
+        }
+    }
+    (level, read_only)
+}
+
+pub fn begin(session: &mut Session, modes: &[TransactionMode]) -> PgResult<Output> {
+    if session.in_block() {
+        session.notices.push(Notice::warning(
+            codes::ACTIVE_SQL_TRANSACTION,
+            "there is already a transaction in progress",
+        ));
+        return Ok(Output::Command("BEGIN".into()));
+    }
+    let (level, read_only) = modes_of(modes);
+    session.begin(level, read_only.unwrap_or(false));
+    Ok(Output::TxnStart("BEGIN".into()))
+}
+
+/// SET TRANSACTION (and SET SESSION CHARACTERISTICS AS TRANSACTION).
+pub fn set_transaction(
+    session: &mut Session,
+    modes: &[TransactionMode],
+    whole_session: bool,
+) -> PgResult<Output> {
+    let (level, read_only) = modes_of(modes);
+    if whole_session {
+        if let Some(l) = level {
+            session.set("default_transaction_isolation", Some(l.name().into()))?;
+        }
+        return Ok(Output::Command("SET".into()));
+    }
+    if !session.in_block() {
+        session.notices.push(Notice::warning(
+            codes::NO_ACTIVE_SQL_TRANSACTION,
+            "SET TRANSACTION can only be used in transaction blocks",
+        ));
+        return Ok(Output::Command("SET".into()));
+    }
+    if let Some(l) = level {
+        session.set("transaction_isolation", Some(l.name().into()))?;
+    }
+    if let (Some(ro), Some(b)) = (read_only, session.block_mut()) {
+        if b.started && !ro && b.read_only {
+            return Err(PgError::new(
+                codes::ACTIVE_SQL_TRANSACTION,
+                "transaction read-write mode must be set before any query",
+            ));
+        }
+        b.read_only = ro;
+    }
+    Ok(Output::Command("SET".into()))
+}
+
+/// 25006 for a write in a READ ONLY block.
+pub fn check_writable(session: &Session, stmt: &Statement) -> PgResult<()> {
+    if !session.block().is_some_and(|b| b.read_only) {
+        return Ok(());
+    }
+    let what = match stmt {
+        Statement::Insert(_) => "INSERT",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Copy { to: false, .. } => "COPY FROM",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::Drop { .. } => "DROP",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Truncate(_) => "TRUNCATE TABLE",
+        _ => return Ok(()),
+    };
+    Err(PgError::new(
+        codes::READ_ONLY_SQL_TRANSACTION,
+        format!("cannot execute {what} in a read-only transaction"),
+    ))
+}
+
+pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> {
+    let Some(block) = session.block() else {
+        session.notices.push(Notice::warning(
+            codes::NO_ACTIVE_SQL_TRANSACTION,
+            "there is no transaction in progress",
+        ));
+        return Ok(Output::Command("COMMIT".into()));
+    };
+    if block.failed {
+        session.end_block();
+        return Ok(Output::TxnEnd("ROLLBACK".into()));
+    }
+    let writes: Vec<RowWrite> = block
+        .writes
+        .values()
+        .filter(|w| w.expect != w.new)
+        .cloned()
+        .collect();
+    session.end_block();
+    session
+        .committing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    match engine.apply_detached(writes).await {
+        Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
+        Err(WriteError::Conflict(_)) => Err(PgError::new(
+            codes::SERIALIZATION_FAILURE,
+            "could not serialize access due to concurrent update",
+        )),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
+}
+
+pub fn rollback(session: &mut Session) -> PgResult<Output> {
+    if !session.in_block() {
+        session.notices.push(Notice::warning(
+            codes::NO_ACTIVE_SQL_TRANSACTION,
+            "there is no transaction in progress",
+        ));
+    }
+    session.end_block();
+    Ok(Output::TxnEnd("ROLLBACK".into()))
+}
+
+fn name_of(id: &Ident) -> String {
+    if id.quote_style.is_some() {
+        id.value.clone()
+    } else {
+        id.value.to_lowercase()
+    }
+}
+
+fn only_in_block(what: &str) -> PgError {
+    PgError::new(
+        codes::NO_ACTIVE_SQL_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+    )
+}
+
+fn no_savepoint(name: &str) -> PgError {
+    PgError::new(
+        codes::INVALID_SAVEPOINT_SPECIFICATION,
+        format!("savepoint \"{name}\" does not exist"),
+    )
+}
+
+pub fn savepoint(session: &mut Session, name: &Ident) -> PgResult<Output> {
+    let b = session
+        .block_mut()
+        .ok_or_else(|| only_in_block("SAVEPOINT"))?;
+    b.savepoints.push((name_of(name), b.writes.clone()));
+    Ok(Output::Command("SAVEPOINT".into()))
+}
+
+pub fn release(session: &mut Session, name: &Ident) -> PgResult<Output> {
+    let name = name_of(name);
+    let b = session
+        .block_mut()
+        .ok_or_else(|| only_in_block("RELEASE SAVEPOINT"))?;
+    let at = b
+        .savepoints
+        .iter()
+        .rposition(|(n, _)| *n == name)
+        .ok_or_else(|| no_savepoint(&name))?;
+    b.savepoints.truncate(at);
+    Ok(Output::Command("RELEASE".into()))
+}
+
+/// ROLLBACK TO SAVEPOINT: the writes as they were when it was set; the
+/// savepoint stays, later ones go, a failed block works again.
+pub fn rollback_to(session: &mut Session, name: &Ident) -> PgResult<Output> {
+    let name = name_of(name);
+    let b = session
+        .block_mut()
+        .ok_or_else(|| only_in_block("ROLLBACK TO SAVEPOINT"))?;
+    let at = b
+        .savepoints
+        .iter()
+        .rposition(|(n, _)| *n == name)
+        .ok_or_else(|| no_savepoint(&name))?;
+    b.savepoints.truncate(at + 1);
+    b.writes = b.savepoints[at].1.clone();
+    b.failed = false;
+    session.show_block_writes();
+    Ok(Output::Command("ROLLBACK".into()))
+}
