@@ -151,6 +151,7 @@ pub(super) enum Stop {
     Locked {
         holder: TxnId,
         record: ShardId,
+        key: Vec<u8>,
     },
     Failed(PgError),
 }
@@ -250,12 +251,22 @@ impl Txn {
                             actual,
                         }));
                     }
-                    Ok(CommandResult::Locked { holder, record, .. }) if wait => {
-                        holders.push((holder, record));
-                        again.push((shard, chunk));
-                    }
-                    Ok(CommandResult::Locked { holder, record, .. }) => {
-                        stop.get_or_insert(Stop::Locked { holder, record });
+                    Ok(CommandResult::Locked {
+                        op_index,
+                        holder,
+                        record,
+                    }) => {
+                        let key = chunk[op_index - skip].key.clone();
+                        if wait {
+                            holders.push((holder, record, key));
+                            again.push((shard, chunk));
+                        } else {
+                            stop.get_or_insert(Stop::Locked {
+                                holder,
+                                record,
+                                key,
+                            });
+                        }
                     }
                     Ok(other) => {
                         stop.get_or_insert(Stop::Failed(PgError::internal(format!(
@@ -273,8 +284,8 @@ impl Txn {
             if let Some(stop) = stop {
                 return Err(stop);
             }
-            for (holder, holder_record) in holders {
-                wait_for(&self.data, Some(self.id), holder, holder_record).await?;
+            for (holder, holder_record, key) in holders {
+                wait_for(&self.data, Some(self.id), holder, holder_record, &key).await?;
             }
             todo = again;
         }
@@ -354,6 +365,15 @@ impl Txn {
             Some(TxnStatus::Committed(ts)) => {
                 crate::failpoint::hit("txn-after-commit");
                 let written = std::mem::take(&mut self.written);
+                // A transaction too large to remember its keys (a big COPY)
+                // would hold every new snapshot for its whole resolution:
+                // readers use its committed intents instead (its rows reach
+                // the vector indexes as they are resolved).
+                let guard = if written.values().all(Option::is_some) {
+                    Some(guard)
+                } else {
+                    None
+                };
                 if let Err(e) = resolve(data.as_ref(), self.id, Some(ts), written, record).await {
                     // Committed: the client hears so; what is left is
                     // finished by recovery, and readers see it meanwhile.
@@ -489,18 +509,29 @@ async fn resolve_round(
     }
 }
 
-/// Wait until `holder` (record on `record`) no longer holds intents: wait
-/// for its coordinator when it runs here, else finish it now (it was
-/// abandoned: its coordinator stopped).
+/// Wait until `holder` (record on `record`) no longer holds its intent on
+/// `key`: wait for its coordinator when it runs here, else (it ended, or
+/// it was abandoned: its coordinator stopped) finish it now if the intent
+/// is still there.
 pub(super) async fn wait_for(
     data: &Arc<dyn ShardAccess>,
     me: Option<TxnId>,
     holder: TxnId,
     record: ShardId,
+    key: &[u8],
 ) -> Result<(), Stop> {
     match data.live_txns().wait(me, holder).await {
         Ok(true) => Ok(()),
-        Ok(false) => Ok(finish_abandoned(data.as_ref(), holder, record).await?),
+        Ok(false) => {
+            let shard = data.shard_of(key);
+            let held = data.intents(shard, key, 1)?;
+            match held.first() {
+                Some((k, i)) if k.as_slice() == key && i.txn == holder => {
+                    Ok(finish_abandoned(data.as_ref(), holder, record).await?)
+                }
+                _ => Ok(()),
+            }
+        }
         Err(Deadlock) => Err(Stop::Failed(deadlock(me.unwrap_or_default(), holder))),
     }
 }

@@ -70,7 +70,11 @@ pub async fn apply_writes(
         };
         let stop = match outcome {
             Ok(()) => return Ok(n),
-            Err(Stop::Locked { holder, record }) => wait_for(data, None, holder, record).await,
+            Err(Stop::Locked {
+                holder,
+                record,
+                key,
+            }) => wait_for(data, None, holder, record, &key).await,
             Err(stop) => Err(stop),
         };
         match stop {
@@ -99,7 +103,15 @@ async fn one_phase(data: &dyn ShardAccess, shard: u32, writes: &[RowWrite]) -> R
                 actual,
             }))
         }
-        Ok(CommandResult::Locked { holder, record, .. }) => Err(Stop::Locked { holder, record }),
+        Ok(CommandResult::Locked {
+            op_index,
+            holder,
+            record,
+        }) => Err(Stop::Locked {
+            holder,
+            record,
+            key: writes[op_index].key.clone(),
+        }),
         Ok(other) => Err(Stop::Failed(PgError::internal(format!(
             "a write gave {other:?}"
         )))),
