@@ -89,7 +89,7 @@ impl ShardAccess for LocalShards {
         let g = self.group(shard)?;
         let v = g.get_at(key, at)?;
         match g.intent(key)? {
-            Some(i) if self.committed_by(&i, at)? => Ok(i.value),
+            Some(i) if !i.lock_only && self.committed_by(&i, at)? => Ok(i.value),
             _ => Ok(v),
         }
     }
@@ -120,7 +120,7 @@ impl ShardAccess for LocalShards {
             let intents = g.intents(start, upto.as_deref(), usize::MAX)?;
             let mut committed = Vec::new();
             for (k, i) in intents {
-                if self.committed_by(&i, at)? {
+                if !i.lock_only && self.committed_by(&i, at)? {
                     committed.push((k, i.value));
                 }
             }

@@ -91,31 +91,45 @@ impl LiveTxns {
     /// wait that would close a cycle fails at once. Returns whether
     /// `holder` was running.
     async fn wait(&self, me: Option<TxnId>, holder: TxnId) -> Result<bool, Deadlock> {
-        let mut rx = {
+        let (mut rx, _edge) = {
             let mut g = self.inner.lock();
             let Some(rx) = g.running.get(&holder).cloned() else {
                 return Ok(false);
             };
-            if let Some(me) = me {
-                let mut at = holder;
-                let mut steps = 0;
-                while let Some(&next) = g.waits.get(&at) {
-                    if next == me || steps > g.waits.len() {
-                        return Err(Deadlock);
+            let edge = match me {
+                Some(me) => {
+                    let mut at = holder;
+                    let mut steps = 0;
+                    while let Some(&next) = g.waits.get(&at) {
+                        if next == me || steps > g.waits.len() {
+                            return Err(Deadlock);
+                        }
+                        at = next;
+                        steps += 1;
                     }
-                    at = next;
-                    steps += 1;
+                    g.waits.insert(me, holder);
+                    Some(WaitEdge { txns: self, me })
                 }
-                g.waits.insert(me, holder);
-            }
-            rx
+                None => None,
+            };
+            (rx, edge)
         };
         // Ends (with an error) when the holder's guard is dropped.
         let _ = rx.changed().await;
-        if let Some(me) = me {
-            self.inner.lock().waits.remove(&me);
-        }
         Ok(true)
+    }
+}
+
+/// A wait-for edge, removed however the wait ends (a cancelled statement
+/// drops it mid-wait).
+struct WaitEdge<'a> {
+    txns: &'a LiveTxns,
+    me: TxnId,
+}
+
+impl Drop for WaitEdge<'_> {
+    fn drop(&mut self) {
+        self.txns.inner.lock().waits.remove(&self.me);
     }
 }
 
@@ -171,6 +185,9 @@ pub struct Txn {
     /// Shards holding intents, with their keys while they are few enough.
     written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
     remembered: usize,
+    /// Shards with commands in flight (a write dropped mid-way, its
+    /// statement cancelled, may have left intents there).
+    in_flight: Vec<ShardId>,
     live: Option<LiveGuard>,
 }
 
@@ -184,6 +201,7 @@ impl Txn {
             record: None,
             written: BTreeMap::new(),
             remembered: 0,
+            in_flight: Vec::new(),
             live,
         }
     }
@@ -221,6 +239,7 @@ impl Txn {
         // All shards at once; chunks that met a lock go again after the
         // holder ended (when waiting).
         while !todo.is_empty() {
+            self.in_flight = todo.iter().map(|(s, _)| *s).collect();
             let sent = todo.iter().map(|(shard, chunk)| {
                 let mut ops = Vec::with_capacity(chunk.len() + 1);
                 if *shard == record {
@@ -236,6 +255,7 @@ impl Txn {
                 propose(self.data.as_ref(), *shard, Command::new(ops))
             });
             let results = futures::future::join_all(sent).await;
+            self.in_flight.clear();
             let mut stop = None;
             let mut again = Vec::new();
             let mut holders = Vec::new();
@@ -374,12 +394,26 @@ impl Txn {
                 } else {
                     None
                 };
-                if let Err(e) = resolve(data.as_ref(), self.id, Some(ts), written, record).await {
+                match resolve_intents(data.as_ref(), self.id, Some(ts), written).await {
+                    // The record goes off the client's path (a crash
+                    // before it leaves a committed record with no intents,
+                    // which recovery forgets).
+                    Ok(()) => {
+                        let (id, live) = (self.id, self.live.take());
+                        tokio::spawn(async move {
+                            if let Err(e) = forget(data.as_ref(), id, record).await {
+                                tracing::warn!("record of transaction {id} left to recovery: {e}");
+                            }
+                            drop(live);
+                        });
+                    }
                     // Committed: the client hears so; what is left is
                     // finished by recovery, and readers see it meanwhile.
-                    tracing::warn!("transaction {} committed, not yet resolved: {e}", self.id);
+                    Err(e) => {
+                        tracing::warn!("transaction {} committed, not yet resolved: {e}", self.id);
+                        self.live.take();
+                    }
                 }
-                self.live.take();
                 drop(guard);
                 Ok(())
             }
@@ -400,8 +434,18 @@ impl Txn {
         self.abort_now().await;
     }
 
+    /// The shards to clean on abort: those written, and those a dropped
+    /// write may have reached (looked through whole).
+    fn take_written(&mut self) -> BTreeMap<ShardId, Option<Vec<Vec<u8>>>> {
+        let mut written = std::mem::take(&mut self.written);
+        for s in self.in_flight.drain(..) {
+            written.insert(s, None);
+        }
+        written
+    }
+
     async fn abort_now(&mut self) {
-        let written = std::mem::take(&mut self.written);
+        let written = self.take_written();
         if let Some(record) = self.record {
             if let Err(e) = abort(self.data.as_ref(), self.id, record, written).await {
                 tracing::warn!("abort of transaction {} left to recovery: {e}", self.id);
@@ -415,11 +459,11 @@ impl Drop for Txn {
     /// A transaction dropped before it ended (its client went away) is
     /// aborted in the background.
     fn drop(&mut self) {
-        if self.live.is_none() || self.written.is_empty() {
+        if self.live.is_none() || (self.written.is_empty() && self.in_flight.is_empty()) {
             return;
         }
         let data = self.data.clone();
-        let (id, record, written) = (self.id, self.record, std::mem::take(&mut self.written));
+        let (id, record, written) = (self.id, self.record, self.take_written());
         let live = self.live.take();
         if let (Some(record), Ok(rt)) = (record, tokio::runtime::Handle::try_current()) {
             rt.spawn(async move {
@@ -449,15 +493,34 @@ async fn abort(
     resolve(data, txn, commit, written, record).await
 }
 
-/// Resolve `txn`'s intents on the shards of `written` (by key, or by
-/// rounds over a shard's intents where the keys are not known), then
-/// forget its record.
+/// Resolve `txn`'s intents on the shards of `written`, then forget its
+/// record.
 async fn resolve(
     data: &dyn ShardAccess,
     txn: TxnId,
     commit: Option<Timestamp>,
     written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
     record: ShardId,
+) -> Result<(), ShardError> {
+    resolve_intents(data, txn, commit, written).await?;
+    forget(data, txn, record).await
+}
+
+/// Remove `txn`'s record (all its intents are resolved).
+async fn forget(data: &dyn ShardAccess, txn: TxnId, record: ShardId) -> Result<(), ShardError> {
+    let cmd = Command::new(vec![Op::ForgetTxn { txn }]);
+    propose(data, record, cmd).await?;
+    Ok(())
+}
+
+/// Resolve `txn`'s intents on the shards of `written` (by key, or by
+/// rounds over a shard's intents where the keys are not known), all shards
+/// at once.
+async fn resolve_intents(
+    data: &dyn ShardAccess,
+    txn: TxnId,
+    commit: Option<Timestamp>,
+    written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
 ) -> Result<(), ShardError> {
     let shards = written.into_iter().map(|(shard, keys)| async move {
         match keys {
@@ -484,8 +547,6 @@ async fn resolve(
     for r in futures::future::join_all(shards).await {
         r?;
     }
-    let cmd = Command::new(vec![Op::ForgetTxn { txn }]);
-    propose(data, record, cmd).await?;
     Ok(())
 }
 

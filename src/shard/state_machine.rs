@@ -205,7 +205,7 @@ impl StateMachine {
         if intent.txn != txn {
             return Ok(false);
         }
-        if let Some(ts) = commit {
+        if let (Some(ts), false) = (commit, intent.lock_only) {
             let changed = self.write_version(batch, pending, key, ts, intent.value.clone())?;
             if let (true, Some(c)) = (changed, changes.as_mut()) {
                 c.push(match intent.value {
@@ -604,13 +604,18 @@ impl StateMachine {
                     txn,
                     record,
                     key,
+                    expect,
                     new,
-                    ..
                 } => {
+                    // Writing what the key holds only locks it (FOR
+                    // UPDATE); a real write of the same transaction over
+                    // it makes it a write.
                     let i = Intent {
                         txn: *txn,
                         record: *record,
                         value: new.clone(),
+                        lock_only: expect == new
+                            && self.intent(pending, key)?.is_none_or(|i| i.lock_only),
                     };
                     self.set_intent(batch, pending, key, Some(i));
                 }

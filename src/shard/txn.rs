@@ -28,6 +28,9 @@ pub struct Intent {
     pub record: GroupId,
     /// The new value (None: a delete).
     pub value: Option<Vec<u8>>,
+    /// Only a lock (SELECT ... FOR UPDATE): the value is what the key
+    /// holds, and committing leaves the key as it is.
+    pub lock_only: bool,
 }
 
 impl Intent {
@@ -163,6 +166,7 @@ mod tests {
             txn,
             record: 3,
             value: Some(b"v".to_vec()),
+            lock_only: false,
         };
         assert_eq!(Intent::decode(&i.encode()), Some(i));
         let s = TxnStatus::Committed(crate::hlc::Timestamp(42));

@@ -78,7 +78,7 @@ impl Engine {
                 savepoint: Some(name),
                 ..
             } => txn::rollback_to(session, &name),
-            Statement::Rollback { .. } => txn::rollback(session),
+            Statement::Rollback { .. } => txn::rollback(session).await,
             Statement::Savepoint { name } => txn::savepoint(session, &name),
             Statement::ReleaseSavepoint { name } => txn::release(session, &name),
             Statement::Set(set) => self.set(session, set),

@@ -12,7 +12,7 @@ use super::errors::df_error;
 use super::output::Output;
 use super::rewrite::bind::bind_unbound;
 use super::session::Session;
-use super::{knn_direct, params};
+use super::{dml, knn_direct, params};
 use crate::error::PgResult;
 
 impl Engine {
@@ -24,6 +24,16 @@ impl Engine {
         mut stmt: Statement,
         unbound: &[params::Unbound],
     ) -> PgResult<Output> {
+        let mut unbound = unbound;
+        if matches!(&stmt, Statement::Query(q) if !q.locks.is_empty()) {
+            // Row locks read the rows through the planner: bind first.
+            bind_unbound(&mut stmt, unbound)?;
+            unbound = &[];
+            if let Statement::Query(q) = &mut stmt {
+                dml::lock_rows(self, session, q).await?;
+                q.locks.clear();
+            }
+        }
         if !unbound.is_empty() {
             if let Some(out) = knn_direct::try_run(self, session, &stmt, unbound).await? {
                 return Ok(out);

@@ -71,6 +71,9 @@ pub struct Block {
     /// A statement other than transaction control ran (the isolation level
     /// can no longer change).
     pub started: bool,
+    /// The transaction holding the block's row locks (FOR UPDATE), begun
+    /// with the first; COMMIT writes the buffered writes into it.
+    pub txn: Option<crate::dataplane::Txn>,
 }
 
 impl Block {
@@ -83,6 +86,7 @@ impl Block {
             savepoints: Vec::new(),
             failed: false,
             started: false,
+            txn: None,
         }
     }
 }

@@ -125,14 +125,18 @@ pub fn check_writable(session: &Session, stmt: &Statement) -> PgResult<()> {
 }
 
 pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> {
-    let Some(block) = session.block() else {
+    let Some(block) = session.block_mut() else {
         session.notices.push(Notice::warning(
             codes::NO_ACTIVE_SQL_TRANSACTION,
             "there is no transaction in progress",
         ));
         return Ok(Output::Command("COMMIT".into()));
     };
+    let locks = block.txn.take();
     if block.failed {
+        if let Some(t) = locks {
+            t.abort().await;
+        }
         session.end_block();
         return Ok(Output::TxnEnd("ROLLBACK".into()));
     }
@@ -146,8 +150,28 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     session
         .committing
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    match engine.apply_detached(writes).await {
-        Ok(_) => Ok(Output::TxnEnd("COMMIT".into())),
+    let done = match locks {
+        None => engine.apply_detached(writes).await.map(|_| ()),
+        // The block holds row locks: its writes join that transaction (in
+        // a task of its own, so nothing interrupts the commit).
+        Some(mut t) => tokio::spawn(async move {
+            match t.write_waiting(writes).await {
+                Ok(()) => t.commit().await,
+                Err(e) => {
+                    t.abort().await;
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(WriteError::Failed(PgError::internal(format!(
+                "commit task failed: {e}"
+            ))))
+        }),
+    };
+    match done {
+        Ok(()) => Ok(Output::TxnEnd("COMMIT".into())),
         Err(WriteError::Conflict(_)) => Err(PgError::new(
             codes::SERIALIZATION_FAILURE,
             "could not serialize access due to concurrent update",
@@ -156,12 +180,15 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     }
 }
 
-pub fn rollback(session: &mut Session) -> PgResult<Output> {
+pub async fn rollback(session: &mut Session) -> PgResult<Output> {
     if !session.in_block() {
         session.notices.push(Notice::warning(
             codes::NO_ACTIVE_SQL_TRANSACTION,
             "there is no transaction in progress",
         ));
+    }
+    if let Some(t) = session.block_mut().and_then(|b| b.txn.take()) {
+        t.abort().await;
     }
     session.end_block();
     Ok(Output::TxnEnd("ROLLBACK".into()))

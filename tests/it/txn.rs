@@ -532,3 +532,101 @@ async fn isolation_levels_as_postgresql() {
 async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
     rows(c, sql).await[0][0].clone().unwrap_or_default()
 }
+
+/// SELECT ... FOR UPDATE in a block holds the rows until the block ends:
+/// another session's UPDATE of a locked row waits for it and then applies
+/// on the committed value (no lost update); an unlocked row is free; two
+/// blocks locking in opposite orders end with one 40P01.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_for_update_locks_rows_until_the_block_ends() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.connect().await, s.connect().await);
+    a.batch_execute(
+        "CREATE TABLE q (id int PRIMARY KEY, n int NOT NULL); \
+         INSERT INTO q VALUES (1, 10), (2, 20), (3, 30)",
+    )
+    .await
+    .unwrap();
+    a.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(
+        one(&a, "SELECT n FROM q WHERE id = 1 FOR UPDATE").await,
+        "10"
+    );
+    // Not locked: goes through at once.
+    b.batch_execute("UPDATE q SET n = n + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    // Locked: waits for the block.
+    let waiter = {
+        let b = s.connect().await;
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            b.batch_execute("UPDATE q SET n = n + 1 WHERE id = 1")
+                .await
+                .unwrap();
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!waiter.is_finished(), "the UPDATE of a locked row waits");
+    // Readers are not blocked and see the committed value.
+    assert_eq!(one(&b, "SELECT n FROM q WHERE id = 1").await, "10");
+    a.batch_execute("UPDATE q SET n = n + 5 WHERE id = 1; COMMIT")
+        .await
+        .unwrap();
+    let waited = waiter.await.unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(300),
+        "{waited:?}"
+    );
+    assert_eq!(one(&a, "SELECT n FROM q WHERE id = 1").await, "16");
+    assert_eq!(one(&a, "SELECT n FROM q WHERE id = 2").await, "21");
+
+    // ROLLBACK releases the locks.
+    a.batch_execute("BEGIN; SELECT * FROM q WHERE id = 3 FOR SHARE; ROLLBACK")
+        .await
+        .unwrap();
+    b.batch_execute("UPDATE q SET n = 0 WHERE id = 3")
+        .await
+        .unwrap();
+
+    // Opposite orders: one of the two blocks is chosen as the victim.
+    a.batch_execute("BEGIN; SELECT * FROM q WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; SELECT * FROM q WHERE id = 2 FOR UPDATE")
+        .await
+        .unwrap();
+    let second = {
+        let b = b;
+        tokio::spawn(async move {
+            let r = b
+                .batch_execute("SELECT * FROM q WHERE id = 1 FOR UPDATE")
+                .await;
+            let _ = b.batch_execute("ROLLBACK").await;
+            r.err().map(|e| code(&e))
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let first = a
+        .batch_execute("SELECT * FROM q WHERE id = 2 FOR UPDATE")
+        .await
+        .err()
+        .map(|e| code(&e));
+    let _ = a.batch_execute("ROLLBACK").await;
+    let second = second.await.unwrap();
+    let codes = [first.clone(), second.clone()];
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| c.as_deref() == Some("40P01"))
+            .count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        one(&a, "SELECT count(*) FROM grape_txns WHERE intents > 0").await,
+        "0"
+    );
+    s.stop().await;
+}

@@ -9,9 +9,11 @@
 mod common;
 mod delete;
 mod insert;
+mod lock;
 mod update;
 
 pub use common::{resolve_table, returning_schema};
 pub use delete::delete;
 pub use insert::{insert, plain_insert};
+pub use lock::lock_rows;
 pub use update::update;

@@ -1,0 +1,92 @@
+//! SELECT ... FOR UPDATE / FOR SHARE: inside a transaction block the rows
+//! the query reads are locked (intents that change nothing) until the block
+//! ends, so other writers wait for it, as in PostgreSQL. Outside a block
+//! the locks would end with the statement, so none are taken.
+
+use datafusion::sql::sqlparser::ast::{Query, SetExpr};
+
+use crate::dataplane::Txn;
+use crate::dataplane::write::{RowWrite, WriteError};
+use crate::error::{PgError, PgResult, codes};
+use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::Engine;
+use crate::sql::session::{Isolation, Session};
+use crate::types::text::quote_ident;
+
+use super::common::*;
+use super::update::target_of;
+
+/// Lock the rows `q` reads (see the module doc). FOR SHARE takes the same
+/// exclusive lock as FOR UPDATE (stronger than PostgreSQL's: two FOR
+/// SHARE lockers of a row wait for each other).
+pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgResult<()> {
+    if q.locks.iter().any(|l| l.nonblock.is_some()) {
+        return Err(PgError::unsupported("NOWAIT and SKIP LOCKED"));
+    }
+    if !session.in_block() {
+        return Ok(());
+    }
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return Err(PgError::unsupported("FOR UPDATE over a set operation"));
+    };
+    let [from] = select.from.as_slice() else {
+        return Err(PgError::unsupported("FOR UPDATE over several tables"));
+    };
+    if !from.joins.is_empty() {
+        return Err(PgError::unsupported("FOR UPDATE over a join"));
+    }
+    let (parts, alias) = target_of(&from.relation)?;
+    let table = resolve_table(engine, session, &parts)?;
+    let alias = alias.unwrap_or_else(|| table.name.clone());
+    let ncols = table.columns.len();
+    for attempt in 0..MAX_RETRIES {
+        if attempt > 0 {
+            // A locked row changed since the snapshot: READ COMMITTED locks
+            // its newest version, as PostgreSQL does.
+            engine.fresh_snapshot(session).await;
+        }
+        register_target(session, &table)?;
+        let mut sql = format!(
+            "SELECT {}.* FROM {}.\"target\" AS {}",
+            quote_ident(&alias),
+            quote_ident(SCRATCH_SCHEMA),
+            quote_ident(&alias)
+        );
+        if let Some(sel) = &select.selection {
+            sql.push_str(&format!(" WHERE {sel}"));
+        }
+        let batches = run_sql(engine, session, &sql).await?;
+        let Some(block) = session.block_mut() else {
+            return Ok(());
+        };
+        let mut writes = Vec::new();
+        for (key, stored, _) in target_rows(&batches, ncols)? {
+            // A row this block already changed: lock the version it read.
+            let held = match block.writes.get(&key) {
+                Some(w) => w.expect.clone(),
+                None => Some(stored),
+            };
+            if held.is_some() {
+                writes.push(RowWrite {
+                    key,
+                    expect: held.clone(),
+                    new: held,
+                });
+            }
+        }
+        let repeatable = block.isolation >= Isolation::RepeatableRead;
+        let txn = block
+            .txn
+            .get_or_insert_with(|| Txn::begin(engine.data.clone()));
+        match txn.write_waiting(writes).await {
+            Ok(()) => return Ok(()),
+            Err(WriteError::Conflict(_)) if !repeatable => continue,
+            Err(WriteError::Conflict(_)) => break,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(PgError::new(
+        codes::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    ))
+}
