@@ -10,7 +10,9 @@
 # (PostgreSQL 15 runs beside each, as a noise gauge) and vector_bench.py on
 # 100,000 x 128 synthetic vectors (L2; load, HNSW build, recall and QPS at
 # ef_search $EFS). Env: DUR (pgbench seconds per run, default 15), EFS
-# (default 40,100), SECONDS_PER (QPS seconds, default 5). Results:
+# (default 40,100), SECONDS_PER (QPS seconds, default 5), WORKLOADS (which
+# pgbench workloads: default "select insert tpcb copy"), VECTORS=0 (skip the
+# vector part). Results:
 # benches/results/compare-pgbench.csv and compare-vector.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ for spec in "$@"; do
   GRAPEDB_BIN="$bin" benches/pgbench.sh "$DUR" > /dev/null
   sed "s/^grapedb,/$label,/" benches/results/pgbench.csv | grep -v '^target,' >> benches/results/compare-pgbench.csv
   sed "s/^grapedb,/$label,/" benches/results/pgbench-failed.csv | grep -v '^target,' >> benches/results/compare-failed.csv
+  [ "${VECTORS:-1}" = 0 ] && continue
   rm -rf /tmp/gcompare
   "$bin" start --data-dir /tmp/gcompare --listen 127.0.0.1:55433 > /tmp/gcompare.log 2>&1 &
   pid=$!
@@ -40,8 +43,10 @@ done
 echo "pgbench (tps; postgresql rows: the reference measured beside each build)"
 sort -t, -k2,2 -k3,3 -k4,4n -s benches/results/compare-pgbench.csv | column -s, -t
 echo
-echo "vector_bench (synthetic 100,000 x 128, L2)"
-column -s, -t < benches/results/compare-vector.csv
+if [ -f benches/results/compare-vector.csv ]; then
+  echo "vector_bench (synthetic 100,000 x 128, L2)"
+  column -s, -t < benches/results/compare-vector.csv
+fi
 echo
 echo "TPC-B-like transactions failed after 20 tries (label/postgresql, clients, failed)"
 column -s, -t benches/results/compare-failed.csv

@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-30}"
+# WORKLOADS: which of them to run (default all).
+WORKLOADS="${WORKLOADS:-select insert tpcb copy}"
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 ROWS_POINT="${ROWS_POINT:-100000}"
 ROWS_COPY="${ROWS_COPY:-1000000}"
 GPORT=55433
@@ -97,6 +100,7 @@ run() { # name port
   $P -c "CREATE TABLE bulk (id int8, a text, b float8)"
   head -n $ROWS_POINT "$WORK/copy.csv" | $P -c "\copy kv FROM pstdin CSV"
   for mode in simple prepared; do
+    has select || continue
     for c in 1 8; do
       out=$(pgbench -n -h 127.0.0.1 -p "$port" -U grape -M $mode -c $c -j $c -T "$DUR" -f "$WORK/select.sql" grape 2>&1)
       tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'); lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
@@ -104,6 +108,7 @@ run() { # name port
     done
   done
   for c in 1 8; do
+    has insert || continue
     out=$(pgbench -n -h 127.0.0.1 -p "$port" -U grape -M prepared -c $c -j $c -T "$DUR" -f "$WORK/insert.sql" grape 2>&1)
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'); lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
     echo "$name,insert,prepared,$c,$tps,$lat" >> benches/results/pgbench.csv
@@ -117,12 +122,14 @@ run() { # name port
   $P -c "INSERT INTO tb_tellers VALUES (1,1,0),(2,1,0),(3,1,0),(4,1,0),(5,1,0),(6,1,0),(7,1,0),(8,1,0),(9,1,0),(10,1,0)"
   head -n 100000 "$WORK/copy.csv" | cut -d, -f1 | sed 's/$/,1,0,filler/' | $P -c "\copy tb_accounts FROM pstdin CSV"
   for c in 1 8; do
+    has tpcb || continue
     out=$(pgbench -n -h 127.0.0.1 -p "$port" -U grape -M prepared -c $c -j $c -T "$DUR" --max-tries 20 -f "$WORK/tpcb.sql" grape 2>&1 || true)
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'); lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
     failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
     echo "$name,tpcb-like,prepared,$c,$tps,$lat" >> benches/results/pgbench.csv
     echo "$name,$c,${failed:-?}" >> benches/results/pgbench-failed.csv
   done
+  has copy || return 0
   local t0=$(date +%s.%N)
   $P -c "\copy bulk FROM '$WORK/copy.csv' CSV"
   local t1=$(date +%s.%N)

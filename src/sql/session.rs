@@ -9,6 +9,7 @@ use datafusion::prelude::SessionContext;
 
 use super::knn::KnnSettings;
 use super::params::Unbound;
+pub use super::settings::Isolation;
 use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
 use crate::dataplane::SnapshotTs;
 use crate::dataplane::write::RowWrite;
@@ -22,37 +23,6 @@ pub enum TxnState {
     Idle,
     /// Inside BEGIN ... COMMIT.
     Block(Box<Block>),
-}
-
-/// Isolation levels as PostgreSQL names them (READ UNCOMMITTED is READ
-/// COMMITTED there too). SERIALIZABLE is snapshot isolation here, as
-/// REPEATABLE READ (docs/compatibility.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Isolation {
-    ReadCommitted,
-    RepeatableRead,
-    Serializable,
-}
-
-impl Isolation {
-    pub fn parse(s: &str) -> Option<Isolation> {
-        let s = s.trim().to_lowercase();
-        let words: Vec<&str> = s.split_whitespace().collect();
-        match words.as_slice() {
-            ["read", "committed"] | ["read", "uncommitted"] => Some(Isolation::ReadCommitted),
-            ["repeatable", "read"] => Some(Isolation::RepeatableRead),
-            ["serializable"] => Some(Isolation::Serializable),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Isolation::ReadCommitted => "read committed",
-            Isolation::RepeatableRead => "repeatable read",
-            Isolation::Serializable => "serializable",
-        }
-    }
 }
 
 /// An open transaction block.

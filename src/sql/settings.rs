@@ -71,7 +71,7 @@ pub fn validate(key: &str, value: String) -> PgResult<String> {
                 })
         }
         "default_transaction_isolation" | "transaction_isolation" => {
-            match crate::sql::session::Isolation::parse(&value) {
+            match Isolation::parse(&value) {
                 Some(_) => Ok(value.trim().to_lowercase()),
                 None => Err(PgError::new(
                     codes::INVALID_PARAMETER_VALUE,
@@ -212,4 +212,35 @@ pub fn offset_of(tz: &str) -> Option<String> {
         return None;
     }
     Some(format!("{sign}{h:02}:{m:02}"))
+}
+
+/// Isolation levels as PostgreSQL names them (READ UNCOMMITTED is READ
+/// COMMITTED there too). SERIALIZABLE is snapshot isolation here, as
+/// REPEATABLE READ (docs/compatibility.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Option<Isolation> {
+        let s = s.trim().to_lowercase();
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words.as_slice() {
+            ["read", "committed"] | ["read", "uncommitted"] => Some(Isolation::ReadCommitted),
+            ["repeatable", "read"] => Some(Isolation::RepeatableRead),
+            ["serializable"] => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
 }
