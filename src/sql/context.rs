@@ -60,6 +60,8 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     for f in super::vector::udf::all() {
         ctx.register_udf(f);
     }
+    let options = ctx.state().config_options().clone();
+    ctx.register_udf(super::timestamps::to_timestamp(&options));
     for f in super::vector::aggregate::all() {
         ctx.register_udaf(f);
     }

@@ -23,6 +23,7 @@ mod query;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
+pub mod timestamps;
 pub mod txn;
 pub mod vector;
 

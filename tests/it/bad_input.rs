@@ -43,6 +43,34 @@ async fn sqlstates_and_session_survives() {
         .unwrap_err();
     assert_eq!(code(&e), "42P01");
     assert_eq!(e.as_db_error().unwrap().position().is_some(), true);
+    // Seconds beyond what a timestamp holds: PostgreSQL's error, not a
+    // date clamped to 2262.
+    for (sql, text) in [
+        (
+            "SELECT to_timestamp(1e18)",
+            "timestamp out of range: \"1e+18\"",
+        ),
+        (
+            "SELECT to_timestamp(-1e15)",
+            "timestamp out of range: \"-1e+15\"",
+        ),
+        (
+            "SELECT to_timestamp('NaN'::float8)",
+            "timestamp out of range: \"NaN\"",
+        ),
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert_eq!(
+            (code(&e).as_str(), message(&e).as_str()),
+            ("22008", text),
+            "{sql}"
+        );
+    }
+    // In range: still a timestamp.
+    assert_eq!(
+        rows(&c, "SELECT to_timestamp(1e9) IS NOT NULL").await,
+        vec![vec![Some("t".into())]]
+    );
     let e = c.simple_query("SELECT 1 FROM t WHERE").await.unwrap_err();
     assert_eq!(message(&e), "syntax error at end of input");
     let e = c.simple_query("SELECT * FRM t").await.unwrap_err();
