@@ -101,6 +101,24 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         if n > 0 {
             tracing::info!("finished {n} transactions left by the last run");
         }
+        // DROP/TRUNCATE data deletes a crash interrupted.
+        let purges = catalog
+            .pending_purges()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !purges.is_empty() {
+            let ops = purges
+                .iter()
+                .map(|p| crate::shard::Op::DeletePrefix { prefix: p.clone() })
+                .collect();
+            crate::dataplane::write::on_every_shard(data.as_ref(), ops)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            catalog
+                .purged(&purges)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tracing::info!("finished {} purges left by the last run", purges.len());
+        }
         let d = Arc::downgrade(&data);
         tokio::spawn(async move {
             loop {

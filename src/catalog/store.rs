@@ -12,6 +12,16 @@ use crate::error::{PgError, PgResult, codes};
 use crate::shard::{Command, CommandResult, Op};
 
 const CATALOG_KEY: &[u8] = b"catalog";
+/// Key prefixes whose rows are being deleted on every shard (DROP,
+/// TRUNCATE): recorded before the deletes begin and removed when they are
+/// done, so a crash in between is finished at the next start.
+const PURGE_PREFIX: &[u8] = b"purge/";
+
+fn purge_key(prefix: &[u8]) -> Vec<u8> {
+    let mut k = PURGE_PREFIX.to_vec();
+    k.extend_from_slice(prefix);
+    k
+}
 /// Sequence values are handed out from the meta group in blocks of this size;
 /// a restart skips the rest of a block (gaps, as PostgreSQL's sequence cache).
 const SEQUENCE_BLOCK: i64 = 100;
@@ -42,11 +52,25 @@ impl CatalogStore {
     /// Apply a change to the catalog through the meta group. `f` edits a copy;
     /// its result is returned when the change has been committed.
     pub async fn update<T>(&self, f: impl FnOnce(&mut Catalog) -> PgResult<T>) -> PgResult<T> {
+        self.update_and_purge(|cat| f(cat).map(|out| (out, Vec::new())))
+            .await
+    }
+
+    /// [`CatalogStore::update`] that also records, in the same meta-group
+    /// command, the key prefixes `f` returns as to be purged (a dropped
+    /// table's rows): the change and the promise to delete its data commit
+    /// together. The caller deletes them and calls [`CatalogStore::purged`].
+    pub async fn update_and_purge<T>(
+        &self,
+        f: impl FnOnce(&mut Catalog) -> PgResult<(T, Vec<Vec<u8>>)>,
+    ) -> PgResult<T> {
         let _guard = self.ddl_lock.lock().await;
         let old = self.current();
         let mut new = (*old).clone();
-        let out = f(&mut new)?;
+        let (out, purges) = f(&mut new)?;
         if new == *old {
+            drop(_guard);
+            self.purging(&purges).await?;
             return Ok(out);
         }
         new.version = old.version + 1;
@@ -56,7 +80,7 @@ impl CatalogStore {
             Some(bincode::serialize(&*old).map_err(|e| PgError::internal(e.to_string()))?)
         };
         let value = bincode::serialize(&new).map_err(|e| PgError::internal(e.to_string()))?;
-        let cmd = Command::new(vec![
+        let mut ops = vec![
             Op::Check {
                 key: CATALOG_KEY.to_vec(),
                 expect,
@@ -65,7 +89,12 @@ impl CatalogStore {
                 key: CATALOG_KEY.to_vec(),
                 value,
             },
-        ]);
+        ];
+        ops.extend(purges.iter().map(|p| Op::Put {
+            key: purge_key(p),
+            value: Vec::new(),
+        }));
+        let cmd = Command::new(ops);
         let res = self.node.meta.propose(cmd).await;
         if let Ok(CommandResult::Applied { .. }) = res {
             *self.current.write() = Arc::new(new);
@@ -85,6 +114,46 @@ impl CatalogStore {
                 "could not serialize access due to concurrent catalog change",
             )),
         }
+    }
+
+    /// Record that the rows under `prefixes` are about to be deleted on
+    /// every shard (TRUNCATE: the catalog does not change).
+    pub async fn purging(&self, prefixes: &[Vec<u8>]) -> PgResult<()> {
+        if prefixes.is_empty() {
+            return Ok(());
+        }
+        let ops = prefixes
+            .iter()
+            .map(|p| Op::Put {
+                key: purge_key(p),
+                value: Vec::new(),
+            })
+            .collect();
+        self.node.meta.propose(Command::new(ops)).await?;
+        Ok(())
+    }
+
+    /// The rows under `prefixes` are deleted on every shard.
+    pub async fn purged(&self, prefixes: &[Vec<u8>]) -> PgResult<()> {
+        let ops = prefixes
+            .iter()
+            .map(|p| Op::Delete { key: purge_key(p) })
+            .collect();
+        self.node.meta.propose(Command::new(ops)).await?;
+        Ok(())
+    }
+
+    /// Purges recorded and not finished (a crash stopped them).
+    pub fn pending_purges(&self) -> PgResult<Vec<Vec<u8>>> {
+        let mut end = PURGE_PREFIX.to_vec();
+        *end.last_mut().expect("non-empty") += 1;
+        Ok(self
+            .node
+            .meta
+            .scan(PURGE_PREFIX, Some(&end), usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| k[PURGE_PREFIX.len()..].to_vec())
+            .collect())
     }
 
     /// Next value of a named sequence (1, 2, 3, ...).

@@ -142,7 +142,10 @@ async fn in_txn(data: &Arc<dyn ShardAccess>, writes: &[RowWrite]) -> Result<(), 
 /// its keys are on all of them).
 pub async fn on_every_shard(data: &dyn ShardAccess, ops: Vec<Op>) -> Result<(), PgError> {
     let epoch = data.epoch();
-    for shard in data.shards() {
+    for (i, shard) in data.shards().into_iter().enumerate() {
+        if i == 1 {
+            crate::failpoint::hit("purge-mid-shards");
+        }
         data.propose(shard, epoch, Command::new(ops.clone()))
             .await?;
     }

@@ -82,19 +82,30 @@ pub(super) fn column_from_def(
     Ok((col, pk, unique))
 }
 
-/// Delete every row and index entry of a table on every shard.
-pub(super) async fn purge_table_data(engine: &Engine, table: &Table) -> PgResult<()> {
+/// The key prefixes of a table's rows and its (non-vector) index entries.
+pub(super) fn table_prefixes(table: &Table) -> Vec<Vec<u8>> {
     let mut prefixes = vec![table_prefix(table.id)];
     for idx in &table.indexes {
         if !idx.primary {
             prefixes.push(table_prefix(idx.id));
         }
     }
+    prefixes
+}
+
+/// Delete every key under `prefixes` on every shard, then forget the purge
+/// the catalog recorded for them (a crash before that finishes it at the
+/// next start).
+pub(super) async fn purge(engine: &Engine, prefixes: Vec<Vec<u8>>) -> PgResult<()> {
+    if prefixes.is_empty() {
+        return Ok(());
+    }
     let ops = prefixes
         .iter()
         .map(|p| Op::DeletePrefix { prefix: p.clone() })
         .collect();
-    on_every_shard(engine.data.as_ref(), ops).await
+    on_every_shard(engine.data.as_ref(), ops).await?;
+    engine.catalog.purged(&prefixes).await
 }
 
 /// Read every row of a table (for backfills and checks).

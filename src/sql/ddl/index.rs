@@ -202,19 +202,21 @@ pub(super) async fn drop_index(
             ),
         ));
     }
+    let prefixes = match idx.vector {
+        Some(_) => vec![],
+        None => vec![table_prefix(idx.id)],
+    };
     engine
         .catalog
-        .update(|cat| {
+        .update_and_purge(|cat| {
             if let Some(t) = cat.tables.get_mut(&owner.id) {
                 t.indexes.retain(|i| i.name != name);
             }
-            Ok(())
+            Ok(((), prefixes.clone()))
         })
         .await?;
     if idx.vector.is_some() {
         engine.vindexes.drop_index(idx.id);
-        return Ok(());
     }
-    let prefix = table_prefix(idx.id);
-    on_every_shard(engine.data.as_ref(), vec![Op::DeletePrefix { prefix }]).await
+    super::common::purge(engine, prefixes).await
 }

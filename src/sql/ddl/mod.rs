@@ -20,7 +20,7 @@ use crate::sql::dml::resolve_table;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
 use alter::alter_table;
-use common::purge_table_data;
+use common::{purge, table_prefixes};
 use index::{create_index, drop_index};
 use table::{create_table, drop_table};
 
@@ -80,11 +80,11 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                     let mut skipped = false;
                     let dropped = engine
                         .catalog
-                        .update(|cat| {
+                        .update_and_purge(|cat| {
                             if !cat.schemas.contains(&name) {
                                 if if_exists {
                                     skipped = true;
-                                    return Ok(vec![]);
+                                    return Ok((vec![], vec![]));
                                 }
                                 return Err(PgError::new(codes::INVALID_SCHEMA_NAME, format!("schema \"{name}\" does not exist")));
                             }
@@ -96,11 +96,13 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                                 )
                                 .with_detail(format!("table {}.{} depends on schema {name}", name, tables[0].name)));
                             }
+                            let mut prefixes = Vec::new();
                             for t in &tables {
                                 cat.tables.remove(&t.id);
+                                prefixes.extend(table_prefixes(t));
                             }
                             cat.schemas.remove(&name);
-                            Ok(tables)
+                            Ok((prefixes.clone(), prefixes))
                         })
                         .await?;
                     if skipped {
@@ -109,9 +111,7 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                             format!("schema \"{name}\" does not exist, skipping"),
                         ));
                     }
-                    for t in dropped {
-                        purge_table_data(engine, &t).await?;
-                    }
+                    purge(engine, dropped).await?;
                 }
                 Ok(Output::Command("DROP SCHEMA".into()))
             }
@@ -128,9 +128,11 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
             for target in &t.table_names {
                 tables.push(resolve_table(engine, session, &object_parts(&target.name))?);
             }
-            for table in tables {
-                purge_table_data(engine, &table).await?;
-            }
+            // Recorded first: a crash midway is finished at the next start,
+            // so the TRUNCATE is never left half done.
+            let prefixes: Vec<Vec<u8>> = tables.iter().flat_map(|t| table_prefixes(t)).collect();
+            engine.catalog.purging(&prefixes).await?;
+            purge(engine, prefixes).await?;
             Ok(Output::Command("TRUNCATE TABLE".into()))
         }
         Statement::CreateIndex(ci) => create_index(engine, session, ci).await,

@@ -173,15 +173,18 @@ pub(super) async fn drop_table(
         }
         Err(e) => return Err(e),
     };
+    // The table leaves the catalog and its data is promised to be purged
+    // in one command; a crash before the purge ends is finished at start.
+    let prefixes = table_prefixes(&table);
     engine
         .catalog
-        .update(|cat| {
+        .update_and_purge(|cat| {
             cat.tables.remove(&table.id);
-            Ok(())
+            Ok(((), prefixes.clone()))
         })
         .await?;
     for idx in table.indexes.iter().filter(|i| i.vector.is_some()) {
         engine.vindexes.drop_index(idx.id);
     }
-    purge_table_data(engine, &table).await
+    purge(engine, prefixes).await
 }
