@@ -630,3 +630,52 @@ async fn select_for_update_locks_rows_until_the_block_ends() {
     );
     s.stop().await;
 }
+
+/// One session moves rows to new primary keys (other shards) while
+/// another updates the same rows: every row ends up exactly once, under
+/// its old or its new key, and an update is either carried along or finds
+/// no row (as PostgreSQL's READ COMMITTED: UPDATE 0 after the move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_moved_between_shards_while_updated_stay_whole() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.connect().await, s.connect().await);
+    let values: Vec<String> = (1..=40).map(|i| format!("({i}, 0)")).collect();
+    a.batch_execute(&format!(
+        "CREATE TABLE mv (id int PRIMARY KEY, n int NOT NULL); INSERT INTO mv VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    let mover = tokio::spawn(async move {
+        for i in 1..=40 {
+            a.batch_execute(&format!("UPDATE mv SET id = id + 1000 WHERE id = {i}"))
+                .await
+                .unwrap();
+        }
+    });
+    let mut carried = 0u64;
+    for i in 1..=40 {
+        let n = b
+            .execute(&format!("UPDATE mv SET n = n + 1 WHERE id = {i}"), &[])
+            .await
+            .unwrap();
+        carried += n;
+    }
+    mover.await.unwrap();
+    let c = s.connect().await;
+    assert_eq!(one(&c, "SELECT count(*) FROM mv").await, "40");
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM mv WHERE id > 1000").await,
+        "40"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(DISTINCT id - 1000) FROM mv WHERE id - 1000 BETWEEN 1 AND 40"
+        )
+        .await,
+        "40"
+    );
+    assert_eq!(one(&c, "SELECT sum(n) FROM mv").await, carried.to_string());
+    s.stop().await;
+}
