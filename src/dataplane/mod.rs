@@ -27,7 +27,7 @@ pub use gc::GcRun;
 pub use local::LocalShards;
 pub use overlay::Overlay;
 pub use snapshot::{AtSnapshot, SnapshotTs, Timestamps, WriteTs};
-pub use txn::{LiveTxns, Txn};
+pub use txn::{Interrupt, LiveTxns, Txn};
 
 use crate::ann::Point;
 use crate::catalog::Table;

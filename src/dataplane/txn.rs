@@ -48,6 +48,64 @@ struct LiveInner {
     waits: HashMap<TxnId, TxnId>,
 }
 
+/// A cancel or statement_timeout that reached a write running detached
+/// (`Engine::apply_detached`): it stops the write only while the write
+/// waits for another transaction's locks holding nothing (or before its
+/// own intents are committed), so nothing of it applies.
+#[derive(Default)]
+pub struct Interrupt {
+    /// 0: none; 1: cancel; 2: statement_timeout.
+    why: std::sync::atomic::AtomicU8,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    pub fn raise(&self, timeout: bool) {
+        self.why.store(
+            if timeout { 2 } else { 1 },
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        self.notify.notify_waiters();
+    }
+
+    pub fn clear(&self) {
+        self.why.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn error(&self) -> Option<PgError> {
+        let why = match self.why.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => "user request",
+            2 => "statement timeout",
+            _ => return None,
+        };
+        Some(PgError::new(
+            codes::QUERY_CANCELED,
+            format!("canceling statement due to {why}"),
+        ))
+    }
+
+    /// Resolves when raised.
+    async fn raised(&self) -> PgError {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(e) = self.error() {
+                return e;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// [`Interrupt::raised`] of an optional interrupt (never, without one).
+async fn interrupted(i: Option<&Interrupt>) -> PgError {
+    match i {
+        Some(i) => i.raised().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Keeps a transaction registered as running until dropped.
 pub struct LiveGuard {
     txns: Arc<LiveTxns>,
@@ -189,6 +247,8 @@ pub struct Txn {
     /// statement cancelled, may have left intents there).
     in_flight: Vec<ShardId>,
     live: Option<LiveGuard>,
+    /// Stops lock waits (see [`Interrupt`]).
+    interrupt: Option<Arc<Interrupt>>,
 }
 
 impl Txn {
@@ -203,7 +263,14 @@ impl Txn {
             remembered: 0,
             in_flight: Vec::new(),
             live,
+            interrupt: None,
         }
+    }
+
+    /// Let `interrupt` stop this transaction's lock waits.
+    pub fn interruptible(mut self, interrupt: Option<Arc<Interrupt>>) -> Txn {
+        self.interrupt = interrupt;
+        self
     }
 
     pub fn id(&self) -> TxnId {
@@ -305,7 +372,8 @@ impl Txn {
                 return Err(stop);
             }
             for (holder, holder_record, key) in holders {
-                wait_for(&self.data, Some(self.id), holder, holder_record, &key).await?;
+                let i = self.interrupt.as_deref();
+                wait_for(&self.data, Some(self.id), holder, holder_record, &key, i).await?;
             }
             todo = again;
         }
@@ -580,8 +648,17 @@ pub(super) async fn wait_for(
     holder: TxnId,
     record: ShardId,
     key: &[u8],
+    interrupt: Option<&Interrupt>,
 ) -> Result<(), Stop> {
-    match data.live_txns().wait(me, holder).await {
+    if let Some(e) = interrupt.and_then(Interrupt::error) {
+        return Err(Stop::Failed(e));
+    }
+    let live = data.live_txns();
+    let waited = tokio::select! {
+        w = live.wait(me, holder) => w,
+        e = interrupted(interrupt) => return Err(Stop::Failed(e)),
+    };
+    match waited {
         Ok(true) => Ok(()),
         Ok(false) => {
             let shard = data.shard_of(key);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use super::rows::{Conflict, RowWrite, WriteError, merge_write};
-use super::txn::{self, CHUNK, Stop, Txn, wait_for};
+use super::txn::{self, CHUNK, Interrupt, Stop, Txn, wait_for};
 use crate::dataplane::{ShardAccess, ShardError};
 use crate::error::{PgError, codes};
 use crate::hlc::Timestamp;
@@ -51,6 +51,7 @@ fn command_for(writes: &[RowWrite], ts: Timestamp) -> Command {
 pub async fn apply_writes(
     data: &Arc<dyn ShardAccess>,
     writes: Vec<RowWrite>,
+    interrupt: Option<Arc<Interrupt>>,
 ) -> Result<usize, WriteError> {
     let n = writes.len();
     let mut merged: BTreeMap<Vec<u8>, RowWrite> = BTreeMap::new();
@@ -66,7 +67,7 @@ pub async fn apply_writes(
         let outcome = if one_shard {
             one_phase(data.as_ref(), first, &writes).await
         } else {
-            in_txn(data, &writes).await
+            in_txn(data, &writes, interrupt.clone()).await
         };
         let stop = match outcome {
             Ok(()) => return Ok(n),
@@ -74,7 +75,7 @@ pub async fn apply_writes(
                 holder,
                 record,
                 key,
-            }) => wait_for(data, None, holder, record, &key).await,
+            }) => wait_for(data, None, holder, record, &key, interrupt.as_deref()).await,
             Err(stop) => Err(stop),
         };
         match stop {
@@ -124,8 +125,12 @@ async fn one_phase(data: &dyn ShardAccess, shard: u32, writes: &[RowWrite]) -> R
 }
 
 /// Writes on several shards: a transaction of their own.
-async fn in_txn(data: &Arc<dyn ShardAccess>, writes: &[RowWrite]) -> Result<(), Stop> {
-    let mut t = Txn::begin(data.clone());
+async fn in_txn(
+    data: &Arc<dyn ShardAccess>,
+    writes: &[RowWrite],
+    interrupt: Option<Arc<Interrupt>>,
+) -> Result<(), Stop> {
+    let mut t = Txn::begin(data.clone()).interruptible(interrupt);
     match t.write(writes, false).await {
         Ok(()) => t.commit().await.map_err(|e| match e {
             WriteError::Conflict(c) => Stop::Conflict(c),

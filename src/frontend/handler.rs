@@ -54,9 +54,11 @@ impl Frontend {
         let timeout = session.statement_timeout();
         let committing = session.committing.clone();
         committing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let interrupt = session.interrupt.clone();
+        interrupt.clear();
         let cancel = slot.cancel.start_query().await;
         let fut = run_statement(&self.engine, slot, session, stmt, format);
-        let res = until_interrupted(fut, timeout, cancel, &committing).await;
+        let res = until_interrupted(fut, timeout, cancel, &committing, &interrupt).await;
         if res.is_err() {
             session.fail_block();
         }
@@ -86,6 +88,7 @@ async fn until_interrupted<T>(
     timeout: Option<std::time::Duration>,
     cancel: futures_channel::oneshot::Receiver<()>,
     committing: &std::sync::atomic::AtomicBool,
+    interrupt: &crate::dataplane::Interrupt,
 ) -> Result<T, PgError> {
     use std::sync::atomic::Ordering;
     tokio::pin!(fut);
@@ -104,6 +107,8 @@ async fn until_interrupted<T>(
                         "canceling statement due to statement timeout",
                     ));
                 }
+                // The write stops if it still waits for locks.
+                interrupt.raise(true);
             }
             r = async { cancel.as_mut().expect("guarded").await }, if cancel.is_some() => {
                 cancel = None;
@@ -113,6 +118,9 @@ async fn until_interrupted<T>(
                         codes::QUERY_CANCELED,
                         "canceling statement due to user request",
                     ));
+                }
+                if r.is_ok() {
+                    interrupt.raise(false);
                 }
             }
         }

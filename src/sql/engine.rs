@@ -12,8 +12,8 @@ use super::errors::df_error;
 use super::rewrite;
 use super::session::{Session, TxnState};
 use crate::catalog::CatalogStore;
-use crate::dataplane::ShardAccess;
 use crate::dataplane::write::{RowWrite, WriteError, apply_writes, merge_write};
+use crate::dataplane::{Interrupt, ShardAccess};
 use crate::error::{PgError, PgResult};
 
 /// Shared, node-wide state every session uses.
@@ -56,16 +56,24 @@ impl Engine {
                 session
                     .committing
                     .store(true, std::sync::atomic::Ordering::SeqCst);
-                self.apply_detached(writes).await.map(|_| ())
+                let interrupt = session.interrupt.clone();
+                self.apply_detached(writes, interrupt).await.map(|_| ())
             }
         }
     }
 
     /// Apply writes in their own task: a statement cancelled or timed out
     /// while writing still finishes (or rolls back) its write as a whole.
-    pub async fn apply_detached(&self, writes: Vec<RowWrite>) -> Result<usize, WriteError> {
+    /// `interrupt` (the session's) stops it only while it waits for
+    /// another transaction's locks with nothing of it written.
+    pub async fn apply_detached(
+        &self,
+        writes: Vec<RowWrite>,
+        interrupt: Arc<Interrupt>,
+    ) -> Result<usize, WriteError> {
         let data = self.data.clone();
-        match tokio::spawn(async move { apply_writes(&data, writes).await }).await {
+        match tokio::spawn(async move { apply_writes(&data, writes, Some(interrupt)).await }).await
+        {
             Ok(r) => r,
             Err(e) => Err(WriteError::Failed(PgError::internal(format!(
                 "write task failed: {e}"

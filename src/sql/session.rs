@@ -74,6 +74,9 @@ pub struct Session {
     /// Set when the running statement has begun a durable write: from then
     /// on cancel and statement_timeout wait for its outcome.
     pub committing: Arc<std::sync::atomic::AtomicBool>,
+    /// A cancel or timeout that arrived while committing: passed to the
+    /// write, which stops if it is still waiting for locks.
+    pub interrupt: Arc<crate::dataplane::Interrupt>,
     /// Binary vector parameters of the statement about to run, left as
     /// placeholders for the direct KNN path (see `params::Param::Vector`);
     /// taken by `Engine::execute`.
@@ -109,6 +112,7 @@ impl Session {
             notices: Vec::new(),
             knn,
             committing: Default::default(),
+            interrupt: Default::default(),
             unbound: Vec::new(),
         };
         let _ = s.apply_side_effects("timezone");

@@ -150,11 +150,13 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     session
         .committing
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    let interrupt = session.interrupt.clone();
     let done = match locks {
-        None => engine.apply_detached(writes).await.map(|_| ()),
+        None => engine.apply_detached(writes, interrupt).await.map(|_| ()),
         // The block holds row locks: its writes join that transaction (in
         // a task of its own, so nothing interrupts the commit).
-        Some(mut t) => tokio::spawn(async move {
+        Some(t) => tokio::spawn(async move {
+            let mut t = t.interruptible(Some(interrupt));
             match t.write_waiting(writes).await {
                 Ok(()) => t.commit().await,
                 Err(e) => {

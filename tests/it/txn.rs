@@ -679,3 +679,62 @@ async fn rows_moved_between_shards_while_updated_stay_whole() {
     assert_eq!(one(&c, "SELECT sum(n) FROM mv").await, carried.to_string());
     s.stop().await;
 }
+
+/// An UPDATE waiting for a row another block locked can be cancelled, or
+/// stopped by statement_timeout, like in PostgreSQL: 57014 and nothing of
+/// it applied; the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waiting_for_a_lock_can_be_cancelled() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.connect().await, s.connect().await);
+    a.batch_execute(
+        "CREATE TABLE w (id int PRIMARY KEY, n int NOT NULL, v text UNIQUE); \
+         INSERT INTO w VALUES (1, 0, 'a'), (2, 0, 'b')",
+    )
+    .await
+    .unwrap();
+    a.batch_execute("BEGIN; SELECT * FROM w WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    // Cancel: one shard (one phase) and several shards (a transaction).
+    for sql in [
+        "UPDATE w SET n = n + 1 WHERE id = 1",
+        "UPDATE w SET n = n + 1, v = 'moved' WHERE id = 1",
+    ] {
+        let token = b.cancel_token();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        });
+        let e = b.batch_execute(sql).await.unwrap_err();
+        canceller.await.unwrap();
+        assert_eq!(code(&e), "57014", "{sql}: {}", message(&e));
+        assert_eq!(message(&e), "canceling statement due to user request");
+    }
+    b.batch_execute("SET statement_timeout = 300")
+        .await
+        .unwrap();
+    let e = b
+        .batch_execute("UPDATE w SET n = n + 1 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "canceling statement due to statement timeout");
+    b.batch_execute("RESET statement_timeout").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&b, "SELECT id, n, v FROM w ORDER BY id").await,
+        vec![
+            vec![Some("1".into()), Some("0".into()), Some("a".into())],
+            vec![Some("2".into()), Some("0".into()), Some("b".into())],
+        ],
+        "nothing of the stopped writes applied"
+    );
+    b.batch_execute("UPDATE w SET n = 5 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&b, "SELECT count(*) FROM grape_txns WHERE intents > 0").await,
+        "0"
+    );
+    s.stop().await;
+}

@@ -131,7 +131,7 @@ pub(super) async fn create_index(
             .with_detail(format!("Key ({:?}) is duplicated.", vals)),
         )
     } else {
-        match apply_writes(&engine.data, writes).await {
+        match apply_writes(&engine.data, writes, None).await {
             Ok(_) => None,
             Err(WriteError::Conflict(_)) => Some(PgError::new(
                 codes::UNIQUE_VIOLATION,
