@@ -22,6 +22,17 @@ pub struct Conflict {
     pub actual: Option<Vec<u8>>,
 }
 
+impl Conflict {
+    /// `w`'s precondition failed: the key held `actual`.
+    pub fn on(w: &RowWrite, actual: Option<Vec<u8>>) -> Conflict {
+        Conflict {
+            key: w.key.clone(),
+            expected: w.expect.clone(),
+            actual,
+        }
+    }
+}
+
 pub enum WriteError {
     Conflict(Conflict),
     Failed(PgError),

@@ -332,11 +332,7 @@ impl Txn {
                     Ok(CommandResult::Applied { .. }) => self.remember(shard, &chunk),
                     Ok(CommandResult::CheckFailed { op_index, actual }) => {
                         let w = chunk[op_index - skip];
-                        stop.get_or_insert(Stop::Conflict(Conflict {
-                            key: w.key.clone(),
-                            expected: w.expect.clone(),
-                            actual,
-                        }));
+                        stop.get_or_insert(Stop::Conflict(Conflict::on(w, actual)));
                     }
                     Ok(CommandResult::Locked {
                         op_index,

@@ -97,12 +97,7 @@ async fn one_phase(data: &dyn ShardAccess, shard: u32, writes: &[RowWrite]) -> R
     match txn::propose(data, shard, command_for(writes, commit.ts)).await {
         Ok(CommandResult::Applied { .. }) => Ok(()),
         Ok(CommandResult::CheckFailed { op_index, actual }) => {
-            let w = &writes[op_index];
-            Err(Stop::Conflict(Conflict {
-                key: w.key.clone(),
-                expected: w.expect.clone(),
-                actual,
-            }))
+            Err(Stop::Conflict(Conflict::on(&writes[op_index], actual)))
         }
         Ok(CommandResult::Locked {
             op_index,

@@ -29,6 +29,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::Output;
+use super::parse::folded;
 use super::session::Session;
 use crate::ann::Point;
 use crate::catalog::Table;
@@ -120,15 +121,6 @@ fn query_arg(e: &Expr) -> Option<QueryArg> {
 
 fn is_name(name: &ObjectName, want: &str) -> bool {
     matches!(name.0.as_slice(), [p] if p.as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(want)))
-}
-
-/// An identifier as the catalog spells it (unquoted names fold to lower case).
-fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
 }
 
 /// A non-negative integer constant (LIMIT/OFFSET) that PostgreSQL accepts

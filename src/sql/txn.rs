@@ -9,7 +9,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::engine::Engine;
 use super::output::Output;
-use super::session::{Isolation, Session};
+use super::parse::folded;
+use super::session::{Block, Isolation, Session};
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::error::{Notice, PgError, PgResult, codes};
 
@@ -196,14 +197,6 @@ pub async fn rollback(session: &mut Session) -> PgResult<Output> {
     Ok(Output::TxnEnd("ROLLBACK".into()))
 }
 
-fn name_of(id: &Ident) -> String {
-    if id.quote_style.is_some() {
-        id.value.clone()
-    } else {
-        id.value.to_lowercase()
-    }
-}
-
 fn only_in_block(what: &str) -> PgError {
     PgError::new(
         codes::NO_ACTIVE_SQL_TRANSACTION,
@@ -222,20 +215,28 @@ pub fn savepoint(session: &mut Session, name: &Ident) -> PgResult<Output> {
     let b = session
         .block_mut()
         .ok_or_else(|| only_in_block("SAVEPOINT"))?;
-    b.savepoints.push((name_of(name), b.writes.clone()));
+    b.savepoints.push((folded(name), b.writes.clone()));
     Ok(Output::Command("SAVEPOINT".into()))
 }
 
-pub fn release(session: &mut Session, name: &Ident) -> PgResult<Output> {
-    let name = name_of(name);
-    let b = session
-        .block_mut()
-        .ok_or_else(|| only_in_block("RELEASE SAVEPOINT"))?;
+/// The open block and the position of its newest savepoint `name`.
+fn find_savepoint<'a>(
+    session: &'a mut Session,
+    name: &Ident,
+    what: &str,
+) -> PgResult<(&'a mut Block, usize)> {
+    let name = folded(name);
+    let b = session.block_mut().ok_or_else(|| only_in_block(what))?;
     let at = b
         .savepoints
         .iter()
         .rposition(|(n, _)| *n == name)
         .ok_or_else(|| no_savepoint(&name))?;
+    Ok((b, at))
+}
+
+pub fn release(session: &mut Session, name: &Ident) -> PgResult<Output> {
+    let (b, at) = find_savepoint(session, name, "RELEASE SAVEPOINT")?;
     b.savepoints.truncate(at);
     Ok(Output::Command("RELEASE".into()))
 }
@@ -243,15 +244,7 @@ pub fn release(session: &mut Session, name: &Ident) -> PgResult<Output> {
 /// ROLLBACK TO SAVEPOINT: the writes as they were when it was set; the
 /// savepoint stays, later ones go, a failed block works again.
 pub fn rollback_to(session: &mut Session, name: &Ident) -> PgResult<Output> {
-    let name = name_of(name);
-    let b = session
-        .block_mut()
-        .ok_or_else(|| only_in_block("ROLLBACK TO SAVEPOINT"))?;
-    let at = b
-        .savepoints
-        .iter()
-        .rposition(|(n, _)| *n == name)
-        .ok_or_else(|| no_savepoint(&name))?;
+    let (b, at) = find_savepoint(session, name, "ROLLBACK TO SAVEPOINT")?;
     b.savepoints.truncate(at + 1);
     b.writes = b.savepoints[at].1.clone();
     b.failed = false;

@@ -299,6 +299,17 @@ pub async fn returning_schema(
     Ok(schema)
 }
 
+/// `SELECT alias.* FROM <scratch>."target" AS alias`: the DML scan of the
+/// table [`register_target`] registered (callers add FROM and WHERE).
+pub(super) fn target_scan_sql(alias: &str) -> String {
+    format!(
+        "SELECT {}.* FROM {}.\"target\" AS {}",
+        quote_ident(alias),
+        quote_ident(SCRATCH_SCHEMA),
+        quote_ident(alias)
+    )
+}
+
 /// Register the target table (with key and value columns) for a DML scan.
 pub(super) fn register_target(session: &Session, table: &Arc<Table>) -> PgResult<()> {
     let provider = GrapeTable::new(

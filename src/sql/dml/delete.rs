@@ -5,10 +5,8 @@ use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
-use crate::exec::catalog_provider::SCRATCH_SCHEMA;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output};
-use crate::types::text::quote_ident;
 
 use super::common::*;
 use super::update::*;
@@ -30,12 +28,7 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
             engine.fresh_snapshot(session).await;
         }
         register_target(session, &table)?;
-        let mut sql = format!(
-            "SELECT {}.* FROM {}.\"target\" AS {}",
-            quote_ident(&alias),
-            quote_ident(SCRATCH_SCHEMA),
-            quote_ident(&alias)
-        );
+        let mut sql = target_scan_sql(&alias);
         if let Some(using) = &del.using {
             for u in using {
                 sql.push_str(&format!(", {u}"));

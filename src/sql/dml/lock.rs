@@ -8,10 +8,8 @@ use datafusion::sql::sqlparser::ast::{Query, SetExpr};
 use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::error::{PgError, PgResult, codes};
-use crate::exec::catalog_provider::SCRATCH_SCHEMA;
 use crate::sql::Engine;
 use crate::sql::session::{Isolation, Session};
-use crate::types::text::quote_ident;
 
 use super::common::*;
 use super::update::target_of;
@@ -46,12 +44,7 @@ pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgR
             engine.fresh_snapshot(session).await;
         }
         register_target(session, &table)?;
-        let mut sql = format!(
-            "SELECT {}.* FROM {}.\"target\" AS {}",
-            quote_ident(&alias),
-            quote_ident(SCRATCH_SCHEMA),
-            quote_ident(&alias)
-        );
+        let mut sql = target_scan_sql(&alias);
         if let Some(sel) = &select.selection {
             sql.push_str(&format!(" WHERE {sel}"));
         }
