@@ -4,6 +4,7 @@
 //! The whole catalog is one versioned value in the meta Raft group; every DDL
 //! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
 
+pub mod locks;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -159,6 +160,78 @@ impl Catalog {
     pub fn tables_in(&self, schema: &str) -> impl Iterator<Item = &Table> {
         self.tables.values().filter(move |t| t.schema == schema)
     }
+    /// Carry the changes a transaction block made from `base` to `mine`
+    /// over to `onto`, the catalog as other sessions have changed it since:
+    /// objects the block changed must be as `base` had them (else 40001),
+    /// and names must stay unique (42P07, 42P06).
+    pub fn rebase(
+        base: &Catalog,
+        mine: &Catalog,
+        onto: &Catalog,
+    ) -> crate::error::PgResult<Catalog> {
+        use crate::error::{PgError, codes};
+        if onto.version == base.version {
+            return Ok(mine.clone());
+        }
+        let conflict = |what: String| {
+            PgError::new(
+                codes::SERIALIZATION_FAILURE,
+                format!("could not serialize access due to concurrent change of {what}"),
+            )
+        };
+        let mut out = onto.clone();
+        let ids: BTreeSet<TableId> = base
+            .tables
+            .keys()
+            .chain(mine.tables.keys())
+            .copied()
+            .collect();
+        for id in ids {
+            let (b, m) = (base.tables.get(&id), mine.tables.get(&id));
+            if b == m {
+                continue;
+            }
+            if onto.tables.get(&id) != b {
+                let name = b.or(m).map(|t| t.qualified_name()).unwrap_or_default();
+                return Err(conflict(format!("table {name}")));
+            }
+            match m {
+                Some(t) => {
+                    if out
+                        .tables
+                        .values()
+                        .any(|o| o.id != id && o.schema == t.schema && o.name == t.name)
+                    {
+                        return Err(PgError::new(
+                            codes::DUPLICATE_TABLE,
+                            format!("relation \"{}\" already exists", t.name),
+                        ));
+                    }
+                    out.tables.insert(id, t.clone());
+                }
+                None => {
+                    out.tables.remove(&id);
+                }
+            }
+        }
+        for s in mine.schemas.difference(&base.schemas) {
+            if !out.schemas.insert(s.clone()) {
+                return Err(PgError::new(
+                    codes::DUPLICATE_SCHEMA,
+                    format!("schema \"{s}\" already exists"),
+                ));
+            }
+        }
+        for s in base.schemas.difference(&mine.schemas) {
+            if out.tables_in(s).next().is_some() {
+                return Err(conflict(format!("schema {s}")));
+            }
+            out.schemas.remove(s);
+        }
+        out.next_table_id = onto.next_table_id.max(mine.next_table_id);
+        Ok(out)
+    }
+
     /// Find the table owning an index, by schema and index name.
     pub fn index_owner(&self, schema: &str, index: &str) -> Option<&Table> {
         self.tables_in(schema)

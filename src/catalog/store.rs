@@ -32,6 +32,8 @@ pub struct CatalogStore {
     /// Serialises DDL on this node so CAS conflicts are rare.
     ddl_lock: Mutex<()>,
     sequences: Mutex<std::collections::HashMap<String, (i64, i64)>>,
+    /// The node's table locks (sessions take theirs from here).
+    pub locks: Arc<super::locks::TableLocks>,
 }
 
 impl CatalogStore {
@@ -42,6 +44,7 @@ impl CatalogStore {
             current: RwLock::new(Arc::new(catalog)),
             ddl_lock: Mutex::new(()),
             sequences: Mutex::new(Default::default()),
+            locks: super::locks::TableLocks::new(),
         })
     }
 
@@ -74,12 +77,42 @@ impl CatalogStore {
             return Ok(out);
         }
         new.version = old.version + 1;
+        let ops = self.commit_ops(&old, &new, &purges)?;
+        let cmd = Command::new(ops);
+        let res = self.node.meta.propose(cmd).await;
+        if let Ok(CommandResult::Applied { .. }) = res {
+            self.installed(new);
+            return Ok(out);
+        }
+        // Refused, failed or of unknown outcome (timed out: it may still
+        // apply): take what the meta group holds now, so this node's copy
+        // is never left behind it (a later DDL that finds it changed again
+        // refreshes it the same way).
+        self.refresh();
+        match res {
+            Err(e) => Err(e.into()),
+            _ => Err(PgError::new(
+                codes::SERIALIZATION_FAILURE,
+                "could not serialize access due to concurrent catalog change",
+            )),
+        }
+    }
+
+    /// The meta-group ops that replace catalog `old` by `new` (failing if
+    /// `old` is no longer stored) and record `purges` as to be purged: the
+    /// transaction of a block with DDL commits them with its decision.
+    pub fn commit_ops(
+        &self,
+        old: &Catalog,
+        new: &Catalog,
+        purges: &[Vec<u8>],
+    ) -> PgResult<Vec<Op>> {
         let expect = if old.version == 0 && self.node.meta.get(CATALOG_KEY)?.is_none() {
             None
         } else {
-            Some(bincode::serialize(&*old).map_err(|e| PgError::internal(e.to_string()))?)
+            Some(bincode::serialize(old).map_err(|e| PgError::internal(e.to_string()))?)
         };
-        let value = bincode::serialize(&new).map_err(|e| PgError::internal(e.to_string()))?;
+        let value = bincode::serialize(new).map_err(|e| PgError::internal(e.to_string()))?;
         let mut ops = vec![
             Op::Check {
                 key: CATALOG_KEY.to_vec(),
@@ -94,26 +127,36 @@ impl CatalogStore {
             key: purge_key(p),
             value: Vec::new(),
         }));
-        let cmd = Command::new(ops);
-        let res = self.node.meta.propose(cmd).await;
-        if let Ok(CommandResult::Applied { .. }) = res {
-            *self.current.write() = Arc::new(new);
-            return Ok(out);
-        }
-        // Refused, failed or of unknown outcome (timed out: it may still
-        // apply): take what the meta group holds now, so this node's copy
-        // is never left behind it (a later DDL that finds it changed again
-        // refreshes it the same way).
+        Ok(ops)
+    }
+
+    /// Serialise catalog commits on this node (held from reading the
+    /// current catalog to installing the next).
+    pub async fn ddl_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.ddl_lock.lock().await
+    }
+
+    /// `new` was committed (by [`CatalogStore::commit_ops`]' ops).
+    pub fn installed(&self, new: Catalog) {
+        *self.current.write() = Arc::new(new);
+    }
+
+    /// Take what the meta group holds (after a commit of unknown outcome).
+    pub fn refresh(&self) {
         if let Ok(now) = stored(&self.node) {
             *self.current.write() = Arc::new(now);
         }
-        match res {
-            Err(e) => Err(e.into()),
-            _ => Err(PgError::new(
-                codes::SERIALIZATION_FAILURE,
-                "could not serialize access due to concurrent catalog change",
-            )),
-        }
+    }
+
+    /// Reserve `n` table/index ids: a block's DDL allocates from them, so
+    /// two blocks never give one id to two objects.
+    pub async fn reserve_ids(&self, n: u32) -> PgResult<u32> {
+        self.update(|cat| {
+            let start = cat.next_table_id;
+            cat.next_table_id += n;
+            Ok(start)
+        })
+        .await
     }
 
     /// Record that the rows under `prefixes` are about to be deleted on

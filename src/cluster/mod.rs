@@ -9,4 +9,4 @@ pub mod placement;
 
 pub use error::ShardError;
 pub use group::Group;
-pub use node::Node;
+pub use node::{META_GROUP, Node};

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::ann::Point;
 use crate::catalog::Table;
-use crate::cluster::{Group, Node};
+use crate::cluster::{Group, META_GROUP, Node};
 use crate::hlc::Timestamp;
 use crate::shard::txn::Intent;
 use crate::shard::{Command, CommandResult, TxnId, TxnStatus};
@@ -58,6 +58,9 @@ impl LocalShards {
     }
 
     fn group(&self, shard: ShardId) -> Result<&Group, ShardError> {
+        if shard == META_GROUP {
+            return Ok(&self.node.meta);
+        }
         // A shard this node does not hold: the caller's map is not ours.
         self.node.groups.get(&shard).ok_or(ShardError::Moved {
             shard,
@@ -74,6 +77,12 @@ impl ShardAccess for LocalShards {
 
     fn shards(&self) -> Vec<ShardId> {
         self.node.groups.keys().copied().collect()
+    }
+
+    fn record_groups(&self) -> Vec<ShardId> {
+        let mut g = vec![META_GROUP];
+        g.extend(self.shards());
+        g
     }
 
     fn shard_of(&self, key: &[u8]) -> ShardId {

@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+/// The group holding the catalog (and the records of transactions that change it).
+pub use crate::cluster::META_GROUP;
 pub use crate::cluster::ShardError;
 pub use crate::shard::{Command, CommandResult, Op};
 pub use gc::GcRun;
@@ -55,6 +57,12 @@ pub trait ShardAccess: Send + Sync + std::fmt::Debug {
 
     /// Every data shard, in id order.
     fn shards(&self) -> Vec<ShardId>;
+
+    /// The groups that may hold transaction records: every shard, and the
+    /// meta group (transactions that change the catalog).
+    fn record_groups(&self) -> Vec<ShardId> {
+        self.shards()
+    }
 
     /// The shard that owns an encoded key.
     fn shard_of(&self, key: &[u8]) -> ShardId;

@@ -199,6 +199,22 @@ fn deadlock(me: TxnId, holder: TxnId) -> PgError {
     ))
 }
 
+/// The conflict of a failed check.
+fn op_conflict(op: &Op, actual: Option<Vec<u8>>) -> Conflict {
+    match op {
+        Op::Check { key, expect } => Conflict {
+            key: key.clone(),
+            expected: expect.clone(),
+            actual,
+        },
+        _ => Conflict {
+            key: Vec::new(),
+            expected: None,
+            actual,
+        },
+    }
+}
+
 /// Propose `cmd`, sending it again (same request id) while the outcome is
 /// unknown.
 pub(super) async fn propose(
@@ -238,8 +254,10 @@ impl From<ShardError> for Stop {
 pub struct Txn {
     data: Arc<dyn ShardAccess>,
     id: TxnId,
-    /// The shard holding the record (the first written).
+    /// The shard holding the record (the first written, unless chosen).
     record: Option<ShardId>,
+    /// The record exists (a chosen record group gets it before any intent).
+    begun: bool,
     /// Shards holding intents, with their keys while they are few enough.
     written: BTreeMap<ShardId, Option<Vec<Vec<u8>>>>,
     remembered: usize,
@@ -259,12 +277,22 @@ impl Txn {
             data,
             id,
             record: None,
+            begun: false,
             written: BTreeMap::new(),
             remembered: 0,
             in_flight: Vec::new(),
             live,
             interrupt: None,
         }
+    }
+
+    /// A transaction whose record lives on group `record` (the meta
+    /// group, when the commit also changes the catalog: see
+    /// [`Txn::commit_with`]).
+    pub fn begin_recorded_on(data: Arc<dyn ShardAccess>, record: ShardId) -> Txn {
+        let mut t = Txn::begin(data);
+        t.record = Some(record);
+        t
     }
 
     /// Let `interrupt` stop this transaction's lock waits.
@@ -281,6 +309,9 @@ impl Txn {
     /// another transaction is waited for (a deadlock fails with 40P01);
     /// without, it stops the write with [`Stop::Locked`].
     pub(super) async fn write(&mut self, writes: &[RowWrite], wait: bool) -> Result<(), Stop> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         let mut by_shard: BTreeMap<ShardId, Vec<&RowWrite>> = BTreeMap::new();
         for w in writes {
             by_shard
@@ -297,6 +328,11 @@ impl Txn {
             self.record = by_shard.keys().next().copied();
         }
         let record = self.record.unwrap_or_default();
+        if !self.begun && !by_shard.contains_key(&record) {
+            let cmd = Command::new(vec![Op::BeginTxn { txn: self.id }]);
+            propose(self.data.as_ref(), record, cmd).await?;
+        }
+        self.begun = true;
         let mut todo: Vec<(ShardId, Vec<&RowWrite>)> = Vec::new();
         for (shard, ws) in by_shard {
             for chunk in ws.chunks(CHUNK) {
@@ -411,23 +447,60 @@ impl Txn {
     /// intents. Success means the transaction is durable; an error before
     /// the commit point means nothing of it applies; when the decision's
     /// outcome cannot be learned the error is 08007.
-    pub async fn commit(mut self) -> Result<(), WriteError> {
-        let Some(record) = self.record else {
-            self.live.take();
-            return Ok(());
+    pub async fn commit(self) -> Result<(), WriteError> {
+        self.commit_with(Vec::new()).await
+    }
+
+    /// [`Txn::commit`] whose decision also carries `extra`: checks and
+    /// writes of the record's group (the catalog, for DDL in a block),
+    /// applied with the decision or not at all. A failed check aborts the
+    /// transaction with a conflict.
+    pub async fn commit_with(mut self, extra: Vec<Op>) -> Result<(), WriteError> {
+        let record = match self.record {
+            Some(r) if self.begun => r,
+            // Nothing written: the extra writes commit alone.
+            _ if !extra.is_empty() => {
+                self.live.take();
+                let record = self.record.unwrap_or_default();
+                return match propose(self.data.as_ref(), record, Command::new(extra.clone())).await
+                {
+                    Ok(CommandResult::Applied { .. }) => Ok(()),
+                    Ok(CommandResult::CheckFailed { op_index, actual }) => {
+                        Err(WriteError::Conflict(op_conflict(&extra[op_index], actual)))
+                    }
+                    Ok(other) => Err(WriteError::Failed(PgError::internal(format!(
+                        "committing gave {other:?}"
+                    )))),
+                    Err(e) => Err(WriteError::Failed(e.into())),
+                };
+            }
+            _ => {
+                self.live.take();
+                return Ok(());
+            }
         };
         let data = self.data.clone();
         crate::failpoint::hit("txn-before-commit");
         // Snapshots at or above the commit timestamp wait for this guard:
         // they see the whole transaction, resolved.
         let guard = data.begin_write();
-        let mut cmd = Command::new(vec![Op::EndTxn {
+        let mut ops = vec![Op::EndTxn {
             txn: self.id,
             commit: true,
-        }]);
+        }];
+        ops.extend(extra);
+        let mut cmd = Command::new(ops);
         cmd.ts = guard.ts;
-        let status = match propose(data.as_ref(), record, cmd).await {
+        let status = match propose(data.as_ref(), record, cmd.clone()).await {
             Ok(CommandResult::Txn { status }) => status,
+            Ok(CommandResult::CheckFailed { op_index, actual }) => {
+                drop(guard);
+                self.abort_now().await;
+                return Err(WriteError::Conflict(op_conflict(
+                    &cmd.ops[op_index],
+                    actual,
+                )));
+            }
             Ok(other) => {
                 return Err(WriteError::Failed(PgError::internal(format!(
                     "ending a transaction gave {other:?}"
@@ -687,7 +760,7 @@ async fn finish_abandoned(
 /// suffice while the node runs; at start both are read. Returns how many.
 pub async fn recover(data: &dyn ShardAccess, intents: bool) -> Result<usize, ShardError> {
     let mut found: BTreeMap<TxnId, ShardId> = BTreeMap::new();
-    for shard in data.shards() {
+    for shard in data.record_groups() {
         for (txn, _) in data.txn_records(shard)? {
             found.insert(txn, shard);
         }
@@ -722,7 +795,7 @@ pub async fn recover(data: &dyn ShardAccess, intents: bool) -> Result<usize, Sha
 /// Intents and records on each shard, for the `grape_txns` view.
 pub fn pending_counts(data: &dyn ShardAccess) -> Result<Vec<(ShardId, usize, usize)>, ShardError> {
     let mut out = Vec::new();
-    for shard in data.shards() {
+    for shard in data.record_groups() {
         let intents = data.intents(shard, &[], usize::MAX)?.len();
         let records = data.txn_records(shard)?.len();
         out.push((shard, intents, records));

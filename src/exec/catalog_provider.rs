@@ -10,7 +10,8 @@ use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
 use super::GrapeTable;
-use crate::catalog::CatalogStore;
+use crate::catalog::locks::{LockMode, SessionLocks};
+use crate::catalog::{Catalog, CatalogStore};
 use crate::dataplane::{AtSnapshot, Overlay, ShardAccess, SnapshotTs};
 
 pub const CATALOG_NAME: &str = "grape";
@@ -27,6 +28,11 @@ pub struct GrapeCatalog {
     indexes: Arc<crate::vindex::VectorIndexes>,
     /// The session's database name (`datname` in pg_catalog views).
     database: String,
+    /// The catalog as the session's transaction block has changed it (DDL
+    /// not yet committed); None: the committed one.
+    view: parking_lot::Mutex<Option<Arc<Catalog>>>,
+    /// The table locks the session holds.
+    locks: Arc<SessionLocks>,
 }
 
 impl std::fmt::Debug for CatalogStore {
@@ -43,14 +49,38 @@ impl GrapeCatalog {
         database: String,
     ) -> Self {
         GrapeCatalog {
-            catalog,
             data,
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
             snapshot: Default::default(),
             indexes,
             database,
+            view: Default::default(),
+            locks: catalog.locks.session(),
+            catalog,
         }
+    }
+
+    /// The catalog this session sees: its block's uncommitted DDL, or the
+    /// committed catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        match &*self.view.lock() {
+            Some(v) => v.clone(),
+            None => self.catalog.current(),
+        }
+    }
+
+    /// Show the session `view` instead of the committed catalog (None: stop).
+    pub fn set_view(&self, view: Option<Arc<Catalog>>) {
+        *self.view.lock() = view;
+    }
+
+    pub fn has_view(&self) -> bool {
+        self.view.lock().is_some()
+    }
+
+    pub fn locks(&self) -> &Arc<SessionLocks> {
+        &self.locks
     }
 
     /// Set (or clear) the uncommitted writes that this session's scans merge.
@@ -93,7 +123,7 @@ impl GrapeCatalog {
 
 impl CatalogProvider for GrapeCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.catalog.current().schemas.iter().cloned().collect()
+        self.catalog().schemas.iter().cloned().collect()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
@@ -107,12 +137,16 @@ impl CatalogProvider for GrapeCatalog {
                 database: self.database.clone(),
             }));
         }
-        if !self.catalog.current().schemas.contains(name) {
+        let catalog = self.catalog();
+        if !catalog.schemas.contains(name) {
             return None;
         }
         Some(Arc::new(GrapeSchema {
             name: name.to_string(),
-            catalog: self.catalog.clone(),
+            catalog,
+            store: self.catalog.clone(),
+            view: self.view.lock().is_some(),
+            locks: self.locks.clone(),
             data: self.data(),
             overlay: self.overlay(),
         }))
@@ -122,7 +156,12 @@ impl CatalogProvider for GrapeCatalog {
 #[derive(Debug)]
 pub struct GrapeSchema {
     name: String,
-    catalog: Arc<CatalogStore>,
+    /// The catalog the session saw when planning began.
+    catalog: Arc<Catalog>,
+    store: Arc<CatalogStore>,
+    /// The session sees its block's own catalog (not the store's).
+    view: bool,
+    locks: Arc<SessionLocks>,
     data: Arc<dyn ShardAccess>,
     overlay: Option<Overlay>,
 }
@@ -131,28 +170,44 @@ pub struct GrapeSchema {
 impl SchemaProvider for GrapeSchema {
     fn table_names(&self) -> Vec<String> {
         self.catalog
-            .current()
             .tables_in(&self.name)
             .map(|t| t.name.clone())
             .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let cat = self.catalog.current();
-        Ok(cat.table(&self.name, name).map(|t| {
-            Arc::new(
-                GrapeTable::new(
-                    Arc::new(t.clone()),
-                    self.data.clone(),
-                    false,
-                    self.overlay.clone(),
-                )
-                .with_vector_search(),
-            ) as Arc<dyn TableProvider>
-        }))
+        // Lock the table (a DROP or TRUNCATE waits for this statement), then
+        // read its definition again: one committed while we waited wins.
+        let mut cat = self.catalog.clone();
+        let table = loop {
+            let Some(t) = cat.table(&self.name, name) else {
+                return Ok(None);
+            };
+            self.locks
+                .acquire(t.id, LockMode::AccessShare)
+                .await
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            if self.view {
+                break t.clone();
+            }
+            let now = self.store.current();
+            match now.table(&self.name, name) {
+                Some(n) if n.id == t.id => break n.clone(),
+                _ => cat = now,
+            }
+        };
+        Ok(Some(Arc::new(
+            GrapeTable::new(
+                Arc::new(table),
+                self.data.clone(),
+                false,
+                self.overlay.clone(),
+            )
+            .with_vector_search(),
+        ) as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.catalog.current().table(&self.name, name).is_some()
+        self.catalog.table(&self.name, name).is_some()
     }
 }

@@ -48,10 +48,12 @@ impl CopyHandler for Frontend {
         let Some(mut st) = st else { return Ok(()) };
         let mut session = slot.session.lock().await;
         if let Some(e) = st.failed.take() {
+            session.statement_done();
             return Err(pg_err(e));
         }
         match st.copy.finish(&self.engine, &mut session).await {
             Ok(n) => {
+                session.statement_done();
                 drop(session);
                 client
                     .send(PgWireBackendMessage::CommandComplete(
@@ -63,6 +65,7 @@ impl CopyHandler for Frontend {
             Err(e) => {
                 st.copy.abort().await;
                 Self::fail_block(&mut session);
+                session.statement_done();
                 Err(pg_err(e))
             }
         }
@@ -78,6 +81,7 @@ impl CopyHandler for Frontend {
             st.copy.abort().await;
             let mut session = slot.session.lock().await;
             Self::fail_block(&mut session);
+            session.statement_done();
         }
         pg_err(PgError::new(
             codes::QUERY_CANCELED,

@@ -62,6 +62,10 @@ impl Frontend {
         if res.is_err() {
             session.fail_block();
         }
+        // A COPY FROM keeps its table locked until its data has arrived.
+        if slot.copy_in.lock().is_none() {
+            session.statement_done();
+        }
         res
     }
 }

@@ -56,7 +56,9 @@ pub enum Op {
     },
     /// Decide transaction `txn` on its record's group: committed at the
     /// command's timestamp, or aborted. The first decision stands (a later
-    /// opposite one reports it). Alone in its command.
+    /// opposite one reports it). Alone in its command, or (to commit)
+    /// followed by checks and writes of the same group that apply only if
+    /// their checks hold and this command commits the transaction.
     EndTxn {
         txn: TxnId,
         commit: bool,

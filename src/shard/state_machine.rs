@@ -511,11 +511,11 @@ impl StateMachine {
             .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))?;
         self.max_ts
             .fetch_max(max_ts.0, std::sync::atomic::Ordering::AcqRel);
+        // Also without changes: the observer's applied index must reach
+        // the group's (a checkpoint of it is only loaded if they agree).
         if let (Some(o), Some(c)) = (self.store.observer(), changes.as_mut()) {
-            if !c.is_empty() {
-                o.applied(self.group, c, last.index);
-                c.clear();
-            }
+            o.applied(self.group, c, last.index);
+            c.clear();
         }
         Ok(())
     }
@@ -542,6 +542,34 @@ impl StateMachine {
         match cmd.ops.as_slice() {
             [Op::EndTxn { txn, commit }] => {
                 return self.end_txn(batch, pending, *txn, *commit, cmd.ts);
+            }
+            // A commit decision that carries writes of this group (a
+            // catalog change committing with its transaction's rows): the
+            // writes apply only if their checks hold and this command is
+            // the one that commits; failed checks leave the record as is.
+            [Op::EndTxn { txn, commit: true }, rest @ ..] => {
+                let rest = Command {
+                    ops: rest.to_vec(),
+                    request: cmd.request,
+                    ts: cmd.ts,
+                };
+                for (i, op) in rest.ops.iter().enumerate() {
+                    if let Op::Check { key, expect } = op {
+                        let actual = self.current(pending, key)?;
+                        if &actual != expect {
+                            return Ok(CommandResult::CheckFailed {
+                                op_index: i + 1,
+                                actual,
+                            });
+                        }
+                    }
+                }
+                let deciding = matches!(self.record(pending, *txn)?, Some(TxnStatus::Pending));
+                let decided = self.end_txn(batch, pending, *txn, true, cmd.ts)?;
+                if deciding {
+                    self.apply_command(&rest, batch, pending, changes)?;
+                }
+                return Ok(decided);
             }
             [Op::Resolve { txn, commit, scope }] => {
                 return self.resolve(batch, pending, changes, *txn, *commit, scope);

@@ -35,6 +35,11 @@ impl Engine {
     ) -> PgResult<Output> {
         let unbound = std::mem::take(&mut session.unbound);
         let control = txn::is_control(&stmt);
+        // Locks first, then the snapshot (a wait for another block's DDL
+        // ends with a snapshot that sees what it committed).
+        if !control && !session.block_failed() {
+            super::locking::lock_named_tables(session, &stmt).await?;
+        }
         match session.block_mut() {
             // REPEATABLE READ and SERIALIZABLE: the block's first query
             // takes the snapshot every later statement reads.
@@ -53,6 +58,12 @@ impl Engine {
                 }
                 self.fresh_snapshot(session).await;
             }
+        }
+        // A block that changed the schema sees other sessions' committed
+        // DDL too (its own changes carried over).
+        if let Some(d) = session.block_mut().and_then(|b| b.ddl.as_mut()) {
+            d.rebase(&self.catalog.current())?;
+            session.show_block_catalog();
         }
         if !matches!(stmt, Statement::Query(_)) {
             bind_unbound(&mut stmt, &unbound)?;
@@ -115,7 +126,9 @@ impl Engine {
                 if !values.is_empty() {
                     return Err(PgError::unsupported("inline COPY data"));
                 }
-                match copy::start(self, session, source, to, target, options, legacy_options)? {
+                match copy::start(self, session, source, to, target, options, legacy_options)
+                    .await?
+                {
                     copy::CopyStart::In(c) => Ok(Output::CopyIn(c)),
                     copy::CopyStart::Out { sql, opts } => {
                         let stmt = parse(&sql)?

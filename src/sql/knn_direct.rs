@@ -33,6 +33,7 @@ use super::parse::folded;
 use super::session::Session;
 use crate::ann::Point;
 use crate::catalog::Table;
+use crate::catalog::locks::LockMode;
 use crate::error::PgResult;
 use crate::exec::GrapeTable;
 use crate::exec::knn::{ShardSearch, nearest_all};
@@ -465,6 +466,9 @@ pub async fn try_run(
     let Ok(table) = super::dml::resolve_table(engine, session, &shape.table) else {
         return Ok(None);
     };
+    let table = super::dml::lock_table(engine, session, &shape.table, LockMode::AccessShare)
+        .await
+        .map(|t| if t.id == table.id { t } else { table })?;
     let Some(pos) = resolve(&table, &shape.qualifier, &shape.column) else {
         return Ok(None);
     };

@@ -16,6 +16,7 @@ pub mod errors;
 pub mod execute;
 pub mod knn;
 pub mod knn_direct;
+mod locking;
 pub mod output;
 pub mod params;
 pub mod parse;

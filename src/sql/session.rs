@@ -11,6 +11,8 @@ use super::knn::KnnSettings;
 use super::params::Unbound;
 pub use super::settings::Isolation;
 use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
+use crate::catalog::locks::SessionLocks;
+use crate::catalog::{Catalog, Table};
 use crate::dataplane::SnapshotTs;
 use crate::dataplane::write::RowWrite;
 use crate::error::{PgError, PgResult, codes};
@@ -34,8 +36,9 @@ pub struct Block {
     /// REPEATABLE READ and SERIALIZABLE: the snapshot every statement of
     /// the block reads, taken by its first statement.
     pub snapshot: Option<Arc<SnapshotTs>>,
-    /// Savepoints, oldest first: name and the writes when it was set.
-    pub savepoints: Vec<(String, BTreeMap<Vec<u8>, RowWrite>)>,
+    /// Savepoints, oldest first: name, and the writes and schema changes
+    /// when it was set.
+    pub savepoints: Vec<(String, BTreeMap<Vec<u8>, RowWrite>, Option<BlockDdl>)>,
     /// A statement failed: only ROLLBACK [TO SAVEPOINT] and COMMIT now.
     pub failed: bool,
     /// A statement other than transaction control ran (the isolation level
@@ -44,6 +47,45 @@ pub struct Block {
     /// The transaction holding the block's row locks (FOR UPDATE), begun
     /// with the first; COMMIT writes the buffered writes into it.
     pub txn: Option<crate::dataplane::Txn>,
+    /// The block's schema changes, committed with its writes.
+    pub ddl: Option<BlockDdl>,
+    /// Opened by a DDL statement outside a block, which commits it.
+    pub implicit: bool,
+}
+
+/// Schema changes of a transaction block: its own copy of the catalog,
+/// committed at COMMIT together with the block's writes (one decision).
+#[derive(Clone)]
+pub struct BlockDdl {
+    /// The committed catalog `mine` is based on.
+    pub base: Arc<Catalog>,
+    /// The catalog as the block changed it.
+    pub mine: Catalog,
+    /// Key prefixes to delete once committed (dropped and truncated data).
+    pub purges: Vec<Vec<u8>>,
+    /// Table and index ids reserved for this block: `[next, end)`.
+    pub ids: (u32, u32),
+}
+
+impl BlockDdl {
+    pub fn new(base: Arc<Catalog>) -> BlockDdl {
+        BlockDdl {
+            mine: (*base).clone(),
+            base,
+            purges: Vec::new(),
+            ids: (0, 0),
+        }
+    }
+
+    /// Move onto `current` (other sessions' DDL committed since): the
+    /// block's changes carried over, or an error if they collide.
+    pub fn rebase(&mut self, current: &Arc<Catalog>) -> PgResult<()> {
+        if current.version != self.base.version {
+            self.mine = Catalog::rebase(&self.base, &self.mine, current)?;
+            self.base = current.clone();
+        }
+        Ok(())
+    }
 }
 
 impl Block {
@@ -57,6 +99,8 @@ impl Block {
             failed: false,
             started: false,
             txn: None,
+            ddl: None,
+            implicit: false,
         }
     }
 }
@@ -259,6 +303,37 @@ impl Session {
         }
     }
 
+    /// The catalog as this session sees it (its block's DDL included).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.grape.catalog()
+    }
+
+    /// Show the block's catalog copy to this session's planning.
+    pub fn show_block_catalog(&self) {
+        let view = self
+            .block()
+            .and_then(|b| b.ddl.as_ref())
+            .map(|d| Arc::new(d.mine.clone()));
+        self.grape.set_view(view);
+    }
+
+    pub fn locks(&self) -> &Arc<SessionLocks> {
+        self.grape.locks()
+    }
+
+    /// A statement (and whatever it streamed) is over: outside a block its
+    /// table locks go.
+    pub fn statement_done(&self) {
+        if !self.in_block() {
+            self.locks().release_all();
+        }
+    }
+
+    /// A table of the catalog this session sees, by id.
+    pub fn table_by_id(&self, id: u32) -> Option<Table> {
+        self.catalog().tables.get(&id).cloned()
+    }
+
     pub fn in_block(&self) -> bool {
         !matches!(self.txn, TxnState::Idle)
     }
@@ -281,6 +356,12 @@ impl Session {
     /// A statement of the open block failed (25P02 until it ends or rolls
     /// back to a savepoint).
     pub fn fail_block(&mut self) {
+        // A DDL statement's own block (its statement was interrupted
+        // before it could end it) ends with it: nothing of it committed.
+        if self.block().is_some_and(|b| b.implicit) {
+            self.end_block();
+            return;
+        }
         if let TxnState::Block(b) = &mut self.txn {
             b.failed = true;
             self.grape.set_overlay(None);
@@ -312,10 +393,12 @@ impl Session {
             .insert("transaction_isolation".into(), level.name().into());
     }
 
-    /// Close the block (COMMIT or ROLLBACK).
+    /// Close the block (COMMIT or ROLLBACK). Its table locks are let go
+    /// when the statement ends ([`Session::statement_done`]).
     pub fn end_block(&mut self) {
         self.txn = TxnState::Idle;
         self.grape.set_overlay(None);
+        self.grape.set_view(None);
         let level = self.default_isolation();
         self.settings
             .insert("transaction_isolation".into(), level.name().into());

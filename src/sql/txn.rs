@@ -10,8 +10,10 @@ use datafusion::sql::sqlparser::ast::{
 use super::engine::Engine;
 use super::output::Output;
 use super::parse::folded;
-use super::session::{Block, Isolation, Session};
+use super::session::{Block, BlockDdl, Isolation, Session};
+use crate::catalog::Catalog;
 use crate::dataplane::write::{RowWrite, WriteError};
+use crate::dataplane::{META_GROUP, Txn};
 use crate::error::{Notice, PgError, PgResult, codes};
 
 /// Whether `stmt` only controls the transaction (it takes no snapshot and
@@ -147,7 +149,11 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
         .filter(|w| w.expect != w.new)
         .cloned()
         .collect();
+    let ddl = block.ddl.take();
     session.end_block();
+    if let Some(ddl) = ddl {
+        return commit_ddl(engine, session, ddl, writes, locks).await;
+    }
     session
         .committing
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -183,6 +189,95 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     }
 }
 
+/// COMMIT of a block that changed the schema: its transaction's record
+/// lives in the meta group, and the decision that commits its rows also
+/// replaces the catalog (and records what to purge), in one Raft entry.
+/// Then dropped data is purged and new vector indexes are built.
+async fn commit_ddl(
+    engine: &Engine,
+    session: &mut Session,
+    ddl: BlockDdl,
+    writes: Vec<RowWrite>,
+    locks: Option<Txn>,
+) -> PgResult<Output> {
+    // Row locks of a transaction recorded elsewhere cannot join the
+    // catalog's decision: they go, and the writes' preconditions still
+    // catch any row changed since.
+    if let Some(t) = locks {
+        t.abort().await;
+    }
+    let guard = engine.catalog.ddl_guard().await;
+    let current = engine.catalog.current();
+    let mut new = Catalog::rebase(&ddl.base, &ddl.mine, &current)?;
+    new.version = current.version + 1;
+    let ops = engine.catalog.commit_ops(&current, &new, &ddl.purges)?;
+    session
+        .committing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let interrupt = session.interrupt.clone();
+    let data = engine.data.clone();
+    let done = tokio::spawn(async move {
+        let mut t = Txn::begin_recorded_on(data, META_GROUP).interruptible(Some(interrupt));
+        match t.write_waiting(writes).await {
+            Ok(()) => t.commit_with(ops).await,
+            Err(e) => {
+                t.abort().await;
+                Err(e)
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(WriteError::Failed(PgError::internal(format!(
+            "commit task failed: {e}"
+        ))))
+    });
+    match done {
+        Ok(()) => engine.catalog.installed(new.clone()),
+        Err(e) => {
+            engine.catalog.refresh();
+            return Err(match e {
+                WriteError::Conflict(c) if c.key == b"catalog" => PgError::new(
+                    codes::SERIALIZATION_FAILURE,
+                    "could not serialize access due to concurrent catalog change",
+                ),
+                WriteError::Conflict(_) => PgError::new(
+                    codes::SERIALIZATION_FAILURE,
+                    "could not serialize access due to concurrent update",
+                ),
+                WriteError::Failed(e) => e,
+            });
+        }
+    }
+    drop(guard);
+    // Committed: what follows finishes it (a crash here is finished at the
+    // next start: purges are recorded, vector graphs rebuilt from rows).
+    for t in current.tables.values() {
+        for idx in t.indexes.iter().filter(|i| i.vector.is_some()) {
+            if !new
+                .tables
+                .values()
+                .any(|n| n.indexes.iter().any(|i| i.id == idx.id))
+            {
+                engine.vindexes.drop_index(idx.id);
+            }
+        }
+    }
+    super::ddl::purge(engine, ddl.purges).await?;
+    for t in new.tables.values() {
+        for idx in t.indexes.iter().filter(|i| i.vector.is_some()) {
+            let known = current
+                .tables
+                .values()
+                .any(|o| o.indexes.iter().any(|i| i.id == idx.id));
+            if !known {
+                super::ddl::vector_index::build(engine, session, t, idx).await?;
+            }
+        }
+    }
+    Ok(Output::TxnEnd("COMMIT".into()))
+}
+
 pub async fn rollback(session: &mut Session) -> PgResult<Output> {
     if !session.in_block() {
         session.notices.push(Notice::warning(
@@ -215,7 +310,8 @@ pub fn savepoint(session: &mut Session, name: &Ident) -> PgResult<Output> {
     let b = session
         .block_mut()
         .ok_or_else(|| only_in_block("SAVEPOINT"))?;
-    b.savepoints.push((folded(name), b.writes.clone()));
+    b.savepoints
+        .push((folded(name), b.writes.clone(), b.ddl.clone()));
     Ok(Output::Command("SAVEPOINT".into()))
 }
 
@@ -230,7 +326,7 @@ fn find_savepoint<'a>(
     let at = b
         .savepoints
         .iter()
-        .rposition(|(n, _)| *n == name)
+        .rposition(|(n, _, _)| *n == name)
         .ok_or_else(|| no_savepoint(&name))?;
     Ok((b, at))
 }
@@ -247,7 +343,9 @@ pub fn rollback_to(session: &mut Session, name: &Ident) -> PgResult<Output> {
     let (b, at) = find_savepoint(session, name, "ROLLBACK TO SAVEPOINT")?;
     b.savepoints.truncate(at + 1);
     b.writes = b.savepoints[at].1.clone();
+    b.ddl = b.savepoints[at].2.clone();
     b.failed = false;
     session.show_block_writes();
+    session.show_block_catalog();
     Ok(Output::Command("ROLLBACK".into()))
 }

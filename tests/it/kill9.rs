@@ -386,3 +386,61 @@ async fn a_crash_between_shards_of_truncate_or_drop_is_finished_at_start() {
         kill(child);
     }
 }
+
+/// The process dies while committing schema changes: a CREATE UNIQUE INDEX
+/// over existing rows, and a block that creates a table with rows and adds
+/// a filled column to another. After a restart each is wholly there or
+/// wholly absent (no index without its entries, no table without its
+/// rows), and nothing is left pending.
+#[tokio::test]
+async fn a_crash_while_committing_ddl_leaves_it_whole_or_absent() {
+    for (point, applied) in [("txn-before-commit", false), ("txn-after-commit", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = spawn(dir.path(), port);
+        let c = connect(port).await;
+        let values: Vec<String> = (1..=300).map(|i| format!("({i}, 'v{i}')")).collect();
+        c.batch_execute(&format!(
+            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+        kill(child);
+
+        for stmt in [
+            "CREATE UNIQUE INDEX t_v ON t (v)",
+            "BEGIN; CREATE TABLE n (id int PRIMARY KEY); \
+             INSERT INTO n SELECT g FROM generate_series(1, 50) AS s(g); \
+             ALTER TABLE t ADD COLUMN k int DEFAULT 1; COMMIT",
+        ] {
+            let mut child = spawn_at(dir.path(), port, Some(point));
+            let c = connect(port).await;
+            assert!(c.batch_execute(stmt).await.is_err(), "{point}: died");
+            child.wait().unwrap();
+        }
+
+        let child = spawn(dir.path(), port);
+        let c = connect(port).await;
+        assert_eq!(leftovers(&c).await, "0/0", "{point}");
+        let dup = c.batch_execute("INSERT INTO t VALUES (1000, 'v1')").await;
+        let n = c.batch_execute("SELECT count(*) FROM n").await;
+        let k = c.batch_execute("SELECT k FROM t").await;
+        if applied {
+            let e = dup.unwrap_err();
+            assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23505"));
+            assert_eq!(one(&c, "SELECT count(*) FROM n").await, "50");
+            assert_eq!(one(&c, "SELECT sum(k) FROM t").await, "300");
+            // Every row is in the index.
+            assert_eq!(
+                one(&c, "SELECT count(*) FROM t WHERE v = 'v300'").await,
+                "1"
+            );
+        } else {
+            dup.unwrap();
+            assert!(n.is_err() && k.is_err(), "{point}: nothing of the block");
+            assert_eq!(one(&c, "SELECT count(*) FROM t").await, "301");
+        }
+        kill(child);
+    }
+}

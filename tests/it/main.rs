@@ -15,6 +15,7 @@ mod kill9;
 
 // tokio-postgres, by subject.
 mod copy;
+mod ddl;
 mod protocol;
 mod sql;
 mod txn;

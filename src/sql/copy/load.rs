@@ -15,10 +15,11 @@ use datafusion::sql::sqlparser::ast::{
 use super::options::{Format, Options};
 use super::state::{CopyIn, CopyStart};
 use crate::catalog::Table;
+use crate::catalog::locks::LockMode;
 use crate::dataplane::Txn;
 use crate::dataplane::write::WriteError;
 use crate::error::{PgError, PgResult, codes};
-use crate::sql::dml::{plain_insert, resolve_table};
+use crate::sql::dml::{lock_table, plain_insert, resolve_table};
 use crate::sql::engine::Engine;
 use crate::sql::parse::object_parts;
 use crate::sql::session::{Session, TxnState};
@@ -29,7 +30,7 @@ use crate::types::text::{parse_text, quote_ident};
 
 /// Rows per write batch while streaming.
 const BATCH: usize = 5000;
-pub fn start(
+pub async fn start(
     engine: &Engine,
     session: &Session,
     source: CopySource,
@@ -89,7 +90,13 @@ pub fn start(
     else {
         return Err(PgError::syntax("COPY FROM needs a table"));
     };
-    let table = resolve_table(engine, session, &object_parts(&table_name))?;
+    let table = lock_table(
+        engine,
+        session,
+        &object_parts(&table_name),
+        LockMode::RowExclusive,
+    )
+    .await?;
     let cols = column_positions(&table, &columns)?;
     Ok(CopyStart::In(Box::new(CopyIn {
         header_pending: opts.header,

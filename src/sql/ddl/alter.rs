@@ -8,8 +8,6 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::common::*;
 use crate::catalog::Table;
-use crate::dataplane::Op;
-use crate::dataplane::write::on_every_shard;
 use crate::encoding::table_prefix;
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::session::Session;
@@ -48,12 +46,7 @@ pub(super) async fn alter_table(
                     "ADD COLUMN with PRIMARY KEY or UNIQUE",
                 ));
             }
-            let mut has_rows = false;
-            for_each_row(engine, table, |_, _| {
-                has_rows = true;
-                Ok(())
-            })
-            .await?;
+            let has_rows = !visible_rows(engine, session, table).await?.is_empty();
             if has_rows && col.not_null && col.default.is_none() && col.sequence.is_none() {
                 return Err(PgError::new(
                     codes::NOT_NULL_VIOLATION,
@@ -65,20 +58,18 @@ pub(super) async fn alter_table(
             }
             let fill = col.default.clone();
             let name = col.name.clone();
-            engine
-                .catalog
-                .update(|cat| {
-                    let t = cat
-                        .tables
-                        .get_mut(&tid)
-                        .ok_or_else(|| PgError::undefined_table(&table.name))?;
-                    t.next_column_id += 1;
-                    let mut c = col.clone();
-                    c.not_null = false; // enforced below once existing rows are filled
-                    t.columns.push(c);
-                    Ok(())
-                })
-                .await?;
+            change(engine, session, |cat| {
+                let t = cat
+                    .tables
+                    .get_mut(&tid)
+                    .ok_or_else(|| PgError::undefined_table(&table.name))?;
+                t.next_column_id += 1;
+                let mut c = col.clone();
+                c.not_null = false; // enforced below once existing rows are filled
+                t.columns.push(c);
+                Ok(())
+            })
+            .await?;
             if has_rows {
                 if let Some(fill) = fill {
                     let sql = format!(
@@ -91,19 +82,17 @@ pub(super) async fn alter_table(
                 }
             }
             if col.not_null {
-                engine
-                    .catalog
-                    .update(|cat| {
-                        if let Some(c) = cat
-                            .tables
-                            .get_mut(&tid)
-                            .and_then(|t| t.columns.iter_mut().find(|c| c.name == name))
-                        {
-                            c.not_null = true;
-                        }
-                        Ok(())
-                    })
-                    .await?;
+                change(engine, session, |cat| {
+                    if let Some(c) = cat
+                        .tables
+                        .get_mut(&tid)
+                        .and_then(|t| t.columns.iter_mut().find(|c| c.name == name))
+                    {
+                        c.not_null = true;
+                    }
+                    Ok(())
+                })
+                .await?;
             }
             Ok(())
         }
@@ -136,19 +125,14 @@ pub(super) async fn alter_table(
                     .filter(|i| i.columns.contains(&cid))
                     .map(|i| i.id)
                     .collect();
-                engine
-                    .catalog
-                    .update(|cat| {
-                        let t = table_mut(cat, tid, &table.name)?;
-                        t.columns.retain(|c| c.id != cid);
-                        t.indexes.retain(|i| !i.columns.contains(&cid));
-                        Ok(())
-                    })
-                    .await?;
-                for id in dropped_idx {
-                    let prefix = table_prefix(id);
-                    on_every_shard(engine.data.as_ref(), vec![Op::DeletePrefix { prefix }]).await?;
-                }
+                let prefixes: Vec<Vec<u8>> = dropped_idx.into_iter().map(table_prefix).collect();
+                change_and_purge(engine, session, |cat| {
+                    let t = table_mut(cat, tid, &table.name)?;
+                    t.columns.retain(|c| c.id != cid);
+                    t.indexes.retain(|i| !i.columns.contains(&cid));
+                    Ok(((), prefixes))
+                })
+                .await?;
             }
             Ok(())
         }
@@ -170,14 +154,12 @@ pub(super) async fn alter_table(
                     ),
                 ));
             }
-            engine
-                .catalog
-                .update(|cat| {
-                    let t = table_mut(cat, tid, &table.name)?;
-                    column_mut(t, &old)?.name = new.clone();
-                    Ok(())
-                })
-                .await
+            change(engine, session, |cat| {
+                let t = table_mut(cat, tid, &table.name)?;
+                column_mut(t, &old)?.name = new.clone();
+                Ok(())
+            })
+            .await
         }
         AlterTableOperation::RenameTable { table_name } => {
             let n = match table_name {
@@ -185,19 +167,17 @@ pub(super) async fn alter_table(
                     object_parts(&n).last().cloned().unwrap()
                 }
             };
-            engine
-                .catalog
-                .update(|cat| {
-                    if cat.table(&table.schema, &n).is_some() {
-                        return Err(PgError::new(
-                            codes::DUPLICATE_TABLE,
-                            format!("relation \"{n}\" already exists"),
-                        ));
-                    }
-                    table_mut(cat, tid, &table.name)?.name = n.clone();
-                    Ok(())
-                })
-                .await
+            change(engine, session, |cat| {
+                if cat.table(&table.schema, &n).is_some() {
+                    return Err(PgError::new(
+                        codes::DUPLICATE_TABLE,
+                        format!("relation \"{n}\" already exists"),
+                    ));
+                }
+                table_mut(cat, tid, &table.name)?.name = n.clone();
+                Ok(())
+            })
+            .await
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
             let n = column_name.value.to_lowercase();
@@ -208,12 +188,10 @@ pub(super) async fn alter_table(
             match op {
                 AlterColumnOperation::SetNotNull => {
                     let pos = table.column_index(&n).unwrap();
-                    let mut has_null = false;
-                    for_each_row(engine, table, |_, row| {
-                        has_null |= row[pos].is_null();
-                        Ok(())
-                    })
-                    .await?;
+                    let has_null = visible_rows(engine, session, table)
+                        .await?
+                        .iter()
+                        .any(|(_, row)| row[pos].is_null());
                     if has_null {
                         return Err(PgError::new(
                             codes::NOT_NULL_VIOLATION,
@@ -238,22 +216,20 @@ pub(super) async fn alter_table(
                 AlterColumnOperation::DropDefault => {}
                 other => return Err(PgError::unsupported(format!("ALTER COLUMN {other}"))),
             }
-            engine
-                .catalog
-                .update(|cat| {
-                    let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
-                    match &op {
-                        AlterColumnOperation::SetNotNull => c.not_null = true,
-                        AlterColumnOperation::DropNotNull => c.not_null = false,
-                        AlterColumnOperation::SetDefault { value } => {
-                            c.default = Some(value.to_string())
-                        }
-                        AlterColumnOperation::DropDefault => c.default = None,
-                        _ => {}
+            change(engine, session, |cat| {
+                let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
+                match &op {
+                    AlterColumnOperation::SetNotNull => c.not_null = true,
+                    AlterColumnOperation::DropNotNull => c.not_null = false,
+                    AlterColumnOperation::SetDefault { value } => {
+                        c.default = Some(value.to_string())
                     }
-                    Ok(())
-                })
-                .await
+                    AlterColumnOperation::DropDefault => c.default = None,
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await
         }
         other => Err(PgError::unsupported(format!("ALTER TABLE {other}"))),
     }

@@ -1,14 +1,18 @@
 //! What the DDL statements share: names, column definitions, reading and
 //! purging a table's rows.
 
+use std::sync::Arc;
+
 use datafusion::sql::sqlparser::ast::{ColumnDef, ColumnOption, GeneratedAs};
 
-use crate::catalog::{Column, Table};
+use crate::catalog::locks::LockMode;
+use crate::catalog::{Catalog, Column, Table};
 use crate::dataplane::Op;
 use crate::dataplane::write::{for_each_kv, on_every_shard};
 use crate::encoding::{decode_row, table_prefix};
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::Engine;
+use crate::sql::session::BlockDdl;
 use crate::sql::session::Session;
 use crate::types::SqlType;
 
@@ -96,7 +100,7 @@ pub(super) fn table_prefixes(table: &Table) -> Vec<Vec<u8>> {
 /// Delete every key under `prefixes` on every shard, then forget the purge
 /// the catalog recorded for them (a crash before that finishes it at the
 /// next start).
-pub(super) async fn purge(engine: &Engine, prefixes: Vec<Vec<u8>>) -> PgResult<()> {
+pub async fn purge(engine: &Engine, prefixes: Vec<Vec<u8>>) -> PgResult<()> {
     if prefixes.is_empty() {
         return Ok(());
     }
@@ -122,6 +126,31 @@ pub(super) async fn for_each_row(
     })
 }
 
+/// Every row of `table` as this session sees it: committed rows, with the
+/// open block's own writes over them.
+pub(super) async fn visible_rows(
+    engine: &Engine,
+    session: &Session,
+    table: &Table,
+) -> PgResult<Vec<(Vec<u8>, Vec<crate::types::Datum>)>> {
+    let prefix = table_prefix(table.id);
+    let own = session.block().map(|b| &b.writes);
+    let mut rows = Vec::new();
+    for_each_row(engine, table, |k, row| {
+        if !own.is_some_and(|w| w.contains_key(&k)) {
+            rows.push((k, row));
+        }
+        Ok(())
+    })
+    .await?;
+    for (k, w) in own.into_iter().flatten() {
+        if let (true, Some(v)) = (k.starts_with(&prefix), &w.new) {
+            rows.push((k.clone(), decode_row(table, v)?));
+        }
+    }
+    Ok(rows)
+}
+
 /// Table `tid` of a catalog being edited, or 42P01 when a concurrent DROP
 /// removed it after this statement looked it up.
 pub(super) fn table_mut<'a>(
@@ -141,4 +170,72 @@ pub(super) fn column_mut<'a>(t: &'a mut Table, col: &str) -> PgResult<&'a mut Co
         .iter_mut()
         .find(|c| c.name == col)
         .ok_or_else(|| PgError::undefined_column(col))
+}
+
+/// Ids a block reserves at a time for the tables and indexes it creates.
+const RESERVE_IDS: u32 = 64;
+
+/// Change the catalog as this session's transaction block sees it: `f`
+/// edits the block's copy (ids it allocates from `next_table_id` are
+/// reserved for the block); the change is committed with the block's
+/// writes at COMMIT, or vanishes at ROLLBACK.
+pub(super) async fn change<T>(
+    engine: &Engine,
+    session: &mut Session,
+    f: impl FnOnce(&mut Catalog) -> PgResult<T>,
+) -> PgResult<T> {
+    change_and_purge(engine, session, |cat| f(cat).map(|out| (out, Vec::new()))).await
+}
+
+/// [`change`] whose `f` also returns key prefixes to delete once the block
+/// has committed (a dropped or truncated table's old rows).
+pub(super) async fn change_and_purge<T>(
+    engine: &Engine,
+    session: &mut Session,
+    f: impl FnOnce(&mut Catalog) -> PgResult<(T, Vec<Vec<u8>>)>,
+) -> PgResult<T> {
+    let low = session
+        .block()
+        .ok_or_else(|| PgError::internal("DDL outside a transaction block"))?
+        .ddl
+        .as_ref()
+        .is_none_or(|d| d.ids.1 - d.ids.0 < RESERVE_IDS / 4);
+    let reserved = if low {
+        Some(engine.catalog.reserve_ids(RESERVE_IDS).await?)
+    } else {
+        None
+    };
+    let current = engine.catalog.current();
+    let block = session.block_mut().expect("checked above");
+    let ddl = block
+        .ddl
+        .get_or_insert_with(|| BlockDdl::new(current.clone()));
+    ddl.rebase(&current)?;
+    if let Some(start) = reserved {
+        ddl.ids = (start, start + RESERVE_IDS);
+    }
+    let mut copy = ddl.mine.clone();
+    copy.next_table_id = ddl.ids.0;
+    let (out, purges) = f(&mut copy)?;
+    if copy.next_table_id > ddl.ids.1 {
+        return Err(PgError::new(
+            "54000",
+            "too many indexes created by one statement",
+        ));
+    }
+    ddl.ids.0 = copy.next_table_id;
+    copy.next_table_id = ddl.mine.next_table_id.max(current.next_table_id);
+    ddl.mine = copy;
+    ddl.purges.extend(purges);
+    session.show_block_catalog();
+    Ok(out)
+}
+
+/// Lock the tables a DDL statement changes for the rest of its block.
+pub(super) async fn lock_for_ddl(
+    engine: &Engine,
+    session: &Session,
+    parts: &[String],
+) -> PgResult<Arc<Table>> {
+    crate::sql::dml::lock_table(engine, session, parts, LockMode::AccessExclusive).await
 }

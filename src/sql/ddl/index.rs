@@ -6,11 +6,11 @@ use datafusion::sql::sqlparser::ast::CreateIndex;
 use super::common::*;
 use super::vector_index::unused_index_name;
 use crate::catalog::Index;
-use crate::dataplane::Op;
-use crate::dataplane::write::{RowWrite, WriteError, apply_writes, on_every_shard};
+use crate::catalog::locks::LockMode;
+use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::{encode_key, table_prefix};
 use crate::error::{Notice, PgError, PgResult, codes};
-use crate::sql::dml::resolve_table;
+use crate::sql::dml::lock_table;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
 
@@ -31,7 +31,21 @@ pub(super) async fn create_index(
     if ci.predicate.is_some() {
         return Err(PgError::unsupported("partial indexes"));
     }
-    let table = resolve_table(engine, session, &object_parts(&ci.table_name))?;
+    if ci.concurrently && session.block().is_some_and(|b| !b.implicit) {
+        return Err(PgError::new(
+            codes::ACTIVE_SQL_TRANSACTION,
+            "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+        ));
+    }
+    // Writers wait until the index commits with its entries (PostgreSQL's
+    // CREATE INDEX lock); readers go on.
+    let table = lock_table(
+        engine,
+        session,
+        &object_parts(&ci.table_name),
+        LockMode::Share,
+    )
+    .await?;
     let mut cols = Vec::new();
     for ic in &ci.columns {
         let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
@@ -48,13 +62,13 @@ pub(super) async fn create_index(
                 .map(|c| table.column_by_id(*c).unwrap().name.clone())
                 .collect();
             unused_index_name(
-                engine,
+                session,
                 &table,
                 &format!("{}_{}", table.name, names.join("_")),
             )
         }
     };
-    let cat = engine.catalog.current();
+    let cat = session.catalog();
     if cat
         .tables_in(&table.schema)
         .any(|t| t.name == name || t.indexes.iter().any(|i| i.name == name))
@@ -67,94 +81,75 @@ pub(super) async fn create_index(
             format!("relation \"{name}\" already exists"),
         ));
     }
-    let index = engine
-        .catalog
-        .update(|cat| {
-            let id = cat.next_table_id;
-            cat.next_table_id += 1;
-            let idx = Index {
-                id,
-                name: name.clone(),
-                columns: cols.clone(),
-                unique: ci.unique,
-                primary: false,
-                vector: None,
-            };
-            let t = cat
-                .tables
-                .get_mut(&table.id)
-                .ok_or_else(|| PgError::undefined_table(&table.name))?;
-            t.indexes.push(idx.clone());
-            Ok(idx)
-        })
-        .await?;
-    // Backfill entries for existing rows.
+    let index = change(engine, session, |cat| {
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        let idx = Index {
+            id,
+            name: name.clone(),
+            columns: cols.clone(),
+            unique: ci.unique,
+            primary: false,
+            vector: None,
+        };
+        let t = cat
+            .tables
+            .get_mut(&table.id)
+            .ok_or_else(|| PgError::undefined_table(&table.name))?;
+        t.indexes.push(idx.clone());
+        Ok(idx)
+    })
+    .await?;
+    // Entries for the rows as this block sees them, written with the
+    // block: the index and its entries commit together, so a crash or an
+    // error leaves no index (and no half-filled one) behind.
     let mut writes = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut dup = None;
-    for_each_row(engine, &table, |key, row| {
+    for (key, row) in visible_rows(engine, session, &table).await? {
         let mut vals = Vec::new();
         for cid in &index.columns {
             let pos = table.columns.iter().position(|c| c.id == *cid).unwrap();
             vals.push(row[pos].clone());
         }
         if vals.iter().any(|v| v.is_null()) {
-            return Ok(());
+            continue;
         }
         let mut ikey = encode_key(index.id, &vals)?;
         if index.unique {
-            if !seen.insert(ikey.clone()) && dup.is_none() {
-                dup = Some(vals);
+            if !seen.insert(ikey.clone()) {
+                let cols: Vec<String> = index
+                    .columns
+                    .iter()
+                    .filter_map(|c| table.column_by_id(*c))
+                    .map(|c| c.name.clone())
+                    .collect();
+                return Err(PgError::new(
+                    codes::UNIQUE_VIOLATION,
+                    format!("could not create unique index \"{name}\""),
+                )
+                .with_detail(format!(
+                    "Key ({})=({}) is duplicated.",
+                    cols.join(", "),
+                    crate::sql::dml::row_text(&vals)
+                )));
             }
-            writes.push(RowWrite {
-                key: ikey,
-                expect: None,
-                new: Some(key),
-            });
         } else {
             ikey.extend_from_slice(&key);
-            writes.push(RowWrite {
-                key: ikey,
-                expect: None,
-                new: Some(key),
-            });
         }
-        Ok(())
-    })
-    .await?;
-    let failed = if let Some(vals) = dup {
-        Some(
-            PgError::new(
-                codes::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{name}\""),
-            )
-            .with_detail(format!("Key ({:?}) is duplicated.", vals)),
-        )
-    } else {
-        match apply_writes(&engine.data, writes, None).await {
-            Ok(_) => None,
-            Err(WriteError::Conflict(_)) => Some(PgError::new(
-                codes::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{name}\""),
-            )),
-            Err(WriteError::Failed(e)) => Some(e),
-        }
-    };
-    if let Some(e) = failed {
-        engine
-            .catalog
-            .update(|cat| {
-                if let Some(t) = cat.tables.get_mut(&table.id) {
-                    t.indexes.retain(|i| i.id != index.id);
-                }
-                Ok(())
-            })
-            .await?;
-        let prefix = table_prefix(index.id);
-        on_every_shard(engine.data.as_ref(), vec![Op::DeletePrefix { prefix }]).await?;
-        return Err(e);
+        writes.push(RowWrite {
+            key: ikey,
+            expect: None,
+            new: Some(key),
+        });
     }
-    Ok(Output::Command("CREATE INDEX".into()))
+    match engine.write(session, writes).await {
+        Ok(()) => Ok(Output::Command("CREATE INDEX".into())),
+        Err(WriteError::Conflict(_)) => Err(PgError::new(
+            codes::UNIQUE_VIOLATION,
+            format!("could not create unique index \"{name}\""),
+        )),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
 }
 
 pub(super) async fn drop_index(
@@ -168,7 +163,7 @@ pub(super) async fn drop_index(
         [s, n] | [_, s, n] => (Some(s.clone()), n.clone()),
         _ => return Err(PgError::syntax("improper qualified name")),
     };
-    let cat = engine.catalog.current();
+    let cat = session.catalog();
     let search = session.search_path();
     let owner = match &schema {
         Some(s) => cat.index_owner(s, &name),
@@ -202,21 +197,16 @@ pub(super) async fn drop_index(
             ),
         ));
     }
+    lock_for_ddl(engine, session, &[owner.schema.clone(), owner.name.clone()]).await?;
     let prefixes = match idx.vector {
         Some(_) => vec![],
         None => vec![table_prefix(idx.id)],
     };
-    engine
-        .catalog
-        .update_and_purge(|cat| {
-            if let Some(t) = cat.tables.get_mut(&owner.id) {
-                t.indexes.retain(|i| i.name != name);
-            }
-            Ok(((), prefixes.clone()))
-        })
-        .await?;
-    if idx.vector.is_some() {
-        engine.vindexes.drop_index(idx.id);
-    }
-    super::common::purge(engine, prefixes).await
+    change_and_purge(engine, session, |cat| {
+        if let Some(t) = cat.tables.get_mut(&owner.id) {
+            t.indexes.retain(|i| i.name != name);
+        }
+        Ok(((), prefixes))
+    })
+    .await
 }

@@ -16,15 +16,42 @@ use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
 
 use crate::catalog::Table;
 use crate::error::{Notice, PgError, PgResult, codes};
-use crate::sql::dml::resolve_table;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
 use alter::alter_table;
-use common::{purge, table_prefixes};
+pub use common::purge;
+use common::{change, change_and_purge, lock_for_ddl, table_prefixes};
 use index::{create_index, drop_index};
 use table::{create_table, drop_table};
 
+/// Run a DDL statement. Outside a transaction block it runs in a block of
+/// its own, committed when it ends: every DDL step commits all or nothing
+/// (the catalog change with the rows it writes and the data it drops).
 pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+    if session.in_block() {
+        return run(engine, session, stmt).await;
+    }
+    session.begin(Some(crate::sql::session::Isolation::ReadCommitted), false);
+    if let Some(b) = session.block_mut() {
+        b.implicit = true;
+        b.started = true;
+    }
+    match run(engine, session, stmt).await {
+        Ok(out) => {
+            crate::sql::txn::commit(engine, session).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            crate::sql::txn::rollback(session).await?;
+            session
+                .notices
+                .retain(|n| n.code != codes::NO_ACTIVE_SQL_TRANSACTION);
+            Err(e)
+        }
+    }
+}
+
+async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResult<Output> {
     match stmt {
         Statement::CreateSchema {
             schema_name,
@@ -36,22 +63,20 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
                 SchemaName::UnnamedAuthorization(a) => a.value.clone(),
                 SchemaName::NamedAuthorization(n, _) => object_parts(n).join("."),
             };
-            let created = engine
-                .catalog
-                .update(|cat| {
-                    if cat.schemas.contains(&name) {
-                        if if_not_exists {
-                            return Ok(false);
-                        }
-                        return Err(PgError::new(
-                            codes::DUPLICATE_SCHEMA,
-                            format!("schema \"{name}\" already exists"),
-                        ));
+            let created = change(engine, session, |cat| {
+                if cat.schemas.contains(&name) {
+                    if if_not_exists {
+                        return Ok(false);
                     }
-                    cat.schemas.insert(name.clone());
-                    Ok(true)
-                })
-                .await?;
+                    return Err(PgError::new(
+                        codes::DUPLICATE_SCHEMA,
+                        format!("schema \"{name}\" already exists"),
+                    ));
+                }
+                cat.schemas.insert(name.clone());
+                Ok(true)
+            })
+            .await?;
             if !created {
                 session.notices.push(Notice::notice(
                     codes::DUPLICATE_SCHEMA,
@@ -67,83 +92,114 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
             names,
             cascade,
             ..
-        } => match object_type {
-            ObjectType::Table => {
-                for n in &names {
-                    drop_table(engine, session, &object_parts(n), if_exists).await?;
-                }
-                Ok(Output::Command("DROP TABLE".into()))
-            }
-            ObjectType::Schema => {
-                for n in &names {
-                    let name = object_parts(n).join(".");
-                    let mut skipped = false;
-                    let dropped = engine
-                        .catalog
-                        .update_and_purge(|cat| {
-                            if !cat.schemas.contains(&name) {
-                                if if_exists {
-                                    skipped = true;
-                                    return Ok((vec![], vec![]));
-                                }
-                                return Err(PgError::new(codes::INVALID_SCHEMA_NAME, format!("schema \"{name}\" does not exist")));
-                            }
-                            let tables: Vec<Table> = cat.tables_in(&name).cloned().collect();
-                            if !tables.is_empty() && !cascade {
-                                return Err(PgError::new(
-                                    codes::DEPENDENT_OBJECTS_STILL_EXIST,
-                                    format!("cannot drop schema {name} because other objects depend on it"),
-                                )
-                                .with_detail(format!("table {}.{} depends on schema {name}", name, tables[0].name)));
-                            }
-                            let mut prefixes = Vec::new();
-                            for t in &tables {
-                                cat.tables.remove(&t.id);
-                                prefixes.extend(table_prefixes(t));
-                            }
-                            cat.schemas.remove(&name);
-                            Ok((prefixes.clone(), prefixes))
-                        })
-                        .await?;
-                    if skipped {
-                        session.notices.push(Notice::notice(
-                            codes::SUCCESSFUL_COMPLETION,
-                            format!("schema \"{name}\" does not exist, skipping"),
-                        ));
+        } => {
+            match object_type {
+                ObjectType::Table => {
+                    for n in &names {
+                        drop_table(engine, session, &object_parts(n), if_exists).await?;
                     }
-                    purge(engine, dropped).await?;
+                    Ok(Output::Command("DROP TABLE".into()))
                 }
-                Ok(Output::Command("DROP SCHEMA".into()))
-            }
-            ObjectType::Index => {
-                for n in &names {
-                    drop_index(engine, session, &object_parts(n), if_exists).await?;
+                ObjectType::Schema => {
+                    for n in &names {
+                        let name = object_parts(n).join(".");
+                        let cat = session.catalog();
+                        if cascade {
+                            for t in cat.tables_in(&name) {
+                                lock_for_ddl(engine, session, &[t.schema.clone(), t.name.clone()])
+                                    .await?;
+                            }
+                        }
+                        let mut skipped = false;
+                        change_and_purge(engine, session, |cat| {
+                        if !cat.schemas.contains(&name) {
+                            if if_exists {
+                                skipped = true;
+                                return Ok(((), vec![]));
+                            }
+                            return Err(PgError::new(codes::INVALID_SCHEMA_NAME, format!("schema \"{name}\" does not exist")));
+                        }
+                        let tables: Vec<Table> = cat.tables_in(&name).cloned().collect();
+                        if !tables.is_empty() && !cascade {
+                            return Err(PgError::new(
+                                codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                                format!("cannot drop schema {name} because other objects depend on it"),
+                            )
+                            .with_detail(format!("table {}.{} depends on schema {name}", name, tables[0].name)));
+                        }
+                        let mut prefixes = Vec::new();
+                        for t in &tables {
+                            cat.tables.remove(&t.id);
+                            prefixes.extend(table_prefixes(t));
+                        }
+                        cat.schemas.remove(&name);
+                        Ok(((), prefixes))
+                    })
+                    .await?;
+                        if skipped {
+                            session.notices.push(Notice::notice(
+                                codes::SUCCESSFUL_COMPLETION,
+                                format!("schema \"{name}\" does not exist, skipping"),
+                            ));
+                        }
+                    }
+                    Ok(Output::Command("DROP SCHEMA".into()))
                 }
-                Ok(Output::Command("DROP INDEX".into()))
+                ObjectType::Index => {
+                    for n in &names {
+                        drop_index(engine, session, &object_parts(n), if_exists).await?;
+                    }
+                    Ok(Output::Command("DROP INDEX".into()))
+                }
+                other => Err(PgError::unsupported(format!("DROP {other}"))),
             }
-            other => Err(PgError::unsupported(format!("DROP {other}"))),
-        },
+        }
         Statement::Truncate(t) => {
             let mut tables = Vec::new();
             for target in &t.table_names {
-                tables.push(resolve_table(engine, session, &object_parts(&target.name))?);
+                tables.push(lock_for_ddl(engine, session, &object_parts(&target.name)).await?);
             }
-            // Recorded first: a crash midway is finished at the next start,
-            // so the TRUNCATE is never left half done.
-            let prefixes: Vec<Vec<u8>> = tables.iter().flat_map(|t| table_prefixes(t)).collect();
-            engine.catalog.purging(&prefixes).await?;
-            purge(engine, prefixes).await?;
+            // As PostgreSQL gives the table new files: new ids for the
+            // table and its indexes (empty key spaces) at COMMIT, and the
+            // old rows are purged after it.
+            change_and_purge(engine, session, |cat| {
+                let mut prefixes = Vec::new();
+                for t in &tables {
+                    let Some(mut now) = cat.tables.remove(&t.id) else {
+                        continue;
+                    };
+                    prefixes.extend(table_prefixes(&now));
+                    now.id = cat.next_table_id;
+                    cat.next_table_id += 1;
+                    for idx in &mut now.indexes {
+                        if idx.primary {
+                            idx.id = now.id;
+                        } else {
+                            idx.id = cat.next_table_id;
+                            cat.next_table_id += 1;
+                        }
+                    }
+                    cat.tables.insert(now.id, now);
+                }
+                Ok(((), prefixes))
+            })
+            .await?;
             Ok(Output::Command("TRUNCATE TABLE".into()))
         }
         Statement::CreateIndex(ci) => create_index(engine, session, ci).await,
         Statement::AlterTable(at) => {
             let parts = object_parts(&at.name);
-            let table = match resolve_table(engine, session, &parts) {
+            let table = match lock_for_ddl(engine, session, &parts).await {
                 Ok(t) => t,
-                Err(_) if at.if_exists => return Ok(Output::Command("ALTER TABLE".into())),
+                Err(e) if at.if_exists && e.code == codes::UNDEFINED_TABLE => {
+                    return Ok(Output::Command("ALTER TABLE".into()));
+                }
                 Err(e) => return Err(e),
             };
             for op in at.operations {
+                // Each operation sees what the one before it changed.
+                let table = crate::sql::dml::resolve_table(engine, session, &parts)
+                    .unwrap_or_else(|_| table.clone());
                 alter_table(engine, session, &table, op).await?;
             }
             Ok(Output::Command("ALTER TABLE".into()))

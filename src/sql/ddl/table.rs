@@ -5,7 +5,6 @@ use datafusion::sql::sqlparser::ast::{CreateTable, TableConstraint};
 use super::common::*;
 use crate::catalog::{Catalog, Column, Index, Table};
 use crate::error::{Notice, PgError, PgResult, codes};
-use crate::sql::dml::resolve_table;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
 
@@ -18,134 +17,130 @@ pub(super) async fn create_table(
         return Err(PgError::unsupported("CREATE TABLE AS"));
     }
     let (schema, name) = split_name(session, &object_parts(&ct.name))?;
-    let created = engine
-        .catalog
-        .update(|cat: &mut Catalog| {
-            if !cat.schemas.contains(&schema) {
+    let created = change(engine, session, |cat: &mut Catalog| {
+        if !cat.schemas.contains(&schema) {
+            return Err(PgError::new(
+                codes::INVALID_SCHEMA_NAME,
+                format!("schema \"{schema}\" does not exist"),
+            ));
+        }
+        if cat.table(&schema, &name).is_some() {
+            if ct.if_not_exists {
+                return Ok(false);
+            }
+            return Err(PgError::new(
+                codes::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
+        }
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        let mut columns: Vec<Column> = Vec::new();
+        let mut pk_cols: Vec<u32> = Vec::new();
+        let mut uniques: Vec<Vec<u32>> = Vec::new();
+        for (i, def) in ct.columns.iter().enumerate() {
+            let (col, pk, unique) = column_from_def(id, i as u32 + 1, def)?;
+            if columns.iter().any(|c| c.name == col.name) {
                 return Err(PgError::new(
-                    codes::INVALID_SCHEMA_NAME,
-                    format!("schema \"{schema}\" does not exist"),
+                    codes::DUPLICATE_COLUMN,
+                    format!("column \"{}\" specified more than once", col.name),
                 ));
             }
-            if cat.table(&schema, &name).is_some() {
-                if ct.if_not_exists {
-                    return Ok(false);
-                }
-                return Err(PgError::new(
-                    codes::DUPLICATE_TABLE,
-                    format!("relation \"{name}\" already exists"),
-                ));
-            }
-            let id = cat.next_table_id;
-            cat.next_table_id += 1;
-            let mut columns: Vec<Column> = Vec::new();
-            let mut pk_cols: Vec<u32> = Vec::new();
-            let mut uniques: Vec<Vec<u32>> = Vec::new();
-            for (i, def) in ct.columns.iter().enumerate() {
-                let (col, pk, unique) = column_from_def(id, i as u32 + 1, def)?;
-                if columns.iter().any(|c| c.name == col.name) {
+            if pk {
+                if !pk_cols.is_empty() {
                     return Err(PgError::new(
-                        codes::DUPLICATE_COLUMN,
-                        format!("column \"{}\" specified more than once", col.name),
+                        codes::INVALID_TABLE_DEFINITION,
+                        format!("multiple primary keys for table \"{name}\" are not allowed"),
                     ));
                 }
-                if pk {
+                pk_cols.push(col.id);
+            }
+            if unique {
+                uniques.push(vec![col.id]);
+            }
+            columns.push(col);
+        }
+        let col_id = |cols: &[Column], n: &str| -> PgResult<u32> {
+            cols.iter()
+                .find(|c| c.name == n)
+                .map(|c| c.id)
+                .ok_or_else(|| {
+                    PgError::new(
+                        codes::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" named in key does not exist"),
+                    )
+                })
+        };
+        for c in &ct.constraints {
+            match c {
+                TableConstraint::PrimaryKey(pk) => {
                     if !pk_cols.is_empty() {
                         return Err(PgError::new(
                             codes::INVALID_TABLE_DEFINITION,
                             format!("multiple primary keys for table \"{name}\" are not allowed"),
                         ));
                     }
-                    pk_cols.push(col.id);
-                }
-                if unique {
-                    uniques.push(vec![col.id]);
-                }
-                columns.push(col);
-            }
-            let col_id = |cols: &[Column], n: &str| -> PgResult<u32> {
-                cols.iter()
-                    .find(|c| c.name == n)
-                    .map(|c| c.id)
-                    .ok_or_else(|| {
-                        PgError::new(
-                            codes::UNDEFINED_COLUMN,
-                            format!("column \"{n}\" named in key does not exist"),
-                        )
-                    })
-            };
-            for c in &ct.constraints {
-                match c {
-                    TableConstraint::PrimaryKey(pk) => {
-                        if !pk_cols.is_empty() {
-                            return Err(PgError::new(
-                                codes::INVALID_TABLE_DEFINITION,
-                                format!(
-                                    "multiple primary keys for table \"{name}\" are not allowed"
-                                ),
-                            ));
-                        }
-                        for ic in &pk.columns {
-                            let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
-                            let id = col_id(&columns, &n)?;
-                            columns.iter_mut().find(|c| c.id == id).unwrap().not_null = true;
-                            pk_cols.push(id);
-                        }
+                    for ic in &pk.columns {
+                        let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
+                        let id = col_id(&columns, &n)?;
+                        columns.iter_mut().find(|c| c.id == id).unwrap().not_null = true;
+                        pk_cols.push(id);
                     }
-                    TableConstraint::Unique(u) => {
-                        let mut ids = Vec::new();
-                        for ic in &u.columns {
-                            let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
-                            ids.push(col_id(&columns, &n)?);
-                        }
-                        uniques.push(ids);
-                    }
-                    other => return Err(PgError::unsupported(format!("constraint {other}"))),
                 }
+                TableConstraint::Unique(u) => {
+                    let mut ids = Vec::new();
+                    for ic in &u.columns {
+                        let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
+                        ids.push(col_id(&columns, &n)?);
+                    }
+                    uniques.push(ids);
+                }
+                other => return Err(PgError::unsupported(format!("constraint {other}"))),
             }
-            let mut indexes = Vec::new();
-            if !pk_cols.is_empty() {
-                indexes.push(Index {
-                    id,
-                    name: format!("{name}_pkey"),
-                    columns: pk_cols.clone(),
-                    unique: true,
-                    primary: true,
-                    vector: None,
-                });
-            }
-            for u in uniques {
-                let cols: Vec<String> = u
-                    .iter()
-                    .map(|id| columns.iter().find(|c| c.id == *id).unwrap().name.clone())
-                    .collect();
-                let idx_id = cat.next_table_id;
-                cat.next_table_id += 1;
-                indexes.push(Index {
-                    id: idx_id,
-                    name: format!("{name}_{}_key", cols.join("_")),
-                    columns: u,
-                    unique: true,
-                    primary: false,
-                    vector: None,
-                });
-            }
-            let next_column_id = columns.len() as u32 + 1;
-            cat.tables.insert(
+        }
+        let mut indexes = Vec::new();
+        if !pk_cols.is_empty() {
+            indexes.push(Index {
                 id,
-                Table {
-                    id,
-                    schema: schema.clone(),
-                    name: name.clone(),
-                    columns,
-                    primary_key: pk_cols,
-                    indexes,
-                    next_column_id,
-                },
-            );
-            Ok(true)
-        })
-        .await?;
+                name: format!("{name}_pkey"),
+                columns: pk_cols.clone(),
+                unique: true,
+                primary: true,
+                vector: None,
+            });
+        }
+        for u in uniques {
+            let cols: Vec<String> = u
+                .iter()
+                .map(|id| columns.iter().find(|c| c.id == *id).unwrap().name.clone())
+                .collect();
+            let idx_id = cat.next_table_id;
+            cat.next_table_id += 1;
+            indexes.push(Index {
+                id: idx_id,
+                name: format!("{name}_{}_key", cols.join("_")),
+                columns: u,
+                unique: true,
+                primary: false,
+                vector: None,
+            });
+        }
+        let next_column_id = columns.len() as u32 + 1;
+        cat.tables.insert(
+            id,
+            Table {
+                id,
+                schema: schema.clone(),
+                name: name.clone(),
+                columns,
+                primary_key: pk_cols,
+                indexes,
+                next_column_id,
+            },
+        );
+        Ok(true)
+    })
+    .await?;
     if !created {
         session.notices.push(Notice::notice(
             codes::DUPLICATE_TABLE,
@@ -161,7 +156,7 @@ pub(super) async fn drop_table(
     parts: &[String],
     if_exists: bool,
 ) -> PgResult<()> {
-    let table = match resolve_table(engine, session, parts) {
+    let table = match lock_for_ddl(engine, session, parts).await {
         Ok(t) => t,
         Err(_) if if_exists => {
             let name = parts.last().cloned().unwrap_or_default();
@@ -173,18 +168,12 @@ pub(super) async fn drop_table(
         }
         Err(e) => return Err(e),
     };
-    // The table leaves the catalog and its data is promised to be purged
-    // in one command; a crash before the purge ends is finished at start.
+    // The table leaves the catalog at COMMIT, which also records its data
+    // as to be purged (a crash before the purge ends finishes it at start).
     let prefixes = table_prefixes(&table);
-    engine
-        .catalog
-        .update_and_purge(|cat| {
-            cat.tables.remove(&table.id);
-            Ok(((), prefixes.clone()))
-        })
-        .await?;
-    for idx in table.indexes.iter().filter(|i| i.vector.is_some()) {
-        engine.vindexes.drop_index(idx.id);
-    }
-    purge(engine, prefixes).await
+    change_and_purge(engine, session, |cat| {
+        cat.tables.remove(&table.id);
+        Ok(((), prefixes))
+    })
+    .await
 }

@@ -4,7 +4,8 @@
 
 use datafusion::sql::sqlparser::ast::{BinaryOperator, CreateIndex, Expr, Value};
 
-use crate::catalog::{Index, VectorIndex};
+use super::common::change;
+use crate::catalog::{Index, Table, VectorIndex};
 use crate::error::{Notice, PgError, PgResult, codes};
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
@@ -88,7 +89,13 @@ pub async fn create(
     ci: CreateIndex,
     method: &str,
 ) -> PgResult<Output> {
-    let table = crate::sql::dml::resolve_table(engine, session, &object_parts(&ci.table_name))?;
+    let table = crate::sql::dml::lock_table(
+        engine,
+        session,
+        &object_parts(&ci.table_name),
+        crate::catalog::locks::LockMode::Share,
+    )
+    .await?;
     if ci.unique {
         return Err(PgError::new(
             codes::FEATURE_NOT_SUPPORTED,
@@ -253,10 +260,10 @@ pub async fn create(
             } else {
                 column.name.clone()
             };
-            unused_index_name(engine, &table, &format!("{}_{base}", table.name))
+            unused_index_name(session, &table, &format!("{}_{base}", table.name))
         }
     };
-    let cat = engine.catalog.current();
+    let cat = session.catalog();
     if cat
         .tables_in(&table.schema)
         .any(|t| t.name == name || t.indexes.iter().any(|i| i.name == name))
@@ -287,32 +294,47 @@ pub async fn create(
         rerank,
         lists,
     };
-    let (index, table_now) = engine
-        .catalog
-        .update(|cat| {
-            let id = cat.next_table_id;
-            cat.next_table_id += 1;
-            let idx = Index {
-                id,
-                name: name.clone(),
-                columns: vec![column.id],
-                unique: false,
-                primary: false,
-                vector: Some(def.clone()),
-            };
-            let t = cat
-                .tables
-                .get_mut(&table.id)
-                .ok_or_else(|| PgError::undefined_table(&table.name))?;
-            t.indexes.push(idx.clone());
-            Ok((idx, t.clone()))
-        })
-        .await?;
+    // In the catalog at COMMIT; the graphs are built from the committed
+    // rows right after it (`build`), queries scanning exactly until then.
+    change(engine, session, |cat| {
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        let idx = Index {
+            id,
+            name: name.clone(),
+            columns: vec![column.id],
+            unique: false,
+            primary: false,
+            vector: Some(def.clone()),
+        };
+        let t = cat
+            .tables
+            .get_mut(&table.id)
+            .ok_or_else(|| PgError::undefined_table(&table.name))?;
+        t.indexes.push(idx);
+        Ok(())
+    })
+    .await?;
+    Ok(Output::Command("CREATE INDEX".into()))
+}
+
+/// Build the graphs of a vector index that has just committed (its
+/// notices go to the session). A build that fails takes the index out of
+/// the catalog again.
+pub async fn build(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Table,
+    index: &Index,
+) -> PgResult<()> {
+    let Some(def) = &index.vector else {
+        return Ok(());
+    };
     let messages = parking_lot::Mutex::new(Vec::new());
     let started = std::time::Instant::now();
     let built = engine
         .vindexes
-        .open(&table_now, &index, false, &|msg| {
+        .open(table, index, false, &|msg| {
             tracing::info!("{msg}");
             messages.lock().push(msg);
         })
@@ -336,10 +358,12 @@ pub async fn create(
         return Err(e);
     }
     tracing::info!(
-        "built {method} index \"{name}\" in {:.1}s",
+        "built {} index \"{}\" in {:.1}s",
+        def.method,
+        index.name,
         started.elapsed().as_secs_f64()
     );
-    if ivf {
+    if def.method == "ivfflat" {
         let rows: usize = engine
             .vindexes
             .all()
@@ -347,7 +371,7 @@ pub async fn create(
             .filter(|s| s.index.id == index.id)
             .map(|s| s.counts().0)
             .sum();
-        if rows < lists {
+        if rows < def.lists {
             session.notices.push(
                 Notice::notice(
                     codes::SUCCESSFUL_COMPLETION,
@@ -358,7 +382,7 @@ pub async fn create(
             );
         }
     }
-    Ok(Output::Command("CREATE INDEX".into()))
+    Ok(())
 }
 
 /// `REINDEX {INDEX|TABLE|SCHEMA|DATABASE} name` (arrives as
@@ -441,8 +465,8 @@ pub async fn reindex(engine: &Engine, session: &mut Session, args: &[String]) ->
 
 /// PostgreSQL's name for an unnamed index: `<base>_idx`, or `<base>_idx1`,
 /// `<base>_idx2`, ... when that is taken in the table's schema.
-pub fn unused_index_name(engine: &Engine, table: &crate::catalog::Table, base: &str) -> String {
-    let cat = engine.catalog.current();
+pub fn unused_index_name(session: &Session, table: &Table, base: &str) -> String {
+    let cat = session.catalog();
     let taken = |n: &str| {
         cat.tables_in(&table.schema)
             .any(|t| t.name == n || t.indexes.iter().any(|i| i.name == n))

@@ -10,6 +10,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::SelectItem;
 
+use crate::catalog::locks::LockMode;
 use crate::catalog::{Index, Table};
 use crate::encoding::encode_key;
 use crate::error::{PgError, PgResult, codes};
@@ -25,8 +26,14 @@ use crate::types::text::quote_ident;
 /// How many times a statement is re-run when a row it read changed before its write.
 pub(super) const MAX_RETRIES: usize = 20;
 
-pub fn resolve_table(engine: &Engine, session: &Session, parts: &[String]) -> PgResult<Arc<Table>> {
-    let cat = engine.catalog.current();
+/// The table `parts` names, as this session sees the catalog (its
+/// block's uncommitted DDL included).
+pub fn resolve_table(
+    _engine: &Engine,
+    session: &Session,
+    parts: &[String],
+) -> PgResult<Arc<Table>> {
+    let cat = session.catalog();
     let (schema, name) = match parts {
         [name] => (None, name.as_str()),
         [schema, name] => (Some(schema.as_str()), name.as_str()),
@@ -36,6 +43,26 @@ pub fn resolve_table(engine: &Engine, session: &Session, parts: &[String]) -> Pg
     cat.resolve(schema, name, &session.search_path())
         .map(|t| Arc::new(t.clone()))
         .ok_or_else(|| PgError::undefined_table(&parts.join(".")))
+}
+
+/// [`resolve_table`], then lock the table in `mode` for the rest of the
+/// statement (or block) and read its definition again: a DDL that
+/// committed while we waited (a TRUNCATE gives the table new ids) wins.
+pub async fn lock_table(
+    engine: &Engine,
+    session: &Session,
+    parts: &[String],
+    mode: LockMode,
+) -> PgResult<Arc<Table>> {
+    let mut table = resolve_table(engine, session, parts)?;
+    loop {
+        session.locks().acquire(table.id, mode).await?;
+        let now = resolve_table(engine, session, parts)?;
+        if now.id == table.id {
+            return Ok(now);
+        }
+        table = now;
+    }
 }
 
 /// Check NOT NULL and length limits of a full row.
@@ -99,7 +126,7 @@ pub(super) fn datum_text(d: &Datum) -> String {
     }
 }
 
-pub(super) fn row_text(row: &[Datum]) -> String {
+pub fn row_text(row: &[Datum]) -> String {
     row.iter().map(datum_text).collect::<Vec<_>>().join(", ")
 }
 

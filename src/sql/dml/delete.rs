@@ -2,6 +2,7 @@
 
 use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 
+use crate::catalog::locks::LockMode;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
@@ -19,7 +20,7 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         return Err(PgError::unsupported("DELETE from several tables"));
     };
     let (parts, alias) = target_of(&target.relation)?;
-    let table = resolve_table(engine, session, &parts)?;
+    let table = lock_table(engine, session, &parts, LockMode::RowExclusive).await?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let ncols = table.columns.len();
     for attempt in 0..MAX_RETRIES {

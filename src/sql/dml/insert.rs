@@ -9,6 +9,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement, TableObject};
 
 use crate::catalog::Table;
+use crate::catalog::locks::LockMode;
 use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::encode_row;
@@ -34,7 +35,7 @@ pub(super) fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
 
 pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> PgResult<Output> {
     let parts = table_of_insert(&ins)?;
-    let table = resolve_table(engine, session, &parts)?;
+    let table = lock_table(engine, session, &parts, LockMode::RowExclusive).await?;
     let alias = ins
         .table_alias
         .as_ref()

@@ -5,6 +5,7 @@
 
 use datafusion::sql::sqlparser::ast::{Query, SetExpr};
 
+use crate::catalog::locks::LockMode;
 use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::error::{PgError, PgResult, codes};
@@ -34,7 +35,7 @@ pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgR
         return Err(PgError::unsupported("FOR UPDATE over a join"));
     }
     let (parts, alias) = target_of(&from.relation)?;
-    let table = resolve_table(engine, session, &parts)?;
+    let table = lock_table(engine, session, &parts, LockMode::RowShare).await?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let ncols = table.columns.len();
     for attempt in 0..MAX_RETRIES {

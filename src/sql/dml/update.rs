@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::catalog::Table;
+use crate::catalog::locks::LockMode;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::{decode_row, encode_row};
 use crate::error::{PgError, PgResult, codes};
@@ -201,7 +202,7 @@ pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgRe
     if !upd.table.joins.is_empty() {
         return Err(PgError::unsupported("JOIN in UPDATE target"));
     }
-    let table = resolve_table(engine, session, &parts)?;
+    let table = lock_table(engine, session, &parts, LockMode::RowExclusive).await?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let from = match &upd.from {
         Some(UpdateTableFromKind::AfterSet(f)) | Some(UpdateTableFromKind::BeforeSet(f)) => Some(
