@@ -1436,6 +1436,73 @@ mod mvcc_tests {
         assert_eq!(r[0], CommandResult::Txn { status: None });
     }
 
+    /// A commit decision may carry writes of its own group (the catalog of
+    /// a block with DDL): a failed check leaves the record pending and
+    /// writes nothing; a passing one commits and writes at the decision's
+    /// timestamp; a record already decided (aborted by recovery) keeps its
+    /// decision and the writes do not apply.
+    #[tokio::test]
+    async fn a_commit_decision_carries_its_groups_writes_all_or_nothing() {
+        let (_dir, store, mut sm) = fresh();
+        let mut i = 0;
+        let (t1, t2) = (
+            TxnId(RequestId { client: 7, seq: 1 }),
+            TxnId(RequestId { client: 7, seq: 2 }),
+        );
+        apply(&mut sm, &mut i, vec![at(10, vec![put(b"cat", b"v1")])]).await;
+        apply(
+            &mut sm,
+            &mut i,
+            vec![at(
+                0,
+                vec![Op::BeginTxn { txn: t1 }, Op::BeginTxn { txn: t2 }],
+            )],
+        )
+        .await;
+        let decide = |txn, expect: &[u8], new: &[u8]| {
+            vec![
+                Op::EndTxn { txn, commit: true },
+                Op::Check {
+                    key: b"cat".to_vec(),
+                    expect: Some(expect.to_vec()),
+                },
+                put(b"cat", new),
+            ]
+        };
+        let r = apply(&mut sm, &mut i, vec![at(20, decide(t1, b"v0", b"v2"))]).await;
+        assert!(
+            matches!(r[0], CommandResult::CheckFailed { op_index: 1, .. }),
+            "{r:?}"
+        );
+        let r = apply(
+            &mut sm,
+            &mut i,
+            vec![
+                at(30, decide(t1, b"v1", b"v2")),
+                at(
+                    40,
+                    vec![Op::EndTxn {
+                        txn: t2,
+                        commit: false,
+                    }],
+                ),
+                at(50, decide(t2, b"v2", b"v3")),
+            ],
+        )
+        .await;
+        let committed = Some(TxnStatus::Committed(Timestamp(30)));
+        assert_eq!(r[0], CommandResult::Txn { status: committed });
+        assert_eq!(
+            r[2],
+            CommandResult::Txn {
+                status: Some(TxnStatus::Aborted)
+            }
+        );
+        let get = |k: &[u8], t: u64| mvcc::get_at(store.db(), GROUP, k, Timestamp(t)).unwrap();
+        assert_eq!(get(b"cat", 29), Some(b"v1".to_vec()));
+        assert_eq!(get(b"cat", u64::MAX), Some(b"v2".to_vec()));
+    }
+
     #[tokio::test]
     async fn reads_at_a_timestamp_see_the_versions_committed_by_then() {
         let (_dir, store, mut sm) = fresh();
