@@ -101,6 +101,22 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         if n > 0 {
             tracing::info!("finished {n} transactions left by the last run");
         }
+        // Indexes whose online build a crash stopped: dropped, their
+        // entries purged below.
+        catalog
+            .update_and_purge(|cat| {
+                let mut prefixes = Vec::new();
+                for t in cat.tables.values_mut() {
+                    for idx in t.indexes.iter().filter(|i| i.building) {
+                        tracing::info!("dropping index {} (its build did not finish)", idx.name);
+                        prefixes.push(crate::encoding::table_prefix(idx.id));
+                    }
+                    t.indexes.retain(|i| !i.building);
+                }
+                Ok(((), prefixes))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         // DROP/TRUNCATE data deletes a crash interrupted.
         let purges = catalog
             .pending_purges()

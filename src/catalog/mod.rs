@@ -43,6 +43,10 @@ pub struct Index {
     /// A vector index (hnsw, ivfflat): derived state beside the rows, not
     /// key entries (see `exec::vindex`).
     pub vector: Option<VectorIndex>,
+    /// Being built while writes go on (F1's write-only state): writers
+    /// maintain it, queries do not use it. A build a crash stopped is
+    /// dropped at the next start.
+    pub building: bool,
 }
 
 /// How a vector index is built and searched.

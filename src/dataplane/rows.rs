@@ -12,6 +12,10 @@ pub struct RowWrite {
     pub expect: Option<Vec<u8>>,
     /// New value (None = delete).
     pub new: Option<Vec<u8>>,
+    /// Written whatever the key holds (`expect` is not checked): the
+    /// entries of an index being built online, which the build may or may
+    /// not have written yet.
+    pub blind: bool,
 }
 
 /// A precondition failed: `key` did not hold what was expected.
@@ -50,7 +54,7 @@ impl From<PgError> for WriteError {
 pub fn merge_write(buf: &mut BTreeMap<Vec<u8>, RowWrite>, w: RowWrite) -> Result<(), Conflict> {
     match buf.get_mut(&w.key) {
         Some(existing) => {
-            if existing.new != w.expect {
+            if !w.blind && existing.new != w.expect {
                 return Err(Conflict {
                     key: w.key,
                     expected: w.expect,

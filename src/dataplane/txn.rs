@@ -354,6 +354,7 @@ impl Txn {
                     key: w.key.clone(),
                     expect: w.expect.clone(),
                     new: w.new.clone(),
+                    blind: w.blind,
                 }));
                 propose(self.data.as_ref(), *shard, Command::new(ops))
             });

@@ -62,7 +62,11 @@ pub async fn apply_writes(
     let Some(first) = writes.first().map(|w| data.shard_of(&w.key)) else {
         return Ok(n);
     };
-    let one_shard = writes.len() <= CHUNK && writes.iter().all(|w| data.shard_of(&w.key) == first);
+    // Blind writes need intents (a one-phase command checks every key).
+    let one_shard = writes.len() <= CHUNK
+        && writes
+            .iter()
+            .all(|w| !w.blind && data.shard_of(&w.key) == first);
     for _ in 0..MAX_WAITS {
         let outcome = if one_shard {
             one_phase(data.as_ref(), first, &writes).await

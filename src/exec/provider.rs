@@ -185,7 +185,7 @@ impl GrapeTable {
                 .table
                 .indexes
                 .iter()
-                .filter(|i| !i.primary && i.vector.is_none())
+                .filter(|i| !i.primary && i.vector.is_none() && !i.building)
             {
                 if let Some((start, end, how)) = self.index_bounds(idx, filters) {
                     if let Some(keys) = self.index_row_keys(&start, &end)? {

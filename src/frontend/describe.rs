@@ -191,10 +191,11 @@ impl QueryParser for GrapeQueryParser {
         let n = params::count(&stmt).max(types.len());
         let slot = session_of(client)?;
         let session = slot.session.lock().await;
-        let (mut param_types, schema) = self
-            .describe(&session, &stmt, n)
-            .await
-            .map_err(|e| pg_err(locate_name(e, sql)))?;
+        let described = self.describe(&session, &stmt, n).await;
+        // Planning locked the tables it named: outside a block they go with
+        // the Parse, as PostgreSQL's do.
+        session.statement_done();
+        let (mut param_types, schema) = described.map_err(|e| pg_err(locate_name(e, sql)))?;
         for (n, kind) in crate::sql::rewrite::vector_casts::placeholder_casts(&stmt) {
             if let Some(t) = crate::types::vector_pg_type(kind) {
                 if n >= 1 && n <= param_types.len() {

@@ -53,6 +53,9 @@ pub enum Op {
         key: Vec<u8>,
         expect: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+        /// Written whatever the key holds (`expect` unchecked; another
+        /// transaction's intent still locks it).
+        blind: bool,
     },
     /// Decide transaction `txn` on its record's group: committed at the
     /// command's timestamp, or aborted. The first decision stands (a later

@@ -579,11 +579,15 @@ impl StateMachine {
         // Every precondition before any write: a key another transaction
         // holds an intent on is locked, whatever its value.
         for (i, op) in cmd.ops.iter().enumerate() {
-            let (key, expect, mine) = match op {
-                Op::Check { key, expect } => (key, expect, None),
+            let (key, expect, mine, blind) = match op {
+                Op::Check { key, expect } => (key, expect, None, false),
                 Op::Intent {
-                    txn, key, expect, ..
-                } => (key, expect, Some(*txn)),
+                    txn,
+                    key,
+                    expect,
+                    blind,
+                    ..
+                } => (key, expect, Some(*txn), *blind),
                 _ => continue,
             };
             // A transaction's own intent is what it sees at the key.
@@ -598,6 +602,9 @@ impl StateMachine {
                 }
                 None => None,
             };
+            if blind {
+                continue;
+            }
             let actual = match own {
                 Some(v) => v,
                 None => self.current(pending, key)?,
@@ -634,6 +641,7 @@ impl StateMachine {
                     key,
                     expect,
                     new,
+                    blind,
                 } => {
                     // Writing what the key holds only locks it (FOR
                     // UPDATE); a real write of the same transaction over
@@ -642,7 +650,8 @@ impl StateMachine {
                         txn: *txn,
                         record: *record,
                         value: new.clone(),
-                        lock_only: expect == new
+                        lock_only: !blind
+                            && expect == new
                             && self.intent(pending, key)?.is_none_or(|i| i.lock_only),
                     };
                     self.set_intent(batch, pending, key, Some(i));
@@ -995,6 +1004,7 @@ mod tests {
                         key,
                         expect: None,
                         new: Some(vec![(next() % 3) as u8]),
+                        blind: next() % 4 == 0,
                     },
                     7 => Op::BeginTxn { txn: txn(next()) },
                     8 => Op::Incr {
@@ -1230,6 +1240,7 @@ mod mvcc_tests {
             key: k.to_vec(),
             expect: expect.map(<[u8]>::to_vec),
             new: new.map(<[u8]>::to_vec),
+            blind: false,
         }
     }
 

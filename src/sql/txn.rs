@@ -146,7 +146,7 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     let writes: Vec<RowWrite> = block
         .writes
         .values()
-        .filter(|w| w.expect != w.new)
+        .filter(|w| w.blind || w.expect != w.new)
         .cloned()
         .collect();
     let ddl = block.ddl.take();
@@ -264,6 +264,9 @@ async fn commit_ddl(
         }
     }
     super::ddl::purge(engine, ddl.purges).await?;
+    // Graphs are built from the committed rows with writes going on (they
+    // catch up with what is written meanwhile): the table is let go first.
+    session.statement_done();
     for t in new.tables.values() {
         for idx in t.indexes.iter().filter(|i| i.vector.is_some()) {
             let known = current

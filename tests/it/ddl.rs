@@ -210,6 +210,13 @@ async fn ddl_waits_for_the_sessions_using_its_table_and_they_wait_for_it() {
     b.batch_execute("RESET statement_timeout").await.unwrap();
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(one(&b, "SELECT count(*) FROM t WHERE id >= 900").await, "2");
+
+    // A prepared statement holds no lock once its Parse is answered.
+    let _prepared = b.prepare("SELECT * FROM t WHERE id = $1").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), a.batch_execute("TRUNCATE t"))
+        .await
+        .expect("TRUNCATE waited for an idle session's Parse")
+        .unwrap();
     s.stop().await;
 }
 
@@ -287,6 +294,25 @@ async fn create_index_with_writers_holds_every_row_before_it_is_used() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "23505");
+    // Duplicates fail the build with PostgreSQL's error; nothing is left.
+    a.batch_execute(
+        "CREATE TABLE d (id int PRIMARY KEY, w int); INSERT INTO d VALUES (1, 5), (2, 6), (3, 5)",
+    )
+    .await
+    .unwrap();
+    let e = a
+        .batch_execute("CREATE UNIQUE INDEX d_w ON d (w)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "23505");
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "could not create unique index \"d_w\""
+    );
+    a.batch_execute("DELETE FROM d WHERE id = 3; CREATE UNIQUE INDEX d_w ON d (w)")
+        .await
+        .unwrap();
+    assert_eq!(fails(&a, "INSERT INTO d VALUES (4, 6)").await, "23505");
     // CONCURRENTLY is accepted outside a block, refused inside one.
     a.batch_execute("CREATE INDEX CONCURRENTLY t_v2 ON t (v)")
         .await

@@ -37,15 +37,16 @@ pub(super) async fn create_index(
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
         ));
     }
-    // Writers wait until the index commits with its entries (PostgreSQL's
-    // CREATE INDEX lock); readers go on.
-    let table = lock_table(
-        engine,
-        session,
-        &object_parts(&ci.table_name),
-        LockMode::Share,
-    )
-    .await?;
+    // Outside a block (its own implicit one) the index is built while
+    // writes go on (`build`); in a block, writers wait until the index
+    // commits with its entries (PostgreSQL's CREATE INDEX lock).
+    let online = session.block().is_some_and(|b| b.implicit);
+    let mode = if online {
+        LockMode::ShareUpdateExclusive
+    } else {
+        LockMode::Share
+    };
+    let table = lock_table(engine, session, &object_parts(&ci.table_name), mode).await?;
     let mut cols = Vec::new();
     for ic in &ci.columns {
         let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
@@ -81,6 +82,19 @@ pub(super) async fn create_index(
             format!("relation \"{name}\" already exists"),
         ));
     }
+    if online {
+        let index = Index {
+            id: 0,
+            name: name.clone(),
+            columns: cols.clone(),
+            unique: ci.unique,
+            primary: false,
+            vector: None,
+            building: true,
+        };
+        super::build::online(engine, session, &table, index).await?;
+        return Ok(Output::Command("CREATE INDEX".into()));
+    }
     let index = change(engine, session, |cat| {
         let id = cat.next_table_id;
         cat.next_table_id += 1;
@@ -91,6 +105,7 @@ pub(super) async fn create_index(
             unique: ci.unique,
             primary: false,
             vector: None,
+            building: false,
         };
         let t = cat
             .tables
@@ -140,6 +155,7 @@ pub(super) async fn create_index(
             key: ikey,
             expect: None,
             new: Some(key),
+            blind: false,
         });
     }
     match engine.write(session, writes).await {

@@ -7,6 +7,7 @@
 //! TABLE), `common` (what they share); this file classifies the statement.
 
 mod alter;
+mod build;
 mod common;
 mod index;
 mod table;

@@ -107,6 +107,7 @@ pub(super) async fn create_table(
                 unique: true,
                 primary: true,
                 vector: None,
+                building: false,
             });
         }
         for u in uniques {
@@ -123,6 +124,7 @@ pub(super) async fn create_table(
                 unique: true,
                 primary: false,
                 vector: None,
+                building: false,
             });
         }
         let next_column_id = columns.len() as u32 + 1;

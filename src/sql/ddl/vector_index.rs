@@ -306,6 +306,7 @@ pub async fn create(
             unique: false,
             primary: false,
             vector: Some(def.clone()),
+            building: false,
         };
         let t = cat
             .tables

@@ -12,6 +12,7 @@ use datafusion::sql::sqlparser::ast::SelectItem;
 
 use crate::catalog::locks::LockMode;
 use crate::catalog::{Index, Table};
+use crate::dataplane::write::RowWrite;
 use crate::encoding::encode_key;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::GrapeTable;
@@ -145,7 +146,7 @@ pub(super) async fn row_key(engine: &Engine, table: &Table, row: &[Datum]) -> Pg
 }
 
 /// Index entry of a row: key and value (None when the row has NULL in the index).
-pub(super) fn index_entry(
+pub fn index_entry(
     table: &Table,
     idx: &Index,
     row: &[Datum],
@@ -169,6 +170,24 @@ pub(super) fn index_entry(
         key.extend_from_slice(row_key);
     }
     Ok(Some((key, row_key.to_vec())))
+}
+
+/// The write of an index entry. For an index being built online it is
+/// blind (the build may or may not have written the entry yet), except
+/// a unique entry's insert, which still checks that the value is free.
+pub(super) fn entry_write(
+    idx: &Index,
+    key: Vec<u8>,
+    expect: Option<Vec<u8>>,
+    new: Option<Vec<u8>>,
+) -> RowWrite {
+    let blind = idx.building && !(idx.unique && new.is_some());
+    RowWrite {
+        key,
+        expect,
+        new,
+        blind,
+    }
 }
 
 pub(super) fn secondary(table: &Table) -> impl Iterator<Item = &Index> {

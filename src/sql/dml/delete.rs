@@ -45,17 +45,14 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
             let old = decode_row(&table, &stored)?;
             for idx in secondary(&table) {
                 if let Some((k, v)) = index_entry(&table, idx, &old, &key)? {
-                    writes.push(RowWrite {
-                        key: k,
-                        expect: Some(v),
-                        new: None,
-                    });
+                    writes.push(entry_write(idx, k, Some(v), None));
                 }
             }
             writes.push(RowWrite {
                 key,
                 expect: Some(stored),
                 new: None,
+                blind: false,
             });
             rows.push(old);
         }

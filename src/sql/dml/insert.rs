@@ -198,18 +198,14 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
                 }
             }
             seen.insert(key.clone());
-            for (_, (k, v)) in entries {
-                seen.insert(k.clone());
-                writes.push(RowWrite {
-                    key: k,
-                    expect: None,
-                    new: Some(v),
-                });
+            for (idx, (k, v)) in entries {
+                writes.push(entry_write(idx, k, None, Some(v)));
             }
             writes.push(RowWrite {
                 key: key.clone(),
                 expect: None,
                 new: Some(encode_row(&table, row)?),
+                blind: false,
             });
             by_key.insert(key, row.clone());
             inserted.push(row.clone());
@@ -355,17 +351,14 @@ pub async fn plain_insert(
                     by_key.insert(key.clone(), row.clone());
                     return Err(with_line(conflict_error(table, &k, &by_key).unwrap()));
                 }
-                writes.push(RowWrite {
-                    key: k,
-                    expect: None,
-                    new: Some(v),
-                });
+                writes.push(entry_write(idx, k, None, Some(v)));
             }
         }
         writes.push(RowWrite {
             key: key.clone(),
             expect: None,
             new: Some(encode_row(table, &row)?),
+            blind: false,
         });
         by_key.insert(key, row);
     }

@@ -65,6 +65,7 @@ pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgR
                     key,
                     expect: held.clone(),
                     new: held,
+                    blind: false,
                 });
             }
         }

@@ -12,7 +12,7 @@ mod insert;
 mod lock;
 mod update;
 
-pub use common::{lock_table, resolve_table, returning_schema, row_text};
+pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text};
 pub use delete::delete;
 pub use insert::{insert, plain_insert};
 pub use lock::lock_rows;

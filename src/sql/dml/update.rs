@@ -127,18 +127,10 @@ pub(super) async fn update_rows(
             let after = index_entry(table, idx, &new, &new_key)?;
             if before != after {
                 if let Some((k, v)) = before {
-                    writes.push(RowWrite {
-                        key: k,
-                        expect: Some(v),
-                        new: None,
-                    });
+                    writes.push(entry_write(idx, k, Some(v), None));
                 }
                 if let Some((k, v)) = after {
-                    writes.push(RowWrite {
-                        key: k,
-                        expect: None,
-                        new: Some(v),
-                    });
+                    writes.push(entry_write(idx, k, None, Some(v)));
                 }
             }
         }
@@ -148,17 +140,20 @@ pub(super) async fn update_rows(
                 key: key.clone(),
                 expect: Some(stored),
                 new: None,
+                blind: false,
             });
             writes.push(RowWrite {
                 key: new_key.clone(),
                 expect: None,
                 new: Some(bytes),
+                blind: false,
             });
         } else {
             writes.push(RowWrite {
                 key: key.clone(),
                 expect: Some(stored),
                 new: Some(bytes),
+                blind: false,
             });
         }
         by_key.insert(new_key, new.clone());
