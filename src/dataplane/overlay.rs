@@ -1,8 +1,7 @@
 //! A transaction block's uncommitted writes, which its own reads merge.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 /// Uncommitted writes of the session's open transaction block: key → new
 /// value (None = deleted). Scans merge them so a block reads its own writes.
-pub type Overlay = Arc<BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+/// A persistent map: each statement takes a copy in O(1) and each write
+/// costs O(log n), so a block of many statements never copies its writes.
+pub type Overlay = imbl::OrdMap<Vec<u8>, Option<Vec<u8>>>;

@@ -188,7 +188,13 @@ impl ExtendedQueryHandler for Frontend {
             Ok(unbound) => {
                 session.unbound = unbound;
                 let res = self
-                    .run(&slot, &mut session, stmt, &portal.result_column_format)
+                    .run(
+                        &slot,
+                        &mut session,
+                        stmt,
+                        &portal.result_column_format,
+                        true,
+                    )
                     .await;
                 session.unbound.clear();
                 res

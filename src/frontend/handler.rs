@@ -44,29 +44,54 @@ impl Frontend {
     /// reports what happened, as PostgreSQL holds interrupts during commit.
     /// Telling a client "canceled" about a write that then applies would
     /// make it apply twice when the client retries.
+    /// With `stream_rows`, a query's rows go to the client as the plan
+    /// produces them (after its first batch), still under cancel and
+    /// statement_timeout, and its table locks stay until the last row.
     pub(super) async fn run(
         &self,
         slot: &SessionSlot,
         session: &mut Session,
         stmt: Statement,
         format: &Format,
+        stream_rows: bool,
     ) -> Result<Response, PgError> {
         let timeout = session.statement_timeout();
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let committing = session.committing.clone();
         committing.store(false, std::sync::atomic::Ordering::SeqCst);
         let interrupt = session.interrupt.clone();
         interrupt.clear();
-        let cancel = slot.cancel.start_query().await;
-        let fut = run_statement(&self.engine, slot, session, stmt, format);
-        let res = until_interrupted(fut, timeout, cancel, &committing, &interrupt).await;
+        let mut cancel = Some(slot.cancel.start_query().await);
+        let fut = run_statement(&self.engine, slot, session, stmt, format, stream_rows);
+        let res = until_interrupted(fut, timeout, &mut cancel, &committing, &interrupt).await;
         if res.is_err() {
             session.fail_block();
         }
-        // A COPY FROM keeps its table locked until its data has arrived.
-        if slot.copy_in.lock().is_none() {
-            session.statement_done();
+        let res = res.and_then(|reply| {
+            let done = matches!(reply, Reply::Done(_));
+            let locks = (!done && !session.in_block()).then(|| session.locks().clone());
+            reply
+                .into_response(Tail {
+                    cancel,
+                    deadline,
+                    locks,
+                })
+                .map(|r| (r, done))
+        });
+        // A COPY FROM keeps its table locked until its data has arrived,
+        // streamed rows until they have gone.
+        match res {
+            Ok((r, done)) => {
+                if done && slot.copy_in.lock().is_none() {
+                    session.statement_done();
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                session.statement_done();
+                Err(e)
+            }
         }
-        res
     }
 }
 
@@ -90,7 +115,7 @@ impl Frontend {
 async fn until_interrupted<T>(
     fut: impl std::future::Future<Output = Result<T, PgError>>,
     timeout: Option<std::time::Duration>,
-    cancel: futures_channel::oneshot::Receiver<()>,
+    cancel: &mut Option<futures_channel::oneshot::Receiver<()>>,
     committing: &std::sync::atomic::AtomicBool,
     interrupt: &crate::dataplane::Interrupt,
 ) -> Result<T, PgError> {
@@ -98,7 +123,6 @@ async fn until_interrupted<T>(
     tokio::pin!(fut);
     let sleep = tokio::time::sleep(timeout.unwrap_or(std::time::Duration::MAX));
     tokio::pin!(sleep);
-    let mut cancel = Some(cancel);
     let mut watching_timeout = timeout.is_some();
     loop {
         tokio::select! {
@@ -115,7 +139,7 @@ async fn until_interrupted<T>(
                 interrupt.raise(true);
             }
             r = async { cancel.as_mut().expect("guarded").await }, if cancel.is_some() => {
-                cancel = None;
+                *cancel = None;
                 // Err: the sender was replaced, no cancel for this statement.
                 if r.is_ok() && !committing.load(Ordering::SeqCst) {
                     return Err(PgError::new(

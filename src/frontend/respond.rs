@@ -4,57 +4,220 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{
     CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, QueryResponse, Response, Tag,
 };
+use pgwire::messages::data::DataRow;
 
 use super::encode;
 use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 
+use super::errors::pg_err;
 use super::session::*;
-use crate::error::PgError;
+use crate::catalog::locks::SessionLocks;
+use crate::error::{PgError, codes};
 use crate::sql::copy::CopyState;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output};
 
+/// What running a statement gives the handler: a response to send, or
+/// rows still coming from a running plan, to be streamed to the client
+/// (bounded memory for any result size) under the handler's [`Tail`].
+pub(super) enum Reply {
+    Done(Response),
+    Rows {
+        schema: SchemaRef,
+        first: Option<RecordBatch>,
+        rest: SendableRecordBatchStream,
+        tag: String,
+        format: Format,
+    },
+    CopyOut {
+        schema: SchemaRef,
+        first: Option<RecordBatch>,
+        rest: SendableRecordBatchStream,
+        opts: crate::sql::copy::Options,
+    },
+}
+
+/// What watches rows streamed after the statement returned: cancel and
+/// statement_timeout still stop them (57014), and the statement's table
+/// locks are let go only when the last row has gone (or the stream is
+/// dropped).
+pub(super) struct Tail {
+    pub cancel: Option<futures_channel::oneshot::Receiver<()>>,
+    pub deadline: Option<tokio::time::Instant>,
+    pub locks: Option<Arc<SessionLocks>>,
+}
+
+/// Lets go of a statement's table locks when dropped.
+struct Release(Option<Arc<SessionLocks>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(l) = &self.0 {
+            l.release_all();
+        }
+    }
+}
+
+struct Watched {
+    rest: SendableRecordBatchStream,
+    cancel: Option<futures_channel::oneshot::Receiver<()>>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timed: bool,
+    _release: Release,
+}
+
+/// `first`, then the batches of `rest` while nothing interrupts them.
+fn watched(
+    first: Option<RecordBatch>,
+    rest: SendableRecordBatchStream,
+    tail: Tail,
+) -> futures::stream::BoxStream<'static, Result<RecordBatch, PgError>> {
+    let st = Watched {
+        rest,
+        cancel: tail.cancel,
+        sleep: Box::pin(tokio::time::sleep_until(tail.deadline.unwrap_or_else(
+            || tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365),
+        ))),
+        timed: tail.deadline.is_some(),
+        _release: Release(tail.locks),
+    };
+    let rest = stream::unfold(Some(st), |st| async move {
+        let mut st = st?;
+        loop {
+            tokio::select! {
+                biased;
+                r = async { st.cancel.as_mut().expect("guarded").await }, if st.cancel.is_some() => {
+                    if r.is_ok() {
+                        let e = PgError::new(codes::QUERY_CANCELED, "canceling statement due to user request");
+                        return Some((Err(e), None));
+                    }
+                    st.cancel = None;
+                }
+                _ = &mut st.sleep, if st.timed => {
+                    let e = PgError::new(codes::QUERY_CANCELED, "canceling statement due to statement timeout");
+                    return Some((Err(e), None));
+                }
+                item = st.rest.next() => {
+                    return match item {
+                        Some(Ok(b)) => Some((Ok(b), Some(st))),
+                        Some(Err(e)) => Some((Err(crate::sql::errors::df_error(e)), None)),
+                        None => None,
+                    };
+                }
+            }
+        }
+    });
+    stream::iter(first.map(Ok)).chain(rest).boxed()
+}
+
+impl Reply {
+    /// The response to send, its rows watched by `tail`.
+    pub(super) fn into_response(self, tail: Tail) -> Result<Response, PgError> {
+        match self {
+            Reply::Done(r) => Ok(r),
+            Reply::Rows {
+                schema,
+                first,
+                rest,
+                tag,
+                format,
+            } => {
+                let fields = Arc::new(
+                    encode::fields(&schema, &format)
+                        .map_err(|e| PgError::internal(e.to_string()))?,
+                );
+                let f2 = fields.clone();
+                let rows = watched(first, rest, tail).flat_map(move |b| {
+                    let rows: Vec<PgWireResult<DataRow>> = match b {
+                        Ok(b) => encode::rows(f2.clone(), b).collect(),
+                        Err(e) => vec![Err(pg_err(e))],
+                    };
+                    stream::iter(rows)
+                });
+                let mut resp = QueryResponse::new(fields, rows);
+                resp.set_command_tag(&tag);
+                Ok(Response::Query(resp))
+            }
+            Reply::CopyOut {
+                schema,
+                first,
+                rest,
+                opts,
+            } => copy_out(&schema, watched(first, rest, tail), &opts)
+                .map_err(|e| PgError::internal(e.to_string())),
+        }
+    }
+}
+
+/// Run a statement. With `stream`, a query's rows after its first batch
+/// are left running for the client to receive (`Reply::Rows`); without
+/// (a statement followed by others in one simple query), they are read
+/// here.
 pub(super) async fn run_statement(
     engine: &Engine,
     slot: &SessionSlot,
     session: &mut Session,
     stmt: Statement,
     format: &Format,
-) -> Result<Response, PgError> {
+    stream_rows: bool,
+) -> Result<Reply, PgError> {
     let out = engine.execute(session, stmt).await?;
     Ok(match out {
         Output::Stream {
             schema,
-            stream,
+            mut stream,
             tag,
         } => {
-            // Run the query to completion here, so that cancel and
-            // statement_timeout cover it and errors arrive before any row.
-            let batches: Vec<RecordBatch> = stream
-                .collect::<Vec<_>>()
+            // The first batch here, so that cancel and statement_timeout
+            // cover it and an error in it arrives before any row.
+            let first = stream
+                .next()
                 .await
-                .into_iter()
-                .collect::<Result<_, _>>()
+                .transpose()
                 .map_err(crate::sql::errors::df_error)?;
-            query_response(&schema, batches, &tag, format)
-                .map_err(|e| PgError::internal(e.to_string()))?
+            let rest: SendableRecordBatchStream = if stream_rows {
+                stream
+            } else {
+                let batches: Vec<RecordBatch> = stream
+                    .collect::<Vec<_>>()
+                    .await
+                    .into_iter()
+                    .collect::<Result<_, _>>()
+                    .map_err(crate::sql::errors::df_error)?;
+                Box::pin(RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    stream::iter(batches.into_iter().map(Ok)),
+                ))
+            };
+            Reply::Rows {
+                schema,
+                first,
+                rest,
+                tag,
+                format: format.clone(),
+            }
         }
         Output::Rows {
             schema,
             batches,
             tag,
-        } => query_response(&schema, batches, &tag, format)
-            .map_err(|e| PgError::internal(e.to_string()))?,
-        Output::Command(tag) => Response::Execution(Tag::new(&tag)),
-        Output::TxnStart(tag) => Response::TransactionStart(Tag::new(&tag)),
-        Output::TxnEnd(tag) => Response::TransactionEnd(Tag::new(&tag)),
+        } => Reply::Done(
+            query_response(&schema, batches, &tag, format)
+                .map_err(|e| PgError::internal(e.to_string()))?,
+        ),
+        Output::Command(tag) => Reply::Done(Response::Execution(Tag::new(&tag))),
+        Output::TxnStart(tag) => Reply::Done(Response::TransactionStart(Tag::new(&tag))),
+        Output::TxnEnd(tag) => Reply::Done(Response::TransactionEnd(Tag::new(&tag))),
         Output::CopyIn(c) => {
             let format = if c.opts.format == crate::sql::copy::Format::Binary {
                 1
@@ -66,19 +229,35 @@ pub(super) async fn run_statement(
                 copy: c,
                 failed: None,
             });
-            Response::CopyIn(CopyResponse::new(format, n, stream::empty()))
+            Reply::Done(Response::CopyIn(CopyResponse::new(
+                format,
+                n,
+                stream::empty(),
+            )))
         }
         Output::CopyOut {
             schema,
-            batches,
+            mut stream,
             opts,
-        } => copy_out(&schema, batches, &opts).map_err(|e| PgError::internal(e.to_string()))?,
+        } => {
+            let first = stream
+                .next()
+                .await
+                .transpose()
+                .map_err(crate::sql::errors::df_error)?;
+            Reply::CopyOut {
+                schema,
+                first,
+                rest: stream,
+                opts,
+            }
+        }
     })
 }
 
 pub(super) fn copy_out(
     schema: &Schema,
-    batches: Vec<RecordBatch>,
+    batches: futures::stream::BoxStream<'static, Result<RecordBatch, PgError>>,
     opts: &crate::sql::copy::Options,
 ) -> PgWireResult<Response> {
     use crate::sql::copy::Format as F;
@@ -109,44 +288,62 @@ pub(super) fn copy_out(
             },
         ),
     };
-    let mut out: Vec<PgWireResult<CopyData>> = Vec::new();
+    let mut head: Vec<PgWireResult<CopyData>> = Vec::new();
     if opts.header && opts.format == F::Csv {
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        out.push(Ok(CopyData::new(bytes::Bytes::from(format!(
+        head.push(Ok(CopyData::new(bytes::Bytes::from(format!(
             "{}\n",
             names.join(&opts.delimiter.to_string())
         )))));
     }
-    for b in &batches {
-        let b = encode::wire_forms(b.clone(), &fields);
-        let b_schema = b.schema();
-        for row in 0..b.num_rows() {
-            for col in 0..b.num_columns() {
-                arrow_pg::encoder::encode_value(
-                    &mut enc,
-                    b.column(col),
-                    row,
-                    b_schema.field(col),
-                    &fields[col],
-                )?;
+    let any_row = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = any_row.clone();
+    let f2 = fields.clone();
+    // Rows are encoded batch by batch as the client takes them.
+    let rows = batches.flat_map(move |b| {
+        let mut out: Vec<PgWireResult<CopyData>> = Vec::new();
+        match b {
+            Err(e) => out.push(Err(pg_err(e))),
+            Ok(b) => {
+                let b = encode::wire_forms(b, &f2);
+                let b_schema = b.schema();
+                for row in 0..b.num_rows() {
+                    for col in 0..b.num_columns() {
+                        if let Err(e) = arrow_pg::encoder::encode_value(
+                            &mut enc,
+                            b.column(col),
+                            row,
+                            b_schema.field(col),
+                            &f2[col],
+                        ) {
+                            out.push(Err(e));
+                            return stream::iter(out);
+                        }
+                    }
+                    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    out.push(Ok(enc.take_copy()));
+                }
             }
-            out.push(Ok(enc.take_copy()));
         }
-    }
-    if binary {
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            // Header for an empty result.
+        stream::iter(out)
+    });
+    // Binary: the header comes with the first row; an empty result gets it
+    // alone (pgwire's CopyResponse appends the trailer itself).
+    let empty_header = stream::once(async move {
+        if binary && !any_row.load(std::sync::atomic::Ordering::Relaxed) {
             let mut h = bytes::BytesMut::new();
             h.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
-            out.push(Ok(CopyData::new(h.freeze())));
+            vec![Ok(CopyData::new(h.freeze()))]
+        } else {
+            vec![]
         }
-        // pgwire's CopyResponse appends the trailer itself.
-    }
+    })
+    .flat_map(stream::iter);
     let cols = schema.fields().len();
     Ok(Response::CopyOut(CopyResponse::new(
         if binary { 1 } else { 0 },
         cols,
-        stream::iter(out),
+        stream::iter(head).chain(rows).chain(empty_header),
     )))
 }
 

@@ -39,9 +39,12 @@ impl SimpleQueryHandler for Frontend {
                 out.push(Response::Error(Box::new(to_error_info(e))));
             }
             Ok(stmts) => {
-                for stmt in stmts {
+                // Rows of all but the last statement are read before the
+                // next one runs (the responses go out together).
+                let last = stmts.len().saturating_sub(1);
+                for (i, stmt) in stmts.into_iter().enumerate() {
                     let res = self
-                        .run(&slot, &mut session, stmt, &Format::UnifiedText)
+                        .run(&slot, &mut session, stmt, &Format::UnifiedText, i == last)
                         .await;
                     send_notices(client, &mut session).await?;
                     match res {

@@ -45,7 +45,9 @@ impl Engine {
         match &mut session.txn {
             TxnState::Block(b) => {
                 for w in writes {
+                    let key = w.key.clone();
                     merge_write(&mut b.writes, w).map_err(WriteError::Conflict)?;
+                    b.overlay.insert(key.clone(), b.writes[&key].new.clone());
                 }
                 session.show_block_writes();
                 Ok(())

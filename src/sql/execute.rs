@@ -135,22 +135,22 @@ impl Engine {
                             .pop()
                             .ok_or_else(|| PgError::syntax("empty COPY query"))?;
                         match self.query(session, stmt, &[]).await? {
-                            Output::Stream { schema, stream, .. } => {
-                                use futures::TryStreamExt;
-                                let batches =
-                                    stream.try_collect::<Vec<_>>().await.map_err(df_error)?;
-                                Ok(Output::CopyOut {
-                                    schema,
-                                    batches,
-                                    opts,
-                                })
-                            }
+                            Output::Stream { schema, stream, .. } => Ok(Output::CopyOut {
+                                schema,
+                                stream,
+                                opts,
+                            }),
                             // The direct KNN path answers with rows.
                             Output::Rows {
                                 schema, batches, ..
                             } => Ok(Output::CopyOut {
+                                stream: Box::pin(
+                                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                                        schema.clone(),
+                                        futures::stream::iter(batches.into_iter().map(Ok)),
+                                    ),
+                                ),
                                 schema,
-                                batches,
                                 opts,
                             }),
                             _ => Err(PgError::internal("COPY query produced no rows")),

@@ -26,10 +26,10 @@ pub enum Output {
     TxnEnd(String),
     /// COPY FROM STDIN started: the frontend feeds it the data.
     CopyIn(Box<CopyIn>),
-    /// COPY TO STDOUT: the rows of `sql`, in `opts`' format.
+    /// COPY TO STDOUT: the rows of a query, streamed, in `opts`' format.
     CopyOut {
         schema: SchemaRef,
-        batches: Vec<RecordBatch>,
+        stream: SendableRecordBatchStream,
         opts: Options,
     },
 }

@@ -13,8 +13,8 @@ pub use super::settings::Isolation;
 use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
 use crate::catalog::locks::SessionLocks;
 use crate::catalog::{Catalog, Table};
-use crate::dataplane::SnapshotTs;
 use crate::dataplane::write::RowWrite;
+use crate::dataplane::{Overlay, SnapshotTs};
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::catalog_provider::GrapeCatalog;
 
@@ -36,9 +36,11 @@ pub struct Block {
     /// REPEATABLE READ and SERIALIZABLE: the snapshot every statement of
     /// the block reads, taken by its first statement.
     pub snapshot: Option<Arc<SnapshotTs>>,
-    /// Savepoints, oldest first: name, and the writes and schema changes
-    /// when it was set.
-    pub savepoints: Vec<(String, BTreeMap<Vec<u8>, RowWrite>, Option<BlockDdl>)>,
+    /// The new values of `writes`, as the block's reads merge them (kept
+    /// in step with `writes`).
+    pub overlay: Overlay,
+    /// Savepoints, oldest first.
+    pub savepoints: Vec<Savepoint>,
     /// A statement failed: only ROLLBACK [TO SAVEPOINT] and COMMIT now.
     pub failed: bool,
     /// A statement other than transaction control ran (the isolation level
@@ -51,6 +53,14 @@ pub struct Block {
     pub ddl: Option<BlockDdl>,
     /// Opened by a DDL statement outside a block, which commits it.
     pub implicit: bool,
+}
+
+/// What ROLLBACK TO SAVEPOINT returns to.
+pub struct Savepoint {
+    pub name: String,
+    pub writes: BTreeMap<Vec<u8>, RowWrite>,
+    pub overlay: Overlay,
+    pub ddl: Option<BlockDdl>,
 }
 
 /// Schema changes of a transaction block: its own copy of the catalog,
@@ -95,6 +105,7 @@ impl Block {
             isolation,
             read_only,
             snapshot: None,
+            overlay: Overlay::new(),
             savepoints: Vec::new(),
             failed: false,
             started: false,
@@ -374,15 +385,8 @@ impl Session {
 
     /// Make the block's own writes what its reads see.
     pub fn show_block_writes(&self) {
-        let overlay = self.block().map(|b| {
-            Arc::new(
-                b.writes
-                    .iter()
-                    .map(|(k, w)| (k.clone(), w.new.clone()))
-                    .collect::<BTreeMap<_, _>>(),
-            )
-        });
-        self.grape.set_overlay(overlay);
+        self.grape
+            .set_overlay(self.block().map(|b| b.overlay.clone()));
     }
 
     /// Open a block at the default isolation (or `isolation`).

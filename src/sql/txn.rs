@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 use super::engine::Engine;
 use super::output::Output;
 use super::parse::folded;
-use super::session::{Block, BlockDdl, Isolation, Session};
+use super::session::{Block, BlockDdl, Isolation, Savepoint, Session};
 use crate::catalog::Catalog;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::dataplane::{META_GROUP, Txn};
@@ -313,8 +313,12 @@ pub fn savepoint(session: &mut Session, name: &Ident) -> PgResult<Output> {
     let b = session
         .block_mut()
         .ok_or_else(|| only_in_block("SAVEPOINT"))?;
-    b.savepoints
-        .push((folded(name), b.writes.clone(), b.ddl.clone()));
+    b.savepoints.push(Savepoint {
+        name: folded(name),
+        writes: b.writes.clone(),
+        overlay: b.overlay.clone(),
+        ddl: b.ddl.clone(),
+    });
     Ok(Output::Command("SAVEPOINT".into()))
 }
 
@@ -329,7 +333,7 @@ fn find_savepoint<'a>(
     let at = b
         .savepoints
         .iter()
-        .rposition(|(n, _, _)| *n == name)
+        .rposition(|s| s.name == name)
         .ok_or_else(|| no_savepoint(&name))?;
     Ok((b, at))
 }
@@ -345,8 +349,8 @@ pub fn release(session: &mut Session, name: &Ident) -> PgResult<Output> {
 pub fn rollback_to(session: &mut Session, name: &Ident) -> PgResult<Output> {
     let (b, at) = find_savepoint(session, name, "ROLLBACK TO SAVEPOINT")?;
     b.savepoints.truncate(at + 1);
-    b.writes = b.savepoints[at].1.clone();
-    b.ddl = b.savepoints[at].2.clone();
+    let sp = &b.savepoints[at];
+    (b.writes, b.overlay, b.ddl) = (sp.writes.clone(), sp.overlay.clone(), sp.ddl.clone());
     b.failed = false;
     session.show_block_writes();
     session.show_block_catalog();

@@ -26,3 +26,25 @@ async fn psycopg_with_pgvector_python() {
     );
     server.stop().await;
 }
+
+/// A large SELECT streamed to a slow reader (psycopg single-row mode):
+/// the table lock lasts until the last row, statement_timeout still stops
+/// it midway (`tests/python/streaming.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_rows_to_a_slow_reader() {
+    let server = TestServer::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/streaming.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(server.port.to_string())
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop().await;
+}
