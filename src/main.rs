@@ -18,7 +18,8 @@ start flags (each also read from the environment):\n  \
 --data-dir PATH      GRAPEDB_DATA_DIR  where the node keeps its data [default: ./grape-data]\n  \
 --listen HOST:PORT   GRAPEDB_LISTEN    address for PostgreSQL clients; port 0 picks a free one [default: 127.0.0.1:5433]\n  \
 --shards N           GRAPEDB_SHARDS    data shards created in a new data directory [default: 4]\n  \
---gc-retention SECS  GRAPEDB_GC_RETENTION  how long replaced row versions are kept for snapshots [default: 300]\n\n\
+--gc-retention SECS  GRAPEDB_GC_RETENTION  how long replaced row versions are kept for snapshots [default: 300]\n  \
+--snapshot-every N   GRAPEDB_SNAPSHOT_EVERY  Raft log entries between snapshots of a shard (the log is compacted behind each) [default: 100000]\n\n\
 Logging: GRAPEDB_LOG (e.g. info, debug). Connect with: psql -h 127.0.0.1 -p 5433 -U grape grape"
 )]
 struct Cli {
@@ -47,6 +48,10 @@ struct StartArgs {
     /// before garbage collection removes it.
     #[arg(long, env = "GRAPEDB_GC_RETENTION", default_value_t = 300)]
     gc_retention: u64,
+    /// Raft log entries of a group between two of its snapshots; the log
+    /// is compacted behind each snapshot.
+    #[arg(long, env = "GRAPEDB_SNAPSHOT_EVERY", default_value_t = 100_000)]
+    snapshot_every: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             listen: args.listen.clone(),
             shards: args.shards,
             gc_retention: std::time::Duration::from_secs(args.gc_retention),
+            snapshot_every: args.snapshot_every,
         };
         let handle = server::start(config).await?;
         let addr = handle.addr;

@@ -21,6 +21,9 @@ pub struct Config {
     pub shards: u32,
     /// How long replaced row versions are kept for snapshots.
     pub gc_retention: std::time::Duration,
+    /// Raft log entries of a group between two of its snapshots (the log is
+    /// compacted behind each).
+    pub snapshot_every: u64,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
             listen: "127.0.0.1:5433".into(),
             shards: 4,
             gc_retention: crate::dataplane::gc::DEFAULT_RETENTION,
+            snapshot_every: 100_000,
         }
     }
 }
@@ -46,7 +50,13 @@ pub struct ServerHandle {
 pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let listener = TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let node = Node::start(&config.data_dir, config.shards, &addr.to_string()).await?;
+    let node = Node::start(
+        &config.data_dir,
+        config.shards,
+        &addr.to_string(),
+        config.snapshot_every,
+    )
+    .await?;
     let catalog = Arc::new(CatalogStore::load(node.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
     // Vector indexes: from their checkpoints, or rebuilt from the rows.
     let vindexes = crate::vindex::VectorIndexes::new(node.clone(), &config.data_dir);
@@ -137,10 +147,13 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         }
         let d = Arc::downgrade(&data);
         tokio::spawn(async move {
-            loop {
+            // Records every 2 s; every 30 s also intents (one whose
+            // coordinator is gone and whose record never got written).
+            for round in 1u64.. {
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 let Some(d) = d.upgrade() else { break };
-                if let Err(e) = crate::dataplane::txn::recover(d.as_ref(), false).await {
+                let intents = round % 15 == 0;
+                if let Err(e) = crate::dataplane::txn::recover(d.as_ref(), intents).await {
                     tracing::warn!("transaction recovery: {e}");
                 }
             }

@@ -29,22 +29,25 @@ pub struct Group {
 }
 
 impl Group {
-    /// Start (or restart) the group on this node as its only voter.
+    /// Start (or restart) the group on this node as its only voter. Every
+    /// `snapshot_every` log entries it builds a snapshot (a point-in-time
+    /// file, `shard::snapshot`) and purges the log behind it.
     pub async fn start(
         store: Store,
         id: GroupId,
         node_id: NodeId,
         addr: &str,
         clock: Arc<Clock>,
+        snapshot_every: u64,
     ) -> anyhow::Result<Group> {
         let config = Config {
             cluster_name: format!("grapedb-group-{id}"),
             heartbeat_interval: 100,
             election_timeout_min: 200,
             election_timeout_max: 400,
-            // The log is kept until snapshots stream incrementally (cluster work);
-            // building one today copies the whole group into memory.
-            snapshot_policy: openraft::SnapshotPolicy::Never,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
+            // A few entries stay behind the snapshot for a lagging follower.
+            max_in_snapshot_log_to_keep: (snapshot_every / 10).min(1000),
             ..Default::default()
         };
         let config = Arc::new(config.validate()?);
@@ -70,6 +73,14 @@ impl Group {
             .current_leader(node_id, "group leader elected")
             .await
             .map_err(|e| anyhow::anyhow!("group {id} elected no leader: {e}"))?;
+        // Entries a crash left in the log uncommitted commit with the new
+        // leader's first entry and apply after it: wait for them, so that
+        // what starts next (transaction recovery reading intents) sees them.
+        let last = raft.metrics().borrow().last_log_index;
+        raft.wait(Some(Duration::from_secs(60)))
+            .applied_index_at_least(last, "log replayed")
+            .await
+            .map_err(|e| anyhow::anyhow!("group {id} did not replay its log: {e}"))?;
         clock.update(max_applied_ts(&store, id));
         Ok(Group {
             id,

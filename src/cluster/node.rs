@@ -27,12 +27,29 @@ pub struct Node {
 impl Node {
     /// Open the data directory and start every group. `shards` is used only
     /// when the directory is new; afterwards the stored shard map decides.
-    pub async fn start(data_dir: &Path, shards: u32, addr: &str) -> anyhow::Result<Arc<Node>> {
+    /// `snapshot_every`: log entries of a group between two of its
+    /// snapshots (the log is compacted behind each).
+    pub async fn start(
+        data_dir: &Path,
+        shards: u32,
+        addr: &str,
+        snapshot_every: u64,
+    ) -> anyhow::Result<Arc<Node>> {
         std::fs::create_dir_all(data_dir)?;
         let store = Store::open(&data_dir.join("rocksdb"))?;
         let node_id = 1;
         let clock = Arc::new(Clock::new());
-        let meta = Group::start(store.clone(), META_GROUP, node_id, addr, clock.clone()).await?;
+        let start = |g| {
+            Group::start(
+                store.clone(),
+                g,
+                node_id,
+                addr,
+                clock.clone(),
+                snapshot_every,
+            )
+        };
+        let meta = start(META_GROUP).await?;
         let shard_map = match meta
             .get(SHARD_MAP_KEY)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -62,10 +79,7 @@ impl Node {
         };
         let mut groups = BTreeMap::new();
         for &g in &shard_map.groups {
-            groups.insert(
-                g,
-                Group::start(store.clone(), g, node_id, addr, clock.clone()).await?,
-            );
+            groups.insert(g, start(g).await?);
         }
         Ok(Arc::new(Node {
             node_id,

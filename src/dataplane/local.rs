@@ -268,7 +268,9 @@ mod tests {
     #[tokio::test]
     async fn local_shards_route_write_read_and_refuse_a_stale_epoch() {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start(dir.path(), 3, "127.0.0.1:0").await.unwrap();
+        let node = Node::start(dir.path(), 3, "127.0.0.1:0", 10_000)
+            .await
+            .unwrap();
         let indexes = VectorIndexes::new(node.clone(), dir.path());
         let data = LocalShards::new(node.clone(), indexes);
         assert_eq!(data.shards(), vec![1, 2, 3]);

@@ -193,7 +193,31 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
-        self.put_meta("purged", &Some(log_id))?;
+        self.put_meta("purged", &log_id)?;
         self.delete_range(0, log_id.index + 1)
     }
+}
+
+/// How many entries of `group`'s log are stored, and the index of the
+/// first one (the log is purged up to just before it).
+pub fn stored_entries(store: &Store, group: GroupId) -> (usize, Option<u64>) {
+    let mut ro = rocksdb::ReadOptions::default();
+    ro.set_iterate_upper_bound(log_key(group, u64::MAX));
+    let iter = store.db().iterator_cf_opt(
+        store.cf(CF_LOG),
+        ro,
+        IteratorMode::From(&log_key(group, 0), Direction::Forward),
+    );
+    let mut first = None;
+    let mut n = 0;
+    for (k, _) in iter.flatten() {
+        if first.is_none() {
+            first = k
+                .get(4..12)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+        }
+        n += 1;
+    }
+    (n, first)
 }

@@ -8,6 +8,7 @@
 pub mod command;
 pub mod log_store;
 pub mod mvcc;
+pub mod snapshot;
 pub mod state_machine;
 pub mod store;
 pub mod txn;
@@ -35,8 +36,6 @@ pub use store::Store;
 /// Identifier of a Raft group on this node (0 is the meta group).
 pub type GroupId = u32;
 
-use std::io::Cursor;
-
 openraft::declare_raft_types!(
     /// Raft types shared by the meta group and every data group.
     pub TypeConfig:
@@ -45,7 +44,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -4,7 +4,6 @@
 //! half-applied entry.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -12,17 +11,19 @@ use openraft::{
     StoredMembership,
 };
 use rocksdb::WriteBatch;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Change;
 use super::command::{RequestId, ResolveScope, TxnId, TxnStatus};
 use super::mvcc::{self, Version, history_key, history_prefix_range};
 use super::store::{
-    CF_DATA, data_key, data_prefix_end, group_prefix, prefix_successor, request_index_key,
-    request_key, sm_meta_key,
+    CF_DATA, data_key, data_prefix_end, prefix_successor, request_index_key, request_key,
+    sm_meta_key,
 };
 use super::txn::{self as txns, Intent, intent_key, intent_prefix_range, record_key};
-use super::{Command, CommandResult, GroupId, NodeId, Op, StorageError, Store, TypeConfig, io_err};
+use super::{
+    Command, CommandResult, GroupId, NodeId, Op, StorageError, Store, TypeConfig, io_err, snapshot,
+};
 use crate::hlc::Timestamp;
 
 /// How many log entries a request id is remembered for: a command proposed
@@ -41,15 +42,6 @@ pub struct StateMachine {
     group: GroupId,
     /// The stored `max_ts`, kept here so applying does not read it back.
     max_ts: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SnapshotPayload {
-    last_applied: Option<LogId<NodeId>>,
-    membership: Membership,
-    /// Every key of the group after its metadata (user keys and the request
-    /// table), without the group prefix.
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// This batch's writes, as later entries of the same batch must see them:
@@ -79,6 +71,13 @@ impl StateMachine {
             group,
             max_ts: Default::default(),
         };
+        // An install a crash interrupted is done again before anything
+        // reads the group.
+        if snapshot::interrupted(&sm.store, group) {
+            if let Err(e) = snapshot::install(&sm.store, group) {
+                tracing::error!("group {group}: finishing an interrupted snapshot install: {e}");
+            }
+        }
         let stored = sm.read_meta::<Timestamp>("max_ts").ok().flatten();
         sm.max_ts = std::sync::Arc::new(stored.unwrap_or_default().0.into());
         sm
@@ -704,45 +703,32 @@ impl StateMachine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// A point-in-time snapshot streamed to a file (`shard::snapshot`).
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let last_applied: Option<LogId<NodeId>> = self.read_meta("applied")?.flatten();
-        let membership: Membership = self.read_meta("membership")?.unwrap_or_default();
-        let mut entries = Vec::new();
-        let (from, to) = snapshot_range(self.group);
-        let mut ro = rocksdb::ReadOptions::default();
-        ro.set_iterate_upper_bound(to);
-        let iter = self.store.db().iterator_cf_opt(
-            self.store.cf(CF_DATA),
-            ro,
-            rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward),
-        );
-        for item in iter {
-            let (k, v) =
-                item.map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
-            if k.get(4) != Some(&b'm') {
-                entries.push((k[4..].to_vec(), v.to_vec()));
-            }
-        }
-        let payload = SnapshotPayload {
-            last_applied,
-            membership: membership.clone(),
-            entries,
-        };
-        let data = bincode::serialize(&payload)
+        let (store, group) = (self.store.clone(), self.group);
+        let built = tokio::task::spawn_blocking(move || snapshot::build(&store, group))
+            .await
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?
             .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
-        let snapshot_id = match last_applied {
-            Some(l) => format!("{}-{}-{}", self.group, l.leader_id, l.index),
-            None => format!("{}-empty", self.group),
-        };
-        Ok(Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: last_applied,
-                last_membership: membership,
-                snapshot_id,
-            },
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        open_snapshot(built).await
     }
+}
+
+/// The snapshot in file `path` with `header`, opened for reading.
+async fn open_snapshot(
+    (header, path): (snapshot::Header, std::path::PathBuf),
+) -> Result<Snapshot<TypeConfig>, StorageError> {
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
+    Ok(Snapshot {
+        meta: SnapshotMeta {
+            last_log_id: header.last_applied,
+            last_membership: header.membership,
+            snapshot_id: header.id,
+        },
+        snapshot: Box::new(file),
+    })
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -817,50 +803,79 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let path = snapshot::installing_path(&self.store, self.group)
+            .map_err(|e| io_err(e, ErrorSubject::Snapshot(None), ErrorVerb::Write))?;
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+            .map_err(|e| io_err(e, ErrorSubject::Snapshot(None), ErrorVerb::Write))?;
+        Ok(Box::new(file))
     }
 
+    /// Copied durably to the group's `installing.snap` (if it is not that
+    /// file already), then installed in batches (`shard::snapshot::install`:
+    /// a crash midway is redone at the next start).
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let payload: SnapshotPayload = bincode::deserialize(snapshot.get_ref()).map_err(|e| {
+        use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+        let err = |e: std::io::Error| {
             io_err(
                 e,
                 ErrorSubject::Snapshot(Some(meta.signature())),
-                ErrorVerb::Read,
+                ErrorVerb::Write,
             )
-        })?;
-        let cf = self.store.cf(CF_DATA);
-        let mut batch = WriteBatch::default();
-        let (from, to) = snapshot_range(self.group);
-        batch.delete_range_cf(cf, from, to);
-        for (k, v) in &payload.entries {
-            let mut key = group_prefix(self.group).to_vec();
-            key.extend_from_slice(k);
-            batch.put_cf(cf, key, v);
+        };
+        let path = snapshot::installing_path(&self.store, self.group).map_err(err)?;
+        let copy = path.with_extension("copy");
+        {
+            let mut out = tokio::fs::File::create(&copy).await.map_err(err)?;
+            snapshot.flush().await.map_err(err)?;
+            snapshot
+                .seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(err)?;
+            tokio::io::copy(&mut snapshot, &mut out)
+                .await
+                .map_err(err)?;
+            out.sync_all().await.map_err(err)?;
         }
-        self.put_meta(&mut batch, "applied", &meta.last_log_id);
-        self.put_meta(&mut batch, "membership", &meta.last_membership);
-        self.store
-            .write_durable(batch)
-            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Write))
+        tokio::fs::rename(&copy, &path).await.map_err(err)?;
+        let (store, group) = (self.store.clone(), self.group);
+        let header = tokio::task::spawn_blocking(move || snapshot::install(&store, group))
+            .await
+            .map_err(|e| err(std::io::Error::other(e.to_string())))?
+            .map_err(err)?;
+        self.max_ts
+            .fetch_max(header.max_ts.0, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        // Snapshots are built on demand from the live state.
-        Ok(None)
+        let (store, group) = (self.store.clone(), self.group);
+        let found = tokio::task::spawn_blocking(move || snapshot::current(&store, group))
+            .await
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?
+            .map_err(|e| io_err(e, ErrorSubject::StateMachine, ErrorVerb::Read))?;
+        match found {
+            Some(f) => open_snapshot(f).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 
-/// All of a group's state-machine keys. A snapshot carries them all but the
-/// metadata (`m`: applied id and membership travel in the snapshot's meta):
-/// user keys (`k`) and the request table (`q`, `r`).
+/// All of a group's state-machine keys (tests compare them).
+#[cfg(test)]
 fn snapshot_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
-    let from = group_prefix(group).to_vec();
-    let mut to = group_prefix(group).to_vec();
+    let from = super::store::group_prefix(group).to_vec();
+    let mut to = super::store::group_prefix(group).to_vec();
     to.push(0xff);
     (from, to)
 }
@@ -1143,7 +1158,7 @@ mod tests {
         let entries = workload(200, 99);
         sm.apply(entries).await.unwrap();
         let before = state(&store);
-        let mut snap = sm
+        let snap = sm
             .get_snapshot_builder()
             .await
             .build_snapshot()
@@ -1162,11 +1177,39 @@ mod tests {
         )])
         .await
         .unwrap();
-        sm2.install_snapshot(&snap.meta, std::mem::take(&mut snap.snapshot))
-            .await
-            .unwrap();
+        let meta = snap.meta.clone();
+        sm2.install_snapshot(&meta, snap.snapshot).await.unwrap();
         assert_eq!(state(&store2), before);
-        assert_eq!(sm2.applied_state().await.unwrap().0, snap.meta.last_log_id);
+        assert_eq!(sm2.applied_state().await.unwrap().0, meta.last_log_id);
+        assert_eq!(
+            max_applied_ts(&store2, GROUP),
+            max_applied_ts(&store, GROUP)
+        );
+        // The installed snapshot is the group's current one.
+        let cur = sm2.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta.snapshot_id, meta.snapshot_id);
+
+        // An install cut short (the marker set, the state half replaced)
+        // is finished when the group is opened again.
+        let dir3 = tempfile::tempdir().unwrap();
+        let store3 = Store::open(dir3.path()).unwrap();
+        std::fs::copy(
+            snapshot::dir(&store2, GROUP).join(format!("{}.snap", meta.snapshot_id)),
+            snapshot::installing_path(&store3, GROUP).unwrap(),
+        )
+        .unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            store3.cf(super::super::store::CF_META),
+            super::super::store::meta_key(GROUP, "installing-snapshot"),
+            b"x",
+        );
+        batch.put_cf(store3.cf(CF_DATA), sm_meta_key(GROUP, "applied"), b"junk");
+        store3.write_durable(batch).unwrap();
+        let mut sm3 = StateMachine::new(store3.clone(), GROUP);
+        assert_eq!(state(&store3), before);
+        assert_eq!(sm3.applied_state().await.unwrap().0, meta.last_log_id);
+        assert!(!snapshot::interrupted(&store3, GROUP));
     }
 }
 

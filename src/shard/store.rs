@@ -26,6 +26,8 @@ pub const CF_DATA: &str = "data";
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    /// The RocksDB directory (snapshot files live under it).
+    path: std::path::PathBuf,
     observer: Arc<parking_lot::RwLock<Option<Arc<dyn super::ApplyObserver>>>>,
 }
 
@@ -41,6 +43,7 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
         Ok(Store {
             db: Arc::new(db),
+            path: dir.to_path_buf(),
             observer: Default::default(),
         })
     }
@@ -57,6 +60,10 @@ impl Store {
 
     pub fn observer(&self) -> Option<Arc<dyn super::ApplyObserver>> {
         self.observer.read().clone()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn db(&self) -> &DB {
