@@ -9,8 +9,8 @@
 # the server's peak resident memory (VmHWM) after it; then the server is
 # restarted (VmHWM starts again: its value before the next statement is the
 # idle server's) and `SELECT * FROM big` runs through psql to /dev/null,
-# then `COPY big TO STDOUT`; VmHWM after each (a peak: COPY TO's column is
-# the larger of the two). For
+# then `COPY big TO STDOUT`, then `DELETE FROM big`; VmHWM after each (a
+# peak: each column is the largest so far since the restart). For
 # PostgreSQL: the peak of the backend that ran the statement. Env: ROWS
 # (default 5,000,000). Prints a markdown table; CSV in
 # benches/results/memory.csv. Servers are stopped at the end.
@@ -46,7 +46,7 @@ start() {
 stop() { kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID=; }
 gsql() { psql -h 127.0.0.1 -p $PORT -U grape -d grape -v ON_ERROR_STOP=1 -q "$@"; }
 
-echo "label,copy_in_mib,idle_mib,select_mib,copy_out_mib,copy_s,select_s" > benches/results/memory.csv
+echo "label,copy_in_mib,idle_mib,select_mib,copy_out_mib,delete_mib,copy_s,select_s,delete_s" > benches/results/memory.csv
 for spec in "$@"; do
   label=${spec%%=*}
   bin=${spec#*=}
@@ -67,8 +67,13 @@ for spec in "$@"; do
   select_mem=$(kib "$GPID")
   gsql -c "\\copy big TO '/dev/null'"
   copy_out=$(kib "$GPID")
+  t4=$(date +%s.%N)
+  gsql -c "DELETE FROM big"
+  t5=$(date +%s.%N)
+  delete_mem=$(kib "$GPID")
+  [ "$(gsql -Atc 'SELECT count(*) FROM big')" = "0" ]
   stop
-  echo "$label,$(mib "$copy_in"),$(mib "$idle"),$(mib "$select_mem"),$(mib "$copy_out"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc)" >> benches/results/memory.csv
+  echo "$label,$(mib "$copy_in"),$(mib "$idle"),$(mib "$select_mem"),$(mib "$copy_out"),$(mib "$delete_mem"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t5 - $t4" | bc)" >> benches/results/memory.csv
 done
 
 # PostgreSQL 15: the backend's peak for the same statements.
@@ -94,8 +99,11 @@ t2=$(date +%s.%N)
 pg_sel=$(backend_run "SELECT * FROM big;")
 t3=$(date +%s.%N)
 pg_out=$(backend_run "\\copy big TO '/dev/null'")
-echo "postgresql,$(mib "$pg_in"),,$(mib "$pg_sel"),$(mib "$pg_out"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc)" >> benches/results/memory.csv
+t4=$(date +%s.%N)
+pg_del=$(backend_run "DELETE FROM big;")
+t5=$(date +%s.%N)
+echo "postgresql,$(mib "$pg_in"),,$(mib "$pg_sel"),$(mib "$pg_out"),$(mib "$pg_del"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t5 - $t4" | bc)" >> benches/results/memory.csv
 
-echo "| server | COPY FROM peak MiB | restarted, idle MiB | SELECT * peak MiB | then COPY TO peak MiB | COPY FROM s | SELECT * s |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
-tail -n +2 benches/results/memory.csv | awk -F, '{ printf "| %s | %s | %s | %s | %s | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6, $7 }'
+echo "| server | COPY FROM peak MiB | restarted, idle MiB | SELECT * peak MiB | then COPY TO peak MiB | then DELETE (all rows) peak MiB | COPY FROM s | SELECT * s | DELETE s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+tail -n +2 benches/results/memory.csv | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'

@@ -223,3 +223,63 @@ async fn pending(c: &tokio_postgres::Client) -> (i64, i64) {
         r[0][1].as_ref().unwrap().parse().unwrap(),
     )
 }
+
+/// A DELETE of more rows than it collects writes while it scans (intents of
+/// one transaction, batch by batch): all of it or none of it applies, its
+/// index entries go with the rows, and a timeout midway leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_delete_streams_and_stays_atomic() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE big (id int PRIMARY KEY, v int); CREATE INDEX big_v ON big (v); \
+         INSERT INTO big SELECT value, value % 100 FROM generate_series(1, 30000)",
+    )
+    .await
+    .unwrap();
+    // Stopped midway: nothing deleted, nothing left pending.
+    c.batch_execute("SET statement_timeout = 300")
+        .await
+        .unwrap();
+    let e = c.batch_execute("DELETE FROM big WHERE id > 2").await;
+    c.batch_execute("RESET statement_timeout").await.unwrap();
+    if let Err(e) = e {
+        assert_eq!(code(&e), "57014");
+        assert_eq!(one(&c, "SELECT count(*)::text FROM big").await, "30000");
+    }
+    for _ in 0..50 {
+        if pending(&c).await == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending(&c).await, (0, 0));
+    c.batch_execute("INSERT INTO big SELECT value, value % 100 FROM generate_series(1, 30000) ON CONFLICT DO NOTHING")
+        .await
+        .unwrap();
+    // The whole of it.
+    let n = c
+        .execute("DELETE FROM big WHERE id % 3 <> 0", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 20000);
+    assert_eq!(one(&c, "SELECT count(*)::text FROM big").await, "10000");
+    // The index holds exactly the rows left: lookups through it (v = x)
+    // find what a scan (v + 0 = x) finds.
+    for v in [3, 4, 50] {
+        let by_index = one(&c, &format!("SELECT count(*)::text FROM big WHERE v = {v}")).await;
+        let by_scan = one(
+            &c,
+            &format!("SELECT count(*)::text FROM big WHERE v + 0 = {v}"),
+        )
+        .await;
+        assert_eq!(by_index, by_scan, "v = {v}");
+        let want = (1..=30000).filter(|i| i % 3 == 0 && i % 100 == v).count();
+        assert_eq!(by_index, want.to_string(), "v = {v}");
+    }
+    s.stop().await;
+}
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, sql).await[0][0].clone().unwrap()
+}

@@ -2,10 +2,15 @@
 
 use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 
+use std::sync::Arc;
+
+use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
+use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
+use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output};
 
@@ -37,6 +42,14 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         }
         if let Some(sel) = &del.selection {
             sql.push_str(&format!(" WHERE {sel}"));
+        }
+        // Outside a block, without RETURNING or USING (no row to keep or
+        // to see twice): write while scanning, in bounded memory.
+        if !session.in_block() && del.returning.is_none() && del.using.is_none() {
+            match delete_streaming(engine, session, &table, &sql).await? {
+                Some(n) => return Ok(Output::Command(format!("DELETE {n}"))),
+                None => continue,
+            }
         }
         let batches = run_sql(engine, session, &sql).await?;
         let mut writes = Vec::new();
@@ -79,4 +92,98 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         codes::SERIALIZATION_FAILURE,
         "could not serialize access due to concurrent update",
     ))
+}
+
+/// Rows a DELETE collects before it goes over to writing while it scans.
+const STREAM_AFTER: usize = 10_000;
+
+/// An autocommit DELETE that writes as it scans: up to [`STREAM_AFTER`]
+/// rows it is an ordinary write (one phase on one shard); past that its
+/// rows and index entries go out as intents of one transaction, batch by
+/// batch, committed when the scan ends, so memory stays bounded whatever
+/// the table's size. `None`: a row changed since it was read (the caller
+/// runs the statement again).
+async fn delete_streaming(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    sql: &str,
+) -> PgResult<Option<u64>> {
+    use futures::StreamExt;
+    let stmt = crate::sql::parse(sql)?
+        .pop()
+        .ok_or_else(|| PgError::internal("empty internal statement"))?;
+    let plan = engine.plan(session, stmt).await?;
+    let df = session
+        .ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(df_error)?;
+    let mut stream = df.execute_stream().await.map_err(df_error)?;
+    let ncols = table.columns.len();
+    let mut pending: Vec<RowWrite> = Vec::new();
+    let mut txn: Option<Txn> = None;
+    let mut n = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(df_error)?;
+        for (key, stored, _) in target_rows(std::slice::from_ref(&batch), ncols)? {
+            let old = decode_row(table, &stored)?;
+            for idx in secondary(table) {
+                if let Some((k, v)) = index_entry(table, idx, &old, &key)? {
+                    pending.push(entry_write(idx, k, Some(v), None));
+                }
+            }
+            pending.push(RowWrite {
+                key,
+                expect: Some(stored),
+                new: None,
+                blind: false,
+            });
+            n += 1;
+        }
+        if pending.len() >= STREAM_AFTER {
+            let t = txn.get_or_insert_with(|| {
+                Txn::begin(engine.data.clone()).interruptible(Some(session.interrupt.clone()))
+            });
+            match t.write_waiting(std::mem::take(&mut pending)).await {
+                Ok(()) => {}
+                // Dropping the transaction aborts it.
+                Err(WriteError::Conflict(_)) => return Ok(None),
+                Err(WriteError::Failed(e)) => return Err(e),
+            }
+        }
+    }
+    drop(stream);
+    let Some(mut t) = txn else {
+        return match engine.write(session, pending).await {
+            Ok(()) => Ok(Some(n)),
+            Err(WriteError::Conflict(_)) => Ok(None),
+            Err(WriteError::Failed(e)) => Err(e),
+        };
+    };
+    // The last writes and the commit run to the end whatever interrupts
+    // the statement (its outcome is then reported as it is).
+    session
+        .committing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = tokio::spawn(async move {
+        match t.write_waiting(pending).await {
+            Ok(()) => t.commit().await,
+            Err(e) => {
+                t.abort().await;
+                Err(e)
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(WriteError::Failed(PgError::internal(format!(
+            "delete task failed: {e}"
+        ))))
+    });
+    match done {
+        Ok(()) => Ok(Some(n)),
+        Err(WriteError::Conflict(_)) => Ok(None),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
 }
