@@ -28,7 +28,7 @@ for spec in "$@"; do
   bin=${spec#*=}
   GRAPEDB_BIN="$bin" benches/pgbench.sh "$DUR" > /dev/null
   sed "s/^grapedb,/$label,/" benches/results/pgbench.csv | grep -v '^target,' >> benches/results/compare-pgbench.csv
-  sed "s/^grapedb,/$label,/" benches/results/pgbench-failed.csv | grep -v '^target,' >> benches/results/compare-failed.csv
+  sed "s/^grapedb,/$label,/" benches/results/pgbench-failed.csv | { grep -v '^target,' || true; } >> benches/results/compare-failed.csv
   [ "${VECTORS:-1}" = 0 ] && continue
   rm -rf /tmp/gcompare
   "$bin" start --data-dir /tmp/gcompare --listen 127.0.0.1:55433 > /tmp/gcompare.log 2>&1 &
