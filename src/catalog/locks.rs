@@ -197,19 +197,6 @@ impl TableLocks {
             .flatten()
             .any(|(s, m)| *s == session && m.conflicts(mode))
     }
-
-    /// Every lock as `(table, session, mode, granted)`, for views.
-    pub fn all(&self) -> Vec<(TableId, u64, LockMode, bool)> {
-        let g = self.inner.lock();
-        let mut out = Vec::new();
-        for (t, hs) in &g.granted {
-            out.extend(hs.iter().map(|(s, m)| (*t, *s, *m, true)));
-        }
-        for (t, ws) in &g.waiting {
-            out.extend(ws.iter().map(|w| (*t, w.session, w.mode, false)));
-        }
-        out
-    }
 }
 
 /// The locks one session holds.
@@ -240,10 +227,6 @@ impl std::fmt::Debug for SessionLocks {
 }
 
 impl SessionLocks {
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Whether this session holds `mode` (or a stronger one) on `table`.
     pub fn holds(&self, table: TableId, mode: LockMode) -> bool {
         self.held

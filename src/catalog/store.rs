@@ -130,6 +130,11 @@ impl CatalogStore {
         Ok(ops)
     }
 
+    /// Whether `key` (of a failed check) is the catalog's own.
+    pub fn is_catalog_key(key: &[u8]) -> bool {
+        key == CATALOG_KEY
+    }
+
     /// Serialise catalog commits on this node (held from reading the
     /// current catalog to installing the next).
     pub async fn ddl_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -444,6 +444,32 @@ impl Txn {
         }
     }
 
+    /// Write the last `writes` (waiting for locks) and commit with `extra`
+    /// ([`Txn::commit_with`]) in a task of its own, so that nothing that
+    /// interrupts the caller (a cancelled statement) stops it halfway;
+    /// a failure before the commit point aborts it.
+    pub async fn finish_detached(
+        mut self,
+        writes: Vec<RowWrite>,
+        extra: Vec<Op>,
+    ) -> Result<(), WriteError> {
+        tokio::spawn(async move {
+            match self.write_waiting(writes).await {
+                Ok(()) => self.commit_with(extra).await,
+                Err(e) => {
+                    self.abort().await;
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(WriteError::Failed(PgError::internal(format!(
+                "commit task failed: {e}"
+            ))))
+        })
+    }
+
     /// Commit: decide on the record (the commit point), then resolve the
     /// intents. Success means the transaction is durable; an error before
     /// the commit point means nothing of it applies; when the decision's

@@ -75,10 +75,6 @@ impl GrapeCatalog {
         *self.view.lock() = view;
     }
 
-    pub fn has_view(&self) -> bool {
-        self.view.lock().is_some()
-    }
-
     pub fn locks(&self) -> &Arc<SessionLocks> {
         &self.locks
     }

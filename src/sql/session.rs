@@ -11,8 +11,8 @@ use super::knn::KnnSettings;
 use super::params::Unbound;
 pub use super::settings::Isolation;
 use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
+use crate::catalog::Catalog;
 use crate::catalog::locks::SessionLocks;
-use crate::catalog::{Catalog, Table};
 use crate::dataplane::write::RowWrite;
 use crate::dataplane::{Overlay, SnapshotTs};
 use crate::error::{PgError, PgResult, codes};
@@ -338,11 +338,6 @@ impl Session {
         if !self.in_block() {
             self.locks().release_all();
         }
-    }
-
-    /// A table of the catalog this session sees, by id.
-    pub fn table_by_id(&self, id: u32) -> Option<Table> {
-        self.catalog().tables.get(&id).cloned()
     }
 
     pub fn in_block(&self) -> bool {

@@ -11,7 +11,7 @@ use super::engine::Engine;
 use super::output::Output;
 use super::parse::folded;
 use super::session::{Block, BlockDdl, Isolation, Savepoint, Session};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogStore};
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::dataplane::{META_GROUP, Txn};
 use crate::error::{Notice, PgError, PgResult, codes};
@@ -162,22 +162,11 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
         None => engine.apply_detached(writes, interrupt).await.map(|_| ()),
         // The block holds row locks: its writes join that transaction (in
         // a task of its own, so nothing interrupts the commit).
-        Some(t) => tokio::spawn(async move {
-            let mut t = t.interruptible(Some(interrupt));
-            match t.write_waiting(writes).await {
-                Ok(()) => t.commit().await,
-                Err(e) => {
-                    t.abort().await;
-                    Err(e)
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(WriteError::Failed(PgError::internal(format!(
-                "commit task failed: {e}"
-            ))))
-        }),
+        Some(t) => {
+            t.interruptible(Some(interrupt))
+                .finish_detached(writes, Vec::new())
+                .await
+        }
     };
     match done {
         Ok(()) => Ok(Output::TxnEnd("COMMIT".into())),
@@ -216,28 +205,16 @@ async fn commit_ddl(
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let interrupt = session.interrupt.clone();
     let data = engine.data.clone();
-    let done = tokio::spawn(async move {
-        let mut t = Txn::begin_recorded_on(data, META_GROUP).interruptible(Some(interrupt));
-        match t.write_waiting(writes).await {
-            Ok(()) => t.commit_with(ops).await,
-            Err(e) => {
-                t.abort().await;
-                Err(e)
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(WriteError::Failed(PgError::internal(format!(
-            "commit task failed: {e}"
-        ))))
-    });
+    let done = Txn::begin_recorded_on(data, META_GROUP)
+        .interruptible(Some(interrupt))
+        .finish_detached(writes, ops)
+        .await;
     match done {
         Ok(()) => engine.catalog.installed(new.clone()),
         Err(e) => {
             engine.catalog.refresh();
             return Err(match e {
-                WriteError::Conflict(c) if c.key == b"catalog" => PgError::new(
+                WriteError::Conflict(c) if CatalogStore::is_catalog_key(&c.key) => PgError::new(
                     codes::SERIALIZATION_FAILURE,
                     "could not serialize access due to concurrent catalog change",
                 ),

@@ -154,7 +154,7 @@ async fn delete_streaming(
         }
     }
     drop(stream);
-    let Some(mut t) = txn else {
+    let Some(t) = txn else {
         return match engine.write(session, pending).await {
             Ok(()) => Ok(Some(n)),
             Err(WriteError::Conflict(_)) => Ok(None),
@@ -166,22 +166,7 @@ async fn delete_streaming(
     session
         .committing
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let done = tokio::spawn(async move {
-        match t.write_waiting(pending).await {
-            Ok(()) => t.commit().await,
-            Err(e) => {
-                t.abort().await;
-                Err(e)
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(WriteError::Failed(PgError::internal(format!(
-            "delete task failed: {e}"
-        ))))
-    });
-    match done {
+    match t.finish_detached(pending, Vec::new()).await {
         Ok(()) => Ok(Some(n)),
         Err(WriteError::Conflict(_)) => Ok(None),
         Err(WriteError::Failed(e)) => Err(e),
