@@ -9,7 +9,8 @@
 # the server's peak resident memory (VmHWM) after it; then the server is
 # restarted (VmHWM starts again: its value before the next statement is the
 # idle server's) and `SELECT * FROM big` runs through psql to /dev/null,
-# then `COPY big TO STDOUT`, then `DELETE FROM big`; VmHWM after each (a
+# then `COPY big TO STDOUT`, then `UPDATE big SET b = b + 1`, then
+# `DELETE FROM big`; VmHWM after each (a
 # peak: each column is the largest so far since the restart). For
 # PostgreSQL: the peak of the backend that ran the statement. Env: ROWS
 # (default 5,000,000). Prints a markdown table; CSV in
@@ -46,7 +47,7 @@ start() {
 stop() { kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID=; }
 gsql() { psql -h 127.0.0.1 -p $PORT -U grape -d grape -v ON_ERROR_STOP=1 -q "$@"; }
 
-echo "label,copy_in_mib,idle_mib,select_mib,copy_out_mib,delete_mib,copy_s,select_s,delete_s" > benches/results/memory.csv
+echo "label,copy_in_mib,idle_mib,select_mib,copy_out_mib,update_mib,delete_mib,copy_s,select_s,update_s,delete_s" > benches/results/memory.csv
 for spec in "$@"; do
   label=${spec%%=*}
   bin=${spec#*=}
@@ -68,12 +69,15 @@ for spec in "$@"; do
   gsql -c "\\copy big TO '/dev/null'"
   copy_out=$(kib "$GPID")
   t4=$(date +%s.%N)
+  gsql -c "UPDATE big SET b = b + 1"
+  t6=$(date +%s.%N)
+  update_mem=$(kib "$GPID")
   gsql -c "DELETE FROM big"
   t5=$(date +%s.%N)
   delete_mem=$(kib "$GPID")
   [ "$(gsql -Atc 'SELECT count(*) FROM big')" = "0" ]
   stop
-  echo "$label,$(mib "$copy_in"),$(mib "$idle"),$(mib "$select_mem"),$(mib "$copy_out"),$(mib "$delete_mem"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t5 - $t4" | bc)" >> benches/results/memory.csv
+  echo "$label,$(mib "$copy_in"),$(mib "$idle"),$(mib "$select_mem"),$(mib "$copy_out"),$(mib "$update_mem"),$(mib "$delete_mem"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t6 - $t4" | bc),$(echo "$t5 - $t6" | bc)" >> benches/results/memory.csv
 done
 
 # PostgreSQL 15: the backend's peak for the same statements.
@@ -100,10 +104,12 @@ pg_sel=$(backend_run "SELECT * FROM big;")
 t3=$(date +%s.%N)
 pg_out=$(backend_run "\\copy big TO '/dev/null'")
 t4=$(date +%s.%N)
+pg_upd=$(backend_run "UPDATE big SET b = b + 1;")
+t6=$(date +%s.%N)
 pg_del=$(backend_run "DELETE FROM big;")
 t5=$(date +%s.%N)
-echo "postgresql,$(mib "$pg_in"),,$(mib "$pg_sel"),$(mib "$pg_out"),$(mib "$pg_del"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t5 - $t4" | bc)" >> benches/results/memory.csv
+echo "postgresql,$(mib "$pg_in"),,$(mib "$pg_sel"),$(mib "$pg_out"),$(mib "$pg_upd"),$(mib "$pg_del"),$(echo "$t1 - $t0" | bc),$(echo "$t3 - $t2" | bc),$(echo "$t6 - $t4" | bc),$(echo "$t5 - $t6" | bc)" >> benches/results/memory.csv
 
-echo "| server | COPY FROM peak MiB | restarted, idle MiB | SELECT * peak MiB | then COPY TO peak MiB | then DELETE (all rows) peak MiB | COPY FROM s | SELECT * s | DELETE s |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-tail -n +2 benches/results/memory.csv | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+echo "| server | COPY FROM peak MiB | restarted, idle MiB | SELECT * peak MiB | then COPY TO peak MiB | then UPDATE (all rows) peak MiB | then DELETE (all rows) peak MiB | COPY FROM s | SELECT * s | UPDATE s | DELETE s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+tail -n +2 benches/results/memory.csv | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'

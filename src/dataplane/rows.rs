@@ -55,6 +55,17 @@ pub fn merge_write(buf: &mut BTreeMap<Vec<u8>, RowWrite>, w: RowWrite) -> Result
     match buf.get_mut(&w.key) {
         Some(existing) => {
             if !w.blind && existing.new != w.expect {
+                // Both writes were planned from one snapshot: when the first
+                // wanted the key absent and the second read a value there,
+                // the first is the one that fails (a row moved onto a key
+                // another row of the statement still holds: 23505).
+                if existing.expect.is_none() && w.expect.is_some() && !existing.blind {
+                    return Err(Conflict {
+                        key: w.key,
+                        expected: None,
+                        actual: w.expect,
+                    });
+                }
                 return Err(Conflict {
                     key: w.key,
                     expected: w.expect,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, pin_mut};
 
-use crate::common::{TestServer, code, rows};
+use crate::common::{TestServer, code, message, rows};
 
 async fn copy_in(
     c: &tokio_postgres::Client,
@@ -277,6 +277,109 @@ async fn a_large_delete_streams_and_stays_atomic() {
         let want = (1..=30000).filter(|i| i % 3 == 0 && i % 100 == v).count();
         assert_eq!(by_index, want.to_string(), "v = {v}");
     }
+    s.stop().await;
+}
+
+/// An UPDATE of more rows than it collects writes while it scans, as the
+/// DELETE above: all of it or none of it, index entries with the rows, and
+/// two rows moved onto one key or unique value are 23505 even when they go
+/// out in different batches (the later one meets the earlier one's
+/// intent), with nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_update_streams_and_stays_atomic() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE big (id int PRIMARY KEY, v int, w int UNIQUE); CREATE INDEX big_v ON big (v); \
+         INSERT INTO big SELECT value, value % 100, value + 0 FROM generate_series(1, 30000)",
+    )
+    .await
+    .unwrap();
+    let sums = "SELECT count(*)::text || ' ' || sum(id)::text || ' ' || sum(v)::text || ' ' || sum(w)::text FROM big";
+    let before = one(&c, sums).await;
+    // Stopped midway: nothing changed, nothing left pending.
+    c.batch_execute("SET statement_timeout = 300")
+        .await
+        .unwrap();
+    let e = c.batch_execute("UPDATE big SET v = v + 1").await;
+    c.batch_execute("RESET statement_timeout").await.unwrap();
+    if let Err(e) = &e {
+        assert_eq!(code(e), "57014");
+        assert_eq!(one(&c, sums).await, before);
+    } else {
+        c.batch_execute("UPDATE big SET v = v - 1").await.unwrap();
+    }
+    // Moved onto one key or one unique value: rows far apart in the scan
+    // (different batches) and near (the same one).
+    for (sql, constraint) in [
+        (
+            "UPDATE big SET id = CASE WHEN id IN (7, 29993) THEN 100000 ELSE id END",
+            "big_pkey",
+        ),
+        (
+            "UPDATE big SET w = CASE WHEN id IN (11, 29989) THEN -1 ELSE w END, v = v + 1",
+            "big_w_key",
+        ),
+        ("UPDATE big SET w = w + 1", "big_w_key"),
+        ("UPDATE big SET id = id + 1", "big_pkey"),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), "23505", "{sql}: {}", message(&e));
+        assert_eq!(
+            message(&e),
+            format!("duplicate key value violates unique constraint \"{constraint}\""),
+            "{sql}"
+        );
+        assert_eq!(one(&c, sums).await, before, "{sql}");
+    }
+    for _ in 0..50 {
+        if pending(&c).await == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending(&c).await, (0, 0));
+    // The whole of it; keys moved to where nothing is (the scan reads its
+    // snapshot: a moved row is not met again).
+    let n = c
+        .execute(
+            "UPDATE big SET v = v + 1000, w = -w, id = id + 100000 WHERE id % 3 <> 0",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 20000);
+    assert_eq!(one(&c, "SELECT count(*)::text FROM big").await, "30000");
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*)::text FROM big WHERE id > 100000 AND w < 0 AND v >= 1000"
+        )
+        .await,
+        "20000"
+    );
+    for v in [3, 1004, 1050] {
+        let by_index = one(&c, &format!("SELECT count(*)::text FROM big WHERE v = {v}")).await;
+        let by_scan = one(
+            &c,
+            &format!("SELECT count(*)::text FROM big WHERE v + 0 = {v}"),
+        )
+        .await;
+        assert_eq!(by_index, by_scan, "v = {v}");
+        let want = (1..=30000)
+            .filter(|i| (if i % 3 == 0 { i % 100 } else { i % 100 + 1000 }) == v)
+            .count();
+        assert_eq!(by_index, want.to_string(), "v = {v}");
+    }
+    // Unique entries moved with their rows: each w (negated or not) once.
+    assert_eq!(
+        one(&c, "SELECT count(DISTINCT abs(w))::text FROM big").await,
+        "30000"
+    );
+    assert_eq!(
+        one(&c, "SELECT id::text FROM big WHERE w = -29999").await,
+        "129999"
+    );
     s.stop().await;
 }
 

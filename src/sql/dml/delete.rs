@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
-use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output};
+use crate::types::Datum;
 
 use super::common::*;
+use super::stream::{ScanWriter, scan_stream};
 use super::update::*;
 
 pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgResult<Output> {
@@ -55,19 +56,7 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         let mut writes = Vec::new();
         let mut rows = Vec::new();
         for (key, stored, _) in target_rows(&batches, ncols)? {
-            let old = decode_row(&table, &stored)?;
-            for idx in secondary(&table) {
-                if let Some((k, v)) = index_entry(&table, idx, &old, &key)? {
-                    writes.push(entry_write(idx, k, Some(v), None));
-                }
-            }
-            writes.push(RowWrite {
-                key,
-                expect: Some(stored),
-                new: None,
-                blind: false,
-            });
-            rows.push(old);
+            rows.push(delete_writes(&table, key, stored, &mut writes)?);
         }
         match engine.write(session, writes).await {
             Ok(()) => {}
@@ -94,15 +83,9 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
     ))
 }
 
-/// Rows a DELETE collects before it goes over to writing while it scans.
-const STREAM_AFTER: usize = 10_000;
-
-/// An autocommit DELETE that writes as it scans: up to [`STREAM_AFTER`]
-/// rows it is an ordinary write (one phase on one shard); past that its
-/// rows and index entries go out as intents of one transaction, batch by
-/// batch, committed when the scan ends, so memory stays bounded whatever
-/// the table's size. `None`: a row changed since it was read (the caller
-/// runs the statement again).
+/// An autocommit DELETE that writes as it scans ([`ScanWriter`]).
+/// `None`: a row changed since it was read (the caller runs the statement
+/// again).
 async fn delete_streaming(
     engine: &Engine,
     session: &mut Session,
@@ -110,65 +93,50 @@ async fn delete_streaming(
     sql: &str,
 ) -> PgResult<Option<u64>> {
     use futures::StreamExt;
-    let stmt = crate::sql::parse(sql)?
-        .pop()
-        .ok_or_else(|| PgError::internal("empty internal statement"))?;
-    let plan = engine.plan(session, stmt).await?;
-    let df = session
-        .ctx
-        .execute_logical_plan(plan)
-        .await
-        .map_err(df_error)?;
-    let mut stream = df.execute_stream().await.map_err(df_error)?;
+    let mut stream = scan_stream(engine, session, sql).await?;
     let ncols = table.columns.len();
-    let mut pending: Vec<RowWrite> = Vec::new();
-    let mut txn: Option<Txn> = None;
+    let mut writer = ScanWriter::default();
     let mut n = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(df_error)?;
+        let mut writes = Vec::new();
         for (key, stored, _) in target_rows(std::slice::from_ref(&batch), ncols)? {
-            let old = decode_row(table, &stored)?;
-            for idx in secondary(table) {
-                if let Some((k, v)) = index_entry(table, idx, &old, &key)? {
-                    pending.push(entry_write(idx, k, Some(v), None));
-                }
-            }
-            pending.push(RowWrite {
-                key,
-                expect: Some(stored),
-                new: None,
-                blind: false,
-            });
+            delete_writes(table, key, stored, &mut writes)?;
             n += 1;
         }
-        if pending.len() >= STREAM_AFTER {
-            let t = txn.get_or_insert_with(|| {
-                Txn::begin(engine.data.clone()).interruptible(Some(session.interrupt.clone()))
-            });
-            match t.write_waiting(std::mem::take(&mut pending)).await {
-                Ok(()) => {}
-                // Dropping the transaction aborts it.
-                Err(WriteError::Conflict(_)) => return Ok(None),
-                Err(WriteError::Failed(e)) => return Err(e),
-            }
+        match writer.push(engine, session, writes).await {
+            Ok(_) => {}
+            Err(WriteError::Conflict(_)) => return Ok(None),
+            Err(WriteError::Failed(e)) => return Err(e),
         }
     }
     drop(stream);
-    let Some(t) = txn else {
-        return match engine.write(session, pending).await {
-            Ok(()) => Ok(Some(n)),
-            Err(WriteError::Conflict(_)) => Ok(None),
-            Err(WriteError::Failed(e)) => Err(e),
-        };
-    };
-    // The last writes and the commit run to the end whatever interrupts
-    // the statement (its outcome is then reported as it is).
-    session
-        .committing
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    match t.finish_detached(pending, Vec::new()).await {
+    match writer.finish(engine, session).await {
         Ok(()) => Ok(Some(n)),
         Err(WriteError::Conflict(_)) => Ok(None),
         Err(WriteError::Failed(e)) => Err(e),
     }
+}
+
+/// The writes that delete one row (stored as `stored` at `key`) and its
+/// index entries.
+fn delete_writes(
+    table: &Table,
+    key: Vec<u8>,
+    stored: Vec<u8>,
+    writes: &mut Vec<RowWrite>,
+) -> PgResult<Vec<Datum>> {
+    let old = decode_row(table, &stored)?;
+    for idx in secondary(table) {
+        if let Some((k, v)) = index_entry(table, idx, &old, &key)? {
+            writes.push(entry_write(idx, k, Some(v), None));
+        }
+    }
+    writes.push(RowWrite {
+        key,
+        expect: Some(stored),
+        new: None,
+        blind: false,
+    });
+    Ok(old)
 }

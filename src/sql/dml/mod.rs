@@ -10,6 +10,7 @@ mod common;
 mod delete;
 mod insert;
 mod lock;
+mod stream;
 mod update;
 
 pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text};

@@ -10,16 +10,18 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
-use crate::dataplane::write::{RowWrite, WriteError};
+use crate::dataplane::write::{Conflict, RowWrite, WriteError};
 use crate::encoding::{decode_row, encode_row};
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
+use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output, object_parts};
 use crate::types::Datum;
 use crate::types::text::quote_ident;
 
 use super::common::*;
+use super::stream::{ScanWriter, scan_stream};
 
 pub(super) enum UpdateError {
     /// A row changed between read and write: run the statement again.
@@ -33,18 +35,21 @@ impl From<PgError> for UpdateError {
     }
 }
 
-/// Core of UPDATE: returns the new rows.
-pub(super) async fn update_rows(
-    engine: &Engine,
-    session: &mut Session,
-    table: &Arc<Table>,
+/// What an UPDATE sets: the positions of the assigned columns, in the
+/// order the scan returns their new values (after the table's columns,
+/// its key and stored bytes).
+struct Assigned {
+    set_cols: Vec<usize>,
+}
+
+/// The scan of an UPDATE: the target's rows with their new values.
+fn update_sql(
+    table: &Table,
     alias: &str,
     assignments: &[Assignment],
-    from: Option<String>,
-    selection: Option<String>,
-) -> Result<Vec<Vec<Datum>>, UpdateError> {
-    register_target(session, table)?;
-    let ncols = table.columns.len();
+    from: Option<&str>,
+    selection: Option<&str>,
+) -> PgResult<(String, Assigned)> {
     let mut set_cols = Vec::new();
     let mut exprs = Vec::new();
     for (i, a) in assignments.iter().enumerate() {
@@ -53,7 +58,7 @@ pub(super) async fn update_rows(
                 vec![object_parts(n).last().cloned().unwrap_or_default()]
             }
             AssignmentTarget::Tuple(_) => {
-                return Err(PgError::unsupported("multiple-column UPDATE SET").into());
+                return Err(PgError::unsupported("multiple-column UPDATE SET"));
             }
         };
         let name = &names[0];
@@ -71,8 +76,7 @@ pub(super) async fn update_rows(
             return Err(PgError::new(
                 "428C9",
                 format!("column \"{}\" can only be updated to DEFAULT", col.name),
-            )
-            .into());
+            ));
         }
         let value = a.value.to_string();
         let value = if value.eq_ignore_ascii_case("default") {
@@ -98,86 +102,169 @@ pub(super) async fn update_rows(
     ));
     if let Some(f) = from {
         sql.push_str(", ");
-        sql.push_str(&f);
+        sql.push_str(f);
     }
     if let Some(s) = selection {
         sql.push_str(" WHERE ");
-        sql.push_str(&s);
+        sql.push_str(s);
     }
+    Ok((sql, Assigned { set_cols }))
+}
+
+/// The writes that update one scanned row (`key`, `stored`, the scan's
+/// values `vals`) and its index entries; returns the new row's key and
+/// values.
+async fn row_writes(
+    engine: &Engine,
+    table: &Table,
+    assigned: &Assigned,
+    (key, stored, vals): (Vec<u8>, Vec<u8>, Vec<Datum>),
+    writes: &mut Vec<RowWrite>,
+) -> PgResult<(Vec<u8>, Vec<Datum>)> {
+    let ncols = table.columns.len();
+    let old: Vec<Datum> = decode_row(table, &stored)?;
+    let mut new = old.clone();
+    for (j, &pos) in assigned.set_cols.iter().enumerate() {
+        new[pos] = vals[ncols + 2 + j].clone();
+    }
+    check_row(table, &new)?;
+    let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
+    let new_key = if pk_changed {
+        row_key(engine, table, &new).await?
+    } else {
+        key.clone()
+    };
+    for idx in secondary(table) {
+        let before = index_entry(table, idx, &old, &key)?;
+        let after = index_entry(table, idx, &new, &new_key)?;
+        if before != after {
+            if let Some((k, v)) = before {
+                writes.push(entry_write(idx, k, Some(v), None));
+            }
+            if let Some((k, v)) = after {
+                writes.push(entry_write(idx, k, None, Some(v)));
+            }
+        }
+    }
+    let bytes = encode_row(table, &new)?;
+    if pk_changed {
+        writes.push(RowWrite {
+            key,
+            expect: Some(stored),
+            new: None,
+            blind: false,
+        });
+        writes.push(RowWrite {
+            key: new_key.clone(),
+            expect: None,
+            new: Some(bytes),
+            blind: false,
+        });
+    } else {
+        writes.push(RowWrite {
+            key,
+            expect: Some(stored),
+            new: Some(bytes),
+            blind: false,
+        });
+    }
+    Ok((new_key, new))
+}
+
+/// A failed write of an UPDATE: a key or unique value that must be free
+/// and is taken is 23505 (`by_key`: the new rows of the writes that
+/// failed, to name the values); any other changed row means the
+/// statement runs again.
+fn update_conflict(
+    table: &Table,
+    c: Conflict,
+    by_key: &HashMap<Vec<u8>, Vec<Datum>>,
+) -> UpdateError {
+    if c.expected.is_none() {
+        UpdateError::Pg(conflict_error(table, &c.key, by_key).unwrap_or_else(|| {
+            PgError::new(
+                codes::UNIQUE_VIOLATION,
+                "duplicate key value violates unique constraint",
+            )
+        }))
+    } else {
+        UpdateError::Retry
+    }
+}
+
+/// Core of UPDATE: returns the new rows.
+pub(super) async fn update_rows(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    alias: &str,
+    assignments: &[Assignment],
+    from: Option<String>,
+    selection: Option<String>,
+) -> Result<Vec<Vec<Datum>>, UpdateError> {
+    register_target(session, table)?;
+    let (sql, assigned) = update_sql(
+        table,
+        alias,
+        assignments,
+        from.as_deref(),
+        selection.as_deref(),
+    )?;
     let batches = run_sql(engine, session, &sql).await?;
     let mut writes = Vec::new();
     let mut new_rows = Vec::new();
     let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
-    // UPDATE ... FROM can match a row more than once: it is updated once.
-    for (key, stored, vals) in target_rows(&batches, ncols)? {
-        let old: Vec<Datum> = decode_row(table, &stored)?;
-        let mut new = old.clone();
-        for (j, &pos) in set_cols.iter().enumerate() {
-            new[pos] = vals[ncols + 2 + j].clone();
-        }
-        check_row(table, &new)?;
-        let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
-        let new_key = if pk_changed {
-            row_key(engine, table, &new).await?
-        } else {
-            key.clone()
-        };
-        for idx in secondary(table) {
-            let before = index_entry(table, idx, &old, &key)?;
-            let after = index_entry(table, idx, &new, &new_key)?;
-            if before != after {
-                if let Some((k, v)) = before {
-                    writes.push(entry_write(idx, k, Some(v), None));
-                }
-                if let Some((k, v)) = after {
-                    writes.push(entry_write(idx, k, None, Some(v)));
-                }
-            }
-        }
-        let bytes = encode_row(table, &new)?;
-        if pk_changed {
-            writes.push(RowWrite {
-                key: key.clone(),
-                expect: Some(stored),
-                new: None,
-                blind: false,
-            });
-            writes.push(RowWrite {
-                key: new_key.clone(),
-                expect: None,
-                new: Some(bytes),
-                blind: false,
-            });
-        } else {
-            writes.push(RowWrite {
-                key: key.clone(),
-                expect: Some(stored),
-                new: Some(bytes),
-                blind: false,
-            });
-        }
+    // UPDATE ... FROM can match a row more than once: it is updated once
+    // (target_rows keeps each key once).
+    for row in target_rows(&batches, table.columns.len())? {
+        let (new_key, new) = row_writes(engine, table, &assigned, row, &mut writes).await?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
     }
-    // Moving a row onto a key (or unique value) that another changed row frees is
-    // not supported in one statement; the precondition catches it.
     match engine.write(session, writes).await {
         Ok(()) => Ok(new_rows),
-        Err(WriteError::Conflict(c)) => {
-            if c.expected.is_none() {
-                // A unique key or index value that is taken.
-                Err(UpdateError::Pg(
-                    conflict_error(table, &c.key, &by_key).unwrap_or_else(|| {
-                        PgError::new(
-                            codes::UNIQUE_VIOLATION,
-                            "duplicate key value violates unique constraint",
-                        )
-                    }),
-                ))
-            } else {
-                Err(UpdateError::Retry)
-            }
+        Err(WriteError::Conflict(c)) => Err(update_conflict(table, c, &by_key)),
+        Err(WriteError::Failed(e)) => Err(UpdateError::Pg(e)),
+    }
+}
+
+/// An autocommit UPDATE without FROM or RETURNING, written while it
+/// scans ([`ScanWriter`]): returns how many rows it updated.
+async fn update_streaming(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    alias: &str,
+    assignments: &[Assignment],
+    selection: Option<&str>,
+) -> Result<u64, UpdateError> {
+    use futures::StreamExt;
+    register_target(session, table)?;
+    let (sql, assigned) = update_sql(table, alias, assignments, None, selection)?;
+    let mut stream = scan_stream(engine, session, &sql).await?;
+    let mut writer = ScanWriter::default();
+    // The new rows of the writes not sent yet, to name a taken value.
+    let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
+    let mut n = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(df_error)?;
+        let mut writes = Vec::new();
+        for row in target_rows(std::slice::from_ref(&batch), table.columns.len())? {
+            let (new_key, new) = row_writes(engine, table, &assigned, row, &mut writes).await?;
+            by_key.insert(new_key, new);
+            n += 1;
         }
+        match writer.push(engine, session, writes).await {
+            Ok(true) => by_key.clear(),
+            Ok(false) => {}
+            Err(WriteError::Conflict(c)) => return Err(update_conflict(table, c, &by_key)),
+            Err(WriteError::Failed(e)) => return Err(UpdateError::Pg(e)),
+        }
+    }
+    drop(stream);
+    match writer.finish(engine, session).await {
+        Ok(()) => Ok(n),
+        Err(WriteError::Conflict(c)) => Err(update_conflict(table, c, &by_key)),
         Err(WriteError::Failed(e)) => Err(UpdateError::Pg(e)),
     }
 }
@@ -213,6 +300,18 @@ pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgRe
         if attempt > 0 {
             // The row changed since the statement's snapshot: re-read it.
             engine.fresh_snapshot(session).await;
+        }
+        // Outside a block, without FROM (a row matched twice) or
+        // RETURNING: write while scanning, in bounded memory.
+        if !session.in_block() && from.is_none() && upd.returning.is_none() {
+            let alias = alias.as_str();
+            let set = &upd.assignments;
+            match update_streaming(engine, session, &table, alias, set, selection.as_deref()).await
+            {
+                Ok(n) => return Ok(Output::Command(format!("UPDATE {n}"))),
+                Err(UpdateError::Retry) => continue,
+                Err(UpdateError::Pg(e)) => return Err(e),
+            }
         }
         match update_rows(
             engine,
