@@ -96,6 +96,14 @@ impl PgError {
             format!("column \"{name}\" does not exist"),
         )
     }
+    /// 40001, as PostgreSQL words it for a row changed by another
+    /// transaction.
+    pub fn serialization_failure() -> Self {
+        Self::new(
+            codes::SERIALIZATION_FAILURE,
+            "could not serialize access due to concurrent update",
+        )
+    }
 }
 
 impl fmt::Display for PgError {

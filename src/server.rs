@@ -195,6 +195,11 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
 }
 
 impl ServerHandle {
+    /// The node's vector indexes (tests drive their rebuilds).
+    pub fn vector_indexes(&self) -> &Arc<crate::vindex::VectorIndexes> {
+        &self.vindexes
+    }
+
     /// Stop accepting connections and shut the Raft groups down.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

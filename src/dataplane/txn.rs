@@ -585,10 +585,7 @@ impl Txn {
                 // Aborted by another (recovery took it for abandoned).
                 drop(guard);
                 self.abort_now().await;
-                Err(WriteError::Failed(PgError::new(
-                    codes::SERIALIZATION_FAILURE,
-                    "could not serialize access due to concurrent update",
-                )))
+                Err(WriteError::Failed(PgError::serialization_failure()))
             }
         }
     }

@@ -89,10 +89,7 @@ pub async fn apply_writes(
             Err(Stop::Locked { .. }) => unreachable!("waiting does not lock"),
         }
     }
-    Err(WriteError::Failed(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    )))
+    Err(WriteError::Failed(PgError::serialization_failure()))
 }
 
 /// All writes on one shard in one command: checked and applied at once.

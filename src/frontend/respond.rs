@@ -6,7 +6,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
@@ -34,7 +33,8 @@ pub(super) enum Reply {
     Done(Response),
     Rows {
         schema: SchemaRef,
-        first: Option<RecordBatch>,
+        /// Batches already read (under the handler's watch).
+        head: Vec<RecordBatch>,
         rest: SendableRecordBatchStream,
         tag: String,
         format: Format,
@@ -76,9 +76,9 @@ struct Watched {
     _release: Release,
 }
 
-/// `first`, then the batches of `rest` while nothing interrupts them.
+/// `head`, then the batches of `rest` while nothing interrupts them.
 fn watched(
-    first: Option<RecordBatch>,
+    head: Vec<RecordBatch>,
     rest: SendableRecordBatchStream,
     tail: Tail,
 ) -> futures::stream::BoxStream<'static, Result<RecordBatch, PgError>> {
@@ -117,7 +117,7 @@ fn watched(
             }
         }
     });
-    stream::iter(first.map(Ok)).chain(rest).boxed()
+    stream::iter(head.into_iter().map(Ok)).chain(rest).boxed()
 }
 
 impl Reply {
@@ -127,7 +127,7 @@ impl Reply {
             Reply::Done(r) => Ok(r),
             Reply::Rows {
                 schema,
-                first,
+                head,
                 rest,
                 tag,
                 format,
@@ -137,7 +137,7 @@ impl Reply {
                         .map_err(|e| PgError::internal(e.to_string()))?,
                 );
                 let f2 = fields.clone();
-                let rows = watched(first, rest, tail).flat_map(move |b| {
+                let rows = watched(head, rest, tail).flat_map(move |b| {
                     let rows: Vec<PgWireResult<DataRow>> = match b {
                         Ok(b) => encode::rows(f2.clone(), b).collect(),
                         Err(e) => vec![Err(pg_err(e))],
@@ -153,8 +153,12 @@ impl Reply {
                 first,
                 rest,
                 opts,
-            } => copy_out(&schema, watched(first, rest, tail), &opts)
-                .map_err(|e| PgError::internal(e.to_string())),
+            } => copy_out(
+                &schema,
+                watched(first.into_iter().collect(), rest, tail),
+                &opts,
+            )
+            .map_err(|e| PgError::internal(e.to_string())),
         }
     }
 }
@@ -178,33 +182,35 @@ pub(super) async fn run_statement(
             mut stream,
             tag,
         } => {
-            // The first batch here, so that cancel and statement_timeout
-            // cover it and an error in it arrives before any row.
-            let first = stream
-                .next()
-                .await
-                .transpose()
-                .map_err(crate::sql::errors::df_error)?;
-            let rest: SendableRecordBatchStream = if stream_rows {
-                stream
+            // The first batches here, so that cancel and statement_timeout
+            // cover them and an error in them arrives before any row. A
+            // result that ends within two batches (a point query) is
+            // answered whole: no watch, its locks let go at once.
+            let limit = if stream_rows { 2 } else { usize::MAX };
+            let mut head = Vec::new();
+            let mut ended = false;
+            while head.len() < limit {
+                match stream.next().await {
+                    Some(b) => head.push(b.map_err(crate::sql::errors::df_error)?),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if ended {
+                Reply::Done(
+                    query_response(&schema, head, &tag, format)
+                        .map_err(|e| PgError::internal(e.to_string()))?,
+                )
             } else {
-                let batches: Vec<RecordBatch> = stream
-                    .collect::<Vec<_>>()
-                    .await
-                    .into_iter()
-                    .collect::<Result<_, _>>()
-                    .map_err(crate::sql::errors::df_error)?;
-                Box::pin(RecordBatchStreamAdapter::new(
-                    schema.clone(),
-                    stream::iter(batches.into_iter().map(Ok)),
-                ))
-            };
-            Reply::Rows {
-                schema,
-                first,
-                rest,
-                tag,
-                format: format.clone(),
+                Reply::Rows {
+                    schema,
+                    head,
+                    rest: stream,
+                    tag,
+                    format: format.clone(),
+                }
             }
         }
         Output::Rows {

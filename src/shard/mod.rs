@@ -30,6 +30,9 @@ pub enum Change {
 /// whichever path wrote them.
 pub trait ApplyObserver: Send + Sync {
     fn applied(&self, group: GroupId, changes: &[Change], log_index: u64);
+    /// The group's whole state was replaced (a Raft snapshot installed,
+    /// at `log_index`): what was derived from its rows is to be rebuilt.
+    fn replaced(self: std::sync::Arc<Self>, group: GroupId, log_index: u64);
 }
 pub use store::Store;
 

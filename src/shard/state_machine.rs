@@ -855,6 +855,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(err)?;
         self.max_ts
             .fetch_max(header.max_ts.0, std::sync::atomic::Ordering::AcqRel);
+        // Before the next entry applies: it then reaches what replaces the
+        // derived state, not what the snapshot made stale.
+        if let Some(o) = self.store.observer() {
+            o.replaced(self.group, meta.last_log_id.map_or(0, |l| l.index));
+        }
         Ok(())
     }
 
@@ -1177,8 +1182,23 @@ mod tests {
         )])
         .await
         .unwrap();
+        // Derived state (vector indexes) is told to rebuild.
+        struct Replaced(parking_lot::Mutex<Vec<(GroupId, u64)>>);
+        impl crate::shard::ApplyObserver for Replaced {
+            fn applied(&self, _: GroupId, _: &[crate::shard::Change], _: u64) {}
+            fn replaced(self: std::sync::Arc<Self>, group: GroupId, log_index: u64) {
+                self.0.lock().push((group, log_index));
+            }
+        }
+        let seen = std::sync::Arc::new(Replaced(Default::default()));
+        store2.set_observer(seen.clone());
         let meta = snap.meta.clone();
         sm2.install_snapshot(&meta, snap.snapshot).await.unwrap();
+        assert_eq!(
+            *seen.0.lock(),
+            vec![(GROUP, meta.last_log_id.unwrap().index)]
+        );
+        store2.clear_observer();
         assert_eq!(state(&store2), before);
         assert_eq!(sm2.applied_state().await.unwrap().0, meta.last_log_id);
         assert_eq!(

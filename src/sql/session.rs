@@ -344,6 +344,14 @@ impl Session {
         !matches!(self.txn, TxnState::Idle)
     }
 
+    /// Whether the open block reads one snapshot throughout (REPEATABLE
+    /// READ, SERIALIZABLE): a row changed since fails with 40001 instead
+    /// of being read again.
+    pub fn repeatable(&self) -> bool {
+        self.block()
+            .is_some_and(|b| b.isolation >= Isolation::RepeatableRead)
+    }
+
     /// The open block, if any.
     pub fn block(&self) -> Option<&Block> {
         match &self.txn {

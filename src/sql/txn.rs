@@ -170,10 +170,7 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
     };
     match done {
         Ok(()) => Ok(Output::TxnEnd("COMMIT".into())),
-        Err(WriteError::Conflict(_)) => Err(PgError::new(
-            codes::SERIALIZATION_FAILURE,
-            "could not serialize access due to concurrent update",
-        )),
+        Err(WriteError::Conflict(_)) => Err(PgError::serialization_failure()),
         Err(WriteError::Failed(e)) => Err(e),
     }
 }
@@ -218,10 +215,7 @@ async fn commit_ddl(
                     codes::SERIALIZATION_FAILURE,
                     "could not serialize access due to concurrent catalog change",
                 ),
-                WriteError::Conflict(_) => PgError::new(
-                    codes::SERIALIZATION_FAILURE,
-                    "could not serialize access due to concurrent update",
-                ),
+                WriteError::Conflict(_) => PgError::serialization_failure(),
                 WriteError::Failed(e) => e,
             });
         }

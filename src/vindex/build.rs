@@ -68,56 +68,113 @@ impl VectorIndexes {
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            shard.applied.fetch_max(applied, Ordering::SeqCst);
-            let rows = shard.read_points(group)?;
-            let capacity = rows.len();
-            {
-                *shard.graph.write() = Graph::trained(&shard.spec, &points_of(&rows));
-            }
-            shard.progress.total.store(capacity, Ordering::Relaxed);
-            let worker = shard.clone();
-            let build = tokio::task::spawn_blocking(move || worker.insert_many(rows));
-            let started = std::time::Instant::now();
-            tokio::pin!(build);
-            loop {
-                tokio::select! {
-                    r = &mut build => {
-                        r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
-                        let (pending, changes) = shard.take_pending();
-                        shard.apply_to_graph(&changes);
-                        drop(pending);
-                        freeze_off_runtime(&shard).await;
-                        *shard.source.lock() = "rows";
-                        break;
-                    }
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
-                        progress(format!(
-                            "building index \"{}\" on shard {gid}: {} of {} tuples after {}s",
-                            index.name,
-                            shard.progress.done.load(Ordering::Relaxed),
-                            capacity,
-                            started.elapsed().as_secs()
-                        ));
-                    }
-                }
-            }
-            // The graph serves now; its checkpoint is written in the
-            // background (a crash before it only means a rebuild from rows).
-            let (me, s) = (self.clone(), shard.clone());
-            tokio::task::spawn_blocking(move || {
-                let current = me.get(s.shard, s.index.id);
-                if current.is_some_and(|cur| Arc::ptr_eq(&cur, &s)) {
-                    if let Err(e) = s.dump(&dir) {
-                        tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
-                    }
-                }
-            });
+            self.fill_from_rows(&shard, applied, progress).await?;
             progress_row
                 .build
                 .shards_done
                 .fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Fill `shard`'s new graph (registered, writes deferred) from its
+    /// group's rows as of `applied`, then apply the deferred writes and
+    /// let it serve; its checkpoint is written in the background.
+    async fn fill_from_rows(
+        self: &Arc<Self>,
+        shard: &Arc<ShardIndex>,
+        applied: u64,
+        progress: &(dyn Fn(String) + Sync),
+    ) -> PgResult<()> {
+        let (gid, index) = (shard.shard, &shard.index);
+        let group = self.node.group(gid)?;
+        shard.applied.fetch_max(applied, Ordering::SeqCst);
+        let rows = shard.read_points(group)?;
+        let capacity = rows.len();
+        {
+            *shard.graph.write() = Graph::trained(&shard.spec, &points_of(&rows));
+        }
+        shard.progress.total.store(capacity, Ordering::Relaxed);
+        let worker = shard.clone();
+        let build = tokio::task::spawn_blocking(move || worker.insert_many(rows));
+        let started = std::time::Instant::now();
+        tokio::pin!(build);
+        loop {
+            tokio::select! {
+                r = &mut build => {
+                    r.map_err(|e| PgError::internal(format!("index build failed: {e}")))?;
+                    let (pending, changes) = shard.take_pending();
+                    shard.apply_to_graph(&changes);
+                    drop(pending);
+                    freeze_off_runtime(shard).await;
+                    *shard.source.lock() = "rows";
+                    break;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
+                    progress(format!(
+                        "building index \"{}\" on shard {gid}: {} of {} tuples after {}s",
+                        index.name,
+                        shard.progress.done.load(Ordering::Relaxed),
+                        capacity,
+                        started.elapsed().as_secs()
+                    ));
+                }
+            }
+        }
+        // The graph serves now; its checkpoint is written in the
+        // background (a crash before it only means a rebuild from rows).
+        let dir = self.shard_dir(gid, index.id);
+        let (me, s) = (self.clone(), shard.clone());
+        tokio::task::spawn_blocking(move || {
+            let current = me.get(s.shard, s.index.id);
+            if current.is_some_and(|cur| Arc::ptr_eq(&cur, &s)) {
+                if let Err(e) = s.dump(&dir) {
+                    tracing::warn!("could not checkpoint index {}: {e}", s.index.name);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// A Raft snapshot replaced `group`'s rows: every graph of it is
+    /// replaced by a new one filled from the rows now there. Until it is
+    /// filled, searches on that shard scan rows exactly (the new graph is
+    /// not ready); writes that apply meanwhile are deferred into it. Called
+    /// before the group applies its next entry.
+    pub fn rebuild_group(self: &Arc<Self>, group: GroupId, log_index: u64) {
+        let mut shards = self.shards.write();
+        let stale: Vec<Arc<ShardIndex>> = shards
+            .iter()
+            .filter(|((g, _), _)| *g == group)
+            .map(|(_, s)| s.clone())
+            .collect();
+        for old in stale {
+            let fresh = match ShardIndex::new(group, old.table.clone(), old.index.clone(), 0) {
+                Ok(f) => Arc::new(f),
+                Err(e) => {
+                    tracing::error!("index {} on shard {group}: {e}", old.index.name);
+                    continue;
+                }
+            };
+            *fresh.pending.lock() = Pending::Defer(Vec::new());
+            // The old checkpoint describes rows that are gone.
+            let _ = std::fs::remove_dir_all(self.shard_dir(group, old.index.id));
+            shards.insert((group, old.index.id), fresh.clone());
+            tracing::info!(
+                "index {} on shard {group}: rebuilding after a snapshot install at {log_index}",
+                old.index.name
+            );
+            let me = self.clone();
+            tokio::spawn(async move {
+                let quiet = |_: String| {};
+                if let Err(e) = me.fill_from_rows(&fresh, log_index, &quiet).await {
+                    tracing::error!(
+                        "index {} on shard {group}: rebuild after a snapshot install failed: {e}",
+                        fresh.index.name
+                    );
+                }
+            });
+        }
     }
 
     /// Rebuild the shards whose tombstones passed the threshold (from the rows).

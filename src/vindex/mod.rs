@@ -109,6 +109,10 @@ impl ApplyObserver for VectorIndexes {
             }
         }
     }
+
+    fn replaced(self: Arc<Self>, group: GroupId, log_index: u64) {
+        self.rebuild_group(group, log_index);
+    }
 }
 
 impl VectorIndexes {

@@ -226,7 +226,10 @@ async fn concurrent_transfers_keep_the_total_and_every_read_consistent() {
                 };
                 match res {
                     Ok(()) => done += 1,
-                    Err(e) if code(&e) == "40001" => refused += 1,
+                    // A block of two UPDATEs locks its rows in its order: two
+                    // blocks in opposite orders deadlock (40P01, as in
+                    // PostgreSQL); a client retries either.
+                    Err(e) if ["40001", "40P01"].contains(&code(&e).as_str()) => refused += 1,
                     Err(e) => panic!("transfer failed: {} {}", code(&e), message(&e)),
                 }
             }
@@ -622,6 +625,106 @@ async fn select_for_update_locks_rows_until_the_block_ends() {
         1,
         "{codes:?}"
     );
+    assert_eq!(
+        one(&a, "SELECT count(*) FROM grape_txns WHERE intents > 0").await,
+        "0"
+    );
+    s.stop().await;
+}
+
+/// UPDATE and DELETE in a block lock their rows at the statement, as
+/// PostgreSQL's do (its isolation specs `lost-update` and
+/// `delete-abort-savept` in spirit): at READ COMMITTED another writer of
+/// the row waits for the block and then applies on what it committed (no
+/// 40001 for either); at REPEATABLE READ the block's UPDATE of a row
+/// changed since its snapshot fails with 40001 at once, not at COMMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_and_delete_in_a_block_lock_their_rows() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    a.batch_execute(
+        "CREATE TABLE acc (id int PRIMARY KEY, bal int NOT NULL); \
+         INSERT INTO acc VALUES (1, 100), (2, 100), (3, 100), (4, 100)",
+    )
+    .await
+    .unwrap();
+    let waiting = |sql: &'static str| {
+        let conn = s.connect();
+        async move {
+            let b = conn.await;
+            let task = tokio::spawn(async move {
+                // The largest row count of its statements.
+                let r = b.simple_query(sql).await.map(|m| {
+                    m.iter()
+                        .filter_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                            _ => None,
+                        })
+                        .max()
+                        .unwrap_or(0)
+                });
+                r.map_err(|e| code(&e))
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            assert!(!task.is_finished(), "{sql} waits for the block");
+            task
+        }
+    };
+
+    // READ COMMITTED: the second writer waits, then adds to the first's.
+    a.batch_execute("BEGIN; UPDATE acc SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let b = waiting("UPDATE acc SET bal = bal + 10 WHERE id = 1").await;
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "101");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(b.await.unwrap(), Ok(1));
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 1").await, "111");
+
+    // Two blocks: the second's UPDATE waits and re-reads; both commit.
+    let c = s.connect().await;
+    a.batch_execute("BEGIN; UPDATE acc SET bal = bal * 2 WHERE id = 2")
+        .await
+        .unwrap();
+    let b = waiting("BEGIN; UPDATE acc SET bal = bal + 5 WHERE id = 2; COMMIT").await;
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(b.await.unwrap(), Ok(1));
+    assert_eq!(one(&c, "SELECT bal FROM acc WHERE id = 2").await, "205");
+
+    // A row the block deleted: the waiting UPDATE finds nothing.
+    a.batch_execute("BEGIN; DELETE FROM acc WHERE id = 4")
+        .await
+        .unwrap();
+    let b = waiting("UPDATE acc SET bal = 0 WHERE id = 4").await;
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(b.await.unwrap(), Ok(0));
+    assert_eq!(one(&a, "SELECT count(*) FROM acc WHERE id = 4").await, "0");
+
+    // ROLLBACK lets the waiting writer apply on the old value.
+    a.batch_execute("BEGIN; UPDATE acc SET bal = 0 WHERE id = 3")
+        .await
+        .unwrap();
+    let b = waiting("UPDATE acc SET bal = bal + 1 WHERE id = 3").await;
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(b.await.unwrap(), Ok(1));
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 3").await, "101");
+
+    // REPEATABLE READ: 40001 at the UPDATE of a row changed since the
+    // block's snapshot.
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 3").await, "101");
+    c.batch_execute("UPDATE acc SET bal = 7 WHERE id = 3")
+        .await
+        .unwrap();
+    let e = a
+        .batch_execute("UPDATE acc SET bal = bal + 1 WHERE id = 3")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "40001", "{}", message(&e));
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(one(&a, "SELECT bal FROM acc WHERE id = 3").await, "7");
     assert_eq!(
         one(&a, "SELECT count(*) FROM grape_txns WHERE intents > 0").await,
         "0"

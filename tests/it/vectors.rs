@@ -1522,3 +1522,103 @@ async fn filtered_knn_over_kept_columns() {
     drop(c);
     handle.shutdown().await;
 }
+
+/// A Raft snapshot installed on a shard replaces its rows behind the
+/// vector index's back (a follower catching up in a cluster): the shard's
+/// graph is rebuilt from the rows now there, and searches meanwhile scan
+/// exactly. Here the snapshot is built with the rows of one data set,
+/// the table is then rewritten with another, and the old snapshot is
+/// installed on every shard as the state machine does (the file, then
+/// `ApplyObserver::replaced`): answers are exact for the first data set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_is_rebuilt_after_a_snapshot_install() {
+    use grapedb::shard::{ApplyObserver, snapshot};
+    const ROWS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let (h, c) = start(dir.path()).await;
+    let first = dataset_with(ROWS, 5, 4.0, 8);
+    let second = dataset_with(ROWS, 6, 4.0, 8);
+    c.batch_execute("CREATE TABLE items (id int PRIMARY KEY, v vector(8)); CREATE INDEX ON items USING hnsw (v vector_l2_ops)")
+        .await
+        .unwrap();
+    let rows: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({i}, '{}')", text(v)))
+        .collect();
+    insert_rows(&c, "items", &rows).await;
+    let store = &h.node.store;
+    let groups: Vec<u32> = h.node.groups.keys().copied().collect();
+    let mut snaps = Vec::new();
+    for &g in &groups {
+        snaps.push(snapshot::build(store, g).unwrap());
+    }
+    c.batch_execute("DELETE FROM items").await.unwrap();
+    let rows: Vec<String> = second
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("({}, '{}')", i + 1000, text(v)))
+        .collect();
+    insert_rows(&c, "items", &rows).await;
+    let sql = "SELECT id FROM items ORDER BY v <-> CAST($1::text AS vector) LIMIT 10";
+    let q = &second[3];
+    assert_eq!(knn(&c, sql, q).await[0], 1003);
+    for (&g, (header, path)) in groups.iter().zip(&snaps) {
+        std::fs::copy(path, snapshot::installing_path(store, g).unwrap()).unwrap();
+        snapshot::install(store, g).unwrap();
+        let observer: std::sync::Arc<dyn ApplyObserver> = h.vector_indexes().clone();
+        observer.replaced(g, header.last_applied.map_or(0, |l| l.index));
+    }
+    c.batch_execute("SET hnsw.ef_search = 400").await.unwrap();
+    let check = |got: Vec<i32>, q: &Vec<f32>, when: &str| {
+        let want = exact(&first, q, 10, |_| true);
+        assert_eq!(got, want, "{when}");
+    };
+    // At once (shards still filling scan exactly), and once every graph
+    // serves again.
+    check(
+        knn(&c, sql, &first[7]).await,
+        &first[7],
+        "during the rebuild",
+    );
+    for _ in 0..100 {
+        let building: i64 = c
+            .query_one(
+                "SELECT count(*) FROM grape_vector_indexes WHERE loaded_from = 'building'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if building == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for i in [7, 42, 250] {
+        check(
+            knn(&c, sql, &first[i]).await,
+            &first[i],
+            "after the rebuild",
+        );
+    }
+    let sources: Vec<String> = c
+        .query("SELECT DISTINCT loaded_from FROM grape_vector_indexes", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sources, vec!["rows".to_string()]);
+    // Each graph holds exactly the rows now there.
+    let live: i64 = c
+        .query_one(
+            "SELECT sum(live_tuples)::int8 FROM grape_vector_indexes",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, ROWS as i64);
+    h.shutdown().await;
+}

@@ -203,10 +203,7 @@ impl CopyIn {
         match tokio::spawn(t.commit()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(WriteError::Failed(e))) => Err(e),
-            Ok(Err(WriteError::Conflict(_))) => Err(PgError::new(
-                codes::SERIALIZATION_FAILURE,
-                "could not serialize access due to concurrent update",
-            )),
+            Ok(Err(WriteError::Conflict(_))) => Err(PgError::serialization_failure()),
             Err(e) => Err(PgError::internal(format!("commit task failed: {e}"))),
         }
     }

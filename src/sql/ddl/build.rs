@@ -286,10 +286,7 @@ async fn backfill(
             None => rows.remove(&c.key),
         };
     }
-    Err(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    ))
+    Err(PgError::serialization_failure())
 }
 
 /// At a snapshot taken after the backfill: every row's entry is there and

@@ -8,13 +8,14 @@ use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
 use crate::dataplane::write::{RowWrite, WriteError};
 use crate::encoding::decode_row;
-use crate::error::{PgError, PgResult, codes};
+use crate::error::{PgError, PgResult};
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, Output};
 use crate::types::Datum;
 
 use super::common::*;
+use super::lock::lock_in_block;
 use super::stream::{ScanWriter, scan_stream};
 use super::update::*;
 
@@ -55,8 +56,17 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
         let batches = run_sql(engine, session, &sql).await?;
         let mut writes = Vec::new();
         let mut rows = Vec::new();
+        let mut read = Vec::new();
         for (key, stored, _) in target_rows(&batches, ncols)? {
+            read.push((key.clone(), stored.clone()));
             rows.push(delete_writes(&table, key, stored, &mut writes)?);
+        }
+        // In a block the rows are locked now (see UPDATE).
+        if !lock_in_block(engine, session, read).await? {
+            match changed_since_read(session) {
+                UpdateError::Retry => continue,
+                UpdateError::Pg(e) => return Err(e),
+            }
         }
         match engine.write(session, writes).await {
             Ok(()) => {}
@@ -77,10 +87,7 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
             None => Output::Command(format!("DELETE {n}")),
         });
     }
-    Err(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    ))
+    Err(PgError::serialization_failure())
 }
 
 /// An autocommit DELETE that writes as it scans ([`ScanWriter`]).

@@ -272,10 +272,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
                     }
                     Err(UpdateError::Retry) if attempt + 1 < MAX_RETRIES => continue,
                     Err(UpdateError::Retry) => {
-                        return Err(PgError::new(
-                            codes::SERIALIZATION_FAILURE,
-                            "could not serialize access due to concurrent update",
-                        ));
+                        return Err(PgError::serialization_failure());
                     }
                     Err(UpdateError::Pg(e)) => return Err(e),
                 }
@@ -297,10 +294,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             None => Output::Command(format!("INSERT 0 {count}")),
         });
     }
-    Err(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    ))
+    Err(PgError::serialization_failure())
 }
 
 /// Insert full rows (table column order) with no conflict handling, as COPY

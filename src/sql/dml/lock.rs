@@ -8,9 +8,9 @@ use datafusion::sql::sqlparser::ast::{Query, SetExpr};
 use crate::catalog::locks::LockMode;
 use crate::dataplane::Txn;
 use crate::dataplane::write::{RowWrite, WriteError};
-use crate::error::{PgError, PgResult, codes};
+use crate::error::{PgError, PgResult};
 use crate::sql::Engine;
-use crate::sql::session::{Isolation, Session};
+use crate::sql::session::Session;
 
 use super::common::*;
 use super::update::target_of;
@@ -40,8 +40,6 @@ pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgR
     let ncols = table.columns.len();
     for attempt in 0..MAX_RETRIES {
         if attempt > 0 {
-            // A locked row changed since the snapshot: READ COMMITTED locks
-            // its newest version, as PostgreSQL does.
             engine.fresh_snapshot(session).await;
         }
         register_target(session, &table)?;
@@ -50,38 +48,60 @@ pub async fn lock_rows(engine: &Engine, session: &mut Session, q: &Query) -> PgR
             sql.push_str(&format!(" WHERE {sel}"));
         }
         let batches = run_sql(engine, session, &sql).await?;
-        let Some(block) = session.block_mut() else {
+        let rows = target_rows(&batches, ncols)?
+            .into_iter()
+            .map(|(key, stored, _)| (key, stored));
+        if lock_in_block(engine, session, rows).await? {
             return Ok(());
-        };
-        let mut writes = Vec::new();
-        for (key, stored, _) in target_rows(&batches, ncols)? {
-            // A row this block already changed: lock the version it read.
-            let held = match block.writes.get(&key) {
-                Some(w) => w.expect.clone(),
-                None => Some(stored),
-            };
-            if held.is_some() {
-                writes.push(RowWrite {
-                    key,
-                    expect: held.clone(),
-                    new: held,
-                    blind: false,
-                });
-            }
         }
-        let repeatable = block.isolation >= Isolation::RepeatableRead;
-        let txn = block
-            .txn
-            .get_or_insert_with(|| Txn::begin(engine.data.clone()));
-        match txn.write_waiting(writes).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Conflict(_)) if !repeatable => continue,
-            Err(WriteError::Conflict(_)) => break,
-            Err(WriteError::Failed(e)) => return Err(e),
+        if session.repeatable() {
+            break;
+        }
+        // A locked row changed since the snapshot: READ COMMITTED locks
+        // its newest version, as PostgreSQL does.
+    }
+    Err(PgError::serialization_failure())
+}
+
+/// Lock `rows` (each key with the value the statement read) until the
+/// session's block ends: lock-only intents of the block's transaction
+/// (begun with its first lock), so other writers of them wait for the
+/// block. A row the block already changed is locked at the version it
+/// read. `Ok(false)`: a row changed since it was read (READ COMMITTED
+/// re-reads it, the other levels fail with 40001). Outside a block: no-op.
+pub(super) async fn lock_in_block(
+    engine: &Engine,
+    session: &mut Session,
+    rows: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> PgResult<bool> {
+    let interrupt = session.interrupt.clone();
+    let Some(block) = session.block_mut() else {
+        return Ok(true);
+    };
+    let mut writes = Vec::new();
+    for (key, stored) in rows {
+        let held = match block.writes.get(&key) {
+            Some(w) => w.expect.clone(),
+            None => Some(stored),
+        };
+        if held.is_some() {
+            writes.push(RowWrite {
+                key,
+                expect: held.clone(),
+                new: held,
+                blind: false,
+            });
         }
     }
-    Err(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    ))
+    if writes.is_empty() {
+        return Ok(true);
+    }
+    let txn = block
+        .txn
+        .get_or_insert_with(|| Txn::begin(engine.data.clone()).interruptible(Some(interrupt)));
+    match txn.write_waiting(writes).await {
+        Ok(()) => Ok(true),
+        Err(WriteError::Conflict(_)) => Ok(false),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
 }

@@ -21,6 +21,7 @@ use crate::types::Datum;
 use crate::types::text::quote_ident;
 
 use super::common::*;
+use super::lock::lock_in_block;
 use super::stream::{ScanWriter, scan_stream};
 
 pub(super) enum UpdateError {
@@ -192,6 +193,17 @@ fn update_conflict(
     }
 }
 
+/// A row changed between the statement's read and its write or lock:
+/// run again with a new snapshot (READ COMMITTED), or 40001 where the
+/// block keeps one snapshot.
+pub(super) fn changed_since_read(session: &Session) -> UpdateError {
+    if session.repeatable() {
+        UpdateError::Pg(PgError::serialization_failure())
+    } else {
+        UpdateError::Retry
+    }
+}
+
 /// Core of UPDATE: returns the new rows.
 pub(super) async fn update_rows(
     engine: &Engine,
@@ -216,10 +228,18 @@ pub(super) async fn update_rows(
     let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
     // UPDATE ... FROM can match a row more than once: it is updated once
     // (target_rows keeps each key once).
+    let mut read = Vec::new();
     for row in target_rows(&batches, table.columns.len())? {
+        read.push((row.0.clone(), row.1.clone()));
         let (new_key, new) = row_writes(engine, table, &assigned, row, &mut writes).await?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
+    }
+    // In a block the rows are locked now, as PostgreSQL's UPDATE does:
+    // other writers wait for the block, which cannot fail at COMMIT
+    // because of them.
+    if !lock_in_block(engine, session, read).await? {
+        return Err(changed_since_read(session));
     }
     match engine.write(session, writes).await {
         Ok(()) => Ok(new_rows),
@@ -345,8 +365,5 @@ pub async fn update(engine: &Engine, session: &mut Session, upd: Update) -> PgRe
             Err(UpdateError::Pg(e)) => return Err(e),
         }
     }
-    Err(PgError::new(
-        codes::SERIALIZATION_FAILURE,
-        "could not serialize access due to concurrent update",
-    ))
+    Err(PgError::serialization_failure())
 }
