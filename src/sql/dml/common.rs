@@ -8,7 +8,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::SelectItem;
+use datafusion::sql::sqlparser::ast::{SelectItem, TableFactor};
 
 use crate::catalog::locks::LockMode;
 use crate::catalog::{Index, Table};
@@ -17,9 +17,9 @@ use crate::encoding::encode_key;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::GrapeTable;
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
-use crate::sql::Engine;
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
+use crate::sql::{Engine, object_parts};
 use crate::types::Datum;
 use crate::types::datum::{batch_row, rows_to_batch};
 use crate::types::text::quote_ident;
@@ -389,4 +389,15 @@ pub(super) fn target_rows(
         }
     }
     Ok(out)
+}
+
+/// The table an UPDATE, DELETE or FOR UPDATE names, and its alias.
+pub(super) fn target_of(tf: &TableFactor) -> PgResult<(Vec<String>, Option<String>)> {
+    match tf {
+        TableFactor::Table { name, alias, .. } => Ok((
+            object_parts(name),
+            alias.as_ref().map(|a| a.name.value.clone()),
+        )),
+        _ => Err(PgError::unsupported("UPDATE/DELETE of a derived table")),
+    }
 }

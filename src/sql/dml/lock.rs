@@ -13,7 +13,6 @@ use crate::sql::Engine;
 use crate::sql::session::Session;
 
 use super::common::*;
-use super::update::target_of;
 
 /// Lock the rows `q` reads (see the module doc). FOR SHARE takes the same
 /// exclusive lock as FOR UPDATE (stronger than PostgreSQL's: two FOR

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{
-    Assignment, AssignmentTarget, TableFactor, Update, UpdateTableFromKind,
-};
+use datafusion::sql::sqlparser::ast::{Assignment, AssignmentTarget, Update, UpdateTableFromKind};
 
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
@@ -286,16 +284,6 @@ async fn update_streaming(
         Ok(()) => Ok(n),
         Err(WriteError::Conflict(c)) => Err(update_conflict(table, c, &by_key)),
         Err(WriteError::Failed(e)) => Err(UpdateError::Pg(e)),
-    }
-}
-
-pub(super) fn target_of(tf: &TableFactor) -> PgResult<(Vec<String>, Option<String>)> {
-    match tf {
-        TableFactor::Table { name, alias, .. } => Ok((
-            object_parts(name),
-            alias.as_ref().map(|a| a.name.value.clone()),
-        )),
-        _ => Err(PgError::unsupported("UPDATE/DELETE of a derived table")),
     }
 }
 
