@@ -5,6 +5,7 @@
 mod common;
 
 // Clients other than tokio-postgres.
+mod pgvector;
 mod psql;
 mod psycopg;
 mod sqllogictest;
