@@ -2,6 +2,10 @@
 //! operators as generic operators), and names as PostgreSQL folds them.
 
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::errors::parser_error;
 use super::vector;
@@ -9,7 +13,48 @@ use crate::error::PgResult;
 
 /// The statements of `sql`.
 pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
-    vector::parse_statements(sql).map_err(|e| parser_error(&e, sql))
+    parse_statements(sql).map_err(|e| parser_error(&e, sql))
+}
+
+/// Parse SQL text as PostgreSQL would: pgvector's distance operators with
+/// PostgreSQL's precedence, REINDEX, and words sqlparser does not take.
+fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .with_unescape(true)
+        .tokenize_with_location()?;
+    let tokens = vector::reindex_calls(vector::generic_operators(unlogged(tokens)));
+    Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+}
+
+/// `CREATE UNLOGGED TABLE` is `CREATE TABLE`: every table here is written
+/// through its shard's Raft log and survives a crash, so PostgreSQL's
+/// "not crash-safe, faster" has nothing to give up (docs/compatibility.md).
+fn unlogged(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let after_create = out
+            .iter()
+            .rev()
+            .find(|t| !matches!(t.token, Token::Whitespace(_)))
+            .is_some_and(|p| word(p, Keyword::CREATE));
+        if after_create && word(t, Keyword::UNLOGGED) {
+            // The word and the space after it.
+            i += 1;
+            if matches!(tokens.get(i).map(|t| &t.token), Some(Token::Whitespace(_))) {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
 }
 
 /// The parts of a (possibly qualified) name: quoted parts as written,

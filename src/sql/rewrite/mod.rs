@@ -9,14 +9,16 @@
 //!    result columns named as PostgreSQL names them ([`columns`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
-//!    ([`pg_catalog_names`]).
+//!    ([`pg_catalog_names`]), and a one-column set-returning function's
+//!    column named after its table alias ([`table_functions`]).
 //!
 //! The token-level rewrite that gives pgvector's operators PostgreSQL's
-//! precedence happens while parsing (`sql::vector::parse_statements`).
+//! precedence happens while parsing (`sql::parse`).
 
 pub mod bind;
 pub mod columns;
 pub mod pg_catalog_names;
+pub mod table_functions;
 pub mod vector_casts;
 
 use datafusion::sql::sqlparser::ast::Statement;
@@ -28,5 +30,6 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     columns::name_columns(stmt);
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
+    table_functions::rewrite(stmt);
     Ok(())
 }

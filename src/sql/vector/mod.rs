@@ -25,26 +25,13 @@ use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::{Placeholder, ScalarFunction};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
 use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable, ScalarUDF};
-use datafusion::sql::sqlparser::ast::{self, BinaryOperator, DataType as SqlDataType, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::ast::{self, BinaryOperator, DataType as SqlDataType};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::sql::rewrite::vector_casts::vector_cast_target;
 use crate::types::vector_arrow;
 use crate::vector::Kind;
 use crate::vector::distance::Metric;
-
-/// Parse SQL text as PostgreSQL would, distance operators included.
-pub fn parse_statements(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
-    let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .with_unescape(true)
-        .tokenize_with_location()?;
-    Parser::new(&dialect)
-        .with_tokens_with_locations(reindex_calls(generic_operators(tokens)))
-        .parse_statements()
-}
 
 /// The internal procedure a REINDEX statement becomes (sqlparser has no
 /// REINDEX): `CALL grape_reindex('INDEX' | 'TABLE' | ..., name parts...)`.
@@ -52,7 +39,7 @@ pub const REINDEX_CALL: &str = "grape_reindex";
 
 /// `REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} [CONCURRENTLY] [name]`
 /// rewritten into [`REINDEX_CALL`]; anything else is left as written.
-fn reindex_calls(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+pub(crate) fn reindex_calls(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let is_ws = |t: &Token| matches!(t, Token::Whitespace(_));
     let mut out = Vec::with_capacity(tokens.len());
     for stmt in tokens.split_inclusive(|t| t.token == Token::SemiColon) {
@@ -139,7 +126,7 @@ fn reindex_args(words: &[&TokenWithSpan]) -> Option<Vec<String>> {
 }
 
 /// `<=>`, `<->` and `<+>` as generic (custom) operators.
-fn generic_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+pub(crate) fn generic_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
