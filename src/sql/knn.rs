@@ -32,6 +32,10 @@ pub struct KnnSettings {
     pub probes: AtomicUsize,
     pub max_scan_tuples: AtomicUsize,
     pub enable_indexscan: AtomicBool,
+    /// Off: an ORDER BY distance without LIMIT is an index scan too, as
+    /// PostgreSQL plans it then (rows the index does not hold, NULL
+    /// vectors and, for cosine, zero vectors, are not returned).
+    pub enable_seqscan: AtomicBool,
 }
 
 impl Default for KnnSettings {
@@ -41,6 +45,7 @@ impl Default for KnnSettings {
             probes: AtomicUsize::new(1),
             max_scan_tuples: AtomicUsize::new(20_000),
             enable_indexscan: AtomicBool::new(true),
+            enable_seqscan: AtomicBool::new(true),
         }
     }
 }
@@ -216,7 +221,19 @@ impl KnnRule {
             return None;
         };
 
-        let k = sort.fetch?;
+        // Without LIMIT, only when sequential scans are off (PostgreSQL
+        // then scans the index): the rows the index holds, nearest first,
+        // up to hnsw.max_scan_tuples. (pgvector's HNSW scan stops at
+        // ef_search rows unless its iterative scan is on.)
+        let k = match sort.fetch {
+            Some(k) => k,
+            None if !self.settings.enable_seqscan.load(Ordering::Relaxed) => self
+                .settings
+                .ef_search
+                .load(Ordering::Relaxed)
+                .max(self.settings.max_scan_tuples.load(Ordering::Relaxed)),
+            None => return None,
+        };
         let [first] = sort.expr.as_slice() else {
             return None;
         };

@@ -254,7 +254,11 @@ impl Session {
                 state.config_mut().options_mut().catalog.default_schema = first;
                 Ok(())
             }
-            "hnsw.ef_search" | "hnsw.max_scan_tuples" | "ivfflat.probes" | "enable_indexscan" => {
+            "hnsw.ef_search"
+            | "hnsw.max_scan_tuples"
+            | "ivfflat.probes"
+            | "enable_indexscan"
+            | "enable_seqscan" => {
                 use std::sync::atomic::Ordering::Relaxed;
                 let get = |k: &str| self.settings.get(k).cloned().unwrap_or_default();
                 self.knn
@@ -270,6 +274,9 @@ impl Session {
                 self.knn
                     .enable_indexscan
                     .store(get("enable_indexscan") == "on", Relaxed);
+                self.knn
+                    .enable_seqscan
+                    .store(get("enable_seqscan") != "off", Relaxed);
                 Ok(())
             }
             _ => Ok(()),
