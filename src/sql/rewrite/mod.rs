@@ -6,7 +6,9 @@
 //!    its query vector run first and are put in as literals
 //!    (`sql::query`, which needs to execute them).
 //! 3. [`for_planning`], just before DataFusion plans the statement:
-//!    result columns named as PostgreSQL names them ([`columns`]), casts
+//!    result columns named as PostgreSQL names them ([`columns`]), an
+//!    array constructor's untyped literals typed as its typed element
+//!    ([`array_literals`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
 //!    ([`pg_catalog_names`]), and a one-column set-returning function's
@@ -15,6 +17,7 @@
 //! The token-level rewrite that gives pgvector's operators PostgreSQL's
 //! precedence happens while parsing (`sql::parse`).
 
+pub mod array_literals;
 pub mod bind;
 pub mod columns;
 pub mod pg_catalog_names;
@@ -28,6 +31,7 @@ use crate::error::PgResult;
 /// The rewrites a statement gets before DataFusion plans it (step 3).
 pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     columns::name_columns(stmt);
+    array_literals::rewrite(stmt);
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
     table_functions::rewrite(stmt);
