@@ -41,6 +41,8 @@ pub enum Op {
     Concat,
     /// `grape_cast(x, 'kind', typmod)`: a cast to a vector kind.
     Cast,
+    /// `vector_cmp`, `halfvec_cmp`, `sparsevec_cmp`: btree order, -1/0/1.
+    Cmp(Kind),
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -77,6 +79,9 @@ pub fn all() -> Vec<ScalarUDF> {
         ("vector_mul", Op::Mul),
         ("vector_concat", Op::Concat),
         (CAST_FN, Op::Cast),
+        ("vector_cmp", Op::Cmp(Kind::Vector)),
+        ("halfvec_cmp", Op::Cmp(Kind::HalfVec)),
+        ("sparsevec_cmp", Op::Cmp(Kind::SparseVec)),
     ];
     list.into_iter()
         .map(|(name, op)| {
@@ -126,6 +131,13 @@ pub(super) fn undefined(name: &str, kinds: &[String]) -> DataFusionError {
 
 /// The kind the operands of a vector function share.
 fn common_kind(name: &str, fields: &[FieldRef]) -> Result<Kind> {
+    common_kind_or(name, fields, Kind::Vector)
+}
+
+/// [`common_kind`], with the kind untyped literals alone are read as (the
+/// one the function is defined for: `hamming_distance('101', '001')` is
+/// over bit, as PostgreSQL resolves it to its only candidate).
+fn common_kind_or(name: &str, fields: &[FieldRef], untyped: Kind) -> Result<Kind> {
     let kinds: Vec<Option<Kind>> = fields.iter().map(|f| kind_of(f)).collect();
     let first = kinds.iter().flatten().next().copied();
     match first {
@@ -145,12 +157,70 @@ fn common_kind(name: &str, fields: &[FieldRef]) -> Result<Kind> {
         }
         None => {
             if fields.iter().all(|f| is_text(f.data_type())) {
-                Ok(Kind::Vector)
+                Ok(untyped)
             } else {
                 Err(undefined(name, &type_names(fields)))
             }
         }
     }
+}
+
+/// What untyped literals alone are read as by a distance function.
+fn untyped_kind(metric: Metric) -> Kind {
+    if matches!(metric, Metric::Hamming | Metric::Jaccard) {
+        Kind::Bit
+    } else {
+        Kind::Vector
+    }
+}
+
+/// pgvector's btree order: element by element over the shorter length
+/// (a sparse vector as its dense expansion), then the shorter first.
+fn compare(a: &Val, b: &Val) -> std::cmp::Ordering {
+    use std::cmp::Ordering::Equal;
+    let by_value = |x: f32, y: f32| x.partial_cmp(&y).unwrap_or(Equal);
+    let first = match (a, b) {
+        (Val::Dense(x), Val::Dense(y)) => x
+            .iter()
+            .zip(y.iter())
+            .map(|(p, q)| by_value(*p, *q))
+            .find(|o| *o != Equal),
+        (Val::Sparse(x), Val::Sparse(y)) => {
+            // The positions where either is non-zero, in order, below the
+            // smaller dimension.
+            let limit = x.dim.min(y.dim);
+            let (mut i, mut j) = (0, 0);
+            let mut found = None;
+            loop {
+                let xi = x.indices.get(i).copied().filter(|&k| k < limit);
+                let yj = y.indices.get(j).copied().filter(|&k| k < limit);
+                let (p, q) = match (xi, yj) {
+                    (None, None) => break,
+                    (Some(k), Some(l)) if k == l => {
+                        i += 1;
+                        j += 1;
+                        (x.values[i - 1], y.values[j - 1])
+                    }
+                    (Some(k), l) if l.is_none_or(|l| k < l) => {
+                        i += 1;
+                        (x.values[i - 1], 0.0)
+                    }
+                    _ => {
+                        j += 1;
+                        (0.0, y.values[j - 1])
+                    }
+                };
+                let o = by_value(p, q);
+                if o != Equal {
+                    found = Some(o);
+                    break;
+                }
+            }
+            found
+        }
+        _ => None,
+    };
+    first.unwrap_or_else(|| a.dim().cmp(&b.dim()))
 }
 
 fn check_same_dims(kind: Kind, a: &Val, b: &Val) -> Result<()> {
@@ -184,7 +254,7 @@ impl VecFn {
         Ok(match self.op {
             Op::Distance { metric, .. } => {
                 need(2)?;
-                let k = common_kind(name, fields)?;
+                let k = common_kind_or(name, fields, untyped_kind(metric))?;
                 let bit_metric = matches!(metric, Metric::Hamming | Metric::Jaccard);
                 if bit_metric != (k == Kind::Bit) {
                     return Err(undefined(name, &type_names(fields)));
@@ -220,6 +290,13 @@ impl VecFn {
                 common_kind(name, fields)?;
                 vector_arrow::field(Kind::Bit, name)
             }
+            Op::Cmp(kind) => {
+                need(2)?;
+                if common_kind_or(name, fields, kind)? != kind {
+                    return Err(undefined(name, &type_names(fields)));
+                }
+                Field::new(name, DataType::Int32, true)
+            }
             Op::Cast => {
                 let target = scalar_string(scalars.get(1).copied().flatten())
                     .and_then(|s| Kind::from_name(&s))
@@ -254,7 +331,7 @@ impl ScalarUDFImpl for VecFn {
         let name = self.name;
         let out: ArrayRef = match self.op {
             Op::Distance { metric, negate } => {
-                let k = common_kind(name, fields)?;
+                let k = common_kind_or(name, fields, untyped_kind(metric))?;
                 let a = Values::new(&args.args[0], &fields[0], k)?;
                 let b = Values::new(&args.args[1], &fields[1], k)?;
                 let mut res = Vec::with_capacity(n);
@@ -286,6 +363,17 @@ impl ScalarUDFImpl for VecFn {
                     });
                 }
                 Arc::new(Float64Array::from(res))
+            }
+            Op::Cmp(kind) => {
+                let a = Values::new(&args.args[0], &fields[0], kind)?;
+                let b = Values::new(&args.args[1], &fields[1], kind)?;
+                let res: Vec<Option<i32>> = (0..n)
+                    .map(|i| match (a.get(i), b.get(i)) {
+                        (Some(x), Some(y)) => Some(compare(&x, &y) as i32),
+                        _ => None,
+                    })
+                    .collect();
+                Arc::new(Int32Array::from(res))
             }
             Op::Dims => {
                 let k = common_kind(name, fields)?;
