@@ -54,12 +54,22 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
     Ok(out)
 }
 
+/// The batch's rows on the wire; an error ends them (arrow-pg's encoder
+/// keeps yielding the same error for a column it cannot encode, which
+/// collected would grow without end).
 pub fn rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
     let batch = wire_forms(batch, &fields);
-    encode_recordbatch(fields, batch)
+    let mut failed = false;
+    encode_recordbatch(fields, batch).map_while(move |r| {
+        if failed {
+            return None;
+        }
+        failed = r.is_err();
+        Some(r)
+    })
 }
 
 /// Seconds east of UTC of an Arrow time-zone string ("+00:00", "UTC", "-05:30").

@@ -66,6 +66,18 @@ async fn sqlstates_and_session_survives() {
             "{sql}"
         );
     }
+    // A value the row encoder cannot send (an array of halfvec) is an
+    // error for that statement; the encoder used to repeat its error
+    // without end and the server grew until the OOM killer ended it.
+    c.batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
+        .await
+        .unwrap();
+    let e = c
+        .simple_query("SELECT ARRAY['[1,2,3]'::halfvec, '[4,5,6]']")
+        .await;
+    if let Err(e) = e {
+        assert!(e.as_db_error().is_some(), "{e}");
+    }
     // In range: still a timestamp.
     assert_eq!(
         rows(&c, "SELECT to_timestamp(1e9) IS NOT NULL").await,

@@ -8,7 +8,8 @@
 //! 3. [`for_planning`], just before DataFusion plans the statement:
 //!    result columns named as PostgreSQL names them ([`columns`]), an
 //!    array constructor's untyped literals typed as its typed element
-//!    ([`array_literals`]), casts
+//!    ([`array_literals`]), array values written as text parsed
+//!    ([`array_text`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
 //!    ([`pg_catalog_names`]), and a one-column set-returning function's
@@ -18,6 +19,7 @@
 //! precedence happens while parsing (`sql::parse`).
 
 pub mod array_literals;
+pub mod array_text;
 pub mod bind;
 pub mod columns;
 pub mod pg_catalog_names;
@@ -32,6 +34,7 @@ use crate::error::PgResult;
 pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     columns::name_columns(stmt);
     array_literals::rewrite(stmt);
+    array_text::rewrite(stmt)?;
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
     table_functions::rewrite(stmt);
