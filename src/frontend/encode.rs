@@ -62,6 +62,28 @@ pub fn rows(
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> {
     let batch = wire_forms(batch, &fields);
+    // Float arrays in text format are already PostgreSQL's text
+    // (`text_form`): encoded as text, not quoted again as an element.
+    let float_arrays = |fi: &FieldInfo| {
+        fi.format() == pgwire::api::results::FieldFormat::Text
+            && matches!(*fi.datatype(), Type::FLOAT4_ARRAY | Type::FLOAT8_ARRAY)
+    };
+    let fields = if fields.iter().any(float_arrays) {
+        Arc::new(
+            fields
+                .iter()
+                .map(|fi| {
+                    if float_arrays(fi) {
+                        FieldInfo::new(fi.name().to_string(), None, None, Type::TEXT, fi.format())
+                    } else {
+                        fi.clone()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        fields
+    };
     let mut failed = false;
     encode_recordbatch(fields, batch).map_while(move |r| {
         if failed {
@@ -217,6 +239,29 @@ fn text_form(col: &ArrayRef) -> Option<StringArray> {
             let us = cast(col, &DataType::Time64(TimeUnit::Microsecond)).ok()?;
             let a = us.as_any().downcast_ref::<Time64MicrosecondArray>()?;
             Some(a.iter().map(|v| v.map(pg_time_text)).collect())
+        }
+        // real[] and double precision[]: PostgreSQL's array text with
+        // its float forms (`{1,2.5,NULL}`, not `{1.0,2.5,NULL}`).
+        DataType::List(f) if matches!(f.data_type(), DataType::Float32 | DataType::Float64) => {
+            use datafusion::arrow::array::{Array, AsArray};
+            let list = col.as_list_opt::<i32>()?;
+            let single = matches!(f.data_type(), DataType::Float32);
+            Some(
+                (0..list.len())
+                    .map(|i| {
+                        if list.is_null(i) {
+                            return None;
+                        }
+                        let vals = cast(&list.value(i), &DataType::Float64).ok()?;
+                        let vals = vals.as_any().downcast_ref::<Float64Array>()?;
+                        let parts: Vec<String> = vals
+                            .iter()
+                            .map(|v| v.map_or("NULL".into(), |v| pg_float_text(v, single)))
+                            .collect();
+                        Some(format!("{{{}}}", parts.join(",")))
+                    })
+                    .collect(),
+            )
         }
         _ => None,
     }
