@@ -57,7 +57,10 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.add_optimizer_rule(Arc::new(KnnRule { settings: knn }));
-    for f in super::vector::udf::all() {
+    for f in super::vector::udf::all()
+        .into_iter()
+        .chain(super::vector::state::all())
+    {
         ctx.register_udf(f);
     }
     let options = ctx.state().config_options().clone();

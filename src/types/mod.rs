@@ -3,6 +3,7 @@
 //! PostgreSQL OID and name, and its Arrow type), and their forms: text
 //! ([`text`]), binary ([`binary`]) and Arrow for vectors ([`vector_arrow`]).
 
+pub mod array_text;
 pub mod binary;
 pub mod datum;
 pub mod sql_type;

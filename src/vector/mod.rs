@@ -158,7 +158,7 @@ pub fn check_expected_dim(typmod: Option<u32>, dim: usize) -> PgResult<()> {
     }
 }
 
-pub(super) fn check_dim(kind: Kind, dim: usize) -> PgResult<()> {
+pub fn check_dim(kind: Kind, dim: usize) -> PgResult<()> {
     if dim < 1 {
         return Err(data_error(format!(
             "{} must have at least 1 dimension",

@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 mod cast;
+pub mod state;
 pub mod udf;
 mod values;
 
