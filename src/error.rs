@@ -8,6 +8,10 @@ pub struct PgError {
     pub code: &'static str,
     pub message: String,
     pub position: Option<usize>,
+    /// Where in the statement text the error points, as the parser counts
+    /// (line, column; 1-based), when only that is known; the frontend,
+    /// which has the text, turns it into `position`.
+    pub span: Option<(u64, u64)>,
     pub detail: Option<String>,
     pub hint: Option<String>,
 }
@@ -56,9 +60,16 @@ impl PgError {
             code,
             message: message.into(),
             position: None,
+            span: None,
             detail: None,
             hint: None,
         }
+    }
+    pub fn with_span(mut self, line: u64, column: u64) -> Self {
+        if line > 0 {
+            self.span = Some((line, column));
+        }
+        self
     }
     pub fn with_position(mut self, pos: usize) -> Self {
         self.position = Some(pos);

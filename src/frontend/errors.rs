@@ -6,7 +6,19 @@ use crate::error::{PgError, codes};
 
 /// Point an "undefined table/column" error at the name in the query text, as
 /// PostgreSQL does (1-based character position).
+/// An error that knows only the parser's line and column (`span`) gets
+/// the character position they name.
 pub fn locate_name(mut e: PgError, sql: &str) -> PgError {
+    if let (None, Some((line, column))) = (e.position, e.span) {
+        let mut offset = 0;
+        for (n, l) in sql.split('\n').enumerate() {
+            if n as u64 + 1 == line {
+                e.position = Some(offset + column as usize);
+                break;
+            }
+            offset += l.chars().count() + 1;
+        }
+    }
     if e.position.is_some() || !matches!(e.code, codes::UNDEFINED_TABLE | codes::UNDEFINED_COLUMN) {
         return e;
     }

@@ -67,6 +67,17 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                     }
                 }
                 if let Some((kind, typmod)) = vector_cast_target(data_type) {
+                    // A literal is read now, as PostgreSQL reads constants
+                    // while analysing the statement: its error points at it.
+                    if let Expr::Value(v) = expr.as_ref() {
+                        if let Value::SingleQuotedString(s) = &v.value {
+                            if let Err(e) = check_literal(kind, s, typmod) {
+                                let at = v.span.start;
+                                err = Some(e.with_span(at.line, at.column));
+                                return ControlFlow::Break(());
+                            }
+                        }
+                    }
                     let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
                     *e = cast_call(inner, kind, typmod);
                 }
@@ -85,6 +96,18 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
     match err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Whether `s` is a valid value of `kind` (with `typmod`, -1 for none).
+fn check_literal(kind: &str, s: &str, typmod: i64) -> crate::error::PgResult<()> {
+    let t = u32::try_from(typmod).ok();
+    match kind {
+        "vector" => crate::vector::parse_vector(s, t).map(|_| ()),
+        "halfvec" => crate::vector::parse_halfvec(s, t).map(|_| ()),
+        "sparsevec" => crate::vector::parse_sparsevec(s, t).map(|_| ()),
+        "bit" => crate::vector::parse_bits(s, t).map(|_| ()),
+        _ => Ok(()),
     }
 }
 
