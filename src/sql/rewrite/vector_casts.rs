@@ -71,9 +71,13 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                     // while analysing the statement: its error points at it.
                     if let Expr::Value(v) = expr.as_ref() {
                         if let Value::SingleQuotedString(s) = &v.value {
-                            if let Err(e) = check_literal(kind, s, typmod) {
-                                let at = v.span.start;
-                                err = Some(e.with_span(at.line, at.column));
+                            // The dimension check against the typmod is
+                            // a later coercion, without a position.
+                            let checked = check_literal(kind, s, -1)
+                                .map_err(|e| e.with_span(v.span.start.line, v.span.start.column))
+                                .and_then(|_| check_literal(kind, s, typmod));
+                            if let Err(e) = checked {
+                                err = Some(e);
                                 return ControlFlow::Break(());
                             }
                         }
