@@ -5,6 +5,7 @@
 mod common;
 
 // Clients other than tokio-postgres.
+mod pg_areas;
 mod pgvector;
 mod psql;
 mod psycopg;

@@ -6,10 +6,10 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::common::TestServer;
 
-struct Pg(tokio_postgres::Client);
+pub(crate) struct Pg(pub(crate) tokio_postgres::Client);
 
 #[derive(Debug)]
-struct SltError(String);
+pub(crate) struct SltError(pub(crate) String);
 
 impl std::fmt::Display for SltError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
