@@ -67,15 +67,30 @@ async fn sql_areas_match_postgresql() {
         let s = TestServer::start().await;
         let mut runner = runner_for(s.conn_str());
         let (mut same, mut total) = (0, 0);
+        let mut differ = Vec::new();
         for r in records {
-            if !matches!(r, Record::Statement { .. } | Record::Query { .. }) {
-                continue;
-            }
+            let sql = match &r {
+                Record::Statement { sql, .. } | Record::Query { sql, .. } => sql.clone(),
+                _ => continue,
+            };
             total += 1;
             if runner.run_async(r).await.is_ok() {
                 same += 1;
+            } else {
+                differ.push(
+                    sql.lines()
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take(100)
+                        .collect::<String>(),
+                );
             }
         }
+        println!(
+            "{name}: differs from PostgreSQL:\n    {}",
+            differ.join("\n    ")
+        );
         s.stop().await;
         let floor = floors.get(&name).copied().unwrap_or(0);
         report.push(format!("{name}: {same} of {total} (floor {floor})"));

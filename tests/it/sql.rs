@@ -1,6 +1,6 @@
 //! DDL, DML and queries through the wire protocol.
 
-use crate::common::{TestServer, rows};
+use crate::common::{TestServer, code, message, rows};
 
 #[tokio::test]
 async fn create_insert_select_update_delete() {
@@ -107,6 +107,34 @@ async fn serial_defaults_hidden_rowid_and_upsert() {
     )
     .await
     .unwrap();
+    // The target must name a unique constraint (PostgreSQL 15's errors).
+    for (sql, code_, msg) in [
+        (
+            "INSERT INTO kv VALUES ('z', 1) ON CONFLICT (v) DO NOTHING",
+            "42P10",
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+        ),
+        (
+            "INSERT INTO kv VALUES ('z', 1) ON CONFLICT DO UPDATE SET v = 0",
+            "42601",
+            "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+        ),
+        (
+            "INSERT INTO kv VALUES ('z', 1) ON CONFLICT ON CONSTRAINT nope DO NOTHING",
+            "42704",
+            "constraint \"nope\" for table \"kv\" does not exist",
+        ),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(
+            (code(&e), message(&e)),
+            (code_.to_string(), msg.to_string()),
+            "{sql}"
+        );
+    }
+    c.batch_execute("INSERT INTO kv VALUES ('z', 1) ON CONFLICT ON CONSTRAINT kv_pkey DO NOTHING; DELETE FROM kv WHERE k = 'z'")
+        .await
+        .unwrap();
     assert_eq!(
         rows(&c, "SELECT k, v FROM kv ORDER BY k").await,
         vec![

@@ -128,6 +128,9 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
         }
     }
 
+    if let Some(OnInsert::OnConflict(oc)) = &on {
+        check_conflict_target(&table, oc)?;
+    }
     let (do_nothing, do_update) = match &on {
         None => (false, None),
         Some(OnInsert::OnConflict(oc)) => match &oc.action {
@@ -554,4 +557,79 @@ pub(super) fn check_values_types(
         }
     }
     Ok(())
+}
+
+/// An ON CONFLICT target must name a unique constraint of the table, by its
+/// columns (in any order) or by name, as PostgreSQL infers its arbiter;
+/// DO UPDATE needs one.
+fn check_conflict_target(
+    table: &crate::catalog::Table,
+    oc: &datafusion::sql::sqlparser::ast::OnConflict,
+) -> PgResult<()> {
+    use datafusion::sql::sqlparser::ast::ConflictTarget;
+    let no_match = || {
+        PgError::new(
+            codes::INVALID_COLUMN_REFERENCE,
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+        )
+    };
+    match &oc.conflict_target {
+        None => {
+            if matches!(oc.action, OnConflictAction::DoUpdate(_)) {
+                return Err(PgError::syntax(
+                    "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                )
+                .with_hint("For example, ON CONFLICT (column_name)."));
+            }
+            Ok(())
+        }
+        Some(ConflictTarget::Columns(cols)) => {
+            let mut ids = Vec::new();
+            for c in cols {
+                let name = crate::sql::parse::folded(c);
+                let col = table
+                    .columns
+                    .iter()
+                    .find(|col| col.name == name)
+                    .ok_or_else(|| PgError::undefined_column(&name))?;
+                ids.push(col.id);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let same = |cols: &[crate::catalog::ColumnId]| {
+                let mut c = cols.to_vec();
+                c.sort_unstable();
+                c == ids
+            };
+            let pk = !table.primary_key.is_empty() && same(&table.primary_key);
+            let unique = table
+                .indexes
+                .iter()
+                .any(|i| i.unique && !i.building && i.vector.is_none() && same(&i.columns));
+            if pk || unique {
+                Ok(())
+            } else {
+                Err(no_match())
+            }
+        }
+        Some(ConflictTarget::OnConstraint(name)) => {
+            let name = crate::sql::object_parts(name).pop().unwrap_or_default();
+            let found = table
+                .indexes
+                .iter()
+                .any(|i| i.name == name && (i.unique || i.primary))
+                || (!table.primary_key.is_empty() && name == format!("{}_pkey", table.name));
+            if found {
+                Ok(())
+            } else {
+                Err(PgError::new(
+                    codes::UNDEFINED_OBJECT,
+                    format!(
+                        "constraint \"{name}\" for table \"{}\" does not exist",
+                        table.name
+                    ),
+                ))
+            }
+        }
+    }
 }
