@@ -38,12 +38,15 @@ fn unlogged(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut i = 0;
     while i < tokens.len() {
         let t = &tokens[i];
-        let after_create = out
-            .iter()
-            .rev()
-            .find(|t| !matches!(t.token, Token::Whitespace(_)))
-            .is_some_and(|p| word(p, Keyword::CREATE));
-        if after_create && word(t, Keyword::UNLOGGED) {
+        // Looked back only at the rare word itself (this runs on every
+        // statement).
+        let after_create = || {
+            out.iter()
+                .rev()
+                .find(|t| !matches!(t.token, Token::Whitespace(_)))
+                .is_some_and(|p| word(p, Keyword::CREATE))
+        };
+        if word(t, Keyword::UNLOGGED) && after_create() {
             // The word and the space after it.
             i += 1;
             if matches!(tokens.get(i).map(|t| &t.token), Some(Token::Whitespace(_))) {

@@ -8,10 +8,10 @@
 //! The test fails when a file matches fewer statements than
 //! `tests/pg/MATCHING` records: raise the figure with each fix.
 
-use sqllogictest::{Record, Runner};
+use sqllogictest::Record;
 
 use crate::common::TestServer;
-use crate::sqllogictest::{Pg, SltError};
+use crate::sqllogictest::runner_for;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg");
 
@@ -23,23 +23,6 @@ fn area_files() -> Vec<std::path::PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-fn runner_for(conn: String) -> Runner<Pg, impl sqllogictest::MakeConnection<Conn = Pg>> {
-    let mut runner = Runner::new(move || {
-        let conn = conn.clone();
-        async move {
-            let (c, task) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| SltError(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = task.await;
-            });
-            Ok(Pg(c))
-        }
-    });
-    runner.with_column_validator(|_, _| true);
-    runner
 }
 
 /// The floor per file from tests/pg/MATCHING (`name count` lines).

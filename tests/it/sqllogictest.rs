@@ -64,6 +64,25 @@ impl AsyncDB for Pg {
     }
 }
 
+/// A sqllogictest runner whose connections go to `conn` (column types
+/// are not compared: the wire only says "text").
+pub(crate) fn runner_for(conn: String) -> Runner<Pg, impl sqllogictest::MakeConnection<Conn = Pg>> {
+    let mut runner = Runner::new(move || {
+        let conn = conn.clone();
+        async move {
+            let (c, task) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| SltError(e.to_string()))?;
+            tokio::spawn(async move {
+                let _ = task.await;
+            });
+            Ok(Pg(c))
+        }
+    });
+    runner.with_column_validator(|_, _| true);
+    runner
+}
+
 #[tokio::test]
 async fn sqllogictest_files() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql");
@@ -76,20 +95,7 @@ async fn sqllogictest_files() {
     assert!(!files.is_empty());
     for file in files {
         let s = TestServer::start().await;
-        let conn = s.conn_str();
-        let mut runner = Runner::new(move || {
-            let conn = conn.clone();
-            async move {
-                let (c, task) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| SltError(e.to_string()))?;
-                tokio::spawn(async move {
-                    let _ = task.await;
-                });
-                Ok(Pg(c))
-            }
-        });
-        runner.with_column_validator(|_, _| true);
+        let mut runner = runner_for(s.conn_str());
         if let Err(e) = runner.run_file_async(&file).await {
             panic!("{}: {e}", file.display());
         }

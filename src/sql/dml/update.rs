@@ -34,21 +34,16 @@ impl From<PgError> for UpdateError {
     }
 }
 
-/// What an UPDATE sets: the positions of the assigned columns, in the
-/// order the scan returns their new values (after the table's columns,
-/// its key and stored bytes).
-struct Assigned {
-    set_cols: Vec<usize>,
-}
-
-/// The scan of an UPDATE: the target's rows with their new values.
+/// The scan of an UPDATE: the target's rows with their new values, and
+/// the positions of the assigned columns in the order the scan returns
+/// their values (after the table's columns, its key and stored bytes).
 fn update_sql(
     table: &Table,
     alias: &str,
     assignments: &[Assignment],
     from: Option<&str>,
     selection: Option<&str>,
-) -> PgResult<(String, Assigned)> {
+) -> PgResult<(String, Vec<usize>)> {
     let mut set_cols = Vec::new();
     let mut exprs = Vec::new();
     for (i, a) in assignments.iter().enumerate() {
@@ -107,7 +102,7 @@ fn update_sql(
         sql.push_str(" WHERE ");
         sql.push_str(s);
     }
-    Ok((sql, Assigned { set_cols }))
+    Ok((sql, set_cols))
 }
 
 /// The writes that update one scanned row (`key`, `stored`, the scan's
@@ -116,14 +111,14 @@ fn update_sql(
 async fn row_writes(
     engine: &Engine,
     table: &Table,
-    assigned: &Assigned,
+    set_cols: &[usize],
     (key, stored, vals): (Vec<u8>, Vec<u8>, Vec<Datum>),
     writes: &mut Vec<RowWrite>,
 ) -> PgResult<(Vec<u8>, Vec<Datum>)> {
     let ncols = table.columns.len();
     let old: Vec<Datum> = decode_row(table, &stored)?;
     let mut new = old.clone();
-    for (j, &pos) in assigned.set_cols.iter().enumerate() {
+    for (j, &pos) in set_cols.iter().enumerate() {
         new[pos] = vals[ncols + 2 + j].clone();
     }
     check_row(table, &new)?;
@@ -213,7 +208,7 @@ pub(super) async fn update_rows(
     selection: Option<String>,
 ) -> Result<Vec<Vec<Datum>>, UpdateError> {
     register_target(session, table)?;
-    let (sql, assigned) = update_sql(
+    let (sql, set_cols) = update_sql(
         table,
         alias,
         assignments,
@@ -229,7 +224,7 @@ pub(super) async fn update_rows(
     let mut read = Vec::new();
     for row in target_rows(&batches, table.columns.len())? {
         read.push((row.0.clone(), row.1.clone()));
-        let (new_key, new) = row_writes(engine, table, &assigned, row, &mut writes).await?;
+        let (new_key, new) = row_writes(engine, table, &set_cols, row, &mut writes).await?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
     }
@@ -258,7 +253,7 @@ async fn update_streaming(
 ) -> Result<u64, UpdateError> {
     use futures::StreamExt;
     register_target(session, table)?;
-    let (sql, assigned) = update_sql(table, alias, assignments, None, selection)?;
+    let (sql, set_cols) = update_sql(table, alias, assignments, None, selection)?;
     let mut stream = scan_stream(engine, session, &sql).await?;
     let mut writer = ScanWriter::default();
     // The new rows of the writes not sent yet, to name a taken value.
@@ -268,7 +263,7 @@ async fn update_streaming(
         let batch = batch.map_err(df_error)?;
         let mut writes = Vec::new();
         for row in target_rows(std::slice::from_ref(&batch), table.columns.len())? {
-            let (new_key, new) = row_writes(engine, table, &assigned, row, &mut writes).await?;
+            let (new_key, new) = row_writes(engine, table, &set_cols, row, &mut writes).await?;
             by_key.insert(new_key, new);
             n += 1;
         }

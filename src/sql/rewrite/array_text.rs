@@ -61,11 +61,8 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
             if let (Some(elem), Expr::Value(v)) = (element_type(data_type), expr.as_ref()) {
                 if let Value::SingleQuotedString(s) = &v.value {
                     match parse(s) {
-                        Ok(elems) => {
-                            let arr = array_expr(elems, elem);
-                            // An empty list still needs its type.
-                            *expr = Box::new(arr);
-                        }
+                        // The cast stays around the array: it types `{}`.
+                        Ok(elems) => *expr = Box::new(array_expr(elems, elem)),
                         Err(e) => {
                             err = Some(e);
                             return ControlFlow::Break(());

@@ -137,7 +137,7 @@ fn state_dims(kind: Kind, state: &[f64]) -> Result<usize> {
     Ok(d)
 }
 
-fn accum(kind: Kind, mut state: Vec<f64>, v: &[f32]) -> Result<Vec<f64>> {
+fn accum(mut state: Vec<f64>, v: &[f32]) -> Result<Vec<f64>> {
     if state.len() > 1 && state.len() - 1 != v.len() {
         return Err(pg(vector::data_error(format!(
             "expected {} dimensions, not {}",
@@ -152,7 +152,6 @@ fn accum(kind: Kind, mut state: Vec<f64>, v: &[f32]) -> Result<Vec<f64>> {
     for (s, x) in state[1..].iter_mut().zip(v) {
         *s += *x as f64;
     }
-    let _ = kind;
     Ok(state)
 }
 
@@ -251,7 +250,7 @@ impl ScalarUDFImpl for StateFn {
                     };
                     let r = match (&vecs, &states) {
                         (Some(v), _) => match v.get(i) {
-                            Some(Val::Dense(x)) => Some(accum(kind, a, &x)?),
+                            Some(Val::Dense(x)) => Some(accum(a, &x)?),
                             _ => None,
                         },
                         (_, Some(s)) => match s.get(i, name)? {
