@@ -144,6 +144,9 @@ pub mod codes {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const CHECK_VIOLATION: &str = "23514";
+    pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+    pub const GENERATED_ALWAYS: &str = "428C9";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const DIVISION_BY_ZERO: &str = "22012";

@@ -73,6 +73,9 @@ fn main() -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Statements that run statements (ALTER TABLE's fill, CREATE
+        // TABLE AS) nest deep futures; 2 MiB is tight for them.
+        .thread_stack_size(8 << 20)
         .build()?;
     rt.block_on(async move {
         let config = Config {

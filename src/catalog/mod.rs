@@ -29,6 +29,22 @@ pub struct Column {
     pub sequence: Option<String>,
     /// GENERATED ALWAYS AS IDENTITY: explicit values are rejected.
     pub identity_always: bool,
+    /// GENERATED ALWAYS AS (expr) STORED: the expression (SQL text over
+    /// the row's columns) computed on every write.
+    pub generated: Option<String>,
+}
+
+/// A CHECK constraint: a boolean expression over one row that no stored
+/// row may make false.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    pub name: String,
+    /// SQL text over the row's columns (by their current names).
+    pub expr: String,
+    /// Columns the expression reads (dropping one drops the check).
+    pub columns: Vec<ColumnId>,
+    /// False for NOT VALID until VALIDATE CONSTRAINT has checked old rows.
+    pub validated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +101,7 @@ pub struct Table {
     pub primary_key: Vec<ColumnId>,
     pub indexes: Vec<Index>,
     pub next_column_id: ColumnId,
+    pub checks: Vec<Check>,
 }
 
 impl Table {
@@ -111,6 +128,11 @@ impl Table {
     }
     pub fn rowid_sequence(&self) -> String {
         format!("rowid.{}", self.id)
+    }
+    /// Whether `name` is taken by a constraint of this table (CHECK, or
+    /// the index of a PRIMARY KEY or UNIQUE constraint).
+    pub fn has_constraint(&self, name: &str) -> bool {
+        self.checks.iter().any(|c| c.name == name) || self.indexes.iter().any(|i| i.name == name)
     }
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)

@@ -49,6 +49,7 @@ fn rows_round_trip_and_ignore_dropped_columns() {
         default: None,
         sequence: None,
         identity_always: false,
+        generated: None,
     };
     let mut t = Table {
         id: 1,
@@ -62,6 +63,7 @@ fn rows_round_trip_and_ignore_dropped_columns() {
         primary_key: vec![1],
         indexes: vec![],
         next_column_id: 4,
+        checks: vec![],
     };
     let row = vec![Datum::I64(5), Datum::Null, Datum::F64(1.5)];
     let bytes = encode_row(&t, &row).unwrap();

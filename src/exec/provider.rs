@@ -47,15 +47,26 @@ static EXPR_PARSER: LazyLock<SessionContext> = LazyLock::new(SessionContext::new
 /// call this to reject a default that does not parse, so planning can rely on it.
 pub fn default_expr(sql: &str, ty: &crate::types::SqlType) -> PgResult<Expr> {
     let empty = DFSchema::empty();
-    EXPR_PARSER
-        .parse_sql_expr(sql, &empty)
-        .and_then(|e| e.cast_to(&ty.arrow_type(), &empty))
-        .map_err(|e| {
-            crate::error::PgError::new(
-                crate::error::codes::SYNTAX_ERROR,
-                format!("invalid DEFAULT expression \"{sql}\": {e}"),
-            )
-        })
+    let parsed = EXPR_PARSER.parse_sql_expr(sql, &empty).map_err(|e| {
+        crate::error::PgError::new(
+            crate::error::codes::SYNTAX_ERROR,
+            format!("invalid DEFAULT expression \"{sql}\": {e}"),
+        )
+    })?;
+    // A quoted literal is input text of the column's type, as PostgreSQL
+    // reads an untyped literal ('[0,0,0]' for a vector, '2024-01-01' for a
+    // date): parsed now, so a bad one fails at CREATE TABLE with the type's
+    // own error.
+    if let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = &parsed {
+        let datum = crate::types::text::parse_text(ty, text)?;
+        return Ok(Expr::Literal(datum.to_scalar(&ty.arrow_type())?, None));
+    }
+    parsed.cast_to(&ty.arrow_type(), &empty).map_err(|e| {
+        crate::error::PgError::new(
+            crate::error::codes::SYNTAX_ERROR,
+            format!("invalid DEFAULT expression \"{sql}\": {e}"),
+        )
+    })
 }
 
 impl std::fmt::Debug for GrapeTable {

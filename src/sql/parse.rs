@@ -1,7 +1,7 @@
 //! Statement text to sqlparser's AST (PostgreSQL dialect, with pgvector's
 //! operators as generic operators), and names as PostgreSQL folds them.
 
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -14,6 +14,22 @@ use crate::error::PgResult;
 /// The statements of `sql`.
 pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
     parse_statements(sql).map_err(|e| parser_error(&e, sql))
+}
+
+/// An expression kept as SQL text (a DEFAULT, a CHECK, a generation
+/// expression), read with the same operators as statements.
+pub fn parse_expr(sql: &str) -> PgResult<Expr> {
+    let dialect = PostgreSqlDialect {};
+    let parsed = Tokenizer::new(&dialect, sql)
+        .with_unescape(true)
+        .tokenize_with_location()
+        .map_err(ParserError::from)
+        .and_then(|tokens| {
+            Parser::new(&dialect)
+                .with_tokens_with_locations(vector::generic_operators(tokens))
+                .parse_expr()
+        });
+    parsed.map_err(|e| parser_error(&e, sql))
 }
 
 /// Parse SQL text as PostgreSQL would: pgvector's distance operators with

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, RenameTableNameKind,
+    AlterColumnOperation, AlterTableOperation, Ident, RenameTableNameKind, TableConstraint,
 };
 
 use super::common::*;
+use super::constraint::*;
 use crate::catalog::Table;
 use crate::encoding::table_prefix;
 use crate::error::{PgError, PgResult, codes};
@@ -40,7 +41,12 @@ pub(super) async fn alter_table(
                     ),
                 ));
             }
-            let (col, pk, unique) = column_from_def(tid, table.next_column_id, &column_def)?;
+            let ColumnSpec {
+                col,
+                pk,
+                unique,
+                checks,
+            } = column_from_def(tid, table.next_column_id, &column_def)?;
             if pk || unique {
                 return Err(PgError::unsupported(
                     "ADD COLUMN with PRIMARY KEY or UNIQUE",
@@ -70,6 +76,12 @@ pub(super) async fn alter_table(
                 Ok(())
             })
             .await?;
+            // A generated column is computed by rewriting every row.
+            let fill = if col.generated.is_some() {
+                Some("DEFAULT".to_string())
+            } else {
+                fill
+            };
             if has_rows {
                 if let Some(fill) = fill {
                     let sql = format!(
@@ -93,6 +105,19 @@ pub(super) async fn alter_table(
                     Ok(())
                 })
                 .await?;
+            }
+            if col.generated.is_some() || !checks.is_empty() {
+                let now = crate::sql::dml::resolve_table(
+                    engine,
+                    session,
+                    &[table.schema.clone(), table.name.clone()],
+                )?;
+                validate_rules(engine, session, &now).await?;
+                for (cname, expr) in checks {
+                    let expr = parse_expr(&expr)?;
+                    let cname = cname.map(|n| Ident::with_quote('"', n));
+                    add_check(engine, session, &now, cname.as_ref(), &expr, false).await?;
+                }
             }
             Ok(())
         }
@@ -119,6 +144,27 @@ pub(super) async fn alter_table(
                     return Err(PgError::unsupported("dropping a primary-key column"));
                 }
                 let cid = col.id;
+                for g in &table.columns {
+                    let Some(gen_expr) = &g.generated else {
+                        continue;
+                    };
+                    if g.id != cid
+                        && referenced_columns(&table.columns, &parse_expr(gen_expr)?).contains(&cid)
+                    {
+                        return Err(PgError::new(
+                            codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                            format!(
+                                "cannot drop column {n} of table {} because other objects depend on it",
+                                table.name
+                            ),
+                        )
+                        .with_detail(format!(
+                            "column {} of table {} depends on column {n}",
+                            g.name, table.name
+                        ))
+                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    }
+                }
                 let dropped_idx: Vec<u32> = table
                     .indexes
                     .iter()
@@ -129,6 +175,8 @@ pub(super) async fn alter_table(
                 change_and_purge(engine, session, |cat| {
                     let t = table_mut(cat, tid, &table.name)?;
                     t.columns.retain(|c| c.id != cid);
+                    // As in PostgreSQL, a CHECK reading the column goes with it.
+                    t.checks.retain(|c| !c.columns.contains(&cid));
                     t.indexes.retain(|i| !i.columns.contains(&cid));
                     Ok(((), prefixes))
                 })
@@ -157,6 +205,15 @@ pub(super) async fn alter_table(
             change(engine, session, |cat| {
                 let t = table_mut(cat, tid, &table.name)?;
                 column_mut(t, &old)?.name = new.clone();
+                // Expressions name columns: they follow the rename.
+                for c in &mut t.checks {
+                    c.expr = rename_column_in(&c.expr, &old, &new)?;
+                }
+                for c in &mut t.columns {
+                    if let Some(g) = &c.generated {
+                        c.generated = Some(rename_column_in(g, &old, &new)?);
+                    }
+                }
                 Ok(())
             })
             .await
@@ -230,6 +287,48 @@ pub(super) async fn alter_table(
                 Ok(())
             })
             .await
+        }
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Check(c),
+            not_valid,
+        } => add_check(engine, session, table, c.name.as_ref(), &c.expr, not_valid).await,
+        AlterTableOperation::ValidateConstraint { name } => {
+            validate_check(engine, session, table, &name).await
+        }
+        AlterTableOperation::RenameConstraint { old_name, new_name } => {
+            rename_constraint(engine, session, table, &old_name, &new_name).await
+        }
+        AlterTableOperation::DropConstraint {
+            if_exists, name, ..
+        } => {
+            let n = ident_name(&name);
+            if drop_check(engine, session, table, &n).await? {
+                return Ok(());
+            }
+            match table.indexes.iter().find(|i| i.name == n) {
+                Some(i) if i.primary => Err(PgError::unsupported("dropping a primary key")),
+                Some(i) if i.unique && i.vector.is_none() => {
+                    super::index::drop_index(engine, session, &[table.schema.clone(), n], false)
+                        .await
+                }
+                _ if if_exists => {
+                    session.notices.push(crate::error::Notice::notice(
+                        codes::SUCCESSFUL_COMPLETION,
+                        format!(
+                            "constraint \"{n}\" of relation \"{}\" does not exist, skipping",
+                            table.name
+                        ),
+                    ));
+                    Ok(())
+                }
+                _ => Err(PgError::new(
+                    codes::UNDEFINED_OBJECT,
+                    format!(
+                        "constraint \"{n}\" of relation \"{}\" does not exist",
+                        table.name
+                    ),
+                )),
+            }
         }
         other => Err(PgError::unsupported(format!("ALTER TABLE {other}"))),
     }

@@ -24,13 +24,18 @@ pub(super) fn split_name(session: &Session, parts: &[String]) -> PgResult<(Strin
     }
 }
 
-/// Build a column from its definition; the second value says it is part of
-/// the primary key, the third that it is UNIQUE.
-pub(super) fn column_from_def(
-    table_id: u32,
-    id: u32,
-    def: &ColumnDef,
-) -> PgResult<(Column, bool, bool)> {
+/// A column definition: the column, whether it is (part of) the primary
+/// key, whether it is UNIQUE, and its CHECK constraints (name if given,
+/// expression).
+pub(super) struct ColumnSpec {
+    pub col: Column,
+    pub pk: bool,
+    pub unique: bool,
+    pub checks: Vec<(Option<String>, String)>,
+}
+
+/// Build a column from its definition.
+pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResult<ColumnSpec> {
     let (ty, serial) = SqlType::from_ast(&def.data_type)?;
     let name = def.name.value.clone();
     let name = if def.name.quote_style.is_some() {
@@ -50,8 +55,10 @@ pub(super) fn column_from_def(
             None
         },
         identity_always: false,
+        generated: None,
     };
     let (mut pk, mut unique) = (false, false);
+    let mut checks = Vec::new();
     for opt in &def.options {
         match &opt.option {
             ColumnOption::NotNull => col.not_null = true,
@@ -65,6 +72,21 @@ pub(super) fn column_from_def(
                 col.not_null = true;
             }
             ColumnOption::Unique(_) => unique = true,
+            ColumnOption::Check(c) => {
+                checks.push((c.name.as_ref().map(ident_name), c.expr.to_string()));
+            }
+            ColumnOption::Generated {
+                generation_expr: Some(e),
+                ..
+            } => {
+                if col.default.is_some() {
+                    return Err(PgError::syntax(format!(
+                        "both default and generation expression specified for column \"{}\"",
+                        col.name
+                    )));
+                }
+                col.generated = Some(e.to_string());
+            }
             ColumnOption::Generated {
                 generated_as,
                 generation_expr: None,
@@ -83,7 +105,21 @@ pub(super) fn column_from_def(
             other => return Err(PgError::unsupported(format!("column option {other}"))),
         }
     }
-    Ok((col, pk, unique))
+    Ok(ColumnSpec {
+        col,
+        pk,
+        unique,
+        checks,
+    })
+}
+
+/// An identifier as PostgreSQL folds it (unquoted: lower case).
+pub(super) fn ident_name(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
 }
 
 /// The key prefixes of a table's rows and its (non-vector) index entries.

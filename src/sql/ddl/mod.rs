@@ -9,6 +9,7 @@
 mod alter;
 mod build;
 mod common;
+mod constraint;
 mod index;
 mod table;
 pub mod vector_index;

@@ -3,6 +3,7 @@
 use datafusion::sql::sqlparser::ast::{CreateTable, TableConstraint};
 
 use super::common::*;
+use super::constraint::{new_check, validate_rules};
 use crate::catalog::{Catalog, Column, Index, Table};
 use crate::error::{Notice, PgError, PgResult, codes};
 use crate::sql::session::Session;
@@ -38,8 +39,16 @@ pub(super) async fn create_table(
         let mut columns: Vec<Column> = Vec::new();
         let mut pk_cols: Vec<u32> = Vec::new();
         let mut uniques: Vec<Vec<u32>> = Vec::new();
+        // CHECKs in the order PostgreSQL names them: columns' first.
+        let mut check_defs: Vec<(Option<String>, String)> = Vec::new();
         for (i, def) in ct.columns.iter().enumerate() {
-            let (col, pk, unique) = column_from_def(id, i as u32 + 1, def)?;
+            let ColumnSpec {
+                col,
+                pk,
+                unique,
+                checks,
+            } = column_from_def(id, i as u32 + 1, def)?;
+            check_defs.extend(checks);
             if columns.iter().any(|c| c.name == col.name) {
                 return Err(PgError::new(
                     codes::DUPLICATE_COLUMN,
@@ -95,6 +104,9 @@ pub(super) async fn create_table(
                     }
                     uniques.push(ids);
                 }
+                TableConstraint::Check(c) => {
+                    check_defs.push((c.name.as_ref().map(ident_name), c.expr.to_string()));
+                }
                 other => return Err(PgError::unsupported(format!("constraint {other}"))),
             }
         }
@@ -127,6 +139,17 @@ pub(super) async fn create_table(
                 building: false,
             });
         }
+        let mut checks: Vec<crate::catalog::Check> = Vec::new();
+        for (cname, expr) in check_defs {
+            let taken: Vec<String> = checks
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(indexes.iter().map(|i| i.name.clone()))
+                .collect();
+            checks.push(new_check(
+                cat, &schema, &name, &columns, cname, &expr, &taken,
+            )?);
+        }
         let next_column_id = columns.len() as u32 + 1;
         cat.tables.insert(
             id,
@@ -138,11 +161,17 @@ pub(super) async fn create_table(
                 primary_key: pk_cols,
                 indexes,
                 next_column_id,
+                checks,
             },
         );
         Ok(true)
     })
     .await?;
+    if created {
+        let table =
+            crate::sql::dml::resolve_table(engine, session, &[schema.clone(), name.clone()])?;
+        validate_rules(engine, session, &table).await?;
+    }
     if !created {
         session.notices.push(Notice::notice(
             codes::DUPLICATE_TABLE,

@@ -273,11 +273,7 @@ pub(super) async fn collect(session: &Session, plan: LogicalPlan) -> PgResult<Ve
     df.collect().await.map_err(df_error)
 }
 
-pub(super) async fn run_sql(
-    engine: &Engine,
-    session: &Session,
-    sql: &str,
-) -> PgResult<Vec<RecordBatch>> {
+pub async fn run_sql(engine: &Engine, session: &Session, sql: &str) -> PgResult<Vec<RecordBatch>> {
     let mut stmts = crate::sql::parse(sql)?;
     let stmt = stmts
         .pop()

@@ -24,6 +24,7 @@ use crate::types::datum::{batch_row, rows_to_batch};
 use crate::types::text::quote_ident;
 
 use super::common::*;
+use super::row_rules::{self, RowRules};
 use super::update::*;
 
 pub(super) fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
@@ -44,6 +45,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
     let returning_items = ins.returning.take();
     let on = ins.on.take();
     ins.table_alias = None;
+    expand_defaults(&table, &mut ins)?;
     if let Some(src) = &ins.source {
         if let datafusion::sql::sqlparser::ast::SetExpr::Values(v) = src.body.as_ref() {
             check_values_types(&table, &ins.columns, v)?;
@@ -78,32 +80,34 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
         }
     }
 
-    // Identity ALWAYS columns reject explicit values.
-    for c in &table.columns {
-        if c.identity_always
-            && ins
-                .columns
-                .iter()
-                .any(|n| object_parts(n).last() == Some(&c.name))
-        {
-            return Err(PgError::new(
-                "428C9",
-                format!(
-                    "cannot insert a non-DEFAULT value into column \"{}\"",
-                    c.name
-                ),
-            )
-            .with_detail(format!(
+    // Identity ALWAYS and generated columns reject explicit values.
+    for (pos, c) in table.columns.iter().enumerate() {
+        if !(c.identity_always || c.generated.is_some()) || !gives_value(&ins, pos, &c.name) {
+            continue;
+        }
+        let detail = if c.generated.is_some() {
+            format!("Column \"{}\" is a generated column.", c.name)
+        } else {
+            format!(
                 "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
                 c.name
-            )));
-        }
+            )
+        };
+        return Err(PgError::new(
+            codes::GENERATED_ALWAYS,
+            format!(
+                "cannot insert a non-DEFAULT value into column \"{}\"",
+                c.name
+            ),
+        )
+        .with_detail(detail));
     }
     let plan = engine.plan(session, Statement::Insert(ins)).await?;
     let LogicalPlan::Dml(dml) = plan else {
         return Err(PgError::internal("INSERT did not plan as DML"));
     };
     check_assignment_types(&table, &dml.input)?;
+    let rules = RowRules::compile(engine, session, &table).await?;
     let batches = collect(session, (*dml.input).clone()).await?;
 
     // Build the full rows (serial values, constraints, keys).
@@ -123,7 +127,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
                     }
                 }
             }
-            check_row(&table, &row)?;
+            row_rules::apply(rules.as_ref(), &table, &mut row)?;
             rows.push(row);
         }
     }
@@ -311,6 +315,7 @@ pub async fn plain_insert(
     rows: Vec<(u64, Vec<Datum>)>,
     txn: Option<&mut Txn>,
 ) -> PgResult<()> {
+    let rules = RowRules::compile(engine, session, table).await?;
     let mut writes = Vec::with_capacity(rows.len());
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut by_key: HashMap<Vec<u8>, Vec<Datum>> = HashMap::new();
@@ -336,7 +341,7 @@ pub async fn plain_insert(
                 }
             }
         }
-        check_row(table, &row).map_err(with_line)?;
+        row_rules::apply(rules.as_ref(), table, &mut row).map_err(with_line)?;
         let key = row_key(engine, table, &row).await?;
         if !seen.insert(key.clone()) {
             by_key.insert(key.clone(), row.clone());
@@ -504,6 +509,109 @@ pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
                 typmod.map_or(-1, |t| t as i64),
             );
         }
+    }
+}
+
+/// DEFAULT in VALUES, and DEFAULT VALUES: DataFusion fills only the
+/// columns a statement leaves out, so a column that is DEFAULT in every
+/// row is left out, and elsewhere DEFAULT becomes the column's default
+/// expression (NULL when it has none: a sequence or generation fills it).
+fn expand_defaults(table: &Table, ins: &mut Insert) -> PgResult<()> {
+    use datafusion::sql::sqlparser::ast::{Expr as E, Ident, ObjectName, SetExpr, Value};
+    if ins.source.is_none() {
+        let defaults = vec!["DEFAULT"; table.columns.len()].join(", ");
+        if let Some(Statement::Insert(i)) =
+            crate::sql::parse(&format!("INSERT INTO t VALUES ({defaults})"))?.pop()
+        {
+            ins.source = i.source;
+            ins.columns.clear();
+        }
+    }
+    let Some(src) = ins.source.as_mut() else {
+        return Ok(());
+    };
+    let SetExpr::Values(values) = src.body.as_mut() else {
+        return Ok(());
+    };
+    let is_default = |e: &E| matches!(e, E::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+    if !values.rows.iter().flat_map(|r| &r.content).any(is_default) {
+        return Ok(());
+    }
+    let names: Vec<String> = if ins.columns.is_empty() {
+        table.columns.iter().map(|c| c.name.clone()).collect()
+    } else {
+        ins.columns
+            .iter()
+            .map(|n| object_parts(n).pop().unwrap_or_default())
+            .collect()
+    };
+    let width = values
+        .rows
+        .iter()
+        .map(|r| r.content.len())
+        .max()
+        .unwrap_or(0);
+    if width > names.len() || values.rows.iter().any(|r| r.content.len() != width) {
+        return Ok(()); // the planner reports the mismatch
+    }
+    let all_default = |p: usize| {
+        values
+            .rows
+            .iter()
+            .all(|r| r.content.get(p).is_some_and(is_default))
+    };
+    let mut keep: Vec<usize> = (0..width).filter(|&p| !all_default(p)).collect();
+    if keep.is_empty() {
+        keep.push(0); // VALUES needs a column
+    }
+    let default_of = |name: &str| -> PgResult<E> {
+        match table.column(name).and_then(|c| c.default.as_ref()) {
+            Some(d) => crate::sql::parse::parse_expr(d),
+            None => Ok(E::value(Value::Null)),
+        }
+    };
+    for row in values.rows.iter_mut() {
+        let mut content = Vec::with_capacity(keep.len());
+        for &p in &keep {
+            let e = &row.content[p];
+            content.push(if is_default(e) {
+                default_of(&names[p])?
+            } else {
+                e.clone()
+            });
+        }
+        row.content = content;
+    }
+    ins.columns = keep
+        .iter()
+        .map(|&p| ObjectName::from(vec![Ident::with_quote('"', names[p].clone())]))
+        .collect();
+    Ok(())
+}
+
+/// Whether INSERT `ins` gives column `name` (at `pos` in the table) a
+/// value other than DEFAULT.
+fn gives_value(ins: &Insert, pos: usize, name: &str) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr as E, SetExpr};
+    let at = if ins.columns.is_empty() {
+        Some(pos)
+    } else {
+        ins.columns
+            .iter()
+            .position(|n| object_parts(n).last().map(String::as_str) == Some(name))
+    };
+    let Some(at) = at else { return false };
+    let Some(src) = &ins.source else { return false };
+    match src.body.as_ref() {
+        SetExpr::Values(v) => v.rows.iter().any(|r| match r.content.get(at) {
+            Some(E::Identifier(i)) => !i.value.eq_ignore_ascii_case("default"),
+            Some(_) => true,
+            None => false,
+        }),
+        // INSERT ... SELECT naming the column. (Without a column list the
+        // SELECT's width is not known here; a value it gives is replaced
+        // by the generated one.)
+        _ => !ins.columns.is_empty(),
     }
 }
 

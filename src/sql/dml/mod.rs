@@ -10,11 +10,13 @@ mod common;
 mod delete;
 mod insert;
 mod lock;
+mod row_rules;
 mod stream;
 mod update;
 
-pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text};
+pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text, run_sql};
 pub use delete::delete;
 pub use insert::{insert, plain_insert};
 pub use lock::lock_rows;
+pub use row_rules::{RowRules, plan_row_exprs};
 pub use update::update;

@@ -20,6 +20,7 @@ use crate::types::text::quote_ident;
 
 use super::common::*;
 use super::lock::lock_in_block;
+use super::row_rules::{self, RowRules};
 use super::stream::{ScanWriter, scan_stream};
 
 pub(super) enum UpdateError {
@@ -46,17 +47,8 @@ fn update_sql(
 ) -> PgResult<(String, Vec<usize>)> {
     let mut set_cols = Vec::new();
     let mut exprs = Vec::new();
-    for (i, a) in assignments.iter().enumerate() {
-        let names: Vec<String> = match &a.target {
-            AssignmentTarget::ColumnName(n) => {
-                vec![object_parts(n).last().cloned().unwrap_or_default()]
-            }
-            AssignmentTarget::Tuple(_) => {
-                return Err(PgError::unsupported("multiple-column UPDATE SET"));
-            }
-        };
-        let name = &names[0];
-        let pos = table.column_index(name).ok_or_else(|| {
+    for (name, value) in assigned(assignments)? {
+        let pos = table.column_index(&name).ok_or_else(|| {
             PgError::new(
                 codes::UNDEFINED_COLUMN,
                 format!(
@@ -66,18 +58,31 @@ fn update_sql(
             )
         })?;
         let col = &table.columns[pos];
-        if col.identity_always {
-            return Err(PgError::new(
-                "428C9",
-                format!("column \"{}\" can only be updated to DEFAULT", col.name),
-            ));
+        let is_default = value.eq_ignore_ascii_case("default");
+        if col.generated.is_some() && is_default {
+            continue; // computed again from the new row
         }
-        let value = a.value.to_string();
-        let value = if value.eq_ignore_ascii_case("default") {
+        if col.identity_always || col.generated.is_some() {
+            let mut e = PgError::new(
+                codes::GENERATED_ALWAYS,
+                format!("column \"{}\" can only be updated to DEFAULT", col.name),
+            );
+            if col.generated.is_some() {
+                e = e.with_detail(format!("Column \"{}\" is a generated column.", col.name));
+            } else {
+                e = e.with_detail(format!(
+                    "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
+                    col.name
+                ));
+            }
+            return Err(e);
+        }
+        let value = if is_default {
             col.default.clone().unwrap_or_else(|| "NULL".into())
         } else {
             value
         };
+        let i = exprs.len();
         exprs.push(format!(
             "CAST(({value}) AS {}) AS \"__set_{i}\"",
             col.ty.cast_name()
@@ -105,12 +110,67 @@ fn update_sql(
     Ok((sql, set_cols))
 }
 
+/// Each assigned column with its value as SQL text: `SET (a, b) = (1, 2)`
+/// and `SET (a, b) = (SELECT x, y ...)` become one assignment per column.
+fn assigned(assignments: &[Assignment]) -> PgResult<Vec<(String, String)>> {
+    use datafusion::sql::sqlparser::ast::Expr as E;
+    let mut out = Vec::new();
+    for a in assignments {
+        let names: Vec<String> = match &a.target {
+            AssignmentTarget::ColumnName(n) => {
+                out.push((
+                    object_parts(n).last().cloned().unwrap_or_default(),
+                    a.value.to_string(),
+                ));
+                continue;
+            }
+            AssignmentTarget::Tuple(ns) => ns
+                .iter()
+                .map(|n| object_parts(n).last().cloned().unwrap_or_default())
+                .collect(),
+        };
+        let values: Vec<String> = match &a.value {
+            E::Tuple(es) => es.iter().map(|e| e.to_string()).collect(),
+            E::Nested(e) if names.len() == 1 => vec![e.to_string()],
+            E::Subquery(q) => {
+                // One scalar subquery per column, each taking its column
+                // of the row the subquery gives.
+                let cols: Vec<String> = (0..names.len())
+                    .map(|i| format!("\"__grape_c{i}\""))
+                    .collect();
+                (0..names.len())
+                    .map(|i| {
+                        format!(
+                            "(SELECT \"__grape_c{i}\" FROM ({q}) AS \"__grape_row\"({}))",
+                            cols.join(", ")
+                        )
+                    })
+                    .collect()
+            }
+            other => {
+                return Err(PgError::new(
+                    codes::FEATURE_NOT_SUPPORTED,
+                    "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression",
+                ));
+            }
+        };
+        if values.len() != names.len() {
+            return Err(PgError::syntax(
+                "number of columns does not match number of values",
+            ));
+        }
+        out.extend(names.into_iter().zip(values));
+    }
+    Ok(out)
+}
+
 /// The writes that update one scanned row (`key`, `stored`, the scan's
 /// values `vals`) and its index entries; returns the new row's key and
 /// values.
 async fn row_writes(
     engine: &Engine,
     table: &Table,
+    rules: Option<&RowRules>,
     set_cols: &[usize],
     (key, stored, vals): (Vec<u8>, Vec<u8>, Vec<Datum>),
     writes: &mut Vec<RowWrite>,
@@ -121,7 +181,7 @@ async fn row_writes(
     for (j, &pos) in set_cols.iter().enumerate() {
         new[pos] = vals[ncols + 2 + j].clone();
     }
-    check_row(table, &new)?;
+    row_rules::apply(rules, table, &mut new)?;
     let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
     let new_key = if pk_changed {
         row_key(engine, table, &new).await?
@@ -215,6 +275,7 @@ pub(super) async fn update_rows(
         from.as_deref(),
         selection.as_deref(),
     )?;
+    let rules = RowRules::compile(engine, session, table).await?;
     let batches = run_sql(engine, session, &sql).await?;
     let mut writes = Vec::new();
     let mut new_rows = Vec::new();
@@ -224,7 +285,8 @@ pub(super) async fn update_rows(
     let mut read = Vec::new();
     for row in target_rows(&batches, table.columns.len())? {
         read.push((row.0.clone(), row.1.clone()));
-        let (new_key, new) = row_writes(engine, table, &set_cols, row, &mut writes).await?;
+        let (new_key, new) =
+            row_writes(engine, table, rules.as_ref(), &set_cols, row, &mut writes).await?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
     }
@@ -254,6 +316,7 @@ async fn update_streaming(
     use futures::StreamExt;
     register_target(session, table)?;
     let (sql, set_cols) = update_sql(table, alias, assignments, None, selection)?;
+    let rules = RowRules::compile(engine, session, table).await?;
     let mut stream = scan_stream(engine, session, &sql).await?;
     let mut writer = ScanWriter::default();
     // The new rows of the writes not sent yet, to name a taken value.
@@ -263,7 +326,8 @@ async fn update_streaming(
         let batch = batch.map_err(df_error)?;
         let mut writes = Vec::new();
         for row in target_rows(std::slice::from_ref(&batch), table.columns.len())? {
-            let (new_key, new) = row_writes(engine, table, &set_cols, row, &mut writes).await?;
+            let (new_key, new) =
+                row_writes(engine, table, rules.as_ref(), &set_cols, row, &mut writes).await?;
             by_key.insert(new_key, new);
             n += 1;
         }
