@@ -91,6 +91,50 @@ pub struct VectorIndex {
     pub lists: usize,
 }
 
+/// What a FOREIGN KEY does to referencing rows when the referenced row
+/// goes or its key changes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// As `pg_get_constraintdef` spells it.
+    pub fn sql(self) -> &'static str {
+        match self {
+            FkAction::NoAction => "NO ACTION",
+            FkAction::Restrict => "RESTRICT",
+            FkAction::Cascade => "CASCADE",
+            FkAction::SetNull => "SET NULL",
+            FkAction::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A FOREIGN KEY of the table that holds it (the referencing table):
+/// MATCH SIMPLE, so a row with a NULL in its key columns references nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForeignKey {
+    pub name: String,
+    /// Key columns in this table.
+    pub columns: Vec<ColumnId>,
+    pub ref_table: TableId,
+    /// The referenced table's columns, in the same order: a PRIMARY KEY or
+    /// UNIQUE constraint of it.
+    pub ref_columns: Vec<ColumnId>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+    pub deferrable: bool,
+    /// INITIALLY DEFERRED: checked at COMMIT, not after each statement.
+    pub deferred: bool,
+    /// False for NOT VALID until VALIDATE CONSTRAINT has checked old rows.
+    pub validated: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Table {
     pub id: TableId,
@@ -102,6 +146,7 @@ pub struct Table {
     pub indexes: Vec<Index>,
     pub next_column_id: ColumnId,
     pub checks: Vec<Check>,
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Table {
@@ -132,7 +177,9 @@ impl Table {
     /// Whether `name` is taken by a constraint of this table (CHECK, or
     /// the index of a PRIMARY KEY or UNIQUE constraint).
     pub fn has_constraint(&self, name: &str) -> bool {
-        self.checks.iter().any(|c| c.name == name) || self.indexes.iter().any(|i| i.name == name)
+        self.checks.iter().any(|c| c.name == name)
+            || self.indexes.iter().any(|i| i.name == name)
+            || self.foreign_keys.iter().any(|f| f.name == name)
     }
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)
@@ -182,6 +229,15 @@ impl Catalog {
             Some(s) => self.table(s, name),
             None => search_path.iter().find_map(|s| self.table(s, name)),
         }
+    }
+    /// The foreign keys (with their tables) that reference table `id`.
+    pub fn referencing(&self, id: TableId) -> impl Iterator<Item = (&Table, &ForeignKey)> {
+        self.tables.values().flat_map(move |t| {
+            t.foreign_keys
+                .iter()
+                .filter(move |f| f.ref_table == id)
+                .map(move |f| (t, f))
+        })
     }
     pub fn tables_in(&self, schema: &str) -> impl Iterator<Item = &Table> {
         self.tables.values().filter(move |t| t.schema == schema)

@@ -64,6 +64,7 @@ fn rows_round_trip_and_ignore_dropped_columns() {
         indexes: vec![],
         next_column_id: 4,
         checks: vec![],
+        foreign_keys: vec![],
     };
     let row = vec![Datum::I64(5), Datum::Null, Datum::F64(1.5)];
     let bytes = encode_row(&t, &row).unwrap();

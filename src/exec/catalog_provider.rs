@@ -92,6 +92,11 @@ impl GrapeCatalog {
     /// Clearing it also forgets the statement's scratch tables, which read
     /// at it (a snapshot held by an idle session would hold back garbage
     /// collection).
+    /// The snapshot the session's scans read (`None`: the newest data).
+    pub fn snapshot(&self) -> Option<Arc<SnapshotTs>> {
+        self.snapshot.lock().clone()
+    }
+
     pub fn set_snapshot(&self, at: Option<Arc<SnapshotTs>>) {
         if at.is_none() {
             for name in self.scratch.table_names() {

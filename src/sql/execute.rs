@@ -28,6 +28,22 @@ impl Engine {
         out
     }
 
+    /// A statement a statement runs (a foreign key's cascade): the
+    /// session's scratch tables stay for the statement that runs it.
+    pub async fn execute_nested(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        self.execute_statement(session, stmt).await
+    }
+
+    /// INSERT, UPDATE or DELETE.
+    async fn write_statement(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        match stmt {
+            Statement::Insert(ins) => dml::insert(self, session, ins).await,
+            Statement::Update(upd) => dml::update(self, session, upd).await,
+            Statement::Delete(del) => dml::delete(self, session, del).await,
+            _ => Err(PgError::internal("not a write statement")),
+        }
+    }
+
     async fn execute_statement(
         &self,
         session: &mut Session,
@@ -80,9 +96,18 @@ impl Engine {
         match stmt {
             Statement::Query(_) => self.query(session, stmt, &unbound).await,
             Statement::Explain { .. } => self.explain(session, stmt).await,
-            Statement::Insert(ins) => dml::insert(self, session, ins).await,
-            Statement::Update(upd) => dml::update(self, session, upd).await,
-            Statement::Delete(del) => dml::delete(self, session, del).await,
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+                if !session.in_block() && dml::writes_foreign_keys(self, session, &stmt) =>
+            {
+                // The statement, its cascades and the locks on what its
+                // rows reference commit together.
+                txn::begin_implicit(session);
+                let result = Box::pin(self.write_statement(session, stmt)).await;
+                txn::end_implicit(self, session, result).await
+            }
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                self.write_statement(session, stmt).await
+            }
             Statement::StartTransaction { modes, .. } => txn::begin(session, &modes),
             Statement::Commit { .. } => txn::commit(self, session).await,
             Statement::Rollback {

@@ -53,6 +53,25 @@ pub struct Block {
     pub ddl: Option<BlockDdl>,
     /// Opened by a DDL statement outside a block, which commits it.
     pub implicit: bool,
+    /// Checks of DEFERRED foreign keys, run at COMMIT.
+    pub pending_fks: Vec<PendingFk>,
+}
+
+/// A DEFERRED foreign-key check waiting for COMMIT.
+#[derive(Clone, Debug)]
+pub enum PendingFk {
+    /// A row of `table` references key `vals` through its constraint `fk`.
+    References {
+        table: crate::catalog::TableId,
+        fk: String,
+        vals: Vec<crate::types::Datum>,
+    },
+    /// Key `vals`, referenced through constraint `fk` of `table`, went.
+    Referenced {
+        table: crate::catalog::TableId,
+        fk: String,
+        vals: Vec<crate::types::Datum>,
+    },
 }
 
 /// What ROLLBACK TO SAVEPOINT returns to.
@@ -61,6 +80,7 @@ pub struct Savepoint {
     pub writes: BTreeMap<Vec<u8>, RowWrite>,
     pub overlay: Overlay,
     pub ddl: Option<BlockDdl>,
+    pub pending_fks: Vec<PendingFk>,
 }
 
 /// Schema changes of a transaction block: its own copy of the catalog,
@@ -112,6 +132,7 @@ impl Block {
             txn: None,
             ddl: None,
             implicit: false,
+            pending_fks: Vec::new(),
         }
     }
 }

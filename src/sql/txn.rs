@@ -127,7 +127,49 @@ pub fn check_writable(session: &Session, stmt: &Statement) -> PgResult<()> {
     ))
 }
 
+/// Open a transaction block for one statement outside a block (DDL, and
+/// writes with foreign-key checks): [`end_implicit`] commits it when the
+/// statement succeeded and rolls it back when it failed.
+pub fn begin_implicit(session: &mut Session) {
+    session.begin(Some(crate::sql::session::Isolation::ReadCommitted), false);
+    if let Some(b) = session.block_mut() {
+        b.implicit = true;
+        b.started = true;
+    }
+}
+
+/// End the block [`begin_implicit`] opened, with the statement's result.
+pub async fn end_implicit(
+    engine: &Engine,
+    session: &mut Session,
+    result: PgResult<Output>,
+) -> PgResult<Output> {
+    match result {
+        Ok(out) => {
+            commit(engine, session).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            rollback(session).await?;
+            session
+                .notices
+                .retain(|n| n.code != codes::NO_ACTIVE_SQL_TRANSACTION);
+            Err(e)
+        }
+    }
+}
+
 pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> {
+    // DEFERRED foreign keys are checked now; a failure rolls back.
+    if session
+        .block()
+        .is_some_and(|b| !b.failed && !b.pending_fks.is_empty())
+    {
+        if let Err(e) = Box::pin(crate::sql::dml::check_pending(engine, session)).await {
+            rollback(session).await?;
+            return Err(e);
+        }
+    }
     let Some(block) = session.block_mut() else {
         session.notices.push(Notice::warning(
             codes::NO_ACTIVE_SQL_TRANSACTION,
@@ -289,6 +331,7 @@ pub fn savepoint(session: &mut Session, name: &Ident) -> PgResult<Output> {
         writes: b.writes.clone(),
         overlay: b.overlay.clone(),
         ddl: b.ddl.clone(),
+        pending_fks: b.pending_fks.clone(),
     });
     Ok(Output::Command("SAVEPOINT".into()))
 }
@@ -322,6 +365,7 @@ pub fn rollback_to(session: &mut Session, name: &Ident) -> PgResult<Output> {
     b.savepoints.truncate(at + 1);
     let sp = &b.savepoints[at];
     (b.writes, b.overlay, b.ddl) = (sp.writes.clone(), sp.overlay.clone(), sp.ddl.clone());
+    b.pending_fks = sp.pending_fks.clone();
     b.failed = false;
     session.show_block_writes();
     session.show_block_catalog();

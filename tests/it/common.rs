@@ -7,6 +7,17 @@ pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub port: u16,
     pub _dir: tempfile::TempDir,
+    /// The server runs on a runtime of its own, with the stack size the
+    /// real binary gives its workers (statements nest: cascades, fills).
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl TestServer {
@@ -24,12 +35,23 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let handle = server::start(config).await.expect("server starts");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_stack_size(8 << 20)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt
+            .spawn(server::start(config))
+            .await
+            .unwrap()
+            .expect("server starts");
         let port = handle.addr.port();
         TestServer {
             handle: Some(handle),
             port,
             _dir: dir,
+            rt: Some(rt),
         }
     }
 
@@ -48,8 +70,8 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
-        if let Some(h) = self.handle.take() {
-            h.shutdown().await;
+        if let (Some(h), Some(rt)) = (self.handle.take(), self.rt.as_ref()) {
+            let _ = rt.spawn(h.shutdown()).await;
         }
     }
 }

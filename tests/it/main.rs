@@ -18,6 +18,7 @@ mod kill9;
 // tokio-postgres, by subject.
 mod copy;
 mod ddl;
+mod foreign_keys;
 mod protocol;
 mod sql;
 mod txn;

@@ -46,6 +46,7 @@ pub(super) async fn alter_table(
                 pk,
                 unique,
                 checks,
+                fks,
             } = column_from_def(tid, table.next_column_id, &column_def)?;
             if pk || unique {
                 return Err(PgError::unsupported(
@@ -106,7 +107,7 @@ pub(super) async fn alter_table(
                 })
                 .await?;
             }
-            if col.generated.is_some() || !checks.is_empty() {
+            if col.generated.is_some() || !checks.is_empty() || !fks.is_empty() {
                 let now = crate::sql::dml::resolve_table(
                     engine,
                     session,
@@ -117,6 +118,15 @@ pub(super) async fn alter_table(
                     let expr = parse_expr(&expr)?;
                     let cname = cname.map(|n| Ident::with_quote('"', n));
                     add_check(engine, session, &now, cname.as_ref(), &expr, false).await?;
+                }
+                for mut f in fks {
+                    f.columns = vec![Ident::with_quote('"', name.clone())];
+                    let now = crate::sql::dml::resolve_table(
+                        engine,
+                        session,
+                        &[table.schema.clone(), table.name.clone()],
+                    )?;
+                    add_foreign_key(engine, session, &now, &f, false).await?;
                 }
             }
             Ok(())
@@ -165,6 +175,24 @@ pub(super) async fn alter_table(
                         .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                     }
                 }
+                let cat = session.catalog();
+                if let Some((child, f)) = cat
+                    .referencing(tid)
+                    .find(|(c, f)| c.id != tid && f.ref_columns.contains(&cid))
+                {
+                    return Err(PgError::new(
+                        codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!(
+                            "cannot drop column {n} of table {} because other objects depend on it",
+                            table.name
+                        ),
+                    )
+                    .with_detail(format!(
+                        "constraint {} on table {} depends on column {n} of table {}",
+                        f.name, child.name, table.name
+                    ))
+                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                }
                 let dropped_idx: Vec<u32> = table
                     .indexes
                     .iter()
@@ -177,6 +205,7 @@ pub(super) async fn alter_table(
                     t.columns.retain(|c| c.id != cid);
                     // As in PostgreSQL, a CHECK reading the column goes with it.
                     t.checks.retain(|c| !c.columns.contains(&cid));
+                    t.foreign_keys.retain(|f| !f.columns.contains(&cid));
                     t.indexes.retain(|i| !i.columns.contains(&cid));
                     Ok(((), prefixes))
                 })
@@ -292,6 +321,10 @@ pub(super) async fn alter_table(
             constraint: TableConstraint::Check(c),
             not_valid,
         } => add_check(engine, session, table, c.name.as_ref(), &c.expr, not_valid).await,
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::ForeignKey(f),
+            not_valid,
+        } => add_foreign_key(engine, session, table, &f, not_valid).await,
         AlterTableOperation::ValidateConstraint { name } => {
             validate_check(engine, session, table, &name).await
         }

@@ -32,6 +32,8 @@ pub(super) struct ColumnSpec {
     pub pk: bool,
     pub unique: bool,
     pub checks: Vec<(Option<String>, String)>,
+    /// REFERENCES clauses.
+    pub fks: Vec<datafusion::sql::sqlparser::ast::ForeignKeyConstraint>,
 }
 
 /// Build a column from its definition.
@@ -59,6 +61,7 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
     };
     let (mut pk, mut unique) = (false, false);
     let mut checks = Vec::new();
+    let mut fks = Vec::new();
     for opt in &def.options {
         match &opt.option {
             ColumnOption::NotNull => col.not_null = true,
@@ -72,6 +75,7 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
                 col.not_null = true;
             }
             ColumnOption::Unique(_) => unique = true,
+            ColumnOption::ForeignKey(fk) => fks.push(fk.clone()),
             ColumnOption::Check(c) => {
                 checks.push((c.name.as_ref().map(ident_name), c.expr.to_string()));
             }
@@ -110,6 +114,7 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
         pk,
         unique,
         checks,
+        fks,
     })
 }
 

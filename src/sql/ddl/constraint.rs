@@ -5,10 +5,13 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{
+    DeferrableInitial, Expr, ForeignKeyConstraint, Ident, ReferentialAction, visit_expressions,
+    visit_expressions_mut,
+};
 
 use super::common::*;
-use crate::catalog::{Catalog, Check, Column, ColumnId, Table};
+use crate::catalog::{Catalog, Check, Column, ColumnId, FkAction, ForeignKey, Table};
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::Engine;
 use crate::sql::session::Session;
@@ -36,30 +39,33 @@ pub(super) fn referenced_columns(columns: &[Column], expr: &Expr) -> Vec<ColumnI
     out
 }
 
-/// The name PostgreSQL gives an unnamed CHECK: `table_column_check` when
-/// the expression reads one column, else `table_check`; a number is
-/// appended while the name is taken in the schema (`taken` adds the
-/// names chosen earlier in the same statement).
-pub(super) fn check_name(
+/// The name PostgreSQL gives an unnamed constraint: `table_col1_col2_label`
+/// (`table_column_check` when a CHECK reads one column, else
+/// `table_check`; `table_cols_fkey`); a number is appended while the name
+/// is taken in the schema (`taken` adds the names chosen earlier in the
+/// same statement).
+pub(super) fn constraint_name(
     cat: &Catalog,
     schema: &str,
     table: &str,
-    column: Option<&str>,
+    columns: &[&str],
+    label: &str,
     taken: &[String],
 ) -> String {
-    let base = match column {
-        Some(c) => format!("{table}_{c}"),
-        None => table.to_string(),
-    };
+    let mut base = table.to_string();
+    for c in columns {
+        base.push('_');
+        base.push_str(c);
+    }
     let in_use = |n: &str| {
         taken.iter().any(|t| t == n) || cat.tables_in(schema).any(|t| t.has_constraint(n))
     };
     let mut n = 0;
     loop {
         let label = if n == 0 {
-            "check".to_string()
+            label.to_string()
         } else {
-            format!("check{n}")
+            format!("{label}{n}")
         };
         // PostgreSQL shortens the table and column part to fit 63 bytes.
         let mut name = base.clone();
@@ -95,14 +101,15 @@ pub(super) fn new_check(
             n
         }
         None => {
-            let single = match cols.as_slice() {
+            let single: Vec<&str> = match cols.as_slice() {
                 [one] => columns
                     .iter()
-                    .find(|c| c.id == *one)
-                    .map(|c| c.name.as_str()),
-                _ => None,
+                    .filter(|c| c.id == *one)
+                    .map(|c| c.name.as_str())
+                    .collect(),
+                _ => Vec::new(),
             };
-            check_name(cat, schema, table, single, taken)
+            constraint_name(cat, schema, table, &single, "check", taken)
         }
     };
     Ok(Check {
@@ -125,6 +132,206 @@ fn undefined(name: &str, table: &str) -> PgError {
         codes::UNDEFINED_OBJECT,
         format!("constraint \"{name}\" of relation \"{table}\" does not exist"),
     )
+}
+
+/// A FOREIGN KEY of `me` (a table being created, or altered) from its
+/// definition; `local` names its key columns (the column's own name for
+/// a column constraint).
+pub(super) fn new_foreign_key(
+    cat: &Catalog,
+    search_path: &[String],
+    me: &Table,
+    def: &ForeignKeyConstraint,
+    local: &[String],
+    taken: &[String],
+) -> PgResult<ForeignKey> {
+    let parts = crate::sql::object_parts(&def.foreign_table);
+    let is_me = match parts.as_slice() {
+        [n] => {
+            *n == me.name
+                && cat
+                    .resolve(None, n, search_path)
+                    .is_none_or(|t| t.id == me.id)
+        }
+        [s, n] | [_, s, n] => *n == me.name && *s == me.schema,
+        _ => false,
+    };
+    let parent: &Table = if is_me {
+        me
+    } else {
+        let (schema, name) = match parts.as_slice() {
+            [n] => (None, n.as_str()),
+            [s, n] | [_, s, n] => (Some(s.as_str()), n.as_str()),
+            _ => return Err(PgError::syntax("improper qualified name")),
+        };
+        cat.resolve(schema, name, search_path)
+            .ok_or_else(|| PgError::undefined_table(name))?
+    };
+    let column_of = |t: &Table, n: &str| -> PgResult<u32> {
+        t.column(n).map(|c| c.id).ok_or_else(|| {
+            PgError::new(
+                codes::UNDEFINED_COLUMN,
+                format!("column \"{n}\" referenced in foreign key constraint does not exist"),
+            )
+        })
+    };
+    let columns: Vec<u32> = local
+        .iter()
+        .map(|n| column_of(me, n))
+        .collect::<PgResult<_>>()?;
+    let ref_columns: Vec<u32> = if def.referred_columns.is_empty() {
+        if parent.primary_key.is_empty() {
+            return Err(PgError::new(
+                "42830",
+                format!(
+                    "there is no primary key for referenced table \"{}\"",
+                    parent.name
+                ),
+            ));
+        }
+        parent.primary_key.clone()
+    } else {
+        def.referred_columns
+            .iter()
+            .map(|i| column_of(parent, &ident_name(i)))
+            .collect::<PgResult<_>>()?
+    };
+    if columns.len() != ref_columns.len() {
+        return Err(PgError::new(
+            "42830",
+            "number of referencing and referenced columns for foreign key disagree",
+        ));
+    }
+    let keyed = parent.indexes.iter().any(|i| {
+        i.unique && i.vector.is_none() && !i.building && same_set(&i.columns, &ref_columns)
+    });
+    if !keyed {
+        return Err(PgError::new(
+            "42830",
+            format!(
+                "there is no unique constraint matching given keys for referenced table \"{}\"",
+                parent.name
+            ),
+        ));
+    }
+    let local_names: Vec<&str> = local.iter().map(String::as_str).collect();
+    let name = match &def.name {
+        Some(n) => {
+            let n = ident_name(n);
+            if taken.contains(&n) || me.has_constraint(&n) {
+                return Err(duplicate(&n, &me.name));
+            }
+            n
+        }
+        None => constraint_name(cat, &me.schema, &me.name, &local_names, "fkey", taken),
+    };
+    for (c, r) in columns.iter().zip(&ref_columns) {
+        let (c, r) = (
+            me.column_by_id(*c).unwrap(),
+            parent.column_by_id(*r).unwrap(),
+        );
+        if type_family(&c.ty) != type_family(&r.ty) {
+            return Err(PgError::new(
+                codes::DATATYPE_MISMATCH,
+                format!("foreign key constraint \"{name}\" cannot be implemented"),
+            )
+            .with_detail(format!(
+                "Key columns \"{}\" and \"{}\" are of incompatible types: {} and {}.",
+                c.name,
+                r.name,
+                c.ty.pg_name(),
+                r.ty.pg_name()
+            )));
+        }
+    }
+    let action = |a: &Option<ReferentialAction>| match a {
+        None | Some(ReferentialAction::NoAction) => FkAction::NoAction,
+        Some(ReferentialAction::Restrict) => FkAction::Restrict,
+        Some(ReferentialAction::Cascade) => FkAction::Cascade,
+        Some(ReferentialAction::SetNull) => FkAction::SetNull,
+        Some(ReferentialAction::SetDefault) => FkAction::SetDefault,
+    };
+    let deferred = def
+        .characteristics
+        .as_ref()
+        .is_some_and(|c| c.initially == Some(DeferrableInitial::Deferred));
+    let deferrable = deferred
+        || def
+            .characteristics
+            .as_ref()
+            .is_some_and(|c| c.deferrable == Some(true));
+    Ok(ForeignKey {
+        name,
+        columns,
+        ref_table: parent.id,
+        ref_columns,
+        on_delete: action(&def.on_delete),
+        on_update: action(&def.on_update),
+        deferrable,
+        deferred,
+        validated: true,
+    })
+}
+
+/// Types a key may compare across: integers with integers, strings with
+/// strings, any other type with itself.
+fn type_family(t: &crate::types::SqlType) -> String {
+    use crate::types::SqlType as T;
+    match t {
+        T::Int2 | T::Int4 | T::Int8 => "integer".into(),
+        T::Text | T::Varchar(_) | T::Char(_) => "text".into(),
+        other => other.pg_name(),
+    }
+}
+
+fn same_set(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// ALTER TABLE ADD [CONSTRAINT name] FOREIGN KEY ... [NOT VALID]: the rows
+/// already there must reference existing rows, unless NOT VALID.
+pub(super) async fn add_foreign_key(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    def: &ForeignKeyConstraint,
+    not_valid: bool,
+) -> PgResult<()> {
+    let cat = session.catalog();
+    let local: Vec<String> = def.columns.iter().map(ident_name).collect();
+    let mut fk = new_foreign_key(&cat, &session.search_path(), table, def, &local, &[])?;
+    let parent = if fk.ref_table == table.id {
+        (**table).clone()
+    } else {
+        cat.tables
+            .get(&fk.ref_table)
+            .cloned()
+            .ok_or_else(|| PgError::internal("referenced table is gone"))?
+    };
+    // The referenced table keeps its key while this one is checked.
+    if parent.id != table.id {
+        lock_for_ddl(
+            engine,
+            session,
+            &[parent.schema.clone(), parent.name.clone()],
+        )
+        .await?;
+    }
+    if not_valid {
+        fk.validated = false;
+    } else {
+        crate::sql::dml::validate_foreign_key(engine, session, table, &parent, &fk).await?;
+    }
+    let tid = table.id;
+    change(engine, session, |cat| {
+        let t = table_mut(cat, tid, &table.name)?;
+        if t.has_constraint(&fk.name) {
+            return Err(duplicate(&fk.name, &t.name));
+        }
+        t.foreign_keys.push(fk);
+        Ok(())
+    })
+    .await
 }
 
 /// Plan the table's CHECKs and generated columns as the write path will:
@@ -212,6 +419,9 @@ pub(super) async fn validate_check(
     name: &Ident,
 ) -> PgResult<()> {
     let n = ident_name(name);
+    if let Some(fk) = table.foreign_keys.iter().find(|f| f.name == n) {
+        return validate_fk(engine, session, table, fk.clone()).await;
+    }
     let Some(check) = table.checks.iter().find(|c| c.name == n) else {
         if table.has_constraint(&n) {
             return Ok(()); // PRIMARY KEY and UNIQUE are always valid
@@ -235,21 +445,51 @@ pub(super) async fn validate_check(
     .await
 }
 
-/// ALTER TABLE DROP CONSTRAINT for a CHECK (`Ok(false)`: not a CHECK).
+async fn validate_fk(
+    engine: &Engine,
+    session: &mut Session,
+    table: &Arc<Table>,
+    fk: ForeignKey,
+) -> PgResult<()> {
+    if fk.validated {
+        return Ok(());
+    }
+    let cat = session.catalog();
+    let parent = cat
+        .tables
+        .get(&fk.ref_table)
+        .cloned()
+        .ok_or_else(|| PgError::internal("referenced table is gone"))?;
+    crate::sql::dml::validate_foreign_key(engine, session, table, &parent, &fk).await?;
+    let tid = table.id;
+    change(engine, session, |cat| {
+        let t = table_mut(cat, tid, &table.name)?;
+        if let Some(f) = t.foreign_keys.iter_mut().find(|f| f.name == fk.name) {
+            f.validated = true;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// ALTER TABLE DROP CONSTRAINT for a CHECK or FOREIGN KEY (`Ok(false)`:
+/// neither).
 pub(super) async fn drop_check(
     engine: &Engine,
     session: &mut Session,
     table: &Arc<Table>,
     name: &str,
 ) -> PgResult<bool> {
-    if !table.checks.iter().any(|c| c.name == name) {
+    if !table.checks.iter().any(|c| c.name == name)
+        && !table.foreign_keys.iter().any(|f| f.name == name)
+    {
         return Ok(false);
     }
     let tid = table.id;
     change(engine, session, |cat| {
-        table_mut(cat, tid, &table.name)?
-            .checks
-            .retain(|c| c.name != name);
+        let t = table_mut(cat, tid, &table.name)?;
+        t.checks.retain(|c| c.name != name);
+        t.foreign_keys.retain(|f| f.name != name);
         Ok(())
     })
     .await?;
@@ -280,6 +520,9 @@ pub(super) async fn rename_constraint(
         }
         for i in t.indexes.iter_mut().filter(|i| i.name == old) {
             i.name = new.clone();
+        }
+        for f in t.foreign_keys.iter_mut().filter(|f| f.name == old) {
+            f.name = new.clone();
         }
         Ok(())
     })

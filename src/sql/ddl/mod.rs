@@ -33,24 +33,9 @@ pub async fn execute(engine: &Engine, session: &mut Session, stmt: Statement) ->
     if session.in_block() {
         return run(engine, session, stmt).await;
     }
-    session.begin(Some(crate::sql::session::Isolation::ReadCommitted), false);
-    if let Some(b) = session.block_mut() {
-        b.implicit = true;
-        b.started = true;
-    }
-    match run(engine, session, stmt).await {
-        Ok(out) => {
-            crate::sql::txn::commit(engine, session).await?;
-            Ok(out)
-        }
-        Err(e) => {
-            crate::sql::txn::rollback(session).await?;
-            session
-                .notices
-                .retain(|n| n.code != codes::NO_ACTIVE_SQL_TRANSACTION);
-            Err(e)
-        }
-    }
+    crate::sql::txn::begin_implicit(session);
+    let result = run(engine, session, stmt).await;
+    crate::sql::txn::end_implicit(engine, session, result).await
 }
 
 async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResult<Output> {
@@ -97,8 +82,16 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         } => {
             match object_type {
                 ObjectType::Table => {
+                    let dropping: Vec<u32> = names
+                        .iter()
+                        .filter_map(|n| {
+                            crate::sql::dml::resolve_table(engine, session, &object_parts(n)).ok()
+                        })
+                        .map(|t| t.id)
+                        .collect();
                     for n in &names {
-                        drop_table(engine, session, &object_parts(n), if_exists).await?;
+                        let parts = object_parts(n);
+                        drop_table(engine, session, &parts, if_exists, cascade, &dropping).await?;
                     }
                     Ok(Output::Command("DROP TABLE".into()))
                 }
@@ -160,6 +153,26 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             let mut tables = Vec::new();
             for target in &t.table_names {
                 tables.push(lock_for_ddl(engine, session, &object_parts(&target.name)).await?);
+            }
+            let cat = session.catalog();
+            for p in &tables {
+                if let Some((child, _)) = cat
+                    .referencing(p.id)
+                    .find(|(c, _)| !tables.iter().any(|t| t.id == c.id))
+                {
+                    return Err(PgError::new(
+                        codes::FEATURE_NOT_SUPPORTED,
+                        "cannot truncate a table referenced in a foreign key constraint",
+                    )
+                    .with_detail(format!(
+                        "Table \"{}\" references \"{}\".",
+                        child.name, p.name
+                    ))
+                    .with_hint(format!(
+                        "Truncate table \"{}\" at the same time, or use TRUNCATE ... CASCADE.",
+                        child.name
+                    )));
+                }
             }
             // As PostgreSQL gives the table new files: new ids for the
             // table and its indexes (empty key spaces) at COMMIT, and the

@@ -3,7 +3,7 @@
 use datafusion::sql::sqlparser::ast::{CreateTable, TableConstraint};
 
 use super::common::*;
-use super::constraint::{new_check, validate_rules};
+use super::constraint::{new_check, new_foreign_key, validate_rules};
 use crate::catalog::{Catalog, Column, Index, Table};
 use crate::error::{Notice, PgError, PgResult, codes};
 use crate::sql::session::Session;
@@ -18,6 +18,7 @@ pub(super) async fn create_table(
         return Err(PgError::unsupported("CREATE TABLE AS"));
     }
     let (schema, name) = split_name(session, &object_parts(&ct.name))?;
+    let search_path = session.search_path();
     let created = change(engine, session, |cat: &mut Catalog| {
         if !cat.schemas.contains(&schema) {
             return Err(PgError::new(
@@ -41,14 +42,17 @@ pub(super) async fn create_table(
         let mut uniques: Vec<Vec<u32>> = Vec::new();
         // CHECKs in the order PostgreSQL names them: columns' first.
         let mut check_defs: Vec<(Option<String>, String)> = Vec::new();
+        let mut fk_defs = Vec::new();
         for (i, def) in ct.columns.iter().enumerate() {
             let ColumnSpec {
                 col,
                 pk,
                 unique,
                 checks,
+                fks,
             } = column_from_def(id, i as u32 + 1, def)?;
             check_defs.extend(checks);
+            fk_defs.extend(fks.into_iter().map(|f| (f, vec![col.name.clone()])));
             if columns.iter().any(|c| c.name == col.name) {
                 return Err(PgError::new(
                     codes::DUPLICATE_COLUMN,
@@ -104,6 +108,10 @@ pub(super) async fn create_table(
                     }
                     uniques.push(ids);
                 }
+                TableConstraint::ForeignKey(f) => {
+                    let local = f.columns.iter().map(ident_name).collect();
+                    fk_defs.push((f.clone(), local));
+                }
                 TableConstraint::Check(c) => {
                     check_defs.push((c.name.as_ref().map(ident_name), c.expr.to_string()));
                 }
@@ -151,19 +159,28 @@ pub(super) async fn create_table(
             )?);
         }
         let next_column_id = columns.len() as u32 + 1;
-        cat.tables.insert(
+        let mut table = Table {
             id,
-            Table {
-                id,
-                schema: schema.clone(),
-                name: name.clone(),
-                columns,
-                primary_key: pk_cols,
-                indexes,
-                next_column_id,
-                checks,
-            },
-        );
+            schema: schema.clone(),
+            name: name.clone(),
+            columns,
+            primary_key: pk_cols,
+            indexes,
+            next_column_id,
+            checks,
+            foreign_keys: Vec::new(),
+        };
+        for (def, local) in &fk_defs {
+            let taken: Vec<String> = table
+                .checks
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(table.foreign_keys.iter().map(|f| f.name.clone()))
+                .collect();
+            let fk = new_foreign_key(cat, &search_path, &table, def, local, &taken)?;
+            table.foreign_keys.push(fk);
+        }
+        cat.tables.insert(id, table);
         Ok(true)
     })
     .await?;
@@ -186,6 +203,8 @@ pub(super) async fn drop_table(
     session: &mut Session,
     parts: &[String],
     if_exists: bool,
+    cascade: bool,
+    dropping: &[u32],
 ) -> PgResult<()> {
     let table = match lock_for_ddl(engine, session, parts).await {
         Ok(t) => t,
@@ -201,10 +220,72 @@ pub(super) async fn drop_table(
     };
     // The table leaves the catalog at COMMIT, which also records its data
     // as to be purged (a crash before the purge ends finishes it at start).
+    // Foreign keys of other tables that reference this one: 2BP01, or
+    // with CASCADE they go (the tables keep their rows).
+    let cat = session.catalog();
+    let deps: Vec<(u32, String, String)> = cat
+        .referencing(table.id)
+        .filter(|(t, _)| t.id != table.id && !dropping.contains(&t.id))
+        .map(|(t, f)| (t.id, t.name.clone(), f.name.clone()))
+        .collect();
+    if !deps.is_empty() {
+        let lines: Vec<String> = deps
+            .iter()
+            .map(|(_, t, f)| {
+                format!(
+                    "constraint {f} on table {t} depends on table {}",
+                    table.name
+                )
+            })
+            .collect();
+        if !cascade {
+            return Err(PgError::new(
+                codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "cannot drop table {} because other objects depend on it",
+                    table.name
+                ),
+            )
+            .with_detail(lines.join("\n"))
+            .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+        }
+        session.notices.push(cascade_notice(
+            deps.iter()
+                .map(|(_, t, f)| format!("constraint {f} on table {t}"))
+                .collect(),
+        ));
+    }
     let prefixes = table_prefixes(&table);
     change_and_purge(engine, session, |cat| {
         cat.tables.remove(&table.id);
+        for (tid, _, fk) in &deps {
+            if let Some(t) = cat.tables.get_mut(tid) {
+                t.foreign_keys.retain(|f| &f.name != fk);
+            }
+        }
         Ok(((), prefixes))
     })
     .await
+}
+
+/// PostgreSQL's notice for what a DROP ... CASCADE also drops.
+pub(super) fn cascade_notice(objects: Vec<String>) -> Notice {
+    if let [one] = objects.as_slice() {
+        return Notice::notice(
+            codes::SUCCESSFUL_COMPLETION,
+            format!("drop cascades to {one}"),
+        );
+    }
+    let mut n = Notice::notice(
+        codes::SUCCESSFUL_COMPLETION,
+        format!("drop cascades to {} other objects", objects.len()),
+    );
+    n.detail = Some(
+        objects
+            .iter()
+            .map(|o| format!("drop cascades to {o}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    n
 }

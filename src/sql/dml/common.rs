@@ -8,7 +8,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{SelectItem, TableFactor};
+use datafusion::sql::sqlparser::ast::{Insert, SelectItem, TableFactor, TableObject};
 
 use crate::catalog::locks::LockMode;
 use crate::catalog::{Index, Table};
@@ -23,6 +23,14 @@ use crate::sql::{Engine, object_parts};
 use crate::types::Datum;
 use crate::types::datum::{batch_row, rows_to_batch};
 use crate::types::text::quote_ident;
+
+/// The table an INSERT writes.
+pub(super) fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
+    match &ins.table {
+        TableObject::TableName(n) => Ok(object_parts(n)),
+        _ => Err(PgError::unsupported("INSERT into a table function")),
+    }
+}
 
 /// How many times a statement is re-run when a row it read changed before its write.
 pub(super) const MAX_RETRIES: usize = 20;

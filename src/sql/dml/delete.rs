@@ -15,6 +15,7 @@ use crate::sql::{Engine, Output};
 use crate::types::Datum;
 
 use super::common::*;
+use super::fk;
 use super::lock::lock_in_block;
 use super::stream::{ScanWriter, scan_stream};
 use super::update::*;
@@ -73,6 +74,10 @@ pub async fn delete(engine: &Engine, session: &mut Session, del: Delete) -> PgRe
             Err(WriteError::Conflict(_)) => continue,
             Err(WriteError::Failed(e)) => return Err(e),
         }
+        // What referenced the deleted rows cascades or fails the statement.
+        let gone: Vec<(Vec<Datum>, Option<Vec<Datum>>)> =
+            rows.iter().map(|r| (r.clone(), None)).collect();
+        fk::referenced_rows_changed(engine, session, &table, &gone).await?;
         let n = rows.len();
         let ret = match &del.returning {
             Some(items) => Some(returning(engine, session, &table, &alias, items, &rows).await?),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement, TableObject};
+use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement};
 
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
@@ -24,15 +24,9 @@ use crate::types::datum::{batch_row, rows_to_batch};
 use crate::types::text::quote_ident;
 
 use super::common::*;
+use super::fk;
 use super::row_rules::{self, RowRules};
 use super::update::*;
-
-pub(super) fn table_of_insert(ins: &Insert) -> PgResult<Vec<String>> {
-    match &ins.table {
-        TableObject::TableName(n) => Ok(object_parts(n)),
-        _ => Err(PgError::unsupported("INSERT into a table function")),
-    }
-}
 
 pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> PgResult<Output> {
     let parts = table_of_insert(&ins)?;
@@ -232,6 +226,9 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             }
             Err(WriteError::Failed(e)) => return Err(e),
         }
+        if !table.foreign_keys.is_empty() {
+            fk::check_references(engine, session, &table, &inserted, None, None).await?;
+        }
         let mut count = inserted.len();
         let mut out_rows = inserted;
         if let Some(du) = &do_update {
@@ -364,12 +361,18 @@ pub async fn plain_insert(
         });
         by_key.insert(key, row);
     }
-    let written = match txn {
+    let fk_rows: Vec<Vec<Datum>> = if table.foreign_keys.is_empty() {
+        Vec::new()
+    } else {
+        by_key.values().cloned().collect()
+    };
+    let mut txn = txn;
+    let written = match txn.as_deref_mut() {
         Some(t) => t.write_waiting(writes).await,
         None => engine.write(session, writes).await,
     };
     match written {
-        Ok(()) => Ok(()),
+        Ok(()) => fk::check_references(engine, session, table, &fk_rows, None, txn).await,
         Err(WriteError::Conflict(c)) => {
             Err(conflict_error(table, &c.key, &by_key).unwrap_or_else(|| {
                 PgError::new(

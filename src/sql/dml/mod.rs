@@ -8,6 +8,7 @@
 
 mod common;
 mod delete;
+mod fk;
 mod insert;
 mod lock;
 mod row_rules;
@@ -16,6 +17,10 @@ mod update;
 
 pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text, run_sql};
 pub use delete::delete;
+pub use fk::{
+    check_pending, statement_involved as writes_foreign_keys,
+    validate_existing as validate_foreign_key,
+};
 pub use insert::{insert, plain_insert};
 pub use lock::lock_rows;
 pub use row_rules::{RowRules, plan_row_exprs};

@@ -19,6 +19,7 @@ use crate::types::Datum;
 use crate::types::text::quote_ident;
 
 use super::common::*;
+use super::fk;
 use super::lock::lock_in_block;
 use super::row_rules::{self, RowRules};
 use super::stream::{ScanWriter, scan_stream};
@@ -147,7 +148,7 @@ fn assigned(assignments: &[Assignment]) -> PgResult<Vec<(String, String)>> {
                     })
                     .collect()
             }
-            other => {
+            _ => {
                 return Err(PgError::new(
                     codes::FEATURE_NOT_SUPPORTED,
                     "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression",
@@ -293,11 +294,31 @@ pub(super) async fn update_rows(
     // In a block the rows are locked now, as PostgreSQL's UPDATE does:
     // other writers wait for the block, which cannot fail at COMMIT
     // because of them.
+    let olds: Vec<Vec<Datum>> = if fk::involved(session, table) {
+        read.iter()
+            .map(|(_, stored)| decode_row(table, stored))
+            .collect::<PgResult<_>>()?
+    } else {
+        Vec::new()
+    };
     if !lock_in_block(engine, session, read).await? {
         return Err(changed_since_read(session));
     }
     match engine.write(session, writes).await {
-        Ok(()) => Ok(new_rows),
+        Ok(()) if olds.is_empty() => Ok(new_rows),
+        Ok(()) => {
+            // Foreign keys, after the statement's writes: its new rows'
+            // references, then what referenced its old keys.
+            if !table.foreign_keys.is_empty() {
+                fk::check_references(engine, session, table, &new_rows, Some(&olds), None).await?;
+            }
+            let changes: Vec<(Vec<Datum>, Option<Vec<Datum>>)> = olds
+                .into_iter()
+                .zip(new_rows.iter().cloned().map(Some))
+                .collect();
+            fk::referenced_rows_changed(engine, session, table, &changes).await?;
+            Ok(new_rows)
+        }
         Err(WriteError::Conflict(c)) => Err(update_conflict(table, c, &by_key)),
         Err(WriteError::Failed(e)) => Err(UpdateError::Pg(e)),
     }
