@@ -186,12 +186,69 @@ impl Table {
     }
 }
 
+/// A sequence. Its values come from a counter in the meta group
+/// (`seq/{key}`, see [`store::CatalogStore::nextval`]): the last value
+/// handed out is `base + counter`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    pub key: String,
+    pub base: i64,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cycle: bool,
+    /// smallint, integer or bigint.
+    pub data_type: SqlType,
+    /// The column a serial or identity column made it for: it goes with it.
+    pub owned_by: Option<(TableId, ColumnId)>,
+}
+
+/// A view: a stored query, planned where it is named.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct View {
+    pub schema: String,
+    pub name: String,
+    /// The SELECT, as SQL text.
+    pub query: String,
+    /// Output column names (the view's column list, or the query's).
+    pub columns: Vec<String>,
+    /// Tables and views the query reads (DROP of one is 2BP01).
+    pub depends_on: Vec<u32>,
+}
+
+/// Relations other than tables, in the same namespace as tables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Relation {
+    Sequence(Sequence),
+    View(View),
+}
+
+impl Relation {
+    pub fn schema(&self) -> &str {
+        match self {
+            Relation::Sequence(s) => &s.schema,
+            Relation::View(v) => &v.schema,
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Relation::Sequence(s) => &s.name,
+            Relation::View(v) => &v.name,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Catalog {
     pub version: u64,
     pub next_table_id: TableId,
     pub schemas: BTreeSet<String>,
     pub tables: BTreeMap<TableId, Table>,
+    /// Sequences and views, by id (ids shared with tables).
+    pub relations: BTreeMap<u32, Relation>,
 }
 
 impl Default for Catalog {
@@ -203,6 +260,7 @@ impl Default for Catalog {
             next_table_id: 1,
             schemas,
             tables: BTreeMap::new(),
+            relations: BTreeMap::new(),
         }
     }
 }
@@ -237,6 +295,39 @@ impl Catalog {
                 .iter()
                 .filter(move |f| f.ref_table == id)
                 .map(move |f| (t, f))
+        })
+    }
+    /// Whether a table, sequence or view of `schema` is called `name`.
+    pub fn relation_exists(&self, schema: &str, name: &str) -> bool {
+        self.table(schema, name).is_some()
+            || self
+                .relations
+                .values()
+                .any(|r| r.schema() == schema && r.name() == name)
+    }
+    /// The sequence or view `name` along the search path, with its id.
+    pub fn resolve_relation(
+        &self,
+        schema: Option<&str>,
+        name: &str,
+        search_path: &[String],
+    ) -> Option<(u32, &Relation)> {
+        let find = |s: &str| {
+            self.relations
+                .iter()
+                .find(|(_, r)| r.schema() == s && r.name() == name)
+                .map(|(id, r)| (*id, r))
+        };
+        match schema {
+            Some(s) => find(s),
+            None => search_path.iter().find_map(|s| find(s)),
+        }
+    }
+    /// The sequence whose counter is `key`.
+    pub fn sequence_by_key(&self, key: &str) -> Option<&Sequence> {
+        self.relations.values().find_map(|r| match r {
+            Relation::Sequence(s) if s.key == key => Some(s),
+            _ => None,
         })
     }
     pub fn tables_in(&self, schema: &str) -> impl Iterator<Item = &Table> {
@@ -293,6 +384,41 @@ impl Catalog {
                 }
                 None => {
                     out.tables.remove(&id);
+                }
+            }
+        }
+        let rel_ids: BTreeSet<u32> = base
+            .relations
+            .keys()
+            .chain(mine.relations.keys())
+            .copied()
+            .collect();
+        for id in rel_ids {
+            let (b, m) = (base.relations.get(&id), mine.relations.get(&id));
+            if b == m {
+                continue;
+            }
+            if onto.relations.get(&id) != b {
+                let name = b.or(m).map(|r| r.name().to_string()).unwrap_or_default();
+                return Err(conflict(format!("relation {name}")));
+            }
+            match m {
+                Some(r) => {
+                    if out
+                        .relations
+                        .iter()
+                        .any(|(o, x)| *o != id && x.schema() == r.schema() && x.name() == r.name())
+                        || out.table(r.schema(), r.name()).is_some()
+                    {
+                        return Err(PgError::new(
+                            codes::DUPLICATE_TABLE,
+                            format!("relation \"{}\" already exists", r.name()),
+                        ));
+                    }
+                    out.relations.insert(id, r.clone());
+                }
+                None => {
+                    out.relations.remove(&id);
                 }
             }
         }

@@ -204,32 +204,84 @@ impl CatalogStore {
             .collect())
     }
 
-    /// Next value of a named sequence (1, 2, 3, ...).
-    pub async fn nextval(&self, seq: &str) -> PgResult<i64> {
+    /// Next value of the sequence whose counter is `key`: by its
+    /// definition in the catalog (CREATE SEQUENCE, serial and identity
+    /// columns), else 1, 2, 3, ... (hidden row ids).
+    pub async fn nextval(&self, key: &str) -> PgResult<i64> {
+        match self.current().sequence_by_key(key).cloned() {
+            Some(seq) => self.next_of(&seq).await,
+            None => self.step(key, 1, SEQUENCE_BLOCK).await,
+        }
+    }
+
+    /// Next value of `seq`: its counter stepped by its increment, checked
+    /// against its bounds (2200H past them, or around again with CYCLE).
+    pub async fn next_of(&self, seq: &super::Sequence) -> PgResult<i64> {
+        // A cycling sequence takes one value at a time, so the wrap is exact.
+        let block = if seq.cycle { 1 } else { SEQUENCE_BLOCK };
+        let c = self.step(&seq.key, seq.increment, block).await?;
+        let v = seq.base.saturating_add(c);
+        if v <= seq.max && v >= seq.min {
+            return Ok(v);
+        }
+        let (word, bound) = if seq.increment > 0 {
+            ("maximum", seq.max)
+        } else {
+            ("minimum", seq.min)
+        };
+        if !seq.cycle {
+            return Err(PgError::new(
+                "2200H",
+                format!(
+                    "nextval: reached {word} value of sequence \"{}\" ({bound})",
+                    seq.name
+                ),
+            ));
+        }
+        let wrapped = if seq.increment > 0 { seq.min } else { seq.max };
+        self.set_counter(&seq.key, wrapped - seq.base).await?;
+        Ok(wrapped)
+    }
+
+    /// The counter `key` stepped by `by`: values are taken from the meta
+    /// group `block` steps at a time and handed out from memory.
+    async fn step(&self, key: &str, by: i64, block: i64) -> PgResult<i64> {
         let mut seqs = self.sequences.lock().await;
-        if let Some((next, end)) = seqs.get_mut(seq) {
-            if *next < *end {
-                *next += 1;
-                return Ok(*next - 1);
+        if let Some((last, left)) = seqs.get_mut(key) {
+            if *left > 0 {
+                *last += by;
+                *left -= 1;
+                return Ok(*last);
             }
         }
-        let key = format!("seq/{seq}").into_bytes();
         let cmd = Command::new(vec![Op::Incr {
-            key,
-            by: SEQUENCE_BLOCK,
+            key: format!("seq/{key}").into_bytes(),
+            by: by.saturating_mul(block),
         }]);
         match self.node.meta.propose(cmd).await? {
             CommandResult::Applied { counters } => {
-                let end = counters[0] + 1;
-                let start = end - SEQUENCE_BLOCK;
-                seqs.insert(seq.to_string(), (start + 1, end));
-                Ok(start)
+                let first = counters[0] - by * (block - 1);
+                seqs.insert(key.to_string(), (first, block - 1));
+                Ok(first)
             }
             _ => Err(PgError::new(
                 codes::INTERNAL_ERROR,
                 "sequence update failed",
             )),
         }
+    }
+
+    /// Set counter `key` (setval, RESTART): values this node had taken
+    /// ahead are dropped.
+    pub async fn set_counter(&self, key: &str, value: i64) -> PgResult<()> {
+        let mut seqs = self.sequences.lock().await;
+        seqs.remove(key);
+        let cmd = Command::new(vec![Op::Put {
+            key: format!("seq/{key}").into_bytes(),
+            value: value.to_be_bytes().to_vec(),
+        }]);
+        self.node.meta.propose(cmd).await?;
+        Ok(())
     }
 }
 

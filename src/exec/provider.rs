@@ -47,6 +47,17 @@ static EXPR_PARSER: LazyLock<SessionContext> = LazyLock::new(SessionContext::new
 /// call this to reject a default that does not parse, so planning can rely on it.
 pub fn default_expr(sql: &str, ty: &crate::types::SqlType) -> PgResult<Expr> {
     let empty = DFSchema::empty();
+    // nextval('s'): the write path fills the column from its sequence
+    // (Column::sequence), as for serial columns.
+    if sql
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("nextval(")
+    {
+        let null = ScalarValue::try_from(&ty.arrow_type())
+            .map_err(|e| crate::error::PgError::internal(e.to_string()))?;
+        return Ok(Expr::Literal(null, None));
+    }
     let parsed = EXPR_PARSER.parse_sql_expr(sql, &empty).map_err(|e| {
         crate::error::PgError::new(
             crate::error::codes::SYNTAX_ERROR,

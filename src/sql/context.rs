@@ -39,7 +39,13 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     ctx.register_catalog(CATALOG_NAME, grape.clone());
     functions::register(&ctx, &database, user, "public");
     functions::register_regtype(&ctx);
-    Session::new(ctx, knn, grape, user, startup)
+    let session = Session::new(ctx, knn, grape, user, startup);
+    super::sequences::register(
+        &session.ctx,
+        engine.catalog.clone(),
+        session.sequences.clone(),
+    );
+    session
 }
 
 /// A DataFusion context with GrapeDB's planners and functions.

@@ -93,6 +93,7 @@ impl Engine {
             ));
         }
         txn::check_writable(session, &stmt)?;
+        session.refresh_sequences();
         match stmt {
             Statement::Query(_) => self.query(session, stmt, &unbound).await,
             Statement::Explain { .. } => self.explain(session, stmt).await,
@@ -135,6 +136,7 @@ impl Engine {
             }
             Statement::ShowVariables { .. } => self.show(session, &[]),
             s @ (Statement::CreateTable(_)
+            | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. }
             | Statement::Drop { .. }
             | Statement::AlterTable(_)

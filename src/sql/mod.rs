@@ -22,6 +22,7 @@ pub mod params;
 pub mod parse;
 mod query;
 pub mod rewrite;
+pub mod sequences;
 pub mod session;
 pub mod settings;
 pub mod timestamps;

@@ -16,6 +16,40 @@ pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
     parse_statements(sql).map_err(|e| parser_error(&e, sql))
 }
 
+/// A name given as text (`nextval('s')`, `'public."My Seq"'::regclass`):
+/// its dot-separated parts, unquoted ones folded to lower case.
+pub fn split_qualified(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '.' if !quoted => {
+                parts.push(if was_quoted {
+                    cur.clone()
+                } else {
+                    cur.to_lowercase()
+                });
+                cur.clear();
+                was_quoted = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    parts.push(if was_quoted { cur } else { cur.to_lowercase() });
+    parts
+}
+
 /// An expression kept as SQL text (a DEFAULT, a CHECK, a generation
 /// expression), read with the same operators as statements.
 pub fn parse_expr(sql: &str) -> PgResult<Expr> {
@@ -39,10 +73,123 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let tokens = Tokenizer::new(&dialect, sql)
         .with_unescape(true)
         .tokenize_with_location()?;
-    let tokens = vector::reindex_calls(vector::generic_operators(unlogged(tokens)));
+    let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(unlogged(
+        tokens,
+    ))));
     Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
         .parse_statements()
+}
+
+/// Sequence options in the order sqlparser reads them. PostgreSQL takes
+/// them in any order (pg_dump writes START before INCREMENT); sqlparser
+/// only as INCREMENT, MINVALUE, MAXVALUE, START, CACHE, CYCLE. Applies to
+/// `CREATE SEQUENCE` and an identity column's `(...)`.
+fn sequence_options(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+    let rank = |i: usize| -> Option<usize> {
+        let t = &tokens[i];
+        let next = tokens[i + 1..]
+            .iter()
+            .find(|t| !matches!(t.token, Token::Whitespace(_)));
+        Some(match () {
+            _ if word(t, Keyword::INCREMENT) => 0,
+            _ if word(t, Keyword::MINVALUE) => 1,
+            _ if word(t, Keyword::MAXVALUE) => 2,
+            _ if word(t, Keyword::START) => 3,
+            _ if word(t, Keyword::CACHE) => 4,
+            _ if word(t, Keyword::CYCLE) => 5,
+            _ if word(t, Keyword::NO) => match next {
+                Some(n) if word(n, Keyword::MINVALUE) => 1,
+                Some(n) if word(n, Keyword::MAXVALUE) => 2,
+                Some(n) if word(n, Keyword::CYCLE) => 5,
+                _ => return None,
+            },
+            _ => return None,
+        })
+    };
+    // Regions of options: after CREATE ... SEQUENCE up to `;` or OWNED,
+    // and inside the parentheses after IDENTITY.
+    let mut regions = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if word(t, Keyword::SEQUENCE) || word(t, Keyword::IDENTITY) {
+            let identity = word(t, Keyword::IDENTITY);
+            let mut j = i + 1;
+            let mut depth = 0i32;
+            let mut start = None;
+            while j < tokens.len() {
+                match &tokens[j].token {
+                    Token::SemiColon => break,
+                    Token::LParen => {
+                        depth += 1;
+                        if identity && depth == 1 {
+                            start = Some(j + 1);
+                        }
+                    }
+                    Token::RParen => {
+                        depth -= 1;
+                        if identity && depth <= 0 {
+                            break;
+                        }
+                    }
+                    Token::Word(w) if w.keyword == Keyword::OWNED => break,
+                    _ if !identity && start.is_none() && rank(j).is_some() => start = Some(j),
+                    _ => {}
+                }
+                if identity
+                    && depth == 0
+                    && !matches!(tokens[j].token, Token::Whitespace(_) | Token::LParen)
+                {
+                    break; // IDENTITY without options
+                }
+                j += 1;
+            }
+            if let Some(st) = start {
+                if st < j {
+                    regions.push((st, j));
+                }
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    if regions.is_empty() {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut at = 0;
+    for (st, end) in regions {
+        out.extend_from_slice(&tokens[at..st]);
+        let mut clauses: Vec<(usize, Vec<TokenWithSpan>)> = Vec::new();
+        // After NO, its MINVALUE/MAXVALUE/CYCLE belongs to the same clause.
+        let mut after_no = false;
+        for k in st..end {
+            let t = &tokens[k];
+            match rank(k) {
+                Some(r) if !after_no => clauses.push((r, vec![t.clone()])),
+                _ => match clauses.last_mut() {
+                    Some((_, c)) => c.push(t.clone()),
+                    None => out.push(t.clone()),
+                },
+            }
+            if !matches!(t.token, Token::Whitespace(_)) {
+                after_no = word(t, Keyword::NO);
+            }
+        }
+        clauses.sort_by_key(|(r, _)| *r);
+        for (_, c) in clauses {
+            out.extend(c);
+            out.push(TokenWithSpan::wrap(Token::Whitespace(
+                datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
+            )));
+        }
+        at = end;
+    }
+    out.extend_from_slice(&tokens[at..]);
+    out
 }
 
 /// `CREATE UNLOGGED TABLE` is `CREATE TABLE`: every table here is written

@@ -157,6 +157,9 @@ pub struct Session {
     /// placeholders for the direct KNN path (see `params::Param::Vector`);
     /// taken by `Engine::execute`.
     pub unbound: Vec<Unbound>,
+    /// What the sequence functions see of the session (refreshed before
+    /// each statement) and remember for it (`currval`, `lastval`).
+    pub sequences: crate::sql::sequences::SharedSequenceState,
 }
 
 impl Session {
@@ -190,9 +193,18 @@ impl Session {
             committing: Default::default(),
             interrupt: Default::default(),
             unbound: Vec::new(),
+            sequences: Default::default(),
         };
         let _ = s.apply_side_effects("timezone");
         s
+    }
+
+    /// Show the sequence functions the catalog and search path of the
+    /// statement about to run.
+    pub fn refresh_sequences(&self) {
+        let mut st = self.sequences.lock();
+        st.catalog = self.catalog();
+        st.search_path = self.search_path();
     }
 
     pub fn get(&self, name: &str) -> PgResult<String> {

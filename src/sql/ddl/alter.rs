@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::common::*;
 use super::constraint::*;
+use super::sequence::{bind_nextval_default, own_sequences};
 use crate::catalog::Table;
 use crate::encoding::table_prefix;
 use crate::error::{PgError, PgResult, codes};
@@ -47,6 +48,7 @@ pub(super) async fn alter_table(
                 unique,
                 checks,
                 fks,
+                seq_options,
             } = column_from_def(tid, table.next_column_id, &column_def)?;
             if pk || unique {
                 return Err(PgError::unsupported(
@@ -74,7 +76,8 @@ pub(super) async fn alter_table(
                 let mut c = col.clone();
                 c.not_null = false; // enforced below once existing rows are filled
                 t.columns.push(c);
-                Ok(())
+                let t = t.clone();
+                own_sequences(cat, &t, &[(col.id, seq_options.clone())])
             })
             .await?;
             // A generated column is computed by rewriting every row.
@@ -302,13 +305,34 @@ pub(super) async fn alter_table(
                 AlterColumnOperation::DropDefault => {}
                 other => return Err(PgError::unsupported(format!("ALTER COLUMN {other}"))),
             }
+            // A nextval('s') default makes the column take values from s.
+            let mut bound = col.clone();
+            if let AlterColumnOperation::SetDefault { value } = &op {
+                bound.default = Some(value.to_string());
+                bound.sequence = None;
+                bind_nextval_default(&session.catalog(), &session.search_path(), &mut bound)?;
+            }
+            let owned = session.catalog().relations.values().any(|r| {
+                matches!(r, crate::catalog::Relation::Sequence(s) if s.owned_by == Some((tid, col.id)))
+            });
             change(engine, session, |cat| {
                 let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
+                if !owned
+                    && matches!(
+                        op,
+                        AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault
+                    )
+                {
+                    c.sequence = bound
+                        .sequence
+                        .clone()
+                        .filter(|_| matches!(op, AlterColumnOperation::SetDefault { .. }));
+                }
                 match &op {
                     AlterColumnOperation::SetNotNull => c.not_null = true,
                     AlterColumnOperation::DropNotNull => c.not_null = false,
                     AlterColumnOperation::SetDefault { value } => {
-                        c.default = Some(value.to_string())
+                        c.default = Some(value.to_string());
                     }
                     AlterColumnOperation::DropDefault => c.default = None,
                     _ => {}

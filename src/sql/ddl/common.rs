@@ -34,6 +34,8 @@ pub(super) struct ColumnSpec {
     pub checks: Vec<(Option<String>, String)>,
     /// REFERENCES clauses.
     pub fks: Vec<datafusion::sql::sqlparser::ast::ForeignKeyConstraint>,
+    /// An identity column's sequence options.
+    pub seq_options: Vec<datafusion::sql::sqlparser::ast::SequenceOptions>,
 }
 
 /// Build a column from its definition.
@@ -62,6 +64,7 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
     let (mut pk, mut unique) = (false, false);
     let mut checks = Vec::new();
     let mut fks = Vec::new();
+    let mut seq_options = Vec::new();
     for opt in &def.options {
         match &opt.option {
             ColumnOption::NotNull => col.not_null = true,
@@ -94,8 +97,10 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
             ColumnOption::Generated {
                 generated_as,
                 generation_expr: None,
+                sequence_options,
                 ..
             } => {
+                seq_options = sequence_options.clone().unwrap_or_default();
                 if !matches!(col.ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8) {
                     return Err(PgError::new(
                         codes::DATATYPE_MISMATCH,
@@ -115,6 +120,7 @@ pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResu
         unique,
         checks,
         fks,
+        seq_options,
     })
 }
 

@@ -11,6 +11,7 @@ mod build;
 mod common;
 mod constraint;
 mod index;
+mod sequence;
 mod table;
 pub mod vector_index;
 
@@ -73,6 +74,23 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             Ok(Output::Command("CREATE SCHEMA".into()))
         }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
+        Statement::CreateSequence {
+            if_not_exists,
+            name,
+            data_type,
+            sequence_options,
+            ..
+        } => {
+            sequence::create_sequence(
+                engine,
+                session,
+                &name,
+                if_not_exists,
+                data_type.as_ref(),
+                &sequence_options,
+            )
+            .await
+        }
         Statement::Drop {
             object_type,
             if_exists,
@@ -139,6 +157,9 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                         }
                     }
                     Ok(Output::Command("DROP SCHEMA".into()))
+                }
+                ObjectType::Sequence => {
+                    sequence::drop_sequence(engine, session, &names, if_exists).await
                 }
                 ObjectType::Index => {
                     for n in &names {

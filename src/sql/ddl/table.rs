@@ -4,6 +4,7 @@ use datafusion::sql::sqlparser::ast::{CreateTable, TableConstraint};
 
 use super::common::*;
 use super::constraint::{new_check, new_foreign_key, validate_rules};
+use super::sequence::{bind_nextval_default, own_sequences};
 use crate::catalog::{Catalog, Column, Index, Table};
 use crate::error::{Notice, PgError, PgResult, codes};
 use crate::sql::session::Session;
@@ -43,6 +44,7 @@ pub(super) async fn create_table(
         // CHECKs in the order PostgreSQL names them: columns' first.
         let mut check_defs: Vec<(Option<String>, String)> = Vec::new();
         let mut fk_defs = Vec::new();
+        let mut seq_defs = Vec::new();
         for (i, def) in ct.columns.iter().enumerate() {
             let ColumnSpec {
                 col,
@@ -50,7 +52,9 @@ pub(super) async fn create_table(
                 unique,
                 checks,
                 fks,
+                seq_options,
             } = column_from_def(id, i as u32 + 1, def)?;
+            seq_defs.push((col.id, seq_options));
             check_defs.extend(checks);
             fk_defs.extend(fks.into_iter().map(|f| (f, vec![col.name.clone()])));
             if columns.iter().any(|c| c.name == col.name) {
@@ -180,6 +184,10 @@ pub(super) async fn create_table(
             let fk = new_foreign_key(cat, &search_path, &table, def, local, &taken)?;
             table.foreign_keys.push(fk);
         }
+        for c in &mut table.columns {
+            bind_nextval_default(cat, &search_path, c)?;
+        }
+        own_sequences(cat, &table, &seq_defs)?;
         cat.tables.insert(id, table);
         Ok(true)
     })
@@ -258,6 +266,10 @@ pub(super) async fn drop_table(
     let prefixes = table_prefixes(&table);
     change_and_purge(engine, session, |cat| {
         cat.tables.remove(&table.id);
+        // Sequences of its serial and identity columns go with it.
+        cat.relations.retain(|_, r| {
+            !matches!(r, crate::catalog::Relation::Sequence(s) if s.owned_by.is_some_and(|(t, _)| t == table.id))
+        });
         for (tid, _, fk) in &deps {
             if let Some(t) = cat.tables.get_mut(tid) {
                 t.foreign_keys.retain(|f| &f.name != fk);

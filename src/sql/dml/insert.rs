@@ -113,6 +113,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
                 if row[i].is_null() {
                     if let Some(seq) = &c.sequence {
                         let v = engine.catalog.nextval(seq).await?;
+                        session.sequences.lock().took(seq, v);
                         row[i] = match c.ty {
                             crate::types::SqlType::Int2 => Datum::I16(v as i16),
                             crate::types::SqlType::Int4 => Datum::I32(v as i32),
@@ -330,6 +331,7 @@ pub async fn plain_insert(
             if row[i].is_null() {
                 if let Some(seq) = &c.sequence {
                     let v = engine.catalog.nextval(seq).await?;
+                    session.sequences.lock().took(seq, v);
                     row[i] = match c.ty {
                         crate::types::SqlType::Int2 => Datum::I16(v as i16),
                         crate::types::SqlType::Int4 => Datum::I32(v as i32),

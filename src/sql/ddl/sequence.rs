@@ -1,0 +1,273 @@
+//! CREATE SEQUENCE and DROP SEQUENCE; the sequences serial and identity
+//! columns own; `DEFAULT nextval('s')` bound to its sequence.
+
+use datafusion::sql::sqlparser::ast::{DataType, Expr, ObjectName, SequenceOptions};
+
+use super::common::*;
+use crate::catalog::{Catalog, Column, Relation, Sequence, Table};
+use crate::error::{Notice, PgError, PgResult, codes};
+use crate::sql::session::Session;
+use crate::sql::{Engine, Output, object_parts};
+use crate::types::SqlType;
+
+fn invalid(msg: String) -> PgError {
+    PgError::new(codes::INVALID_PARAMETER_VALUE, msg)
+}
+
+fn number(e: &Expr) -> PgResult<i64> {
+    let text = e.to_string().replace(' ', "");
+    text.parse::<i64>()
+        .map_err(|_| PgError::syntax(format!("invalid sequence option value {text}")))
+}
+
+/// The bounds of a sequence's type.
+fn type_range(ty: &SqlType) -> (i64, i64) {
+    match ty {
+        SqlType::Int2 => (i16::MIN as i64, i16::MAX as i64),
+        SqlType::Int4 => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// A sequence from its options, with PostgreSQL's defaults and checks.
+pub(super) fn sequence_from_options(
+    schema: &str,
+    name: &str,
+    key: String,
+    ty: SqlType,
+    options: &[SequenceOptions],
+) -> PgResult<Sequence> {
+    if !matches!(ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8) {
+        return Err(invalid(
+            "sequence type must be smallint, integer, or bigint".into(),
+        ));
+    }
+    let (lo, hi) = type_range(&ty);
+    let (mut inc, mut min, mut max, mut start, mut cycle) = (1i64, None, None, None, false);
+    for o in options {
+        match o {
+            SequenceOptions::IncrementBy(e, _) => inc = number(e)?,
+            SequenceOptions::MinValue(e) => min = e.as_ref().map(number).transpose()?,
+            SequenceOptions::MaxValue(e) => max = e.as_ref().map(number).transpose()?,
+            SequenceOptions::StartWith(e, _) => start = Some(number(e)?),
+            SequenceOptions::Cache(e) => {
+                if number(e)? < 1 {
+                    return Err(invalid(format!(
+                        "CACHE ({}) must be greater than zero",
+                        number(e)?
+                    )));
+                }
+            }
+            // sqlparser's flag is the NO of NO CYCLE.
+            SequenceOptions::Cycle(no) => cycle = !*no,
+        }
+    }
+    if inc == 0 {
+        return Err(invalid("INCREMENT must not be zero".into()));
+    }
+    let min = min.unwrap_or(if inc > 0 { 1 } else { lo });
+    let max = max.unwrap_or(if inc > 0 { hi } else { -1 });
+    if min < lo || max > hi {
+        return Err(invalid(format!(
+            "{} value out of range for sequence data type {}",
+            if min < lo { "MINVALUE" } else { "MAXVALUE" },
+            ty.pg_name()
+        )));
+    }
+    if min >= max {
+        return Err(invalid(format!(
+            "MINVALUE ({min}) must be less than MAXVALUE ({max})"
+        )));
+    }
+    let start = start.unwrap_or(if inc > 0 { min } else { max });
+    if start < min {
+        return Err(invalid(format!(
+            "START value ({start}) cannot be less than MINVALUE ({min})"
+        )));
+    }
+    if start > max {
+        return Err(invalid(format!(
+            "START value ({start}) cannot be greater than MAXVALUE ({max})"
+        )));
+    }
+    Ok(Sequence {
+        schema: schema.to_string(),
+        name: name.to_string(),
+        key,
+        base: start - inc,
+        start,
+        increment: inc,
+        min,
+        max,
+        cycle,
+        data_type: ty,
+        owned_by: None,
+    })
+}
+
+fn exists_error(name: &str) -> PgError {
+    PgError::new(
+        codes::DUPLICATE_TABLE,
+        format!("relation \"{name}\" already exists"),
+    )
+}
+
+pub(super) async fn create_sequence(
+    engine: &Engine,
+    session: &mut Session,
+    name: &ObjectName,
+    if_not_exists: bool,
+    data_type: Option<&DataType>,
+    options: &[SequenceOptions],
+) -> PgResult<Output> {
+    let (schema, name) = split_name(session, &object_parts(name))?;
+    let ty = match data_type {
+        Some(dt) => SqlType::from_ast(dt)?.0,
+        None => SqlType::Int8,
+    };
+    let created = change(engine, session, |cat| {
+        if cat.relation_exists(&schema, &name) {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(exists_error(&name));
+        }
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        let seq = sequence_from_options(&schema, &name, format!("s{id}"), ty, options)?;
+        cat.relations.insert(id, Relation::Sequence(seq));
+        Ok(true)
+    })
+    .await?;
+    if !created {
+        session.notices.push(Notice::notice(
+            codes::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists, skipping"),
+        ));
+    }
+    Ok(Output::Command("CREATE SEQUENCE".into()))
+}
+
+pub(super) async fn drop_sequence(
+    engine: &Engine,
+    session: &mut Session,
+    names: &[ObjectName],
+    if_exists: bool,
+) -> PgResult<Output> {
+    let search_path = session.search_path();
+    for n in names {
+        let parts = object_parts(n);
+        let (schema, name) = match parts.as_slice() {
+            [n] => (None, n.clone()),
+            [s, n] | [_, s, n] => (Some(s.clone()), n.clone()),
+            _ => return Err(PgError::syntax("improper qualified name")),
+        };
+        let mut skipped = false;
+        change(engine, session, |cat| {
+            let found = match cat.resolve_relation(schema.as_deref(), &name, &search_path) {
+                Some((id, Relation::Sequence(s))) => Some((id, s.clone())),
+                _ => None,
+            };
+            let Some((id, seq)) = found else {
+                if if_exists {
+                    skipped = true;
+                    return Ok(());
+                }
+                return Err(PgError::undefined_table(&name));
+            };
+            if let Some((t, c)) = users(cat, &seq).next() {
+                return Err(PgError::new(
+                    codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                    format!("cannot drop sequence {name} because other objects depend on it"),
+                )
+                .with_detail(format!(
+                    "default value for column {} of table {} depends on sequence {name}",
+                    c.name, t.name
+                ))
+                .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+            }
+            cat.relations.remove(&id);
+            Ok(())
+        })
+        .await?;
+        if skipped {
+            session.notices.push(Notice::notice(
+                codes::SUCCESSFUL_COMPLETION,
+                format!("sequence \"{name}\" does not exist, skipping"),
+            ));
+        }
+    }
+    Ok(Output::Command("DROP SEQUENCE".into()))
+}
+
+/// Columns that take their values from `seq` (and the tables they are in).
+fn users<'a>(cat: &'a Catalog, seq: &'a Sequence) -> impl Iterator<Item = (&'a Table, &'a Column)> {
+    cat.tables.values().flat_map(move |t| {
+        t.columns
+            .iter()
+            .filter(move |c| c.sequence.as_deref() == Some(seq.key.as_str()))
+            .filter(move |c| seq.owned_by != Some((t.id, c.id)))
+            .map(move |c| (t, c))
+    })
+}
+
+/// The sequence each serial or identity column of `table` takes its
+/// values from, named `table_column_seq` as PostgreSQL names it.
+pub(super) fn own_sequences(
+    cat: &mut Catalog,
+    table: &Table,
+    options: &[(u32, Vec<SequenceOptions>)],
+) -> PgResult<()> {
+    for c in &table.columns {
+        let Some(key) = &c.sequence else { continue };
+        if cat.sequence_by_key(key).is_some() {
+            continue; // a DEFAULT nextval('s') of another sequence
+        }
+        let opts = options
+            .iter()
+            .find(|(id, _)| *id == c.id)
+            .map(|(_, o)| o.as_slice())
+            .unwrap_or(&[]);
+        let base = format!("{}_{}_seq", table.name, c.name);
+        let mut name = base.clone();
+        let mut n = 0;
+        while cat.relation_exists(&table.schema, &name) {
+            n += 1;
+            name = format!("{base}{n}");
+        }
+        let mut seq = sequence_from_options(&table.schema, &name, key.clone(), c.ty.clone(), opts)?;
+        seq.owned_by = Some((table.id, c.id));
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        cat.relations.insert(id, Relation::Sequence(seq));
+    }
+    Ok(())
+}
+
+/// A `DEFAULT nextval('s')`: the column takes its values from sequence
+/// `s` as a serial column does (the name must exist: 42P01).
+pub(super) fn bind_nextval_default(
+    cat: &Catalog,
+    search_path: &[String],
+    col: &mut Column,
+) -> PgResult<()> {
+    let Some(name) = col.default.as_deref().and_then(nextval_target) else {
+        return Ok(());
+    };
+    let seq = crate::sql::sequences::resolve(cat, search_path, &name)?;
+    col.sequence = Some(seq.key);
+    Ok(())
+}
+
+/// The sequence name of a `nextval('name'[::regclass])` default.
+pub fn nextval_target(default: &str) -> Option<String> {
+    let expr = crate::sql::parse::parse_expr(default).ok()?;
+    let Expr::Function(f) = expr else { return None };
+    if !f.name.to_string().eq_ignore_ascii_case("nextval") {
+        return None;
+    }
+    let arg = f.args.to_string();
+    let start = arg.find('\'')?;
+    let end = arg.rfind('\'')?;
+    (end > start).then(|| arg[start + 1..end].replace("''", "'"))
+}
