@@ -27,6 +27,7 @@ pub struct Engine {
 impl Engine {
     /// Plan a statement with DataFusion.
     pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
+        rewrite::views::expand(&mut stmt, &session.catalog(), &session.search_path())?;
         rewrite::for_planning(&mut stmt)?;
         let state = session.ctx.state();
 

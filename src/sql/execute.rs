@@ -18,6 +18,19 @@ use super::settings::{description, display_name};
 use super::{copy, ddl, dml, txn, vector};
 use crate::error::{PgError, PgResult, codes};
 
+fn has_into(q: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    matches!(q.body.as_ref(), datafusion::sql::sqlparser::ast::SetExpr::Select(s) if s.into.is_some())
+}
+
+/// The table of a `SELECT ... INTO t`, taken out of the query.
+fn into_table(q: &mut datafusion::sql::sqlparser::ast::Query) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    match q.body.as_mut() {
+        SetExpr::Select(s) => s.into.take().map(|i| i.name.to_string()),
+        _ => None,
+    }
+}
+
 impl Engine {
     /// Run one statement in a session.
     pub async fn execute(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
@@ -95,6 +108,16 @@ impl Engine {
         txn::check_writable(session, &stmt)?;
         session.refresh_sequences();
         match stmt {
+            Statement::Query(q) if has_into(&q) => {
+                // SELECT ... INTO t: CREATE TABLE t AS SELECT ...
+                let mut q2 = q.clone();
+                let target = into_table(&mut q2).expect("checked");
+                let sql = format!("CREATE TABLE {target} AS {q2}");
+                let stmt = super::parse(&sql)?
+                    .pop()
+                    .ok_or_else(|| PgError::internal("empty CREATE TABLE AS"))?;
+                ddl::execute(self, session, stmt).await
+            }
             Statement::Query(_) => self.query(session, stmt, &unbound).await,
             Statement::Explain { .. } => self.explain(session, stmt).await,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
@@ -137,6 +160,7 @@ impl Engine {
             Statement::ShowVariables { .. } => self.show(session, &[]),
             s @ (Statement::CreateTable(_)
             | Statement::CreateSequence { .. }
+            | Statement::CreateView(_)
             | Statement::CreateSchema { .. }
             | Statement::Drop { .. }
             | Statement::AlterTable(_)

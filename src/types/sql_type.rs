@@ -190,6 +190,53 @@ impl SqlType {
         }
     }
 
+    /// The column type of a query's result field (CREATE TABLE AS, views):
+    /// the SQL type its metadata names, else the Arrow type's.
+    pub fn from_field(f: &Field) -> Option<SqlType> {
+        if let Some(k) = crate::types::vector_arrow::field_kind(f) {
+            use crate::vector::Kind;
+            return Some(match k {
+                Kind::Vector => SqlType::Vector(None),
+                Kind::HalfVec => SqlType::HalfVec(None),
+                Kind::SparseVec => SqlType::SparseVec(None),
+                Kind::Bit => SqlType::VarBit(None),
+            });
+        }
+        match f.metadata().get(PG_TYPE_KEY).map(String::as_str) {
+            Some("varchar") => return Some(SqlType::Varchar(None)),
+            Some("bpchar") => return Some(SqlType::Char(None)),
+            Some("json") => return Some(SqlType::Json),
+            Some("jsonb") => return Some(SqlType::Jsonb),
+            Some("uuid") => return Some(SqlType::Uuid),
+            _ => {}
+        }
+        Some(match f.data_type() {
+            DataType::Boolean => SqlType::Bool,
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => SqlType::Int2,
+            DataType::Int32 | DataType::UInt16 => SqlType::Int4,
+            DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Int8,
+            DataType::Float16 | DataType::Float32 => SqlType::Float4,
+            DataType::Float64 => SqlType::Float8,
+            DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => SqlType::Numeric {
+                precision: None,
+                scale: Some(*s),
+            },
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+                SqlType::Text
+            }
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => SqlType::Bytea,
+            DataType::Date32 | DataType::Date64 => SqlType::Date,
+            DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
+            DataType::Timestamp(_, None) => SqlType::Timestamp,
+            DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
+            DataType::Interval(_) | DataType::Duration(_) => SqlType::Interval,
+            DataType::List(item) | DataType::LargeList(item) => {
+                SqlType::Array(Box::new(SqlType::from_field(item)?))
+            }
+            _ => return None,
+        })
+    }
+
     /// The type's name as PostgreSQL prints it (format_type).
     pub fn pg_name(&self) -> String {
         match self {

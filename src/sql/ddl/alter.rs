@@ -16,6 +16,23 @@ use crate::sql::session::Session;
 use crate::sql::{Engine, object_parts};
 use crate::types::text::quote_ident;
 
+/// Views that read table `tid` follow a rename of it or of its columns.
+fn rename_in_views(
+    cat: &mut crate::catalog::Catalog,
+    tid: u32,
+    relation: Option<(&str, &str)>,
+    column: Option<(&str, &str)>,
+) -> PgResult<()> {
+    for r in cat.relations.values_mut() {
+        if let crate::catalog::Relation::View(v) = r {
+            if v.depends_on.contains(&tid) {
+                v.query = crate::sql::rewrite::views::renamed(v, relation, column)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn alter_table(
     engine: &Engine,
     session: &mut Session,
@@ -196,6 +213,28 @@ pub(super) async fn alter_table(
                     ))
                     .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                 }
+                if let Some(v) = cat.relations.values().find_map(|r| match r {
+                    crate::catalog::Relation::View(v)
+                        if v.depends_on.contains(&tid)
+                            && crate::sql::rewrite::views::reads_column(v, &n) =>
+                    {
+                        Some(v)
+                    }
+                    _ => None,
+                }) {
+                    return Err(PgError::new(
+                        codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!(
+                            "cannot drop column {n} of table {} because other objects depend on it",
+                            table.name
+                        ),
+                    )
+                    .with_detail(format!(
+                        "view {} depends on column {n} of table {}",
+                        v.name, table.name
+                    ))
+                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                }
                 let dropped_idx: Vec<u32> = table
                     .indexes
                     .iter()
@@ -246,7 +285,7 @@ pub(super) async fn alter_table(
                         c.generated = Some(rename_column_in(g, &old, &new)?);
                     }
                 }
-                Ok(())
+                rename_in_views(cat, tid, None, Some((&old, &new)))
             })
             .await
         }
@@ -264,7 +303,7 @@ pub(super) async fn alter_table(
                     ));
                 }
                 table_mut(cat, tid, &table.name)?.name = n.clone();
-                Ok(())
+                rename_in_views(cat, tid, Some((&table.name, &n)), None)
             })
             .await
         }

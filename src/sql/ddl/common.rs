@@ -286,3 +286,25 @@ pub(super) async fn lock_for_ddl(
 ) -> PgResult<Arc<Table>> {
     crate::sql::dml::lock_table(engine, session, parts, LockMode::AccessExclusive).await
 }
+
+/// PostgreSQL's notice for what a DROP ... CASCADE also drops.
+pub(super) fn cascade_notice(objects: Vec<String>) -> crate::error::Notice {
+    if let [one] = objects.as_slice() {
+        return crate::error::Notice::notice(
+            codes::SUCCESSFUL_COMPLETION,
+            format!("drop cascades to {one}"),
+        );
+    }
+    let mut n = crate::error::Notice::notice(
+        codes::SUCCESSFUL_COMPLETION,
+        format!("drop cascades to {} other objects", objects.len()),
+    );
+    n.detail = Some(
+        objects
+            .iter()
+            .map(|o| format!("drop cascades to {o}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    n
+}

@@ -14,6 +14,7 @@ mod index;
 mod sequence;
 mod table;
 pub mod vector_index;
+mod view;
 
 use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
 
@@ -73,7 +74,11 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             }
             Ok(Output::Command("CREATE SCHEMA".into()))
         }
+        Statement::CreateTable(ct) if ct.query.is_some() => {
+            view::create_table_as(engine, session, ct).await
+        }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
+        Statement::CreateView(cv) => view::create_view(engine, session, cv).await,
         Statement::CreateSequence {
             if_not_exists,
             name,
@@ -157,6 +162,9 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                         }
                     }
                     Ok(Output::Command("DROP SCHEMA".into()))
+                }
+                ObjectType::View => {
+                    view::drop_view(engine, session, &names, if_exists, cascade).await
                 }
                 ObjectType::Sequence => {
                     sequence::drop_sequence(engine, session, &names, if_exists).await

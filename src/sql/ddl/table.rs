@@ -15,9 +15,6 @@ pub(super) async fn create_table(
     session: &mut Session,
     ct: CreateTable,
 ) -> PgResult<Output> {
-    if ct.query.is_some() {
-        return Err(PgError::unsupported("CREATE TABLE AS"));
-    }
     let (schema, name) = split_name(session, &object_parts(&ct.name))?;
     let search_path = session.search_path();
     let created = change(engine, session, |cat: &mut Catalog| {
@@ -214,6 +211,24 @@ pub(super) async fn drop_table(
     cascade: bool,
     dropping: &[u32],
 ) -> PgResult<()> {
+    let name_ref = datafusion::sql::sqlparser::ast::ObjectName::from(
+        parts
+            .iter()
+            .map(|p| datafusion::sql::sqlparser::ast::Ident::with_quote('"', p.clone()))
+            .collect::<Vec<_>>(),
+    );
+    if crate::sql::rewrite::views::view_named(&session.catalog(), &session.search_path(), &name_ref)
+        .is_some()
+    {
+        return Err(PgError::new(
+            codes::WRONG_OBJECT_TYPE,
+            format!(
+                "\"{}\" is not a table",
+                parts.last().cloned().unwrap_or_default()
+            ),
+        )
+        .with_hint("Use DROP VIEW to remove a view."));
+    }
     let table = match lock_for_ddl(engine, session, parts).await {
         Ok(t) => t,
         Err(_) if if_exists => {
@@ -263,9 +278,20 @@ pub(super) async fn drop_table(
                 .collect(),
         ));
     }
+    let views = super::view::views_in_the_way(
+        session,
+        &cat,
+        table.id,
+        &format!("table {}", table.name),
+        cascade,
+        dropping,
+    )?;
     let prefixes = table_prefixes(&table);
     change_and_purge(engine, session, |cat| {
         cat.tables.remove(&table.id);
+        for v in &views {
+            cat.relations.remove(v);
+        }
         // Sequences of its serial and identity columns go with it.
         cat.relations.retain(|_, r| {
             !matches!(r, crate::catalog::Relation::Sequence(s) if s.owned_by.is_some_and(|(t, _)| t == table.id))
@@ -278,26 +304,4 @@ pub(super) async fn drop_table(
         Ok(((), prefixes))
     })
     .await
-}
-
-/// PostgreSQL's notice for what a DROP ... CASCADE also drops.
-pub(super) fn cascade_notice(objects: Vec<String>) -> Notice {
-    if let [one] = objects.as_slice() {
-        return Notice::notice(
-            codes::SUCCESSFUL_COMPLETION,
-            format!("drop cascades to {one}"),
-        );
-    }
-    let mut n = Notice::notice(
-        codes::SUCCESSFUL_COMPLETION,
-        format!("drop cascades to {} other objects", objects.len()),
-    );
-    n.detail = Some(
-        objects
-            .iter()
-            .map(|o| format!("drop cascades to {o}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
-    n
 }

@@ -25,6 +25,7 @@ pub mod columns;
 pub mod pg_catalog_names;
 pub mod table_functions;
 pub mod vector_casts;
+pub mod views;
 
 use datafusion::sql::sqlparser::ast::Statement;
 
