@@ -16,6 +16,7 @@ pub mod errors;
 pub mod execute;
 pub mod knn;
 pub mod knn_direct;
+mod lateral;
 mod locking;
 pub mod output;
 pub mod params;

@@ -40,6 +40,7 @@ impl Engine {
             }
             bind_unbound(&mut stmt, unbound)?;
         }
+        super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
