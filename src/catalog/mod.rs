@@ -288,6 +288,66 @@ impl Catalog {
             None => search_path.iter().find_map(|s| self.table(s, name)),
         }
     }
+    /// Tables given new ids (TRUNCATE: `(old, new)`): what names them by
+    /// id follows — foreign keys, views' dependencies, owned sequences.
+    pub fn renumber_tables(&mut self, moved: &[(TableId, TableId)]) {
+        let map = |id: &mut TableId| {
+            if let Some((_, new)) = moved.iter().find(|(old, _)| old == id) {
+                *id = *new;
+            }
+        };
+        for t in self.tables.values_mut() {
+            for f in &mut t.foreign_keys {
+                map(&mut f.ref_table);
+            }
+        }
+        for r in self.relations.values_mut() {
+            match r {
+                Relation::View(v) => v.depends_on.iter_mut().for_each(map),
+                Relation::Sequence(s) => {
+                    if let Some((t, _)) = &mut s.owned_by {
+                        map(t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After tables were dropped wholesale (DROP SCHEMA CASCADE): foreign
+    /// keys into them, views over them and sequences they owned go too.
+    pub fn forget_dangling(&mut self) {
+        let ids: BTreeSet<u32> = self
+            .tables
+            .keys()
+            .chain(self.relations.keys())
+            .copied()
+            .collect();
+        for t in self.tables.values_mut() {
+            t.foreign_keys.retain(|f| ids.contains(&f.ref_table));
+        }
+        loop {
+            let gone: Vec<u32> =
+                self.relations
+                    .iter()
+                    .filter(|(_, r)| match r {
+                        Relation::View(v) => v.depends_on.iter().any(|d| {
+                            !self.tables.contains_key(d) && !self.relations.contains_key(d)
+                        }),
+                        Relation::Sequence(s) => s
+                            .owned_by
+                            .is_some_and(|(t, _)| !self.tables.contains_key(&t)),
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+            if gone.is_empty() {
+                break;
+            }
+            for id in gone {
+                self.relations.remove(&id);
+            }
+        }
+    }
+
     /// The foreign keys (with their tables) that reference table `id`.
     pub fn referencing(&self, id: TableId) -> impl Iterator<Item = (&Table, &ForeignKey)> {
         self.tables.values().flat_map(move |t| {

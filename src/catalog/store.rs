@@ -31,7 +31,9 @@ pub struct CatalogStore {
     current: RwLock<Arc<Catalog>>,
     /// Serialises DDL on this node so CAS conflicts are rare.
     ddl_lock: Mutex<()>,
-    sequences: Mutex<std::collections::HashMap<String, (i64, i64)>>,
+    /// Per counter: the last value handed out of the block taken, how
+    /// many are left in it, and the increment it was taken with.
+    sequences: Mutex<std::collections::HashMap<String, (i64, i64, i64)>>,
     /// The node's table locks (sessions take theirs from here).
     pub locks: Arc<super::locks::TableLocks>,
 }
@@ -215,16 +217,19 @@ impl CatalogStore {
     }
 
     /// Next value of `seq`: its counter stepped by its increment, checked
-    /// against its bounds (2200H past them, or around again with CYCLE).
+    /// against its bounds (2200H past them). With CYCLE the counter still
+    /// only grows (one atomic step, so racing sessions never share a
+    /// value of one pass) and values past the bound map onto the passes
+    /// that restart from the other bound.
     pub async fn next_of(&self, seq: &super::Sequence) -> PgResult<i64> {
-        // A cycling sequence takes one value at a time, so the wrap is exact.
         let block = if seq.cycle { 1 } else { SEQUENCE_BLOCK };
         let c = self.step(&seq.key, seq.increment, block).await?;
-        let v = seq.base.saturating_add(c);
-        if v <= seq.max && v >= seq.min {
-            return Ok(v);
+        let raw = seq.base as i128 + c as i128;
+        let (min, max, inc) = (seq.min as i128, seq.max as i128, seq.increment as i128);
+        if raw <= max && raw >= min {
+            return Ok(raw as i64);
         }
-        let (word, bound) = if seq.increment > 0 {
+        let (word, bound) = if inc > 0 {
             ("maximum", seq.max)
         } else {
             ("minimum", seq.min)
@@ -238,17 +243,29 @@ impl CatalogStore {
                 ),
             ));
         }
-        let wrapped = if seq.increment > 0 { seq.min } else { seq.max };
-        self.set_counter(&seq.key, wrapped - seq.base).await?;
-        Ok(wrapped)
+        // The last value before the bound on the counter's progression,
+        // how many steps past it `raw` is, and the length of a pass.
+        let step = inc.abs();
+        let pass = (max - min) / step + 1;
+        let value = if inc > 0 {
+            let last = max - (max - raw).rem_euclid(step);
+            let past = (raw - last) / step;
+            min + ((past - 1).rem_euclid(pass)) * step
+        } else {
+            let last = min + (raw - min).rem_euclid(step);
+            let past = (last - raw) / step;
+            max - ((past - 1).rem_euclid(pass)) * step
+        };
+        Ok(value as i64)
     }
 
     /// The counter `key` stepped by `by`: values are taken from the meta
-    /// group `block` steps at a time and handed out from memory.
+    /// group `block` steps at a time and handed out from memory (a block
+    /// taken with another increment, before an ALTER SEQUENCE, is dropped).
     async fn step(&self, key: &str, by: i64, block: i64) -> PgResult<i64> {
         let mut seqs = self.sequences.lock().await;
-        if let Some((last, left)) = seqs.get_mut(key) {
-            if *left > 0 {
+        if let Some((last, left, step)) = seqs.get_mut(key) {
+            if *left > 0 && *step == by {
                 *last += by;
                 *left -= 1;
                 return Ok(*last);
@@ -261,7 +278,7 @@ impl CatalogStore {
         match self.node.meta.propose(cmd).await? {
             CommandResult::Applied { counters } => {
                 let first = counters[0] - by * (block - 1);
-                seqs.insert(key.to_string(), (first, block - 1));
+                seqs.insert(key.to_string(), (first, block - 1, by));
                 Ok(first)
             }
             _ => Err(PgError::new(

@@ -158,6 +158,12 @@ impl Engine {
                 Ok(Output::Command("RESET".into()))
             }
             Statement::ShowVariables { .. } => self.show(session, &[]),
+            s @ Statement::Call(_)
+                if matches!(&s, Statement::Call(f)
+                    if f.name.to_string() == super::parse::ALTER_SEQUENCE_CALL) =>
+            {
+                ddl::execute(self, session, s).await
+            }
             s @ (Statement::CreateTable(_)
             | Statement::CreateSequence { .. }
             | Statement::CreateView(_)

@@ -73,12 +73,60 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let tokens = Tokenizer::new(&dialect, sql)
         .with_unescape(true)
         .tokenize_with_location()?;
-    let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(unlogged(
-        tokens,
-    ))));
+    let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(
+        alter_sequence(unlogged(tokens)),
+    )));
     Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
         .parse_statements()
+}
+
+/// The internal procedure `ALTER SEQUENCE` becomes (sqlparser has no
+/// ALTER SEQUENCE): `CALL grape_alter_sequence('<the rest of the
+/// statement>')`, run by `sql::ddl`.
+pub const ALTER_SEQUENCE_CALL: &str = "grape_alter_sequence";
+
+fn alter_sequence(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        // ALTER SEQUENCE at the start of a statement.
+        let starts = word(&tokens[i], Keyword::ALTER)
+            && out
+                .iter()
+                .rev()
+                .find(|t| solid(t))
+                .is_none_or(|t| t.token == Token::SemiColon)
+            && tokens[i + 1..]
+                .iter()
+                .find(|t| solid(t))
+                .is_some_and(|t| word(t, Keyword::SEQUENCE));
+        if !starts {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        let seq_at = i + 1 + tokens[i + 1..].iter().position(|t| solid(t)).unwrap_or(0);
+        let mut end = seq_at + 1;
+        while end < tokens.len() && tokens[end].token != Token::SemiColon {
+            end += 1;
+        }
+        let rest: String = tokens[seq_at + 1..end]
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect();
+        let call = format!(
+            "CALL {ALTER_SEQUENCE_CALL}('{}')",
+            rest.trim().replace('\'', "''")
+        );
+        if let Ok(new) = Tokenizer::new(&PostgreSqlDialect {}, &call).tokenize_with_location() {
+            out.extend(new);
+        }
+        i = end;
+    }
+    out
 }
 
 /// Sequence options in the order sqlparser reads them. PostgreSQL takes

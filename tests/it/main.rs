@@ -20,6 +20,7 @@ mod copy;
 mod ddl;
 mod foreign_keys;
 mod protocol;
+mod sequences;
 mod sql;
 mod txn;
 mod vectors;

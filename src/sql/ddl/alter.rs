@@ -196,10 +196,9 @@ pub(super) async fn alter_table(
                     }
                 }
                 let cat = session.catalog();
-                if let Some((child, f)) = cat
-                    .referencing(tid)
-                    .find(|(c, f)| c.id != tid && f.ref_columns.contains(&cid))
-                {
+                if let Some((child, f)) = cat.referencing(tid).find(|(c, f)| {
+                    f.ref_columns.contains(&cid) && !(c.id == tid && f.columns.contains(&cid))
+                }) {
                     return Err(PgError::new(
                         codes::DEPENDENT_OBJECTS_STILL_EXIST,
                         format!(

@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    DeferrableInitial, Expr, ForeignKeyConstraint, Ident, ReferentialAction, visit_expressions,
-    visit_expressions_mut,
+    ConstraintReferenceMatchKind, DeferrableInitial, Expr, ForeignKeyConstraint, Ident,
+    ReferentialAction, visit_expressions, visit_expressions_mut,
 };
 
 use super::common::*;
@@ -145,6 +145,14 @@ pub(super) fn new_foreign_key(
     local: &[String],
     taken: &[String],
 ) -> PgResult<ForeignKey> {
+    if matches!(
+        def.match_kind,
+        Some(ConstraintReferenceMatchKind::Full | ConstraintReferenceMatchKind::Partial)
+    ) {
+        return Err(PgError::unsupported(
+            "MATCH FULL and MATCH PARTIAL foreign keys",
+        ));
+    }
     let parts = crate::sql::object_parts(&def.foreign_table);
     let is_me = match parts.as_slice() {
         [n] => {
@@ -334,6 +342,28 @@ pub(super) async fn add_foreign_key(
     .await
 }
 
+/// A generation expression may not read a generated column (42P17).
+pub(super) fn check_generated(columns: &[Column]) -> PgResult<()> {
+    for c in columns {
+        let Some(g) = &c.generated else { continue };
+        let reads = referenced_columns(columns, &parse_expr(g)?);
+        if let Some(other) = columns
+            .iter()
+            .find(|o| o.generated.is_some() && reads.contains(&o.id))
+        {
+            return Err(PgError::new(
+                "42P17",
+                format!(
+                    "cannot use generated column \"{}\" in column generation expression",
+                    other.name
+                ),
+            )
+            .with_detail("A generated column cannot reference another generated column."));
+        }
+    }
+    Ok(())
+}
+
 /// Plan the table's CHECKs and generated columns as the write path will:
 /// a bad expression (unknown column, not boolean, subquery) fails the DDL.
 pub(super) async fn validate_rules(
@@ -341,6 +371,7 @@ pub(super) async fn validate_rules(
     session: &Session,
     table: &Table,
 ) -> PgResult<()> {
+    check_generated(&table.columns)?;
     crate::sql::dml::RowRules::compile(engine, session, table).await?;
     Ok(())
 }

@@ -204,6 +204,25 @@ pub(super) async fn drop_index(
         .find(|i| i.name == name)
         .unwrap()
         .clone();
+    // A foreign key's referenced key needs its unique index.
+    if let Some((child, fk)) = cat.referencing(owner.id).find(|(_, f)| {
+        idx.unique
+            && f.ref_columns.len() == idx.columns.len()
+            && f.ref_columns.iter().all(|c| idx.columns.contains(c))
+    }) {
+        return Err(PgError::new(
+            codes::DEPENDENT_OBJECTS_STILL_EXIST,
+            format!(
+                "cannot drop constraint {name} on table {} because other objects depend on it",
+                owner.name
+            ),
+        )
+        .with_detail(format!(
+            "constraint {} on table {} depends on index {name}",
+            fk.name, child.name
+        ))
+        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+    }
     if idx.primary {
         return Err(PgError::new(
             "2BP01",

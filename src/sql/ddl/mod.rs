@@ -16,7 +16,9 @@ mod table;
 pub mod vector_index;
 mod view;
 
-use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectType, SchemaName, Statement, Value,
+};
 
 use crate::catalog::Table;
 use crate::error::{Notice, PgError, PgResult, codes};
@@ -79,6 +81,22 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
         Statement::CreateView(cv) => view::create_view(engine, session, cv).await,
+        Statement::Call(f) => {
+            // ALTER SEQUENCE, as the parser passes it on.
+            let text = match &f.args {
+                FunctionArguments::List(l) => match l.args.first() {
+                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
+                        match &v.value {
+                            Value::SingleQuotedString(s) => s.clone(),
+                            _ => String::new(),
+                        }
+                    }
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            sequence::alter_sequence(engine, session, &text).await
+        }
         Statement::CreateSequence {
             if_not_exists,
             name,
@@ -138,6 +156,26 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                             return Err(PgError::new(codes::INVALID_SCHEMA_NAME, format!("schema \"{name}\" does not exist")));
                         }
                         let tables: Vec<Table> = cat.tables_in(&name).cloned().collect();
+                        let relations: Vec<u32> = cat
+                            .relations
+                            .iter()
+                            .filter(|(_, r)| r.schema() == name)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        if let (Some(id), false, true) = (relations.first(), cascade, tables.is_empty()) {
+                            let what = match &cat.relations[id] {
+                                crate::catalog::Relation::View(v) => format!("view {name}.{}", v.name),
+                                crate::catalog::Relation::Sequence(s) => format!("sequence {name}.{}", s.name),
+                            };
+                            return Err(PgError::new(
+                                codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                                format!("cannot drop schema {name} because other objects depend on it"),
+                            )
+                            .with_detail(format!("{what} depends on schema {name}")));
+                        }
+                        for id in &relations {
+                            cat.relations.remove(id);
+                        }
                         if !tables.is_empty() && !cascade {
                             return Err(PgError::new(
                                 codes::DEPENDENT_OBJECTS_STILL_EXIST,
@@ -150,6 +188,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                             cat.tables.remove(&t.id);
                             prefixes.extend(table_prefixes(t));
                         }
+                        cat.forget_dangling();
                         cat.schemas.remove(&name);
                         Ok(((), prefixes))
                     })
@@ -208,6 +247,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             // old rows are purged after it.
             change_and_purge(engine, session, |cat| {
                 let mut prefixes = Vec::new();
+                let mut moved = Vec::new();
                 for t in &tables {
                     let Some(mut now) = cat.tables.remove(&t.id) else {
                         continue;
@@ -223,8 +263,10 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                             cat.next_table_id += 1;
                         }
                     }
+                    moved.push((t.id, now.id));
                     cat.tables.insert(now.id, now);
                 }
+                cat.renumber_tables(&moved);
                 Ok(((), prefixes))
             })
             .await?;

@@ -1,7 +1,7 @@
 //! CREATE SEQUENCE and DROP SEQUENCE; the sequences serial and identity
 //! columns own; `DEFAULT nextval('s')` bound to its sequence.
 
-use datafusion::sql::sqlparser::ast::{DataType, Expr, ObjectName, SequenceOptions};
+use datafusion::sql::sqlparser::ast::{DataType, Expr, ObjectName, SequenceOptions, Statement};
 
 use super::common::*;
 use crate::catalog::{Catalog, Column, Relation, Sequence, Table};
@@ -270,4 +270,167 @@ pub fn nextval_target(default: &str) -> Option<String> {
     let start = arg.find('\'')?;
     let end = arg.rfind('\'')?;
     (end > start).then(|| arg[start + 1..end].replace("''", "'"))
+}
+
+/// ALTER SEQUENCE [IF EXISTS] name [options] [RESTART [[WITH] n]]
+/// [OWNED BY t.c | NONE] [RENAME TO new] (`text`: all after SEQUENCE,
+/// as the parser passes it on; see `parse::alter_sequence`).
+pub(super) async fn alter_sequence(
+    engine: &Engine,
+    session: &mut Session,
+    text: &str,
+) -> PgResult<Output> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens: Vec<Token> = Tokenizer::new(&PostgreSqlDialect {}, text)
+        .tokenize()
+        .map_err(|e| PgError::syntax(e.to_string()))?
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let kw = |t: Option<&Token>, k: Keyword| matches!(t, Some(Token::Word(w)) if w.keyword == k);
+    let mut i = 0;
+    let mut if_exists = false;
+    if kw(tokens.first(), Keyword::IF) && kw(tokens.get(1), Keyword::EXISTS) {
+        if_exists = true;
+        i = 2;
+    }
+    let (mut kept, mut restart, mut rename) = (Vec::new(), None::<Option<i64>>, None);
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if kw(Some(t), Keyword::RESTART) {
+            i += 1;
+            if kw(tokens.get(i), Keyword::WITH) {
+                i += 1;
+            }
+            let neg = matches!(tokens.get(i), Some(Token::Minus));
+            let at = if neg { i + 1 } else { i };
+            restart = Some(match tokens.get(at) {
+                Some(Token::Number(n, _)) => {
+                    i = at + 1;
+                    let v: i64 = n.parse().map_err(|_| PgError::syntax(n.clone()))?;
+                    Some(if neg { -v } else { v })
+                }
+                _ => None,
+            });
+            continue;
+        }
+        if kw(Some(t), Keyword::RENAME) && kw(tokens.get(i + 1), Keyword::TO) {
+            if let Some(Token::Word(w)) = tokens.get(i + 2) {
+                rename = Some(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_lowercase()
+                });
+            }
+            i += 3;
+            continue;
+        }
+        kept.push(t.to_string());
+        i += 1;
+    }
+    let sql = format!("CREATE SEQUENCE {}", kept.join(" "));
+    let Some(Statement::CreateSequence {
+        name,
+        data_type,
+        sequence_options,
+        owned_by,
+        ..
+    }) = crate::sql::parse(&sql)?.pop()
+    else {
+        return Err(PgError::syntax("ALTER SEQUENCE"));
+    };
+    let search_path = session.search_path();
+    let cat = session.catalog();
+    let display = object_parts(&name).join(".");
+    let found = crate::sql::sequences::resolve(&cat, &search_path, &display);
+    let old = match found {
+        Ok(s) => s,
+        Err(e) if if_exists && e.code == codes::UNDEFINED_TABLE => {
+            session.notices.push(Notice::notice(
+                codes::SUCCESSFUL_COMPLETION,
+                format!("relation \"{display}\" does not exist, skipping"),
+            ));
+            return Ok(Output::Command("ALTER SEQUENCE".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    // The new definition: the options given over the old ones.
+    let given =
+        |f: &dyn Fn(&SequenceOptions) -> bool| sequence_options.iter().find(|o| f(o)).cloned();
+    let num = |v: i64| {
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Number(
+            v.to_string(),
+            false,
+        ))
+    };
+    let inc_changed = given(&|o| matches!(o, SequenceOptions::IncrementBy(..))).is_some();
+    let merged = vec![
+        given(&|o| matches!(o, SequenceOptions::IncrementBy(..)))
+            .unwrap_or(SequenceOptions::IncrementBy(num(old.increment), true)),
+        given(&|o| matches!(o, SequenceOptions::MinValue(..))).unwrap_or(
+            SequenceOptions::MinValue(if inc_changed {
+                None
+            } else {
+                Some(num(old.min))
+            }),
+        ),
+        given(&|o| matches!(o, SequenceOptions::MaxValue(..))).unwrap_or(
+            SequenceOptions::MaxValue(if inc_changed {
+                None
+            } else {
+                Some(num(old.max))
+            }),
+        ),
+        given(&|o| matches!(o, SequenceOptions::StartWith(..)))
+            .unwrap_or(SequenceOptions::StartWith(num(old.start), true)),
+        given(&|o| matches!(o, SequenceOptions::Cycle(..)))
+            .unwrap_or(SequenceOptions::Cycle(!old.cycle)),
+    ];
+    let ty = match &data_type {
+        Some(dt) => SqlType::from_ast(dt)?.0,
+        None => old.data_type.clone(),
+    };
+    let mut seq = sequence_from_options(&old.schema, &old.name, old.key.clone(), ty, &merged)?;
+    seq.base = old.base;
+    seq.owned_by = old.owned_by;
+    if let Some(o) = owned_by {
+        let parts = object_parts(&o);
+        seq.owned_by = match parts.as_slice() {
+            [n] if n == "none" => None,
+            [t @ .., c] if !t.is_empty() => {
+                let table = crate::sql::dml::resolve_table(engine, session, t)?;
+                let col = table
+                    .column(c)
+                    .ok_or_else(|| PgError::undefined_column(c))?;
+                Some((table.id, col.id))
+            }
+            _ => return Err(PgError::syntax("invalid OWNED BY option")),
+        };
+    }
+    if let Some(n) = &rename {
+        seq.name = n.clone();
+    }
+    let key = seq.key.clone();
+    let (inc, base, start) = (seq.increment, seq.base, seq.start);
+    change(engine, session, |cat| {
+        if rename.is_some() && cat.relation_exists(&seq.schema, &seq.name) {
+            return Err(exists_error(&seq.name));
+        }
+        let id = cat
+            .relations
+            .iter()
+            .find(|(_, r)| matches!(r, Relation::Sequence(s) if s.key == key))
+            .map(|(id, _)| *id)
+            .ok_or_else(|| PgError::undefined_table(&display))?;
+        cat.relations.insert(id, Relation::Sequence(seq));
+        Ok(())
+    })
+    .await?;
+    if let Some(r) = restart {
+        let r = r.unwrap_or(start);
+        engine.catalog.set_counter(&key, r - inc - base).await?;
+    }
+    Ok(Output::Command("ALTER SEQUENCE".into()))
 }

@@ -86,20 +86,20 @@ fn key_text(table: &Table, cols: &[u32], vals: &[Datum]) -> String {
 }
 
 /// A value as the referenced column's type stores it (an int4 column may
-/// reference an int8 key).
-fn as_type(v: &Datum, ty: &SqlType) -> Datum {
+/// reference an int8 key); `None` when it does not fit, so no row has it.
+fn as_type(v: &Datum, ty: &SqlType) -> Option<Datum> {
     let int = match v {
         Datum::I16(i) => Some(*i as i64),
         Datum::I32(i) => Some(*i as i64),
         Datum::I64(i) => Some(*i),
         _ => None,
     };
-    match (int, ty) {
-        (Some(i), SqlType::Int2) => Datum::I16(i as i16),
-        (Some(i), SqlType::Int4) => Datum::I32(i as i32),
+    Some(match (int, ty) {
+        (Some(i), SqlType::Int2) => Datum::I16(i16::try_from(i).ok()?),
+        (Some(i), SqlType::Int4) => Datum::I32(i32::try_from(i).ok()?),
         (Some(i), SqlType::Int8) => Datum::I64(i),
         _ => v.clone(),
-    }
+    })
 }
 
 /// The referenced row of key `vals`: its row key and stored bytes, as this
@@ -111,15 +111,18 @@ fn referenced_row(
     fk: &ForeignKey,
     vals: &[Datum],
 ) -> PgResult<Option<(Vec<u8>, Vec<u8>)>> {
-    let typed: Vec<Datum> = fk
+    let typed: Option<Vec<Datum>> = fk
         .ref_columns
         .iter()
         .zip(vals)
         .map(|(id, v)| match parent.column_by_id(*id) {
             Some(c) => as_type(v, &c.ty),
-            None => v.clone(),
+            None => Some(v.clone()),
         })
         .collect();
+    let Some(typed) = typed else {
+        return Ok(None);
+    };
     let idx = parent
         .indexes
         .iter()
@@ -301,7 +304,7 @@ pub async fn referenced_rows_changed(
             FkAction::NoAction | FkAction::Restrict => {
                 forbid.push((child.clone(), fk.clone(), gone, action))
             }
-            _ => act(engine, session, table, child, fk, action, &gone).await?,
+            _ => act(engine, session, table, child, fk, action, &gone, deleting).await?,
         }
     }
     for (child, fk, gone, action) in forbid {
@@ -318,8 +321,19 @@ pub async fn referenced_rows_changed(
                 continue;
             }
         }
-        let olds: Vec<Vec<Datum>> = gone.into_iter().map(|(o, _)| o).collect();
-        still_referenced(engine, session, table, &child, &fk, &olds).await?;
+        // NO ACTION looks at the end of the statement: a key another row
+        // of it now holds is not gone.
+        let mut olds: Vec<Vec<Datum>> = Vec::new();
+        for (o, _) in gone {
+            if action == FkAction::Restrict
+                || referenced_row(engine, session, table, &fk, &o)?.is_none()
+            {
+                olds.push(o);
+            }
+        }
+        if !olds.is_empty() {
+            still_referenced(engine, session, table, &child, &fk, &olds).await?;
+        }
     }
     Ok(())
 }
@@ -408,10 +422,13 @@ async fn act(
     fk: &ForeignKey,
     action: FkAction,
     gone: &[(Vec<Datum>, Option<Vec<Datum>>)],
+    deleting: bool,
 ) -> PgResult<()> {
     let olds: Vec<Vec<Datum>> = gone.iter().map(|(o, _)| o.clone()).collect();
     let news: Vec<Option<Vec<Datum>>> = gone.iter().map(|(_, n)| n.clone()).collect();
-    let cascade_update = action == FkAction::Cascade && news.iter().all(Option::is_some);
+    // A re-keyed row (ON UPDATE): its referencing rows take the new key,
+    // NULL included; a deleted one (ON DELETE) takes them with it.
+    let cascade_update = action == FkAction::Cascade && !deleting;
     let keys = register_keys(
         session,
         parent,

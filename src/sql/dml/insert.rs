@@ -112,7 +112,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             for (i, c) in table.columns.iter().enumerate() {
                 if row[i].is_null() {
                     if let Some(seq) = &c.sequence {
-                        let v = engine.catalog.nextval(seq).await?;
+                        let v = nextval_in(engine, session, seq).await?;
                         session.sequences.lock().took(seq, v);
                         row[i] = match c.ty {
                             crate::types::SqlType::Int2 => Datum::I16(v as i16),
@@ -330,7 +330,7 @@ pub async fn plain_insert(
         for (i, c) in table.columns.iter().enumerate() {
             if row[i].is_null() {
                 if let Some(seq) = &c.sequence {
-                    let v = engine.catalog.nextval(seq).await?;
+                    let v = nextval_in(engine, session, seq).await?;
                     session.sequences.lock().took(seq, v);
                     row[i] = match c.ty {
                         crate::types::SqlType::Int2 => Datum::I16(v as i16),
@@ -514,6 +514,15 @@ pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
                 typmod.map_or(-1, |t| t as i64),
             );
         }
+    }
+}
+
+/// The next value of sequence `key` as this session's catalog defines it
+/// (a serial or identity column created in the open block included).
+async fn nextval_in(engine: &Engine, session: &Session, key: &str) -> PgResult<i64> {
+    match session.catalog().sequence_by_key(key).cloned() {
+        Some(seq) => engine.catalog.next_of(&seq).await,
+        None => engine.catalog.nextval(key).await,
     }
 }
 
