@@ -52,8 +52,10 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
 fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     use datafusion::execution::SessionStateDefaults;
     use datafusion::execution::session_state::SessionStateBuilder;
-    let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
-        vec![Arc::new(super::vector::VectorPlanner::default())];
+    let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = vec![
+        Arc::new(super::vector::VectorPlanner::default()),
+        Arc::new(super::json::JsonPlanner),
+    ];
     planners.extend(SessionStateDefaults::default_expr_planners());
     let state = SessionStateBuilder::new()
         .with_config(config)
@@ -71,6 +73,9 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     }
     let options = ctx.state().config_options().clone();
     ctx.register_udf(super::timestamps::to_timestamp(&options));
+    for f in super::json::functions() {
+        ctx.register_udf((*f).clone());
+    }
     for f in super::vector::aggregate::all() {
         ctx.register_udaf(f);
     }

@@ -14,6 +14,7 @@ pub mod dml;
 pub mod engine;
 pub mod errors;
 pub mod execute;
+mod json;
 pub mod knn;
 pub mod knn_direct;
 mod lateral;

@@ -55,9 +55,14 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
             Datum::Dec(m)
         }
         SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) => Datum::Text(s.to_string()),
-        SqlType::Json | SqlType::Jsonb => {
+        SqlType::Json => {
             serde_json::from_str::<serde_json::Value>(s).map_err(|_| invalid("json", s))?;
             Datum::Text(s.to_string())
+        }
+        // jsonb keeps the value, not the text: stored in its normal form.
+        SqlType::Jsonb => {
+            let v = serde_json::from_str::<serde_json::Value>(s).map_err(|_| invalid("json", s))?;
+            Datum::Text(jsonb_text(&v))
         }
         SqlType::Uuid => Datum::Text(
             uuid::Uuid::parse_str(t)
@@ -265,6 +270,44 @@ pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// An identifier quoted as PostgreSQL quotes it (`"a""b"`).
+/// jsonb's text form as PostgreSQL writes it: keys shortest first, then
+/// bytewise (how jsonb stores them), `": "` and `", "` between items.
+pub fn jsonb_text(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_jsonb(v, &mut out);
+    out
+}
+
+fn write_jsonb(v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::Value::String((*k).clone()).to_string());
+                out.push_str(": ");
+                write_jsonb(&m[*k], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_jsonb(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 pub fn quote_ident(id: &str) -> String {
     format!("\"{}\"", id.replace('"', "\"\""))
 }

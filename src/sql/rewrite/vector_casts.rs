@@ -49,6 +49,31 @@ pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
 pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
     let mut err = None;
     let _ = visit_expressions_mut(stmt, |e| {
+        // Casts to json and jsonb check (and for jsonb normalize) the text.
+        if let Expr::Cast {
+            expr,
+            data_type: data_type @ (SqlDataType::JSON | SqlDataType::JSONB),
+            ..
+        } = e
+        {
+            let kind = if matches!(data_type, SqlDataType::JSONB) {
+                "jsonb"
+            } else {
+                "json"
+            };
+            let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+            let mut call = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&format!("grape_json_in(NULL, '{kind}')"))
+                .and_then(|mut p| p.parse_expr())
+                .expect("json cast template parses");
+            if let Expr::Function(f) = &mut call {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
+                }
+            }
+            *e = call;
+            return ControlFlow::Continue(());
+        }
         match e {
             Expr::Cast {
                 expr, data_type, ..
