@@ -145,6 +145,7 @@ pub mod codes {
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const CHECK_VIOLATION: &str = "23514";
+    pub const CANNOT_COERCE: &str = "42846";
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";
     pub const GENERATED_ALWAYS: &str = "428C9";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";

@@ -71,6 +71,7 @@ impl StartupHandler for Startup {
                 .collect();
             let session =
                 crate::sql::context::new_session(&self.frontend.engine, &user, &startup_settings);
+            session.facts.lock().pid = pid;
             let app = startup_settings.get("application_name").cloned();
             client.session_extensions().insert(SessionSlot {
                 session: Mutex::new(session),

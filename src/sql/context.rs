@@ -45,6 +45,7 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         engine.catalog.clone(),
         session.sequences.clone(),
     );
+    super::pg_functions::register(&session.ctx, session.facts.clone());
     session
 }
 

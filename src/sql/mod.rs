@@ -22,6 +22,7 @@ mod locking;
 pub mod output;
 pub mod params;
 pub mod parse;
+pub mod pg_functions;
 mod query;
 pub mod rewrite;
 pub mod sequences;

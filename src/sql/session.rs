@@ -160,6 +160,9 @@ pub struct Session {
     /// What the sequence functions see of the session (refreshed before
     /// each statement) and remember for it (`currval`, `lastval`).
     pub sequences: crate::sql::sequences::SharedSequenceState,
+    /// What `current_setting` and `pg_backend_pid` answer (refreshed
+    /// before each statement; the pid set at startup).
+    pub facts: crate::sql::pg_functions::SharedFacts,
 }
 
 impl Session {
@@ -194,6 +197,7 @@ impl Session {
             interrupt: Default::default(),
             unbound: Vec::new(),
             sequences: Default::default(),
+            facts: Default::default(),
         };
         let _ = s.apply_side_effects("timezone");
         s
@@ -205,6 +209,12 @@ impl Session {
         let mut st = self.sequences.lock();
         st.catalog = self.catalog();
         st.search_path = self.search_path();
+        drop(st);
+        let settings = self
+            .all()
+            .map(|(k, _)| (k.clone(), self.get(k).unwrap_or_default()))
+            .collect();
+        self.facts.lock().settings = settings;
     }
 
     pub fn get(&self, name: &str) -> PgResult<String> {

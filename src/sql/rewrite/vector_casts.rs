@@ -30,6 +30,30 @@ pub fn vector_cast_target(dt: &SqlDataType) -> Option<(&'static str, i64)> {
     Some((t.0, t.1.map_or(-1, |n| n as i64)))
 }
 
+/// A numeric literal with a fraction or exponent (`2.5`, `-1e3`), maybe
+/// parenthesized or negated.
+fn is_fraction_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(x) => is_fraction_literal(x),
+        Expr::UnaryOp { expr, .. } => is_fraction_literal(expr),
+        Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n.contains(['.', 'e', 'E'])),
+        _ => false,
+    }
+}
+
+/// Whether an expression holds a `$n` parameter.
+fn has_placeholder(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+        if matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
 /// The AST of `grape_cast(e, 'kind', typmod)`.
 pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
     let mut call = Parser::new(&PostgreSqlDialect {})
@@ -73,6 +97,51 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
             }
             *e = call;
             return ControlFlow::Continue(());
+        }
+        // Casts to integer types round and range-check as PostgreSQL's
+        // (a parameter's cast stays: it types the parameter).
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        {
+            let target = match data_type {
+                SqlDataType::SmallInt(_) | SqlDataType::Int2(_) => Some("int2"),
+                SqlDataType::Int(_) | SqlDataType::Integer(_) | SqlDataType::Int4(_) => {
+                    Some("int4")
+                }
+                SqlDataType::BigInt(_) | SqlDataType::Int8(_) => Some("int8"),
+                _ => None,
+            };
+            if let (Some(t), false) = (target, has_placeholder(expr)) {
+                let mut inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                // `2.5` is numeric to PostgreSQL (it rounds half away from
+                // zero); DataFusion reads it as float8.
+                if is_fraction_literal(&inner) {
+                    inner = Expr::Cast {
+                        kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                        expr: Box::new(inner),
+                        data_type: SqlDataType::Numeric(
+                            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+                        ),
+                        format: None,
+                        array: false,
+                    };
+                }
+                let mut call = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!(
+                        "{}(NULL, '{t}')",
+                        crate::sql::pg_functions::TO_INT_FN
+                    ))
+                    .and_then(|mut p| p.parse_expr())
+                    .expect("int cast template parses");
+                if let Expr::Function(f) = &mut call {
+                    if let FunctionArguments::List(list) = &mut f.args {
+                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
+                    }
+                }
+                *e = call;
+                return ControlFlow::Continue(());
+            }
         }
         match e {
             Expr::Cast {
