@@ -249,6 +249,9 @@ pub struct Catalog {
     pub tables: BTreeMap<TableId, Table>,
     /// Sequences and views, by id (ids shared with tables).
     pub relations: BTreeMap<u32, Relation>,
+    /// COMMENT ON texts by object (`table:<id>`, `column:<id>:<column
+    /// id>`, `index:<id>`, `schema:<name>`, ...).
+    pub comments: BTreeMap<String, String>,
 }
 
 impl Default for Catalog {
@@ -261,6 +264,7 @@ impl Default for Catalog {
             schemas,
             tables: BTreeMap::new(),
             relations: BTreeMap::new(),
+            comments: BTreeMap::new(),
         }
     }
 }
@@ -479,6 +483,19 @@ impl Catalog {
                 }
                 None => {
                     out.relations.remove(&id);
+                }
+            }
+        }
+        // Comments the block set or removed.
+        let keys: BTreeSet<&String> = base.comments.keys().chain(mine.comments.keys()).collect();
+        for k in keys {
+            match (base.comments.get(k), mine.comments.get(k)) {
+                (b, m) if b == m => {}
+                (_, Some(m)) => {
+                    out.comments.insert(k.clone(), m.clone());
+                }
+                (_, None) => {
+                    out.comments.remove(k);
                 }
             }
         }

@@ -165,6 +165,7 @@ impl Engine {
                 ddl::execute(self, session, s).await
             }
             s @ (Statement::CreateTable(_)
+            | Statement::Comment { .. }
             | Statement::CreateSequence { .. }
             | Statement::CreateView(_)
             | Statement::CreateSchema { .. }

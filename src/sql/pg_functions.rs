@@ -3,7 +3,7 @@
 //! rounds half away from zero, float rounds half to even, text is read
 //! as PostgreSQL reads it, and out-of-range values are errors, not
 //! wrapped), `format()`, and the functions that answer from the session
-//! (`current_setting`, `pg_backend_pid`).
+//! (`current_setting`, `pg_backend_pid`), and `pg_typeof`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +35,7 @@ enum Op {
     Format,
     CurrentSetting,
     BackendPid,
+    TypeOf,
 }
 
 /// What the session functions read, refreshed before each statement.
@@ -290,7 +291,7 @@ impl ScalarUDFImpl for PgFn {
                 Some(ScalarValue::Utf8(Some(t))) if t == "int4" => DataType::Int32,
                 _ => DataType::Int64,
             },
-            Op::Format | Op::CurrentSetting => DataType::Utf8,
+            Op::Format | Op::CurrentSetting | Op::TypeOf => DataType::Utf8,
             Op::BackendPid => DataType::Int32,
         };
         Ok(Arc::new(Field::new(self.name, ty, true)))
@@ -356,6 +357,17 @@ impl ScalarUDFImpl for PgFn {
                 }
                 Arc::new(StringArray::from(vals))
             }
+            Op::TypeOf => {
+                // The SQL type of the argument's expression, by name.
+                let f = &args.arg_fields[0];
+                let name = match f.data_type() {
+                    DataType::Null => "unknown".to_string(),
+                    _ => crate::types::SqlType::from_field(f)
+                        .map(|t| t.pg_name())
+                        .unwrap_or_else(|| f.data_type().to_string()),
+                };
+                Arc::new(StringArray::from(vec![Some(name); n.max(1)]))
+            }
             Op::BackendPid => {
                 let pid = self.facts.as_ref().expect("session function").lock().pid;
                 Arc::new(Int32Array::from(vec![pid; n.max(1)]))
@@ -386,6 +398,12 @@ pub fn register(ctx: &SessionContext, facts: SharedFacts) {
             Op::CurrentSetting,
             Signature::one_of(vec![Any(1), Any(2)], Volatility::Stable),
             Some(facts.clone()),
+        ),
+        (
+            "pg_typeof",
+            Op::TypeOf,
+            Signature::any(1, Volatility::Immutable),
+            None,
         ),
         (
             "pg_backend_pid",

@@ -17,7 +17,8 @@ pub mod vector_index;
 mod view;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectType, SchemaName, Statement, Value,
+    CommentObject, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectType, SchemaName,
+    Statement, Value,
 };
 
 use crate::catalog::Table;
@@ -81,6 +82,12 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
         Statement::CreateView(cv) => view::create_view(engine, session, cv).await,
+        Statement::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        } => comment_on(engine, session, object_type, &object_name, comment).await,
         Statement::Call(f) => {
             // ALTER SEQUENCE, as the parser passes it on.
             let text = match &f.args {
@@ -292,4 +299,97 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         }
         _ => Err(PgError::internal("not a DDL statement")),
     }
+}
+
+/// COMMENT ON { TABLE | VIEW | SEQUENCE | COLUMN | INDEX | SCHEMA |
+/// EXTENSION } name IS 'text' | NULL: kept in the catalog for the
+/// catalogs to show (issue 15's `obj_description`); the object must exist.
+async fn comment_on(
+    engine: &Engine,
+    session: &mut Session,
+    object_type: CommentObject,
+    name: &datafusion::sql::sqlparser::ast::ObjectName,
+    comment: Option<String>,
+) -> PgResult<Output> {
+    let parts = object_parts(name);
+    let cat = session.catalog();
+    let search_path = session.search_path();
+    let split = |parts: &[String]| -> PgResult<(Option<String>, String)> {
+        match parts {
+            [n] => Ok((None, n.clone())),
+            [s, n] | [_, s, n] => Ok((Some(s.clone()), n.clone())),
+            _ => Err(PgError::syntax("improper qualified name")),
+        }
+    };
+    let key = match object_type {
+        CommentObject::Table => {
+            let t = crate::sql::dml::resolve_table(engine, session, &parts)?;
+            format!("table:{}", t.id)
+        }
+        CommentObject::View | CommentObject::Sequence => {
+            let (schema, n) = split(&parts)?;
+            let (id, _) = cat
+                .resolve_relation(schema.as_deref(), &n, &search_path)
+                .ok_or_else(|| PgError::undefined_table(&n))?;
+            format!("relation:{id}")
+        }
+        CommentObject::Column => {
+            let (table, column) = parts.split_at(parts.len().saturating_sub(1));
+            let t = crate::sql::dml::resolve_table(engine, session, table)?;
+            let c = t.column(&column[0]).ok_or_else(|| {
+                PgError::new(
+                    codes::UNDEFINED_COLUMN,
+                    format!(
+                        "column \"{}\" of relation \"{}\" does not exist",
+                        column[0], t.name
+                    ),
+                )
+            })?;
+            format!("column:{}:{}", t.id, c.id)
+        }
+        CommentObject::Index => {
+            let (schema, n) = split(&parts)?;
+            let owner = match &schema {
+                Some(s) => cat.index_owner(s, &n),
+                None => search_path.iter().find_map(|s| cat.index_owner(s, &n)),
+            }
+            .ok_or_else(|| {
+                PgError::new(
+                    codes::UNDEFINED_TABLE,
+                    format!("relation \"{n}\" does not exist"),
+                )
+            })?;
+            let idx = owner
+                .indexes
+                .iter()
+                .find(|i| i.name == n)
+                .expect("owner has it");
+            format!("index:{}", idx.id)
+        }
+        CommentObject::Schema => {
+            let n = parts.join(".");
+            if !cat.schemas.contains(&n) {
+                return Err(PgError::new(
+                    codes::INVALID_SCHEMA_NAME,
+                    format!("schema \"{n}\" does not exist"),
+                ));
+            }
+            format!("schema:{n}")
+        }
+        CommentObject::Extension => format!("extension:{}", parts.join(".")),
+        other => return Err(PgError::unsupported(format!("COMMENT ON {other}"))),
+    };
+    change(engine, session, |cat| {
+        match comment {
+            Some(text) if !text.is_empty() => {
+                cat.comments.insert(key, text);
+            }
+            _ => {
+                cat.comments.remove(&key);
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Output::Command("COMMENT".into()))
 }
