@@ -189,22 +189,6 @@ fn to_int(a: &ArrayRef, row: usize, target: &str) -> Result<Option<i64>> {
     Ok(Some(v))
 }
 
-/// PostgreSQL's `quote_ident`: quoted only when it must be.
-fn quote_ident_if_needed(id: &str) -> String {
-    let plain = id
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        id.to_string()
-    } else {
-        crate::types::text::quote_ident(id)
-    }
-}
-
 /// `format(fmt, args...)`: `%s` (NULL is empty), `%I` (an identifier),
 /// `%L` (a literal; NULL is NULL), `%%`.
 fn format_row(arrays: &[ArrayRef], row: usize) -> Result<Option<String>> {
@@ -247,7 +231,7 @@ fn format_row(arrays: &[ArrayRef], row: usize) -> Result<Option<String>> {
                         "null values cannot be formatted as an SQL identifier",
                     ))
                 })?;
-                out.push_str(&quote_ident_if_needed(&v));
+                out.push_str(&crate::types::text::quote_ident_if_needed(&v));
                 next += 1;
             }
             Some('L') => {

@@ -60,23 +60,6 @@ pub fn resolve(cat: &Catalog, search_path: &[String], text: &str) -> PgResult<Se
     }
 }
 
-/// An identifier as PostgreSQL's `quote_ident` writes it: quoted only
-/// when it must be.
-fn quote_if_needed(id: &str) -> String {
-    let plain = id
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        id.to_string()
-    } else {
-        crate::types::text::quote_ident(id)
-    }
-}
-
 /// Run a future on the runtime from a synchronous function (DataFusion's
 /// scalar functions are synchronous; the server's runtime is multi-thread).
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -218,8 +201,8 @@ impl SeqFn {
         Ok(st.catalog.relations.values().find_map(|r| match r {
             Relation::Sequence(s) if s.owned_by == Some((t.id, col.id)) => Some(format!(
                 "{}.{}",
-                quote_if_needed(&s.schema),
-                quote_if_needed(&s.name)
+                crate::types::text::quote_ident_if_needed(&s.schema),
+                crate::types::text::quote_ident_if_needed(&s.name)
             )),
             _ => None,
         }))

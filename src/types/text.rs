@@ -308,6 +308,23 @@ fn write_jsonb(v: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// An identifier as PostgreSQL's `quote_ident` writes it: quoted only
+/// when it must be.
+pub fn quote_ident_if_needed(id: &str) -> String {
+    let plain = id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        id.to_string()
+    } else {
+        quote_ident(id)
+    }
+}
+
 pub fn quote_ident(id: &str) -> String {
     format!("\"{}\"", id.replace('"', "\"\""))
 }

@@ -16,6 +16,16 @@ use crate::sql::session::Session;
 use crate::sql::{Engine, object_parts};
 use crate::types::text::quote_ident;
 
+/// 2BP01 for DROP COLUMN of a column something else reads (`detail`).
+fn column_in_use(column: &str, table: &str, detail: String) -> PgError {
+    PgError::new(
+        codes::DEPENDENT_OBJECTS_STILL_EXIST,
+        format!("cannot drop column {column} of table {table} because other objects depend on it"),
+    )
+    .with_detail(detail)
+    .with_hint("Use DROP ... CASCADE to drop the dependent objects too.")
+}
+
 /// Views that read table `tid` follow a rename of it or of its columns.
 fn rename_in_views(
     cat: &mut crate::catalog::Catalog,
@@ -181,36 +191,28 @@ pub(super) async fn alter_table(
                     if g.id != cid
                         && referenced_columns(&table.columns, &parse_expr(gen_expr)?).contains(&cid)
                     {
-                        return Err(PgError::new(
-                            codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                        return Err(column_in_use(
+                            &n,
+                            &table.name,
                             format!(
-                                "cannot drop column {n} of table {} because other objects depend on it",
-                                table.name
+                                "column {} of table {} depends on column {n}",
+                                g.name, table.name
                             ),
-                        )
-                        .with_detail(format!(
-                            "column {} of table {} depends on column {n}",
-                            g.name, table.name
-                        ))
-                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                        ));
                     }
                 }
                 let cat = session.catalog();
                 if let Some((child, f)) = cat.referencing(tid).find(|(c, f)| {
                     f.ref_columns.contains(&cid) && !(c.id == tid && f.columns.contains(&cid))
                 }) {
-                    return Err(PgError::new(
-                        codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                    return Err(column_in_use(
+                        &n,
+                        &table.name,
                         format!(
-                            "cannot drop column {n} of table {} because other objects depend on it",
-                            table.name
+                            "constraint {} on table {} depends on column {n} of table {}",
+                            f.name, child.name, table.name
                         ),
-                    )
-                    .with_detail(format!(
-                        "constraint {} on table {} depends on column {n} of table {}",
-                        f.name, child.name, table.name
-                    ))
-                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    ));
                 }
                 if let Some(v) = cat.relations.values().find_map(|r| match r {
                     crate::catalog::Relation::View(v)
@@ -221,18 +223,14 @@ pub(super) async fn alter_table(
                     }
                     _ => None,
                 }) {
-                    return Err(PgError::new(
-                        codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                    return Err(column_in_use(
+                        &n,
+                        &table.name,
                         format!(
-                            "cannot drop column {n} of table {} because other objects depend on it",
-                            table.name
+                            "view {} depends on column {n} of table {}",
+                            v.name, table.name
                         ),
-                    )
-                    .with_detail(format!(
-                        "view {} depends on column {n} of table {}",
-                        v.name, table.name
-                    ))
-                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    ));
                 }
                 let dropped_idx: Vec<u32> = table
                     .indexes
