@@ -247,6 +247,70 @@ fn register(session: &Session, name: &str, schema: SchemaRef, batch: RecordBatch
     Ok(())
 }
 
+/// The conjuncts of `selection` that read only the outer relation (every
+/// column qualified by `outer`, no subquery), and the rest.
+fn split_outer_conditions(selection: Option<Expr>, outer: &str) -> (Option<Expr>, Option<Expr>) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, visit_expressions};
+    fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                conjuncts(*left, out);
+                conjuncts(*right, out);
+            }
+            Expr::Nested(inner)
+                if matches!(
+                    inner.as_ref(),
+                    Expr::BinaryOp {
+                        op: BinaryOperator::And,
+                        ..
+                    }
+                ) =>
+            {
+                conjuncts(*inner, out)
+            }
+            other => out.push(other),
+        }
+    }
+    let Some(sel) = selection else {
+        return (None, None);
+    };
+    let mut all = Vec::new();
+    conjuncts(sel, &mut all);
+    let outer_only = |e: &Expr| {
+        let mut ok = true;
+        let _ = visit_expressions(e, |x| {
+            match x {
+                Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == outer => {}
+                Expr::Identifier(_)
+                | Expr::CompoundIdentifier(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. }
+                | Expr::Function(_) => {
+                    ok = false;
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        });
+        ok
+    };
+    let and = |v: Vec<Expr>| {
+        v.into_iter().reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::And,
+            right: Box::new(b),
+        })
+    };
+    let (outer_part, rest): (Vec<Expr>, Vec<Expr>) = all.into_iter().partition(|e| outer_only(e));
+    (and(outer_part), and(rest))
+}
+
 /// Run the lateral item of `stmt` (if it has one) row by row and rewrite
 /// its FROM over the results (see the module doc).
 pub async fn materialize(
@@ -283,8 +347,14 @@ pub async fn materialize(
         _ => Vec::new(),
     };
 
-    // The outer rows, numbered.
-    let outer_sql = format!("SELECT * FROM {outer_factor}");
+    // The outer rows, numbered; conditions on them alone are applied
+    // first, so the item runs only for rows the statement keeps.
+    let (outer_where, rest) = split_outer_conditions(select.selection.take(), &outer);
+    select.selection = rest;
+    let outer_sql = match outer_where {
+        Some(w) => format!("SELECT * FROM {outer_factor} WHERE {w}"),
+        None => format!("SELECT * FROM {outer_factor}"),
+    };
     let outer_stmt = crate::sql::parse(&outer_sql)?
         .pop()
         .ok_or_else(|| PgError::internal("empty outer query"))?;

@@ -575,7 +575,11 @@ pub async fn check_pending(engine: &Engine, session: &mut Session) -> PgResult<(
                 let Some(f) = t.foreign_keys.iter().find(|f| f.name == fk) else {
                     continue;
                 };
-                check_one_reference(engine, session, t, f, &vals, None).await?;
+                // A row the block deleted or re-keyed since references
+                // nothing any more.
+                if still_held(engine, session, t, f, &vals).await? {
+                    check_one_reference(engine, session, t, f, &vals, None).await?;
+                }
             }
             PendingFk::Referenced { table, fk, vals } => {
                 let Some(child) = cat.tables.get(&table) else {
@@ -596,6 +600,27 @@ pub async fn check_pending(engine: &Engine, session: &mut Session) -> PgResult<(
         }
     }
     Ok(())
+}
+
+/// Whether a row of `child` (as the session sees it) holds key `vals` in
+/// the columns of `fk`.
+async fn still_held(
+    engine: &Engine,
+    session: &mut Session,
+    child: &Table,
+    fk: &ForeignKey,
+    vals: &[Datum],
+) -> PgResult<bool> {
+    let keys = register_keys(session, child, &fk.columns, &[vals.to_vec()], None)?;
+    let sql = format!(
+        "SELECT 1 FROM {} AS c WHERE {} LIMIT 1",
+        qualified(child),
+        matches_keys(child, fk, &keys, "o")
+    );
+    Ok(run_sql(engine, session, &sql)
+        .await?
+        .iter()
+        .any(|b| b.num_rows() > 0))
 }
 
 /// Every row of `child` must find its referenced row (ADD CONSTRAINT
