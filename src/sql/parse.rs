@@ -16,6 +16,17 @@ pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
     parse_statements(sql).map_err(|e| parser_error(&e, sql))
 }
 
+/// The schema (if given) and name of a possibly qualified name's parts
+/// (`name`, `schema.name`, `database.schema.name`); `None` for other
+/// shapes.
+pub fn schema_and_name(parts: &[String]) -> Option<(Option<&str>, &str)> {
+    match parts {
+        [n] => Some((None, n.as_str())),
+        [s, n] | [_, s, n] => Some((Some(s.as_str()), n.as_str())),
+        _ => None,
+    }
+}
+
 /// A name given as text (`nextval('s')`, `'public."My Seq"'::regclass`):
 /// its dot-separated parts, unquoted ones folded to lower case.
 pub fn split_qualified(text: &str) -> Vec<String> {

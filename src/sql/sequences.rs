@@ -45,11 +45,8 @@ impl SequenceState {
 /// parts, or along the search path), or 42P01.
 pub fn resolve(cat: &Catalog, search_path: &[String], text: &str) -> PgResult<Sequence> {
     let parts: Vec<String> = crate::sql::parse::split_qualified(text);
-    let (schema, name) = match parts.as_slice() {
-        [n] => (None, n.as_str()),
-        [s, n] | [_, s, n] => (Some(s.as_str()), n.as_str()),
-        _ => return Err(PgError::undefined_table(text)),
-    };
+    let (schema, name) =
+        crate::sql::parse::schema_and_name(&parts).ok_or_else(|| PgError::undefined_table(text))?;
     match cat.resolve_relation(schema, name, search_path) {
         Some((_, Relation::Sequence(s))) => Ok(s.clone()),
         Some(_) => Err(PgError::new(
@@ -180,11 +177,8 @@ impl SeqFn {
     fn serial_sequence(&self, table: &str, column: &str) -> PgResult<Option<String>> {
         let st = self.state.lock();
         let parts = crate::sql::parse::split_qualified(table);
-        let (schema, name) = match parts.as_slice() {
-            [n] => (None, n.as_str()),
-            [s, n] | [_, s, n] => (Some(s.as_str()), n.as_str()),
-            _ => return Err(PgError::undefined_table(table)),
-        };
+        let (schema, name) = crate::sql::parse::schema_and_name(&parts)
+            .ok_or_else(|| PgError::undefined_table(table))?;
         let t = st
             .catalog
             .resolve(schema, name, &st.search_path)

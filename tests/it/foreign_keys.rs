@@ -15,6 +15,21 @@ async fn orphans(c: &tokio_postgres::Client, child: &str) -> usize {
     rows(c, &sql).await[0][0].as_ref().unwrap().parse().unwrap()
 }
 
+/// Run `sql` on a new connection and check it is still waiting after
+/// 400 ms (for another session's block); its outcome as a SQLSTATE.
+async fn waiting(
+    s: &TestServer,
+    sql: &'static str,
+    why: &str,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let b = s.connect().await;
+    let task =
+        tokio::spawn(async move { b.simple_query(sql).await.map(|_| ()).map_err(|e| code(&e)) });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!task.is_finished(), "{why}");
+    task
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_referenced_row_waits_for_the_block_that_references_it() {
     let s = TestServer::start().await;
@@ -32,18 +47,12 @@ async fn a_referenced_row_waits_for_the_block_that_references_it() {
     a.batch_execute("BEGIN; INSERT INTO child VALUES (1, 1)")
         .await
         .unwrap();
-    let b = s.connect().await;
-    let del = tokio::spawn(async move {
-        b.simple_query("DELETE FROM parent WHERE id = 1")
-            .await
-            .map(|_| ())
-            .map_err(|e| code(&e))
-    });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !del.is_finished(),
-        "the DELETE waits for the referencing block"
-    );
+    let del = waiting(
+        &s,
+        "DELETE FROM parent WHERE id = 1",
+        "the DELETE waits for the referencing block",
+    )
+    .await;
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(del.await.unwrap(), Err("23503".to_string()));
     assert_eq!(
@@ -55,18 +64,12 @@ async fn a_referenced_row_waits_for_the_block_that_references_it() {
     a.batch_execute("BEGIN; INSERT INTO cchild VALUES (1, 2)")
         .await
         .unwrap();
-    let b = s.connect().await;
-    let del = tokio::spawn(async move {
-        b.simple_query("DELETE FROM parent WHERE id = 2")
-            .await
-            .map(|_| ())
-            .map_err(|e| code(&e))
-    });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !del.is_finished(),
-        "the DELETE waits for the referencing block"
-    );
+    let del = waiting(
+        &s,
+        "DELETE FROM parent WHERE id = 2",
+        "the DELETE waits for the referencing block",
+    )
+    .await;
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(del.await.unwrap(), Ok(()));
     assert_eq!(orphans(&a, "cchild").await, 0);
@@ -77,18 +80,12 @@ async fn a_referenced_row_waits_for_the_block_that_references_it() {
     a.batch_execute("INSERT INTO parent VALUES (3); BEGIN; DELETE FROM parent WHERE id = 3")
         .await
         .unwrap();
-    let b = s.connect().await;
-    let ins = tokio::spawn(async move {
-        b.simple_query("INSERT INTO child VALUES (3, 3)")
-            .await
-            .map(|_| ())
-            .map_err(|e| code(&e))
-    });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !ins.is_finished(),
-        "the INSERT waits for the deleting block"
-    );
+    let ins = waiting(
+        &s,
+        "INSERT INTO child VALUES (3, 3)",
+        "the INSERT waits for the deleting block",
+    )
+    .await;
     a.batch_execute("COMMIT").await.unwrap();
     let got = ins.await.unwrap();
     assert!(

@@ -167,11 +167,8 @@ pub(super) fn new_foreign_key(
     let parent: &Table = if is_me {
         me
     } else {
-        let (schema, name) = match parts.as_slice() {
-            [n] => (None, n.as_str()),
-            [s, n] | [_, s, n] => (Some(s.as_str()), n.as_str()),
-            _ => return Err(PgError::syntax("improper qualified name")),
-        };
+        let (schema, name) = crate::sql::parse::schema_and_name(&parts)
+            .ok_or_else(|| PgError::syntax("improper qualified name"))?;
         cat.resolve(schema, name, search_path)
             .ok_or_else(|| PgError::undefined_table(name))?
     };

@@ -315,11 +315,9 @@ async fn comment_on(
     let cat = session.catalog();
     let search_path = session.search_path();
     let split = |parts: &[String]| -> PgResult<(Option<String>, String)> {
-        match parts {
-            [n] => Ok((None, n.clone())),
-            [s, n] | [_, s, n] => Ok((Some(s.clone()), n.clone())),
-            _ => Err(PgError::syntax("improper qualified name")),
-        }
+        crate::sql::parse::schema_and_name(parts)
+            .map(|(s, n)| (s.map(str::to_string), n.to_string()))
+            .ok_or_else(|| PgError::syntax("improper qualified name"))
     };
     let key = match object_type {
         CommentObject::Table => {

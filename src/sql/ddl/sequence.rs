@@ -157,11 +157,9 @@ pub(super) async fn drop_sequence(
     let search_path = session.search_path();
     for n in names {
         let parts = object_parts(n);
-        let (schema, name) = match parts.as_slice() {
-            [n] => (None, n.clone()),
-            [s, n] | [_, s, n] => (Some(s.clone()), n.clone()),
-            _ => return Err(PgError::syntax("improper qualified name")),
-        };
+        let (schema, name) = crate::sql::parse::schema_and_name(&parts)
+            .map(|(s, n)| (s.map(str::to_string), n.to_string()))
+            .ok_or_else(|| PgError::syntax("improper qualified name"))?;
         let mut skipped = false;
         change(engine, session, |cat| {
             let found = match cat.resolve_relation(schema.as_deref(), &name, &search_path) {

@@ -338,6 +338,25 @@ pub async fn referenced_rows_changed(
     Ok(())
 }
 
+/// `SELECT what FROM child` over its rows that reference one of the keys
+/// `olds` of `parent` (registered as a scratch table), then `tail`.
+fn referencing_query(
+    session: &Session,
+    parent: &Table,
+    child: &Table,
+    fk: &ForeignKey,
+    olds: &[Vec<Datum>],
+    what: &str,
+    tail: &str,
+) -> PgResult<String> {
+    let keys = register_keys(session, parent, &fk.ref_columns, olds, None)?;
+    Ok(format!(
+        "SELECT {what} FROM {} AS c WHERE {}{tail}",
+        qualified(child),
+        matches_keys(child, fk, &keys, "o")
+    ))
+}
+
 /// REPEATABLE READ: 40001 when newer data than the block's snapshot has
 /// rows referencing `olds` that the snapshot does not show.
 async fn unseen_rows(
@@ -348,12 +367,7 @@ async fn unseen_rows(
     fk: &ForeignKey,
     olds: &[Vec<Datum>],
 ) -> PgResult<()> {
-    let keys = register_keys(session, parent, &fk.ref_columns, olds, None)?;
-    let sql = format!(
-        "SELECT count(*) FROM {} AS c WHERE {}",
-        qualified(child),
-        matches_keys(child, fk, &keys, "o")
-    );
+    let sql = referencing_query(session, parent, child, fk, olds, "count(*)", "")?;
     let mine = run_sql(engine, session, &sql).await?;
     let held = session.grape.snapshot();
     session
@@ -382,17 +396,12 @@ async fn still_referenced(
     fk: &ForeignKey,
     olds: &[Vec<Datum>],
 ) -> PgResult<()> {
-    let keys = register_keys(session, parent, &fk.ref_columns, olds, None)?;
-    let sql = format!(
-        "SELECT {} FROM {} AS c WHERE {} LIMIT 1",
-        names(child, &fk.columns)
-            .iter()
-            .map(|n| format!("c.{}", quote_ident(n)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        qualified(child),
-        matches_keys(child, fk, &keys, "o")
-    );
+    let columns = names(child, &fk.columns)
+        .iter()
+        .map(|n| format!("c.{}", quote_ident(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = referencing_query(session, parent, child, fk, olds, &columns, " LIMIT 1")?;
     let found = run_sql(engine, session, &sql).await?;
     let Some(b) = found.iter().find(|b| b.num_rows() > 0) else {
         return Ok(());

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::catalog::{Catalog, Relation, View};
 use crate::error::{PgError, PgResult};
-use crate::sql::parse::object_parts;
+use crate::sql::parse::{object_parts, schema_and_name};
 
 /// The view a relation name resolves to along the search path (a table
 /// of the same name earlier on the path wins, as in PostgreSQL).
@@ -21,10 +21,9 @@ pub fn view_named<'a>(
     name: &ObjectName,
 ) -> Option<(u32, &'a View)> {
     let parts = object_parts(name);
-    let (schemas, rel): (Vec<String>, &str) = match parts.as_slice() {
-        [n] => (search_path.to_vec(), n.as_str()),
-        [s, n] | [_, s, n] => (vec![s.clone()], n.as_str()),
-        _ => return None,
+    let (schemas, rel): (Vec<String>, &str) = match schema_and_name(&parts)? {
+        (None, n) => (search_path.to_vec(), n),
+        (Some(s), n) => (vec![s.to_string()], n),
     };
     for s in &schemas {
         if cat.table(s, rel).is_some() {
@@ -223,10 +222,8 @@ pub fn relations_read(q: &Query, cat: &Catalog, search_path: &[String]) -> Vec<u
     let mut ids = Vec::new();
     let _ = visit_relations(q, |name: &ObjectName| {
         let parts = object_parts(name);
-        let (schema, rel) = match parts.as_slice() {
-            [n] => (None, n.as_str()),
-            [s, n] | [_, s, n] => (Some(s.as_str()), n.as_str()),
-            _ => return ControlFlow::<()>::Continue(()),
+        let Some((schema, rel)) = schema_and_name(&parts) else {
+            return ControlFlow::<()>::Continue(());
         };
         if let Some(t) = cat.resolve(schema, rel, search_path) {
             ids.push(t.id);
