@@ -219,11 +219,24 @@ pub struct View {
     pub depends_on: Vec<u32>,
 }
 
-/// Relations other than tables, in the same namespace as tables.
+/// An enum type (CREATE TYPE ... AS ENUM): its labels in their order,
+/// which comparisons, ORDER BY, min and max follow. Columns store labels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnumType {
+    pub schema: String,
+    pub name: String,
+    pub labels: Vec<String>,
+}
+
+/// Relations other than tables, in the same namespace as tables, and
+/// types (a table's name is also its row type's in PostgreSQL, so types
+/// and relations share one namespace there too).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Relation {
     Sequence(Sequence),
     View(View),
+    /// Last, so catalogs written before it still read.
+    Type(EnumType),
 }
 
 impl Relation {
@@ -231,12 +244,14 @@ impl Relation {
         match self {
             Relation::Sequence(s) => &s.schema,
             Relation::View(v) => &v.schema,
+            Relation::Type(t) => &t.schema,
         }
     }
     pub fn name(&self) -> &str {
         match self {
             Relation::Sequence(s) => &s.name,
             Relation::View(v) => &v.name,
+            Relation::Type(t) => &t.name,
         }
     }
 }
@@ -313,6 +328,7 @@ impl Catalog {
                         map(t);
                     }
                 }
+                Relation::Type(_) => {}
             }
         }
     }
@@ -340,6 +356,7 @@ impl Catalog {
                         Relation::Sequence(s) => s
                             .owned_by
                             .is_some_and(|(t, _)| !self.tables.contains_key(&t)),
+                        Relation::Type(_) => false,
                     })
                     .map(|(id, _)| *id)
                     .collect();
@@ -379,13 +396,48 @@ impl Catalog {
         let find = |s: &str| {
             self.relations
                 .iter()
-                .find(|(_, r)| r.schema() == s && r.name() == name)
+                .find(|(_, r)| {
+                    r.schema() == s && r.name() == name && !matches!(r, Relation::Type(_))
+                })
                 .map(|(id, r)| (*id, r))
         };
         match schema {
             Some(s) => find(s),
             None => search_path.iter().find_map(|s| find(s)),
         }
+    }
+    /// The enum type `name` along the search path (`pg_catalog` first, as
+    /// PostgreSQL looks types up), with its id.
+    pub fn resolve_type(
+        &self,
+        schema: Option<&str>,
+        name: &str,
+        search_path: &[String],
+    ) -> Option<(u32, &EnumType)> {
+        let find = |s: &str| {
+            self.relations.iter().find_map(|(id, r)| match r {
+                Relation::Type(t) if t.schema == s && t.name == name => Some((*id, t)),
+                _ => None,
+            })
+        };
+        match schema {
+            Some(s) => find(s),
+            None => search_path.iter().find_map(|s| find(s)),
+        }
+    }
+    /// The enum type `schema.name`.
+    pub fn enum_type(&self, schema: &str, name: &str) -> Option<&EnumType> {
+        self.relations.values().find_map(|r| match r {
+            Relation::Type(t) if t.schema == schema && t.name == name => Some(t),
+            _ => None,
+        })
+    }
+    /// Whether any enum type exists (the planner's enum rewrite is skipped
+    /// when none does).
+    pub fn has_enums(&self) -> bool {
+        self.relations
+            .values()
+            .any(|r| matches!(r, Relation::Type(_)))
     }
     /// The sequence whose counter is `key`.
     pub fn sequence_by_key(&self, key: &str) -> Option<&Sequence> {

@@ -74,6 +74,9 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     }
     let options = ctx.state().config_options().clone();
     ctx.register_udf(super::timestamps::to_timestamp(&options));
+    for f in super::enums::functions() {
+        ctx.register_udf(f);
+    }
     for f in super::json::functions() {
         ctx.register_udf((*f).clone());
     }

@@ -27,14 +27,18 @@ pub struct Engine {
 impl Engine {
     /// Plan a statement with DataFusion.
     pub async fn plan(&self, session: &Session, mut stmt: Statement) -> PgResult<LogicalPlan> {
-        rewrite::views::expand(&mut stmt, &session.catalog(), &session.search_path())?;
+        let cat = session.catalog();
+        let search_path = session.search_path();
+        rewrite::views::expand(&mut stmt, &cat, &search_path)?;
         rewrite::for_planning(&mut stmt)?;
+        rewrite::enum_casts::rewrite(&mut stmt, &cat, &search_path);
         let state = session.ctx.state();
 
-        state
+        let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await
-            .map_err(df_error)
+            .map_err(df_error)?;
+        super::enums::order_by_declaration(plan, &cat).map_err(df_error)
     }
 
     /// Write rows now, or buffer them in the open transaction block.

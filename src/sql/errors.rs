@@ -97,10 +97,7 @@ pub fn df_error(e: DataFusionError) -> PgError {
             ),
         },
         DataFusionError::ArrowError(ae, _) => arrow_error(ae),
-        DataFusionError::NotImplemented(m) => PgError::new(
-            codes::FEATURE_NOT_SUPPORTED,
-            format!("{m} is not supported"),
-        ),
+        DataFusionError::NotImplemented(m) => not_implemented(m),
         DataFusionError::Plan(m) => plan_error(m),
         DataFusionError::Execution(m) => exec_error(m),
         other => {
@@ -108,6 +105,32 @@ pub fn df_error(e: DataFusionError) -> PgError {
             exec_error(&m)
         }
     }
+}
+
+/// PostgreSQL's built-in types GrapeDB does not have: naming one is
+/// 0A000; any other unknown name is a type that does not exist (42704).
+const PG_TYPES_MISSING: &[&str] = &[
+    "money", "inet", "cidr", "macaddr", "macaddr8", "point", "line", "lseg", "box", "path",
+    "polygon", "circle", "tsvector", "tsquery", "xml", "int4range", "int8range", "numrange",
+    "tsrange", "tstzrange", "daterange", "pg_lsn", "txid_snapshot", "timetz", "regproc",
+    "regoper", "regoperator", "regconfig", "regdictionary", "oidvector", "int2vector", "name",
+    "\"char\"", "cstring", "record", "void", "anyelement",
+];
+
+fn not_implemented(m: &str) -> PgError {
+    if let Some(ty) = m.strip_prefix("Unsupported SQL type ") {
+        let ty = ty.trim_end_matches(" is not supported").trim();
+        let lower = ty.to_lowercase();
+        let base = lower.split('(').next().unwrap_or("").trim();
+        if !PG_TYPES_MISSING.contains(&base) && !base.contains(' ') {
+            let shown = ty.trim_matches('"');
+            return PgError::new(
+                codes::UNDEFINED_OBJECT,
+                format!("type \"{shown}\" does not exist"),
+            );
+        }
+    }
+    PgError::new(codes::FEATURE_NOT_SUPPORTED, format!("{m} is not supported"))
 }
 
 fn find_pg(e: &DataFusionError) -> Option<PgError> {

@@ -167,6 +167,8 @@ impl Engine {
             s @ (Statement::CreateTable(_)
             | Statement::Comment { .. }
             | Statement::CreateSequence { .. }
+            | Statement::CreateType { .. }
+            | Statement::AlterType(_)
             | Statement::CreateView(_)
             | Statement::CreateSchema { .. }
             | Statement::Drop { .. }

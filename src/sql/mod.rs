@@ -12,6 +12,7 @@ pub mod copy;
 pub mod ddl;
 pub mod dml;
 pub mod engine;
+mod enums;
 pub mod errors;
 pub mod execute;
 mod json;

@@ -41,6 +41,22 @@ pub enum SqlType {
     /// PostgreSQL's bit(n) (always has a length) and bit varying(n).
     Bit(Option<u32>),
     VarBit(Option<u32>),
+    /// A type made by CREATE TYPE ... AS ENUM: values are stored as their
+    /// labels (the catalog's `Relation::Type` holds the labels and their
+    /// order). Last, so catalogs written before it still read.
+    Enum { schema: String, name: String },
+}
+
+/// The metadata value (under [`PG_TYPE_KEY`]) of an enum-typed field.
+pub fn enum_metadata(schema: &str, name: &str) -> String {
+    format!("enum:{schema}.{name}")
+}
+
+/// The enum type (schema, name) a field's metadata names.
+pub fn enum_of_field(f: &Field) -> Option<(String, String)> {
+    let v = f.metadata().get(PG_TYPE_KEY)?.strip_prefix("enum:")?;
+    let (schema, name) = v.split_once('.')?;
+    Some((schema.to_string(), name.to_string()))
 }
 
 /// Field metadata key carrying the PostgreSQL type name of a column whose
@@ -161,7 +177,8 @@ impl SqlType {
             | SqlType::Char(_)
             | SqlType::Json
             | SqlType::Jsonb
-            | SqlType::Uuid => DataType::Utf8,
+            | SqlType::Uuid
+            | SqlType::Enum { .. } => DataType::Utf8,
             SqlType::Bytea | SqlType::SparseVec(_) | SqlType::Bit(_) | SqlType::VarBit(_) => {
                 DataType::Binary
             }
@@ -201,6 +218,9 @@ impl SqlType {
                 Kind::SparseVec => SqlType::SparseVec(None),
                 Kind::Bit => SqlType::VarBit(None),
             });
+        }
+        if let Some((schema, name)) = enum_of_field(f) {
+            return Some(SqlType::Enum { schema, name });
         }
         match f.metadata().get(PG_TYPE_KEY).map(String::as_str) {
             Some("varchar") => return Some(SqlType::Varchar(None)),
@@ -271,6 +291,7 @@ impl SqlType {
             SqlType::SparseVec(n) => with_mod("sparsevec", n),
             SqlType::Bit(n) => with_mod("bit", n),
             SqlType::VarBit(n) => with_mod("bit varying", n),
+            SqlType::Enum { name, .. } => name.clone(),
         }
     }
 
@@ -285,7 +306,8 @@ impl SqlType {
             | SqlType::Char(_)
             | SqlType::Json
             | SqlType::Jsonb
-            | SqlType::Uuid => "text".into(),
+            | SqlType::Uuid
+            | SqlType::Enum { .. } => "text".into(),
             SqlType::TimestampTz => "timestamptz".into(),
             SqlType::Time => "time".into(),
             SqlType::Timestamp => "timestamp".into(),
@@ -315,6 +337,13 @@ impl SqlType {
 
     pub fn field(&self, name: &str, nullable: bool) -> Field {
         let f = Field::new(name, self.arrow_type(), nullable);
+        if let SqlType::Enum { schema, name } = self {
+            return f.with_metadata(
+                [(PG_TYPE_KEY.to_string(), enum_metadata(schema, name))]
+                    .into_iter()
+                    .collect(),
+            );
+        }
         match self.wire_override() {
             Some(t) => f.with_metadata(
                 [(PG_TYPE_KEY.to_string(), t.to_string())]

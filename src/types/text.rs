@@ -54,7 +54,9 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
             }
             Datum::Dec(m)
         }
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) => Datum::Text(s.to_string()),
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Enum { .. } => {
+            Datum::Text(s.to_string())
+        }
         SqlType::Json => {
             serde_json::from_str::<serde_json::Value>(s).map_err(|_| invalid("json", s))?;
             Datum::Text(s.to_string())

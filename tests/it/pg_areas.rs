@@ -57,17 +57,22 @@ async fn sql_areas_match_postgresql() {
                 _ => continue,
             };
             total += 1;
-            if runner.run_async(r).await.is_ok() {
-                same += 1;
-            } else {
-                differ.push(
-                    sql.lines()
+            match runner.run_async(r).await {
+                Ok(_) => same += 1,
+                Err(e) => {
+                    let mut line = sql
+                        .lines()
                         .next()
                         .unwrap_or("")
                         .chars()
                         .take(100)
-                        .collect::<String>(),
-                );
+                        .collect::<String>();
+                    // GRAPEDB_AREAS_VERBOSE=1 shows how each one differs.
+                    if std::env::var_os("GRAPEDB_AREAS_VERBOSE").is_some() {
+                        line = format!("{line}\n      {}", e.to_string().replace('\n', "\n      "));
+                    }
+                    differ.push(line);
+                }
             }
         }
         println!(

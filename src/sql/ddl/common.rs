@@ -24,6 +24,29 @@ pub(super) fn split_name(session: &Session, parts: &[String]) -> PgResult<(Strin
     }
 }
 
+/// A column's type: a built-in one, or an enum type of the catalog.
+pub(super) fn column_type(
+    cat: &Catalog,
+    search_path: &[String],
+    dt: &datafusion::sql::sqlparser::ast::DataType,
+) -> PgResult<(SqlType, bool)> {
+    match SqlType::from_ast(dt) {
+        Ok(found) => Ok(found),
+        Err(e) => {
+            match crate::sql::rewrite::enum_casts::enum_target(dt, cat, search_path) {
+                Some(t) => Ok((
+                    SqlType::Enum {
+                        schema: t.schema.clone(),
+                        name: t.name.clone(),
+                    },
+                    false,
+                )),
+                None => Err(e),
+            }
+        }
+    }
+}
+
 /// A column definition: the column, whether it is (part of) the primary
 /// key, whether it is UNIQUE, and its CHECK constraints (name if given,
 /// expression).
@@ -39,8 +62,13 @@ pub(super) struct ColumnSpec {
 }
 
 /// Build a column from its definition.
-pub(super) fn column_from_def(table_id: u32, id: u32, def: &ColumnDef) -> PgResult<ColumnSpec> {
-    let (ty, serial) = SqlType::from_ast(&def.data_type)?;
+pub(super) fn column_from_def(
+    (cat, search_path): (&Catalog, &[String]),
+    table_id: u32,
+    id: u32,
+    def: &ColumnDef,
+) -> PgResult<ColumnSpec> {
+    let (ty, serial) = column_type(cat, search_path, &def.data_type)?;
     let name = def.name.value.clone();
     let name = if def.name.quote_style.is_some() {
         name

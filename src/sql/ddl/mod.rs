@@ -10,6 +10,7 @@ mod alter;
 mod build;
 mod common;
 mod constraint;
+mod enum_type;
 mod index;
 mod sequence;
 mod table;
@@ -82,6 +83,11 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         }
         Statement::CreateTable(ct) => create_table(engine, session, ct).await,
         Statement::CreateView(cv) => view::create_view(engine, session, cv).await,
+        Statement::CreateType {
+            name,
+            representation,
+        } => enum_type::create_type(engine, session, &name, representation).await,
+        Statement::AlterType(at) => enum_type::alter_type(engine, session, at).await,
         Statement::Comment {
             object_type,
             object_name,
@@ -173,6 +179,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                             let what = match &cat.relations[id] {
                                 crate::catalog::Relation::View(v) => format!("view {name}.{}", v.name),
                                 crate::catalog::Relation::Sequence(s) => format!("sequence {name}.{}", s.name),
+                                crate::catalog::Relation::Type(t) => format!("type {name}.{}", t.name),
                             };
                             return Err(PgError::new(
                                 codes::DEPENDENT_OBJECTS_STILL_EXIST,
@@ -214,6 +221,9 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                 }
                 ObjectType::Sequence => {
                     sequence::drop_sequence(engine, session, &names, if_exists).await
+                }
+                ObjectType::Type => {
+                    enum_type::drop_type(engine, session, &names, if_exists, cascade).await
                 }
                 ObjectType::Index => {
                     for n in &names {

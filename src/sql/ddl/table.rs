@@ -50,7 +50,7 @@ pub(super) async fn create_table(
                 checks,
                 fks,
                 seq_options,
-            } = column_from_def(id, i as u32 + 1, def)?;
+            } = column_from_def((cat, &search_path), id, i as u32 + 1, def)?;
             seq_defs.push((col.id, seq_options));
             check_defs.extend(checks);
             fk_defs.extend(fks.into_iter().map(|f| (f, vec![col.name.clone()])));

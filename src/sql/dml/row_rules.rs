@@ -17,7 +17,7 @@ use crate::exec::catalog_provider::SCRATCH_SCHEMA;
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, parse};
-use crate::types::Datum;
+use crate::types::{Datum, SqlType};
 use crate::types::datum::rows_to_batch;
 use crate::types::text::quote_ident;
 
@@ -30,6 +30,8 @@ pub struct RowRules {
     generated: Vec<(usize, Arc<dyn PhysicalExpr>)>,
     /// (constraint name, boolean expression).
     checks: Vec<(String, Arc<dyn PhysicalExpr>)>,
+    /// (column position, enum type name, its labels).
+    enums: Vec<(usize, String, Vec<String>)>,
 }
 
 impl RowRules {
@@ -49,7 +51,23 @@ impl RowRules {
                 Some((i, format!("CAST(({e}) AS {})", c.ty.cast_name())))
             })
             .collect();
-        if generated.is_empty() && table.checks.is_empty() {
+        let cat = session.catalog();
+        let enums: Vec<(usize, String, Vec<String>)> = table
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.ty {
+                SqlType::Enum { schema, name } => Some((
+                    i,
+                    name.clone(),
+                    cat.enum_type(schema, name)
+                        .map(|t| t.labels.clone())
+                        .unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect();
+        if generated.is_empty() && table.checks.is_empty() && enums.is_empty() {
             return Ok(None);
         }
         let exprs: Vec<String> = generated
@@ -85,6 +103,7 @@ impl RowRules {
                 .zip(checks)
                 .map(|(c, (e, _))| (c.name.clone(), e))
                 .collect(),
+            enums,
         }))
     }
 
@@ -93,6 +112,16 @@ impl RowRules {
     pub fn apply(&self, table: &Table, row: &mut [Datum]) -> PgResult<()> {
         for (pos, e) in &self.generated {
             row[*pos] = self.eval(e, row)?;
+        }
+        for (pos, type_name, labels) in &self.enums {
+            if let Datum::Text(v) = &row[*pos] {
+                if !labels.contains(v) {
+                    return Err(PgError::new(
+                        codes::INVALID_TEXT_REPRESENTATION,
+                        format!("invalid input value for enum {type_name}: \"{v}\""),
+                    ));
+                }
+            }
         }
         check_row(table, row)?;
         for (name, e) in &self.checks {

@@ -85,6 +85,7 @@ fn type_name(dt: &DataType) -> String {
                     T::SparseVec(_) => "sparsevec",
                     T::Bit(_) => "bit",
                     T::VarBit(_) => "varbit",
+                    T::Enum { .. } => "enum",
                 }
             };
             match &t {

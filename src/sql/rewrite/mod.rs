@@ -13,7 +13,9 @@
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
 //!    ([`pg_catalog_names`]), and a one-column set-returning function's
-//!    column named after its table alias ([`table_functions`]).
+//!    column named after its table alias ([`table_functions`]); then
+//!    casts to enum types as `grape_enum` calls ([`enum_casts`], which
+//!    reads the catalog, after the columns are named).
 //!
 //! The token-level rewrite that gives pgvector's operators PostgreSQL's
 //! precedence happens while parsing (`sql::parse`).
@@ -22,6 +24,7 @@ pub mod array_literals;
 pub mod array_text;
 pub mod bind;
 pub mod columns;
+pub mod enum_casts;
 pub mod pg_catalog_names;
 pub mod table_functions;
 pub mod vector_casts;
