@@ -11,7 +11,8 @@ use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-pub use crate::format::pg_float_text;
+pub use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text};
+use crate::format::tz_offset_seconds;
 use crate::types::PG_TYPE_KEY;
 
 /// Row description for a schema in the given formats.
@@ -92,62 +93,6 @@ pub fn rows(
         failed = r.is_err();
         Some(r)
     })
-}
-
-/// Seconds east of UTC of an Arrow time-zone string ("+00:00", "UTC", "-05:30").
-fn tz_offset_seconds(tz: &str) -> i32 {
-    let t = tz.trim();
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'+') => (1, &t[1..]),
-        Some(b'-') => (-1, &t[1..]),
-        _ => return 0,
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    sign * (h.parse::<i32>().unwrap_or(0) * 3600 + m.parse::<i32>().unwrap_or(0) * 60)
-}
-
-/// `HH:MM:SS[.ffffff]` with trailing zeros of the fraction dropped, as PostgreSQL prints.
-fn hms(us_of_day: i64) -> String {
-    let (secs, frac) = (
-        us_of_day.div_euclid(1_000_000),
-        us_of_day.rem_euclid(1_000_000),
-    );
-    let mut s = format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
-    if frac != 0 {
-        let f = format!("{frac:06}");
-        s.push('.');
-        s.push_str(f.trim_end_matches('0'));
-    }
-    s
-}
-
-pub fn pg_time_text(us: i64) -> String {
-    hms(us)
-}
-
-/// PostgreSQL's text for timestamp (offset None) and timestamptz (offset in
-/// seconds: shown as +HH or +HH:MM).
-pub fn pg_timestamp_text(us: i64, offset: Option<i32>) -> String {
-    let local = us + offset.unwrap_or(0) as i64 * 1_000_000;
-    let days = local.div_euclid(86_400_000_000);
-    let day_us = local.rem_euclid(86_400_000_000);
-    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days);
-    let mut s = format!("{} {}", date.format("%Y-%m-%d"), hms(day_us));
-    if let Some(off) = offset {
-        let sign = if off < 0 { '-' } else { '+' };
-        let a = off.abs();
-        s.push(sign);
-        s.push_str(&format!("{:02}", a / 3600));
-        if a % 3600 != 0 {
-            s.push_str(&format!(":{:02}", (a % 3600) / 60));
-        }
-    }
-    s
 }
 
 /// Columns whose wire form is not what arrow-pg writes from the Arrow array:

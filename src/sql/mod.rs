@@ -29,6 +29,7 @@ pub mod rewrite;
 pub mod sequences;
 pub mod session;
 pub mod settings;
+mod text_casts;
 pub mod timestamps;
 pub mod txn;
 pub mod vector;

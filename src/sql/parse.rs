@@ -13,7 +13,37 @@ use crate::error::PgResult;
 
 /// The statements of `sql`.
 pub fn parse(sql: &str) -> PgResult<Vec<Statement>> {
-    parse_statements(sql).map_err(|e| parser_error(&e, sql))
+    parse_statements(sql).map_err(|e| {
+        if is_check_option_view(sql) {
+            return check_option_refused();
+        }
+        parser_error(&e, sql)
+    })
+}
+
+/// `CREATE VIEW ... WITH [CASCADED | LOCAL] CHECK OPTION` (which
+/// sqlparser does not parse).
+fn is_check_option_view(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';').to_uppercase())
+        .collect();
+    let starts = matches!(
+        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW", ..]
+            | ["CREATE", "RECURSIVE", "VIEW", ..]
+    );
+    starts && words.windows(2).any(|w| w[0] == "CHECK" && w[1] == "OPTION")
+}
+
+/// Views are read-only here (not automatically updatable), and PostgreSQL
+/// allows a CHECK OPTION only on automatically updatable ones.
+pub fn check_option_refused() -> crate::error::PgError {
+    crate::error::PgError::new(
+        crate::error::codes::FEATURE_NOT_SUPPORTED,
+        "WITH CHECK OPTION is supported only on automatically updatable views",
+    )
+    .with_hint("GrapeDB's views are read-only: write to the view's table instead.")
 }
 
 /// The schema (if given) and name of a possibly qualified name's parts

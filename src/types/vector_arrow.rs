@@ -207,6 +207,14 @@ pub fn half_bits(v: &[f32]) -> Vec<u16> {
     v.iter().map(|x| f16::from_f32(*x).to_bits()).collect()
 }
 
+/// A binary-backed kind's array (sparsevec, bit), or an error for a
+/// column that only claims the kind.
+fn binary(a: &ArrayRef) -> PgResult<&datafusion::arrow::array::BinaryArray> {
+    a.as_binary_opt::<i32>().ok_or_else(|| {
+        crate::error::PgError::internal(format!("expected a binary array, got {}", a.data_type()))
+    })
+}
+
 /// The text forms of a vector-kind column, as pgvector prints them.
 pub fn text_array(kind: Kind, a: &ArrayRef) -> PgResult<StringArray> {
     Ok(match kind {
@@ -216,13 +224,11 @@ pub fn text_array(kind: Kind, a: &ArrayRef) -> PgResult<StringArray> {
                 .map(|i| d.get(i).map(|v| vector::format_dense(&v)))
                 .collect()
         }
-        Kind::SparseVec => a
-            .as_binary::<i32>()
+        Kind::SparseVec => binary(a)?
             .iter()
             .map(|b| b.map(|b| vector::format_sparsevec(&SparseVec::from_bytes(b))))
             .collect(),
-        Kind::Bit => a
-            .as_binary::<i32>()
+        Kind::Bit => binary(a)?
             .iter()
             .map(|b| b.map(|b| vector::format_bits(&Bits::from_bytes(b))))
             .collect(),
@@ -238,13 +244,11 @@ pub fn send_array(kind: Kind, a: &ArrayRef) -> PgResult<BinaryArray> {
                 .map(|i| d.get(i).map(|v| vector::dense_send(kind, &v)))
                 .collect()
         }
-        Kind::SparseVec => a
-            .as_binary::<i32>()
+        Kind::SparseVec => binary(a)?
             .iter()
             .map(|b| b.map(|b| vector::sparse_send(&SparseVec::from_bytes(b))))
             .collect(),
-        Kind::Bit => a
-            .as_binary::<i32>()
+        Kind::Bit => binary(a)?
             .iter()
             .map(|b| b.map(|b| vector::bits_send(&Bits::from_bytes(b))))
             .collect(),

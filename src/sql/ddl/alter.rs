@@ -308,7 +308,15 @@ pub(super) async fn alter_table(
             let n = column_name.value.to_lowercase();
             let col = table
                 .column(&n)
-                .ok_or_else(|| PgError::undefined_column(&n))?
+                .ok_or_else(|| {
+                    PgError::new(
+                        codes::UNDEFINED_COLUMN,
+                        format!(
+                            "column \"{n}\" of relation \"{}\" does not exist",
+                            table.name
+                        ),
+                    )
+                })?
                 .clone();
             match op {
                 AlterColumnOperation::SetNotNull => {
@@ -339,6 +347,21 @@ pub(super) async fn alter_table(
                     crate::exec::provider::default_expr(&value.to_string(), &col.ty)?;
                 }
                 AlterColumnOperation::DropDefault => {}
+                AlterColumnOperation::SetDataType {
+                    ref data_type,
+                    ref using,
+                    ..
+                } => {
+                    return super::alter_type::alter_column_type(
+                        engine,
+                        session,
+                        table,
+                        &n,
+                        data_type,
+                        using.as_ref(),
+                    )
+                    .await;
+                }
                 other => return Err(PgError::unsupported(format!("ALTER COLUMN {other}"))),
             }
             // A nextval('s') default makes the column take values from s.

@@ -201,6 +201,17 @@ pub(super) async fn for_each_row(
     })
 }
 
+/// Every stored row of `table` (committed), as key and value bytes.
+pub(super) async fn for_each_kv_row(
+    engine: &Engine,
+    table: &Table,
+    f: impl FnMut(Vec<u8>, Vec<u8>) -> PgResult<()>,
+) -> PgResult<()> {
+    let prefix = table_prefix(table.id);
+    let end = crate::encoding::prefix_successor(&prefix).unwrap();
+    for_each_kv(engine.data.as_ref(), &prefix, &end, f)
+}
+
 /// Every row of `table` as this session sees it: committed rows, with the
 /// open block's own writes over them.
 pub(super) async fn visible_rows(

@@ -7,6 +7,7 @@
 //! TABLE), `common` (what they share); this file classifies the statement.
 
 mod alter;
+mod alter_type;
 mod build;
 mod common;
 mod constraint;

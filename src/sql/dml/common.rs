@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{Insert, SelectItem, TableFactor, TableObje
 use crate::catalog::locks::LockMode;
 use crate::catalog::{Index, Table};
 use crate::dataplane::write::RowWrite;
-use crate::encoding::encode_key;
+use crate::encoding::{encode_key, encode_row};
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::GrapeTable;
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
@@ -151,6 +151,65 @@ pub(super) async fn row_key(engine: &Engine, table: &Table, row: &[Datum]) -> Pg
         .map(|&i| row[i].clone())
         .collect();
     encode_key(table.id, &vals)
+}
+
+/// The writes that store a row again under a changed table definition
+/// (ALTER COLUMN TYPE): `stored` is the row's value under `key` by
+/// `old`'s definition, `new_row` its values by `new`'s. The row moves
+/// when its key changes; index entries change where they differ.
+pub fn retyped_row_writes(
+    (old, new): (&Table, &Table),
+    key: Vec<u8>,
+    stored: Vec<u8>,
+    old_row: &[Datum],
+    new_row: &[Datum],
+) -> PgResult<Vec<RowWrite>> {
+    let new_key = if new.primary_key.is_empty() {
+        key.clone()
+    } else {
+        let vals: Vec<Datum> = new
+            .pk_positions()
+            .iter()
+            .map(|&i| new_row[i].clone())
+            .collect();
+        encode_key(new.id, &vals)?
+    };
+    let mut writes = Vec::new();
+    for (idx_old, idx_new) in secondary(old).zip(secondary(new)) {
+        let before = index_entry(old, idx_old, old_row, &key)?;
+        let after = index_entry(new, idx_new, new_row, &new_key)?;
+        if before != after {
+            if let Some((k, v)) = before {
+                writes.push(entry_write(idx_old, k, Some(v), None));
+            }
+            if let Some((k, v)) = after {
+                writes.push(entry_write(idx_new, k, None, Some(v)));
+            }
+        }
+    }
+    let bytes = encode_row(new, new_row)?;
+    if new_key != key {
+        writes.push(RowWrite {
+            key,
+            expect: Some(stored),
+            new: None,
+            blind: false,
+        });
+        writes.push(RowWrite {
+            key: new_key,
+            expect: None,
+            new: Some(bytes),
+            blind: false,
+        });
+    } else {
+        writes.push(RowWrite {
+            key,
+            expect: Some(stored),
+            new: Some(bytes),
+            blind: false,
+        });
+    }
+    Ok(writes)
 }
 
 /// Index entry of a row: key and value (None when the row has NULL in the index).

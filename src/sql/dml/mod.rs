@@ -15,7 +15,9 @@ mod row_rules;
 mod stream;
 mod update;
 
-pub use common::{index_entry, lock_table, resolve_table, returning_schema, row_text, run_sql};
+pub use common::{
+    index_entry, lock_table, resolve_table, retyped_row_writes, returning_schema, row_text, run_sql,
+};
 pub use delete::delete;
 pub use fk::{
     check_pending, statement_involved as writes_foreign_keys,
@@ -23,5 +25,5 @@ pub use fk::{
 };
 pub use insert::{insert, plain_insert};
 pub use lock::lock_rows;
-pub use row_rules::{RowRules, plan_row_exprs};
+pub use row_rules::{RowRules, apply as apply_row_rules, eval_rows, plan_row_exprs};
 pub use update::update;

@@ -158,6 +158,29 @@ pub fn apply(rules: Option<&RowRules>, table: &Table, row: &mut [Datum]) -> PgRe
     }
 }
 
+/// Evaluate a row expression of [`plan_row_exprs`] over many rows of
+/// `table` at once (ALTER COLUMN TYPE's conversion).
+pub fn eval_rows(
+    table: &Table,
+    e: &Arc<dyn PhysicalExpr>,
+    rows: &[Vec<Datum>],
+) -> PgResult<Vec<Datum>> {
+    let schema = table_schema(table);
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(4096) {
+        let batch = rows_to_batch(&schema, chunk)?;
+        let values = e
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(chunk.len()))
+            .map_err(df_error)?;
+        for i in 0..chunk.len() {
+            let v = ScalarValue::try_from_array(&values, i).map_err(df_error)?;
+            out.push(Datum::from_scalar(&v)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The table's columns as the rules read them (every column nullable).
 fn table_schema(table: &Table) -> SchemaRef {
     Arc::new(Schema::new(

@@ -1,0 +1,247 @@
+//! Casts to text in PostgreSQL's text forms. Arrow's cast writes floats,
+//! timestamps, times and arrays its own way (`15000000000.0`,
+//! `2024-01-01T10:00:00`, `[1, 2]`); PostgreSQL writes them as it prints
+//! them (`15000000000`, `2024-01-01 10:00:00`, `{1,2}`). An analyzer rule
+//! (after type coercion, so every cast is explicit) turns such casts into
+//! `grape_text(x)`, which writes the same text the wire does.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::optimizer::utils::NamePreserver;
+
+use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text, tz_offset_seconds};
+
+/// Whether Arrow's text for values of this type differs from PostgreSQL's.
+fn needs_pg_text(t: &DataType) -> bool {
+    match t {
+        DataType::Float32 | DataType::Float64 | DataType::Timestamp(..) | DataType::Time64(_) => {
+            true
+        }
+        DataType::List(f) => is_scalar_element(f.data_type()),
+        _ => false,
+    }
+}
+
+/// Element types whose arrays are written here (arrays of vectors and
+/// other binary-backed types keep their own casts).
+fn is_scalar_element(t: &DataType) -> bool {
+    match t {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Utf8
+        | DataType::Utf8View
+        | DataType::LargeUtf8
+        | DataType::Date32
+        | DataType::Timestamp(..)
+        | DataType::Time64(_) => true,
+        DataType::List(f) => is_scalar_element(f.data_type()),
+        _ => false,
+    }
+}
+
+/// The analyzer rule (see the module's comment).
+#[derive(Debug, Default)]
+pub struct PgTextCasts;
+
+impl AnalyzerRule for PgTextCasts {
+    fn name(&self) -> &str {
+        "grape_pg_text_casts"
+    }
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let schema = input_schema(&node);
+            // Expressions keep their names: the nodes above name them.
+            let names = NamePreserver::new(&node);
+            let node = node.map_expressions(|e| {
+                let saved = names.save(&e);
+                let t = e.transform_up(|x| rewrite(x, &schema))?;
+                Ok(if t.transformed {
+                    Transformed::yes(saved.restore(t.data))
+                } else {
+                    t
+                })
+            })?;
+            // The casts' fields carried their source's metadata (a vector
+            // kind, say); the text they become carries none.
+            let transformed = node.transformed;
+            let plan = node.data.recompute_schema()?;
+            Ok(Transformed::new_transformed(plan, transformed))
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn input_schema(node: &LogicalPlan) -> DFSchema {
+    let inputs = node.inputs();
+    let Some(first) = inputs.first() else {
+        return node.schema().as_ref().clone();
+    };
+    let mut s = first.schema().as_ref().clone();
+    for i in &inputs[1..] {
+        s.merge(i.schema());
+    }
+    s
+}
+
+fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(c) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if !matches!(c.field.data_type(), DataType::Utf8 | DataType::Utf8View) {
+        return Ok(Transformed::no(e));
+    }
+    let Ok((_, from)) = c.expr.to_field(schema) else {
+        return Ok(Transformed::no(e));
+    };
+    // Vectors (lists of floats, bytes) have pgvector's text forms.
+    let vector = crate::types::vector_arrow::field_kind(&from);
+    if vector.is_none() && !needs_pg_text(from.data_type()) {
+        return Ok(Transformed::no(e));
+    }
+    let Expr::Cast(c) = e else { unreachable!() };
+    let call = Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(PgText {
+            to: c.field.data_type().clone(),
+            vector,
+            signature: Signature::any(1, Volatility::Immutable),
+        })),
+        vec![*c.expr],
+    ));
+    Ok(Transformed::yes(call))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgText {
+    to: DataType,
+    vector: Option<crate::vector::Kind>,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PgText {
+    fn name(&self) -> &str {
+        "grape_text"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.to.clone())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let value = &args.args[0];
+        let array = value.to_array(args.number_rows.max(1))?;
+        let text: StringArray = match self.vector {
+            Some(kind) => crate::types::vector_arrow::text_array(kind, &array)
+                .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?,
+            None => self.texts(&array)?,
+        };
+        let out: ArrayRef = cast(&text, &self.to)?;
+        Ok(match value {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Array(_) => ColumnarValue::Array(out),
+        })
+    }
+}
+
+impl PgText {
+    fn texts(&self, array: &ArrayRef) -> Result<StringArray> {
+        (0..array.len())
+            .map(|i| {
+                if array.is_null(i) {
+                    Ok(None)
+                } else {
+                    value_text(array, i, false).map(Some)
+                }
+            })
+            .collect()
+    }
+}
+
+/// PostgreSQL's text of row `i` of `a` (not NULL); `in_array` writes
+/// booleans as `t`/`f`, as array output does.
+fn value_text(a: &ArrayRef, i: usize, in_array: bool) -> Result<String> {
+    Ok(match a.data_type() {
+        DataType::Float64 => pg_float_text(a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(i), false),
+        DataType::Float32 => pg_float_text(
+            a.as_primitive::<datafusion::arrow::datatypes::Float32Type>().value(i) as f64,
+            true,
+        ),
+        DataType::Boolean if in_array => {
+            if a.as_boolean().value(i) { "t" } else { "f" }.to_string()
+        }
+        DataType::Timestamp(_, tz) => {
+            let us = cast(&a.slice(i, 1), &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?;
+            let v = us
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(0);
+            pg_timestamp_text(v, tz.as_deref().map(tz_offset_seconds))
+        }
+        DataType::Time64(_) => {
+            let us = cast(&a.slice(i, 1), &DataType::Time64(TimeUnit::Microsecond))?;
+            pg_time_text(
+                us.as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
+                    .value(0),
+            )
+        }
+        DataType::List(_) => {
+            let items = a.as_list::<i32>().value(i);
+            let mut parts = Vec::with_capacity(items.len());
+            for j in 0..items.len() {
+                if items.is_null(j) {
+                    parts.push("NULL".to_string());
+                    continue;
+                }
+                let t = value_text(&items, j, true)?;
+                let nested = matches!(items.data_type(), DataType::List(_));
+                parts.push(if nested { t } else { quote_element(&t) });
+            }
+            format!("{{{}}}", parts.join(","))
+        }
+        _ => datafusion::arrow::util::display::array_value_to_string(a, i)?,
+    })
+}
+
+/// An array element as PostgreSQL's array output writes it: in double
+/// quotes (with `"` and `\` escaped) when empty, `NULL`, or holding
+/// braces, commas, quotes, backslashes or white space.
+fn quote_element(s: &str) -> String {
+    let needs = s.is_empty()
+        || s.eq_ignore_ascii_case("null")
+        || s.chars()
+            .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+    if !needs {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
