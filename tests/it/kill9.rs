@@ -388,7 +388,8 @@ async fn a_crash_between_shards_of_truncate_or_drop_is_finished_at_start() {
 }
 
 /// The process dies while committing a block of schema changes (a table
-/// created with rows, a column added and filled), and in the middle of an
+/// created with rows, a column added and filled, the key column's type
+/// changed, which moves every row to a new key), and in the middle of an
 /// online CREATE UNIQUE INDEX. After a restart the block is wholly there or
 /// wholly absent, the interrupted index is gone with all its entries (it
 /// can be built again), and nothing is left pending.
@@ -417,7 +418,8 @@ async fn a_crash_while_committing_ddl_leaves_it_whole_or_absent() {
             stmts.push(
                 "BEGIN; CREATE TABLE n (id int PRIMARY KEY); \
                  INSERT INTO n SELECT g FROM generate_series(1, 50) AS s(g); \
-                 ALTER TABLE t ADD COLUMN k int DEFAULT 1; COMMIT",
+                 ALTER TABLE t ADD COLUMN k int DEFAULT 1; \
+                 ALTER TABLE t ALTER COLUMN id TYPE bigint; COMMIT",
             );
         }
         for stmt in stmts {
@@ -442,10 +444,17 @@ async fn a_crash_while_committing_ddl_leaves_it_whole_or_absent() {
             "1"
         );
         let n = c.batch_execute("SELECT count(*) FROM n").await;
+        // ALTER COLUMN TYPE of the key moved every row to a new key:
+        // all of them or none, each found by its key.
+        assert_eq!(one(&c, "SELECT count(*) FROM t").await, "3000", "{point}");
+        assert_eq!(one(&c, "SELECT v FROM t WHERE id = 2999").await, "v2999");
+        let id_type = one(&c, "SELECT pg_typeof(id)::text FROM t WHERE id = 7").await;
         if applied {
             assert_eq!(one(&c, "SELECT count(*) FROM n").await, "50");
             assert_eq!(one(&c, "SELECT sum(k) FROM t").await, "3000");
+            assert_eq!(id_type, "bigint", "{point}");
         } else if point != "index-backfill" {
+            assert_eq!(id_type, "integer", "{point}");
             assert!(n.is_err(), "{point}: nothing of the block");
             assert!(c.batch_execute("SELECT k FROM t").await.is_err());
         }
