@@ -34,6 +34,14 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         // Scans already have one partition per shard; spreading a point
         // lookup's single batch round-robin only costs time.
         .with_round_robin_repartition(false);
+    // PostgreSQL keeps a subquery's ORDER BY (queries rely on it: an
+    // aggregate over an ordered subquery, an index scan's rows counted);
+    // DataFusion drops it unless a LIMIT needs it.
+    let mut config = config;
+    config
+        .options_mut()
+        .sql_parser
+        .enable_subquery_sort_elimination = false;
     let knn: Arc<KnnSettings> = Default::default();
     let ctx = new_context(config, knn.clone());
     ctx.register_catalog(CATALOG_NAME, grape.clone());
@@ -75,6 +83,7 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     }
     let options = ctx.state().config_options().clone();
     ctx.register_udf(super::timestamps::to_timestamp(&options));
+    super::pg_library::register(&ctx);
     for f in super::enums::functions() {
         ctx.register_udf(f);
     }

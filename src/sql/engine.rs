@@ -38,7 +38,8 @@ impl Engine {
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await
             .map_err(df_error)?;
-        super::enums::order_by_declaration(plan, &cat).map_err(df_error)
+        let plan = super::enums::order_by_declaration(plan, &cat).map_err(df_error)?;
+        super::knn::filter_null_queries(plan, &session.knn).map_err(df_error)
     }
 
     /// Write rows now, or buffer them in the open transaction block.

@@ -193,6 +193,134 @@ fn unqualify(key: Expr) -> Expr {
     .unwrap_or_else(|e| Expr::Literal(ScalarValue::Utf8(Some(e.to_string())), None))
 }
 
+/// An index scan with a NULL query vector (`ORDER BY v <-> NULL`): in
+/// PostgreSQL it returns the rows the index holds, in no order: those
+/// whose vector is not NULL (for cosine, also not a zero vector, which
+/// pgvector leaves out of the index). The filter that keeps those rows.
+fn null_query_filter(key: &Expr, table: &GrapeTable) -> Option<Expr> {
+    let key = key.clone().unalias_nested().data;
+    let Expr::ScalarFunction(f) = &key else {
+        return None;
+    };
+    let metric = metric_of_fn(f.func.name())?;
+    let operand = match f.args.as_slice() {
+        [x, q] | [q, x] if is_null_value(q) && !is_null_value(x) => x,
+        _ => return None,
+    };
+    let (col, steps) = operand_steps(operand)?;
+    let column = table.table.column(&col.name)?;
+    serving_index(&table.table, column.id, &steps, metric)?;
+    let mut pred = operand.clone().is_not_null();
+    if metric == crate::vector::distance::Metric::Cosine {
+        // A zero vector's cosine distance to itself is NaN, any other's 0.
+        let own = Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+            f.func.clone(),
+            vec![operand.clone(), operand.clone()],
+        ));
+        pred = pred.and(own.lt(Expr::Literal(ScalarValue::Float64(Some(1.0)), None)));
+    }
+    Some(pred)
+}
+
+/// A NULL as the planner has it before constant folding: a NULL literal,
+/// maybe cast (`NULL::vector` is `grape_cast(NULL, 'vector', -1)`).
+fn is_null_value(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(v, _) => v.is_null(),
+        Expr::Cast(c) => is_null_value(&c.expr),
+        Expr::Alias(a) => is_null_value(&a.expr),
+        Expr::ScalarFunction(f) if f.func.name() == super::vector::udf::CAST_FN => {
+            f.args.first().is_some_and(is_null_value)
+        }
+        _ => false,
+    }
+}
+
+/// Give index scans with a NULL query vector PostgreSQL's answer (see
+/// [`null_query_filter`]): where a sort by distance to NULL would scan a
+/// vector index (under LIMIT, or with sequential scans off), keep only
+/// the rows that index holds. Runs on the plan before DataFusion's
+/// optimizer, which drops a sort whose order nothing reads
+/// (`SELECT count(*) FROM (... ORDER BY v <-> NULL) s`).
+pub fn filter_null_queries(plan: LogicalPlan, settings: &KnnSettings) -> Result<LogicalPlan> {
+    if !settings.enable_indexscan.load(Ordering::Relaxed) {
+        return Ok(plan);
+    }
+    let seqscan = settings.enable_seqscan.load(Ordering::Relaxed);
+    plan.transform_down_with_subqueries(|node| {
+        let LogicalPlan::Sort(sort) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        if sort.fetch.is_none() && seqscan {
+            return Ok(Transformed::no(node));
+        }
+        let Some((key, scan)) = sort_key_at_scan(sort) else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(table) = grape_table(scan) else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(pred) = null_query_filter(&key, table) else {
+            return Ok(Transformed::no(node));
+        };
+        let table_name = scan.table_name.clone();
+        let input = sort.input.as_ref().clone().transform_up(|p| match p {
+            LogicalPlan::TableScan(s) if s.table_name == table_name => {
+                datafusion::logical_expr::Filter::try_new(
+                    pred.clone(),
+                    Arc::new(LogicalPlan::TableScan(s)),
+                )
+                .map(|f| Transformed::yes(LogicalPlan::Filter(f)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?;
+        let LogicalPlan::Sort(mut sort) = node else {
+            unreachable!()
+        };
+        sort.input = Arc::new(input.data);
+        Ok(Transformed::yes(LogicalPlan::Sort(sort)))
+    })
+    .map(|t| t.data)
+}
+
+/// The first sort key of `sort` (ascending) in terms of the table scan
+/// below it, through projections, filters and aliases.
+fn sort_key_at_scan(sort: &datafusion::logical_expr::Sort) -> Option<(Expr, &TableScan)> {
+    let [first] = sort.expr.as_slice() else {
+        return None;
+    };
+    if !first.asc {
+        return None;
+    }
+    let mut key = first.expr.clone();
+    let mut node = sort.input.as_ref();
+    let scan: &TableScan = loop {
+        match node {
+            LogicalPlan::Projection(p) => {
+                key = through_projection(key, p)?;
+                node = p.input.as_ref();
+            }
+            LogicalPlan::Filter(f) => node = f.input.as_ref(),
+            LogicalPlan::SubqueryAlias(a) => {
+                key = unqualify(key);
+                node = a.input.as_ref();
+            }
+            LogicalPlan::TableScan(s) => break s,
+            _ => return None,
+        }
+    };
+    Some((unqualify(key), scan))
+}
+
+/// The GrapeDB table a scan reads (with vector search), if it is one.
+fn grape_table(scan: &TableScan) -> Option<&GrapeTable> {
+    let source: &dyn std::any::Any = scan.source.as_ref();
+    let source = source.downcast_ref::<DefaultTableSource>()?;
+    let provider: &dyn std::any::Any = source.table_provider.as_ref();
+    let table = provider.downcast_ref::<GrapeTable>()?;
+    (table.knn.is_none() && table.vector_search).then_some(table)
+}
+
 impl KnnRule {
     /// The KNN spec for a sort key over `table`, if an index serves it.
     fn spec(&self, key: &Expr, table: &GrapeTable, k: usize) -> Option<KnnSpec> {
@@ -234,37 +362,8 @@ impl KnnRule {
                 .max(self.settings.max_scan_tuples.load(Ordering::Relaxed)),
             None => return None,
         };
-        let [first] = sort.expr.as_slice() else {
-            return None;
-        };
-        if !first.asc {
-            return None;
-        }
-        let mut key = first.expr.clone();
-        let mut node = sort.input.as_ref();
-        let scan: &TableScan = loop {
-            match node {
-                LogicalPlan::Projection(p) => {
-                    key = through_projection(key, p)?;
-                    node = p.input.as_ref();
-                }
-                LogicalPlan::Filter(f) => node = f.input.as_ref(),
-                LogicalPlan::SubqueryAlias(a) => {
-                    key = unqualify(key);
-                    node = a.input.as_ref();
-                }
-                LogicalPlan::TableScan(s) => break s,
-                _ => return None,
-            }
-        };
-        let key = unqualify(key);
-        let source: &dyn std::any::Any = scan.source.as_ref();
-        let source = source.downcast_ref::<DefaultTableSource>()?;
-        let provider: &dyn std::any::Any = source.table_provider.as_ref();
-        let table = provider.downcast_ref::<GrapeTable>()?;
-        if table.knn.is_some() || !table.vector_search {
-            return None;
-        }
+        let (key, scan) = sort_key_at_scan(sort)?;
+        let table = grape_table(scan)?;
         let spec = self.spec(&key, table, k)?;
         let new_source = Arc::new(DefaultTableSource::new(Arc::new(table.with_knn(spec))));
         let table_name = scan.table_name.clone();

@@ -24,6 +24,7 @@ pub mod output;
 pub mod params;
 pub mod parse;
 pub mod pg_functions;
+mod pg_library;
 mod query;
 pub mod rewrite;
 pub mod sequences;

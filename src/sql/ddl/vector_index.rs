@@ -120,6 +120,13 @@ pub async fn create(
         .ok_or_else(|| PgError::undefined_column(&col_name))?
         .clone();
     let is_expr = !steps.is_empty();
+    // pgvector indexes bit(n), not bit varying (cast it: `(v::bit(n))`).
+    if !is_expr && matches!(column.ty, SqlType::VarBit(_)) {
+        return Err(PgError::new(
+            "XX000",
+            format!("type not supported for {method} index"),
+        ));
+    }
     // Kind and dimensions of the indexed value.
     let Some((mut kind, mut dims)) = column.ty.vector() else {
         return Err(PgError::new(

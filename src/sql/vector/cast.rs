@@ -32,7 +32,19 @@ pub(super) fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
     let input = args.args[0].to_array(n)?;
     let src_kind = kind_of(field);
     let mut rows: Vec<Option<Val>> = Vec::with_capacity(n);
+    // A bit string cast to bit(n) or varbit(n) is padded with zeros or
+    // cut to length, as PostgreSQL's explicit bit casts do (text input of
+    // the wrong length is still an error).
+    let from_bits = src_kind == Some(Kind::Bit);
     let check = |v: Val<'static>| -> std::result::Result<Val<'static>, PgError> {
+        let v = match (v, typmod) {
+            (Val::Bits(b), Some(t)) if from_bits && (b.len > t || (!varbit && b.len < t)) => {
+                Val::Bits(crate::vector::Bits::from_bools(
+                    (0..t as usize).map(|i| i < b.len as usize && b.get(i)),
+                ))
+            }
+            (v, _) => v,
+        };
         match &v {
             Val::Dense(d) => {
                 vector::check_dense(target_kind, d, None)?;

@@ -1,0 +1,473 @@
+//! Functions of PostgreSQL's library that DataFusion lacks: `array_fill`,
+//! the ordered-set aggregate `mode() WITHIN GROUP (ORDER BY x)`,
+//! `jsonb_agg` / `json_agg`, and `variance` (DataFusion's `var_samp`
+//! under PostgreSQL's other name).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{PgError, codes};
+use crate::types::PG_TYPE_KEY;
+
+fn df(e: PgError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// PostgreSQL's limit on an array's elements (MaxAllocSize / sizeof(Datum)).
+const MAX_ARRAY_ELEMENTS: i64 = 134_217_727;
+
+/// `array_fill(value, dims [, lower_bounds])`, one-dimensional.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayFill {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayFill {
+    fn name(&self) -> &str {
+        "array_fill"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let item = match args.first() {
+            Some(DataType::Null) | None => DataType::Utf8,
+            Some(t) => t.clone(),
+        };
+        Ok(DataType::List(Arc::new(Field::new("item", item, true))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows.max(1);
+        if args.args.len() < 2 || args.args.len() > 3 {
+            return Err(df(PgError::new(
+                codes::UNDEFINED_FUNCTION,
+                "function array_fill does not exist",
+            )));
+        }
+        let values = args.args[0].to_array(n)?;
+        let dims = args.args[1].to_array(n)?;
+        let item_type = match values.data_type() {
+            DataType::Null => DataType::Utf8,
+            t => t.clone(),
+        };
+        let mut out = Vec::with_capacity(n);
+        for row in 0..n {
+            let len = match dims.as_list_opt::<i32>() {
+                Some(l) if !l.is_null(row) => {
+                    let d = datafusion::arrow::compute::cast(&l.value(row), &DataType::Int64)?;
+                    let d = d.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                    if d.len() != 1 {
+                        return Err(df(PgError::unsupported(
+                            "array_fill with more than one dimension",
+                        )));
+                    }
+                    if d.is_null(0) {
+                        return Err(df(PgError::new(
+                            "22004",
+                            "dimension values cannot be null",
+                        )));
+                    }
+                    d.value(0)
+                }
+                _ => {
+                    return Err(df(PgError::new(
+                        "22004",
+                        "dimension array or low bound array cannot be null",
+                    )));
+                }
+            };
+            if len > MAX_ARRAY_ELEMENTS {
+                return Err(df(PgError::new(
+                    "54000",
+                    format!("array size exceeds the maximum allowed ({MAX_ARRAY_ELEMENTS})"),
+                )));
+            }
+            let v = ScalarValue::try_from_array(&values, row)?.cast_to(&item_type)?;
+            let items = vec![v; len.max(0) as usize];
+            out.push(ScalarValue::List(ScalarValue::new_list(
+                &items, &item_type, true,
+            )));
+        }
+        let array = ScalarValue::iter_to_array(out)?;
+        Ok(if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    }
+}
+
+/// `mode() WITHIN GROUP (ORDER BY x)`: the most frequent value; among
+/// equally frequent ones the first in the ordering (the smallest).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Mode {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Mode {
+    fn name(&self) -> &str {
+        "mode"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+    fn supports_within_group_clause(&self) -> bool {
+        true
+    }
+    fn order_sensitivity(&self) -> datafusion::logical_expr::utils::AggregateOrderSensitivity {
+        datafusion::logical_expr::utils::AggregateOrderSensitivity::Insensitive
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let t = args.input_fields[0].data_type().clone();
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "values"),
+                DataType::List(Arc::new(Field::new("item", t, true))),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "counts"),
+                DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+                true,
+            )),
+        ])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ModeAcc {
+            data_type: args.return_field.data_type().clone(),
+            counts: HashMap::new(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct ModeAcc {
+    data_type: DataType,
+    counts: HashMap<ScalarValue, i64>,
+}
+
+impl Accumulator for ModeAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        for i in 0..a.len() {
+            if !a.is_null(i) {
+                *self
+                    .counts
+                    .entry(ScalarValue::try_from_array(a, i)?)
+                    .or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (vals, counts) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
+        for row in 0..vals.len() {
+            if vals.is_null(row) {
+                continue;
+            }
+            let (v, c) = (vals.value(row), counts.value(row));
+            let c = c.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for i in 0..v.len() {
+                *self
+                    .counts
+                    .entry(ScalarValue::try_from_array(&v, i)?)
+                    .or_default() += c.value(i);
+            }
+        }
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let (vals, counts): (Vec<ScalarValue>, Vec<ScalarValue>) = self
+            .counts
+            .iter()
+            .map(|(v, c)| (v.clone(), ScalarValue::Int64(Some(*c))))
+            .unzip();
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list(&vals, &self.data_type, true)),
+            ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
+        ])
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let best = self
+            .counts
+            .iter()
+            .max_by(|(va, ca), (vb, cb)| {
+                ca.cmp(cb)
+                    .then_with(|| vb.partial_cmp(va).unwrap_or(std::cmp::Ordering::Equal))
+            })
+            .map(|(v, _)| v.clone());
+        Ok(match best {
+            Some(v) => v,
+            None => ScalarValue::try_from(&self.data_type)?,
+        })
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.counts.len() * 64
+    }
+}
+
+/// `jsonb_agg(x [ORDER BY ...])` and `json_agg`: the values as a JSON
+/// array (NULL for no rows), jsonb in PostgreSQL's normal form.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonAgg {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for JsonAgg {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn return_field(&self, _arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        let kind = if self.name == "jsonb_agg" { "jsonb" } else { "json" };
+        Ok(Arc::new(
+            Field::new(self.name, DataType::Utf8, true)
+                .with_metadata([(PG_TYPE_KEY.to_string(), kind.to_string())].into()),
+        ))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |name: String, t: DataType| {
+            Arc::new(Field::new(
+                name,
+                DataType::List(Arc::new(Field::new("item", t, true))),
+                true,
+            ))
+        };
+        let mut out = vec![list(
+            format_state_name(args.name, "items"),
+            DataType::Utf8,
+        )];
+        for (i, f) in args.ordering_fields.iter().enumerate() {
+            out.push(list(
+                format_state_name(args.name, &format!("key{i}")),
+                f.data_type().clone(),
+            ));
+        }
+        Ok(out)
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let json_input = matches!(
+            args.expr_fields[0].metadata().get(PG_TYPE_KEY).map(String::as_str),
+            Some("json" | "jsonb")
+        );
+        Ok(Box::new(JsonAggAcc {
+            jsonb: self.name == "jsonb_agg",
+            json_input,
+            order: args.order_bys.iter().map(|o| o.options).collect(),
+            key_types: args
+                .order_bys
+                .iter()
+                .map(|o| o.expr.data_type(args.schema))
+                .collect::<Result<_>>()?,
+            items: Vec::new(),
+            any: false,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct JsonAggAcc {
+    jsonb: bool,
+    json_input: bool,
+    /// The ORDER BY inside the call: DataFusion hands its keys over after
+    /// the value, and the accumulator orders the items itself.
+    order: Vec<datafusion::arrow::compute::SortOptions>,
+    key_types: Vec<DataType>,
+    /// Each value's order keys and JSON text.
+    items: Vec<(Vec<ScalarValue>, String)>,
+    any: bool,
+}
+
+impl JsonAggAcc {
+    fn sorted(&mut self) {
+        if self.order.is_empty() {
+            return;
+        }
+        let order = self.order.clone();
+        self.items.sort_by(|(a, _), (b, _)| {
+            for ((x, y), o) in a.iter().zip(b).zip(&order) {
+                let c = match (x.is_null(), y.is_null()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) if o.nulls_first => std::cmp::Ordering::Less,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) if o.nulls_first => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) => {
+                        let c = x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal);
+                        if o.descending { c.reverse() } else { c }
+                    }
+                };
+                if c != std::cmp::Ordering::Equal {
+                    return c;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+}
+
+/// A value as JSON, as `to_json` writes it.
+fn json_value(a: &ArrayRef, i: usize, json_input: bool) -> Result<serde_json::Value> {
+    use serde_json::Value as J;
+    if a.is_null(i) {
+        return Ok(J::Null);
+    }
+    let v = ScalarValue::try_from_array(a, i)?;
+    Ok(match &v {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(Some(x)) => J::from(*x),
+        ScalarValue::Int16(Some(x)) => J::from(*x),
+        ScalarValue::Int32(Some(x)) => J::from(*x),
+        ScalarValue::Int64(Some(x)) => J::from(*x),
+        ScalarValue::Float32(Some(x)) if x.is_finite() => {
+            serde_json::from_str(&crate::format::pg_float_text(*x as f64, true)).unwrap_or(J::Null)
+        }
+        ScalarValue::Float64(Some(x)) if x.is_finite() => {
+            serde_json::from_str(&crate::format::pg_float_text(*x, false)).unwrap_or(J::Null)
+        }
+        ScalarValue::Decimal128(Some(_), _, _) => {
+            serde_json::from_str(&v.to_string()).unwrap_or_else(|_| J::String(v.to_string()))
+        }
+        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))
+            if json_input =>
+        {
+            serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone()))
+        }
+        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+            J::String(s.clone())
+        }
+        ScalarValue::List(l) => {
+            let items = l.value(0);
+            J::Array(
+                (0..items.len())
+                    .map(|j| json_value(&items, j, false))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        other => J::String(other.to_string()),
+    })
+}
+
+impl Accumulator for JsonAggAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        for i in 0..a.len() {
+            let v = json_value(a, i, self.json_input)?;
+            let text = if self.jsonb {
+                crate::types::text::jsonb_text(&v)
+            } else {
+                v.to_string()
+            };
+            let keys = values[1..]
+                .iter()
+                .map(|k| ScalarValue::try_from_array(k, i))
+                .collect::<Result<_>>()?;
+            self.items.push((keys, text));
+            self.any = true;
+        }
+        Ok(())
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists = states[0].as_list::<i32>();
+        for row in 0..lists.len() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let items = lists.value(row);
+            let items = items.as_string::<i32>();
+            let keys: Vec<ArrayRef> = states[1..]
+                .iter()
+                .map(|k| k.as_list::<i32>().value(row))
+                .collect();
+            for (i, s) in items.iter().enumerate() {
+                let k = keys
+                    .iter()
+                    .map(|k| ScalarValue::try_from_array(k, i))
+                    .collect::<Result<_>>()?;
+                self.items.push((k, s.unwrap_or("null").to_string()));
+                self.any = true;
+            }
+        }
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        if !self.any {
+            let mut out = vec![ScalarValue::new_null_list(DataType::Utf8, true, 1)];
+            for t in &self.key_types {
+                out.push(ScalarValue::new_null_list(t.clone(), true, 1));
+            }
+            return Ok(out);
+        }
+        let items: Vec<ScalarValue> = self
+            .items
+            .iter()
+            .map(|(_, s)| ScalarValue::Utf8(Some(s.clone())))
+            .collect();
+        let mut out = vec![ScalarValue::List(ScalarValue::new_list(
+            &items,
+            &DataType::Utf8,
+            true,
+        ))];
+        for (j, t) in self.key_types.iter().enumerate() {
+            let keys: Vec<ScalarValue> = self.items.iter().map(|(k, _)| k[j].clone()).collect();
+            out.push(ScalarValue::List(ScalarValue::new_list(&keys, t, true)));
+        }
+        Ok(out)
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if !self.any {
+            return Ok(ScalarValue::Utf8(None));
+        }
+        self.sorted();
+        let texts: Vec<&str> = self.items.iter().map(|(_, s)| s.as_str()).collect();
+        Ok(ScalarValue::Utf8(Some(format!("[{}]", texts.join(", ")))))
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .items
+                .iter()
+                .map(|(k, s)| s.len() + 24 + k.len() * 48)
+                .sum::<usize>()
+    }
+}
+
+/// Register the functions of this module.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Mode {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    for name in ["jsonb_agg", "json_agg"] {
+        ctx.register_udaf(AggregateUDF::new_from_impl(JsonAgg {
+            name,
+            signature: Signature::any(1, Volatility::Immutable),
+        }));
+    }
+    use datafusion::execution::FunctionRegistry;
+    if let Ok(var) = ctx.udaf("var_samp") {
+        ctx.register_udaf(var.as_ref().clone().with_aliases(["variance"]));
+    }
+}
