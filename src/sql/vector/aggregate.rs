@@ -201,7 +201,8 @@ impl VecAccumulator {
                 format!("expected {} dimensions, not {}", self.sum.len(), v.len())
             } else {
                 format!(
-                    "different vector dimensions {} and {}",
+                    "different {} dimensions {} and {}",
+                    self.kind.name(),
                     self.sum.len(),
                     v.len()
                 )

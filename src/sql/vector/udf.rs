@@ -422,6 +422,16 @@ impl ScalarUDFImpl for VecFn {
                                 for x in s.values.iter_mut() {
                                     *x = (*x as f64 / norm) as f32;
                                 }
+                                // Entries that became zero are dropped.
+                                let (idx, vals): (Vec<u32>, Vec<f32>) = s
+                                    .indices
+                                    .iter()
+                                    .zip(&s.values)
+                                    .filter(|(_, v)| **v != 0.0)
+                                    .map(|(i, v)| (*i, *v))
+                                    .unzip();
+                                s.indices = idx;
+                                s.values = vals;
                             }
                             Some(Val::Sparse(s))
                         }
@@ -533,6 +543,23 @@ impl ScalarUDFImpl for VecFn {
                                 }
                             }
                             if k == Kind::HalfVec {
+                                // pgvector checks the half-precision result.
+                                for (r, (p, q)) in v.iter().zip(x.iter().zip(y.iter())) {
+                                    let h = half::f16::from_f32(*r);
+                                    if h.is_infinite() {
+                                        return Err(pg(PgError::new(
+                                            "22003",
+                                            "value out of range: overflow",
+                                        )));
+                                    }
+                                    if op == Op::Mul && h.to_f32() == 0.0 && *p != 0.0 && *q != 0.0
+                                    {
+                                        return Err(pg(PgError::new(
+                                            "22003",
+                                            "value out of range: underflow",
+                                        )));
+                                    }
+                                }
                                 vector::to_half(&v).map_err(pg)?
                             } else {
                                 v
