@@ -309,19 +309,6 @@ fn enum_type<'a>(e: &Expr, schema: &DFSchema, cat: &'a Catalog) -> Option<&'a En
     cat.enum_type(&s, &n)
 }
 
-/// The schema a plan node's expressions are typed against: its inputs'.
-fn input_schema(node: &LogicalPlan) -> Result<DFSchema> {
-    let inputs = node.inputs();
-    let Some(first) = inputs.first() else {
-        return Ok(node.schema().as_ref().clone());
-    };
-    let mut s = first.schema().as_ref().clone();
-    for i in &inputs[1..] {
-        s.merge(i.schema());
-    }
-    Ok(s)
-}
-
 /// Rewrite a planned statement so that what PostgreSQL orders by an enum's
 /// declaration does (see the module's comment). A no-op without enums.
 pub fn order_by_declaration(plan: LogicalPlan, cat: &Catalog) -> Result<LogicalPlan> {
@@ -329,7 +316,7 @@ pub fn order_by_declaration(plan: LogicalPlan, cat: &Catalog) -> Result<LogicalP
         return Ok(plan);
     }
     plan.transform_up_with_subqueries(|node| {
-        let schema = input_schema(&node)?;
+        let schema = super::text_casts::input_schema(&node);
         let is_sort = matches!(node, LogicalPlan::Sort(_));
         let preserver = NamePreserver::new(&node);
         let node = node.map_expressions(|e| {

@@ -1,7 +1,7 @@
 //! Functions of PostgreSQL's library that DataFusion lacks: `array_fill`,
 //! the ordered-set aggregate `mode() WITHIN GROUP (ORDER BY x)`,
-//! `jsonb_agg` / `json_agg`, and `variance` (DataFusion's `var_samp`
-//! under PostgreSQL's other name).
+//! `jsonb_agg` / `json_agg`, `variance` (DataFusion's `var_samp`
+//! under PostgreSQL's other name), and `round` of floats (half to even).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -452,6 +452,57 @@ impl Accumulator for JsonAggAcc {
     }
 }
 
+/// `round(x)`: for float4/float8 PostgreSQL rounds half to even (rint),
+/// DataFusion away from zero; numeric and `round(x, n)` keep DataFusion's
+/// (half away from zero, as PostgreSQL's numeric round).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgRound {
+    inner: Arc<ScalarUDF>,
+}
+
+impl ScalarUDFImpl for PgRound {
+    fn name(&self) -> &str {
+        "round"
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(args)
+    }
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(args)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.args.len() != 1
+            || !matches!(args.args[0].data_type(), DataType::Float64 | DataType::Float32)
+        {
+            return self.inner.invoke_with_args(args);
+        }
+        let a = args.args[0].to_array(args.number_rows.max(1))?;
+        let out: ArrayRef = match a.data_type() {
+            DataType::Float64 => Arc::new(
+                a.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .unary::<_, datafusion::arrow::datatypes::Float64Type>(f64::round_ties_even),
+            ),
+            _ => Arc::new(
+                a.as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                    .unary::<_, datafusion::arrow::datatypes::Float32Type>(f32::round_ties_even),
+            ),
+        };
+        Ok(match &args.args[0] {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Array(_) => ColumnarValue::Array(out),
+        })
+    }
+}
+
 /// Register the functions of this module.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
@@ -467,6 +518,9 @@ pub fn register(ctx: &SessionContext) {
         }));
     }
     use datafusion::execution::FunctionRegistry;
+    if let Ok(round) = ctx.udf("round") {
+        ctx.register_udf(ScalarUDF::new_from_impl(PgRound { inner: round }));
+    }
     if let Ok(var) = ctx.udaf("var_samp") {
         ctx.register_udaf(var.as_ref().clone().with_aliases(["variance"]));
     }

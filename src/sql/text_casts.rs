@@ -93,7 +93,9 @@ impl AnalyzerRule for PgTextCasts {
     }
 }
 
-fn input_schema(node: &LogicalPlan) -> DFSchema {
+/// The schema a plan node's expressions are typed against: its inputs'
+/// (also the enum rewrite's, `sql::enums`).
+pub(super) fn input_schema(node: &LogicalPlan) -> DFSchema {
     let inputs = node.inputs();
     let Some(first) = inputs.first() else {
         return node.schema().as_ref().clone();

@@ -11,7 +11,7 @@ use crate::dataplane::rows::WriteError;
 use crate::encoding::{decode_row, table_prefix};
 use crate::error::{PgError, PgResult, codes};
 use crate::sql::Engine;
-use crate::sql::dml::{RowRules, apply_row_rules, eval_rows, plan_row_exprs, retyped_row_writes};
+use crate::sql::dml::{RowRules, apply_row_rules, eval_rows, plan_row_exprs, row_change_writes};
 use crate::sql::session::Session;
 use crate::types::SqlType;
 use crate::types::text::quote_ident;
@@ -149,13 +149,9 @@ pub(super) async fn alter_column_type(
         let mut new_row = old_row.clone();
         new_row[pos] = value;
         apply_row_rules(rules.as_ref(), &new_table, &mut new_row)?;
-        writes.extend(retyped_row_writes(
-            (table, &new_table),
-            key,
-            bytes,
-            old_row,
-            &new_row,
-        )?);
+        let (_, row_writes) =
+            row_change_writes((table, &new_table), key, bytes, old_row, &new_row)?;
+        writes.extend(row_writes);
     }
     match engine.write(session, writes).await {
         Ok(()) => Ok(()),

@@ -153,17 +153,18 @@ pub(super) async fn row_key(engine: &Engine, table: &Table, row: &[Datum]) -> Pg
     encode_key(table.id, &vals)
 }
 
-/// The writes that store a row again under a changed table definition
-/// (ALTER COLUMN TYPE): `stored` is the row's value under `key` by
-/// `old`'s definition, `new_row` its values by `new`'s. The row moves
-/// when its key changes; index entries change where they differ.
-pub fn retyped_row_writes(
+/// The writes that change a row (UPDATE), also under a changed table
+/// definition (ALTER COLUMN TYPE: `old` and `new` differ): `stored` is
+/// the row's value under `key` by `old`'s definition, `new_row` its
+/// values by `new`'s. The row moves when its key changes; index entries
+/// change where they differ. Returns the row's new key and the writes.
+pub fn row_change_writes(
     (old, new): (&Table, &Table),
     key: Vec<u8>,
     stored: Vec<u8>,
     old_row: &[Datum],
     new_row: &[Datum],
-) -> PgResult<Vec<RowWrite>> {
+) -> PgResult<(Vec<u8>, Vec<RowWrite>)> {
     let new_key = if new.primary_key.is_empty() {
         key.clone()
     } else {
@@ -196,7 +197,7 @@ pub fn retyped_row_writes(
             blind: false,
         });
         writes.push(RowWrite {
-            key: new_key,
+            key: new_key.clone(),
             expect: None,
             new: Some(bytes),
             blind: false,
@@ -209,7 +210,7 @@ pub fn retyped_row_writes(
             blind: false,
         });
     }
-    Ok(writes)
+    Ok((new_key, writes))
 }
 
 /// Index entry of a row: key and value (None when the row has NULL in the index).

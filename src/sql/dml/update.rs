@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{Assignment, AssignmentTarget, Update, Upda
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
 use crate::dataplane::write::{Conflict, RowWrite, WriteError};
-use crate::encoding::{decode_row, encode_row};
+use crate::encoding::decode_row;
 use crate::error::{PgError, PgResult, codes};
 use crate::exec::catalog_provider::SCRATCH_SCHEMA;
 use crate::sql::errors::df_error;
@@ -168,8 +168,7 @@ fn assigned(assignments: &[Assignment]) -> PgResult<Vec<(String, String)>> {
 /// The writes that update one scanned row (`key`, `stored`, the scan's
 /// values `vals`) and its index entries; returns the new row's key and
 /// values.
-async fn row_writes(
-    engine: &Engine,
+fn row_writes(
     table: &Table,
     rules: Option<&RowRules>,
     set_cols: &[usize],
@@ -183,46 +182,8 @@ async fn row_writes(
         new[pos] = vals[ncols + 2 + j].clone();
     }
     row_rules::apply(rules, table, &mut new)?;
-    let pk_changed = table.pk_positions().iter().any(|&p| old[p] != new[p]);
-    let new_key = if pk_changed {
-        row_key(engine, table, &new).await?
-    } else {
-        key.clone()
-    };
-    for idx in secondary(table) {
-        let before = index_entry(table, idx, &old, &key)?;
-        let after = index_entry(table, idx, &new, &new_key)?;
-        if before != after {
-            if let Some((k, v)) = before {
-                writes.push(entry_write(idx, k, Some(v), None));
-            }
-            if let Some((k, v)) = after {
-                writes.push(entry_write(idx, k, None, Some(v)));
-            }
-        }
-    }
-    let bytes = encode_row(table, &new)?;
-    if pk_changed {
-        writes.push(RowWrite {
-            key,
-            expect: Some(stored),
-            new: None,
-            blind: false,
-        });
-        writes.push(RowWrite {
-            key: new_key.clone(),
-            expect: None,
-            new: Some(bytes),
-            blind: false,
-        });
-    } else {
-        writes.push(RowWrite {
-            key,
-            expect: Some(stored),
-            new: Some(bytes),
-            blind: false,
-        });
-    }
+    let (new_key, row_writes) = row_change_writes((table, table), key, stored, &old, &new)?;
+    writes.extend(row_writes);
     Ok((new_key, new))
 }
 
@@ -287,7 +248,7 @@ pub(super) async fn update_rows(
     for row in target_rows(&batches, table.columns.len())? {
         read.push((row.0.clone(), row.1.clone()));
         let (new_key, new) =
-            row_writes(engine, table, rules.as_ref(), &set_cols, row, &mut writes).await?;
+            row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
     }
@@ -348,7 +309,7 @@ async fn update_streaming(
         let mut writes = Vec::new();
         for row in target_rows(std::slice::from_ref(&batch), table.columns.len())? {
             let (new_key, new) =
-                row_writes(engine, table, rules.as_ref(), &set_cols, row, &mut writes).await?;
+                row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
             by_key.insert(new_key, new);
             n += 1;
         }

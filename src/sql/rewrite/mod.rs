@@ -13,7 +13,9 @@
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
 //!    ([`pg_catalog_names`]), and a one-column set-returning function's
-//!    column named after its table alias ([`table_functions`]); then
+//!    column named after its table alias ([`table_functions`]), and
+//!    `SIMILAR TO` with a literal pattern as a regex match
+//!    ([`similar_to`]); then
 //!    casts to enum types as `grape_enum` calls ([`enum_casts`], which
 //!    reads the catalog, after the columns are named).
 //!
@@ -26,6 +28,7 @@ pub mod bind;
 pub mod columns;
 pub mod enum_casts;
 pub mod pg_catalog_names;
+pub mod similar_to;
 pub mod table_functions;
 pub mod vector_casts;
 pub mod views;
@@ -42,5 +45,6 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
     table_functions::rewrite(stmt);
+    similar_to::rewrite(stmt);
     Ok(())
 }
