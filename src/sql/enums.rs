@@ -22,7 +22,6 @@ use datafusion::logical_expr::{
     Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use datafusion::optimizer::utils::NamePreserver;
 
 use crate::catalog::{Catalog, EnumType};
 use crate::error::{PgError, codes};
@@ -315,29 +314,15 @@ pub fn order_by_declaration(plan: LogicalPlan, cat: &Catalog) -> Result<LogicalP
     if !cat.has_enums() {
         return Ok(plan);
     }
-    plan.transform_up_with_subqueries(|node| {
-        let schema = super::text_casts::input_schema(&node);
-        let is_sort = matches!(node, LogicalPlan::Sort(_));
-        let preserver = NamePreserver::new(&node);
-        let node = node.map_expressions(|e| {
-            let saved = preserver.save(&e);
-            let mut t = e.transform_up(|x| rewrite_expr(x, &schema, cat))?;
-            if is_sort {
-                if let Some(ty) = enum_type(&t.data, &schema, cat) {
-                    t = Transformed::yes(EnumOrder::expr(ty, t.data));
-                }
+    super::text_casts::rewrite_plan_exprs(plan, |is_sort, schema, e| {
+        let mut t = e.transform_up(|x| rewrite_expr(x, schema, cat))?;
+        if is_sort {
+            if let Some(ty) = enum_type(&t.data, schema, cat) {
+                t = Transformed::yes(EnumOrder::expr(ty, t.data));
             }
-            Ok(if t.transformed {
-                Transformed::yes(saved.restore(t.data))
-            } else {
-                t
-            })
-        })?;
-        let transformed = node.transformed;
-        let plan = node.data.recompute_schema()?;
-        Ok(Transformed::new_transformed(plan, transformed))
+        }
+        Ok(t)
     })
-    .map(|t| t.data)
 }
 
 fn rewrite_expr(e: Expr, schema: &DFSchema, cat: &Catalog) -> Result<Transformed<Expr>> {

@@ -70,27 +70,36 @@ impl AnalyzerRule for PgTextCasts {
         "grape_pg_text_casts"
     }
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            let schema = input_schema(&node);
-            // Expressions keep their names: the nodes above name them.
-            let names = NamePreserver::new(&node);
-            let node = node.map_expressions(|e| {
-                let saved = names.save(&e);
-                let t = e.transform_up(|x| rewrite(x, &schema))?;
-                Ok(if t.transformed {
-                    Transformed::yes(saved.restore(t.data))
-                } else {
-                    t
-                })
-            })?;
-            // The casts' fields carried their source's metadata (a vector
-            // kind, say); the text they become carries none.
-            let transformed = node.transformed;
-            let plan = node.data.recompute_schema()?;
-            Ok(Transformed::new_transformed(plan, transformed))
-        })
-        .map(|t| t.data)
+        rewrite_plan_exprs(plan, |_, schema, e| e.transform_up(|x| rewrite(x, schema)))
     }
+}
+
+/// Rewrite every top-level expression of every plan node (subqueries
+/// too) with `f(is_sort, input schema, expr)`, keeping the names the nodes
+/// above refer to, and recompute each node's schema (a rewritten
+/// expression's field may lose or gain metadata: a vector kind, an enum).
+pub(super) fn rewrite_plan_exprs(
+    plan: LogicalPlan,
+    f: impl Fn(bool, &DFSchema, Expr) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let schema = input_schema(&node);
+        let is_sort = matches!(node, LogicalPlan::Sort(_));
+        let names = NamePreserver::new(&node);
+        let node = node.map_expressions(|e| {
+            let saved = names.save(&e);
+            let t = f(is_sort, &schema, e)?;
+            Ok(if t.transformed {
+                Transformed::yes(saved.restore(t.data))
+            } else {
+                t
+            })
+        })?;
+        let transformed = node.transformed;
+        let plan = node.data.recompute_schema()?;
+        Ok(Transformed::new_transformed(plan, transformed))
+    })
+    .map(|t| t.data)
 }
 
 /// The schema a plan node's expressions are typed against: its inputs'
