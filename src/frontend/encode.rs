@@ -11,8 +11,8 @@ use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-pub use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text};
 use crate::format::tz_offset_seconds;
+pub use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text};
 use crate::types::PG_TYPE_KEY;
 
 /// Row description for a schema in the given formats.

@@ -18,9 +18,9 @@ use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan,
-    Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable,
+    LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 
 use crate::catalog::{Catalog, EnumType};
@@ -74,9 +74,10 @@ impl ScalarUDFImpl for EnumInput {
             .and_then(|s| s.try_as_str().flatten())
             .unwrap_or_default();
         let (schema, name) = key.split_once('.').unwrap_or(("", key));
-        Ok(Arc::new(Field::new(ENUM_FN, DataType::Utf8, true).with_metadata(
-            [(PG_TYPE_KEY.to_string(), enum_metadata(schema, name))].into(),
-        )))
+        Ok(Arc::new(
+            Field::new(ENUM_FN, DataType::Utf8, true)
+                .with_metadata([(PG_TYPE_KEY.to_string(), enum_metadata(schema, name))].into()),
+        ))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let key = args.args.first().and_then(scalar_text).unwrap_or_default();
@@ -380,8 +381,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, cat: &Catalog) -> Result<Transformed
         }
         // `string_agg(x, ',' ORDER BY m)`: the ordering by declaration.
         Expr::AggregateFunction(mut a)
-            if a
-                .params
+            if a.params
                 .order_by
                 .iter()
                 .any(|s| enum_type(&s.expr, schema, cat).is_some()) =>
@@ -404,10 +404,12 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, cat: &Catalog) -> Result<Transformed
                         signature: Signature::any(1, Volatility::Immutable),
                     });
                     a.func = Arc::new(udaf);
-                    Ok(Transformed::yes(Expr::AggregateFunction(AggregateFunction {
-                        func: a.func,
-                        params: a.params,
-                    })))
+                    Ok(Transformed::yes(Expr::AggregateFunction(
+                        AggregateFunction {
+                            func: a.func,
+                            params: a.params,
+                        },
+                    )))
                 }
                 None => Ok(Transformed::no(Expr::AggregateFunction(a))),
             }
@@ -435,16 +437,12 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, cat: &Catalog) -> Result<Transformed
                 _ => {
                     let items: ArrayRef = Arc::new(StringArray::from(ty.labels.clone()));
                     Expr::Literal(
-                        ScalarValue::List(Arc::new(
-                            datafusion::arrow::array::ListArray::new(
-                                Arc::new(Field::new("item", DataType::Utf8, true)),
-                                datafusion::arrow::buffer::OffsetBuffer::from_lengths([
-                                    items.len()
-                                ]),
-                                items,
-                                None,
-                            ),
-                        )),
+                        ScalarValue::List(Arc::new(datafusion::arrow::array::ListArray::new(
+                            Arc::new(Field::new("item", DataType::Utf8, true)),
+                            datafusion::arrow::buffer::OffsetBuffer::from_lengths([items.len()]),
+                            items,
+                            None,
+                        ))),
                         None,
                     )
                 }

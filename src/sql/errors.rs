@@ -110,11 +110,43 @@ pub fn df_error(e: DataFusionError) -> PgError {
 /// PostgreSQL's built-in types GrapeDB does not have: naming one is
 /// 0A000; any other unknown name is a type that does not exist (42704).
 const PG_TYPES_MISSING: &[&str] = &[
-    "money", "inet", "cidr", "macaddr", "macaddr8", "point", "line", "lseg", "box", "path",
-    "polygon", "circle", "tsvector", "tsquery", "xml", "int4range", "int8range", "numrange",
-    "tsrange", "tstzrange", "daterange", "pg_lsn", "txid_snapshot", "timetz", "regproc",
-    "regoper", "regoperator", "regconfig", "regdictionary", "oidvector", "int2vector", "name",
-    "\"char\"", "cstring", "record", "void", "anyelement",
+    "money",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "point",
+    "line",
+    "lseg",
+    "box",
+    "path",
+    "polygon",
+    "circle",
+    "tsvector",
+    "tsquery",
+    "xml",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
+    "pg_lsn",
+    "txid_snapshot",
+    "timetz",
+    "regproc",
+    "regoper",
+    "regoperator",
+    "regconfig",
+    "regdictionary",
+    "oidvector",
+    "int2vector",
+    "name",
+    "\"char\"",
+    "cstring",
+    "record",
+    "void",
+    "anyelement",
 ];
 
 fn not_implemented(m: &str) -> PgError {
@@ -130,7 +162,10 @@ fn not_implemented(m: &str) -> PgError {
             );
         }
     }
-    PgError::new(codes::FEATURE_NOT_SUPPORTED, format!("{m} is not supported"))
+    PgError::new(
+        codes::FEATURE_NOT_SUPPORTED,
+        format!("{m} is not supported"),
+    )
 }
 
 fn find_pg(e: &DataFusionError) -> Option<PgError> {

@@ -31,6 +31,100 @@ use crate::types::text::quote_ident;
 
 const RN: &str = "__grape_rn";
 
+/// The name PostgreSQL gives a scalar subquery's column: its one
+/// column's name (`count` for `(SELECT count(*) ...)`).
+fn subquery_column_name(sub: &Query) -> String {
+    let SetExpr::Select(s) = sub.body.as_ref() else {
+        return "?column?".into();
+    };
+    let Some(first) = s.projection.first() else {
+        return "?column?".into();
+    };
+    let mut probe = match crate::sql::parse(&format!("SELECT {first}")).map(|mut v| v.pop()) {
+        Ok(Some(st)) => st,
+        _ => return "?column?".into(),
+    };
+    super::rewrite::columns::name_columns(&mut probe);
+    if let Statement::Query(q) = &probe {
+        if let SetExpr::Select(s) = q.body.as_ref() {
+            match s.projection.first() {
+                Some(SelectItem::ExprWithAlias { alias, .. }) => {
+                    return visible(&alias.value).to_string();
+                }
+                Some(SelectItem::UnnamedExpr(Expr::Identifier(i))) => return i.value.clone(),
+                Some(SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p))) => {
+                    return p.last().map(|i| i.value.clone()).unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
+    }
+    "?column?".into()
+}
+
+/// Alias of the lateral item a correlated scalar subquery becomes (see
+/// [`scalar_subquery_as_lateral`]): at most one row per outer row.
+const SCALAR_PREFIX: &str = "__grape_scalar";
+
+/// A correlated scalar subquery in the select list that DataFusion cannot
+/// plan (`SELECT a.id, (SELECT count(*) FROM b WHERE b.id < a.id) FROM
+/// a`) as a LEFT JOIN LATERAL of its one value, which [`materialize`]
+/// runs per outer row (no row is NULL, more than one is 21000, as in
+/// PostgreSQL). Only for a SELECT over one relation without joins, and
+/// the first such subquery; `false` when the statement has another shape.
+pub fn scalar_subquery_as_lateral(stmt: &mut Statement) -> bool {
+    let Statement::Query(q) = stmt else {
+        return false;
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return false;
+    };
+    if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        return false;
+    }
+    for item in select.projection.iter_mut() {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+            _ => continue,
+        };
+        let mut inner = expr;
+        while let Expr::Nested(x) = inner {
+            inner = x;
+        }
+        let Expr::Subquery(sub) = inner else {
+            continue;
+        };
+        let sub = (**sub).clone();
+        // PostgreSQL names the column after the subquery's own column.
+        let alias = alias.unwrap_or_else(|| Ident::with_quote('"', subquery_column_name(&sub)));
+        let sql =
+            format!("SELECT * FROM x LEFT JOIN LATERAL ({sub}) AS {SCALAR_PREFIX}(v) ON true");
+        let Ok(Some(Statement::Query(parsed))) = crate::sql::parse(&sql).map(|mut v| v.pop())
+        else {
+            return false;
+        };
+        let SetExpr::Select(parsed) = *parsed.body else {
+            return false;
+        };
+        let Some(join) = parsed
+            .from
+            .into_iter()
+            .next()
+            .and_then(|f| f.joins.into_iter().next())
+        else {
+            return false;
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr: Expr::CompoundIdentifier(vec![Ident::new(SCALAR_PREFIX), Ident::new("v")]),
+            alias,
+        };
+        select.from[0].joins.push(join);
+        return true;
+    }
+    false
+}
+
 /// The lateral join of a SELECT: its outer relation is `from[0]`'s, the
 /// lateral item is a join of it (index `Some(j)`) or `from[1]` (`None`).
 struct Shape {
@@ -398,6 +492,12 @@ pub async fn materialize(
             break;
         }
         let (s, b) = collect(Box::pin(engine.query(session, sub, &[])).await?).await?;
+        if inner.starts_with(SCALAR_PREFIX) && b.iter().map(|x| x.num_rows()).sum::<usize>() > 1 {
+            return Err(PgError::new(
+                "21000",
+                "more than one row returned by a subquery used as an expression",
+            ));
+        }
         for batch in &b {
             inner_rns.extend(std::iter::repeat_n(rn as i64, batch.num_rows()));
         }

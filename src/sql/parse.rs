@@ -29,11 +29,19 @@ fn is_check_option_view(sql: &str) -> bool {
         .map(|w| w.trim_end_matches(';').to_uppercase())
         .collect();
     let starts = matches!(
-        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
-        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW", ..]
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["CREATE", "VIEW", ..]
+            | ["CREATE", "OR", "REPLACE", "VIEW", ..]
             | ["CREATE", "RECURSIVE", "VIEW", ..]
     );
-    starts && words.windows(2).any(|w| w[0] == "CHECK" && w[1] == "OPTION")
+    starts
+        && words
+            .windows(2)
+            .any(|w| w[0] == "CHECK" && w[1] == "OPTION")
 }
 
 /// Views are read-only here (not automatically updatable), and PostgreSQL

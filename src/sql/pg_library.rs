@@ -73,10 +73,7 @@ impl ScalarUDFImpl for ArrayFill {
                         )));
                     }
                     if d.is_null(0) {
-                        return Err(df(PgError::new(
-                            "22004",
-                            "dimension values cannot be null",
-                        )));
+                        return Err(df(PgError::new("22004", "dimension values cannot be null")));
                     }
                     d.value(0)
                 }
@@ -100,11 +97,17 @@ impl ScalarUDFImpl for ArrayFill {
             )));
         }
         let array = ScalarValue::iter_to_array(out)?;
-        Ok(if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        Ok(
+            if args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+            } else {
+                ColumnarValue::Array(array)
+            },
+        )
     }
 }
 
@@ -239,7 +242,11 @@ impl AggregateUDFImpl for JsonAgg {
         Ok(DataType::Utf8)
     }
     fn return_field(&self, _arg_fields: &[FieldRef]) -> Result<FieldRef> {
-        let kind = if self.name == "jsonb_agg" { "jsonb" } else { "json" };
+        let kind = if self.name == "jsonb_agg" {
+            "jsonb"
+        } else {
+            "json"
+        };
         Ok(Arc::new(
             Field::new(self.name, DataType::Utf8, true)
                 .with_metadata([(PG_TYPE_KEY.to_string(), kind.to_string())].into()),
@@ -253,10 +260,7 @@ impl AggregateUDFImpl for JsonAgg {
                 true,
             ))
         };
-        let mut out = vec![list(
-            format_state_name(args.name, "items"),
-            DataType::Utf8,
-        )];
+        let mut out = vec![list(format_state_name(args.name, "items"), DataType::Utf8)];
         for (i, f) in args.ordering_fields.iter().enumerate() {
             out.push(list(
                 format_state_name(args.name, &format!("key{i}")),
@@ -267,7 +271,10 @@ impl AggregateUDFImpl for JsonAgg {
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let json_input = matches!(
-            args.expr_fields[0].metadata().get(PG_TYPE_KEY).map(String::as_str),
+            args.expr_fields[0]
+                .metadata()
+                .get(PG_TYPE_KEY)
+                .map(String::as_str),
             Some("json" | "jsonb")
         );
         Ok(Box::new(JsonAggAcc {
@@ -348,14 +355,16 @@ fn json_value(a: &ArrayRef, i: usize, json_input: bool) -> Result<serde_json::Va
         ScalarValue::Decimal128(Some(_), _, _) => {
             serde_json::from_str(&v.to_string()).unwrap_or_else(|_| J::String(v.to_string()))
         }
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
             if json_input =>
         {
             serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone()))
         }
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            J::String(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => J::String(s.clone()),
         ScalarValue::List(l) => {
             let items = l.value(0);
             J::Array(
@@ -481,7 +490,10 @@ impl ScalarUDFImpl for PgRound {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if args.args.len() != 1
-            || !matches!(args.args[0].data_type(), DataType::Float64 | DataType::Float32)
+            || !matches!(
+                args.args[0].data_type(),
+                DataType::Float64 | DataType::Float32
+            )
         {
             return self.inner.invoke_with_args(args);
         }
@@ -497,7 +509,9 @@ impl ScalarUDFImpl for PgRound {
             ),
         };
         Ok(match &args.args[0] {
-            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            }
             ColumnarValue::Array(_) => ColumnarValue::Array(out),
         })
     }

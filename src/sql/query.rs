@@ -45,14 +45,36 @@ impl Engine {
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
-        let plan = self.plan(session, stmt).await?;
-        let df = session
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(df_error)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await.map_err(df_error)?;
+        let retry = stmt.clone();
+        let planned = async {
+            let plan = self.plan(session, stmt).await?;
+            let df = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(df_error)?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let stream = df.execute_stream().await.map_err(df_error)?;
+            Ok::<_, crate::error::PgError>((schema, stream))
+        }
+        .await;
+        let (schema, stream) = match planned {
+            Ok(done) => done,
+            // A correlated scalar subquery DataFusion cannot decorrelate
+            // (not aggregated, or correlated by more than equality) runs
+            // per outer row instead.
+            Err(e)
+                if e.message.contains("ScalarSubquery")
+                    || e.message.contains("Correlated scalar subquery") =>
+            {
+                let mut stmt = retry;
+                if !super::lateral::scalar_subquery_as_lateral(&mut stmt) {
+                    return Err(e);
+                }
+                return Box::pin(self.query(session, stmt, &[])).await;
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Output::Stream {
             schema,
             stream,

@@ -15,8 +15,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::utils::NamePreserver;
@@ -170,7 +170,9 @@ impl ScalarUDFImpl for PgText {
         };
         let out: ArrayRef = cast(&text, &self.to)?;
         Ok(match value {
-            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            }
             ColumnarValue::Array(_) => ColumnarValue::Array(out),
         })
     }
@@ -194,16 +196,24 @@ impl PgText {
 /// booleans as `t`/`f`, as array output does.
 fn value_text(a: &ArrayRef, i: usize, in_array: bool) -> Result<String> {
     Ok(match a.data_type() {
-        DataType::Float64 => pg_float_text(a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(i), false),
+        DataType::Float64 => pg_float_text(
+            a.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(i),
+            false,
+        ),
         DataType::Float32 => pg_float_text(
-            a.as_primitive::<datafusion::arrow::datatypes::Float32Type>().value(i) as f64,
+            a.as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                .value(i) as f64,
             true,
         ),
         DataType::Boolean if in_array => {
             if a.as_boolean().value(i) { "t" } else { "f" }.to_string()
         }
         DataType::Timestamp(_, tz) => {
-            let us = cast(&a.slice(i, 1), &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?;
+            let us = cast(
+                &a.slice(i, 1),
+                &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+            )?;
             let v = us
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .value(0);

@@ -110,9 +110,7 @@ pub fn field_text(ty: &SqlType, raw: &[u8]) -> PgResult<String> {
         SqlType::Float4 => Type::FLOAT4,
         SqlType::Float8 => Type::FLOAT8,
         SqlType::Numeric { .. } => Type::NUMERIC,
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Enum { .. } => {
-            Type::TEXT
-        }
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Enum { .. } => Type::TEXT,
         SqlType::Json => Type::JSON,
         SqlType::Jsonb => Type::JSONB,
         SqlType::Uuid => Type::UUID,

@@ -44,7 +44,10 @@ pub enum SqlType {
     /// A type made by CREATE TYPE ... AS ENUM: values are stored as their
     /// labels (the catalog's `Relation::Type` holds the labels and their
     /// order). Last, so catalogs written before it still read.
-    Enum { schema: String, name: String },
+    Enum {
+        schema: String,
+        name: String,
+    },
 }
 
 /// The metadata value (under [`PG_TYPE_KEY`]) of an enum-typed field.

@@ -76,7 +76,12 @@ pub(super) async fn alter_table(
                 checks,
                 fks,
                 seq_options,
-            } = column_from_def((&session.catalog(), &session.search_path()), tid, table.next_column_id, &column_def)?;
+            } = column_from_def(
+                (&session.catalog(), &session.search_path()),
+                tid,
+                table.next_column_id,
+                &column_def,
+            )?;
             if pk || unique {
                 return Err(PgError::unsupported(
                     "ADD COLUMN with PRIMARY KEY or UNIQUE",

@@ -52,7 +52,10 @@ pub(super) async fn alter_column_type(
             "ALTER COLUMN TYPE of column \"{column}\", which a vector index uses (drop the index, alter, create it again)"
         ));
     }
-    let in_fk = table.foreign_keys.iter().any(|f| f.columns.contains(&col.id))
+    let in_fk = table
+        .foreign_keys
+        .iter()
+        .any(|f| f.columns.contains(&col.id))
         || cat
             .referencing(table.id)
             .any(|(_, f)| f.ref_columns.contains(&col.id));
@@ -84,7 +87,10 @@ pub(super) async fn alter_column_type(
     }
     let expr = match using {
         Some(e) => e.to_string(),
-        None if is_string(&col.ty) && !is_string(&new_ty) && !matches!(new_ty, SqlType::Enum { .. }) => {
+        None if is_string(&col.ty)
+            && !is_string(&new_ty)
+            && !matches!(new_ty, SqlType::Enum { .. }) =>
+        {
             return Err(PgError::new(
                 codes::DATATYPE_MISMATCH,
                 format!(
@@ -111,7 +117,10 @@ pub(super) async fn alter_column_type(
     new_table.columns[pos].ty = new_ty.clone();
     // Rows as this session sees them: committed ones, then its own.
     let mut stored: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let own = session.block().map(|b| b.writes.clone()).unwrap_or_default();
+    let own = session
+        .block()
+        .map(|b| b.writes.clone())
+        .unwrap_or_default();
     for_each_kv_row(engine, table, |k, v| {
         if !own.contains_key(&k) {
             stored.push((k, v));

@@ -32,18 +32,16 @@ pub(super) fn column_type(
 ) -> PgResult<(SqlType, bool)> {
     match SqlType::from_ast(dt) {
         Ok(found) => Ok(found),
-        Err(e) => {
-            match crate::sql::rewrite::enum_casts::enum_target(dt, cat, search_path) {
-                Some(t) => Ok((
-                    SqlType::Enum {
-                        schema: t.schema.clone(),
-                        name: t.name.clone(),
-                    },
-                    false,
-                )),
-                None => Err(e),
-            }
-        }
+        Err(e) => match crate::sql::rewrite::enum_casts::enum_target(dt, cat, search_path) {
+            Some(t) => Ok((
+                SqlType::Enum {
+                    schema: t.schema.clone(),
+                    name: t.name.clone(),
+                },
+                false,
+            )),
+            None => Err(e),
+        },
     }
 }
 

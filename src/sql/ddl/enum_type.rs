@@ -179,8 +179,7 @@ pub(super) async fn alter_type(
                 .map(|(tab, c)| (tab.clone(), c))
                 .collect();
             for (tab, _) in &tables {
-                lock_for_ddl(engine, session, &[tab.schema.clone(), tab.name.clone()])
-                    .await?;
+                lock_for_ddl(engine, session, &[tab.schema.clone(), tab.name.clone()]).await?;
             }
             update(engine, session, id, &t, |e| e.labels[pos] = to.clone()).await?;
             for (tab, col) in tables {
@@ -287,7 +286,9 @@ pub(super) async fn drop_type(
             if !cascade {
                 let detail: Vec<String> = users
                     .iter()
-                    .map(|(_, tab, c)| format!("column {c} of table {tab} depends on type {}", t.name))
+                    .map(|(_, tab, c)| {
+                        format!("column {c} of table {tab} depends on type {}", t.name)
+                    })
                     .collect();
                 return Err(PgError::new(
                     codes::DEPENDENT_OBJECTS_STILL_EXIST,

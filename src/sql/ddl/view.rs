@@ -60,7 +60,12 @@ pub(super) async fn create_view(
     if cv.materialized {
         return Err(PgError::unsupported("CREATE MATERIALIZED VIEW"));
     }
-    if cv.options.to_string().to_lowercase().contains("check_option") {
+    if cv
+        .options
+        .to_string()
+        .to_lowercase()
+        .contains("check_option")
+    {
         return Err(crate::sql::parse::check_option_refused());
     }
     let (schema, name) = split_name(session, &object_parts(&cv.name))?;

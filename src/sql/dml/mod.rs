@@ -16,7 +16,7 @@ mod stream;
 mod update;
 
 pub use common::{
-    index_entry, lock_table, resolve_table, row_change_writes, returning_schema, row_text, run_sql,
+    index_entry, lock_table, resolve_table, returning_schema, row_change_writes, row_text, run_sql,
 };
 pub use delete::delete;
 pub use fk::{

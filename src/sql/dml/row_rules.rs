@@ -17,9 +17,9 @@ use crate::exec::catalog_provider::SCRATCH_SCHEMA;
 use crate::sql::errors::df_error;
 use crate::sql::session::Session;
 use crate::sql::{Engine, parse};
-use crate::types::{Datum, SqlType};
 use crate::types::datum::rows_to_batch;
 use crate::types::text::quote_ident;
+use crate::types::{Datum, SqlType};
 
 use super::common::{check_row, register_scratch, row_text};
 

@@ -247,8 +247,7 @@ pub(super) async fn update_rows(
     let mut read = Vec::new();
     for row in target_rows(&batches, table.columns.len())? {
         read.push((row.0.clone(), row.1.clone()));
-        let (new_key, new) =
-            row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
+        let (new_key, new) = row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
         by_key.insert(new_key, new.clone());
         new_rows.push(new);
     }
@@ -308,8 +307,7 @@ async fn update_streaming(
         let batch = batch.map_err(df_error)?;
         let mut writes = Vec::new();
         for row in target_rows(std::slice::from_ref(&batch), table.columns.len())? {
-            let (new_key, new) =
-                row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
+            let (new_key, new) = row_writes(table, rules.as_ref(), &set_cols, row, &mut writes)?;
             by_key.insert(new_key, new);
             n += 1;
         }

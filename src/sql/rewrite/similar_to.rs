@@ -7,7 +7,9 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, Value, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Statement, Value, visit_expressions_mut,
+};
 
 /// The regex a SIMILAR TO pattern means, anchored at both ends.
 pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> String {
