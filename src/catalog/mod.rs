@@ -284,6 +284,19 @@ impl Default for Catalog {
     }
 }
 
+/// `find` in `schema` if given, else in each schema of the search path
+/// in turn.
+fn on_path<T>(
+    schema: Option<&str>,
+    search_path: &[String],
+    find: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    match schema {
+        Some(s) => find(s),
+        None => search_path.iter().find_map(|s| find(s)),
+    }
+}
+
 impl Catalog {
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.tables
@@ -302,10 +315,7 @@ impl Catalog {
         name: &str,
         search_path: &[String],
     ) -> Option<&Table> {
-        match schema {
-            Some(s) => self.table(s, name),
-            None => search_path.iter().find_map(|s| self.table(s, name)),
-        }
+        on_path(schema, search_path, |s| self.table(s, name))
     }
     /// Tables given new ids (TRUNCATE: `(old, new)`): what names them by
     /// id follows — foreign keys, views' dependencies, owned sequences.
@@ -401,10 +411,7 @@ impl Catalog {
                 })
                 .map(|(id, r)| (*id, r))
         };
-        match schema {
-            Some(s) => find(s),
-            None => search_path.iter().find_map(|s| find(s)),
-        }
+        on_path(schema, search_path, find)
     }
     /// The enum type `name` along the search path (`pg_catalog` first, as
     /// PostgreSQL looks types up), with its id.
@@ -420,10 +427,7 @@ impl Catalog {
                 _ => None,
             })
         };
-        match schema {
-            Some(s) => find(s),
-            None => search_path.iter().find_map(|s| find(s)),
-        }
+        on_path(schema, search_path, find)
     }
     /// The enum type `schema.name`.
     pub fn enum_type(&self, schema: &str, name: &str) -> Option<&EnumType> {

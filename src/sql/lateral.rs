@@ -66,6 +66,27 @@ fn subquery_column_name(sub: &Query) -> String {
 /// [`scalar_subquery_as_lateral`]): at most one row per outer row.
 const SCALAR_PREFIX: &str = "__grape_scalar";
 
+/// Whether a SELECT's select list holds a scalar subquery (what
+/// [`scalar_subquery_as_lateral`] could rewrite).
+pub fn has_select_list_subquery(stmt: &Statement) -> bool {
+    let Statement::Query(q) = stmt else {
+        return false;
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return false;
+    };
+    select.projection.iter().any(|item| {
+        let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else {
+            return false;
+        };
+        let mut e = e;
+        while let Expr::Nested(x) = e {
+            e = x;
+        }
+        matches!(e, Expr::Subquery(_))
+    })
+}
+
 /// A correlated scalar subquery in the select list that DataFusion cannot
 /// plan (`SELECT a.id, (SELECT count(*) FROM b WHERE b.id < a.id) FROM
 /// a`) as a LEFT JOIN LATERAL of its one value, which [`materialize`]

@@ -45,7 +45,8 @@ impl Engine {
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
-        let retry = stmt.clone();
+        // Kept for the per-row fallback below, when it could apply.
+        let retry = super::lateral::has_select_list_subquery(&stmt).then(|| stmt.clone());
         let planned = async {
             let plan = self.plan(session, stmt).await?;
             let df = session
@@ -64,10 +65,11 @@ impl Engine {
             // (not aggregated, or correlated by more than equality) runs
             // per outer row instead.
             Err(e)
-                if e.message.contains("ScalarSubquery")
-                    || e.message.contains("Correlated scalar subquery") =>
+                if retry.is_some()
+                    && (e.message.contains("ScalarSubquery")
+                        || e.message.contains("Correlated scalar subquery")) =>
             {
-                let mut stmt = retry;
+                let mut stmt = retry.expect("checked");
                 if !super::lateral::scalar_subquery_as_lateral(&mut stmt) {
                     return Err(e);
                 }

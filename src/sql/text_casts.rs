@@ -180,6 +180,7 @@ impl ScalarUDFImpl for PgText {
 
 impl PgText {
     fn texts(&self, array: &ArrayRef) -> Result<StringArray> {
+        let array = &in_microseconds(array)?;
         (0..array.len())
             .map(|i| {
                 if array.is_null(i) {
@@ -190,6 +191,20 @@ impl PgText {
             })
             .collect()
     }
+}
+
+/// Timestamps and times in microseconds (what PostgreSQL keeps), cast
+/// once per array; other arrays as they are.
+fn in_microseconds(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match a.data_type() {
+        DataType::Timestamp(u, tz) if *u != TimeUnit::Microsecond => {
+            cast(a, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            cast(a, &DataType::Time64(TimeUnit::Microsecond))?
+        }
+        _ => a.clone(),
+    })
 }
 
 /// PostgreSQL's text of row `i` of `a` (not NULL); `in_array` writes
@@ -209,25 +224,17 @@ fn value_text(a: &ArrayRef, i: usize, in_array: bool) -> Result<String> {
         DataType::Boolean if in_array => {
             if a.as_boolean().value(i) { "t" } else { "f" }.to_string()
         }
-        DataType::Timestamp(_, tz) => {
-            let us = cast(
-                &a.slice(i, 1),
-                &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
-            )?;
-            let v = us
-                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
-                .value(0);
-            pg_timestamp_text(v, tz.as_deref().map(tz_offset_seconds))
-        }
-        DataType::Time64(_) => {
-            let us = cast(&a.slice(i, 1), &DataType::Time64(TimeUnit::Microsecond))?;
-            pg_time_text(
-                us.as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
-                    .value(0),
-            )
-        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => pg_timestamp_text(
+            a.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(i),
+            tz.as_deref().map(tz_offset_seconds),
+        ),
+        DataType::Time64(TimeUnit::Microsecond) => pg_time_text(
+            a.as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
+                .value(i),
+        ),
         DataType::List(_) => {
-            let items = a.as_list::<i32>().value(i);
+            let items = in_microseconds(&a.as_list::<i32>().value(i))?;
             let mut parts = Vec::with_capacity(items.len());
             for j in 0..items.len() {
                 if items.is_null(j) {

@@ -16,7 +16,7 @@ use crate::sql::session::Session;
 use crate::types::SqlType;
 use crate::types::text::quote_ident;
 
-use super::common::{change, column_type, for_each_kv_row, table_mut};
+use super::common::{change, column_type, table_mut, visible_stored_rows};
 
 fn is_string(t: &SqlType) -> bool {
     matches!(t, SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_))
@@ -115,25 +115,7 @@ pub(super) async fn alter_column_type(
 
     let mut new_table = table.clone();
     new_table.columns[pos].ty = new_ty.clone();
-    // Rows as this session sees them: committed ones, then its own.
-    let mut stored: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let own = session
-        .block()
-        .map(|b| b.writes.clone())
-        .unwrap_or_default();
-    for_each_kv_row(engine, table, |k, v| {
-        if !own.contains_key(&k) {
-            stored.push((k, v));
-        }
-        Ok(())
-    })
-    .await?;
-    let prefix = table_prefix(table.id);
-    for (k, w) in &own {
-        if let (true, Some(v)) = (k.starts_with(&prefix), &w.new) {
-            stored.push((k.clone(), v.clone()));
-        }
-    }
+    let stored = visible_stored_rows(engine, session, table).await?;
     let old_rows: Vec<Vec<crate::types::Datum>> = stored
         .iter()
         .map(|(_, v)| decode_row(table, v))

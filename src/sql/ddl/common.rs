@@ -11,9 +11,9 @@ use crate::dataplane::Op;
 use crate::dataplane::write::{for_each_kv, on_every_shard};
 use crate::encoding::{decode_row, table_prefix};
 use crate::error::{PgError, PgResult, codes};
-use crate::sql::Engine;
 use crate::sql::session::BlockDdl;
 use crate::sql::session::Session;
+use crate::sql::{Engine, Output};
 use crate::types::SqlType;
 
 pub(super) fn split_name(session: &Session, parts: &[String]) -> PgResult<(String, String)> {
@@ -185,54 +185,56 @@ pub async fn purge(engine: &Engine, prefixes: Vec<Vec<u8>>) -> PgResult<()> {
     engine.catalog.purged(&prefixes).await
 }
 
-/// Read every row of a table (for backfills and checks).
-pub(super) async fn for_each_row(
+/// Every row of `table` as this session sees it, as key and stored
+/// bytes: committed rows, with the open block's own writes over them.
+pub(super) async fn visible_stored_rows(
     engine: &Engine,
+    session: &Session,
     table: &Table,
-    mut f: impl FnMut(Vec<u8>, Vec<crate::types::Datum>) -> PgResult<()>,
-) -> PgResult<()> {
+) -> PgResult<Vec<(Vec<u8>, Vec<u8>)>> {
     let prefix = table_prefix(table.id);
     let end = crate::encoding::prefix_successor(&prefix).unwrap();
+    let own = session.block().map(|b| &b.writes);
+    let mut rows = Vec::new();
     for_each_kv(engine.data.as_ref(), &prefix, &end, |k, v| {
-        let row = decode_row(table, &v)?;
-        f(k, row)
-    })
+        if !own.is_some_and(|w| w.contains_key(&k)) {
+            rows.push((k, v));
+        }
+        Ok(())
+    })?;
+    for (k, w) in own.into_iter().flatten() {
+        if let (true, Some(v)) = (k.starts_with(&prefix), &w.new) {
+            rows.push((k.clone(), v.clone()));
+        }
+    }
+    Ok(rows)
 }
 
-/// Every stored row of `table` (committed), as key and value bytes.
-pub(super) async fn for_each_kv_row(
-    engine: &Engine,
-    table: &Table,
-    f: impl FnMut(Vec<u8>, Vec<u8>) -> PgResult<()>,
-) -> PgResult<()> {
-    let prefix = table_prefix(table.id);
-    let end = crate::encoding::prefix_successor(&prefix).unwrap();
-    for_each_kv(engine.data.as_ref(), &prefix, &end, f)
-}
-
-/// Every row of `table` as this session sees it: committed rows, with the
-/// open block's own writes over them.
+/// [`visible_stored_rows`], decoded.
 pub(super) async fn visible_rows(
     engine: &Engine,
     session: &Session,
     table: &Table,
 ) -> PgResult<Vec<(Vec<u8>, Vec<crate::types::Datum>)>> {
-    let prefix = table_prefix(table.id);
-    let own = session.block().map(|b| &b.writes);
-    let mut rows = Vec::new();
-    for_each_row(engine, table, |k, row| {
-        if !own.is_some_and(|w| w.contains_key(&k)) {
-            rows.push((k, row));
-        }
-        Ok(())
-    })
-    .await?;
-    for (k, w) in own.into_iter().flatten() {
-        if let (true, Some(v)) = (k.starts_with(&prefix), &w.new) {
-            rows.push((k.clone(), decode_row(table, v)?));
-        }
-    }
-    Ok(rows)
+    visible_stored_rows(engine, session, table)
+        .await?
+        .into_iter()
+        .map(|(k, v)| Ok((k, decode_row(table, &v)?)))
+        .collect()
+}
+
+/// Run one statement given as SQL text inside the current one (DDL that
+/// implies writes: CREATE TABLE AS's fill, RENAME VALUE's row rewrite,
+/// DROP TYPE CASCADE's column drops).
+pub(super) async fn run_nested(
+    engine: &Engine,
+    session: &mut Session,
+    sql: &str,
+) -> PgResult<Output> {
+    let stmt = crate::sql::parse(sql)?
+        .pop()
+        .ok_or_else(|| PgError::internal("empty internal statement"))?;
+    Box::pin(engine.execute_nested(session, stmt)).await
 }
 
 /// Table `tid` of a catalog being edited, or 42P01 when a concurrent DROP

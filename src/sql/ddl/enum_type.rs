@@ -15,7 +15,7 @@ use crate::sql::{Engine, Output, object_parts};
 use crate::types::SqlType;
 use crate::types::text::{quote_ident, quote_literal};
 
-use super::common::{change, lock_for_ddl, split_name};
+use super::common::{change, lock_for_ddl, run_nested, split_name};
 
 /// PostgreSQL's limit on a label (NAMEDATALEN - 1 bytes).
 const MAX_LABEL: usize = 63;
@@ -191,10 +191,7 @@ pub(super) async fn alter_type(
                     new = quote_literal(&to),
                     old = quote_literal(&from),
                 );
-                let stmt = crate::sql::parse(&sql)?
-                    .pop()
-                    .ok_or_else(|| PgError::internal("empty statement"))?;
-                Box::pin(engine.execute_nested(session, stmt)).await?;
+                run_nested(engine, session, &sql).await?;
             }
         }
         AlterTypeOperation::Rename(r) => {
@@ -319,10 +316,7 @@ pub(super) async fn drop_type(
                     quote_ident(tab),
                     quote_ident(c)
                 );
-                let stmt = crate::sql::parse(&sql)?
-                    .pop()
-                    .ok_or_else(|| PgError::internal("empty statement"))?;
-                Box::pin(engine.execute_nested(session, stmt)).await?;
+                run_nested(engine, session, &sql).await?;
             }
         }
         change(engine, session, |cat| {

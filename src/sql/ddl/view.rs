@@ -275,15 +275,8 @@ pub(super) async fn create_table_as(
     }
     let target = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
     let create = format!("CREATE TABLE {target} ({})", defs.join(", "));
-    let stmt = crate::sql::parse(&create)?
-        .pop()
-        .ok_or_else(|| PgError::internal("empty CREATE TABLE"))?;
-    Box::pin(engine.execute_nested(session, stmt)).await?;
-    let insert = format!("INSERT INTO {target} {query}");
-    let stmt = crate::sql::parse(&insert)?
-        .pop()
-        .ok_or_else(|| PgError::internal("empty INSERT"))?;
-    let out = Box::pin(engine.execute_nested(session, stmt)).await?;
+    run_nested(engine, session, &create).await?;
+    let out = run_nested(engine, session, &format!("INSERT INTO {target} {query}")).await?;
     let n = match out {
         Output::Command(tag) => tag.rsplit(' ').next().unwrap_or("0").to_string(),
         _ => "0".into(),
