@@ -29,8 +29,35 @@ pub fn push_key(d: &Datum, out: &mut Vec<u8>) -> PgResult<()> {
             let total = (*m as i128 * 30 + *d as i128) * 86_400_000_000_000 + *n as i128;
             out.extend_from_slice(&((total as u128) ^ (1u128 << 127)).to_be_bytes());
         }
-        Datum::List(_) | Datum::Vector(_) | Datum::HalfVec(_) => {
-            return Err(PgError::unsupported("an array or vector column in a key"));
+        // Arrays and vectors compare element by element, then the shorter
+        // first (PostgreSQL's array order, pgvector's btree order): each
+        // element is a marker (1, or 2 for a NULL array element, which sorts
+        // after every value) and its own key; 0 ends the list.
+        Datum::List(items) => {
+            for i in items {
+                if i.is_null() {
+                    out.push(2);
+                } else {
+                    out.push(1);
+                    push_key(i, out)?;
+                }
+            }
+            out.push(0);
+        }
+        Datum::Vector(v) => {
+            for x in v {
+                out.push(1);
+                out.extend_from_slice(&order_f64(*x as f64).to_be_bytes());
+            }
+            out.push(0);
+        }
+        Datum::HalfVec(v) => {
+            for x in v {
+                out.push(1);
+                let f = half::f16::from_bits(*x).to_f64();
+                out.extend_from_slice(&order_f64(f).to_be_bytes());
+            }
+            out.push(0);
         }
     }
     Ok(())

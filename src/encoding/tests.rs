@@ -38,6 +38,50 @@ fn keys_sort_like_values() {
 }
 
 #[test]
+fn vector_and_array_keys_sort_as_pgvector_and_postgresql() {
+    // Element by element, then the shorter first; -0 equals 0.
+    let vs: [&[f32]; 6] = [
+        &[-1.0, 5.0],
+        &[0.0],
+        &[0.0, 0.0],
+        &[0.0, 1.0],
+        &[1.0],
+        &[1.0, -1.0],
+    ];
+    let ks: Vec<_> = vs
+        .iter()
+        .map(|v| key(&[Datum::Vector(v.to_vec())]))
+        .collect();
+    assert!(ks.windows(2).all(|w| w[0] < w[1]), "{ks:?}");
+    assert_eq!(
+        key(&[Datum::Vector(vec![-0.0])]),
+        key(&[Datum::Vector(vec![0.0])])
+    );
+    // A real[] without NULLs keys as the vector of the same elements; a
+    // NULL element sorts after every value.
+    let list = |v: Vec<Datum>| key(&[Datum::List(v)]);
+    assert_eq!(
+        list(vec![Datum::F32(1.0), Datum::F32(2.0)]),
+        key(&[Datum::Vector(vec![1.0, 2.0])])
+    );
+    assert!(list(vec![Datum::F32(1e30)]) < list(vec![Datum::Null]));
+    assert!(list(vec![Datum::Null]) < list(vec![Datum::Null, Datum::Null]));
+    // Text elements keep their own terminators: a prefix sorts first.
+    assert!(
+        list(vec![Datum::Text("a".into()), Datum::Text("z".into())])
+            < list(vec![Datum::Text("ab".into())])
+    );
+    let half = |v: &[f32]| {
+        key(&[Datum::HalfVec(
+            v.iter()
+                .map(|x| half::f16::from_f32(*x).to_bits())
+                .collect(),
+        )])
+    };
+    assert!(half(&[-2.0]) < half(&[0.5]) && half(&[0.5]) < half(&[0.5, 0.0]));
+}
+
+#[test]
 fn rows_round_trip_and_ignore_dropped_columns() {
     use crate::catalog::{Column, Table};
     use crate::types::SqlType;

@@ -39,6 +39,7 @@ impl Engine {
             .await
             .map_err(df_error)?;
         let plan = super::enums::order_by_declaration(plan, &cat).map_err(df_error)?;
+        let plan = super::vector::order_sparsevecs(plan, &state).map_err(df_error)?;
         super::knn::filter_null_queries(plan, &session.knn).map_err(df_error)
     }
 

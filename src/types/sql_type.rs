@@ -363,8 +363,13 @@ impl SqlType {
         let typmod = match mods {
             [] => None,
             [m] => {
-                let n: i64 = m.trim().parse().map_err(|_| {
-                    PgError::new(codes::INVALID_PARAMETER_VALUE, "invalid type modifier")
+                // PostgreSQL reads each modifier as an integer constant.
+                let text = m.trim().trim_matches('\'');
+                let n: i64 = text.parse().map_err(|_| {
+                    PgError::new(
+                        codes::INVALID_TEXT_REPRESENTATION,
+                        format!("invalid input syntax for type integer: \"{text}\""),
+                    )
                 })?;
                 Some(crate::vector::check_typmod(kind, n)?)
             }

@@ -276,7 +276,11 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// The L2 norm, accumulated in f64 as pgvector's vector_norm does.
 pub fn norm(a: &[f32]) -> f64 {
-    a.iter().map(|x| *x as f64 * *x as f64).sum::<f64>().sqrt()
+    // `fold` from +0: `sum` of no floats is -0, and the norm of an empty
+    // sparse vector is 0 in pgvector.
+    a.iter()
+        .fold(0.0f64, |s, x| s + *x as f64 * *x as f64)
+        .sqrt()
 }
 
 /// Distance of a dense pair under `m` (dense metrics only).

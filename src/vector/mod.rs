@@ -198,6 +198,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sparse_order_keys_sort_as_dense_vectors() {
+        // Same dimension: dense order element by element.
+        let dense: [&[f32]; 8] = [
+            &[-3.0, 0.0, 0.0],
+            &[-1.0, 5.0, 0.0],
+            &[0.0, -2.0, 0.0],
+            &[0.0, 0.0, -1.0],
+            &[0.0, 0.0, 0.0],
+            &[0.0, 0.0, 4.0],
+            &[1.0, 1.0, 1.0],
+            &[1.0, 2.0, 3.0],
+        ];
+        let keys: Vec<_> = dense
+            .iter()
+            .map(|d| SparseVec::from_dense(d).order_key())
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        // Equal elements: the smaller dimension first.
+        assert!(
+            SparseVec::from_dense(&[1.0, 0.0]).order_key()
+                < SparseVec::from_dense(&[1.0, 0.0, 0.0]).order_key()
+        );
+    }
+
+    #[test]
     fn vector_text_round_trips_as_pgvector() {
         let v = parse_vector(" [ 1, 2.5 ,-3e-3, 1.] ", None).unwrap();
         assert_eq!(format_dense(&v), "[1,2.5,-0.003,1]");

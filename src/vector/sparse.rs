@@ -26,6 +26,38 @@ impl SparseVec {
         b
     }
 
+    /// Bytes that sort as pgvector's btree orders sparse vectors (their
+    /// dense expansions element by element, then the smaller dimension
+    /// first), for ORDER BY. Each non-zero element is a class byte (2 for a
+    /// positive value, 0 for a negative one), its index (inverted for
+    /// positive values: an earlier positive element makes the vector
+    /// larger) and its order-preserving value; the end of the elements is
+    /// class 1, followed by the dimension. Vectors of different dimensions
+    /// whose elements differ only past the smaller dimension sort by those
+    /// elements rather than by dimension (pgvector compares the dimensions).
+    pub fn order_key(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(9 * self.indices.len() + 5);
+        for (i, v) in self.indices.iter().zip(&self.values) {
+            let bits = v.to_bits();
+            let ordered = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits | (1 << 31)
+            };
+            if *v > 0.0 {
+                k.push(2);
+                k.extend_from_slice(&(u32::MAX - i).to_be_bytes());
+            } else {
+                k.push(0);
+                k.extend_from_slice(&i.to_be_bytes());
+            }
+            k.extend_from_slice(&ordered.to_be_bytes());
+        }
+        k.push(1);
+        k.extend_from_slice(&self.dim.to_be_bytes());
+        k
+    }
+
     pub fn from_bytes(b: &[u8]) -> SparseVec {
         let u = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
         let dim = u(0);
@@ -132,7 +164,11 @@ pub fn parse_sparsevec(lit: &str, typmod: Option<u32>) -> PgResult<SparseVec> {
             }
             i = skip_space(b, i + 1);
             let (v, n, overflow) = read_float(&b[i..]).ok_or_else(err)?;
-            if overflow {
+            // Like float4in, sparsevec_in refuses a literal too small for a
+            // float4 (a nonzero mantissa read as 0); vector_in keeps the 0.
+            let mantissa = lit[i..i + n].split(['e', 'E']).next().unwrap_or("");
+            let underflow = v == 0.0 && mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c));
+            if overflow || underflow {
                 return Err(PgError::new(
                     code::OUT_OF_RANGE,
                     format!("\"{}\" is out of range for type sparsevec", &lit[i..i + n]),

@@ -212,7 +212,25 @@ pub fn from_array(kind: Kind, items: &[Option<f64>], typmod: Option<u32>) -> PgR
         }
     }
     if kind == Kind::SparseVec {
-        check_dense(Kind::Vector, &v, typmod)?;
+        // pgvector's array_to_sparsevec: dimensions, then the typmod, then
+        // the count of non-zero elements, then each element.
+        if v.is_empty() {
+            return Err(data_error("sparsevec must have at least 1 dimension"));
+        }
+        check_expected_dim(typmod, v.len())?;
+        let nnz = v.iter().filter(|x| **x != 0.0).count();
+        if nnz > super::SPARSEVEC_MAX_NNZ {
+            return Err(PgError::new(
+                code::PROGRAM_LIMIT,
+                format!(
+                    "sparsevec cannot have more than {} non-zero elements",
+                    super::SPARSEVEC_MAX_NNZ
+                ),
+            ));
+        }
+        for x in &v {
+            check_element(kind, *x)?;
+        }
     } else {
         check_dense(kind, &v, typmod)?;
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{Insert, OnConflictAction, OnInsert, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::Table;
 use crate::catalog::locks::LockMode;
@@ -45,7 +47,7 @@ pub async fn insert(engine: &Engine, session: &mut Session, mut ins: Insert) -> 
             check_values_types(&table, &ins.columns, v)?;
         }
     }
-    cast_vector_values(&table, &mut ins);
+    cast_typed_values(&table, &mut ins);
     // PostgreSQL fills trailing columns with their defaults when VALUES rows
     // are shorter than the table; DataFusion wants the column list spelled out.
     if ins.columns.is_empty() {
@@ -473,8 +475,9 @@ pub(super) fn check_assignment_types(table: &Table, input: &LogicalPlan) -> PgRe
 
 /// VALUES for vector columns go through the vector cast (text literals and
 /// arrays become vectors, typmods are checked), as PostgreSQL's assignment
-/// cast does; DataFusion has no cast from text to a vector.
-pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
+/// cast does; DataFusion has no cast from text to a vector. String constants
+/// for array columns are read as array text.
+pub(super) fn cast_typed_values(table: &Table, ins: &mut Insert) {
     use datafusion::sql::sqlparser::ast::{Expr as E, SetExpr};
     let targets: Vec<Option<&crate::catalog::Column>> = if ins.columns.is_empty() {
         table.columns.iter().map(Some).collect()
@@ -484,7 +487,10 @@ pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
             .map(|n| object_parts(n).last().and_then(|c| table.column(c)))
             .collect()
     };
-    if !targets.iter().flatten().any(|c| c.ty.vector().is_some()) {
+    let typed = |c: &crate::catalog::Column| {
+        c.ty.vector().is_some() || matches!(c.ty, crate::types::SqlType::Array(_))
+    };
+    if !targets.iter().flatten().any(|c| typed(c)) {
         return;
     }
     let Some(src) = ins.source.as_mut() else {
@@ -496,6 +502,30 @@ pub(super) fn cast_vector_values(table: &Table, ins: &mut Insert) {
     for row in values.rows.iter_mut() {
         for (e, col) in row.content.iter_mut().zip(&targets) {
             let Some(col) = col else { continue };
+            // A string constant for an array column is the array's text
+            // form (`'{1,2}'`), as PostgreSQL reads an unknown-typed literal
+            // for its target; DataFusion would make it a one-element array.
+            if let (crate::types::SqlType::Array(_), E::Value(v)) = (&col.ty, &*e) {
+                if crate::sql::rewrite::array_text::string_literal(&v.value).is_some() {
+                    if let Ok(data_type) = Parser::new(&PostgreSqlDialect {})
+                        .try_with_sql(&col.ty.cast_name())
+                        .and_then(|mut p| p.parse_data_type())
+                    {
+                        let lit = std::mem::replace(
+                            e,
+                            E::value(datafusion::sql::sqlparser::ast::Value::Null),
+                        );
+                        *e = E::Cast {
+                            kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                            expr: Box::new(lit),
+                            data_type,
+                            format: None,
+                            array: false,
+                        };
+                    }
+                }
+                continue;
+            }
             let Some((kind, typmod)) = col.ty.vector() else {
                 continue;
             };

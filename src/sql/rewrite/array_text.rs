@@ -51,6 +51,15 @@ fn element_type(dt: &DataType) -> Option<&DataType> {
     }
 }
 
+/// The text of a string constant: `'...'`, `E'...'` or `$$...$$`.
+pub fn string_literal(v: &Value) -> Option<&str> {
+    match v {
+        Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s),
+        Value::DollarQuotedString(d) => Some(&d.value),
+        _ => None,
+    }
+}
+
 pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
     let mut err = None;
     let _ = visit_expressions_mut(stmt, |e| {
@@ -58,8 +67,13 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
             expr, data_type, ..
         } = e
         {
-            if let (Some(elem), Expr::Value(v)) = (element_type(data_type), expr.as_ref()) {
-                if let Value::SingleQuotedString(s) = &v.value {
+            // `CAST(('{1,2}') AS int[])` (UPDATE's assignments) too.
+            let mut lit = expr.as_ref();
+            while let Expr::Nested(inner) = lit {
+                lit = inner;
+            }
+            if let (Some(elem), Expr::Value(v)) = (element_type(data_type), lit) {
+                if let Some(s) = string_literal(&v.value) {
                     match parse(s) {
                         // The cast stays around the array: it types `{}`.
                         Ok(elems) => *expr = Box::new(array_expr(elems, elem)),

@@ -154,7 +154,11 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                 {
                     match SqlType::from_ast(data_type) {
                         Err(er) if is_vector_name(data_type) => {
-                            err = Some(er);
+                            // PostgreSQL points at the type name, just past
+                            // the `::` that follows the cast expression.
+                            let end =
+                                datafusion::sql::sqlparser::ast::Spanned::span(expr.as_ref()).end;
+                            err = Some(er.with_span(end.line, end.column + 2));
                             return ControlFlow::Break(());
                         }
                         _ => {}
@@ -178,6 +182,35 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                     }
                     let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
                     *e = cast_call(inner, kind, typmod);
+                }
+            }
+            // pgvector's cast functions, `array_to_vector(a, typmod, explicit)`
+            // and kin, are its array casts under another name.
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                let kind = match name.trim_start_matches("public.") {
+                    "array_to_vector" => "vector",
+                    "array_to_halfvec" => "halfvec",
+                    "array_to_sparsevec" => "sparsevec",
+                    _ => return ControlFlow::Continue(()),
+                };
+                let FunctionArguments::List(list) = &mut f.args else {
+                    return ControlFlow::Continue(());
+                };
+                let typmod = match list.args.get(1) {
+                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
+                        match &v.value {
+                            Value::Number(n, _) => n.parse::<i64>().ok(),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if let (3, Some(t), Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))) =
+                    (list.args.len(), typmod, list.args.first_mut())
+                {
+                    let inner = std::mem::replace(a, Expr::value(Value::Null));
+                    *e = cast_call(inner, kind, t);
                 }
             }
             Expr::Value(v) => {

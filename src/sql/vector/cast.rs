@@ -12,6 +12,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 
 use super::values::*;
 use crate::error::PgError;
+use crate::types::vector_arrow::field_kind as vector_arrow_kind;
 use crate::vector::{self, Kind, SparseVec};
 
 /// `grape_cast(x, 'kind', typmod)`: text, arrays and other vector kinds to a
@@ -30,7 +31,12 @@ pub(super) fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
         .map(|t| t as u32);
     let field = &args.arg_fields[0];
     let input = args.args[0].to_array(n)?;
-    let src_kind = kind_of(field);
+    // A float4[] that is not a vector (no vector type in its field) is read
+    // as an array, with pgvector's checks for NULLs and dimensions.
+    let src_kind = match (kind_of(field), vector_arrow_kind(field)) {
+        (Some(Kind::Vector), None) => None,
+        (k, _) => k,
+    };
     let mut rows: Vec<Option<Val>> = Vec::with_capacity(n);
     // A bit string cast to bit(n) or varbit(n) is padded with zeros or
     // cut to length, as PostgreSQL's explicit bit casts do (text input of
@@ -101,6 +107,11 @@ pub(super) fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
             if target_kind == Kind::Bit {
                 return Err(cannot_cast(field, &target));
             }
+            if let DataType::List(item) | DataType::LargeList(item) = input.data_type() {
+                if matches!(item.data_type(), DataType::List(_) | DataType::LargeList(_)) {
+                    return Err(pg(vector::data_error("array must be 1-D")));
+                }
+            }
             let list = datafusion::arrow::compute::cast(
                 &input,
                 &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
@@ -140,8 +151,9 @@ pub(super) fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
                             (Val::Dense(d), Kind::SparseVec) => {
                                 Val::Sparse(SparseVec::from_dense(&d))
                             }
-                            (Val::Sparse(s), Kind::Vector | Kind::HalfVec) => {
-                                Val::Dense(Cow::Owned(s.to_dense()))
+                            (Val::Sparse(s), Kind::Vector) => Val::Dense(Cow::Owned(s.to_dense())),
+                            (Val::Sparse(s), Kind::HalfVec) => {
+                                Val::Dense(Cow::Owned(vector::to_half(&s.to_dense()).map_err(pg)?))
                             }
                             (Val::Dense(d), Kind::HalfVec) => {
                                 Val::Dense(Cow::Owned(vector::to_half(&d).map_err(pg)?))

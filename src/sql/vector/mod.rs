@@ -22,10 +22,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::expr::{Placeholder, ScalarFunction};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
-use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable, ScalarUDF};
+use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable, LogicalPlan, ScalarUDF};
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator, DataType as SqlDataType};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
@@ -333,4 +335,35 @@ impl TypePlanner for GrapeTypePlanner {
             },
         }
     }
+}
+
+/// ORDER BY a sparsevec sorts by pgvector's btree order: the sort key of
+/// [`udf::SPARSE_ORDER_FN`] (DataFusion would compare the stored bytes).
+pub fn order_sparsevecs(plan: LogicalPlan, udfs: &SessionState) -> Result<LogicalPlan> {
+    let Some(key_fn) = udfs.scalar_functions().get(udf::SPARSE_ORDER_FN).cloned() else {
+        return Ok(plan);
+    };
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::Sort(mut sort) = node else {
+            return Ok(Transformed::no(node));
+        };
+        let schema = sort.input.schema().clone();
+        let mut changed = false;
+        for s in sort.expr.iter_mut() {
+            let is_sparse = s
+                .expr
+                .to_field(schema.as_ref())
+                .is_ok_and(|(_, f)| vector_arrow::field_kind(&f) == Some(Kind::SparseVec));
+            if is_sparse {
+                let e = s.expr.clone();
+                s.expr = DfExpr::ScalarFunction(ScalarFunction::new_udf(key_fn.clone(), vec![e]));
+                changed = true;
+            }
+        }
+        Ok(Transformed::new_transformed(
+            LogicalPlan::Sort(sort),
+            changed,
+        ))
+    })
+    .map(|t| t.data)
 }

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array};
+use datafusion::arrow::array::{ArrayRef, BinaryArray, Float64Array, Int32Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -43,6 +43,9 @@ pub enum Op {
     Cast,
     /// `vector_cmp`, `halfvec_cmp`, `sparsevec_cmp`: btree order, -1/0/1.
     Cmp(Kind),
+    /// `grape_sparsevec_order(x)`: bytes that sort as pgvector orders
+    /// sparse vectors (what ORDER BY a sparsevec sorts by).
+    OrderKey,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -51,6 +54,9 @@ pub struct VecFn {
     op: Op,
     signature: Signature,
 }
+
+/// The sort key ORDER BY a sparsevec sorts by (`super::order_sparsevecs`).
+pub const SPARSE_ORDER_FN: &str = "grape_sparsevec_order";
 
 /// Name of the cast function the SQL rewrite calls for `x::vector(3)`.
 pub const CAST_FN: &str = "grape_cast";
@@ -82,6 +88,7 @@ pub fn all() -> Vec<ScalarUDF> {
         ("vector_cmp", Op::Cmp(Kind::Vector)),
         ("halfvec_cmp", Op::Cmp(Kind::HalfVec)),
         ("sparsevec_cmp", Op::Cmp(Kind::SparseVec)),
+        (SPARSE_ORDER_FN, Op::OrderKey),
     ];
     list.into_iter()
         .map(|(name, op)| {
@@ -266,6 +273,13 @@ impl VecFn {
                 common_kind(name, fields)?;
                 Field::new(name, DataType::Float64, true)
             }
+            Op::OrderKey => {
+                need(1)?;
+                if common_kind(name, fields)? != Kind::SparseVec {
+                    return Err(undefined(name, &type_names(fields)));
+                }
+                Field::new(name, DataType::Binary, true)
+            }
             Op::Dims => {
                 need(1)?;
                 common_kind(name, fields)?;
@@ -374,6 +388,16 @@ impl ScalarUDFImpl for VecFn {
                     })
                     .collect();
                 Arc::new(Int32Array::from(res))
+            }
+            Op::OrderKey => {
+                let a = Values::new(&args.args[0], &fields[0], Kind::SparseVec)?;
+                let keys: Vec<Option<Vec<u8>>> = (0..n)
+                    .map(|i| match a.get(i) {
+                        Some(Val::Sparse(s)) => Some(s.order_key()),
+                        _ => None,
+                    })
+                    .collect();
+                Arc::new(BinaryArray::from_iter(keys))
             }
             Op::Dims => {
                 let k = common_kind(name, fields)?;
