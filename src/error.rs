@@ -153,6 +153,8 @@ pub mod codes {
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";

@@ -120,6 +120,58 @@ mod tests {
     }
 }
 
+/// An Arrow time zone: a fixed offset or a tz database name.
+#[derive(Debug, Clone, Copy)]
+pub enum Zone {
+    /// Seconds east of UTC.
+    Fixed(i32),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    pub fn parse(tz: &str) -> Zone {
+        match tz.parse::<chrono_tz::Tz>() {
+            Ok(z) => Zone::Named(z),
+            Err(_) => Zone::Fixed(tz_offset_seconds(tz)),
+        }
+    }
+
+    /// Seconds east of UTC at the instant `utc_us` (microseconds since the epoch).
+    pub fn offset_at(&self, utc_us: i64) -> i32 {
+        use chrono::Offset;
+        match self {
+            Zone::Fixed(s) => *s,
+            Zone::Named(z) => match chrono::DateTime::from_timestamp_micros(utc_us) {
+                Some(t) => t.with_timezone(z).offset().fix().local_minus_utc(),
+                None => 0,
+            },
+        }
+    }
+
+    /// Seconds east of UTC for the wall-clock time `local_us` in this zone
+    /// (the earlier reading of an ambiguous time; a time skipped by a
+    /// daylight-saving jump is read with the offset before the jump, as
+    /// PostgreSQL does).
+    pub fn offset_of_local(&self, local_us: i64) -> i32 {
+        use chrono::{LocalResult, Offset, TimeZone};
+        match self {
+            Zone::Fixed(s) => *s,
+            Zone::Named(z) => {
+                let Some(t) = chrono::DateTime::from_timestamp_micros(local_us) else {
+                    return 0;
+                };
+                match z.offset_from_local_datetime(&t.naive_utc()) {
+                    LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => {
+                        o.fix().local_minus_utc()
+                    }
+                    // In a gap: the offset in force just before it.
+                    LocalResult::None => self.offset_at(local_us - 86_400_000_000 / 8),
+                }
+            }
+        }
+    }
+}
+
 /// Seconds east of UTC of an Arrow time-zone string ("+00:00", "UTC", "-05:30").
 pub fn tz_offset_seconds(tz: &str) -> i32 {
     let t = tz.trim();

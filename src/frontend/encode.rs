@@ -11,7 +11,7 @@ use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
-use crate::format::tz_offset_seconds;
+use crate::format::Zone;
 pub use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text};
 use crate::types::PG_TYPE_KEY;
 
@@ -173,10 +173,10 @@ fn text_form(col: &ArrayRef) -> Option<StringArray> {
         DataType::Timestamp(_, tz) => {
             let us = cast(col, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone())).ok()?;
             let a = us.as_any().downcast_ref::<TimestampMicrosecondArray>()?;
-            let offset = tz.as_deref().map(tz_offset_seconds);
+            let zone = tz.as_deref().map(Zone::parse);
             Some(
                 a.iter()
-                    .map(|v| v.map(|v| pg_timestamp_text(v, offset)))
+                    .map(|v| v.map(|v| pg_timestamp_text(v, zone.map(|z| z.offset_at(v)))))
                     .collect(),
             )
         }

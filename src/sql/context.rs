@@ -64,6 +64,7 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = vec![
         Arc::new(super::vector::VectorPlanner::default()),
         Arc::new(super::json::JsonPlanner),
+        Arc::new(super::pg_datetime::DatetimePlanner),
     ];
     planners.extend(SessionStateDefaults::default_expr_planners());
     let state = SessionStateBuilder::new()
@@ -83,6 +84,10 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     }
     let options = ctx.state().config_options().clone();
     ctx.register_udf(super::timestamps::to_timestamp(&options));
+    ctx.register_udf(super::timestamps::at_time_zone());
+    for f in super::pg_datetime::functions() {
+        ctx.register_udf(f);
+    }
     super::pg_library::register(&ctx);
     for f in super::enums::functions() {
         ctx.register_udf(f);

@@ -23,6 +23,7 @@ mod locking;
 pub mod output;
 pub mod params;
 pub mod parse;
+pub mod pg_datetime;
 pub mod pg_functions;
 mod pg_library;
 mod query;

@@ -10,7 +10,7 @@ use datafusion::prelude::SessionContext;
 use super::knn::KnnSettings;
 use super::params::Unbound;
 pub use super::settings::Isolation;
-use super::settings::{SETTINGS, is_read_only, offset_of, parse_duration_ms, setting, validate};
+use super::settings::{SETTINGS, is_read_only, parse_duration_ms, setting, validate};
 use crate::catalog::Catalog;
 use crate::catalog::locks::SessionLocks;
 use crate::dataplane::write::RowWrite;
@@ -280,7 +280,7 @@ impl Session {
             }
             "timezone" => {
                 let tz = self.settings.get("timezone").cloned().unwrap_or_default();
-                let tz = offset_of(&tz).unwrap_or_else(|| "+00:00".into());
+                let tz = super::settings::arrow_zone(&tz).unwrap_or_else(|| "+00:00".into());
                 let state = self.ctx.state_ref();
                 let mut state = state.write();
                 state.config_mut().options_mut().execution.time_zone = Some(tz);

@@ -108,12 +108,11 @@ pub fn validate(key: &str, value: String) -> PgResult<String> {
         }
         "timezone" => {
             let v = value.trim().to_string();
-            let ok = v.eq_ignore_ascii_case("utc")
-                || v.eq_ignore_ascii_case("gmt")
-                || v.eq_ignore_ascii_case("Etc/UTC")
-                || offset_of(&v).is_some();
-            if ok {
+            if offset_of(&v).is_some() {
                 Ok(v)
+            } else if let Some(zone) = crate::types::datetime_text::named(&v) {
+                // As PostgreSQL, the tz database's own spelling.
+                Ok(zone.name().to_string())
             } else {
                 Err(PgError::new(
                     codes::INVALID_PARAMETER_VALUE,
@@ -187,6 +186,12 @@ pub fn parse_duration_ms(v: &str) -> Option<u64> {
         _ => return None,
     };
     Some((n * mult) as u64)
+}
+
+/// A TimeZone setting as Arrow names a time zone: an offset ("+02:00") or
+/// a tz database name ("Europe/Oslo").
+pub fn arrow_zone(tz: &str) -> Option<String> {
+    offset_of(tz).or_else(|| crate::types::datetime_text::named(tz).map(|z| z.name().to_string()))
 }
 
 /// "+02:00", "-5", "UTC" → an Arrow time-zone offset string.

@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::utils::NamePreserver;
 
-use crate::format::{pg_float_text, pg_time_text, pg_timestamp_text, tz_offset_seconds};
+use crate::format::{Zone, pg_float_text, pg_time_text, pg_timestamp_text};
 
 /// Whether Arrow's text for values of this type differs from PostgreSQL's.
 fn needs_pg_text(t: &DataType) -> bool {
@@ -69,8 +69,12 @@ impl AnalyzerRule for PgTextCasts {
     fn name(&self) -> &str {
         "grape_pg_text_casts"
     }
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        rewrite_plan_exprs(plan, |_, schema, e| e.transform_up(|x| rewrite(x, schema)))
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        // timestamptz is written in the session's time zone.
+        let zone: Option<Arc<str>> = config.execution.time_zone.as_deref().map(Arc::from);
+        rewrite_plan_exprs(plan, |_, schema, e| {
+            e.transform_up(|x| rewrite(x, schema, &zone))
+        })
     }
 }
 
@@ -116,10 +120,27 @@ pub(super) fn input_schema(node: &LogicalPlan) -> DFSchema {
     s
 }
 
-fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+fn rewrite(e: Expr, schema: &DFSchema, zone: &Option<Arc<str>>) -> Result<Transformed<Expr>> {
     let Expr::Cast(c) = &e else {
         return Ok(Transformed::no(e));
     };
+    // Text to a date or timestamp: PostgreSQL's input rules.
+    if matches!(
+        c.field.data_type(),
+        DataType::Date32 | DataType::Timestamp(..)
+    ) && c
+        .expr
+        .get_type(schema)
+        .is_ok_and(|t| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8))
+    {
+        let Expr::Cast(c) = e else { unreachable!() };
+        let call = super::timestamps::DatetimeIn::call(c.field.data_type(), zone.clone(), *c.expr)
+            .expect("a datetime type");
+        // The unit the plan expects (the call reads microseconds).
+        return Ok(Transformed::yes(Expr::Cast(
+            datafusion::logical_expr::expr::Cast::new_from_field(Box::new(call), c.field),
+        )));
+    }
     if !matches!(c.field.data_type(), DataType::Utf8 | DataType::Utf8View) {
         return Ok(Transformed::no(e));
     }
@@ -136,6 +157,7 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Arc::new(ScalarUDF::new_from_impl(PgText {
             to: c.field.data_type().clone(),
             vector,
+            zone: zone.clone(),
             signature: Signature::any(1, Volatility::Immutable),
         })),
         vec![*c.expr],
@@ -147,6 +169,8 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
 struct PgText {
     to: DataType,
     vector: Option<crate::vector::Kind>,
+    /// The session's time zone, for timestamptz.
+    zone: Option<Arc<str>>,
     signature: Signature,
 }
 
@@ -180,7 +204,11 @@ impl ScalarUDFImpl for PgText {
 
 impl PgText {
     fn texts(&self, array: &ArrayRef) -> Result<StringArray> {
-        let array = &in_microseconds(array)?;
+        let mut array = in_microseconds(array)?;
+        if let (DataType::Timestamp(u, Some(_)), Some(z)) = (array.data_type(), &self.zone) {
+            array = cast(&array, &DataType::Timestamp(*u, Some(z.clone())))?;
+        }
+        let array = &array;
         (0..array.len())
             .map(|i| {
                 if array.is_null(i) {
@@ -224,11 +252,12 @@ fn value_text(a: &ArrayRef, i: usize, in_array: bool) -> Result<String> {
         DataType::Boolean if in_array => {
             if a.as_boolean().value(i) { "t" } else { "f" }.to_string()
         }
-        DataType::Timestamp(TimeUnit::Microsecond, tz) => pg_timestamp_text(
-            a.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
-                .value(i),
-            tz.as_deref().map(tz_offset_seconds),
-        ),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let us = a
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(i);
+            pg_timestamp_text(us, tz.as_deref().map(|z| Zone::parse(z).offset_at(us)))
+        }
         DataType::Time64(TimeUnit::Microsecond) => pg_time_text(
             a.as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
                 .value(i),

@@ -5,6 +5,7 @@
 
 pub mod array_text;
 pub mod binary;
+pub mod datetime_text;
 pub mod datum;
 pub mod sql_type;
 pub mod text;

@@ -15,7 +15,14 @@ pub struct TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+            // Wait until the server's tasks, and the storage they hold, are
+            // dropped: a test process that exits while RocksDB is still
+            // closing on a runtime thread aborts ("pthread lock: Invalid
+            // argument"). A runtime cannot be shut down from inside another
+            // runtime's context, hence the thread.
+            let _ =
+                std::thread::spawn(move || rt.shutdown_timeout(std::time::Duration::from_secs(30)))
+                    .join();
         }
     }
 }

@@ -50,6 +50,8 @@ fn figure(e: &Expr) -> (Option<String>, u8) {
         Expr::Overlay { .. } => (Some("overlay".into()), 2),
         Expr::Ceil { .. } => (Some("ceil".into()), 2),
         Expr::Floor { .. } => (Some("floor".into()), 2),
+        Expr::AtTimeZone { .. } => (Some("timezone".into()), 2),
+        Expr::TypedString(t) => (Some(type_name(&t.data_type)), 1),
         _ => (None, 0),
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod array_literals;
 pub mod array_text;
+pub mod at_time_zone;
 pub mod bind;
 pub mod columns;
 pub mod enum_casts;
@@ -46,5 +47,6 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     pg_catalog_names::rewrite(stmt);
     table_functions::rewrite(stmt);
     similar_to::rewrite(stmt);
+    at_time_zone::rewrite(stmt);
     Ok(())
 }
