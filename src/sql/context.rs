@@ -79,6 +79,7 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     for f in super::vector::udf::all()
         .into_iter()
         .chain(super::vector::state::all())
+        .chain(super::vector::bit_ops::all())
     {
         ctx.register_udf(f);
     }

@@ -253,10 +253,11 @@ fn item_query(tf: &TableFactor) -> PgResult<Query> {
     }
 }
 
-/// A value as an SQL literal, for the types that have a plain one.
+/// A value as an SQL literal, for the types that have a plain one (a NULL
+/// has none: it keeps its column's type through the scratch table, as
+/// `unnest(NULL)` needs).
 fn literal(d: &Datum) -> Option<String> {
     Some(match d {
-        Datum::Null => "NULL".into(),
         Datum::Bool(b) => b.to_string(),
         Datum::I16(i) => format!("CAST({i} AS smallint)"),
         Datum::I32(i) => format!("CAST({i} AS integer)"),

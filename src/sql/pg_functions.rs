@@ -294,9 +294,29 @@ impl ScalarUDFImpl for PgFn {
                     Some(t) => datafusion::arrow::util::display::array_value_to_string(t, 0)?,
                     None => "int8".into(),
                 };
-                let vals: Vec<Option<i64>> = (0..n)
-                    .map(|r| to_int(&arrays[0], r, &target))
-                    .collect::<Result<_>>()?;
+                let is_bits = crate::types::vector_arrow::field_kind(&args.arg_fields[0])
+                    == Some(crate::vector::Kind::Bit);
+                let vals: Vec<Option<i64>> = if is_bits {
+                    // A bit string's bits as an integer (`B'0101'::int` is 5).
+                    use datafusion::arrow::array::AsArray;
+                    let bin = arrays[0].as_binary::<i32>();
+                    let width = if target == "int8" { 64 } else { 32 };
+                    (0..n)
+                        .map(|r| {
+                            if bin.is_null(r) {
+                                return Ok(None);
+                            }
+                            crate::vector::Bits::from_bytes(bin.value(r))
+                                .to_int(width)
+                                .map(Some)
+                                .map_err(df)
+                        })
+                        .collect::<Result<_>>()?
+                } else {
+                    (0..n)
+                        .map(|r| to_int(&arrays[0], r, &target))
+                        .collect::<Result<_>>()?
+                };
                 match target.as_str() {
                     "int2" => Arc::new(Int16Array::from(
                         vals.iter().map(|v| v.map(|x| x as i16)).collect::<Vec<_>>(),

@@ -58,6 +58,8 @@ impl Engine {
             }
             bind_unbound(&mut stmt, unbound)?;
         }
+        // `unnest(t.a)` becomes a LATERAL subquery the step below runs.
+        super::rewrite::table_functions::rewrite(&mut stmt);
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {

@@ -7,7 +7,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
+    Expr, Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
 
 use crate::sql::parse::object_parts;
@@ -29,8 +29,64 @@ fn name_after_alias(alias: &mut Option<TableAlias>) {
     }
 }
 
+/// The name a FROM item's columns are qualified with (its alias or its
+/// table name).
+fn qualifier(tf: &TableFactor) -> Option<Ident> {
+    match tf {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(a.name.clone())
+        }
+        TableFactor::Table {
+            name, args: None, ..
+        } => name.0.last().and_then(|p| p.as_ident()).cloned(),
+        _ => None,
+    }
+}
+
+/// `FROM t, unnest(a)`: bare column names in the unnest are `t`'s (the one
+/// table before it), qualified so the lateral subquery it becomes can
+/// refer to them.
+fn qualify_unnest_args(q: &mut datafusion::sql::sqlparser::ast::Query) {
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let Some(first) = select.from.first() else {
+        return;
+    };
+    let Some(outer) = qualifier(&first.relation) else {
+        return;
+    };
+    let first_joins = first.joins.len();
+    let mut items: Vec<&mut TableFactor> = Vec::new();
+    if select.from.len() == 2 && first_joins == 0 {
+        items.push(&mut select.from[1].relation);
+    } else if select.from.len() == 1 && first_joins == 1 {
+        items.push(&mut select.from[0].joins[0].relation);
+    }
+    for tf in items {
+        if let TableFactor::UNNEST { array_exprs, .. } = tf {
+            for e in array_exprs.iter_mut() {
+                let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |x| {
+                    if let Expr::Identifier(id) = x {
+                        *x = Expr::CompoundIdentifier(vec![outer.clone(), id.clone()]);
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    }
+}
+
 impl VisitorMut for NameColumns {
     type Break = ();
+
+    fn pre_visit_query(
+        &mut self,
+        q: &mut datafusion::sql::sqlparser::ast::Query,
+    ) -> ControlFlow<()> {
+        qualify_unnest_args(q);
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
         match tf {
@@ -47,6 +103,21 @@ impl VisitorMut for NameColumns {
                     name_after_alias(alias);
                 }
             }
+            // `unnest(t.a)` after `t`, or WITH ORDINALITY: a subquery
+            // (lateral when it names columns: DataFusion's unnest cannot
+            // read the row before it).
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_ordinality,
+                ..
+            } if array_exprs.len() == 1 && (*with_ordinality || names_columns(&array_exprs[0])) => {
+                if let Some(derived) = as_subquery(&array_exprs[0], alias.take(), *with_ordinality)
+                {
+                    *tf = derived;
+                }
+            }
             TableFactor::UNNEST {
                 alias,
                 array_exprs,
@@ -58,6 +129,56 @@ impl VisitorMut for NameColumns {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether an expression refers to columns (of the tables before it).
+fn names_columns(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+        if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// `unnest(a) [WITH ORDINALITY] AS t(x[, n])` as a subquery: the elements
+/// (beside their positions, `a` and `generate_series(1, cardinality(a))`
+/// unnested side by side), lateral when `a` names columns.
+fn as_subquery(array: &Expr, alias: Option<TableAlias>, ordinality: bool) -> Option<TableFactor> {
+    let mut alias = alias.unwrap_or(TableAlias {
+        explicit: false,
+        name: Ident::new("unnest"),
+        columns: vec![],
+        at: None,
+    });
+    let name = |i: usize, default: &str| {
+        alias
+            .columns
+            .get(i)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| Ident::new(default))
+    };
+    let value = name(0, &alias.name.value.clone());
+    let mut sql = format!("SELECT unnest({array}) AS {value}");
+    if ordinality {
+        let n = name(1, "ordinality");
+        sql.push_str(&format!(
+            ", unnest(generate_series(1, cardinality({array}))) AS {n}"
+        ));
+    }
+    let Statement::Query(subquery) = crate::sql::parse(&sql).ok()?.pop()? else {
+        return None;
+    };
+    alias.columns.clear();
+    Some(TableFactor::Derived {
+        lateral: names_columns(array),
+        subquery,
+        alias: Some(alias),
+        sample: None,
+    })
 }
 
 pub fn rewrite(stmt: &mut Statement) {

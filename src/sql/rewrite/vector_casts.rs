@@ -213,6 +213,23 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                     *e = cast_call(inner, kind, t);
                 }
             }
+            // `~x`: bitwise NOT of an integer or a bit string.
+            Expr::UnaryOp {
+                op: datafusion::sql::sqlparser::ast::UnaryOperator::BitwiseNot,
+                expr,
+            } => {
+                let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                let mut call = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("{}(NULL)", crate::sql::vector::bit_ops::NOT_FN))
+                    .and_then(|mut p| p.parse_expr())
+                    .expect("bit not template parses");
+                if let Expr::Function(f) = &mut call {
+                    if let FunctionArguments::List(list) = &mut f.args {
+                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
+                    }
+                }
+                *e = call;
+            }
             Expr::Value(v) => {
                 if let Value::SingleQuotedByteStringLiteral(bits) = &v.value {
                     let len = bits.chars().count() as i64;

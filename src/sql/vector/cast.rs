@@ -103,6 +103,16 @@ pub(super) fn cast(args: &ScalarFunctionArgs) -> Result<ArrayRef> {
                 });
             }
         }
+        // int4/int8 to bit(n): the integer's low n bits.
+        (None, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+            if target_kind == Kind::Bit && !varbit =>
+        {
+            let ints = datafusion::arrow::compute::cast(&input, &DataType::Int64)?;
+            let ints = ints.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for v in ints.iter() {
+                rows.push(v.map(|v| Val::Bits(vector::Bits::from_int(v, typmod.unwrap_or(1)))));
+            }
+        }
         (None, DataType::List(_)) | (None, DataType::LargeList(_)) => {
             if target_kind == Kind::Bit {
                 return Err(cannot_cast(field, &target));

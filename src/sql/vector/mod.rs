@@ -13,6 +13,7 @@
 //!   `$n` next to a vector the vector type.
 
 pub mod aggregate;
+pub mod bit_ops;
 mod cast;
 pub mod state;
 pub mod udf;
@@ -176,6 +177,7 @@ impl Default for VectorPlanner {
     fn default() -> Self {
         let udfs = udf::all()
             .into_iter()
+            .chain(bit_ops::all())
             .map(|u| {
                 let name: &'static str = Box::leak(u.name().to_string().into_boxed_str());
                 (name, Arc::new(u))
@@ -246,6 +248,11 @@ fn op_text(op: &BinaryOperator) -> Option<&str> {
         BinaryOperator::LtEq => "<=",
         BinaryOperator::Gt => ">",
         BinaryOperator::GtEq => ">=",
+        BinaryOperator::BitwiseAnd => "&",
+        BinaryOperator::BitwiseOr => "|",
+        BinaryOperator::PGBitwiseXor => "#",
+        BinaryOperator::PGBitwiseShiftLeft => "<<",
+        BinaryOperator::PGBitwiseShiftRight => ">>",
         _ => return None,
     })
 }
@@ -279,6 +286,15 @@ impl ExprPlanner for VectorPlanner {
         let Some(kind) = lk.or(rk) else {
             return Ok(PlannerResult::Original(expr));
         };
+        if let (Kind::Bit, Some(f)) = (kind, bit_ops::operator_fn(op)) {
+            // A shift's count is an integer, not a bit string.
+            let left = self.typed(expr.left, kind, schema);
+            let right = match op {
+                "<<" | ">>" => expr.right,
+                _ => self.typed(expr.right, kind, schema),
+            };
+            return Ok(PlannerResult::Planned(self.call(f, vec![left, right])));
+        }
         let f = match op {
             "+" => "vector_add",
             "-" => "vector_sub",
