@@ -123,11 +123,127 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
         .with_unescape(true)
         .tokenize_with_location()?;
     let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(
-        alter_sequence(unlogged(tokens)),
+        alter_sequence(create_table_as(unlogged(tokens))),
     )));
     Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
         .parse_statements()
+}
+
+/// `CREATE TABLE t (a, b) AS query` and `... AS query WITH [NO] DATA`,
+/// which sqlparser does not take, as `CREATE TABLE t AS SELECT * FROM
+/// (query) AS grape_ctas (a, b) [LIMIT 0]`: the column list renames the
+/// query's columns, WITH NO DATA makes the table without rows.
+fn create_table_as(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    // Cheap test first: this runs on every statement.
+    if !tokens.iter().any(|t| word(&t.token, Keyword::CREATE))
+        || !tokens.iter().any(|t| word(&t.token, Keyword::AS))
+    {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len());
+    for stmt in tokens.split_inclusive(|t| t.token == Token::SemiColon) {
+        match ctas_rewritten(stmt) {
+            Some(new) => out.extend(new),
+            None => out.extend_from_slice(stmt),
+        }
+    }
+    out
+}
+
+fn ctas_rewritten(stmt: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
+    let word = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    // The statement's tokens without whitespace, and where each one is.
+    let at: Vec<usize> = (0..stmt.len())
+        .filter(|&k| !matches!(stmt[k].token, Token::Whitespace(_)))
+        .collect();
+    let solid: Vec<&Token> = at.iter().map(|&k| &stmt[k].token).collect();
+    let mut i = 0;
+    if !word(solid.first()?, Keyword::CREATE) {
+        return None;
+    }
+    i += 1;
+    while word(solid.get(i)?, Keyword::TEMP) || word(solid.get(i)?, Keyword::TEMPORARY) {
+        i += 1;
+    }
+    if !word(solid.get(i)?, Keyword::TABLE) {
+        return None;
+    }
+    i += 1;
+    if word(solid.get(i)?, Keyword::IF) {
+        i += 3;
+    }
+    // The name, maybe qualified.
+    i += 1;
+    while solid.get(i) == Some(&&Token::Period) {
+        i += 2;
+    }
+    let name_end = i;
+    let mut columns = Vec::new();
+    if solid.get(i) == Some(&&Token::LParen) {
+        i += 1;
+        loop {
+            match solid.get(i)? {
+                Token::Word(_) => columns.push(solid[i].to_string()),
+                _ => return None,
+            }
+            i += 1;
+            match solid.get(i)? {
+                Token::Comma => i += 1,
+                Token::RParen => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if !word(solid.get(i)?, Keyword::AS) {
+        return None;
+    }
+    let query_start = i + 1;
+    let ends_with_semicolon = solid.last() == Some(&&Token::SemiColon);
+    let mut query_end = solid.len() - ends_with_semicolon as usize;
+    let mut no_data = None;
+    let tail = &solid[query_start..query_end];
+    let n = tail.len();
+    if n >= 3
+        && word(tail[n - 3], Keyword::WITH)
+        && word(tail[n - 2], Keyword::NO)
+        && word(tail[n - 1], Keyword::DATA)
+    {
+        no_data = Some(true);
+        query_end -= 3;
+    } else if n >= 2 && word(tail[n - 2], Keyword::WITH) && word(tail[n - 1], Keyword::DATA) {
+        no_data = Some(false);
+        query_end -= 2;
+    }
+    if (columns.is_empty() && no_data.is_none()) || query_start >= query_end {
+        return None;
+    }
+    let tokens = |sql: &str| {
+        Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize_with_location()
+            .ok()
+    };
+    // The original tokens of the name and of the query (literals keep
+    // their text), new ones around them.
+    let mut out: Vec<TokenWithSpan> = stmt[..at[name_end]].to_vec();
+    out.extend(tokens(" AS SELECT * FROM (")?);
+    out.extend_from_slice(&stmt[at[query_start]..=at[query_end - 1]]);
+    let mut after = ") AS grape_ctas".to_string();
+    if !columns.is_empty() {
+        after.push_str(&format!(" ({})", columns.join(", ")));
+    }
+    if no_data == Some(true) {
+        after.push_str(" LIMIT 0");
+    }
+    if ends_with_semicolon {
+        after.push(';');
+    }
+    out.extend(tokens(&after)?);
+    Some(out)
 }
 
 /// The internal procedure `ALTER SEQUENCE` becomes (sqlparser has no
@@ -339,5 +455,33 @@ pub fn folded(i: &Ident) -> String {
         i.value.clone()
     } else {
         i.value.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> String {
+        parse(sql).unwrap().pop().unwrap().to_string()
+    }
+
+    #[test]
+    fn create_table_as_takes_a_column_list_and_with_no_data() {
+        assert_eq!(
+            one("CREATE TABLE t (a, b) AS SELECT x, 'it''s' FROM s"),
+            "CREATE TABLE t AS SELECT * FROM (SELECT x, 'it''s' FROM s) AS grape_ctas (a, b)"
+        );
+        assert_eq!(
+            one("create temp table if not exists p.t as select 1 with no data;"),
+            "CREATE TEMPORARY TABLE IF NOT EXISTS p.t AS SELECT * FROM (SELECT 1) AS grape_ctas LIMIT 0"
+        );
+        // Left alone: a typed column list, a plain CTAS.
+        assert_eq!(
+            one("CREATE TABLE t (a int) AS SELECT 1"),
+            "CREATE TABLE t (a INT) AS SELECT 1"
+        );
+        assert_eq!(one("CREATE TABLE t AS SELECT 1"), "CREATE TABLE t AS SELECT 1");
+        assert_eq!(parse("CREATE TABLE a AS SELECT 1 WITH DATA; SELECT 2").unwrap().len(), 2);
     }
 }
