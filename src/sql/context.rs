@@ -96,6 +96,9 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
     for f in super::json::functions() {
         ctx.register_udf((*f).clone());
     }
+    for f in super::json::srf_functions() {
+        ctx.register_udf(f);
+    }
     for f in super::vector::aggregate::all() {
         ctx.register_udaf(f);
     }

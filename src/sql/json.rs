@@ -422,6 +422,145 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// What a set-returning JSON function yields, as a list per row (the
+/// SQL rewrite unnests it: `sql::rewrite::table_functions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Part {
+    /// An object's keys, in jsonb's key order (jsonb_object_keys).
+    Keys,
+    /// An array's elements as jsonb (jsonb_array_elements), or as text
+    /// (`_text`: strings unquoted, JSON null as NULL).
+    Elements { text: bool },
+    /// An object's values in key order (jsonb_each's second column).
+    Values { text: bool },
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonSrf {
+    name: &'static str,
+    part: Part,
+    signature: Signature,
+}
+
+/// The list function a set-returning JSON function's column unnests:
+/// `(function, column) → list function`, `None` when it is not one.
+pub fn srf_lists(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    Some(match name {
+        "jsonb_object_keys" | "json_object_keys" => &[("grape_json_keys", "")],
+        "jsonb_array_elements" | "json_array_elements" => &[("grape_json_elements", "value")],
+        "jsonb_array_elements_text" | "json_array_elements_text" => {
+            &[("grape_json_elements_text", "value")]
+        }
+        "jsonb_each" | "json_each" => &[("grape_json_keys", "key"), ("grape_json_values", "value")],
+        "jsonb_each_text" | "json_each_text" => &[
+            ("grape_json_keys", "key"),
+            ("grape_json_values_text", "value"),
+        ],
+        _ => return None,
+    })
+}
+
+impl ScalarUDFImpl for JsonSrf {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        let item = match self.part {
+            Part::Keys | Part::Elements { text: true } | Part::Values { text: true } => {
+                Field::new("item", DataType::Utf8, true)
+            }
+            _ => jsonb_field("item"),
+        };
+        Ok(DataType::List(Arc::new(item)))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{ListBuilder, StringBuilder};
+        let n = args.number_rows;
+        let a = args.args[0].to_array(n)?;
+        let mut b = ListBuilder::new(StringBuilder::new());
+        if let DataType::List(f) = self.return_type(&[])? {
+            b = b.with_field(f);
+        }
+        let what = |v: &Value| match v {
+            Value::Object(_) => "an object",
+            Value::Array(_) => "an array",
+            _ => "a scalar",
+        };
+        for r in 0..n {
+            if a.is_null(r) {
+                b.append(false);
+                continue;
+            }
+            let v = parse(&datafusion::arrow::util::display::array_value_to_string(
+                &a, r,
+            )?)?;
+            let fail = |verb: &str| {
+                df(PgError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!("cannot call {} on {}", verb, what(&v)),
+                ))
+            };
+            match (self.part, &v) {
+                (Part::Keys, Value::Object(m)) | (Part::Values { .. }, Value::Object(m)) => {
+                    let mut keys: Vec<&String> = m.keys().collect();
+                    keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+                    for k in keys {
+                        match self.part {
+                            Part::Keys => b.values().append_value(k),
+                            Part::Values { text } => b.values().append_option(as_text(&m[k], text)),
+                            _ => unreachable!(),
+                        }
+                    }
+                }
+                (Part::Elements { text }, Value::Array(items)) => {
+                    for x in items {
+                        b.values().append_option(as_text(x, text));
+                    }
+                }
+                (Part::Keys, _) => return Err(fail("jsonb_object_keys")),
+                (Part::Values { .. }, _) => return Err(fail("jsonb_each")),
+                (Part::Elements { .. }, Value::Object(_)) => {
+                    return Err(df(PgError::new(
+                        codes::INVALID_PARAMETER_VALUE,
+                        "cannot extract elements from an object",
+                    )));
+                }
+                (Part::Elements { .. }, _) => {
+                    return Err(df(PgError::new(
+                        codes::INVALID_PARAMETER_VALUE,
+                        "cannot extract elements from a scalar",
+                    )));
+                }
+            }
+            b.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// The list functions behind the set-returning JSON functions.
+pub fn srf_functions() -> Vec<ScalarUDF> {
+    [
+        ("grape_json_keys", Part::Keys),
+        ("grape_json_elements", Part::Elements { text: false }),
+        ("grape_json_elements_text", Part::Elements { text: true }),
+        ("grape_json_values", Part::Values { text: false }),
+        ("grape_json_values_text", Part::Values { text: true }),
+    ]
+    .into_iter()
+    .map(|(name, part)| {
+        ScalarUDF::new_from_impl(JsonSrf {
+            name,
+            part,
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    })
+    .collect()
+}
+
 /// Plans the JSON operators as calls of the functions above.
 #[derive(Debug, Default)]
 pub struct JsonPlanner;

@@ -364,8 +364,14 @@ fn register(session: &Session, name: &str, schema: SchemaRef, batch: RecordBatch
 }
 
 /// The conjuncts of `selection` that read only the outer relation (every
-/// column qualified by `outer`, no subquery), and the rest.
-fn split_outer_conditions(selection: Option<Expr>, outer: &str) -> (Option<Expr>, Option<Expr>) {
+/// column qualified by `outer`, or a bare name the lateral item does not
+/// yield when its names are known: `inner_names`; no subquery), and the
+/// rest.
+fn split_outer_conditions(
+    selection: Option<Expr>,
+    outer: &str,
+    inner_names: Option<&[String]>,
+) -> (Option<Expr>, Option<Expr>) {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, visit_expressions};
     fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
         match e {
@@ -401,6 +407,10 @@ fn split_outer_conditions(selection: Option<Expr>, outer: &str) -> (Option<Expr>
         let _ = visit_expressions(e, |x| {
             match x {
                 Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == outer => {}
+                Expr::Identifier(id)
+                    if inner_names.is_some_and(|names| {
+                        !names.iter().any(|n| n.eq_ignore_ascii_case(&id.value))
+                    }) => {}
                 Expr::Identifier(_)
                 | Expr::CompoundIdentifier(_)
                 | Expr::Subquery(_)
@@ -465,7 +475,29 @@ pub async fn materialize(
 
     // The outer rows, numbered; conditions on them alone are applied
     // first, so the item runs only for rows the statement keeps.
-    let (outer_where, rest) = split_outer_conditions(select.selection.take(), &outer);
+    // The names the item yields, when they are all known.
+    let inner_names: Option<Vec<String>> = match &item {
+        _ if !inner_columns.is_empty() => Some(inner_columns.clone()),
+        TableFactor::Derived { subquery, .. } => match subquery.body.as_ref() {
+            SetExpr::Select(s) => s
+                .projection
+                .iter()
+                .map(|p| match p {
+                    datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias {
+                        alias, ..
+                    } => Some(alias.value.clone()),
+                    datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Identifier(
+                        i,
+                    )) => Some(i.value.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (outer_where, rest) =
+        split_outer_conditions(select.selection.take(), &outer, inner_names.as_deref());
     select.selection = rest;
     let outer_sql = match outer_where {
         Some(w) => format!("SELECT * FROM {outer_factor} WHERE {w}"),

@@ -481,7 +481,15 @@ mod tests {
             one("CREATE TABLE t (a int) AS SELECT 1"),
             "CREATE TABLE t (a INT) AS SELECT 1"
         );
-        assert_eq!(one("CREATE TABLE t AS SELECT 1"), "CREATE TABLE t AS SELECT 1");
-        assert_eq!(parse("CREATE TABLE a AS SELECT 1 WITH DATA; SELECT 2").unwrap().len(), 2);
+        assert_eq!(
+            one("CREATE TABLE t AS SELECT 1"),
+            "CREATE TABLE t AS SELECT 1"
+        );
+        assert_eq!(
+            parse("CREATE TABLE a AS SELECT 1 WITH DATA; SELECT 2")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

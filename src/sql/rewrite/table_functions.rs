@@ -7,7 +7,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
+    Expr, FunctionArg, FunctionArgExpr, Ident, Statement, TableAlias, TableAliasColumnDef,
+    TableFactor, VisitMut, VisitorMut,
 };
 
 use crate::sql::parse::object_parts;
@@ -63,16 +64,32 @@ fn qualify_unnest_args(q: &mut datafusion::sql::sqlparser::ast::Query) {
     } else if select.from.len() == 1 && first_joins == 1 {
         items.push(&mut select.from[0].joins[0].relation);
     }
-    for tf in items {
-        if let TableFactor::UNNEST { array_exprs, .. } = tf {
-            for e in array_exprs.iter_mut() {
-                let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |x| {
-                    if let Expr::Identifier(id) = x {
-                        *x = Expr::CompoundIdentifier(vec![outer.clone(), id.clone()]);
-                    }
-                    ControlFlow::<()>::Continue(())
-                });
+    let qualify = |e: &mut Expr| {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |x| {
+            if let Expr::Identifier(id) = x {
+                *x = Expr::CompoundIdentifier(vec![outer.clone(), id.clone()]);
             }
+            ControlFlow::<()>::Continue(())
+        });
+    };
+    for tf in items {
+        match tf {
+            TableFactor::UNNEST { array_exprs, .. } => array_exprs.iter_mut().for_each(qualify),
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } if object_parts(name)
+                .last()
+                .is_some_and(|f| crate::sql::json::srf_lists(f).is_some()) =>
+            {
+                for a in args.args.iter_mut() {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = a {
+                        qualify(e);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -85,6 +102,7 @@ impl VisitorMut for NameColumns {
         q: &mut datafusion::sql::sqlparser::ast::Query,
     ) -> ControlFlow<()> {
         qualify_unnest_args(q);
+        json_srf_in_select(q);
         ControlFlow::Continue(())
     }
 
@@ -92,7 +110,7 @@ impl VisitorMut for NameColumns {
         match tf {
             TableFactor::Table {
                 name,
-                args: Some(_),
+                args: Some(args),
                 alias,
                 ..
             } => {
@@ -101,6 +119,19 @@ impl VisitorMut for NameColumns {
                 let schema_ok = parts.len() == 1 || parts[0] == "pg_catalog";
                 if schema_ok && ONE_COLUMN.contains(&func) {
                     name_after_alias(alias);
+                }
+                // jsonb_object_keys(x), jsonb_array_elements(x), jsonb_each(x)...
+                if let (true, Some(lists), [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))]) = (
+                    schema_ok,
+                    crate::sql::json::srf_lists(func),
+                    args.args.as_slice(),
+                ) {
+                    let default_alias = func.to_string();
+                    if let Some(derived) =
+                        json_srf_subquery(arg, lists, alias.take(), &default_alias)
+                    {
+                        *tf = derived;
+                    }
                 }
             }
             // `unnest(t.a)` after `t`, or WITH ORDINALITY: a subquery
@@ -179,6 +210,82 @@ fn as_subquery(array: &Expr, alias: Option<TableAlias>, ordinality: bool) -> Opt
         alias: Some(alias),
         sample: None,
     })
+}
+
+/// A set-returning JSON function in FROM as a subquery unnesting the
+/// lists of its columns side by side (lateral when its argument names
+/// columns); its columns are named by the alias's list, else as
+/// PostgreSQL names them (`key`, `value`; a one-column function after
+/// the alias).
+fn json_srf_subquery(
+    arg: &Expr,
+    lists: &[(&str, &str)],
+    alias: Option<TableAlias>,
+    default_alias: &str,
+) -> Option<TableFactor> {
+    let mut alias = alias.unwrap_or(TableAlias {
+        explicit: false,
+        name: Ident::new(default_alias),
+        columns: vec![],
+        at: None,
+    });
+    let items: Vec<String> = lists
+        .iter()
+        .enumerate()
+        .map(|(i, (f, col))| {
+            let name = match alias.columns.get(i) {
+                Some(c) => c.name.clone(),
+                None if col.is_empty() => alias.name.clone(),
+                None => Ident::new(*col),
+            };
+            format!("unnest({f}({arg})) AS {name}")
+        })
+        .collect();
+    let sql = format!("SELECT {}", items.join(", "));
+    let Statement::Query(subquery) = crate::sql::parse(&sql).ok()?.pop()? else {
+        return None;
+    };
+    alias.columns.clear();
+    Some(TableFactor::Derived {
+        lateral: names_columns(arg),
+        subquery,
+        alias: Some(alias),
+        sample: None,
+    })
+}
+
+/// `SELECT jsonb_object_keys(x)` (a one-column set-returning JSON
+/// function in the select list): `unnest` of its list, named after it.
+fn json_srf_in_select(q: &mut datafusion::sql::sqlparser::ast::Query) {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    for item in select.projection.iter_mut() {
+        let (e, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+            _ => continue,
+        };
+        let Expr::Function(f) = &*e else { continue };
+        let name = f.name.to_string().to_ascii_lowercase();
+        let Some([(list_fn, _)]) = crate::sql::json::srf_lists(&name) else {
+            continue;
+        };
+        let datafusion::sql::sqlparser::ast::FunctionArguments::List(args) = &f.args else {
+            continue;
+        };
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = args.args.as_slice() else {
+            continue;
+        };
+        let Ok(call) = crate::sql::parse::parse_expr(&format!("unnest({list_fn}({arg}))")) else {
+            continue;
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr: call,
+            alias: alias.unwrap_or_else(|| Ident::new(name)),
+        };
+    }
 }
 
 pub fn rewrite(stmt: &mut Statement) {
