@@ -53,6 +53,14 @@ enum Op {
     Set,
     /// `x::json`, `x::jsonb` (second argument: which).
     In,
+    /// `to_jsonb(x)`, `to_json(x)`: rows are objects (`f1`, `f2`...
+    /// for anonymous ones), arrays arrays, numbers and booleans keep
+    /// their kind.
+    ToJson,
+    /// `jsonb_path_query_first(doc, path)`, `jsonb_path_exists(doc, path)`
+    /// for paths of member and element accessors ([`json_path`]).
+    PathFirst,
+    PathExists,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -168,6 +176,8 @@ impl ScalarUDFImpl for JsonFn {
                     .with_metadata([(PG_TYPE_KEY.to_string(), kind)].into())
             }
             Op::ArrayLength => Field::new(self.name, DataType::Int32, true),
+            Op::ToJson | Op::PathFirst => jsonb_field(self.name),
+            Op::PathExists => Field::new(self.name, DataType::Boolean, true),
         }))
     }
 
@@ -201,6 +211,21 @@ impl ScalarUDFImpl for JsonFn {
                     m.insert(k, v);
                 }
                 out.push(Some(jsonb_text(&Value::Object(m))));
+            }
+            return Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))));
+        }
+        if self.op == Op::ToJson {
+            let mut out = Vec::with_capacity(n);
+            for r in 0..n {
+                out.push(if arrays[0].is_null(r) {
+                    None
+                } else {
+                    Some(jsonb_text(&to_json_value(
+                        &arrays[0],
+                        &args.arg_fields[0],
+                        r,
+                    )?))
+                });
             }
             return Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))));
         }
@@ -250,6 +275,25 @@ impl ScalarUDFImpl for JsonFn {
                     }));
                 }
                 Arc::new(BooleanArray::from(out))
+            }
+            Op::PathFirst | Op::PathExists => {
+                let mut first = Vec::with_capacity(n);
+                let mut exists = Vec::with_capacity(n);
+                for r in 0..n {
+                    let (Some(doc), Some(path)) = (get(0, r), get(1, r)) else {
+                        first.push(None);
+                        exists.push(None);
+                        continue;
+                    };
+                    let found = json_path(&parse(&doc)?, &path).map_err(df)?;
+                    exists.push(Some(!found.is_empty()));
+                    first.push(found.first().map(|v| jsonb_text(v)));
+                }
+                if self.op == Op::PathExists {
+                    Arc::new(BooleanArray::from(exists))
+                } else {
+                    Arc::new(StringArray::from(first))
+                }
             }
             Op::TypeOf => {
                 let mut out = Vec::with_capacity(n);
@@ -350,7 +394,7 @@ impl ScalarUDFImpl for JsonFn {
                 }
                 Arc::new(StringArray::from(out))
             }
-            Op::BuildObject => unreachable!("answered above"),
+            Op::BuildObject | Op::ToJson => unreachable!("answered above"),
         };
         Ok(ColumnarValue::Array(out))
     }
@@ -419,7 +463,132 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         ),
         udf("jsonb_set", Op::Set, any(3)),
         udf("grape_json_in", Op::In, any(2)),
+        udf("to_jsonb", Op::ToJson, any(1)),
+        udf("to_json", Op::ToJson, any(1)),
+        udf("jsonb_path_query_first", Op::PathFirst, any(2)),
+        udf("jsonb_path_exists", Op::PathExists, any(2)),
     ]
+}
+
+/// A SQL value as JSON for to_jsonb: rows (structs) become objects,
+/// arrays arrays, the rest as `jsonb_build_object` reads its values.
+fn to_json_value(a: &ArrayRef, f: &Field, row: usize) -> Result<Value> {
+    use datafusion::arrow::array::AsArray;
+    if a.is_null(row) {
+        return Ok(Value::Null);
+    }
+    Ok(match a.data_type() {
+        DataType::Struct(fields) => {
+            let st = a.as_struct();
+            let mut m = serde_json::Map::new();
+            for (i, (field, col)) in fields.iter().zip(st.columns()).enumerate() {
+                // ROW(...) fields are c0, c1... to DataFusion, f1, f2... to PostgreSQL.
+                let name = match field.name().strip_prefix('c') {
+                    Some(d) if d.parse::<usize>() == Ok(i) => format!("f{}", i + 1),
+                    _ => field.name().clone(),
+                };
+                m.insert(name, to_json_value(col, field, row)?);
+            }
+            Value::Object(m)
+        }
+        DataType::List(item) => {
+            let items = a.as_list::<i32>().value(row);
+            (0..items.len())
+                .map(|i| to_json_value(&items, item, i))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array)?
+        }
+        _ => sql_to_json(a, f, row)?,
+    })
+}
+
+/// The values a jsonpath selects from `doc`, in lax mode (members of an
+/// array's objects, a non-array as a one-element array): `$`, `.key`,
+/// `."key"`, `.*`, `[n]`, `[n, m]`, `[*]`, `last`. Filters, methods and
+/// arithmetic are 0A000.
+fn json_path(doc: &Value, path: &str) -> std::result::Result<Vec<Value>, PgError> {
+    let unsupported = || {
+        PgError::new(
+            codes::FEATURE_NOT_SUPPORTED,
+            format!("jsonpath \"{path}\" is not supported (member and element accessors only)"),
+        )
+    };
+    let mut p = path.trim();
+    for mode in ["lax ", "strict "] {
+        if let Some(rest) = p.strip_prefix(mode) {
+            p = rest.trim_start();
+        }
+    }
+    let mut p = p.strip_prefix('$').ok_or_else(unsupported)?;
+    let mut cur = vec![doc.clone()];
+    while !p.is_empty() {
+        p = p.trim_start();
+        if let Some(rest) = p.strip_prefix(".*") {
+            cur = cur
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Object(m) => m.values().cloned().collect::<Vec<_>>(),
+                    _ => vec![],
+                })
+                .collect();
+            p = rest;
+        } else if let Some(rest) = p.strip_prefix('.') {
+            let (key, after) = if let Some(q) = rest.strip_prefix('"') {
+                let end = q.find('"').ok_or_else(unsupported)?;
+                (q[..end].to_string(), &q[end + 1..])
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                if end == 0 {
+                    return Err(unsupported());
+                }
+                (rest[..end].to_string(), &rest[end..])
+            };
+            let member = |v: &Value| match v {
+                Value::Object(m) => m.get(&key).cloned(),
+                _ => None,
+            };
+            cur = cur
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Array(items) => items.iter().filter_map(member).collect::<Vec<_>>(),
+                    other => member(other).into_iter().collect(),
+                })
+                .collect();
+            p = after;
+        } else if let Some(rest) = p.strip_prefix('[') {
+            let end = rest.find(']').ok_or_else(unsupported)?;
+            let inner = rest[..end].trim();
+            let mut next = Vec::new();
+            for v in &cur {
+                let items: Vec<Value> = match v {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                if inner == "*" {
+                    next.extend(items);
+                    continue;
+                }
+                for part in inner.split(',') {
+                    let part = part.trim();
+                    let i = if part == "last" {
+                        items.len() as i64 - 1
+                    } else {
+                        part.parse::<i64>().map_err(|_| unsupported())?
+                    };
+                    if let Some(x) = usize::try_from(i).ok().and_then(|i| items.get(i)) {
+                        next.push(x.clone());
+                    }
+                }
+            }
+            cur = next;
+            p = &rest[end + 1..];
+        } else {
+            return Err(unsupported());
+        }
+    }
+    Ok(cur)
 }
 
 /// What a set-returning JSON function yields, as a list per row (the
