@@ -317,16 +317,8 @@ fn justify_interval(i: IntervalMonthDayNano) -> IntervalMonthDayNano {
         days -= 30;
         months += 1;
     }
-    days += ns / day_ns;
-    ns %= day_ns;
-    if days > 0 && ns < 0 {
-        ns += day_ns;
-        days -= 1;
-    } else if days < 0 && ns > 0 {
-        ns -= day_ns;
-        days += 1;
-    }
-    IntervalMonthDayNano::new(months as i32, days as i32, ns)
+    // Then the time, as justify_hours.
+    justify_hours(IntervalMonthDayNano::new(months as i32, days as i32, ns))
 }
 
 /// Rounded to whole microseconds, as PostgreSQL's TSROUND.

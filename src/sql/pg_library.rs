@@ -508,12 +508,7 @@ impl ScalarUDFImpl for PgRound {
                     .unary::<_, datafusion::arrow::datatypes::Float32Type>(f32::round_ties_even),
             ),
         };
-        Ok(match &args.args[0] {
-            ColumnarValue::Scalar(_) => {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-            }
-            ColumnarValue::Array(_) => ColumnarValue::Array(out),
-        })
+        super::timestamps::shaped_like(&[&args.args[0]], out)
     }
 }
 

@@ -194,7 +194,9 @@ pub fn arrow_zone(tz: &str) -> Option<String> {
     offset_of(tz).or_else(|| crate::types::datetime_text::named(tz).map(|z| z.name().to_string()))
 }
 
-/// "+02:00", "-5", "UTC" → an Arrow time-zone offset string.
+/// A TimeZone setting that is an offset, as an Arrow offset string. As in
+/// PostgreSQL, a plain number (`'+02'`, `'-5'`) is hours east of UTC, but
+/// `'-05:30'` is a POSIX zone, whose offsets count west: UTC+05:30.
 pub fn offset_of(tz: &str) -> Option<String> {
     let t = tz.trim();
     if t.eq_ignore_ascii_case("utc")
@@ -203,10 +205,12 @@ pub fn offset_of(tz: &str) -> Option<String> {
     {
         return Some("+00:00".into());
     }
-    let (sign, rest) = match t.as_bytes().first()? {
-        b'+' => ('+', &t[1..]),
-        b'-' => ('-', &t[1..]),
-        b'0'..=b'9' => ('+', t),
+    let posix = t.contains(':');
+    let (sign, rest) = match (t.as_bytes().first()?, posix) {
+        (b'+', false) | (b'-', true) => ('+', &t[1..]),
+        (b'-', false) | (b'+', true) => ('-', &t[1..]),
+        (b'0'..=b'9', false) => ('+', t),
+        (b'0'..=b'9', true) => ('-', t),
         _ => return None,
     };
     let (h, m) = match rest.split_once(':') {

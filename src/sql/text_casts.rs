@@ -12,7 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -192,13 +192,7 @@ impl ScalarUDFImpl for PgText {
                 .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?,
             None => self.texts(&array)?,
         };
-        let out: ArrayRef = cast(&text, &self.to)?;
-        Ok(match value {
-            ColumnarValue::Scalar(_) => {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-            }
-            ColumnarValue::Array(_) => ColumnarValue::Array(out),
-        })
+        super::timestamps::shaped_like(&[value], cast(&text, &self.to)?)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::common::config::ConfigOptions;
@@ -112,17 +112,23 @@ impl ScalarUDFImpl for ToTimestamp {
                     .iter()
                     .map(|v| v.map(|v| (v * 1e6).round() as i64))
                     .collect();
-                let out: Arc<dyn Array> = Arc::new(us.with_timezone("+00:00"));
-                return Ok(match secs {
-                    ColumnarValue::Scalar(_) => ColumnarValue::Scalar(
-                        datafusion::common::ScalarValue::try_from_array(&out, 0)?,
-                    ),
-                    ColumnarValue::Array(_) => ColumnarValue::Array(out),
-                });
+                return shaped_like(&[secs], Arc::new(us.with_timezone("+00:00")));
             }
         }
         self.inner.invoke_with_args(args)
     }
+}
+
+/// A function's result as its arguments came: one value when they were
+/// all scalars (constant folding), else the column.
+pub(super) fn shaped_like(args: &[&ColumnarValue], out: ArrayRef) -> Result<ColumnarValue> {
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        },
+    )
 }
 
 /// Text read as a date, timestamp or timestamptz (what casts from text to
@@ -220,12 +226,7 @@ impl ScalarUDFImpl for DatetimeIn {
                 )));
             }
         };
-        Ok(match value {
-            ColumnarValue::Scalar(_) => {
-                ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
-            }
-            ColumnarValue::Array(_) => ColumnarValue::Array(out),
-        })
+        shaped_like(&[value], out)
     }
 }
 
@@ -327,12 +328,7 @@ impl ScalarUDFImpl for AtTimeZone {
             arr = arr.with_timezone("+00:00");
         }
         let arr: Arc<dyn Array> = Arc::new(arr);
-        Ok(match (&args.args[0], &args.args[1]) {
-            (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)) => {
-                ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&arr, 0)?)
-            }
-            _ => ColumnarValue::Array(arr),
-        })
+        shaped_like(&[&args.args[0], &args.args[1]], arr)
     }
 }
 

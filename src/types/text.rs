@@ -1,7 +1,7 @@
 //! PostgreSQL's text input forms of values: what COPY's text and csv
 //! formats, text parameters and array literals hold.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::NaiveTime;
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 
@@ -93,13 +93,9 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
             }
             None => Datum::Bytes(s.as_bytes().to_vec()),
         },
-        SqlType::Date => {
-            let d = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| invalid("date", s))?;
-            Datum::Date(
-                d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
-                    .num_days() as i32,
-            )
-        }
+        // PostgreSQL's ISO input forms (`types::datetime_text`); a
+        // timestamptz without a zone is read as UTC here (no session).
+        SqlType::Date => Datum::Date(super::datetime_text::parse("date", t)?.days()),
         SqlType::Time => {
             let tm = NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
                 .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
@@ -110,31 +106,13 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
                     .unwrap_or(0),
             )
         }
-        SqlType::Timestamp => Datum::Ts(
-            parse_naive_ts(t)
-                .ok_or_else(|| invalid("timestamp", s))?
-                .and_utc()
-                .timestamp_micros(),
-        ),
-        SqlType::TimestampTz => {
-            let fmts = [
-                "%Y-%m-%d %H:%M:%S%.f%#z",
-                "%Y-%m-%dT%H:%M:%S%.f%#z",
-                "%Y-%m-%d %H:%M:%S%.f %#z",
-            ];
-            let parsed = fmts
-                .iter()
-                .find_map(|f| DateTime::parse_from_str(t, f).ok());
-            match parsed {
-                Some(dt) => Datum::Ts(dt.timestamp_micros()),
-                None => Datum::Ts(
-                    parse_naive_ts(t.trim_end_matches(" UTC").trim_end_matches('Z'))
-                        .ok_or_else(|| invalid("timestamp with time zone", s))?
-                        .and_utc()
-                        .timestamp_micros(),
-                ),
-            }
+        SqlType::Timestamp => {
+            Datum::Ts(super::datetime_text::parse("timestamp", t)?.local_micros())
         }
+        SqlType::TimestampTz => Datum::Ts(
+            super::datetime_text::parse("timestamp with time zone", t)?
+                .utc_micros(&crate::format::Zone::Fixed(0)),
+        ),
         SqlType::Interval => {
             let arr = StringArray::from(vec![t]);
             let out = datafusion::arrow::compute::cast(
@@ -166,17 +144,6 @@ pub fn parse_text(ty: &SqlType, s: &str) -> PgResult<Datum> {
             Datum::List(out)
         }
     })
-}
-
-fn parse_naive_ts(t: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f"))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_time(NaiveTime::MIN))
-        })
 }
 
 fn parse_int(t: &str, ty: &str, min: i64, max: i64) -> PgResult<i64> {

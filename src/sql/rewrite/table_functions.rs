@@ -179,12 +179,7 @@ fn names_columns(e: &Expr) -> bool {
 /// (beside their positions, `a` and `generate_series(1, cardinality(a))`
 /// unnested side by side), lateral when `a` names columns.
 fn as_subquery(array: &Expr, alias: Option<TableAlias>, ordinality: bool) -> Option<TableFactor> {
-    let mut alias = alias.unwrap_or(TableAlias {
-        explicit: false,
-        name: Ident::new("unnest"),
-        columns: vec![],
-        at: None,
-    });
+    let alias = alias.unwrap_or_else(|| bare_alias("unnest"));
     let name = |i: usize, default: &str| {
         alias
             .columns
@@ -200,12 +195,27 @@ fn as_subquery(array: &Expr, alias: Option<TableAlias>, ordinality: bool) -> Opt
             ", unnest(generate_series(1, cardinality({array}))) AS {n}"
         ));
     }
-    let Statement::Query(subquery) = crate::sql::parse(&sql).ok()?.pop()? else {
+    derived(&sql, alias, names_columns(array))
+}
+
+fn bare_alias(name: &str) -> TableAlias {
+    TableAlias {
+        explicit: false,
+        name: Ident::new(name),
+        columns: vec![],
+        at: None,
+    }
+}
+
+/// The subquery `sql` as a FROM item named `alias` (its column list is
+/// the subquery's names now).
+fn derived(sql: &str, mut alias: TableAlias, lateral: bool) -> Option<TableFactor> {
+    let Statement::Query(subquery) = crate::sql::parse(sql).ok()?.pop()? else {
         return None;
     };
     alias.columns.clear();
     Some(TableFactor::Derived {
-        lateral: names_columns(array),
+        lateral,
         subquery,
         alias: Some(alias),
         sample: None,
@@ -223,12 +233,7 @@ fn json_srf_subquery(
     alias: Option<TableAlias>,
     default_alias: &str,
 ) -> Option<TableFactor> {
-    let mut alias = alias.unwrap_or(TableAlias {
-        explicit: false,
-        name: Ident::new(default_alias),
-        columns: vec![],
-        at: None,
-    });
+    let alias = alias.unwrap_or_else(|| bare_alias(default_alias));
     let items: Vec<String> = lists
         .iter()
         .enumerate()
@@ -241,17 +246,11 @@ fn json_srf_subquery(
             format!("unnest({f}({arg})) AS {name}")
         })
         .collect();
-    let sql = format!("SELECT {}", items.join(", "));
-    let Statement::Query(subquery) = crate::sql::parse(&sql).ok()?.pop()? else {
-        return None;
-    };
-    alias.columns.clear();
-    Some(TableFactor::Derived {
-        lateral: names_columns(arg),
-        subquery,
-        alias: Some(alias),
-        sample: None,
-    })
+    derived(
+        &format!("SELECT {}", items.join(", ")),
+        alias,
+        names_columns(arg),
+    )
 }
 
 /// `SELECT jsonb_object_keys(x)` (a one-column set-returning JSON
