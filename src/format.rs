@@ -148,10 +148,10 @@ impl Zone {
         }
     }
 
-    /// Seconds east of UTC for the wall-clock time `local_us` in this zone
-    /// (the earlier reading of an ambiguous time; a time skipped by a
-    /// daylight-saving jump is read with the offset before the jump, as
-    /// PostgreSQL does).
+    /// Seconds east of UTC for the wall-clock time `local_us` in this zone.
+    /// As PostgreSQL: a time repeated by a jump back takes the offset in
+    /// force after the jump, a time skipped by a jump forward the offset
+    /// before it.
     pub fn offset_of_local(&self, local_us: i64) -> i32 {
         use chrono::{LocalResult, Offset, TimeZone};
         match self {
@@ -161,11 +161,12 @@ impl Zone {
                     return 0;
                 };
                 match z.offset_from_local_datetime(&t.naive_utc()) {
-                    LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => {
+                    LocalResult::Single(o) | LocalResult::Ambiguous(_, o) => {
                         o.fix().local_minus_utc()
                     }
-                    // In a gap: the offset in force just before it.
-                    LocalResult::None => self.offset_at(local_us - 86_400_000_000 / 8),
+                    // In a gap: the offset a day earlier (before the jump
+                    // for any offset within ±15 hours).
+                    LocalResult::None => self.offset_at(local_us - 86_400_000_000),
                 }
             }
         }

@@ -34,7 +34,18 @@ fn into_table(q: &mut datafusion::sql::sqlparser::ast::Query) -> Option<String> 
 impl Engine {
     /// Run one statement in a session.
     pub async fn execute(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
-        let out = self.execute_statement(session, stmt).await;
+        let zone = session
+            .ctx
+            .state()
+            .config()
+            .options()
+            .execution
+            .time_zone
+            .clone();
+        let out = self
+            .execute_statement(session, stmt)
+            .await
+            .map(|o| super::output::in_session_zone(o, zone));
         // A snapshot is not held between statements (garbage collection
         // keeps the versions of every snapshot still held).
         session.grape.set_snapshot(None);

@@ -80,6 +80,11 @@ impl ScalarUDFImpl for RowWise {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = if all_scalar { 1 } else { args.number_rows };
+        if rows == 0 {
+            return Ok(ColumnarValue::Array(
+                datafusion::arrow::array::new_empty_array(&self.ret),
+            ));
+        }
         let mut out = Vec::with_capacity(rows);
         for i in 0..rows {
             let vals = args
@@ -282,12 +287,19 @@ fn justify_hours(i: IntervalMonthDayNano) -> IntervalMonthDayNano {
         ns -= day_ns;
         days += 1;
     }
-    IntervalMonthDayNano::new(i.months, days as i32, ns)
+    IntervalMonthDayNano::new(i.months, clamp_i32(days), ns)
+}
+
+/// PostgreSQL's interval fields are int32: a result beyond them saturates
+/// here (PostgreSQL reports "interval out of range"; these inputs are
+/// already at the edge of what an interval holds).
+fn clamp_i32(v: i64) -> i32 {
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 /// PostgreSQL's justify_days: whole 30-day months out of the days.
 fn justify_days(i: IntervalMonthDayNano) -> IntervalMonthDayNano {
-    let mut months = i.months + i.days / 30;
+    let mut months = i.months.saturating_add(i.days / 30);
     let mut days = i.days % 30;
     if months > 0 && days < 0 {
         days += 30;
@@ -318,7 +330,11 @@ fn justify_interval(i: IntervalMonthDayNano) -> IntervalMonthDayNano {
         months += 1;
     }
     // Then the time, as justify_hours.
-    justify_hours(IntervalMonthDayNano::new(months as i32, days as i32, ns))
+    justify_hours(IntervalMonthDayNano::new(
+        clamp_i32(months),
+        clamp_i32(days),
+        ns,
+    ))
 }
 
 /// Rounded to whole microseconds, as PostgreSQL's TSROUND.
@@ -339,17 +355,18 @@ fn interval_mul(
         return Err(overflow());
     }
     let months = m.trunc() as i32;
-    let mut days = d.trunc() as i32;
+    let mut days = d.trunc() as i64;
     let month_remainder_days = ts_round((m - months as f64) * 30.0);
     let mut sec_remainder = ts_round(
         (d - days as f64 + month_remainder_days - month_remainder_days.trunc()) * 86_400.0,
     );
     if sec_remainder.abs() >= 86_400.0 {
         let whole = (sec_remainder / 86_400.0).trunc();
-        days += whole as i32;
+        days += whole as i64;
         sec_remainder -= whole * 86_400.0;
     }
-    days += month_remainder_days.trunc() as i32;
+    days += month_remainder_days.trunc() as i64;
+    let days = i32::try_from(days).map_err(|_| overflow())?;
     let time_us = ((i.nanoseconds / 1000) as f64 * factor + sec_remainder * 1e6).round_ties_even();
     if !time_us.is_finite() || time_us.abs() > i64::MAX as f64 / 1000.0 {
         return Err(overflow());
@@ -541,7 +558,18 @@ pub fn to_char(t: &NaiveDateTime, fmt: &str, offset: Option<i32>) -> String {
             Some(b) => (true, b),
             None => (false, rest),
         };
-        let Some(p) = PATTERNS.iter().find(|p| body.starts_with(**p)) else {
+        // Numeric patterns in any case (`yyyy-mm-dd`); names, AM/PM and TZ
+        // take their case from the pattern, so they match exactly.
+        let cased_pattern = |p: &str| {
+            p.starts_with(['M', 'm', 'D', 'd', 'A', 'a', 'P', 'p', 'T', 't'])
+                && !matches!(p, "MM" | "MI" | "MS" | "DD" | "DDD" | "D")
+        };
+        let Some(p) = PATTERNS.iter().find(|p| {
+            body.starts_with(**p)
+                || (!cased_pattern(p)
+                    && body.len() >= p.len()
+                    && body.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+        }) else {
             let c = rest.chars().next().unwrap();
             out.push(c);
             rest = &rest[c.len_utf8()..];

@@ -21,24 +21,6 @@ impl Engine {
     pub async fn query(
         &self,
         session: &mut Session,
-        stmt: Statement,
-        unbound: &[params::Unbound],
-    ) -> PgResult<Output> {
-        let out = self.query_rows(session, stmt, unbound).await?;
-        let zone = session
-            .ctx
-            .state()
-            .config()
-            .options()
-            .execution
-            .time_zone
-            .clone();
-        Ok(in_session_zone(out, zone))
-    }
-
-    async fn query_rows(
-        &self,
-        session: &mut Session,
         mut stmt: Statement,
         unbound: &[params::Unbound],
     ) -> PgResult<Output> {
@@ -93,7 +75,7 @@ impl Engine {
                 if !super::lateral::scalar_subquery_as_lateral(&mut stmt) {
                     return Err(e);
                 }
-                return Box::pin(self.query_rows(session, stmt, &[])).await;
+                return Box::pin(self.query(session, stmt, &[])).await;
             }
             Err(e) => return Err(e),
         };
@@ -102,74 +84,6 @@ impl Engine {
             stream,
             tag: "SELECT".into(),
         })
-    }
-}
-
-/// timestamptz results are shown in the session's time zone (PostgreSQL's
-/// TimeZone): their instants relabelled with it, batch by batch (stored
-/// timestamptz columns carry UTC).
-fn in_session_zone(out: Output, zone: Option<String>) -> Output {
-    use datafusion::arrow::array::RecordBatch;
-    use datafusion::arrow::datatypes::{DataType, Schema};
-    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-    use futures::StreamExt;
-    let Some(zone) = zone else {
-        return out;
-    };
-    let Output::Stream {
-        schema,
-        stream,
-        tag,
-    } = out
-    else {
-        return out;
-    };
-    let zone: Arc<str> = zone.into();
-    let relabel = |dt: &DataType| match dt {
-        DataType::Timestamp(u, Some(z)) if *z != zone => {
-            Some(DataType::Timestamp(*u, Some(zone.clone())))
-        }
-        _ => None,
-    };
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| relabel(f.data_type()).is_some())
-    {
-        return Output::Stream {
-            schema,
-            stream,
-            tag,
-        };
-    }
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .map(|f| match relabel(f.data_type()) {
-            Some(dt) => Arc::new(f.as_ref().clone().with_data_type(dt)),
-            None => f.clone(),
-        })
-        .collect();
-    let out_schema: SchemaRef =
-        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    let s = out_schema.clone();
-    let stream = stream.map(move |b| {
-        let b = b?;
-        let cols = b
-            .columns()
-            .iter()
-            .zip(s.fields())
-            .map(|(c, f)| match c.data_type() == f.data_type() {
-                true => Ok(c.clone()),
-                false => datafusion::arrow::compute::cast(c, f.data_type()),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(s.clone(), cols)?)
-    });
-    Output::Stream {
-        schema: out_schema.clone(),
-        stream: Box::pin(RecordBatchStreamAdapter::new(out_schema, stream)),
-        tag,
     }
 }
 

@@ -71,12 +71,14 @@ pub fn parse(ty: &str, s: &str) -> PgResult<Parsed> {
     if b.get(i) != Some(&b'-') {
         return Err(syntax(ty, s));
     }
-    let (Some(d), mut i) = num(i + 1) else {
+    let (Some(d), i) = num(i + 1) else {
         return Err(syntax(ty, s));
     };
+    // Years 1 to 294276, as PostgreSQL's timestamps (dates go further).
+    if y == 0 || y > 294_276 {
+        return Err(out_of_range(s));
+    }
     let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(|| out_of_range(s))?;
-    let mut time = NaiveTime::MIN;
-    let mut has_time = false;
     // Time: [T or spaces] HH:MM[:SS[.f]]
     let mut j = i;
     if b.get(j) == Some(&b'T') || b.get(j) == Some(&b't') {
@@ -116,22 +118,19 @@ pub fn parse(ty: &str, s: &str) -> PgResult<Parsed> {
             if h > 24 || mi > 59 || sec > 60 || (h == 24 && (mi > 0 || sec > 0 || micros > 0)) {
                 return Err(out_of_range(s));
             }
-            let extra_day = h == 24 || micros >= 1_000_000;
-            let base =
-                NaiveTime::from_hms_opt(h % 24, mi, sec.min(59)).ok_or_else(|| out_of_range(s))?;
-            time = base + chrono::Duration::microseconds((micros % 1_000_000) as i64);
-            if sec == 60 {
-                time += chrono::Duration::seconds(1);
-            }
-            has_time = true;
-            i = k;
-            if extra_day {
-                let local = date.and_time(time) + chrono::Duration::days(1);
-                return finish(ty, s, t, i, local, true);
-            }
+            // One duration from midnight: 24:00, a leap second (:60) and a
+            // fraction rounded up to a whole second carry into the next
+            // second, minute, hour or day.
+            let since_midnight =
+                ((h as i64 * 60 + mi as i64) * 60 + sec as i64) * 1_000_000 + micros as i64;
+            let local = date
+                .and_time(NaiveTime::MIN)
+                .checked_add_signed(chrono::Duration::microseconds(since_midnight))
+                .ok_or_else(|| out_of_range(s))?;
+            return finish(ty, s, t, k, local, true);
         }
     }
-    finish(ty, s, t, i, date.and_time(time), has_time)
+    finish(ty, s, t, i, date.and_time(NaiveTime::MIN), false)
 }
 
 fn finish(
@@ -171,6 +170,9 @@ pub fn zone_spec(z: &str) -> Option<ZoneSpec> {
         _ => None,
     } {
         let body = &z[1..];
+        if !body.bytes().all(|c| c.is_ascii_digit() || c == b':') {
+            return None;
+        }
         let (h, m, sec) = match body.split(':').collect::<Vec<_>>()[..] {
             [h] if h.len() == 4 => (&h[..2], &h[2..], "0"),
             [h] => (h, "0", "0"),
@@ -178,11 +180,11 @@ pub fn zone_spec(z: &str) -> Option<ZoneSpec> {
             [h, m, s] => (h, m, s),
             _ => return None,
         };
-        let (h, m, sec): (i32, i32, i32) = (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?);
+        let (h, m, sec): (u32, u32, u32) = (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?);
         if h > 15 || m > 59 || sec > 59 {
             return None;
         }
-        return Some(ZoneSpec::Fixed(sign * (h * 3600 + m * 60 + sec)));
+        return Some(ZoneSpec::Fixed(sign * (h * 3600 + m * 60 + sec) as i32));
     }
     named(z).map(ZoneSpec::Named)
 }
@@ -263,5 +265,14 @@ mod tests {
             codes::INVALID_DATETIME_FORMAT
         );
         assert!(parse("timestamp", "2024-01-01 10:00 Mars/Base").is_err());
+        // A fraction rounding up carries one second, a leap second one
+        // second into the next day.
+        assert_eq!(us("2024-01-01 10:00:00.9999999"), us("2024-01-01 10:00:01"));
+        assert_eq!(us("2024-01-01 23:59:60"), us("2024-01-02"));
+        // Out of range, not a panic.
+        assert!(parse("timestamp", "262142-12-31 24:00").is_err());
+        assert!(parse("timestamp", "4294967295-01-01").is_err());
+        assert!(parse("timestamptz", "2024-01-01 10:00 +1\u{e9}1").is_err());
+        assert!(parse("timestamptz", "2024-01-01 10:00 +-999999").is_err());
     }
 }

@@ -75,6 +75,8 @@ impl Bits {
     /// come in.
     pub fn shift_left(&self, n: i64) -> Bits {
         let len = self.len as i64;
+        // Past the length every bit is shifted out.
+        let n = n.clamp(-len, len);
         Bits::from_bools((0..len).map(|i| {
             let from = i + n;
             (0..len).contains(&from) && self.get(from as usize)

@@ -184,7 +184,7 @@ impl ScalarUDFImpl for BitFn {
                                 _ => None,
                             },
                             Op::Shift { right } => scalar_i64(&args.args[1], i)
-                                .map(|k| x.shift_left(if right { -k } else { k })),
+                                .map(|k| x.shift_left(if right { k.saturating_neg() } else { k })),
                             Op::Not => Some(x.not()),
                             Op::SetBit => {
                                 match (scalar_i64(&args.args[1], i), scalar_i64(&args.args[2], i)) {
