@@ -5,15 +5,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
-    Value, visit_expressions_mut,
+    DataType as SqlDataType, Expr, Statement, Value, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::{Catalog, EnumType};
 use crate::sql::enums::ENUM_FN;
-use crate::types::text::quote_literal;
 
 /// The enum type a cast's type names, if it names one.
 pub fn enum_target<'a>(
@@ -52,23 +48,10 @@ pub fn rewrite(stmt: &mut Statement, cat: &Catalog, search_path: &[String]) {
 }
 
 fn call(t: &EnumType, value: Expr) -> Expr {
-    let mut sql = format!(
-        "{ENUM_FN}({}, NULL",
-        quote_literal(&format!("{}.{}", t.schema, t.name))
-    );
-    for l in &t.labels {
-        sql.push_str(", ");
-        sql.push_str(&quote_literal(l));
-    }
-    sql.push(')');
-    let mut call = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&sql)
-        .and_then(|mut p| p.parse_expr())
-        .expect("enum cast template parses");
-    if let Expr::Function(f) = &mut call {
-        if let FunctionArguments::List(list) = &mut f.args {
-            list.args[1] = FunctionArg::Unnamed(FunctionArgExpr::Expr(value));
-        }
-    }
-    call
+    let mut args = vec![
+        super::ast::text_literal(&format!("{}.{}", t.schema, t.name)),
+        value,
+    ];
+    args.extend(t.labels.iter().map(|l| super::ast::text_literal(l)));
+    super::ast::call(ENUM_FN, args)
 }

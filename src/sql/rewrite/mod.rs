@@ -24,6 +24,7 @@
 
 pub mod array_literals;
 pub mod array_text;
+pub mod ast;
 pub mod at_time_zone;
 pub mod bind;
 pub mod columns;

@@ -33,21 +33,7 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
                         expr.as_mut(),
                         Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
                     );
-                    let mut call = datafusion::sql::sqlparser::parser::Parser::new(
-                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                    )
-                    .try_with_sql("grape_regtype(NULL)")
-                    .and_then(|mut p| p.parse_expr())
-                    .expect("template parses");
-                    if let Expr::Function(f) = &mut call {
-                        if let datafusion::sql::sqlparser::ast::FunctionArguments::List(l) =
-                            &mut f.args
-                        {
-                            l.args[0] = datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
-                                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(inner),
-                            );
-                        }
-                    }
+                    let call = super::ast::call("grape_regtype", vec![inner]);
                     *e = call;
                 }
             }

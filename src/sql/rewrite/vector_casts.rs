@@ -9,8 +9,6 @@ use datafusion::sql::sqlparser::ast::{
     DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
     Value, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::error::PgResult;
 use crate::sql::vector::udf::CAST_FN;
@@ -56,16 +54,14 @@ fn has_placeholder(e: &Expr) -> bool {
 
 /// The AST of `grape_cast(e, 'kind', typmod)`.
 pub fn cast_call(e: Expr, kind: &str, typmod: i64) -> Expr {
-    let mut call = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!("{}(NULL, '{kind}', {typmod})", CAST_FN))
-        .and_then(|mut p| p.parse_expr())
-        .expect("cast template parses");
-    if let Expr::Function(f) = &mut call {
-        if let FunctionArguments::List(list) = &mut f.args {
-            list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-        }
-    }
-    call
+    super::ast::call(
+        CAST_FN,
+        vec![
+            e,
+            super::ast::text_literal(kind),
+            Expr::value(Value::Number(typmod.to_string(), false)),
+        ],
+    )
 }
 
 /// Rewrite casts to vector types and `B'...'` literals into `grape_cast` calls.
@@ -86,15 +82,8 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                 "json"
             };
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
-            let mut call = Parser::new(&PostgreSqlDialect {})
-                .try_with_sql(&format!("grape_json_in(NULL, '{kind}')"))
-                .and_then(|mut p| p.parse_expr())
-                .expect("json cast template parses");
-            if let Expr::Function(f) = &mut call {
-                if let FunctionArguments::List(list) = &mut f.args {
-                    list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
-                }
-            }
+            let call =
+                super::ast::call("grape_json_in", vec![inner, super::ast::text_literal(kind)]);
             *e = call;
             return ControlFlow::Continue(());
         }
@@ -127,18 +116,10 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                         array: false,
                     };
                 }
-                let mut call = Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&format!(
-                        "{}(NULL, '{t}')",
-                        crate::sql::pg_functions::TO_INT_FN
-                    ))
-                    .and_then(|mut p| p.parse_expr())
-                    .expect("int cast template parses");
-                if let Expr::Function(f) = &mut call {
-                    if let FunctionArguments::List(list) = &mut f.args {
-                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
-                    }
-                }
+                let call = super::ast::call(
+                    crate::sql::pg_functions::TO_INT_FN,
+                    vec![inner, super::ast::text_literal(t)],
+                );
                 *e = call;
                 return ControlFlow::Continue(());
             }
@@ -219,15 +200,7 @@ pub fn rewrite(stmt: &mut Statement) -> PgResult<()> {
                 expr,
             } => {
                 let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
-                let mut call = Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&format!("{}(NULL)", crate::sql::vector::bit_ops::NOT_FN))
-                    .and_then(|mut p| p.parse_expr())
-                    .expect("bit not template parses");
-                if let Expr::Function(f) = &mut call {
-                    if let FunctionArguments::List(list) = &mut f.args {
-                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(inner));
-                    }
-                }
+                let call = super::ast::call(crate::sql::vector::bit_ops::NOT_FN, vec![inner]);
                 *e = call;
             }
             Expr::Value(v) => {

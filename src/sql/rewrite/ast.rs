@@ -1,0 +1,32 @@
+//! Building blocks of the rewrites' output: calls and constants.
+
+/// The AST of the call `name(args...)` (what the rewrites turn operators,
+/// casts and syntax DataFusion does not plan into).
+pub fn call(
+    name: &str,
+    args: Vec<datafusion::sql::sqlparser::ast::Expr>,
+) -> datafusion::sql::sqlparser::ast::Expr {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
+    let template = format!("{name}({})", vec!["NULL"; args.len()].join(", "));
+    let mut call = datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(&template)
+    .and_then(|mut p| p.parse_expr())
+    .expect("call template parses");
+    if let Expr::Function(f) = &mut call {
+        if let FunctionArguments::List(list) = &mut f.args {
+            for (slot, a) in list.args.iter_mut().zip(args) {
+                *slot = FunctionArg::Unnamed(FunctionArgExpr::Expr(a));
+            }
+        }
+    }
+    call
+}
+
+/// A string constant's AST.
+pub fn text_literal(s: &str) -> datafusion::sql::sqlparser::ast::Expr {
+    datafusion::sql::sqlparser::ast::Expr::value(
+        datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s.to_string()),
+    )
+}
