@@ -34,11 +34,13 @@ fn into_table(q: &mut datafusion::sql::sqlparser::ast::Query) -> Option<String> 
 impl Engine {
     /// Run one statement in a session.
     pub async fn execute(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {
+        // Read under the lock: `ctx.state()` would clone the whole state on
+        // every statement.
         let zone = session
             .ctx
-            .state()
-            .config()
-            .options()
+            .state_ref()
+            .read()
+            .config_options()
             .execution
             .time_zone
             .clone();
