@@ -75,6 +75,7 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.add_optimizer_rule(Arc::new(KnnRule { settings: knn }));
+    ctx.add_analyzer_rule(Arc::new(super::arithmetic::PgArithmetic));
     ctx.add_analyzer_rule(Arc::new(super::text_casts::PgTextCasts));
     for f in super::vector::udf::all()
         .into_iter()

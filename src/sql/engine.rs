@@ -38,6 +38,7 @@ impl Engine {
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await
             .map_err(df_error)?;
+        let plan = super::literals::type_integer_literals(plan).map_err(df_error)?;
         let plan = super::enums::order_by_declaration(plan, &cat).map_err(df_error)?;
         let plan = super::vector::order_sparsevecs(plan, &state).map_err(df_error)?;
         super::knn::filter_null_queries(plan, &session.knn).map_err(df_error)

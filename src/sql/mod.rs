@@ -7,6 +7,7 @@
 //! → `output`, `engine` → `context`, `session`, `knn`, `params`, `settings`,
 //! `rewrite`, `vector`, `errors`, `parse`.
 
+pub mod arithmetic;
 pub mod context;
 pub mod copy;
 pub mod ddl;
@@ -19,6 +20,7 @@ mod json;
 pub mod knn;
 pub mod knn_direct;
 mod lateral;
+mod literals;
 mod locking;
 pub mod output;
 pub mod params;

@@ -246,9 +246,9 @@ pub async fn plan_row_exprs(
                 "cannot use subquery in check constraint",
             ));
         }
-        let physical = state
-            .create_physical_expr(e.clone(), input)
+        let e = crate::sql::arithmetic::coerced_and_checked(&state, e.clone(), input)
             .map_err(df_error)?;
+        let physical = state.create_physical_expr(e, input).map_err(df_error)?;
         let ty = physical
             .data_type(&input.as_arrow().clone())
             .map_err(df_error)?;
