@@ -11,6 +11,40 @@ pub fn pg_float_text(v: f64, is_real: bool) -> String {
     out
 }
 
+/// A numeric's text from its unscaled value and scale. `trim` drops the
+/// trailing zeros of the decimals: an unconstrained `numeric` is held at a
+/// fixed scale here (PostgreSQL keeps each value's own, `1.5` prints
+/// `1.5`, not `1.5000000000000000`).
+pub fn pg_numeric_text(v: i128, scale: i8, trim: bool) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let sign = if v < 0 { "-" } else { "" };
+    if scale <= 0 {
+        let zeros = "0".repeat(scale.unsigned_abs() as usize);
+        return if v == 0 {
+            "0".into()
+        } else {
+            format!("{sign}{digits}{zeros}")
+        };
+    }
+    let scale = scale as usize;
+    let padded = if digits.len() <= scale {
+        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    let frac = if trim {
+        frac.trim_end_matches('0')
+    } else {
+        frac
+    };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
 /// [`pg_float_text`] appended to `out`, with no allocation of its own
 /// (vectors print hundreds of floats per value).
 pub fn push_pg_float(out: &mut String, v: f64, is_real: bool) {
@@ -227,4 +261,20 @@ pub fn pg_timestamp_text(us: i64, offset: Option<i32>) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod numeric_tests {
+    use super::pg_numeric_text;
+
+    #[test]
+    fn numerics_print_with_their_scale_or_trimmed() {
+        assert_eq!(pg_numeric_text(150, 2, false), "1.50");
+        assert_eq!(pg_numeric_text(150, 2, true), "1.5");
+        assert_eq!(pg_numeric_text(-5, 3, false), "-0.005");
+        assert_eq!(pg_numeric_text(300, 2, true), "3");
+        assert_eq!(pg_numeric_text(0, 16, true), "0");
+        assert_eq!(pg_numeric_text(-0, 2, false), "0.00");
+        assert_eq!(pg_numeric_text(12, -2, false), "1200");
+    }
 }

@@ -180,6 +180,16 @@ fn text_form(col: &ArrayRef) -> Option<StringArray> {
                     .collect(),
             )
         }
+        // An unconstrained numeric, trimmed (`crate::format::pg_numeric_text`).
+        DataType::Decimal128(38, s) if *s == crate::types::NUMERIC_DEFAULT_SCALE => {
+            use datafusion::arrow::array::AsArray;
+            let a = col.as_primitive_opt::<datafusion::arrow::datatypes::Decimal128Type>()?;
+            Some(
+                a.iter()
+                    .map(|v| v.map(|v| crate::format::pg_numeric_text(v, *s, true)))
+                    .collect(),
+            )
+        }
         DataType::Time64(_) => {
             let us = cast(col, &DataType::Time64(TimeUnit::Microsecond)).ok()?;
             let a = us.as_any().downcast_ref::<Time64MicrosecondArray>()?;

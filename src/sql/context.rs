@@ -42,6 +42,8 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         .options_mut()
         .sql_parser
         .enable_subquery_sort_elimination = false;
+    // `1.5` is numeric, as in PostgreSQL (`sql::rewrite::numbers`).
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     let knn: Arc<KnnSettings> = Default::default();
     let ctx = new_context(config, knn.clone());
     ctx.register_catalog(CATALOG_NAME, grape.clone());

@@ -187,6 +187,10 @@ fn arrow_error(e: &ArrowError) -> PgError {
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
             PgError::new(codes::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range")
         }
+        // A cast to numeric(p, s) of a value with more integer digits.
+        ArrowError::InvalidArgumentError(m) if m.contains("too large to store in a Decimal") => {
+            PgError::new(codes::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow")
+        }
         ArrowError::ArithmeticOverflow(_) => {
             PgError::new(codes::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range")
         }

@@ -29,6 +29,7 @@ fn needs_pg_text(t: &DataType) -> bool {
         DataType::Float32 | DataType::Float64 | DataType::Timestamp(..) | DataType::Time64(_) => {
             true
         }
+        DataType::Decimal128(38, s) => *s == crate::types::NUMERIC_DEFAULT_SCALE,
         DataType::List(f) => is_scalar_element(f.data_type()),
         _ => false,
     }
@@ -242,6 +243,12 @@ fn value_text(a: &ArrayRef, i: usize, in_array: bool) -> Result<String> {
             a.as_primitive::<datafusion::arrow::datatypes::Float32Type>()
                 .value(i) as f64,
             true,
+        ),
+        DataType::Decimal128(_, s) => crate::format::pg_numeric_text(
+            a.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
+                .value(i),
+            *s,
+            *s == crate::types::NUMERIC_DEFAULT_SCALE,
         ),
         DataType::Boolean if in_array => {
             if a.as_boolean().value(i) { "t" } else { "f" }.to_string()

@@ -29,6 +29,7 @@ pub mod at_time_zone;
 pub mod bind;
 pub mod columns;
 pub mod enum_casts;
+pub mod numbers;
 pub mod pg_catalog_names;
 pub mod similar_to;
 pub mod table_functions;
@@ -49,5 +50,6 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     table_functions::rewrite(stmt);
     similar_to::rewrite(stmt);
     at_time_zone::rewrite(stmt);
+    numbers::rewrite(stmt);
     Ok(())
 }
