@@ -288,6 +288,41 @@ impl CatalogStore {
         }
     }
 
+    /// Give back the values of counter `key` this node took ahead and did
+    /// not hand out (ALTER SEQUENCE: PostgreSQL's next value follows the
+    /// last one given, `1000` then `1010` after `INCREMENT BY 10`, not the
+    /// end of a block). Only if no other node took values since: the
+    /// counter must still stand at this block's end, else the block is
+    /// just dropped (a gap, never a value given twice).
+    pub async fn return_unused(&self, key: &str) -> PgResult<()> {
+        let mut seqs = self.sequences.lock().await;
+        let Some((last, left, step)) = seqs.remove(key) else {
+            return Ok(());
+        };
+        if left <= 0 {
+            return Ok(());
+        }
+        let Some(end) = step
+            .checked_mul(left)
+            .and_then(|ahead| last.checked_add(ahead))
+        else {
+            return Ok(());
+        };
+        let k = format!("seq/{key}").into_bytes();
+        let cmd = Command::new(vec![
+            Op::Check {
+                key: k.clone(),
+                expect: Some(end.to_be_bytes().to_vec()),
+            },
+            Op::Put {
+                key: k,
+                value: last.to_be_bytes().to_vec(),
+            },
+        ]);
+        self.node.meta.propose(cmd).await?;
+        Ok(())
+    }
+
     /// Set counter `key` (setval, RESTART): values this node had taken
     /// ahead are dropped.
     pub async fn set_counter(&self, key: &str, value: i64) -> PgResult<()> {

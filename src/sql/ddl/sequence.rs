@@ -412,6 +412,9 @@ pub(super) async fn alter_sequence(
     }
     let key = seq.key.clone();
     let (inc, base, start) = (seq.increment, seq.base, seq.start);
+    if inc_changed {
+        engine.catalog.return_unused(&key).await?;
+    }
     change(engine, session, |cat| {
         if rename.is_some() && cat.relation_exists(&seq.schema, &seq.name) {
             return Err(exists_error(&seq.name));
