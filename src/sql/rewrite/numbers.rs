@@ -1,15 +1,15 @@
 //! Numeric constants with a point or an exponent (`1.5`, `2.50`, `1e-3`)
 //! are `numeric` in PostgreSQL. DataFusion types them decimal too (the
 //! session sets `parse_float_as_decimal`), keeping the digits as written;
-//! here the exponent is written out first (`1e3` is `1000`, not a
-//! decimal of negative scale), and a constant too long for GrapeDB's
+//! here the exponent is written out first (`1e3` is `1000::numeric(4, 0)`, not
+//! a decimal of negative scale), and a constant too long for GrapeDB's
 //! numeric (more than 38 digits, as `1e300`) becomes a double precision
 //! constant instead.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Statement, Value, visit_expressions_mut,
+    CastKind, DataType, ExactNumberInfo, Expr, Statement, Value, visit_expressions_mut,
 };
 
 /// The most digits a numeric constant keeps (Decimal128).
@@ -24,6 +24,17 @@ pub fn rewrite(stmt: &mut Statement) {
         {
             match plain_decimal(n) {
                 Some(p) if p == *n => {}
+                // Without a point DataFusion would read an integer.
+                Some(p) if !p.contains('.') => {
+                    let digits = p.len() as u64;
+                    *e = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::value(Value::Number(p, false))),
+                        data_type: DataType::Numeric(ExactNumberInfo::PrecisionAndScale(digits, 0)),
+                        array: false,
+                        format: None,
+                    }
+                }
                 Some(p) => v.value = Value::Number(p, false),
                 None => {
                     *e = Expr::Cast {
