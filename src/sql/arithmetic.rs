@@ -201,8 +201,9 @@ impl Checked {
             if self.op != Op::Div || a.is_null(i) || b.is_null(i) {
                 continue;
             }
-            let y: f64 = b.value(i).into();
-            if self.op == Op::Div && y == 0.0 {
+            let (x, y): (f64, f64) = (a.value(i).into(), b.value(i).into());
+            // PostgreSQL's float8div: NaN / 0 is NaN.
+            if y == 0.0 && !x.is_nan() {
                 return Err(pg(codes::DIVISION_BY_ZERO, "division by zero"));
             }
         }

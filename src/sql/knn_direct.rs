@@ -557,6 +557,12 @@ pub async fn try_run(
         let Ok(logical) = session.ctx.parse_sql_expr(&sql, &df_schema) else {
             return Ok(None);
         };
+        // Arithmetic checked as in every other plan (`sql::arithmetic`).
+        let state = session.ctx.state();
+        let Ok(logical) = crate::sql::arithmetic::coerced_and_checked(&state, logical, &df_schema)
+        else {
+            return Ok(None);
+        };
         let Ok(p) = session.ctx.create_physical_expr(logical, &df_schema) else {
             return Ok(None);
         };

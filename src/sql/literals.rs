@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -21,20 +22,26 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::optimizer::utils::NamePreserver;
 
-/// Retype the integer literals of `plan` and its subqueries.
+/// Retype the integer literals of `plan` and its subqueries, and compare
+/// floats with numerics as floats.
 pub fn type_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
     // A recursive query's work table was typed by its first branch when
-    // planned: retyping that branch would leave the two disagreeing.
-    let mut recursive = false;
+    // planned, and a correlated subquery's outer references carry the
+    // outer columns' types of then: retyping would leave them disagreeing.
+    let mut keep = false;
     plan.apply_with_subqueries(|p| {
-        recursive |= matches!(p, LogicalPlan::RecursiveQuery(_));
-        Ok(if recursive {
+        keep |= matches!(p, LogicalPlan::RecursiveQuery(_));
+        p.apply_expressions(|e| {
+            keep |= e.exists(|x| Ok(matches!(x, Expr::OuterReferenceColumn(..))))?;
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(if keep {
             TreeNodeRecursion::Stop
         } else {
             TreeNodeRecursion::Continue
         })
     })?;
-    if recursive {
+    if keep {
         return Ok(plan);
     }
     // Every node's schema is computed again: an input's may have changed.
@@ -44,20 +51,145 @@ pub fn type_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         LogicalPlan::Union(u) => retype_union(u),
         LogicalPlan::Dml(d) => typed_as_target(d),
         node => {
+            let schema = super::text_casts::input_schema(&node);
             let names = NamePreserver::new(&node);
-            let t = node.map_expressions(|e| {
+            let mut rewrite = |e: Expr| {
                 let saved = names.save(&e);
-                let t = retype_expr(e)?;
+                let t = retype_expr(e)?.transform_data(|e| floats_over_numerics(e, &schema))?;
                 Ok(if t.transformed {
                     Transformed::yes(saved.restore(t.data))
                 } else {
                     t
                 })
+            };
+            let t = node.map_expressions(|e| {
+                // A grouping set keeps its own expressions' names.
+                if let Expr::GroupingSet(_) = &e {
+                    e.map_children(&mut rewrite)
+                } else {
+                    rewrite(e)
+                }
             })?;
             Ok(Transformed::yes(t.data.recompute_schema()?))
         }
     })
     .map(|t| t.data)
+}
+
+/// Where a float meets a numeric (`f > 0.5`, `r * 1.5`, `f IN (0.5, 1)`,
+/// `coalesce(f, 0.0)`), PostgreSQL computes in double precision;
+/// DataFusion would cast the float to a decimal (overflowing, or losing
+/// digits). The numeric side is cast to double precision first.
+fn floats_over_numerics(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    use datafusion::logical_expr::{Between, BinaryExpr, ExprSchemable, Operator};
+    let is_float = |e: &Expr| {
+        e.get_type(schema)
+            .is_ok_and(|t| matches!(t, DataType::Float32 | DataType::Float64))
+    };
+    let is_numeric = |e: &Expr| {
+        e.get_type(schema)
+            .is_ok_and(|t| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)))
+    };
+    // The numeric ones of `group` as double precision, if any is a float.
+    let mix = |group: Vec<Expr>| -> (Vec<Expr>, bool) {
+        if !(group.iter().any(is_float) && group.iter().any(is_numeric)) {
+            return (group, false);
+        }
+        let out = group
+            .into_iter()
+            .map(|x| {
+                if is_numeric(&x) {
+                    cast(x, DataType::Float64)
+                } else {
+                    x
+                }
+            })
+            .collect();
+        (out, true)
+    };
+    e.transform_up(|x| match x {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+                    | Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+                    | Operator::Divide
+                    | Operator::Modulo
+            ) =>
+        {
+            let (mut v, changed) = mix(vec![*left, *right]);
+            let right = v.pop().expect("two operands");
+            let left = v.pop().expect("two operands");
+            Ok(Transformed::new_transformed(
+                Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right))),
+                changed,
+            ))
+        }
+        Expr::Between(b) => {
+            let (mut v, changed) = mix(vec![*b.expr, *b.low, *b.high]);
+            let high = v.pop().expect("three operands");
+            let low = v.pop().expect("three operands");
+            let expr = v.pop().expect("three operands");
+            Ok(Transformed::new_transformed(
+                Expr::Between(Between::new(
+                    Box::new(expr),
+                    b.negated,
+                    Box::new(low),
+                    Box::new(high),
+                )),
+                changed,
+            ))
+        }
+        Expr::InList(mut l) => {
+            let mut group = vec![*l.expr];
+            group.append(&mut l.list);
+            let (mut v, changed) = mix(group);
+            l.list = v.split_off(1);
+            l.expr = Box::new(v.pop().expect("the tested value"));
+            Ok(Transformed::new_transformed(Expr::InList(l), changed))
+        }
+        Expr::Case(mut c) => {
+            let n = c.when_then_expr.len();
+            let mut group: Vec<Expr> = c
+                .when_then_expr
+                .iter()
+                .map(|(_, t)| (**t).clone())
+                .collect();
+            group.extend(c.else_expr.as_deref().cloned());
+            let (v, changed) = mix(group);
+            if changed {
+                let mut v = v.into_iter();
+                for (_, t) in c.when_then_expr.iter_mut() {
+                    *t = Box::new(v.next().expect("a THEN"));
+                }
+                if c.else_expr.is_some() {
+                    c.else_expr = v.next().map(Box::new);
+                }
+            }
+            debug_assert_eq!(c.when_then_expr.len(), n);
+            Ok(Transformed::new_transformed(Expr::Case(c), changed))
+        }
+        Expr::ScalarFunction(mut f)
+            if matches!(f.name(), "coalesce" | "nullif" | "greatest" | "least") =>
+        {
+            let (v, changed) = mix(std::mem::take(&mut f.args));
+            f.args = v;
+            Ok(Transformed::new_transformed(
+                Expr::ScalarFunction(f),
+                changed,
+            ))
+        }
+        other => Ok(Transformed::no(other)),
+    })
 }
 
 /// An INSERT's or UPDATE's rows were planned in the table's column types;
@@ -75,21 +207,35 @@ fn typed_as_target(mut d: DmlStatement) -> Result<Transformed<LogicalPlan>> {
     if !differs {
         return Ok(Transformed::no(LogicalPlan::Dml(d)));
     }
-    let exprs: Vec<Expr> = input
-        .iter()
+    // The projection DataFusion put there gets the casts (the assignment
+    // type check reads it: `sql::dml::insert::check_assignment_types`).
+    let (exprs, below) = match Arc::unwrap_or_clone(d.input) {
+        LogicalPlan::Projection(p) => (p.expr, Arc::unwrap_or_clone(p.input)),
+        other => {
+            let cols = input
+                .iter()
+                .map(|(q, f)| Expr::Column(Column::from((q, f))))
+                .collect();
+            (cols, other)
+        }
+    };
+    let exprs: Vec<Expr> = exprs
+        .into_iter()
+        .zip(input.iter())
         .zip(target.fields())
-        .map(|((q, f), t)| {
-            let col = Expr::Column(Column::from((q, f)));
+        .map(|((e, (q, f)), t)| {
             if f.data_type() == t.data_type() {
-                col
+                e
             } else {
-                cast(col, t.data_type().clone()).alias_qualified(q.cloned(), f.name())
+                let e = match e {
+                    Expr::Alias(a) => *a.expr,
+                    other => other,
+                };
+                cast(e, t.data_type().clone()).alias_qualified(q.cloned(), f.name())
             }
         })
         .collect();
-    let projected = LogicalPlanBuilder::from(Arc::unwrap_or_clone(d.input))
-        .project(exprs)?
-        .build()?;
+    let projected = LogicalPlanBuilder::from(below).project(exprs)?.build()?;
     d.input = Arc::new(projected);
     Ok(Transformed::yes(LogicalPlan::Dml(d)))
 }
@@ -133,7 +279,7 @@ fn pg_literal(v: &ScalarValue) -> Option<ScalarValue> {
 
 fn retype_expr(e: Expr) -> Result<Transformed<Expr>> {
     e.transform_down(|x| match x {
-        Expr::AggregateFunction(_) | Expr::WindowFunction(_) => {
+        Expr::AggregateFunction(_) | Expr::WindowFunction(_) | Expr::GroupingSet(_) => {
             Ok(Transformed::new(x, false, TreeNodeRecursion::Jump))
         }
         Expr::Literal(v, meta) => match pg_literal(&v) {

@@ -91,7 +91,7 @@ pub(super) fn rewrite_plan_exprs(
         let schema = input_schema(&node);
         let is_sort = matches!(node, LogicalPlan::Sort(_));
         let names = NamePreserver::new(&node);
-        let node = node.map_expressions(|e| {
+        let mut rewrite = |e: Expr| {
             let saved = names.save(&e);
             let t = f(is_sort, &schema, e)?;
             Ok(if t.transformed {
@@ -99,6 +99,15 @@ pub(super) fn rewrite_plan_exprs(
             } else {
                 t
             })
+        };
+        let node = node.map_expressions(|e| {
+            // A grouping set keeps its own expressions' names (an alias
+            // around the set would make it a plain expression).
+            if let Expr::GroupingSet(_) = &e {
+                e.map_children(&mut rewrite)
+            } else {
+                rewrite(e)
+            }
         })?;
         let transformed = node.transformed;
         let plan = node.data.recompute_schema()?;

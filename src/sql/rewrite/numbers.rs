@@ -66,7 +66,7 @@ fn plain_decimal(n: &str) -> Option<String> {
     }
     let digits = format!("{int}{frac}");
     // The position of the point within `digits`, after the exponent.
-    let point = int.len() as i64 + exp;
+    let point = (int.len() as i64).checked_add(exp)?;
     if point.unsigned_abs() > 2 * MAX_DIGITS as u64 {
         return None;
     }
@@ -114,6 +114,7 @@ mod tests {
         assert_eq!(plain_decimal("1.5E-3").as_deref(), Some("0.0015"));
         assert_eq!(plain_decimal("12.5e-1").as_deref(), Some("1.25"));
         assert_eq!(plain_decimal("1e300"), None);
+        assert_eq!(plain_decimal("1e9223372036854775807"), None);
         assert_eq!(plain_decimal("1e-300"), None);
         assert_eq!(
             plain_decimal("3.14159265358979323846264338327950288419716939937510"),
