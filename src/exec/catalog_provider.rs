@@ -28,6 +28,8 @@ pub struct GrapeCatalog {
     indexes: Arc<crate::vindex::VectorIndexes>,
     /// The session's database name (`datname` in pg_catalog views).
     database: String,
+    /// The session's user (the role `pg_roles` shows).
+    user: String,
     /// The catalog as the session's transaction block has changed it (DDL
     /// not yet committed); None: the committed one.
     view: parking_lot::Mutex<Option<Arc<Catalog>>>,
@@ -47,8 +49,10 @@ impl GrapeCatalog {
         data: Arc<dyn ShardAccess>,
         indexes: Arc<crate::vindex::VectorIndexes>,
         database: String,
+        user: String,
     ) -> Self {
         GrapeCatalog {
+            user,
             data,
             scratch: Arc::new(MemorySchemaProvider::new()),
             overlay: Default::default(),
@@ -136,6 +140,8 @@ impl CatalogProvider for GrapeCatalog {
                 indexes: self.indexes.clone(),
                 data: self.data.clone(),
                 database: self.database.clone(),
+                user: self.user.clone(),
+                catalog: self.catalog(),
             }));
         }
         let catalog = self.catalog();

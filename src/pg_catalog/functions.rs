@@ -85,3 +85,298 @@ pub fn register_regtype(ctx: &SessionContext) {
     );
     ctx.register_udf(name);
 }
+
+/// What the catalog functions read: the catalog the session sees and its
+/// search path, at the time of the call.
+pub struct SessionView {
+    pub user: String,
+    pub catalog: Arc<dyn Fn() -> Arc<crate::catalog::Catalog> + Send + Sync>,
+    pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+}
+
+/// The OID of relation `name` (`schema.name`, or the first on the search
+/// path; PostgreSQL's own catalogs by their names).
+fn relation_oid(view: &SessionView, name: &str) -> Option<i64> {
+    let parts: Vec<String> = name
+        .split('.')
+        .map(|p| {
+            let p = p.trim();
+            match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                Some(q) => q.to_string(),
+                None => p.to_lowercase(),
+            }
+        })
+        .collect();
+    let (schema, rel) = match parts.as_slice() {
+        [r] => (None, r.as_str()),
+        [s, r] => (Some(s.as_str()), r.as_str()),
+        _ => return None,
+    };
+    if schema.is_none_or(|s| s == "pg_catalog") {
+        if let Some((_, o)) = super::oids::SYSTEM_RELATIONS
+            .iter()
+            .find(|(n, _)| *n == rel)
+        {
+            return Some(*o);
+        }
+    }
+    let cat = (view.catalog)();
+    let path = (view.search_path)();
+    let schemas: Vec<&str> = match schema {
+        Some(s) => vec![s],
+        None => path.iter().map(String::as_str).collect(),
+    };
+    for s in schemas {
+        if let Some(t) = cat.tables.values().find(|t| t.schema == s && t.name == rel) {
+            return Some(super::oids::relation(t.id));
+        }
+        for t in cat.tables.values().filter(|t| t.schema == s) {
+            if let Some(i) = t.indexes.iter().find(|i| i.name == rel) {
+                return Some(super::oids::index(t, i));
+            }
+        }
+        if let Some((id, _)) = cat.relations.iter().find(|(_, r)| {
+            r.schema() == s && r.name() == rel && !matches!(r, crate::catalog::Relation::Type(_))
+        }) {
+            return Some(super::oids::relation(*id));
+        }
+    }
+    None
+}
+
+/// The schema and name of the relation with OID `oid`.
+fn relation_of(cat: &crate::catalog::Catalog, oid: i64) -> Option<(String, String)> {
+    if let Some((n, _)) = super::oids::SYSTEM_RELATIONS
+        .iter()
+        .find(|(_, o)| *o == oid)
+    {
+        return Some(("pg_catalog".into(), n.to_string()));
+    }
+    for t in cat.tables.values() {
+        if super::oids::relation(t.id) == oid {
+            return Some((t.schema.clone(), t.name.clone()));
+        }
+        if let Some(i) = t.indexes.iter().find(|i| super::oids::index(t, i) == oid) {
+            return Some((t.schema.clone(), i.name.clone()));
+        }
+    }
+    cat.relations.iter().find_map(|(id, r)| {
+        (super::oids::relation(*id) == oid).then(|| (r.schema().to_string(), r.name().to_string()))
+    })
+}
+
+fn int_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<i64>>> {
+    use datafusion::arrow::array::AsArray;
+    let a = args[i].to_array(1)?;
+    let a = datafusion::arrow::compute::cast(&a, &DataType::Int64)?;
+    Ok(a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .iter()
+        .collect())
+}
+
+fn text_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<String>>> {
+    use datafusion::arrow::array::AsArray;
+    let a = args[i].to_array(1)?;
+    let a = datafusion::arrow::compute::cast(&a, &DataType::Utf8)?;
+    Ok(a.as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
+}
+
+/// Register the functions tools call on catalog rows: `pg_get_userbyid`,
+/// `pg_table_is_visible`, `pg_encoding_to_char`, `obj_description`,
+/// `col_description`, `to_regclass` and the `::regclass` cast (as
+/// `grape_regclass(text)` and `grape_regclass_name(oid)`).
+pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
+    use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray};
+    use datafusion::common::DataFusionError;
+    let view = Arc::new(view);
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "pg_get_userbyid",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .map(|o| {
+                    o.map(|o| {
+                        if o == super::oids::OWNER {
+                            v.user.clone()
+                        } else if o == super::oids::DATABASE_OWNER {
+                            "pg_database_owner".to_string()
+                        } else {
+                            format!("unknown (OID={o})")
+                        }
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "pg_table_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let cat = (v.catalog)();
+            let path = (v.search_path)();
+            let out: BooleanArray = int_arg(args, 0)?
+                .into_iter()
+                .map(|o| {
+                    o.map(|o| match relation_of(&cat, o) {
+                        // Visible: the first of its name on the path.
+                        Some((s, n)) => {
+                            s == "pg_catalog"
+                                || relation_oid(&v, &format!("\"{}\"", n.replace('"', "\"\"")))
+                                    == Some(o)
+                                    && path.contains(&s)
+                        }
+                        None => false,
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .map(|e| e.map(|e| if e == 6 { "UTF8" } else { "" }.to_string()))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    for (name, strict) in [("grape_regclass", true), ("to_regclass", false)] {
+        let v = view.clone();
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Int64,
+            Volatility::Stable,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let mut out = Vec::new();
+                for t in text_arg(args, 0)? {
+                    let Some(t) = t else {
+                        out.push(None);
+                        continue;
+                    };
+                    match relation_oid(&v, &t) {
+                        Some(o) => out.push(Some(o)),
+                        None if strict => {
+                            return Err(DataFusionError::External(Box::new(
+                                crate::error::PgError::new(
+                                    crate::error::codes::UNDEFINED_TABLE,
+                                    format!("relation \"{t}\" does not exist"),
+                                ),
+                            )));
+                        }
+                        None => out.push(None),
+                    }
+                }
+                Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
+            }),
+        ));
+    }
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "grape_regclass_name",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let cat = (v.catalog)();
+            let path = (v.search_path)();
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .map(|o| {
+                    o.map(|o| match relation_of(&cat, o) {
+                        Some((s, n)) if s == "pg_catalog" || path.contains(&s) => n,
+                        Some((s, n)) => format!("{s}.{n}"),
+                        None => o.to_string(),
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "obj_description",
+        vec![DataType::Int64, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let cat = (v.catalog)();
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .zip(text_arg(args, 1)?)
+                .map(|(o, class)| {
+                    let (o, class) = (o?, class?);
+                    match class.as_str() {
+                        "pg_class" => comment_of_relation(&cat, o),
+                        "pg_namespace" => cat.schemas.iter().find_map(|s| {
+                            (super::oids::namespace(s) == o)
+                                .then(|| cat.comments.get(&format!("schema:{s}")).cloned())
+                                .flatten()
+                        }),
+                        _ => None,
+                    }
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    let v = view;
+    ctx.register_udf(create_udf(
+        "col_description",
+        vec![DataType::Int64, DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let cat = (v.catalog)();
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .zip(int_arg(args, 1)?)
+                .map(|(o, n)| {
+                    let (o, n) = (o?, n?);
+                    let t = cat
+                        .tables
+                        .values()
+                        .find(|t| super::oids::relation(t.id) == o)?;
+                    let c = t.columns.get(usize::try_from(n).ok()?.checked_sub(1)?)?;
+                    cat.comments
+                        .get(&format!("column:{}:{}", t.id, c.id))
+                        .cloned()
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+}
+
+/// The COMMENT ON text of the relation with OID `oid`.
+fn comment_of_relation(cat: &crate::catalog::Catalog, oid: i64) -> Option<String> {
+    for t in cat.tables.values() {
+        if super::oids::relation(t.id) == oid {
+            return cat.comments.get(&format!("table:{}", t.id)).cloned();
+        }
+        if let Some(i) = t.indexes.iter().find(|i| super::oids::index(t, i) == oid) {
+            return cat.comments.get(&format!("index:{}", i.id)).cloned();
+        }
+    }
+    cat.relations.keys().find_map(|id| {
+        (super::oids::relation(*id) == oid)
+            .then(|| cat.comments.get(&format!("relation:{id}")).cloned())
+            .flatten()
+    })
+}

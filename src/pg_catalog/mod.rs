@@ -1,4 +1,7 @@
-//! `pg_catalog` as far as drivers and operators need it: `pg_type` (from
+//! `pg_catalog` as far as drivers, psql and operators need it: `pg_class`,
+//! `pg_index`, `pg_am`, `pg_extension`, `pg_description`, `pg_database`,
+//! `pg_roles` (`pg_user`, `pg_authid`) from the session's catalog with
+//! OIDs stable across restarts (`oids`), `pg_type` (from
 //! catalog/pg_type.tsv), `pg_namespace` and an empty `pg_range` (what
 //! drivers join to look a type up by oid), `pg_stat_progress_create_index` (HNSW builds in
 //! progress, as PostgreSQL 15 shows them) and `grape_vector_indexes` (each
@@ -12,6 +15,9 @@
 mod common;
 pub mod functions;
 mod gc;
+mod objects;
+pub mod oids;
+mod pg_class;
 mod pg_namespace;
 mod pg_type;
 mod progress;
@@ -36,7 +42,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (unqualified names resolve to them).
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 17] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -44,6 +50,16 @@ pub const TABLES: [&str; 7] = [
     VECTOR_INDEXES,
     GC,
     TXNS,
+    "pg_class",
+    "pg_index",
+    "pg_am",
+    "pg_extension",
+    "pg_description",
+    "pg_database",
+    "pg_roles",
+    "pg_user",
+    "pg_authid",
+    "pg_shadow",
 ];
 
 /// The `pg_catalog` schema of a session's catalog.
@@ -53,6 +69,10 @@ pub struct PgCatalog {
     /// The shards, for `grape_gc`.
     pub data: Arc<dyn crate::dataplane::ShardAccess>,
     pub database: String,
+    /// The session's user: the one role, owner of everything.
+    pub user: String,
+    /// The catalog the session sees (its block's DDL included).
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 #[async_trait]
@@ -64,12 +84,20 @@ impl SchemaProvider for PgCatalog {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         Ok(Some(match name {
             PG_TYPE => pg_type::pg_type(),
-            PG_NAMESPACE => pg_namespace::pg_namespace(),
+            PG_NAMESPACE => pg_namespace::pg_namespace(&self.catalog)?,
             PG_RANGE => pg_type::pg_range(),
             PROGRESS => progress::progress(&self.indexes, &self.database)?,
             VECTOR_INDEXES => vector_indexes::vector_indexes(&self.indexes)?,
             GC => gc::gc(self.data.as_ref())?,
             TXNS => txns::txns(self.data.as_ref())?,
+            "pg_class" => pg_class::pg_class(&self.catalog)?,
+            "pg_index" => pg_class::pg_index(&self.catalog)?,
+            "pg_am" => pg_class::pg_am()?,
+            "pg_extension" => objects::pg_extension()?,
+            "pg_description" => objects::pg_description(&self.catalog)?,
+            "pg_database" => objects::pg_database(&self.database)?,
+            "pg_roles" | "pg_authid" | "pg_shadow" => objects::pg_roles(&self.user, "pg_roles")?,
+            "pg_user" => objects::pg_roles(&self.user, "pg_user")?,
             _ => return Ok(None),
         }))
     }

@@ -1,35 +1,43 @@
 //! `pg_namespace`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
 use super::common::{i64s, oid, strs, table};
+use super::oids;
+use crate::catalog::Catalog;
 
-/// The schemas types live in, with PostgreSQL's oids (pgvector's types are
-/// in `public`, where `CREATE EXTENSION vector` puts them).
-pub fn pg_namespace() -> Arc<dyn TableProvider> {
-    static T: LazyLock<Arc<dyn TableProvider>> = LazyLock::new(|| {
-        let spaces = [
-            (11, "pg_catalog"),
-            (2200, "public"),
-            (13_000, "information_schema"),
-        ];
-        let schema = Arc::new(Schema::new(vec![
-            oid("oid"),
-            Field::new("nspname", DataType::Utf8, false),
-            oid("nspowner"),
-        ]));
-        table(
-            schema,
-            vec![
-                i64s(spaces.iter().map(|s| s.0)),
-                strs(spaces.iter().map(|s| s.1.to_string())),
-                i64s(spaces.iter().map(|_| 10)),
-            ],
-        )
-        .expect("pg_namespace table")
-    });
-    T.clone()
+/// Every schema: PostgreSQL's own (with their OIDs; pgvector's types are
+/// in `public`, where `CREATE EXTENSION vector` puts them) and each one
+/// CREATE SCHEMA made.
+pub fn pg_namespace(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
+    let mut spaces: Vec<String> = vec!["pg_catalog".into(), "information_schema".into()];
+    spaces.extend(cat.schemas.iter().cloned());
+    spaces.sort();
+    spaces.dedup();
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("nspname", DataType::Utf8, false),
+        oid("nspowner"),
+        Field::new("nspacl", DataType::Utf8, true),
+    ]));
+    table(
+        schema,
+        vec![
+            i64s(spaces.iter().map(|s| oids::namespace(s))),
+            strs(spaces.iter().cloned()),
+            i64s(spaces.iter().map(|s| {
+                if s == "public" {
+                    oids::DATABASE_OWNER
+                } else {
+                    oids::OWNER
+                }
+            })),
+            Arc::new(StringArray::new_null(spaces.len())),
+        ],
+    )
 }

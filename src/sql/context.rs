@@ -25,6 +25,7 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         engine.data.clone(),
         engine.vindexes.clone(),
         database.clone(),
+        user.to_string(),
     ));
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, "public")
@@ -49,13 +50,34 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     ctx.register_catalog(CATALOG_NAME, grape.clone());
     functions::register(&ctx, &database, user, "public");
     functions::register_regtype(&ctx);
-    let session = Session::new(ctx, knn, grape, user, startup);
+    let session = Session::new(ctx, knn, grape.clone(), user, startup);
     super::sequences::register(
         &session.ctx,
         engine.catalog.clone(),
         session.sequences.clone(),
     );
     super::pg_functions::register(&session.ctx, session.facts.clone());
+    let (g, facts, who) = (grape.clone(), session.facts.clone(), user.to_string());
+    let schemas = grape.clone();
+    functions::register_catalog_functions(
+        &session.ctx,
+        functions::SessionView {
+            user: user.to_string(),
+            catalog: Arc::new(move || g.catalog()),
+            // The session's search_path setting, as `Session::search_path`
+            // reads it.
+            search_path: Arc::new(move || {
+                use datafusion::catalog::CatalogProvider;
+                let raw = facts
+                    .lock()
+                    .settings
+                    .get("search_path")
+                    .cloned()
+                    .unwrap_or_default();
+                super::session::parse_search_path(&raw, &who, &schemas.schema_names())
+            }),
+        },
+    );
     session
 }
 

@@ -333,12 +333,7 @@ impl Session {
             .get("search_path")
             .cloned()
             .unwrap_or_default();
-        let cat = self.grape_catalog_schemas();
-        raw.split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
-            .map(|s| if s == "$user" { self.user.clone() } else { s })
-            .filter(|s| cat.contains(s))
-            .collect()
+        parse_search_path(&raw, &self.user, &self.grape_catalog_schemas())
     }
 
     fn grape_catalog_schemas(&self) -> Vec<String> {
@@ -484,4 +479,13 @@ impl Session {
             .and_then(|v| Isolation::parse(v))
             .unwrap_or(Isolation::ReadCommitted)
     }
+}
+
+/// The schemas of a `search_path` setting that exist (`$user` is `user`).
+pub fn parse_search_path(raw: &str, user: &str, existing: &[String]) -> Vec<String> {
+    raw.split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .map(|s| if s == "$user" { user.to_string() } else { s })
+        .filter(|s| existing.contains(s))
+        .collect()
 }

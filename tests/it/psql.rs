@@ -16,6 +16,13 @@ async fn psql_transactions_as_postgresql() {
     transcript("transactions").await;
 }
 
+/// `\dt`, `\di`, `\dv`, `\ds`, `\dn`, `\dx` and the catalogs behind them
+/// (pg_class, pg_index, pg_am, pg_namespace, pg_description, regclass).
+#[tokio::test]
+async fn psql_catalog_listings_as_postgresql() {
+    transcript("catalog").await;
+}
+
 async fn transcript(name: &str) {
     let s = TestServer::start().await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psql");

@@ -1,4 +1,5 @@
-//! Names of the `pg_catalog` relations GrapeDB answers, and `::regtype`.
+//! Names of the `pg_catalog` relations GrapeDB answers, and `::regtype`
+//! and `::regclass`.
 
 /// Unqualified `pg_type` (and other `pg_*` catalogs we answer) read
 /// `pg_catalog`, first on PostgreSQL's search path; `x::regtype` becomes
@@ -23,21 +24,120 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_expressions_mut(stmt, |e| {
+        tool_syntax(e);
         if let Expr::Cast {
             expr, data_type, ..
         } = e
         {
-            if let D::Custom(n, _) = data_type {
-                if n.to_string().eq_ignore_ascii_case("regtype") {
+            let name = match data_type {
+                D::Custom(n, _) => Some(n.to_string()),
+                D::Regclass => Some("regclass".to_string()),
+                _ => None,
+            };
+            if let Some(n) = name {
+                let n = n.to_lowercase();
+                let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+                // `'t'::regclass` is the relation's OID, `oid::regclass`
+                // its name.
+                let function = match n {
+                    "regtype" => Some("grape_regtype"),
+                    "regclass" if is_text(expr) => Some("grape_regclass"),
+                    "regclass" => Some("grape_regclass_name"),
+                    _ => None,
+                };
+                if let Some(function) = function {
                     let inner = std::mem::replace(
                         expr.as_mut(),
                         Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
                     );
-                    let call = super::ast::call("grape_regtype", vec![inner]);
-                    *e = call;
+                    *e = super::ast::call(function, vec![inner]);
                 }
             }
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// A string constant (possibly parenthesised).
+fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, Value};
+    match e {
+        Expr::Value(v) => matches!(
+            v.value,
+            Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)
+        ),
+        Expr::Nested(inner) => is_text(inner),
+        _ => false,
+    }
+}
+
+/// What psql and other tools write that DataFusion does not plan, as
+/// plain SQL: `pg_catalog.f(...)` is `f(...)`, `x COLLATE
+/// pg_catalog.default` (or `"C"`, `"default"`) is `x`, and
+/// `a OPERATOR(pg_catalog.~) b` is `a ~ b`.
+fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator as B, Expr, ObjectNamePart};
+    match e {
+        Expr::Function(f) if f.name.0.len() == 2 => {
+            let first = match &f.name.0[0] {
+                ObjectNamePart::Identifier(i) => i.value.to_lowercase(),
+                _ => return,
+            };
+            if first == "pg_catalog" {
+                f.name.0.remove(0);
+            }
+        }
+        Expr::Collate { expr, collation } => {
+            let c = collation.to_string().to_lowercase();
+            let c = c.trim_start_matches("pg_catalog.").trim_matches('"');
+            if matches!(c, "default" | "c" | "posix") {
+                let inner = std::mem::replace(
+                    expr.as_mut(),
+                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                );
+                *e = inner;
+            }
+        }
+        Expr::BinaryOp { op, .. } => {
+            if let B::PGCustomBinaryOperator(parts) = op {
+                let schema_ok = parts.len() == 1
+                    || (parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog"));
+                let plain = match parts.last().map(String::as_str) {
+                    Some("~") => Some(B::PGRegexMatch),
+                    Some("~*") => Some(B::PGRegexIMatch),
+                    Some("!~") => Some(B::PGRegexNotMatch),
+                    Some("!~*") => Some(B::PGRegexNotIMatch),
+                    Some("=") => Some(B::Eq),
+                    Some("<>") => Some(B::NotEq),
+                    Some("<") => Some(B::Lt),
+                    Some("<=") => Some(B::LtEq),
+                    Some(">") => Some(B::Gt),
+                    Some(">=") => Some(B::GtEq),
+                    _ => None,
+                };
+                if let (true, Some(p)) = (schema_ok, plain) {
+                    *op = p;
+                }
+            }
+        }
+        // `x::pg_catalog.text`: the type by its plain name.
+        Expr::Cast { data_type, .. } => {
+            if let datafusion::sql::sqlparser::ast::DataType::Custom(n, mods) = data_type {
+                let qualified = n.0.len() == 2
+                    && matches!(&n.0[0], ObjectNamePart::Identifier(i) if i.value.eq_ignore_ascii_case("pg_catalog"));
+                if qualified && mods.is_empty() {
+                    let plain = n.0[1].to_string();
+                    let parsed = datafusion::sql::sqlparser::parser::Parser::new(
+                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                    )
+                    .try_with_sql(&plain)
+                    .and_then(|mut p| p.parse_data_type());
+                    if let Ok(t) = parsed {
+                        *data_type = t;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
 }

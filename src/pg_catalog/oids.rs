@@ -1,0 +1,69 @@
+//! The OIDs GrapeDB gives its objects in the catalogs. They are derived
+//! from what the catalog stores (relation and index ids, schema names), so
+//! they stay the same across restarts and on every node.
+
+/// PostgreSQL's first OID for user objects.
+const FIRST_USER_OID: i64 = 16384;
+
+/// The role that owns everything (PostgreSQL's bootstrap superuser).
+pub const OWNER: i64 = 10;
+
+/// PostgreSQL 15's owner of `public`.
+pub const DATABASE_OWNER: i64 = 6171;
+
+/// `pg_catalog.pg_class`'s own OID (`classoid` of relations in
+/// `pg_description`), and the other catalogs tools name with `::regclass`.
+pub const SYSTEM_RELATIONS: &[(&str, i64)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_namespace", 2615),
+    ("pg_constraint", 2606),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_am", 2601),
+    ("pg_extension", 3079),
+    ("pg_roles", 12001),
+];
+
+/// A table's, view's, sequence's or index's OID: they share one id space
+/// in the catalog.
+pub fn relation(id: u32) -> i64 {
+    FIRST_USER_OID + id as i64
+}
+
+/// An index's OID. A primary key's index shares its table's id in the
+/// catalog (its entries are the rows), so it gets one above every other
+/// OID given here.
+pub fn index(table: &crate::catalog::Table, index: &crate::catalog::Index) -> i64 {
+    if index.id == table.id {
+        3_000_000_000 + table.id as i64
+    } else {
+        relation(index.id)
+    }
+}
+
+/// A schema's OID: PostgreSQL's for its own, else one derived from the
+/// name (FNV-1a, above the relation OIDs), since schemas have no ids.
+pub fn namespace(name: &str) -> i64 {
+    match name {
+        "pg_catalog" => 11,
+        "public" => 2200,
+        "information_schema" => 13_000,
+        other => {
+            let mut h: u32 = 0x811c_9dc5;
+            for b in other.bytes() {
+                h ^= b as u32;
+                h = h.wrapping_mul(0x0100_0193);
+            }
+            // 1,000,000,000 .. 2,073,741,823: clear of relation OIDs.
+            1_000_000_000 + (h >> 2) as i64
+        }
+    }
+}
+
+/// The OIDs of the two extensions `pg_extension` lists.
+pub const PLPGSQL_EXTENSION: i64 = 13_560;
+pub const VECTOR_EXTENSION: i64 = 16_000;

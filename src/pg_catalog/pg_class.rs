@@ -1,0 +1,297 @@
+//! `pg_class` (tables, views, sequences, indexes), `pg_index` and `pg_am`,
+//! from the catalog the session sees, with PostgreSQL 15's columns: what
+//! psql's `\dt`, `\di`, `\dv`, `\ds` and drivers' table listings read.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float32Array, Int16Array, Int32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableProvider;
+
+use super::common::{char1, i64s, oid, strs, table};
+use super::oids;
+use crate::catalog::{Catalog, Relation};
+
+/// The access methods: PostgreSQL's built-in ones and pgvector's.
+const ACCESS_METHODS: &[(i64, &str, &str, &str)] = &[
+    (2, "heap", "heap_tableam_handler", "t"),
+    (403, "btree", "bthandler", "i"),
+    (405, "hash", "hashhandler", "i"),
+    (783, "gist", "gisthandler", "i"),
+    (2742, "gin", "ginhandler", "i"),
+    (4000, "spgist", "spghandler", "i"),
+    (3580, "brin", "brinhandler", "i"),
+    (16_001, "ivfflat", "ivfflathandler", "i"),
+    (16_002, "hnsw", "hnswhandler", "i"),
+];
+
+fn am_oid(name: &str) -> i64 {
+    ACCESS_METHODS
+        .iter()
+        .find(|a| a.1 == name)
+        .map_or(403, |a| a.0)
+}
+
+/// `pg_am`.
+pub fn pg_am() -> DfResult<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("amname", DataType::Utf8, false),
+        Field::new("amhandler", DataType::Utf8, false),
+        char1("amtype"),
+    ]));
+    table(
+        schema,
+        vec![
+            i64s(ACCESS_METHODS.iter().map(|a| a.0)),
+            strs(ACCESS_METHODS.iter().map(|a| a.1.to_string())),
+            strs(ACCESS_METHODS.iter().map(|a| a.2.to_string())),
+            strs(ACCESS_METHODS.iter().map(|a| a.3.to_string())),
+        ],
+    )
+}
+
+/// One row of `pg_class`.
+struct Rel {
+    oid: i64,
+    name: String,
+    namespace: i64,
+    am: i64,
+    has_index: bool,
+    kind: &'static str,
+    natts: i16,
+    checks: i16,
+}
+
+fn relations(cat: &Catalog) -> Vec<Rel> {
+    let mut out = Vec::new();
+    for t in cat.tables.values() {
+        let namespace = oids::namespace(&t.schema);
+        out.push(Rel {
+            oid: oids::relation(t.id),
+            name: t.name.clone(),
+            namespace,
+            am: 2,
+            has_index: !t.indexes.is_empty(),
+            kind: "r",
+            natts: t.columns.len() as i16,
+            checks: t.checks.len() as i16,
+        });
+        for i in t.indexes.iter().filter(|i| !i.building) {
+            out.push(Rel {
+                oid: oids::index(t, i),
+                name: i.name.clone(),
+                namespace,
+                am: am_oid(i.vector.as_ref().map_or("btree", |v| v.method.as_str())),
+                has_index: false,
+                kind: "i",
+                natts: i.columns.len().max(1) as i16,
+                checks: 0,
+            });
+        }
+    }
+    for (id, r) in &cat.relations {
+        let (kind, natts) = match r {
+            Relation::Sequence(_) => ("S", 3),
+            Relation::View(v) => ("v", v.columns.len() as i16),
+            Relation::Type(_) => continue,
+        };
+        out.push(Rel {
+            oid: oids::relation(*id),
+            name: r.name().to_string(),
+            namespace: oids::namespace(r.schema()),
+            am: 0,
+            has_index: false,
+            kind,
+            natts,
+            checks: 0,
+        });
+    }
+    out
+}
+
+/// `pg_class`.
+pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
+    let rels = relations(cat);
+    let n = rels.len();
+    let b = |name: &str| Field::new(name, DataType::Boolean, false);
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("relname", DataType::Utf8, false),
+        oid("relnamespace"),
+        oid("reltype"),
+        oid("reloftype"),
+        oid("relowner"),
+        oid("relam"),
+        oid("relfilenode"),
+        oid("reltablespace"),
+        Field::new("relpages", DataType::Int32, false),
+        Field::new("reltuples", DataType::Float32, false),
+        Field::new("relallvisible", DataType::Int32, false),
+        oid("reltoastrelid"),
+        b("relhasindex"),
+        b("relisshared"),
+        char1("relpersistence"),
+        char1("relkind"),
+        Field::new("relnatts", DataType::Int16, false),
+        Field::new("relchecks", DataType::Int16, false),
+        b("relhasrules"),
+        b("relhastriggers"),
+        b("relhassubclass"),
+        b("relrowsecurity"),
+        b("relforcerowsecurity"),
+        b("relispopulated"),
+        char1("relreplident"),
+        b("relispartition"),
+        oid("relrewrite"),
+        oid("relfrozenxid"),
+        oid("relminmxid"),
+        text("relacl"),
+        text("reloptions"),
+        text("relpartbound"),
+    ]));
+    let bools = |f: &dyn Fn(&Rel) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(rels.iter().map(f).collect::<Vec<_>>()))
+    };
+    let zeros = || i64s(std::iter::repeat_n(0, n));
+    let nulls = || -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::new_null(n)) };
+    let relfilenode = i64s(rels.iter().map(|r| if r.kind == "v" { 0 } else { r.oid }));
+    table(
+        schema,
+        vec![
+            i64s(rels.iter().map(|r| r.oid)),
+            strs(rels.iter().map(|r| r.name.clone())),
+            i64s(rels.iter().map(|r| r.namespace)),
+            zeros(),
+            zeros(),
+            i64s(std::iter::repeat_n(oids::OWNER, n)),
+            i64s(rels.iter().map(|r| r.am)),
+            relfilenode,
+            zeros(),
+            Arc::new(Int32Array::from(vec![0; n])),
+            Arc::new(Float32Array::from(vec![-1.0; n])),
+            Arc::new(Int32Array::from(vec![0; n])),
+            zeros(),
+            bools(&|r| r.has_index),
+            bools(&|_| false),
+            strs(std::iter::repeat_n("p".to_string(), n)),
+            strs(rels.iter().map(|r| r.kind.to_string())),
+            Arc::new(Int16Array::from(
+                rels.iter().map(|r| r.natts).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int16Array::from(
+                rels.iter().map(|r| r.checks).collect::<Vec<_>>(),
+            )),
+            bools(&|_| false),
+            bools(&|_| false),
+            bools(&|_| false),
+            bools(&|_| false),
+            bools(&|_| false),
+            bools(&|_| true),
+            strs(
+                rels.iter()
+                    .map(|r| if r.kind == "r" { "d" } else { "n" }.to_string()),
+            ),
+            bools(&|_| false),
+            zeros(),
+            zeros(),
+            zeros(),
+            nulls(),
+            nulls(),
+            nulls(),
+        ],
+    )
+}
+
+/// `pg_index`: one row per index, its columns by number (`indkey` as
+/// PostgreSQL's int2vector text, `1 2`).
+pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
+    struct Ix {
+        index: i64,
+        table: i64,
+        natts: i16,
+        unique: bool,
+        primary: bool,
+        key: String,
+    }
+    let mut rows = Vec::new();
+    for t in cat.tables.values() {
+        for i in t.indexes.iter().filter(|i| !i.building) {
+            let key: Vec<String> = i
+                .columns
+                .iter()
+                .map(|c| {
+                    t.columns
+                        .iter()
+                        .position(|col| col.id == *c)
+                        .map_or(0, |p| p + 1)
+                        .to_string()
+                })
+                .collect();
+            rows.push(Ix {
+                index: oids::index(t, i),
+                table: oids::relation(t.id),
+                natts: i.columns.len().max(1) as i16,
+                unique: i.unique || i.primary,
+                primary: i.primary,
+                key: key.join(" "),
+            });
+        }
+    }
+    let n = rows.len();
+    let b = |name: &str| Field::new(name, DataType::Boolean, false);
+    let schema = Arc::new(Schema::new(vec![
+        oid("indexrelid"),
+        oid("indrelid"),
+        Field::new("indnatts", DataType::Int16, false),
+        Field::new("indnkeyatts", DataType::Int16, false),
+        b("indisunique"),
+        b("indnullsnotdistinct"),
+        b("indisprimary"),
+        b("indisexclusion"),
+        b("indimmediate"),
+        b("indisclustered"),
+        b("indisvalid"),
+        b("indcheckxmin"),
+        b("indisready"),
+        b("indislive"),
+        b("indisreplident"),
+        Field::new("indkey", DataType::Utf8, false),
+        Field::new("indexprs", DataType::Utf8, true),
+        Field::new("indpred", DataType::Utf8, true),
+    ]));
+    let bools = |f: &dyn Fn(&Ix) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let natts = || -> ArrayRef {
+        Arc::new(Int16Array::from(
+            rows.iter().map(|r| r.natts).collect::<Vec<_>>(),
+        ))
+    };
+    let nulls = || -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::new_null(n)) };
+    table(
+        schema,
+        vec![
+            i64s(rows.iter().map(|r| r.index)),
+            i64s(rows.iter().map(|r| r.table)),
+            natts(),
+            natts(),
+            bools(&|r| r.unique),
+            bools(&|_| false),
+            bools(&|r| r.primary),
+            bools(&|_| false),
+            bools(&|_| true),
+            bools(&|_| false),
+            bools(&|_| true),
+            bools(&|_| false),
+            bools(&|_| true),
+            bools(&|_| true),
+            bools(&|_| false),
+            strs(rows.iter().map(|r| r.key.clone())),
+            nulls(),
+            nulls(),
+        ],
+    )
+}
