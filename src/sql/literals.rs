@@ -20,7 +20,6 @@ use datafusion::logical_expr::{
     DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Union, Values, cast,
 };
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
-use datafusion::optimizer::utils::NamePreserver;
 
 /// Retype the integer literals of `plan` and its subqueries, and compare
 /// floats with numerics as floats.
@@ -52,23 +51,8 @@ pub fn type_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         LogicalPlan::Dml(d) => typed_as_target(d),
         node => {
             let schema = super::text_casts::input_schema(&node);
-            let names = NamePreserver::new(&node);
-            let mut rewrite = |e: Expr| {
-                let saved = names.save(&e);
-                let t = retype_expr(e)?.transform_data(|e| floats_over_numerics(e, &schema))?;
-                Ok(if t.transformed {
-                    Transformed::yes(saved.restore(t.data))
-                } else {
-                    t
-                })
-            };
-            let t = node.map_expressions(|e| {
-                // A grouping set keeps its own expressions' names.
-                if let Expr::GroupingSet(_) = &e {
-                    e.map_children(&mut rewrite)
-                } else {
-                    rewrite(e)
-                }
+            let t = super::text_casts::map_keeping_names(node, |e| {
+                retype_expr(e)?.transform_data(|e| floats_over_numerics(e, &schema))
             })?;
             Ok(Transformed::yes(t.data.recompute_schema()?))
         }

@@ -90,30 +90,39 @@ pub(super) fn rewrite_plan_exprs(
     plan.transform_up_with_subqueries(|node| {
         let schema = input_schema(&node);
         let is_sort = matches!(node, LogicalPlan::Sort(_));
-        let names = NamePreserver::new(&node);
-        let mut rewrite = |e: Expr| {
-            let saved = names.save(&e);
-            let t = f(is_sort, &schema, e)?;
-            Ok(if t.transformed {
-                Transformed::yes(saved.restore(t.data))
-            } else {
-                t
-            })
-        };
-        let node = node.map_expressions(|e| {
-            // A grouping set keeps its own expressions' names (an alias
-            // around the set would make it a plain expression).
-            if let Expr::GroupingSet(_) = &e {
-                e.map_children(&mut rewrite)
-            } else {
-                rewrite(e)
-            }
-        })?;
+        let node = map_keeping_names(node, |e| f(is_sort, &schema, e))?;
         let transformed = node.transformed;
         let plan = node.data.recompute_schema()?;
         Ok(Transformed::new_transformed(plan, transformed))
     })
     .map(|t| t.data)
+}
+
+/// Rewrite each top-level expression of `node` with `f`, keeping the
+/// names the nodes above refer to. A grouping set keeps its own
+/// expressions' names (an alias around the set would make it a plain
+/// expression).
+pub(super) fn map_keeping_names(
+    node: LogicalPlan,
+    mut f: impl FnMut(Expr) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let names = NamePreserver::new(&node);
+    let mut rewrite = |e: Expr| {
+        let saved = names.save(&e);
+        let t = f(e)?;
+        Ok(if t.transformed {
+            Transformed::yes(saved.restore(t.data))
+        } else {
+            t
+        })
+    };
+    node.map_expressions(|e| {
+        if let Expr::GroupingSet(_) = &e {
+            e.map_children(&mut rewrite)
+        } else {
+            rewrite(e)
+        }
+    })
 }
 
 /// The schema a plan node's expressions are typed against: its inputs'
