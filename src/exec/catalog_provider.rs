@@ -144,6 +144,14 @@ impl CatalogProvider for GrapeCatalog {
                 catalog: self.catalog(),
             }));
         }
+        if name == "information_schema" {
+            return Some(Arc::new(
+                crate::pg_catalog::information_schema::InformationSchema {
+                    catalog: self.catalog(),
+                    database: self.database.clone(),
+                },
+            ));
+        }
         let catalog = self.catalog();
         if !catalog.schemas.contains(name) {
             return None;

@@ -15,6 +15,7 @@
 mod common;
 pub mod functions;
 mod gc;
+pub mod information_schema;
 mod objects;
 pub mod oids;
 mod pg_class;

@@ -29,7 +29,8 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     ));
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, "public")
-        .with_information_schema(true)
+        // information_schema is GrapeDB's (PostgreSQL's type names).
+        .with_information_schema(false)
         .with_create_default_catalog_and_schema(false)
         .with_target_partitions(4)
         // Scans already have one partition per shard; spreading a point
