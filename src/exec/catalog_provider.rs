@@ -149,6 +149,7 @@ impl CatalogProvider for GrapeCatalog {
                 crate::pg_catalog::information_schema::InformationSchema {
                     catalog: self.catalog(),
                     database: self.database.clone(),
+                    user: self.user.clone(),
                 },
             ));
         }

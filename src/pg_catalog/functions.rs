@@ -97,6 +97,10 @@ pub struct SessionView {
 /// The OID of relation `name` (`schema.name`, or the first on the search
 /// path; PostgreSQL's own catalogs by their names).
 fn relation_oid(view: &SessionView, name: &str) -> Option<i64> {
+    // A string of digits is an OID already (`'16385'::regclass`).
+    if let Ok(oid) = name.trim().parse::<i64>() {
+        return Some(oid);
+    }
     let parts: Vec<String> = name
         .split('.')
         .map(|p| {
@@ -288,26 +292,16 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
         ));
     }
     let v = view.clone();
-    ctx.register_udf(create_udf(
-        "grape_regclass_name",
-        vec![DataType::Int64],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let cat = (v.catalog)();
-            let path = (v.search_path)();
-            let out: StringArray = int_arg(args, 0)?
-                .into_iter()
-                .map(|o| {
-                    o.map(|o| match relation_of(&cat, o) {
-                        Some((s, n)) if s == "pg_catalog" || path.contains(&s) => n,
-                        Some((s, n)) => format!("{s}.{n}"),
-                        None => o.to_string(),
-                    })
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
+    // `x::regclass` of a column or expression: the relation's name (of an
+    // OID, or of a name, which must exist).
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        RegclassName {
+            view: v,
+            signature: datafusion::logical_expr::Signature::any(
+                1,
+                datafusion::logical_expr::Volatility::Stable,
+            ),
+        },
     ));
     let v = view.clone();
     ctx.register_udf(create_udf(
@@ -379,4 +373,83 @@ fn comment_of_relation(cat: &crate::catalog::Catalog, oid: i64) -> Option<String
             .then(|| cat.comments.get(&format!("relation:{id}")).cloned())
             .flatten()
     })
+}
+
+/// `x::regclass` of anything but a constant: the relation's name, from an
+/// OID or from a name (which must exist).
+struct RegclassName {
+    view: Arc<SessionView>,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl std::fmt::Debug for RegclassName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegclassName")
+    }
+}
+
+impl PartialEq for RegclassName {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RegclassName {}
+
+impl std::hash::Hash for RegclassName {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        "grape_regclass_name".hash(h);
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for RegclassName {
+    fn name(&self) -> &str {
+        "grape_regclass_name"
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        let v = &self.view;
+        let cat = (v.catalog)();
+        let path = (v.search_path)();
+        let args = &args.args;
+        let oids: Vec<Option<i64>> = match args[0].data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let mut out = Vec::new();
+                for t in text_arg(args, 0)? {
+                    out.push(match t {
+                        None => None,
+                        Some(t) => Some(relation_oid(v, &t).ok_or_else(|| {
+                            datafusion::common::DataFusionError::External(Box::new(
+                                crate::error::PgError::new(
+                                    crate::error::codes::UNDEFINED_TABLE,
+                                    format!("relation \"{t}\" does not exist"),
+                                ),
+                            ))
+                        })?),
+                    });
+                }
+                out
+            }
+            _ => int_arg(args, 0)?,
+        };
+        let out: datafusion::arrow::array::StringArray = oids
+            .into_iter()
+            .map(|o| {
+                o.map(|o| match relation_of(&cat, o) {
+                    Some((s, n)) if s == "pg_catalog" || path.contains(&s) => n,
+                    Some((s, n)) => format!("{s}.{n}"),
+                    None => o.to_string(),
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }

@@ -24,6 +24,8 @@ const TABLES: [&str; 5] = ["schemata", "tables", "columns", "views", "sequences"
 pub struct InformationSchema {
     pub catalog: Arc<Catalog>,
     pub database: String,
+    /// The session's user: the one role, owner of what it made.
+    pub user: String,
 }
 
 #[async_trait]
@@ -35,7 +37,7 @@ impl SchemaProvider for InformationSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let (cat, db) = (&self.catalog, self.database.as_str());
         Ok(Some(match name {
-            "schemata" => schemata(cat, db)?,
+            "schemata" => schemata(cat, db, &self.user)?,
             "tables" => tables(cat, db)?,
             "columns" => columns(cat, db)?,
             "views" => views(cat, db)?,
@@ -119,7 +121,7 @@ fn yes_no(b: bool) -> Cell {
     t(if b { "YES" } else { "NO" })
 }
 
-fn schemata(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
+fn schemata(cat: &Catalog, db: &str, user: &str) -> DfResult<Arc<dyn TableProvider>> {
     let mut r = Rows::new(&[
         "catalog_name",
         "schema_name",
@@ -137,7 +139,7 @@ fn schemata(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
         let owner = if n == "public" {
             "pg_database_owner"
         } else {
-            "grape"
+            user
         };
         r.rows
             .push(vec![t(db), t(n), t(owner), none(), none(), none(), none()]);

@@ -97,8 +97,8 @@ impl SchemaProvider for PgCatalog {
             "pg_extension" => objects::pg_extension()?,
             "pg_description" => objects::pg_description(&self.catalog)?,
             "pg_database" => objects::pg_database(&self.database)?,
-            "pg_roles" | "pg_authid" | "pg_shadow" => objects::pg_roles(&self.user, "pg_roles")?,
-            "pg_user" => objects::pg_roles(&self.user, "pg_user")?,
+            "pg_roles" | "pg_authid" => objects::pg_roles(&self.user, "pg_roles")?,
+            "pg_user" | "pg_shadow" => objects::pg_roles(&self.user, "pg_user")?,
             _ => return Ok(None),
         }))
     }

@@ -78,7 +78,21 @@ pub fn pg_description(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         let kind = parts.next().unwrap_or("");
         let id = parts.next().and_then(|p| p.parse::<u32>().ok());
         let row = match (kind, id) {
-            ("table" | "relation" | "index", Some(id)) => (oids::relation(id), pg_class, 0),
+            ("table" | "relation", Some(id)) => (oids::relation(id), pg_class, 0),
+            // A primary key's index shares its table's id (`oids::index`).
+            ("index", Some(id)) => {
+                let oid = cat
+                    .tables
+                    .values()
+                    .find_map(|t| {
+                        t.indexes
+                            .iter()
+                            .find(|i| i.id == id)
+                            .map(|i| oids::index(t, i))
+                    })
+                    .unwrap_or_else(|| oids::relation(id));
+                (oid, pg_class, 0)
+            }
             ("column", Some(id)) => {
                 let col = parts.next().and_then(|p| p.parse::<u32>().ok());
                 let num = cat.tables.get(&id).and_then(|t| {

@@ -78,6 +78,33 @@ fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
 fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
     use datafusion::sql::sqlparser::ast::{BinaryOperator as B, Expr, ObjectNamePart};
     match e {
+        // `nextval('s'::regclass)` (what serial defaults and tools write):
+        // the sequence functions take the name.
+        Expr::Function(f)
+            if f.name.0.len() == 1
+                && matches!(
+                    f.name.to_string().to_lowercase().as_str(),
+                    "nextval" | "currval" | "setval"
+                ) =>
+        {
+            use datafusion::sql::sqlparser::ast::{
+                FunctionArg, FunctionArgExpr, FunctionArguments,
+            };
+            if let FunctionArguments::List(list) = &mut f.args
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) =
+                    list.args.first_mut()
+                && let Expr::Function(inner) = first
+                && inner
+                    .name
+                    .to_string()
+                    .eq_ignore_ascii_case("grape_regclass")
+                && let FunctionArguments::List(inner_args) = &inner.args
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(name))) =
+                    inner_args.args.first()
+            {
+                *first = name.clone();
+            }
+        }
         Expr::Function(f) if f.name.0.len() == 2 => {
             let first = match &f.name.0[0] {
                 ObjectNamePart::Identifier(i) => i.value.to_lowercase(),
