@@ -303,6 +303,69 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
             ),
         },
     ));
+    // One role, a superuser: every privilege check passes, as
+    // PostgreSQL's do for a superuser.
+    for name in [
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_column_privilege",
+        "has_sequence_privilege",
+        "has_function_privilege",
+        "has_any_column_privilege",
+    ] {
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Constant {
+                name,
+                signature: datafusion::logical_expr::Signature::variadic_any(Volatility::Stable),
+            },
+        ));
+    }
+    ctx.register_udf(create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let out: StringArray = int_arg(args, 0)?
+                .into_iter()
+                .map(|b| b.map(size_pretty))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "current_schemas",
+        vec![DataType::Boolean],
+        DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))),
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            use datafusion::arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
+            let implicit = args[0].to_array(1)?;
+            let implicit = implicit.as_boolean();
+            let path = (v.search_path)();
+            let mut out = ListBuilder::new(StringBuilder::new());
+            for i in 0..implicit.len() {
+                if implicit.is_null(i) {
+                    out.append(false);
+                    continue;
+                }
+                if implicit.value(i) && !path.iter().any(|s| s == "pg_catalog") {
+                    out.values().append_value("pg_catalog");
+                }
+                for s in &path {
+                    out.values().append_value(s);
+                }
+                out.append(true);
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        }),
+    ));
     let v = view.clone();
     ctx.register_udf(create_udf(
         "obj_description",
@@ -451,5 +514,72 @@ impl datafusion::logical_expr::ScalarUDFImpl for RegclassName {
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `pg_size_pretty(bigint)`, as PostgreSQL 15's dbsize.c: each unit used
+/// below its limit, halves rounded away from zero.
+fn size_pretty(bytes: i64) -> String {
+    // (name, limit, rounded, bits)
+    const UNITS: [(&str, i64, bool, u32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = bytes;
+    for (i, (name, limit, round, bits)) in UNITS.iter().enumerate() {
+        let last = i + 1 == UNITS.len();
+        if last || size.unsigned_abs() < *limit as u64 {
+            if *round {
+                size = half_rounded(size);
+            }
+            return format!("{size} {name}");
+        }
+        let next = UNITS[i + 1];
+        let shift = next.3 - bits - u32::from(next.2) + u32::from(*round);
+        size /= 1i64 << shift;
+    }
+    unreachable!("the last unit returns")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_print_as_postgresql() {
+        use super::size_pretty;
+        assert_eq!(size_pretty(1024), "1024 bytes");
+        assert_eq!(size_pretty(20480), "20 kB");
+        assert_eq!(size_pretty(10 * 1024 * 1024), "10 MB");
+        assert_eq!(size_pretty(-20480), "-20 kB");
+        assert_eq!(size_pretty(i64::MAX), "8192 PB");
+    }
+}
+
+/// A function whose answer is always true (privilege checks).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(
+        &self,
+        _args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
     }
 }

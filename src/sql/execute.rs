@@ -171,6 +171,28 @@ impl Engine {
                 Ok(Output::Command("RESET".into()))
             }
             Statement::ShowVariables { .. } => self.show(session, &[]),
+            Statement::Discard { object_type } => {
+                use datafusion::sql::sqlparser::ast::DiscardObject as D;
+                // What connection pools send between clients: the session
+                // as a new one would find it (settings, currval/lastval;
+                // GrapeDB keeps no plans or temporary objects).
+                if session.in_block() && matches!(object_type, D::ALL) {
+                    return Err(PgError::new(
+                        codes::ACTIVE_SQL_TRANSACTION,
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                if matches!(object_type, D::ALL) {
+                    let names: Vec<String> = session.all().map(|(k, _)| k.clone()).collect();
+                    for n in names {
+                        let _ = session.set(&n, None);
+                    }
+                }
+                if matches!(object_type, D::ALL | D::SEQUENCES) {
+                    session.sequences.lock().discard();
+                }
+                Ok(Output::Command(format!("DISCARD {object_type}")))
+            }
             s @ Statement::Call(_)
                 if matches!(&s, Statement::Call(f)
                     if f.name.to_string() == super::parse::ALTER_SEQUENCE_CALL) =>

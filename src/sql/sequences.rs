@@ -39,6 +39,12 @@ impl SequenceState {
         self.currvals.insert(key.to_string(), v);
         self.last = Some((key.to_string(), v));
     }
+
+    /// DISCARD SEQUENCES / ALL: forget what currval and lastval answer.
+    pub fn discard(&mut self) {
+        self.currvals.clear();
+        self.last = None;
+    }
 }
 
 /// The sequence a `nextval('name')` argument names (`schema.name`, quoted
