@@ -94,10 +94,10 @@ pub struct SessionView {
     pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
 }
 
-/// The OID of relation `name` (`schema.name`, or the first on the search
-/// path; PostgreSQL's own catalogs by their names).
-fn relation_oid(view: &SessionView, name: &str) -> Option<i64> {
-    // A string of digits is an OID already (`'16385'::regclass`).
+/// The OID of relation `name` as text (`schema.name`, or the first on the
+/// search path; PostgreSQL's own catalogs by their names; a string of
+/// digits is an OID already, `'16385'::regclass`).
+fn relation_oid(cat: &crate::catalog::Catalog, path: &[String], name: &str) -> Option<i64> {
     if let Ok(oid) = name.trim().parse::<i64>() {
         return Some(oid);
     }
@@ -106,66 +106,85 @@ fn relation_oid(view: &SessionView, name: &str) -> Option<i64> {
         .map(|p| {
             let p = p.trim();
             match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-                Some(q) => q.to_string(),
+                Some(q) => q.replace("\"\"", "\""),
                 None => p.to_lowercase(),
             }
         })
         .collect();
-    let (schema, rel) = match parts.as_slice() {
-        [r] => (None, r.as_str()),
-        [s, r] => (Some(s.as_str()), r.as_str()),
-        _ => return None,
-    };
-    if schema.is_none_or(|s| s == "pg_catalog") {
-        if let Some((_, o)) = super::oids::SYSTEM_RELATIONS
+    match parts.as_slice() {
+        [r] => find_relation(cat, path, None, r),
+        [s, r] => find_relation(cat, path, Some(s), r),
+        _ => None,
+    }
+}
+
+/// The OID of relation `rel` in `schema`, or the first of that name
+/// along `path` (a table, an index, a view or a sequence).
+fn find_relation(
+    cat: &crate::catalog::Catalog,
+    path: &[String],
+    schema: Option<&str>,
+    rel: &str,
+) -> Option<i64> {
+    if schema.is_none_or(|s| s == "pg_catalog")
+        && let Some((_, o)) = super::oids::SYSTEM_RELATIONS
             .iter()
             .find(|(n, _)| *n == rel)
-        {
-            return Some(*o);
-        }
+    {
+        return Some(*o);
     }
-    let cat = (view.catalog)();
-    let path = (view.search_path)();
     let schemas: Vec<&str> = match schema {
         Some(s) => vec![s],
         None => path.iter().map(String::as_str).collect(),
     };
-    for s in schemas {
-        if let Some(t) = cat.tables.values().find(|t| t.schema == s && t.name == rel) {
+    schemas.into_iter().find_map(|s| {
+        if let Some(t) = cat.table(s, rel) {
             return Some(super::oids::relation(t.id));
         }
-        for t in cat.tables.values().filter(|t| t.schema == s) {
-            if let Some(i) = t.indexes.iter().find(|i| i.name == rel) {
-                return Some(super::oids::index(t, i));
-            }
+        if let Some(t) = cat.index_owner(s, rel) {
+            let i = t.indexes.iter().find(|i| i.name == rel)?;
+            return Some(super::oids::index(t, i));
         }
-        if let Some((id, _)) = cat.relations.iter().find(|(_, r)| {
-            r.schema() == s && r.name() == rel && !matches!(r, crate::catalog::Relation::Type(_))
-        }) {
-            return Some(super::oids::relation(*id));
-        }
-    }
-    None
+        let (id, _) = cat.resolve_relation(Some(s), rel, path)?;
+        Some(super::oids::relation(id))
+    })
 }
 
-/// The schema and name of the relation with OID `oid`.
-fn relation_of(cat: &crate::catalog::Catalog, oid: i64) -> Option<(String, String)> {
+/// The relation with OID `oid`: its schema, its name and the key its
+/// COMMENT ON text has in the catalog (None for PostgreSQL's own).
+struct Found {
+    schema: String,
+    name: String,
+    comment_key: Option<String>,
+}
+
+fn relation_of(cat: &crate::catalog::Catalog, oid: i64) -> Option<Found> {
+    let found = |schema: &str, name: &str, key: String| Found {
+        schema: schema.to_string(),
+        name: name.to_string(),
+        comment_key: Some(key),
+    };
     if let Some((n, _)) = super::oids::SYSTEM_RELATIONS
         .iter()
         .find(|(_, o)| *o == oid)
     {
-        return Some(("pg_catalog".into(), n.to_string()));
+        return Some(Found {
+            schema: "pg_catalog".into(),
+            name: n.to_string(),
+            comment_key: None,
+        });
     }
     for t in cat.tables.values() {
         if super::oids::relation(t.id) == oid {
-            return Some((t.schema.clone(), t.name.clone()));
+            return Some(found(&t.schema, &t.name, format!("table:{}", t.id)));
         }
         if let Some(i) = t.indexes.iter().find(|i| super::oids::index(t, i) == oid) {
-            return Some((t.schema.clone(), i.name.clone()));
+            return Some(found(&t.schema, &i.name, format!("index:{}", i.id)));
         }
     }
     cat.relations.iter().find_map(|(id, r)| {
-        (super::oids::relation(*id) == oid).then(|| (r.schema().to_string(), r.name().to_string()))
+        (super::oids::relation(*id) == oid)
+            .then(|| found(r.schema(), r.name(), format!("relation:{id}")))
     })
 }
 
@@ -234,11 +253,9 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
                 .map(|o| {
                     o.map(|o| match relation_of(&cat, o) {
                         // Visible: the first of its name on the path.
-                        Some((s, n)) => {
-                            s == "pg_catalog"
-                                || relation_oid(&v, &format!("\"{}\"", n.replace('"', "\"\"")))
-                                    == Some(o)
-                                    && path.contains(&s)
+                        Some(f) => {
+                            f.schema == "pg_catalog"
+                                || find_relation(&cat, &path, None, &f.name) == Some(o)
                         }
                         None => false,
                     })
@@ -268,13 +285,14 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
             DataType::Int64,
             Volatility::Stable,
             Arc::new(move |args: &[ColumnarValue]| {
+                let (cat, path) = ((v.catalog)(), (v.search_path)());
                 let mut out = Vec::new();
                 for t in text_arg(args, 0)? {
                     let Some(t) = t else {
                         out.push(None);
                         continue;
                     };
-                    match relation_oid(&v, &t) {
+                    match relation_oid(&cat, &path, &t) {
                         Some(o) => out.push(Some(o)),
                         None if strict => {
                             return Err(DataFusionError::External(Box::new(
@@ -380,7 +398,9 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
                 .map(|(o, class)| {
                     let (o, class) = (o?, class?);
                     match class.as_str() {
-                        "pg_class" => comment_of_relation(&cat, o),
+                        "pg_class" => relation_of(&cat, o)
+                            .and_then(|f| f.comment_key)
+                            .and_then(|k| cat.comments.get(&k).cloned()),
                         "pg_namespace" => cat.schemas.iter().find_map(|s| {
                             (super::oids::namespace(s) == o)
                                 .then(|| cat.comments.get(&format!("schema:{s}")).cloned())
@@ -419,23 +439,6 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));
-}
-
-/// The COMMENT ON text of the relation with OID `oid`.
-fn comment_of_relation(cat: &crate::catalog::Catalog, oid: i64) -> Option<String> {
-    for t in cat.tables.values() {
-        if super::oids::relation(t.id) == oid {
-            return cat.comments.get(&format!("table:{}", t.id)).cloned();
-        }
-        if let Some(i) = t.indexes.iter().find(|i| super::oids::index(t, i) == oid) {
-            return cat.comments.get(&format!("index:{}", i.id)).cloned();
-        }
-    }
-    cat.relations.keys().find_map(|id| {
-        (super::oids::relation(*id) == oid)
-            .then(|| cat.comments.get(&format!("relation:{id}")).cloned())
-            .flatten()
-    })
 }
 
 /// `x::regclass` of anything but a constant: the relation's name, from an
@@ -489,7 +492,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for RegclassName {
                 for t in text_arg(args, 0)? {
                     out.push(match t {
                         None => None,
-                        Some(t) => Some(relation_oid(v, &t).ok_or_else(|| {
+                        Some(t) => Some(relation_oid(&cat, &path, &t).ok_or_else(|| {
                             datafusion::common::DataFusionError::External(Box::new(
                                 crate::error::PgError::new(
                                     crate::error::codes::UNDEFINED_TABLE,
@@ -507,8 +510,8 @@ impl datafusion::logical_expr::ScalarUDFImpl for RegclassName {
             .into_iter()
             .map(|o| {
                 o.map(|o| match relation_of(&cat, o) {
-                    Some((s, n)) if s == "pg_catalog" || path.contains(&s) => n,
-                    Some((s, n)) => format!("{s}.{n}"),
+                    Some(f) if f.schema == "pg_catalog" || path.contains(&f.schema) => f.name,
+                    Some(f) => format!("{}.{}", f.schema, f.name),
                     None => o.to_string(),
                 })
             })

@@ -77,14 +77,14 @@ pub fn checked_arithmetic(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr
 /// `e` type-coerced over `schema` and then checked, for a physical
 /// expression planned without the analyzer.
 pub fn coerced_and_checked(
-    state: &datafusion::execution::SessionState,
+    options: Arc<ConfigOptions>,
     e: Expr,
     schema: &DFSchema,
 ) -> Result<Expr> {
     use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContext};
     let context = SimplifyContext::builder()
         .with_schema(Arc::new(schema.clone()))
-        .with_config_options(Arc::clone(state.config_options()))
+        .with_config_options(options)
         .build();
     let e = ExprSimplifier::new(context).coerce(e, schema)?;
     Ok(checked_arithmetic(e, schema)?.data)

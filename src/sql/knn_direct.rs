@@ -558,8 +558,10 @@ pub async fn try_run(
             return Ok(None);
         };
         // Arithmetic checked as in every other plan (`sql::arithmetic`).
-        let state = session.ctx.state();
-        let Ok(logical) = crate::sql::arithmetic::coerced_and_checked(&state, logical, &df_schema)
+        // The options alone: cloning the session state per search would
+        // cost more than the filter.
+        let options = Arc::clone(session.ctx.state_ref().read().config_options());
+        let Ok(logical) = crate::sql::arithmetic::coerced_and_checked(options, logical, &df_schema)
         else {
             return Ok(None);
         };

@@ -142,7 +142,6 @@ fn floats_over_numerics(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>>
             Ok(Transformed::new_transformed(Expr::InList(l), changed))
         }
         Expr::Case(mut c) => {
-            let n = c.when_then_expr.len();
             let mut group: Vec<Expr> = c
                 .when_then_expr
                 .iter()
@@ -159,7 +158,6 @@ fn floats_over_numerics(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>>
                     c.else_expr = v.next().map(Box::new);
                 }
             }
-            debug_assert_eq!(c.when_then_expr.len(), n);
             Ok(Transformed::new_transformed(Expr::Case(c), changed))
         }
         Expr::ScalarFunction(mut f)

@@ -246,7 +246,8 @@ pub async fn plan_row_exprs(
                 "cannot use subquery in check constraint",
             ));
         }
-        let e = crate::sql::arithmetic::coerced_and_checked(&state, e.clone(), input)
+        let options = Arc::clone(state.config_options());
+        let e = crate::sql::arithmetic::coerced_and_checked(options, e.clone(), input)
             .map_err(df_error)?;
         let physical = state.create_physical_expr(e, input).map_err(df_error)?;
         let ty = physical
