@@ -4,6 +4,7 @@
 //! The whole catalog is one versioned value in the meta Raft group; every DDL
 //! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
 
+mod legacy;
 pub mod locks;
 pub mod store;
 
@@ -63,6 +64,10 @@ pub struct Index {
     /// maintain it, queries do not use it. A build a crash stopped is
     /// dropped at the next start.
     pub building: bool,
+    /// Made by a PRIMARY KEY or UNIQUE constraint (not CREATE INDEX): the
+    /// catalogs show a constraint for it.
+    #[serde(default)]
+    pub constraint: bool,
 }
 
 /// How a vector index is built and searched.

@@ -109,12 +109,15 @@ impl CatalogStore {
         new: &Catalog,
         purges: &[Vec<u8>],
     ) -> PgResult<Vec<Op>> {
-        let expect = if old.version == 0 && self.node.meta.get(CATALOG_KEY)?.is_none() {
-            None
-        } else {
-            Some(bincode::serialize(old).map_err(|e| PgError::internal(e.to_string()))?)
+        // The check compares bytes: expect what is stored if it still is
+        // `old` (in whichever encoding it was written), else `old` encoded
+        // now, which cannot match and so refuses the change.
+        let expect = match self.node.meta.get(CATALOG_KEY)? {
+            None if old.version == 0 => None,
+            Some(b) if decode(&b).is_ok_and(|c| c == *old) => Some(b),
+            _ => Some(encode(old)?),
         };
-        let value = bincode::serialize(new).map_err(|e| PgError::internal(e.to_string()))?;
+        let value = encode(new)?;
         let mut ops = vec![
             Op::Check {
                 key: CATALOG_KEY.to_vec(),
@@ -340,8 +343,38 @@ impl CatalogStore {
 /// The catalog the meta group holds (empty before the first DDL).
 fn stored(node: &Node) -> PgResult<Catalog> {
     Ok(match node.meta.get(CATALOG_KEY)? {
-        Some(b) => bincode::deserialize(&b)
-            .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))?,
+        Some(b) => decode(&b)?,
         None => Catalog::default(),
     })
+}
+
+/// The catalog's stored form: JSON, so a field added later (with
+/// `#[serde(default)]`) still reads catalogs written before it.
+fn encode(cat: &Catalog) -> PgResult<Vec<u8>> {
+    serde_json::to_vec(cat).map_err(|e| PgError::internal(e.to_string()))
+}
+
+/// A stored catalog: JSON, or the bincode the first versions wrote
+/// (rewritten as JSON by the next DDL).
+fn decode(b: &[u8]) -> PgResult<Catalog> {
+    serde_json::from_slice(b)
+        .or_else(|_| bincode::deserialize::<super::legacy::Catalog>(b).map(Catalog::from))
+        .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::{decode, encode};
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn catalogs_written_as_bincode_still_read() {
+        let mut cat = Catalog::default();
+        cat.version = 123; // its first byte is `{` in bincode
+        cat.schemas.insert("shop".into());
+        cat.comments.insert("schema:shop".into(), "things".into());
+        let old = bincode::serialize(&cat).unwrap(); // no tables: same shape
+        assert_eq!(decode(&old).unwrap(), cat);
+        assert_eq!(decode(&encode(&cat).unwrap()).unwrap(), cat);
+    }
 }

@@ -35,3 +35,11 @@ pub fn table(schema: SchemaRef, columns: Vec<ArrayRef>) -> DfResult<Arc<dyn Tabl
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
+
+/// What the catalog functions read: the catalog the session sees and its
+/// search path, at the time of the call.
+pub struct SessionView {
+    pub user: String,
+    pub catalog: Arc<dyn Fn() -> Arc<crate::catalog::Catalog> + Send + Sync>,
+    pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+}

@@ -86,13 +86,7 @@ pub fn register_regtype(ctx: &SessionContext) {
     ctx.register_udf(name);
 }
 
-/// What the catalog functions read: the catalog the session sees and its
-/// search path, at the time of the call.
-pub struct SessionView {
-    pub user: String,
-    pub catalog: Arc<dyn Fn() -> Arc<crate::catalog::Catalog> + Send + Sync>,
-    pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
-}
+pub use super::common::SessionView;
 
 /// The OID of relation `name` as text (`schema.name`, or the first on the
 /// search path; PostgreSQL's own catalogs by their names; a string of
@@ -188,9 +182,20 @@ fn relation_of(cat: &crate::catalog::Catalog, oid: i64) -> Option<Found> {
     })
 }
 
+/// The rows a call computes: its array arguments' length (1 when all
+/// are constants).
+fn rows(args: &[ColumnarValue]) -> usize {
+    args.iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1)
+}
+
 fn int_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<i64>>> {
     use datafusion::arrow::array::AsArray;
-    let a = args[i].to_array(1)?;
+    let a = args[i].to_array(rows(args))?;
     let a = datafusion::arrow::compute::cast(&a, &DataType::Int64)?;
     Ok(a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
         .iter()
@@ -199,7 +204,7 @@ fn int_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<O
 
 fn text_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<String>>> {
     use datafusion::arrow::array::AsArray;
-    let a = args[i].to_array(1)?;
+    let a = args[i].to_array(rows(args))?;
     let a = datafusion::arrow::compute::cast(&a, &DataType::Utf8)?;
     Ok(a.as_string::<i32>()
         .iter()
@@ -215,6 +220,9 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
     use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray};
     use datafusion::common::DataFusionError;
     let view = Arc::new(view);
+    for f in super::describe::functions(&view) {
+        ctx.register_udf(f);
+    }
     let v = view.clone();
     ctx.register_udf(create_udf(
         "pg_get_userbyid",

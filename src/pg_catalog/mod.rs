@@ -13,16 +13,21 @@
 //! functions and the rewrite of `pg_catalog.` names DataFusion cannot plan.
 
 mod common;
+mod deparse;
+mod describe;
 pub mod functions;
 mod gc;
 pub mod information_schema;
 mod objects;
 pub mod oids;
+mod pg_attribute;
 mod pg_class;
+mod pg_constraint;
 mod pg_namespace;
 mod pg_type;
 mod progress;
 mod txns;
+mod unused;
 mod vector_indexes;
 
 use std::sync::Arc;
@@ -42,8 +47,8 @@ const VECTOR_INDEXES: &str = "grape_vector_indexes";
 const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
-/// The relations answered here (unqualified names resolve to them).
-pub const TABLES: [&str; 17] = [
+/// The relations answered here (with [`unused::names`]).
+const TABLES: [&str; 21] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -61,7 +66,16 @@ pub const TABLES: [&str; 17] = [
     "pg_user",
     "pg_authid",
     "pg_shadow",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_constraint",
+    "pg_enum",
 ];
+
+/// Whether `pg_catalog` answers `name` (unqualified names resolve to it).
+pub fn is_table(name: &str) -> bool {
+    TABLES.contains(&name) || unused::names().any(|n| n == name)
+}
 
 /// The `pg_catalog` schema of a session's catalog.
 #[derive(Debug)]
@@ -79,12 +93,18 @@ pub struct PgCatalog {
 #[async_trait]
 impl SchemaProvider for PgCatalog {
     fn table_names(&self) -> Vec<String> {
-        TABLES.iter().map(|t| t.to_string()).collect()
+        TABLES
+            .iter()
+            .copied()
+            .chain(unused::names())
+            .map(str::to_string)
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         Ok(Some(match name {
-            PG_TYPE => pg_type::pg_type(),
+            PG_TYPE => pg_type::pg_type(&self.catalog)?,
+            "pg_enum" => pg_type::pg_enum(&self.catalog)?,
             PG_NAMESPACE => pg_namespace::pg_namespace(&self.catalog)?,
             PG_RANGE => pg_type::pg_range(),
             PROGRESS => progress::progress(&self.indexes, &self.database)?,
@@ -99,11 +119,14 @@ impl SchemaProvider for PgCatalog {
             "pg_database" => objects::pg_database(&self.database)?,
             "pg_roles" | "pg_authid" => objects::pg_roles(&self.user, "pg_roles")?,
             "pg_user" | "pg_shadow" => objects::pg_roles(&self.user, "pg_user")?,
-            _ => return Ok(None),
+            "pg_attribute" => pg_attribute::pg_attribute(&self.catalog)?,
+            "pg_attrdef" => pg_attribute::pg_attrdef(&self.catalog)?,
+            "pg_constraint" => pg_constraint::pg_constraint(&self.catalog)?,
+            other => return unused::relation(other),
         }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        TABLES.contains(&name)
+        is_table(name)
     }
 }

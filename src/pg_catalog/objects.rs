@@ -145,7 +145,11 @@ pub fn pg_database(database: &str) -> DfResult<Arc<dyn TableProvider>> {
         Field::new("datctype", DataType::Utf8, false),
         Field::new("daticulocale", DataType::Utf8, true),
         Field::new("datcollversion", DataType::Utf8, true),
-        Field::new("datacl", DataType::Utf8, true),
+        Field::new(
+            "datacl",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
     ]));
     let one = |v: &str| strs([v.to_string()]);
     table(
@@ -163,7 +167,10 @@ pub fn pg_database(database: &str) -> DfResult<Arc<dyn TableProvider>> {
             one("C.UTF-8"),
             Arc::new(StringArray::new_null(1)) as ArrayRef,
             Arc::new(StringArray::new_null(1)),
-            Arc::new(StringArray::new_null(1)),
+            Arc::new(datafusion::arrow::array::ListArray::new_null(
+                Arc::new(Field::new("item", DataType::Utf8, true)),
+                1,
+            )),
         ],
     )
 }

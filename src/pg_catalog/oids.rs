@@ -26,6 +26,17 @@ pub const SYSTEM_RELATIONS: &[(&str, i64)] = &[
     ("pg_am", 2601),
     ("pg_extension", 3079),
     ("pg_roles", 12001),
+    ("pg_attrdef", 2604),
+    ("pg_trigger", 2620),
+    ("pg_rewrite", 2618),
+    ("pg_operator", 2617),
+    ("pg_opclass", 2616),
+    ("pg_collation", 3456),
+    ("pg_inherits", 2611),
+    ("pg_depend", 2608),
+    ("pg_sequence", 2224),
+    ("pg_enum", 3501),
+    ("pg_authid", 1260),
 ];
 
 /// A table's, view's, sequence's or index's OID: they share one id space
@@ -45,6 +56,45 @@ pub fn index(table: &crate::catalog::Table, index: &crate::catalog::Index) -> i6
     }
 }
 
+/// FNV-1a of `s`: the OIDs of objects the catalog keeps no id for.
+fn fnv(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// A constraint's OID, from its table and name (2,200,000,000 ..
+/// 2,736,870,911: clear of the other ranges here).
+pub fn constraint(table: u32, name: &str) -> i64 {
+    2_200_000_000 + (fnv(&format!("{table}:{name}")) >> 3) as i64
+}
+
+/// A column default's OID (`pg_attrdef.oid`), from its table and column
+/// (3,100,000,000 .. 3,368,435,455).
+pub fn attrdef(table: u32, column: u32) -> i64 {
+    3_100_000_000 + (fnv(&format!("{table}:{column}")) >> 4) as i64
+}
+
+/// An enum label's OID (`pg_enum.oid`), from its type and label
+/// (3,370,000,000 .. 3,638,435,455).
+pub fn enum_label(type_id: u32, label: &str) -> i64 {
+    3_370_000_000 + (fnv(&format!("{type_id}:{label}")) >> 4) as i64
+}
+
+/// The OID of an enum type CREATE TYPE made (above the others here, so
+/// clear of the built-in and pgvector types' OIDs).
+pub fn enum_type(id: u32) -> i64 {
+    3_900_000_000 + id as i64
+}
+
+/// The OID of a table's or view's row type (`pg_class.reltype`).
+pub fn row_type(id: u32) -> i64 {
+    3_700_000_000 + id as i64
+}
+
 /// A schema's OID: PostgreSQL's for its own, else one derived from the
 /// name (FNV-1a, above the relation OIDs), since schemas have no ids.
 pub fn namespace(name: &str) -> i64 {
@@ -52,15 +102,8 @@ pub fn namespace(name: &str) -> i64 {
         "pg_catalog" => 11,
         "public" => 2200,
         "information_schema" => 13_000,
-        other => {
-            let mut h: u32 = 0x811c_9dc5;
-            for b in other.bytes() {
-                h ^= b as u32;
-                h = h.wrapping_mul(0x0100_0193);
-            }
-            // 1,000,000,000 .. 2,073,741,823: clear of relation OIDs.
-            1_000_000_000 + (h >> 2) as i64
-        }
+        // 1,000,000,000 .. 2,073,741,823: clear of relation OIDs.
+        other => 1_000_000_000 + (fnv(other) >> 2) as i64,
     }
 }
 

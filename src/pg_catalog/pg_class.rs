@@ -62,6 +62,8 @@ struct Rel {
     kind: &'static str,
     natts: i16,
     checks: i16,
+    /// `reltype`: tables' and views' row types.
+    row_type: i64,
 }
 
 fn relations(cat: &Catalog) -> Vec<Rel> {
@@ -77,6 +79,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
             kind: "r",
             natts: t.columns.len() as i16,
             checks: t.checks.len() as i16,
+            row_type: oids::row_type(t.id),
         });
         for i in t.indexes.iter().filter(|i| !i.building) {
             out.push(Rel {
@@ -88,6 +91,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
                 kind: "i",
                 natts: i.columns.len().max(1) as i16,
                 checks: 0,
+                row_type: 0,
             });
         }
     }
@@ -106,6 +110,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
             kind,
             natts,
             checks: 0,
+            row_type: if kind == "v" { oids::row_type(*id) } else { 0 },
         });
     }
     out
@@ -117,6 +122,7 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
     let n = rels.len();
     let b = |name: &str| Field::new(name, DataType::Boolean, false);
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let text_list = || DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     let schema = Arc::new(Schema::new(vec![
         oid("oid"),
         Field::new("relname", DataType::Utf8, false),
@@ -148,8 +154,8 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         oid("relrewrite"),
         oid("relfrozenxid"),
         oid("relminmxid"),
-        text("relacl"),
-        text("reloptions"),
+        Field::new("relacl", text_list(), true),
+        Field::new("reloptions", text_list(), true),
         text("relpartbound"),
     ]));
     let bools = |f: &dyn Fn(&Rel) -> bool| -> ArrayRef {
@@ -157,6 +163,12 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
     };
     let zeros = || i64s(std::iter::repeat_n(0, n));
     let nulls = || -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::new_null(n)) };
+    let null_lists = || -> ArrayRef {
+        Arc::new(datafusion::arrow::array::ListArray::new_null(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            n,
+        ))
+    };
     let relfilenode = i64s(rels.iter().map(|r| if r.kind == "v" { 0 } else { r.oid }));
     table(
         schema,
@@ -164,7 +176,7 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             i64s(rels.iter().map(|r| r.oid)),
             strs(rels.iter().map(|r| r.name.clone())),
             i64s(rels.iter().map(|r| r.namespace)),
-            zeros(),
+            i64s(rels.iter().map(|r| r.row_type)),
             zeros(),
             i64s(std::iter::repeat_n(oids::OWNER, n)),
             i64s(rels.iter().map(|r| r.am)),
@@ -198,8 +210,8 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             zeros(),
             zeros(),
             zeros(),
-            nulls(),
-            nulls(),
+            null_lists(),
+            null_lists(),
             nulls(),
         ],
     )

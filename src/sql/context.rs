@@ -90,6 +90,7 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
         Arc::new(super::vector::VectorPlanner::default()),
         Arc::new(super::json::JsonPlanner),
         Arc::new(super::pg_datetime::DatetimePlanner),
+        Arc::new(super::array_compare::ArrayTextPlanner),
     ];
     planners.extend(SessionStateDefaults::default_expr_planners());
     let state = SessionStateBuilder::new()

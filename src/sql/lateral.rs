@@ -79,12 +79,31 @@ pub fn has_select_list_subquery(stmt: &Statement) -> bool {
         let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else {
             return false;
         };
-        let mut e = e;
-        while let Expr::Nested(x) = e {
-            e = x;
-        }
-        matches!(e, Expr::Subquery(_))
+        datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+            if matches!(x, Expr::Subquery(_)) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
     })
+}
+
+/// Takes the outermost first subquery out of an expression, leaving a
+/// reference to the lateral item's value in its place.
+struct FirstSubquery(Option<Query>);
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for FirstSubquery {
+    type Break = ();
+    fn pre_visit_expr(&mut self, x: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Subquery(sub) = x {
+            self.0 = Some((**sub).clone());
+            *x = Expr::CompoundIdentifier(vec![Ident::new(SCALAR_PREFIX), Ident::new("v")]);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// A correlated scalar subquery in the select list that DataFusion cannot
@@ -109,16 +128,24 @@ pub fn scalar_subquery_as_lateral(stmt: &mut Statement) -> bool {
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
             _ => continue,
         };
-        let mut inner = expr;
+        let mut inner = &*expr;
         while let Expr::Nested(x) = inner {
             inner = x;
         }
-        let Expr::Subquery(sub) = inner else {
+        let top = matches!(inner, Expr::Subquery(_));
+        // The first subquery in the item (at its top, or inside it:
+        // `CASE WHEN ... THEN (SELECT ...) END`).
+        let mut first = FirstSubquery(None);
+        let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(expr, &mut first);
+        let Some(sub) = first.0 else {
             continue;
         };
-        let sub = (**sub).clone();
         // PostgreSQL names the column after the subquery's own column.
-        let alias = alias.unwrap_or_else(|| Ident::with_quote('"', subquery_column_name(&sub)));
+        let alias = match alias {
+            Some(a) => Some(a),
+            None if top => Some(Ident::with_quote('"', subquery_column_name(&sub))),
+            None => None,
+        };
         let sql =
             format!("SELECT * FROM x LEFT JOIN LATERAL ({sub}) AS {SCALAR_PREFIX}(v) ON true");
         let Ok(Some(Statement::Query(parsed))) = crate::sql::parse(&sql).map(|mut v| v.pop())
@@ -136,9 +163,10 @@ pub fn scalar_subquery_as_lateral(stmt: &mut Statement) -> bool {
         else {
             return false;
         };
-        *item = SelectItem::ExprWithAlias {
-            expr: Expr::CompoundIdentifier(vec![Ident::new(SCALAR_PREFIX), Ident::new("v")]),
-            alias,
+        let expr = expr.clone();
+        *item = match alias {
+            Some(alias) => SelectItem::ExprWithAlias { expr, alias },
+            None => SelectItem::UnnamedExpr(expr),
         };
         select.from[0].joins.push(join);
         return true;
@@ -285,7 +313,7 @@ fn bind_outer(
                     .0
                     .iter()
                     .position(|n| *n == p[1].value)
-                    .and_then(|i| literal(&row.1[i]));
+                    .and_then(|i| row.1.get(i).and_then(literal));
                 let sql = value.unwrap_or_else(|| {
                     format!(
                         "(SELECT {} FROM {outer_table} WHERE {} = {rn})",

@@ -8,6 +8,7 @@
 //! `rewrite`, `vector`, `errors`, `parse`.
 
 pub mod arithmetic;
+pub mod array_compare;
 pub mod context;
 pub mod copy;
 pub mod ddl;

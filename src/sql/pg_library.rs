@@ -223,6 +223,105 @@ impl Accumulator for ModeAcc {
     }
 }
 
+/// `grape_single(x)`: the one value of a scalar subquery PostgreSQL
+/// would run as is (NULL for no rows; more than one row is 21000, as
+/// PostgreSQL says at run time), so DataFusion, which plans a correlated
+/// scalar subquery only when it aggregates, plans it (see
+/// `sql::rewrite::scalar_subquery`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Single {
+    signature: Signature,
+}
+
+fn more_than_one_row() -> DataFusionError {
+    df(PgError::new(
+        codes::CARDINALITY_VIOLATION,
+        "more than one row returned by a subquery used as an expression",
+    ))
+}
+
+impl AggregateUDFImpl for Single {
+    fn name(&self) -> &str {
+        "grape_single"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+    /// The value's field, metadata (a vector kind, an enum) included.
+    fn return_field(&self, args: &[FieldRef]) -> Result<FieldRef> {
+        Ok(Arc::new(args[0].as_ref().clone().with_nullable(true)))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "value"),
+                args.input_fields[0].data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "rows"),
+                DataType::Int64,
+                false,
+            )),
+        ])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleAcc {
+            value: ScalarValue::try_from(args.return_field.data_type())?,
+            rows: 0,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct SingleAcc {
+    value: ScalarValue,
+    rows: i64,
+}
+
+impl Accumulator for SingleAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        if self.rows + a.len() as i64 > 1 {
+            return Err(more_than_one_row());
+        }
+        if a.len() == 1 {
+            self.value = ScalarValue::try_from_array(a, 0)?;
+            self.rows = 1;
+        }
+        Ok(())
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let rows = states[1].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        for i in 0..rows.len() {
+            if rows.value(i) == 0 {
+                continue;
+            }
+            if self.rows + rows.value(i) > 1 {
+                return Err(more_than_one_row());
+            }
+            self.value = ScalarValue::try_from_array(&states[0], i)?;
+            self.rows = 1;
+        }
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            self.value.clone(),
+            ScalarValue::Int64(Some(self.rows)),
+        ])
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.value.clone())
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.value.size()
+    }
+}
+
 /// `jsonb_agg(x [ORDER BY ...])` and `json_agg`: the values as a JSON
 /// array (NULL for no rows), jsonb in PostgreSQL's normal form.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -512,10 +611,126 @@ impl ScalarUDFImpl for PgRound {
     }
 }
 
+/// `grape_array_or_empty(a)`: `a`, with a NULL array as an empty one
+/// (`ARRAY(subquery)` over no rows is `{}`; see
+/// `sql::rewrite::array_subquery`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayOrEmpty {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayOrEmpty {
+    fn name(&self) -> &str {
+        "grape_array_or_empty"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match &args[0] {
+            DataType::Null => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            t => t.clone(),
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ret = args.return_field.data_type().clone();
+        let a = args.args[0].to_array(args.number_rows.max(1))?;
+        let a = if a.data_type() == &DataType::Null {
+            datafusion::arrow::array::new_null_array(&ret, a.len())
+        } else {
+            a
+        };
+        let shaped = |out| super::timestamps::shaped_like(&[&args.args[0]], out);
+        let Some(list) = a.as_list_opt::<i32>() else {
+            return shaped(a);
+        };
+        let (field, mut offsets, values, nulls) = list.clone().into_parts();
+        if nulls.is_none() {
+            return shaped(a);
+        }
+        // A NULL entry may still own values: rebuild the offsets so each
+        // NULL becomes empty.
+        let old = offsets.clone();
+        let mut new = Vec::with_capacity(old.len());
+        let mut take = Vec::new();
+        new.push(0i32);
+        for i in 0..list.len() {
+            if !list.is_null(i) {
+                take.extend((old[i]..old[i + 1]).map(|j| j as u32));
+            }
+            new.push(take.len() as i32);
+        }
+        offsets = datafusion::arrow::buffer::OffsetBuffer::new(new.into());
+        let values = datafusion::arrow::compute::take(
+            &values,
+            &datafusion::arrow::array::UInt32Array::from(take),
+            None,
+        )?;
+        let out = datafusion::arrow::array::ListArray::try_new(field, offsets, values, None)?;
+        shaped(Arc::new(out))
+    }
+}
+
+/// `array_upper(a, dim)` and `array_lower(a, dim)` of one-dimensional
+/// arrays (lower bound 1): NULL for an empty array or another dimension,
+/// as PostgreSQL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayBound {
+    upper: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayBound {
+    fn name(&self) -> &str {
+        if self.upper {
+            "array_upper"
+        } else {
+            "array_lower"
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows.max(1);
+        let a = args.args[0].to_array(n)?;
+        let dims = datafusion::arrow::compute::cast(&args.args[1].to_array(n)?, &DataType::Int64)?;
+        let dims = dims.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let out: datafusion::arrow::array::Int32Array = match a.as_list_opt::<i32>() {
+            Some(l) => (0..a.len())
+                .map(|i| {
+                    if l.is_null(i) || dims.is_null(i) || dims.value(i) != 1 {
+                        return None;
+                    }
+                    let len = l.value_length(i);
+                    (len > 0).then_some(if self.upper { len } else { 1 })
+                })
+                .collect(),
+            None => (0..a.len()).map(|_| None).collect(),
+        };
+        super::timestamps::shaped_like(&[&args.args[0], &args.args[1]], Arc::new(out))
+    }
+}
+
 /// Register the functions of this module.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
         signature: Signature::variadic_any(Volatility::Immutable),
+    }));
+    for upper in [true, false] {
+        ctx.register_udf(ScalarUDF::new_from_impl(ArrayBound {
+            upper,
+            signature: Signature::any(2, Volatility::Immutable),
+        }));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(ArrayOrEmpty {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Single {
+        signature: Signature::any(1, Volatility::Immutable),
     }));
     ctx.register_udaf(AggregateUDF::new_from_impl(Mode {
         signature: Signature::any(1, Volatility::Immutable),

@@ -47,6 +47,9 @@ impl Engine {
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
+        // `ARRAY(subquery)` as the aggregate subquery it plans as, so the
+        // fallback below can run it per row too.
+        super::rewrite::array_subquery::rewrite(&mut stmt);
         // Kept for the per-row fallback below, when it could apply.
         let retry = super::lateral::has_select_list_subquery(&stmt).then(|| stmt.clone());
         let planned = async {

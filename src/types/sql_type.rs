@@ -298,6 +298,70 @@ impl SqlType {
         }
     }
 
+    /// The type's name in `pg_type` (`int4`, `_text`, `vector`); None for
+    /// an enum (its OID is its catalog entry's).
+    pub fn typname(&self) -> Option<String> {
+        Some(
+            match self {
+                SqlType::Bool => "bool",
+                SqlType::Int2 => "int2",
+                SqlType::Int4 => "int4",
+                SqlType::Int8 => "int8",
+                SqlType::Float4 => "float4",
+                SqlType::Float8 => "float8",
+                SqlType::Numeric { .. } => "numeric",
+                SqlType::Text => "text",
+                SqlType::Varchar(_) => "varchar",
+                SqlType::Char(_) => "bpchar",
+                SqlType::Bytea => "bytea",
+                SqlType::Date => "date",
+                SqlType::Time => "time",
+                SqlType::Timestamp => "timestamp",
+                SqlType::TimestampTz => "timestamptz",
+                SqlType::Interval => "interval",
+                SqlType::Uuid => "uuid",
+                SqlType::Json => "json",
+                SqlType::Jsonb => "jsonb",
+                SqlType::Vector(_) => "vector",
+                SqlType::HalfVec(_) => "halfvec",
+                SqlType::SparseVec(_) => "sparsevec",
+                SqlType::Bit(_) => "bit",
+                SqlType::VarBit(_) => "varbit",
+                SqlType::Array(inner) => return Some(format!("_{}", inner.typname()?)),
+                SqlType::Enum { .. } => return None,
+            }
+            .to_string(),
+        )
+    }
+
+    /// The type's OID in `pg_type` (None for an enum).
+    pub fn oid(&self) -> Option<i64> {
+        let name = self.typname()?;
+        pg_type_rows()
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.oid)
+    }
+
+    /// PostgreSQL's typmod (`atttypmod`): varchar(n)/char(n) n + 4,
+    /// numeric(p,s) (p << 16 | s) + 4, vector(n) n, bit(n) n; else -1.
+    pub fn typmod(&self) -> i32 {
+        match self {
+            SqlType::Varchar(Some(n)) | SqlType::Char(Some(n)) => *n as i32 + 4,
+            SqlType::Numeric {
+                precision: Some(p),
+                scale,
+            } => ((i32::from(*p) << 16) | (i32::from(scale.unwrap_or(0)) & 0xffff)) + 4,
+            SqlType::Vector(Some(n))
+            | SqlType::HalfVec(Some(n))
+            | SqlType::SparseVec(Some(n))
+            | SqlType::Bit(Some(n))
+            | SqlType::VarBit(Some(n)) => *n as i32,
+            SqlType::Array(inner) => inner.typmod(),
+            _ => -1,
+        }
+    }
+
     /// A type name DataFusion's SQL planner accepts in `CAST(x AS ...)`.
     pub fn cast_name(&self) -> String {
         match self {

@@ -91,6 +91,7 @@ pub(super) async fn create_index(
             primary: false,
             vector: None,
             building: true,
+            constraint: false,
         };
         super::build::online(engine, session, &table, index).await?;
         return Ok(Output::Command("CREATE INDEX".into()));
@@ -106,6 +107,7 @@ pub(super) async fn create_index(
             primary: false,
             vector: None,
             building: false,
+            constraint: false,
         };
         let t = cat
             .tables

@@ -129,6 +129,7 @@ pub(super) async fn create_table(
                 primary: true,
                 vector: None,
                 building: false,
+                constraint: true,
             });
         }
         for u in uniques {
@@ -146,6 +147,7 @@ pub(super) async fn create_table(
                 primary: false,
                 vector: None,
                 building: false,
+                constraint: true,
             });
         }
         let mut checks: Vec<crate::catalog::Check> = Vec::new();

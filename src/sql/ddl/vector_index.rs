@@ -314,6 +314,7 @@ pub async fn create(
             primary: false,
             vector: Some(def.clone()),
             building: false,
+            constraint: false,
         };
         let t = cat
             .tables

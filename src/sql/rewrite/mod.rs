@@ -12,7 +12,9 @@
 //!    ([`array_text`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
-//!    ([`pg_catalog_names`]), and a one-column set-returning function's
+//!    ([`pg_catalog_names`]), `ARRAY(subquery)` as an aggregate
+//!    subquery ([`array_subquery`]), a correlated scalar subquery's
+//!    value as an aggregate ([`scalar_subquery`]), and a one-column set-returning function's
 //!    column named after its table alias ([`table_functions`]), and
 //!    `SIMILAR TO` with a literal pattern as a regex match
 //!    ([`similar_to`]); then
@@ -23,6 +25,7 @@
 //! precedence happens while parsing (`sql::parse`).
 
 pub mod array_literals;
+pub mod array_subquery;
 pub mod array_text;
 pub mod ast;
 pub mod at_time_zone;
@@ -31,6 +34,7 @@ pub mod columns;
 pub mod enum_casts;
 pub mod numbers;
 pub mod pg_catalog_names;
+pub mod scalar_subquery;
 pub mod similar_to;
 pub mod table_functions;
 pub mod vector_casts;
@@ -47,6 +51,8 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     array_text::rewrite(stmt)?;
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
+    array_subquery::rewrite(stmt);
+    scalar_subquery::rewrite(stmt);
     table_functions::rewrite(stmt);
     similar_to::rewrite(stmt);
     at_time_zone::rewrite(stmt);

@@ -12,7 +12,7 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     let _ = visit_relations_mut(stmt, |name| {
         if name.0.len() == 1 {
             let n = name.to_string().to_lowercase();
-            if crate::pg_catalog::TABLES.contains(&n.as_str()) {
+            if crate::pg_catalog::is_table(&n) {
                 name.0.insert(
                     0,
                     datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(
@@ -40,7 +40,9 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
                 // `'t'::regclass` is the relation's OID, `oid::regclass`
                 // its name.
                 let function = match n {
+                    "regtype" if is_text(expr) => Some("to_regtype"),
                     "regtype" => Some("grape_regtype"),
+                    "regnamespace" => Some("grape_regnamespace_name"),
                     "regclass" if is_text(expr) => Some("grape_regclass"),
                     "regclass" => Some("grape_regclass_name"),
                     _ => None,
@@ -149,22 +151,36 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
         }
         // `x::pg_catalog.text`: the type by its plain name.
         Expr::Cast { data_type, .. } => {
-            if let datafusion::sql::sqlparser::ast::DataType::Custom(n, mods) = data_type {
-                let qualified = n.0.len() == 2
-                    && matches!(&n.0[0], ObjectNamePart::Identifier(i) if i.value.eq_ignore_ascii_case("pg_catalog"));
-                if qualified && mods.is_empty() {
-                    let plain = n.0[1].to_string();
-                    let parsed = datafusion::sql::sqlparser::parser::Parser::new(
-                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                    )
-                    .try_with_sql(&plain)
-                    .and_then(|mut p| p.parse_data_type());
-                    if let Ok(t) = parsed {
-                        *data_type = t;
-                    }
-                }
-            }
+            unqualify_type(data_type);
         }
         _ => {}
+    }
+}
+
+/// `pg_catalog.text` (also as an array's element, `pg_catalog.int2[]`)
+/// is the type by its plain name.
+fn unqualify_type(data_type: &mut datafusion::sql::sqlparser::ast::DataType) {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as D, ObjectNamePart};
+    if let D::Array(
+        ArrayElemTypeDef::SquareBracket(inner, _) | ArrayElemTypeDef::AngleBracket(inner),
+    ) = data_type
+    {
+        unqualify_type(inner);
+        return;
+    }
+    if let D::Custom(n, mods) = data_type {
+        let qualified = n.0.len() == 2
+            && matches!(&n.0[0], ObjectNamePart::Identifier(i) if i.value.eq_ignore_ascii_case("pg_catalog"));
+        if qualified && mods.is_empty() {
+            let plain = n.0[1].to_string();
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            )
+            .try_with_sql(&plain)
+            .and_then(|mut p| p.parse_data_type());
+            if let Ok(t) = parsed {
+                *data_type = t;
+            }
+        }
     }
 }

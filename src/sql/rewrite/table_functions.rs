@@ -44,6 +44,43 @@ fn qualifier(tf: &TableFactor) -> Option<Ident> {
     }
 }
 
+/// `FROM pg_catalog.f(...)` (psql writes every function so) is `FROM
+/// f(...)`; `pg_catalog.unnest(a)` the UNNEST DataFusion plans.
+fn unqualify_function(tf: &mut TableFactor) {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        with_ordinality,
+        ..
+    } = tf
+    else {
+        return;
+    };
+    let parts = object_parts(name);
+    if parts.len() != 2 || parts[0] != "pg_catalog" {
+        return;
+    }
+    name.0.remove(0);
+    if parts[1] == "unnest" {
+        let array_exprs = args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        *tf = TableFactor::UNNEST {
+            alias: alias.take(),
+            array_exprs,
+            with_offset: false,
+            with_offset_alias: None,
+            with_ordinality: *with_ordinality,
+        };
+    }
+}
+
 /// `FROM t, unnest(a)`: bare column names in the unnest are `t`'s (the one
 /// table before it), qualified so the lateral subquery it becomes can
 /// refer to them.
@@ -107,6 +144,7 @@ impl VisitorMut for NameColumns {
     }
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
+        unqualify_function(tf);
         match tf {
             TableFactor::Table {
                 name,

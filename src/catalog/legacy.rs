@@ -1,0 +1,174 @@
+//! The catalog as the first versions stored it (bincode, which cannot
+//! read a struct that has grown a field): the shapes of the structs that
+//! have grown since, to read such a catalog and convert it. Everything
+//! not here is unchanged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
+
+use super::{Check, Column, ColumnId, ForeignKey, Relation, TableId, VectorIndex};
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+pub struct Catalog {
+    version: u64,
+    next_table_id: TableId,
+    schemas: BTreeSet<String>,
+    tables: BTreeMap<TableId, Table>,
+    relations: BTreeMap<u32, Relation>,
+    comments: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct Table {
+    id: TableId,
+    schema: String,
+    name: String,
+    columns: Vec<Column>,
+    primary_key: Vec<ColumnId>,
+    indexes: Vec<Index>,
+    next_column_id: ColumnId,
+    checks: Vec<Check>,
+    foreign_keys: Vec<ForeignKey>,
+}
+
+/// Before `constraint`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct Index {
+    id: u32,
+    name: String,
+    columns: Vec<ColumnId>,
+    unique: bool,
+    primary: bool,
+    vector: Option<VectorIndex>,
+    building: bool,
+}
+
+impl From<Catalog> for super::Catalog {
+    fn from(c: Catalog) -> Self {
+        super::Catalog {
+            version: c.version,
+            next_table_id: c.next_table_id,
+            schemas: c.schemas,
+            tables: c.tables.into_iter().map(|(id, t)| (id, t.into())).collect(),
+            relations: c.relations,
+            comments: c.comments,
+        }
+    }
+}
+
+impl From<Table> for super::Table {
+    fn from(t: Table) -> Self {
+        // A unique index named as CREATE TABLE names a UNIQUE constraint's
+        // was one: the old catalog did not say.
+        let cols = |i: &Index| -> Vec<String> {
+            i.columns
+                .iter()
+                .filter_map(|c| t.columns.iter().find(|col| col.id == *c))
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let indexes = t
+            .indexes
+            .iter()
+            .map(|i| super::Index {
+                id: i.id,
+                name: i.name.clone(),
+                columns: i.columns.clone(),
+                unique: i.unique,
+                primary: i.primary,
+                vector: i.vector.clone(),
+                building: i.building,
+                constraint: i.primary
+                    || (i.unique
+                        && i.vector.is_none()
+                        && i.name == format!("{}_{}_key", t.name, cols(i).join("_"))),
+            })
+            .collect();
+        super::Table {
+            id: t.id,
+            schema: t.schema,
+            name: t.name,
+            columns: t.columns,
+            primary_key: t.primary_key,
+            indexes,
+            next_column_id: t.next_column_id,
+            checks: t.checks,
+            foreign_keys: t.foreign_keys,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_catalogs_read_with_their_unique_constraints() {
+        let col = |id: u32, name: &str| Column {
+            id,
+            name: name.into(),
+            ty: crate::types::SqlType::Int4,
+            not_null: false,
+            default: None,
+            sequence: None,
+            identity_always: false,
+            generated: None,
+        };
+        let index = |id: u32, name: &str, unique: bool, primary: bool| Index {
+            id,
+            name: name.into(),
+            columns: vec![if primary { 1 } else { 2 }],
+            unique,
+            primary,
+            vector: None,
+            building: false,
+        };
+        let t = Table {
+            id: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![col(1, "id"), col(2, "a")],
+            primary_key: vec![1],
+            indexes: vec![
+                index(1, "t_pkey", true, true),
+                index(2, "t_a_key", true, false),
+                index(3, "t_a_idx", true, false),
+                index(4, "t_a_plain", false, false),
+            ],
+            next_column_id: 3,
+            checks: vec![],
+            foreign_keys: vec![],
+        };
+        let old = Catalog {
+            version: 7,
+            next_table_id: 5,
+            schemas: ["public".to_string()].into(),
+            tables: [(1, t)].into(),
+            relations: BTreeMap::new(),
+            comments: BTreeMap::new(),
+        };
+        let bytes = bincode::serialize(&old).unwrap();
+        let cat: super::super::Catalog = bincode::deserialize::<Catalog>(&bytes).unwrap().into();
+        let flags: Vec<(String, bool)> = cat.tables[&1]
+            .indexes
+            .iter()
+            .map(|i| (i.name.clone(), i.constraint))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("t_pkey".to_string(), true),
+                ("t_a_key".to_string(), true),
+                ("t_a_idx".to_string(), false),
+                ("t_a_plain".to_string(), false)
+            ]
+        );
+        assert_eq!(cat.version, 7);
+    }
+}

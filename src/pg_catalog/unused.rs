@@ -1,0 +1,208 @@
+//! Catalogs for features GrapeDB does not have (row security policies,
+//! extended statistics, publications, triggers, inheritance, role
+//! membership, rules), empty, and the fixed rows of `pg_collation` and
+//! `pg_tablespace`: psql's `\d` and tools join them, so they must exist
+//! with PostgreSQL 15's columns, and with nothing in them they say what
+//! is true here.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, new_empty_array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableProvider;
+
+use super::common::{char1, i64s, oid, strs, table, typed};
+
+/// The columns of each empty catalog, `name:type` with type one of oid,
+/// text, char, bool, int2, int4, oid[], text[], int2[].
+const EMPTY: &[(&str, &str)] = &[
+    (
+        "pg_policy",
+        "oid:oid polname:text polrelid:oid polcmd:char polpermissive:bool polroles:oid[] \
+         polqual:text polwithcheck:text",
+    ),
+    (
+        "pg_statistic_ext",
+        "oid:oid stxrelid:oid stxname:text stxnamespace:oid stxowner:oid stxstattarget:int4 \
+         stxkeys:int2[] stxkind:text[] stxexprs:text",
+    ),
+    (
+        "pg_publication",
+        "oid:oid pubname:text pubowner:oid puballtables:bool pubinsert:bool pubupdate:bool \
+         pubdelete:bool pubtruncate:bool pubviaroot:bool",
+    ),
+    (
+        "pg_publication_namespace",
+        "oid:oid pnpubid:oid pnnspid:oid",
+    ),
+    (
+        "pg_publication_rel",
+        "oid:oid prpubid:oid prrelid:oid prqual:text prattrs:int2[]",
+    ),
+    (
+        "pg_trigger",
+        "oid:oid tgrelid:oid tgparentid:oid tgname:text tgfoid:oid tgtype:int2 tgenabled:char \
+         tgisinternal:bool tgconstrrelid:oid tgconstrindid:oid tgconstraint:oid \
+         tgdeferrable:bool tginitdeferred:bool tgnargs:int2 tgattr:int2[] tgargs:text \
+         tgqual:text tgoldtable:text tgnewtable:text",
+    ),
+    (
+        "pg_inherits",
+        "inhrelid:oid inhparent:oid inhseqno:int4 inhdetachpending:bool",
+    ),
+    (
+        "pg_auth_members",
+        "roleid:oid member:oid grantor:oid admin_option:bool",
+    ),
+    (
+        "pg_rewrite",
+        "oid:oid rulename:text ev_class:oid ev_type:char ev_enabled:char is_instead:bool \
+         ev_qual:text ev_action:text",
+    ),
+    (
+        "pg_partitioned_table",
+        "partrelid:oid partstrat:char partnatts:int2 partdefid:oid partattrs:int2[]",
+    ),
+    (
+        "pg_foreign_table",
+        "ftrelid:oid ftserver:oid ftoptions:text[]",
+    ),
+    (
+        "pg_event_trigger",
+        "oid:oid evtname:text evtevent:text evtowner:oid evtfoid:oid evtenabled:char \
+         evttags:text[]",
+    ),
+];
+
+/// The names answered here.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    EMPTY
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["pg_collation", "pg_tablespace"])
+}
+
+fn field(spec: &str) -> Field {
+    let (name, ty) = spec.split_once(':').expect("name:type");
+    let list = |item: DataType| {
+        Field::new(
+            name,
+            DataType::List(Arc::new(Field::new("item", item, true))),
+            true,
+        )
+    };
+    match ty {
+        "oid" => oid(name),
+        "char" => char1(name),
+        "text" => Field::new(name, DataType::Utf8, true),
+        "bool" => Field::new(name, DataType::Boolean, false),
+        "int2" => Field::new(name, DataType::Int16, false),
+        "int4" => Field::new(name, DataType::Int32, false),
+        "oid[]" => list(DataType::Int64),
+        "text[]" => list(DataType::Utf8),
+        "int2[]" => list(DataType::Int16),
+        other => panic!("column type {other}"),
+    }
+}
+
+/// The catalog `name` if it is answered here.
+pub fn relation(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    match name {
+        "pg_collation" => return pg_collation().map(Some),
+        "pg_tablespace" => return pg_tablespace().map(Some),
+        _ => {}
+    }
+    let Some((_, spec)) = EMPTY.iter().find(|(n, _)| *n == name) else {
+        return Ok(None);
+    };
+    let schema = Arc::new(Schema::new(
+        spec.split_whitespace().map(field).collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| new_empty_array(f.data_type()))
+        .collect();
+    table(schema, columns).map(Some)
+}
+
+/// `pg_collation`: the three collations every PostgreSQL database has
+/// (text columns use "default", 100).
+fn pg_collation() -> DfResult<Arc<dyn TableProvider>> {
+    let rows: [(i64, &str, &str, Option<&str>); 3] = [
+        (100, "default", "d", None),
+        (950, "C", "c", Some("C")),
+        (951, "POSIX", "c", Some("POSIX")),
+    ];
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("collname", DataType::Utf8, false),
+        oid("collnamespace"),
+        oid("collowner"),
+        char1("collprovider"),
+        Field::new("collisdeterministic", DataType::Boolean, false),
+        typed("collencoding", DataType::Int32, "int4"),
+        text("collcollate"),
+        text("collctype"),
+        text("colliculocale"),
+        text("collversion"),
+    ]));
+    let opt = |f: &dyn Fn(&(i64, &str, &str, Option<&str>)) -> Option<String>| -> ArrayRef {
+        Arc::new(datafusion::arrow::array::StringArray::from_iter(
+            rows.iter().map(f),
+        ))
+    };
+    table(
+        schema,
+        vec![
+            i64s(rows.iter().map(|r| r.0)),
+            strs(rows.iter().map(|r| r.1.to_string())),
+            i64s(rows.iter().map(|_| 11)),
+            i64s(rows.iter().map(|_| super::oids::OWNER)),
+            strs(rows.iter().map(|r| r.2.to_string())),
+            Arc::new(datafusion::arrow::array::BooleanArray::from(vec![true; 3])),
+            Arc::new(datafusion::arrow::array::Int32Array::from(vec![-1; 3])),
+            opt(&|r| r.3.map(str::to_string)),
+            opt(&|r| r.3.map(str::to_string)),
+            opt(&|_| None),
+            opt(&|_| None),
+        ],
+    )
+}
+
+/// `pg_tablespace`: PostgreSQL's two (everything is in pg_default).
+fn pg_tablespace() -> DfResult<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("spcname", DataType::Utf8, false),
+        oid("spcowner"),
+        Field::new(
+            "spcacl",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        Field::new(
+            "spcoptions",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+    ]));
+    let nulls = || -> ArrayRef {
+        Arc::new(datafusion::arrow::array::ListArray::new_null(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            2,
+        ))
+    };
+    table(
+        schema,
+        vec![
+            i64s([1663, 1664]),
+            strs(["pg_default".to_string(), "pg_global".to_string()]),
+            i64s([super::oids::OWNER; 2]),
+            nulls(),
+            nulls(),
+        ],
+    )
+}

@@ -1,0 +1,93 @@
+//! `ARRAY(SELECT x FROM ... ORDER BY k)`, the array constructor from a
+//! subquery (psql's `\du`, `\dp` and `\d` send it), which DataFusion does
+//! not plan: an aggregate subquery instead,
+//! `grape_array_or_empty((SELECT array_agg(x ORDER BY k) FROM ...))`, so
+//! the order is kept, a correlated one decorrelates as any aggregate
+//! subquery does, and no rows give `{}` as in PostgreSQL.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArguments, OrderByKind, Query, SelectItem, SetExpr, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("array")
+            && let FunctionArguments::Subquery(q) = &f.args
+            && let Some(new) = aggregate(q)
+        {
+            *e = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The aggregate subquery that gives what `ARRAY(q)` gives.
+fn aggregate(q: &Query) -> Option<Expr> {
+    let sql = match simple(q) {
+        Some(sql) => sql,
+        // DISTINCT, GROUP BY, LIMIT, set operations: aggregate what the
+        // subquery gives, as it gives it.
+        None => format!("(SELECT array_agg(__grape_v) FROM ({q}) AS __grape_a(__grape_v))"),
+    };
+    let sql = format!("grape_array_or_empty({sql})");
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
+/// `SELECT x FROM f WHERE w ORDER BY k` as `(SELECT array_agg(x ORDER BY
+/// k) FROM f WHERE w)`; None for anything else.
+fn simple(q: &Query) -> Option<String> {
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = s.distinct.is_none()
+        && s.having.is_none()
+        && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+        && s.projection.len() == 1;
+    if !plain {
+        return None;
+    }
+    let value = match &s.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+        _ => return None,
+    };
+    let mut order = Vec::new();
+    if let Some(ob) = &q.order_by {
+        let OrderByKind::Expressions(keys) = &ob.kind else {
+            return None;
+        };
+        for k in keys {
+            let mut k = k.clone();
+            // `ORDER BY 1` is the value.
+            if matches!(&k.expr, Expr::Value(v) if v.value.to_string() == "1") {
+                k.expr = value.clone();
+            }
+            order.push(k.to_string());
+        }
+    }
+    let mut inner = (**s).clone();
+    inner.projection = vec![SelectItem::UnnamedExpr(Expr::Identifier(
+        datafusion::sql::sqlparser::ast::Ident::new("__grape_placeholder"),
+    ))];
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
+    };
+    Some(inner.to_string().replacen(
+        "__grape_placeholder",
+        &format!("array_agg({value}{order})"),
+        1,
+    ))
+    .map(|sel| format!("({sel})"))
+}
