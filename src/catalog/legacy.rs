@@ -64,15 +64,9 @@ impl From<Catalog> for super::Catalog {
 
 impl From<Table> for super::Table {
     fn from(t: Table) -> Self {
-        // A unique index named as CREATE TABLE names a UNIQUE constraint's
-        // was one: the old catalog did not say.
-        let cols = |i: &Index| -> Vec<String> {
-            i.columns
-                .iter()
-                .filter_map(|c| t.columns.iter().find(|col| col.id == *c))
-                .map(|c| c.name.clone())
-                .collect()
-        };
+        // A unique index named as CREATE TABLE names a UNIQUE
+        // constraint's (`..._key`) was one: the old catalog did not say
+        // (CREATE UNIQUE INDEX names its own, `..._idx` by default).
         let indexes = t
             .indexes
             .iter()
@@ -85,9 +79,7 @@ impl From<Table> for super::Table {
                 vector: i.vector.clone(),
                 building: i.building,
                 constraint: i.primary
-                    || (i.unique
-                        && i.vector.is_none()
-                        && i.name == format!("{}_{}_key", t.name, cols(i).join("_"))),
+                    || (i.unique && i.vector.is_none() && i.name.ends_with("_key")),
             })
             .collect();
         super::Table {

@@ -357,9 +357,15 @@ fn encode(cat: &Catalog) -> PgResult<Vec<u8>> {
 /// A stored catalog: JSON, or the bincode the first versions wrote
 /// (rewritten as JSON by the next DDL).
 fn decode(b: &[u8]) -> PgResult<Catalog> {
-    serde_json::from_slice(b)
-        .or_else(|_| bincode::deserialize::<super::legacy::Catalog>(b).map(Catalog::from))
-        .map_err(|e| PgError::internal(format!("catalog is unreadable: {e}")))
+    serde_json::from_slice(b).or_else(|json| {
+        bincode::deserialize::<super::legacy::Catalog>(b)
+            .map(Catalog::from)
+            .map_err(|old| {
+                PgError::internal(format!(
+                    "catalog is unreadable: as JSON: {json}; as the first versions' form: {old}"
+                ))
+            })
+    })
 }
 
 #[cfg(test)]

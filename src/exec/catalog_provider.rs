@@ -35,6 +35,9 @@ pub struct GrapeCatalog {
     view: parking_lot::Mutex<Option<Arc<Catalog>>>,
     /// The table locks the session holds.
     locks: Arc<SessionLocks>,
+    /// The session's settings, for `pg_settings` (set once the session
+    /// exists).
+    settings: parking_lot::Mutex<Option<crate::pg_catalog::SettingsSource>>,
 }
 
 impl std::fmt::Debug for CatalogStore {
@@ -62,7 +65,13 @@ impl GrapeCatalog {
             view: Default::default(),
             locks: catalog.locks.session(),
             catalog,
+            settings: Default::default(),
         }
+    }
+
+    /// Where `pg_settings` reads the session's settings.
+    pub fn set_settings_source(&self, source: crate::pg_catalog::SettingsSource) {
+        *self.settings.lock() = Some(source);
     }
 
     /// The catalog this session sees: its block's uncommitted DDL, or the
@@ -142,6 +151,11 @@ impl CatalogProvider for GrapeCatalog {
                 database: self.database.clone(),
                 user: self.user.clone(),
                 catalog: self.catalog(),
+                settings: self
+                    .settings
+                    .lock()
+                    .as_ref()
+                    .map_or_else(Vec::new, |f| (f.0)()),
             }));
         }
         if name == "information_schema" {

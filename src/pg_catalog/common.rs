@@ -43,3 +43,23 @@ pub struct SessionView {
     pub catalog: Arc<dyn Fn() -> Arc<crate::catalog::Catalog> + Send + Sync>,
     pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
 }
+
+/// One setting as `pg_settings` shows it.
+#[derive(Debug)]
+pub struct SettingRow {
+    pub name: String,
+    pub setting: String,
+    pub default: String,
+    pub description: String,
+    pub read_only: bool,
+}
+
+/// Where `pg_settings` reads a session's settings.
+#[derive(Clone)]
+pub struct SettingsSource(pub Arc<dyn Fn() -> Vec<SettingRow> + Send + Sync>);
+
+impl std::fmt::Debug for SettingsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettingsSource")
+    }
+}

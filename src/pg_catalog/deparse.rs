@@ -142,6 +142,7 @@ struct Deparser<'a> {
 impl Deparser<'_> {
     fn column(&self, e: &Expr) -> Option<&SqlType> {
         let name = match e {
+            Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
             Expr::Identifier(i) => i.value.to_lowercase(),
             Expr::Nested(e) => return self.column(e),
             _ => return None,
@@ -250,6 +251,10 @@ impl Deparser<'_> {
     fn show(&self, e: &Expr, parent: Parent) -> String {
         match e {
             Expr::Nested(inner) => self.show(inner, parent),
+            // A quoted name keeps its case.
+            Expr::Identifier(i) if i.quote_style.is_some() => {
+                crate::types::text::quote_ident_if_needed(&i.value)
+            }
             Expr::Identifier(i) => {
                 crate::types::text::quote_ident_if_needed(&i.value.to_lowercase())
             }
@@ -465,6 +470,8 @@ mod tests {
             assert_eq!(expr(sql, &cols, None, false), plain, "{sql}");
         };
         both("b > 0", "b > 0", "(b > 0)");
+        let mixed = [col("Qty", SqlType::Int4)];
+        assert_eq!(expr("\"Qty\" > 0", &mixed, None, true), "\"Qty\" > 0");
         both("x > a * 2", "x > (a * 2)", "(x > (a * 2))");
         both(
             "d >= 0 AND d < 100.5",

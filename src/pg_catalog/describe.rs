@@ -204,13 +204,19 @@ pub fn format_type(seen: &Seen, oid: i64, typmod: Option<i64>) -> String {
 
 /// `pg_get_indexdef(oid)`: the CREATE INDEX statement; with `column` >
 /// 0, that key column's text only.
-fn index_definition(seen: &Seen, oid: i64, column: i64) -> Option<String> {
+fn index_definition_of(seen: &Seen, oid: i64, column: i64) -> Option<String> {
     let (t, ix) = seen.cat.tables.values().find_map(|t| {
         t.indexes
             .iter()
             .find(|i| oids::index(t, i) == oid)
             .map(|i| (t, i))
     })?;
+    index_definition(t, ix, column)
+}
+
+/// Index `ix` of `t` as `pg_get_indexdef` prints it (`column` > 0: that
+/// key column's text only).
+pub fn index_definition(t: &Table, ix: &crate::catalog::Index, column: i64) -> Option<String> {
     let keys: Vec<String> = match &ix.vector {
         Some(v) => {
             let key = match &v.expr {
@@ -277,14 +283,20 @@ fn udf(
     ret: DataType,
     f: impl Fn(&Seen, &[ScalarValue]) -> Option<ScalarValue> + Send + Sync + 'static,
 ) -> ScalarUDF {
-    let signature = if args.is_empty() {
-        Signature::variadic_any(Volatility::Stable)
-    } else {
-        Signature::one_of(
-            args.into_iter().map(TypeSignature::Exact).collect(),
-            Volatility::Stable,
-        )
-    };
+    // An OID may come as a string constant (`'16385'`, psql writes them
+    // so): each signature taking one first also takes text there.
+    let mut all = args.clone();
+    for a in &args {
+        if a.first() == Some(&DataType::Int64) {
+            let mut t = a.clone();
+            t[0] = DataType::Utf8;
+            all.push(t);
+        }
+    }
+    let signature = Signature::one_of(
+        all.into_iter().map(TypeSignature::Exact).collect(),
+        Volatility::Stable,
+    );
     ScalarUDF::new_from_impl(CatalogFn {
         name,
         ret,
@@ -335,7 +347,7 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
             T,
             |s, a| {
                 let oid = int(a.first())?;
-                utf8(index_definition(s, oid, int(a.get(1)).unwrap_or(0))?)
+                utf8(index_definition_of(s, oid, int(a.get(1)).unwrap_or(0))?)
             },
         ),
         udf(
@@ -364,6 +376,17 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
                 .map(|n| quote_ident_if_needed(n))
                 .unwrap_or_else(|| oid.to_string());
             utf8(name)
+        }),
+        // `'name'::regnamespace`: the schema's OID (NULL when missing).
+        udf(view, "grape_regnamespace", vec![vec![T]], I, |s, a| {
+            let name = text(a.first())?;
+            let plain = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(q) => q.replace("\"\"", "\""),
+                None => name.to_lowercase(),
+            };
+            let known = ["pg_catalog", "information_schema"].contains(&plain.as_str())
+                || s.cat.schemas.contains(&plain);
+            known.then(|| ScalarValue::Int64(Some(oids::namespace(&plain))))
         }),
         udf(view, "pg_type_is_visible", vec![vec![I]], B, move |s, a| {
             let oid = int(a.first())?;

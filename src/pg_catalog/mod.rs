@@ -13,6 +13,7 @@
 //! functions and the rewrite of `pg_catalog.` names DataFusion cannot plan.
 
 mod common;
+pub use common::{SettingRow, SettingsSource};
 mod deparse;
 mod describe;
 pub mod functions;
@@ -26,6 +27,7 @@ mod pg_constraint;
 mod pg_namespace;
 mod pg_type;
 mod progress;
+mod system_views;
 mod txns;
 mod unused;
 mod vector_indexes;
@@ -48,7 +50,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 27] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -70,7 +72,19 @@ const TABLES: [&str; 21] = [
     "pg_attrdef",
     "pg_constraint",
     "pg_enum",
+    "pg_tables",
+    "pg_views",
+    "pg_indexes",
+    "pg_sequences",
+    "pg_sequence",
+    "pg_settings",
 ];
+
+/// Whether `pg_catalog.name` is a catalog of a feature GrapeDB does not
+/// have, so always empty (`pg_policy`, `pg_trigger`, ...).
+pub fn is_always_empty(name: &str) -> bool {
+    unused::is_empty(name)
+}
 
 /// Whether `pg_catalog` answers `name` (unqualified names resolve to it).
 pub fn is_table(name: &str) -> bool {
@@ -88,6 +102,8 @@ pub struct PgCatalog {
     pub user: String,
     /// The catalog the session sees (its block's DDL included).
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// The session's settings, for `pg_settings`.
+    pub settings: Vec<SettingRow>,
 }
 
 #[async_trait]
@@ -122,6 +138,12 @@ impl SchemaProvider for PgCatalog {
             "pg_attribute" => pg_attribute::pg_attribute(&self.catalog)?,
             "pg_attrdef" => pg_attribute::pg_attrdef(&self.catalog)?,
             "pg_constraint" => pg_constraint::pg_constraint(&self.catalog)?,
+            "pg_tables" => system_views::pg_tables(&self.catalog, &self.user)?,
+            "pg_views" => system_views::pg_views(&self.catalog, &self.user)?,
+            "pg_indexes" => system_views::pg_indexes(&self.catalog)?,
+            "pg_sequences" => system_views::pg_sequences(&self.catalog, &self.user)?,
+            "pg_sequence" => system_views::pg_sequence(&self.catalog)?,
+            "pg_settings" => system_views::pg_settings(&self.settings)?,
             other => return unused::relation(other),
         }))
     }

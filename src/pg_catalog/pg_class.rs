@@ -64,6 +64,9 @@ struct Rel {
     checks: i16,
     /// `reltype`: tables' and views' row types.
     row_type: i64,
+    /// PostgreSQL keeps foreign keys with triggers on both tables, and
+    /// psql shows a table's foreign keys only when it has some.
+    has_triggers: bool,
 }
 
 fn relations(cat: &Catalog) -> Vec<Rel> {
@@ -80,6 +83,11 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
             natts: t.columns.len() as i16,
             checks: t.checks.len() as i16,
             row_type: oids::row_type(t.id),
+            has_triggers: !t.foreign_keys.is_empty()
+                || cat
+                    .tables
+                    .values()
+                    .any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id)),
         });
         for i in t.indexes.iter().filter(|i| !i.building) {
             out.push(Rel {
@@ -92,6 +100,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
                 natts: i.columns.len().max(1) as i16,
                 checks: 0,
                 row_type: 0,
+                has_triggers: false,
             });
         }
     }
@@ -111,6 +120,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
             natts,
             checks: 0,
             row_type: if kind == "v" { oids::row_type(*id) } else { 0 },
+            has_triggers: false,
         });
     }
     out
@@ -197,7 +207,7 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                 rels.iter().map(|r| r.checks).collect::<Vec<_>>(),
             )),
             bools(&|_| false),
-            bools(&|_| false),
+            bools(&|r| r.has_triggers),
             bools(&|_| false),
             bools(&|_| false),
             bools(&|_| false),

@@ -75,6 +75,11 @@ const EMPTY: &[(&str, &str)] = &[
     ),
 ];
 
+/// Whether `name` is one of the catalogs that are always empty here.
+pub fn is_empty(name: &str) -> bool {
+    EMPTY.iter().any(|(n, _)| *n == name)
+}
+
 /// The names answered here.
 pub fn names() -> impl Iterator<Item = &'static str> {
     EMPTY

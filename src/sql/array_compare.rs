@@ -30,7 +30,22 @@ fn list_literal(text: &str, item: &DataType) -> Result<Option<ScalarValue>> {
         }
     }
     let strings: Arc<dyn Array> = Arc::new(StringArray::from(values));
-    let typed = datafusion::arrow::compute::cast(&strings, item)?;
+    // A value that does not read as the element type is an error, as in
+    // PostgreSQL (22P02), not a NULL.
+    let typed = datafusion::arrow::compute::cast_with_options(
+        &strings,
+        item,
+        &datafusion::arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| {
+        DataFusionError::External(Box::new(crate::error::PgError::new(
+            crate::error::codes::INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{text}\" ({e})"),
+        )))
+    })?;
     Ok(Some(ScalarValue::List(Arc::new(
         datafusion::arrow::array::ListArray::new(
             Arc::new(datafusion::arrow::datatypes::Field::new(

@@ -58,6 +58,24 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         session.sequences.clone(),
     );
     super::pg_functions::register(&session.ctx, session.facts.clone());
+    // `pg_settings` reads what `current_setting` reads.
+    let facts = session.facts.clone();
+    grape.set_settings_source(crate::pg_catalog::SettingsSource(Arc::new(move || {
+        let now = facts.lock().settings.clone();
+        super::settings::SETTINGS
+            .iter()
+            .map(|s| crate::pg_catalog::SettingRow {
+                name: super::settings::display_name(&s.name).to_string(),
+                setting: now
+                    .get(&s.name)
+                    .cloned()
+                    .unwrap_or_else(|| s.default.clone()),
+                default: s.default.clone(),
+                description: s.description.clone(),
+                read_only: s.read_only,
+            })
+            .collect()
+    })));
     let (g, facts, who) = (grape.clone(), session.facts.clone(), user.to_string());
     let schemas = grape.clone();
     functions::register_catalog_functions(

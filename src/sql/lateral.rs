@@ -91,16 +91,41 @@ pub fn has_select_list_subquery(stmt: &Statement) -> bool {
 }
 
 /// Takes the outermost first subquery out of an expression, leaving a
-/// reference to the lateral item's value in its place.
-struct FirstSubquery(Option<Query>);
+/// reference to the lateral item's value in its place. Not one under CASE
+/// or COALESCE: PostgreSQL runs those only for the rows whose branch
+/// needs them, the lateral item would run for every row.
+#[derive(Default)]
+struct FirstSubquery {
+    found: Option<Query>,
+    shielded: usize,
+}
+
+fn short_circuits(x: &Expr) -> bool {
+    match x {
+        Expr::Case { .. } => true,
+        Expr::Function(f) => f.name.to_string().eq_ignore_ascii_case("coalesce"),
+        _ => false,
+    }
+}
 
 impl datafusion::sql::sqlparser::ast::VisitorMut for FirstSubquery {
     type Break = ();
     fn pre_visit_expr(&mut self, x: &mut Expr) -> ControlFlow<()> {
-        if let Expr::Subquery(sub) = x {
-            self.0 = Some((**sub).clone());
+        if short_circuits(x) {
+            self.shielded += 1;
+        }
+        if let Expr::Subquery(sub) = x
+            && self.shielded == 0
+        {
+            self.found = Some((**sub).clone());
             *x = Expr::CompoundIdentifier(vec![Ident::new(SCALAR_PREFIX), Ident::new("v")]);
             return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+    fn post_visit_expr(&mut self, x: &mut Expr) -> ControlFlow<()> {
+        if short_circuits(x) {
+            self.shielded -= 1;
         }
         ControlFlow::Continue(())
     }
@@ -135,9 +160,9 @@ pub fn scalar_subquery_as_lateral(stmt: &mut Statement) -> bool {
         let top = matches!(inner, Expr::Subquery(_));
         // The first subquery in the item (at its top, or inside it:
         // `CASE WHEN ... THEN (SELECT ...) END`).
-        let mut first = FirstSubquery(None);
+        let mut first = FirstSubquery::default();
         let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(expr, &mut first);
-        let Some(sub) = first.0 else {
+        let Some(sub) = first.found else {
             continue;
         };
         // PostgreSQL names the column after the subquery's own column.

@@ -223,102 +223,77 @@ impl Accumulator for ModeAcc {
     }
 }
 
-/// `grape_single(x)`: the one value of a scalar subquery PostgreSQL
-/// would run as is (NULL for no rows; more than one row is 21000, as
-/// PostgreSQL says at run time), so DataFusion, which plans a correlated
-/// scalar subquery only when it aggregates, plans it (see
-/// `sql::rewrite::scalar_subquery`).
+/// `grape_one(array_agg(x))`: the one value of a scalar subquery
+/// PostgreSQL would run as is (NULL for no rows; more than one row is
+/// 21000, as PostgreSQL says at run time), so DataFusion, which plans a
+/// correlated scalar subquery only when it aggregates, plans it (see
+/// `sql::rewrite::scalar_subquery`). The check is on the subquery's value,
+/// after the join decorrelation makes: only rows the query reads raise it.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Single {
+struct One {
     signature: Signature,
 }
 
-fn more_than_one_row() -> DataFusionError {
-    df(PgError::new(
-        codes::CARDINALITY_VIOLATION,
-        "more than one row returned by a subquery used as an expression",
-    ))
-}
-
-impl AggregateUDFImpl for Single {
+impl ScalarUDFImpl for One {
     fn name(&self) -> &str {
-        "grape_single"
+        "grape_one"
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok(args.first().cloned().unwrap_or(DataType::Null))
+        Ok(match &args[0] {
+            DataType::List(f) => f.data_type().clone(),
+            other => other.clone(),
+        })
     }
-    /// The value's field, metadata (a vector kind, an enum) included.
-    fn return_field(&self, args: &[FieldRef]) -> Result<FieldRef> {
-        Ok(Arc::new(args[0].as_ref().clone().with_nullable(true)))
+    /// The element's field, metadata (a vector kind, an enum) included.
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<FieldRef> {
+        Ok(match args.arg_fields[0].data_type() {
+            DataType::List(f) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_name("grape_one")
+                    .with_nullable(true),
+            ),
+            other => Arc::new(Field::new("grape_one", other.clone(), true)),
+        })
     }
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "value"),
-                args.input_fields[0].data_type().clone(),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "rows"),
-                DataType::Int64,
-                false,
-            )),
-        ])
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleAcc {
-            value: ScalarValue::try_from(args.return_field.data_type())?,
-            rows: 0,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct SingleAcc {
-    value: ScalarValue,
-    rows: i64,
-}
-
-impl Accumulator for SingleAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let a = &values[0];
-        if self.rows + a.len() as i64 > 1 {
-            return Err(more_than_one_row());
-        }
-        if a.len() == 1 {
-            self.value = ScalarValue::try_from_array(a, 0)?;
-            self.rows = 1;
-        }
-        Ok(())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let rows = states[1].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        for i in 0..rows.len() {
-            if rows.value(i) == 0 {
-                continue;
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ret = args.return_field.data_type().clone();
+        let a = args.args[0].to_array(args.number_rows.max(1))?;
+        let Some(list) = a.as_list_opt::<i32>() else {
+            return super::timestamps::shaped_like(&[&args.args[0]], a);
+        };
+        let mut picks = Vec::with_capacity(list.len());
+        for i in 0..list.len() {
+            let n = if list.is_null(i) {
+                0
+            } else {
+                list.value_length(i)
+            };
+            if n > 1 {
+                return Err(df(PgError::new(
+                    codes::CARDINALITY_VIOLATION,
+                    "more than one row returned by a subquery used as an expression",
+                )));
             }
-            if self.rows + rows.value(i) > 1 {
-                return Err(more_than_one_row());
-            }
-            self.value = ScalarValue::try_from_array(&states[0], i)?;
-            self.rows = 1;
+            picks.push((n == 1).then(|| list.value_offsets()[i] as u32));
         }
-        Ok(())
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![
-            self.value.clone(),
-            ScalarValue::Int64(Some(self.rows)),
-        ])
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(self.value.clone())
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.value.size()
+        let values = list.values();
+        let out = if values.data_type() == &ret {
+            datafusion::arrow::compute::take(
+                values,
+                &datafusion::arrow::array::UInt32Array::from(picks),
+                None,
+            )?
+        } else {
+            datafusion::arrow::array::new_null_array(&ret, list.len())
+        };
+        super::timestamps::shaped_like(&[&args.args[0]], out)
     }
 }
 
@@ -729,7 +704,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayOrEmpty {
         signature: Signature::any(1, Volatility::Immutable),
     }));
-    ctx.register_udaf(AggregateUDF::new_from_impl(Single {
+    ctx.register_udf(ScalarUDF::new_from_impl(One {
         signature: Signature::any(1, Volatility::Immutable),
     }));
     ctx.register_udaf(AggregateUDF::new_from_impl(Mode {

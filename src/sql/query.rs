@@ -44,11 +44,15 @@ impl Engine {
         super::rewrite::table_functions::rewrite(&mut stmt);
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
+        apply_set_config(session, &mut stmt)?;
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
+        // Subqueries over always-empty catalogs as their values, and
         // `ARRAY(subquery)` as the aggregate subquery it plans as, so the
         // fallback below can run it per row too.
+        super::rewrite::pg_catalog_names::rewrite(&mut stmt);
+        super::rewrite::empty_catalogs::rewrite(&mut stmt);
         super::rewrite::array_subquery::rewrite(&mut stmt);
         // Kept for the per-row fallback below, when it could apply.
         let retry = super::lateral::has_select_list_subquery(&stmt).then(|| stmt.clone());
@@ -195,4 +199,66 @@ async fn inline_query_vectors(
         ControlFlow::<()>::Continue(())
     });
     Ok(())
+}
+
+/// `set_config(name, value, is_local)` (pg_dump and ORMs send `SELECT
+/// set_config('search_path', '', false)`): the setting changes as SET
+/// changes it, before the statement runs, and the call is its new value.
+/// Its arguments must be constants here; `is_local` acts as SET LOCAL
+/// does in GrapeDB (for the session).
+fn apply_set_config(session: &mut Session, stmt: &mut Statement) -> PgResult<()> {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
+    };
+    use std::ops::ControlFlow;
+    let mut failed = None;
+    let _ = visit_expressions_mut(stmt, |e| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = f.name.0.last().map(|p| p.to_string().to_lowercase());
+        if name.as_deref() != Some("set_config") {
+            return ControlFlow::Continue(());
+        }
+        let args: Vec<&Expr> = match &f.args {
+            FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let text = |x: &Expr| match x {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (Some(setting), Some(value)) = (
+            args.first().and_then(|x| text(x)),
+            args.get(1).and_then(|x| text(x)),
+        ) else {
+            failed = Some(crate::error::PgError::unsupported(
+                "set_config with arguments that are not constants",
+            ));
+            return ControlFlow::Break(());
+        };
+        if let Err(err) = session
+            .set(&setting, Some(value))
+            .and_then(|_| session.get(&setting))
+            .map(|now| *e = super::rewrite::ast::text_literal(&now))
+        {
+            failed = Some(err);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

@@ -23,6 +23,14 @@ async fn psql_catalog_listings_as_postgresql() {
     transcript("catalog").await;
 }
 
+/// `\d NAME` (psql's eleven catalog queries: pg_attribute, pg_attrdef,
+/// pg_constraint, pg_get_indexdef, pg_policy, pg_publication, ...), and
+/// `\du`, `\dT`, `\dp`: the output PostgreSQL 15 + pgvector prints.
+#[tokio::test]
+async fn psql_describe_as_postgresql() {
+    transcript("describe").await;
+}
+
 async fn transcript(name: &str) {
     let s = TestServer::start().await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psql");

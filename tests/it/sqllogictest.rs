@@ -40,7 +40,15 @@ impl AsyncDB for Pg {
                     ncols = Some(r.len());
                     rows.push(
                         (0..r.len())
-                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            // An empty string as `(empty)`, spaces as `(blank)`: the runner
+                            // compares lines with whitespace collapsed, so
+                            // an empty value would never match.
+                            .map(|i| match r.get(i) {
+                                None => "NULL".to_string(),
+                                Some("") => "(empty)".to_string(),
+                                Some(v) if v.trim().is_empty() => "(blank)".to_string(),
+                                Some(v) => v.to_string(),
+                            })
                             .collect(),
                     );
                 }

@@ -57,10 +57,17 @@ fn simple(q: &Query) -> Option<String> {
     if !plain {
         return None;
     }
-    let value = match &s.projection[0] {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+    let (value, alias) = match &s.projection[0] {
+        SelectItem::UnnamedExpr(e) => (e.clone(), None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.value.clone())),
         _ => return None,
     };
+    // An aggregate or a set-returning value takes the general path.
+    if super::scalar_subquery::aggregates(&value)
+        || matches!(&value, Expr::Function(f) if ["unnest", "generate_series"].contains(&f.name.to_string().to_lowercase().as_str()))
+    {
+        return None;
+    }
     let mut order = Vec::new();
     if let Some(ob) = &q.order_by {
         let OrderByKind::Expressions(keys) = &ob.kind else {
@@ -68,8 +75,9 @@ fn simple(q: &Query) -> Option<String> {
         };
         for k in keys {
             let mut k = k.clone();
-            // `ORDER BY 1` is the value.
-            if matches!(&k.expr, Expr::Value(v) if v.value.to_string() == "1") {
+            // `ORDER BY 1` and `ORDER BY <its alias>` are the value.
+            let by_alias = matches!(&k.expr, Expr::Identifier(i) if alias.as_deref() == Some(i.value.as_str()));
+            if by_alias || matches!(&k.expr, Expr::Value(v) if v.value.to_string() == "1") {
                 k.expr = value.clone();
             }
             order.push(k.to_string());

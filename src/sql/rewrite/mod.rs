@@ -12,7 +12,9 @@
 //!    ([`array_text`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
-//!    ([`pg_catalog_names`]), `ARRAY(subquery)` as an aggregate
+//!    ([`pg_catalog_names`]), subqueries over catalogs that are always
+//!    empty as their values over no rows ([`empty_catalogs`]),
+//!    `ARRAY(subquery)` as an aggregate
 //!    subquery ([`array_subquery`]), a correlated scalar subquery's
 //!    value as an aggregate ([`scalar_subquery`]), and a one-column set-returning function's
 //!    column named after its table alias ([`table_functions`]), and
@@ -31,6 +33,7 @@ pub mod ast;
 pub mod at_time_zone;
 pub mod bind;
 pub mod columns;
+pub mod empty_catalogs;
 pub mod enum_casts;
 pub mod numbers;
 pub mod pg_catalog_names;
@@ -51,6 +54,7 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     array_text::rewrite(stmt)?;
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
+    empty_catalogs::rewrite(stmt);
     array_subquery::rewrite(stmt);
     scalar_subquery::rewrite(stmt);
     table_functions::rewrite(stmt);

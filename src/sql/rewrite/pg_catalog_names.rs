@@ -42,6 +42,7 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
                 let function = match n {
                     "regtype" if is_text(expr) => Some("to_regtype"),
                     "regtype" => Some("grape_regtype"),
+                    "regnamespace" if is_text(expr) => Some("grape_regnamespace"),
                     "regnamespace" => Some("grape_regnamespace_name"),
                     "regclass" if is_text(expr) => Some("grape_regclass"),
                     "regclass" => Some("grape_regclass_name"),

@@ -1,16 +1,21 @@
-//! A scalar subquery that does not aggregate, `(SELECT d.adbin FROM
-//! pg_attrdef d WHERE d.adrelid = a.attrelid)`: PostgreSQL runs it and
-//! fails only if it finds more than one row; DataFusion plans a
-//! correlated one only when it aggregates. Its value becomes
-//! `grape_single(value)`, an aggregate with PostgreSQL's answers (NULL for
-//! no rows, 21000 for more than one), and its ORDER BY goes (one row has
-//! no order).
+//! A correlated scalar subquery that does not aggregate, `(SELECT d.adbin
+//! FROM pg_attrdef d WHERE d.adrelid = a.attrelid)`: PostgreSQL runs it
+//! and fails only if it finds more than one row; DataFusion plans a
+//! correlated one only when it aggregates. It becomes
+//! `grape_one((SELECT array_agg(d.adbin) ...))`: the aggregate lets
+//! DataFusion decorrelate it, and `grape_one` gives PostgreSQL's answers
+//! on the value the outer row gets (NULL for no rows, 21000 for more than
+//! one), so inner rows no outer row reaches never raise. Its ORDER BY goes
+//! (one row has no order). Two more steps help DataFusion decorrelate:
+//! conditions on the outer row alone move out (`CASE WHEN outer.flag THEN
+//! (...) END`), and an outer column equated to an inner one stands for it
+//! in the other comparisons.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Query, SelectItem, SetExpr, Statement, visit_expressions,
-    visit_expressions_mut,
+    BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    Value, visit_expressions, visit_expressions_mut,
 };
 
 /// Functions that make a query aggregate (or are window functions).
@@ -44,68 +49,92 @@ const AGGREGATES: &[&str] = &[
     "corr",
     "covar_pop",
     "covar_samp",
-    "grape_single",
 ];
+
+/// Functions that return a set (a value made of them is not one row).
+const SET_RETURNING: &[&str] = &["unnest", "generate_series", "jsonb_array_elements"];
 
 pub fn rewrite(stmt: &mut Statement) {
     let _ = visit_expressions_mut(stmt, |e| {
-        if let Expr::Subquery(q) = e
-            && let Some(outer_only) = single_value(q)
-        {
+        let Expr::Subquery(q) = e else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let Some(outer_only) = single_value(q) else {
+            return ControlFlow::Continue(());
+        };
+        let sub = std::mem::replace(e, Expr::value(Value::Null));
+        let one = super::ast::call("grape_one", vec![sub]);
+        *e = match outer_only {
             // `(SELECT v ... WHERE corr AND outer.flag)` is `CASE WHEN
             // outer.flag THEN (SELECT v ... WHERE corr) END`: NULL either
             // way when the flag is false, and DataFusion decorrelates only
             // the second.
-            let sub =
-                std::mem::replace(e, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
-            *e = Expr::Case {
+            Some(condition) => Expr::Case {
                 case_token:
                     datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
                 end_token:
                     datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
                 operand: None,
                 conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
-                    condition: outer_only,
-                    result: sub,
+                    condition,
+                    result: one,
                 }],
                 else_result: None,
-            };
-        }
-        ControlFlow::<()>::Continue(())
+            },
+            None => one,
+        };
+        ControlFlow::Continue(())
     });
 }
 
-fn aggregates(e: &Expr) -> bool {
-    visit_expressions(e, |x| match x {
-        Expr::Function(f)
-            if f.over.is_some()
-                || AGGREGATES.contains(
-                    &f.name
-                        .0
-                        .last()
-                        .map(|p| p.to_string().to_lowercase())
-                        .unwrap_or_default()
-                        .as_str(),
-                ) =>
-        {
-            ControlFlow::Break(())
+/// Whether `e` calls one of `names` (or a window function) itself, not in
+/// a subquery of its own.
+fn function_in(e: &Expr, names: &[&str]) -> bool {
+    struct Find<'a> {
+        names: &'a [&'a str],
+        depth: usize,
+    }
+    impl datafusion::sql::sqlparser::ast::Visitor for Find<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
         }
-        _ => ControlFlow::Continue(()),
-    })
-    .is_break()
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, x: &Expr) -> ControlFlow<()> {
+            match x {
+                Expr::Function(f)
+                    if self.depth == 0
+                        && (f.over.is_some()
+                            || self.names.contains(
+                                &f.name
+                                    .0
+                                    .last()
+                                    .map(|p| p.to_string().to_lowercase())
+                                    .unwrap_or_default()
+                                    .as_str(),
+                            )) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    datafusion::sql::sqlparser::ast::Visit::visit(e, &mut Find { names, depth: 0 }).is_break()
 }
 
-/// Whether the SELECT names a column of a relation outside it
-/// (`a.attrelid` with no `a` in its FROM): only such a subquery needs the
-/// rewrite, DataFusion runs an uncorrelated one as it is.
-fn correlated(s: &datafusion::sql::sqlparser::ast::Select) -> bool {
-    let own = own_names(s);
-    s.selection.as_ref().is_some_and(|w| names_outside(w, &own))
+/// Whether `e` calls an aggregate or window function.
+pub fn aggregates(e: &Expr) -> bool {
+    function_in(e, AGGREGATES)
 }
 
-/// The names the SELECT's FROM items are known by.
-fn own_names(s: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> {
-    use datafusion::sql::sqlparser::ast::TableFactor;
+/// The names the SELECT's FROM items are known by; None when one has
+/// none this can tell (a nested join, an unaliased subquery).
+fn own_names(s: &Select) -> Option<Vec<String>> {
     let mut own: Vec<String> = Vec::new();
     for twj in &s.from {
         for tf in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
@@ -117,26 +146,31 @@ fn own_names(s: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> {
                     own.push(a.name.value.to_lowercase())
                 }
                 TableFactor::Table { name, .. } => {
-                    if let Some(p) = name.0.last() {
-                        own.push(p.to_string().trim_matches('"').to_lowercase());
-                    }
+                    own.push(name.0.last()?.to_string().trim_matches('"').to_lowercase());
                 }
-                _ => {}
+                _ => return None,
             }
         }
     }
-    own
+    Some(own)
+}
+
+fn is_outer(e: &Expr, own: &[String]) -> bool {
+    matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && !own.contains(&p[0].value.to_lowercase()))
+}
+
+fn is_inner(e: &Expr, own: &[String]) -> bool {
+    matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && own.contains(&p[0].value.to_lowercase()))
 }
 
 /// Whether `e` names a column qualified by a name not in `own`.
 fn names_outside(e: &Expr, own: &[String]) -> bool {
-    visit_expressions(e, |x| match x {
-        Expr::CompoundIdentifier(parts)
-            if parts.len() == 2 && !own.contains(&parts[0].value.to_lowercase()) =>
-        {
+    visit_expressions(e, |x| {
+        if is_outer(x, own) {
             ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        _ => ControlFlow::Continue(()),
     })
     .is_break()
 }
@@ -145,12 +179,10 @@ fn names_outside(e: &Expr, own: &[String]) -> bool {
 /// (a condition on the outer row alone).
 fn only_outside(e: &Expr, own: &[String]) -> bool {
     let inside = visit_expressions(e, |x| match x {
-        Expr::Identifier(_) | Expr::Subquery(_) | Expr::Exists { .. } => ControlFlow::Break(()),
-        Expr::CompoundIdentifier(parts)
-            if parts.len() != 2 || own.contains(&parts[0].value.to_lowercase()) =>
-        {
+        Expr::Identifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
             ControlFlow::Break(())
         }
+        Expr::CompoundIdentifier(_) if !is_outer(x, own) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     })
     .is_break();
@@ -162,46 +194,38 @@ fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp {
             left,
-            op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+            op: BinaryOperator::And,
             right,
         } => {
             conjuncts(*left, out);
             conjuncts(*right, out);
         }
-        Expr::Nested(inner) if matches!(*inner, Expr::BinaryOp { .. }) => {
-            let is_and = matches!(
+        Expr::Nested(inner)
+            if matches!(
                 &*inner,
                 Expr::BinaryOp {
-                    op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+                    op: BinaryOperator::And,
                     ..
                 }
-            );
-            if is_and {
-                conjuncts(*inner, out)
-            } else {
-                out.push(Expr::Nested(inner))
-            }
+            ) =>
+        {
+            conjuncts(*inner, out)
         }
         other => out.push(other),
     }
 }
 
-fn and_all(mut es: Vec<Expr>) -> Option<Expr> {
-    let first = if es.is_empty() {
-        return None;
-    } else {
-        es.remove(0)
-    };
-    Some(es.into_iter().fold(first, |l, r| Expr::BinaryOp {
+fn and_all(es: Vec<Expr>) -> Option<Expr> {
+    es.into_iter().reduce(|l, r| Expr::BinaryOp {
         left: Box::new(l),
-        op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+        op: BinaryOperator::And,
         right: Box::new(r),
-    }))
+    })
 }
 
-/// Rewrite `q` if it is such a subquery; the conditions on the outer row
-/// alone it had, taken out of it.
-fn single_value(q: &mut Query) -> Option<Expr> {
+/// Rewrite `q` if it is such a subquery: Some(the conditions on the outer
+/// row alone it had, taken out of it), None to leave it.
+fn single_value(q: &mut Query) -> Option<Option<Expr>> {
     if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
         return None;
     }
@@ -216,46 +240,40 @@ fn single_value(q: &mut Query) -> Option<Expr> {
     if !plain {
         return None;
     }
-    let is_correlated = correlated(s);
+    let own = own_names(s)?;
+    // Only a correlated one: DataFusion runs an uncorrelated one as it is.
+    if !s.selection.as_ref().is_some_and(|w| names_outside(w, &own)) {
+        return None;
+    }
     let value = match &mut s.projection[0] {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
         _ => return None,
     };
-    if aggregates(value) || !is_correlated {
+    if aggregates(value) || function_in(value, SET_RETURNING) {
         return None;
     }
-    let inner = std::mem::replace(
-        value,
-        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
-    );
-    *value = super::ast::call("grape_single", vec![inner]);
+    let inner = std::mem::replace(value, Expr::value(Value::Null));
+    *value = super::ast::call("array_agg", vec![inner]);
     q.order_by = None;
     let SetExpr::Select(s) = q.body.as_mut() else {
         return None;
     };
-    let own = own_names(s);
     let mut parts = Vec::new();
     conjuncts(s.selection.take()?, &mut parts);
     let (outer, mut inner): (Vec<Expr>, Vec<Expr>) =
         parts.into_iter().partition(|c| only_outside(c, &own));
     substitute_outer(&mut inner, &own);
     s.selection = and_all(inner);
-    and_all(outer)
+    Some(and_all(outer))
 }
 
 /// `c.oid = a.attcollation AND a.attcollation <> t.typcollation`: in the
-/// other conditions an outer column equated to an inner one is that inner
+/// other comparisons an outer column equated to an inner one is that inner
 /// column (`c.oid <> t.typcollation`), which DataFusion decorrelates (it
 /// cannot an outer column under a non-equality). Rows where they differ
-/// fail the equality anyway, so the answer is the same.
+/// fail the equality anyway. Only a comparison's own operands change,
+/// never anything inside a nested subquery.
 fn substitute_outer(conds: &mut [Expr], own: &[String]) {
-    use datafusion::sql::sqlparser::ast::BinaryOperator;
-    let qualifier_is_own = |e: &Expr| match e {
-        Expr::CompoundIdentifier(p) if p.len() == 2 => {
-            Some(own.contains(&p[0].value.to_lowercase()))
-        }
-        _ => None,
-    };
     let mut equal: Vec<(Expr, Expr)> = Vec::new();
     for c in conds.iter() {
         if let Expr::BinaryOp {
@@ -264,24 +282,32 @@ fn substitute_outer(conds: &mut [Expr], own: &[String]) {
             right,
         } = c
         {
-            match (qualifier_is_own(left), qualifier_is_own(right)) {
-                (Some(true), Some(false)) => equal.push(((**right).clone(), (**left).clone())),
-                (Some(false), Some(true)) => equal.push(((**left).clone(), (**right).clone())),
-                _ => {}
+            if is_inner(left, own) && is_outer(right, own) {
+                equal.push(((**right).clone(), (**left).clone()));
+            } else if is_outer(left, own) && is_inner(right, own) {
+                equal.push(((**left).clone(), (**right).clone()));
             }
         }
     }
     for c in conds.iter_mut() {
-        let is_link = matches!(c, Expr::BinaryOp { left, op: BinaryOperator::Eq, right }
-            if equal.iter().any(|(o, i)| (**left == *o && **right == *i) || (**left == *i && **right == *o)));
-        if is_link {
+        let Expr::BinaryOp { left, op, right } = c else {
+            continue;
+        };
+        let comparison = matches!(
+            op,
+            BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+        );
+        if !comparison {
             continue;
         }
-        let _ = visit_expressions_mut(c, |x| {
-            if let Some((_, inner)) = equal.iter().find(|(o, _)| o == x) {
-                *x = inner.clone();
+        for side in [left, right] {
+            if let Some((_, inner)) = equal.iter().find(|(o, _)| o == side.as_ref()) {
+                **side = inner.clone();
             }
-            ControlFlow::<()>::Continue(())
-        });
+        }
     }
 }
