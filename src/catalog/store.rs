@@ -114,8 +114,15 @@ impl CatalogStore {
         // now, which cannot match and so refuses the change.
         let expect = match self.node.meta.get(CATALOG_KEY)? {
             None if old.version == 0 => None,
-            Some(b) if decode(&b).is_ok_and(|c| c == *old) => Some(b),
-            _ => Some(encode(old)?),
+            Some(b) => {
+                let now = encode(old)?;
+                if b == now || decode(&b).is_ok_and(|c| c == *old) {
+                    Some(b)
+                } else {
+                    Some(now)
+                }
+            }
+            None => Some(encode(old)?),
         };
         let value = encode(new)?;
         let mut ops = vec![

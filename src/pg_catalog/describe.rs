@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 };
 
 use super::common::SessionView;
-use super::pg_constraint::{constraints, definition};
+use super::pg_constraint::{constraints, definition, table_constraints};
 use super::{deparse, oids};
 use crate::catalog::{Catalog, Relation, Table};
 use crate::types::text::quote_ident_if_needed;
@@ -27,6 +27,9 @@ use crate::types::{pg_type_rows, regtype_name};
 pub struct Seen {
     pub cat: Arc<Catalog>,
     pub path: Vec<String>,
+    /// Constraint OIDs to their tables, built by the first call of the
+    /// batch that needs it (a lookup per row would walk them all).
+    constraint_tables: std::sync::OnceLock<std::collections::HashMap<i64, u32>>,
 }
 
 impl Seen {
@@ -101,6 +104,7 @@ impl ScalarUDFImpl for CatalogFn {
         let seen = Seen {
             cat: (self.view.catalog)(),
             path: (self.view.search_path)(),
+            constraint_tables: Default::default(),
         };
         let all_scalar = args
             .args
@@ -335,8 +339,18 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
             T,
             |s, a| {
                 let oid = int(a.first())?;
-                let all = constraints(&s.cat);
-                let c = all.iter().find(|c| c.oid == oid)?;
+                let table = *s
+                    .constraint_tables
+                    .get_or_init(|| {
+                        constraints(&s.cat)
+                            .iter()
+                            .map(|c| (c.oid, c.table.id))
+                            .collect()
+                    })
+                    .get(&oid)?;
+                let t = s.cat.tables.get(&table)?;
+                let mine = table_constraints(t);
+                let c = mine.iter().find(|c| c.oid == oid)?;
                 utf8(definition(&s.cat, c, flag(a.get(1)), &|t| s.visible(t)))
             },
         ),

@@ -44,32 +44,35 @@ impl Constraint<'_> {
 
 /// Every constraint in the catalog, table by table.
 pub fn constraints(cat: &Catalog) -> Vec<Constraint<'_>> {
+    cat.tables.values().flat_map(table_constraints).collect()
+}
+
+/// The constraints of table `t`.
+pub fn table_constraints(t: &Table) -> Vec<Constraint<'_>> {
     let mut out = Vec::new();
-    for t in cat.tables.values() {
-        let mut add = |name: &str, kind| {
-            out.push(Constraint {
-                oid: oids::constraint(t.id, name),
-                name: name.to_string(),
-                table: t,
-                kind,
-            })
-        };
-        for i in t.indexes.iter().filter(|i| i.constraint && !i.building) {
-            add(
-                &i.name,
-                if i.primary {
-                    Kind::Primary(i)
-                } else {
-                    Kind::Unique(i)
-                },
-            );
-        }
-        for c in &t.checks {
-            add(&c.name, Kind::Check(c));
-        }
-        for f in &t.foreign_keys {
-            add(&f.name, Kind::Foreign(f));
-        }
+    let mut add = |name: &str, kind| {
+        out.push(Constraint {
+            oid: oids::constraint(t.id, name),
+            name: name.to_string(),
+            table: t,
+            kind,
+        })
+    };
+    for i in t.indexes.iter().filter(|i| i.constraint && !i.building) {
+        add(
+            &i.name,
+            if i.primary {
+                Kind::Primary(i)
+            } else {
+                Kind::Unique(i)
+            },
+        );
+    }
+    for c in &t.checks {
+        add(&c.name, Kind::Check(c));
+    }
+    for f in &t.foreign_keys {
+        add(&f.name, Kind::Foreign(f));
     }
     out
 }
