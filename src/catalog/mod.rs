@@ -4,6 +4,7 @@
 //! The whole catalog is one versioned value in the meta Raft group; every DDL
 //! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
 
+pub mod advisory;
 mod legacy;
 pub mod locks;
 pub mod store;

@@ -36,6 +36,8 @@ pub struct CatalogStore {
     sequences: Mutex<std::collections::HashMap<String, (i64, i64, i64)>>,
     /// The node's table locks (sessions take theirs from here).
     pub locks: Arc<super::locks::TableLocks>,
+    /// The node's advisory locks.
+    pub advisory: Arc<super::advisory::AdvisoryLocks>,
 }
 
 impl CatalogStore {
@@ -47,6 +49,7 @@ impl CatalogStore {
             ddl_lock: Mutex::new(()),
             sequences: Mutex::new(Default::default()),
             locks: super::locks::TableLocks::new(),
+            advisory: super::advisory::AdvisoryLocks::new(),
         })
     }
 

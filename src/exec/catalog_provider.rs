@@ -35,6 +35,8 @@ pub struct GrapeCatalog {
     view: parking_lot::Mutex<Option<Arc<Catalog>>>,
     /// The table locks the session holds.
     locks: Arc<SessionLocks>,
+    /// The advisory locks the session holds.
+    advisory: crate::catalog::advisory::SessionAdvisory,
     /// The session's settings, for `pg_settings` (set once the session
     /// exists).
     settings: parking_lot::Mutex<Option<crate::pg_catalog::SettingsSource>>,
@@ -64,6 +66,7 @@ impl GrapeCatalog {
             database,
             view: Default::default(),
             locks: catalog.locks.session(),
+            advisory: catalog.advisory.session(),
             catalog,
             settings: Default::default(),
         }
@@ -86,6 +89,11 @@ impl GrapeCatalog {
     /// Show the session `view` instead of the committed catalog (None: stop).
     pub fn set_view(&self, view: Option<Arc<Catalog>>) {
         *self.view.lock() = view;
+    }
+
+    /// The advisory locks this session holds.
+    pub fn advisory(&self) -> &crate::catalog::advisory::SessionAdvisory {
+        &self.advisory
     }
 
     pub fn locks(&self) -> &Arc<SessionLocks> {

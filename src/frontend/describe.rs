@@ -157,6 +157,11 @@ impl GrapeQueryParser {
             schema =
                 Some(dml::returning_schema(&self.engine, session, &table, &alias, &items).await?);
         }
+        for (n, dt) in placeholders_by_signature(session, stmt) {
+            if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
+                types[n - 1] = df_type_to_pg(&dt);
+            }
+        }
         for t in types.iter_mut() {
             if *t == Type::UNKNOWN {
                 *t = Type::TEXT;
@@ -236,4 +241,65 @@ impl QueryParser for GrapeQueryParser {
             None => Ok(vec![]),
         }
     }
+}
+
+/// `f($1)` where `f` takes one type at that place (its only signature of
+/// that many arguments): `$1` is of that type, as PostgreSQL resolves it
+/// (`SELECT pg_advisory_lock($1)` takes a bigint). DataFusion infers a
+/// placeholder's type from operators and columns, not from a function's
+/// signature.
+fn placeholders_by_signature(session: &Session, stmt: &Statement) -> Vec<(usize, DataType)> {
+    use datafusion::execution::FunctionRegistry;
+    use datafusion::logical_expr::TypeSignature;
+    use datafusion::sql::sqlparser::ast::{
+        Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions,
+    };
+    use std::ops::ControlFlow;
+    let mut out = Vec::new();
+    let _ = visit_expressions(stmt, |e| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let name = f
+            .name
+            .0
+            .last()
+            .map(|p| p.to_string().to_lowercase())
+            .unwrap_or_default();
+        let Ok(udf) = session.ctx.udf(&name) else {
+            return ControlFlow::Continue(());
+        };
+        let arity = list.args.len();
+        let candidates: Vec<&Vec<DataType>> = match &udf.signature().type_signature {
+            TypeSignature::Exact(v) => vec![v],
+            TypeSignature::OneOf(all) => all
+                .iter()
+                .filter_map(|t| match t {
+                    TypeSignature::Exact(v) => Some(v),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let fitting: Vec<&Vec<DataType>> = candidates
+            .into_iter()
+            .filter(|v| v.len() == arity)
+            .collect();
+        let [only] = fitting.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        for (i, a) in list.args.iter().enumerate() {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = a
+                && let Value::Placeholder(p) = &v.value
+                && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            {
+                out.push((n, only[i].clone()));
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    out
 }

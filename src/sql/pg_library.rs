@@ -690,11 +690,88 @@ impl ScalarUDFImpl for ArrayBound {
     }
 }
 
+/// The functions `sql::query` runs before the statement (advisory locks,
+/// `pg_sleep`: they wait, which a function inside DataFusion's execution
+/// must not), declared here with their argument and result types so a
+/// statement naming them plans and describes (`SELECT
+/// pg_advisory_lock($1)` takes a bigint). By execution the calls have been
+/// replaced by their values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RunFirst {
+    name: &'static str,
+    ret: DataType,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for RunFirst {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(self.ret.clone())
+    }
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Err(df(PgError::unsupported(format!(
+            "{} here (GrapeDB runs it with constant arguments, before its statement)",
+            self.name
+        ))))
+    }
+}
+
+fn run_first_functions() -> Vec<ScalarUDF> {
+    use datafusion::logical_expr::TypeSignature::{Exact, Nullary};
+    let key = || {
+        Signature::one_of(
+            vec![
+                Exact(vec![DataType::Int64]),
+                Exact(vec![DataType::Int32, DataType::Int32]),
+            ],
+            Volatility::Volatile,
+        )
+    };
+    let mut out = Vec::new();
+    for name in ["pg_advisory_lock", "pg_advisory_xact_lock"] {
+        out.push((name, DataType::Utf8, key()));
+    }
+    for name in [
+        "pg_try_advisory_lock",
+        "pg_try_advisory_xact_lock",
+        "pg_advisory_unlock",
+    ] {
+        out.push((name, DataType::Boolean, key()));
+    }
+    out.push((
+        "pg_advisory_unlock_all",
+        DataType::Utf8,
+        Signature::one_of(vec![Nullary], Volatility::Volatile),
+    ));
+    out.push((
+        "pg_sleep",
+        DataType::Utf8,
+        Signature::exact(vec![DataType::Float64], Volatility::Volatile),
+    ));
+    out.into_iter()
+        .map(|(name, ret, signature)| {
+            ScalarUDF::new_from_impl(RunFirst {
+                name,
+                ret,
+                signature,
+            })
+        })
+        .collect()
+}
+
 /// Register the functions of this module.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));
+    for f in run_first_functions() {
+        ctx.register_udf(f);
+    }
     for upper in [true, false] {
         ctx.register_udf(ScalarUDF::new_from_impl(ArrayBound {
             upper,

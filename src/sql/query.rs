@@ -45,6 +45,7 @@ impl Engine {
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
         apply_set_config(session, &mut stmt)?;
+        apply_advisory_locks(session, &mut stmt).await?;
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
@@ -261,4 +262,214 @@ fn apply_set_config(session: &mut Session, stmt: &mut Statement) -> PgResult<()>
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// An advisory lock function with its key (one bigint or two integers).
+enum AdvisoryCall {
+    Lock(
+        crate::catalog::advisory::Key,
+        crate::catalog::advisory::Scope,
+    ),
+    TryLock(
+        crate::catalog::advisory::Key,
+        crate::catalog::advisory::Scope,
+    ),
+    Unlock(crate::catalog::advisory::Key),
+    UnlockAll,
+    /// `pg_sleep(seconds)`, which waits the same way.
+    Sleep(f64),
+}
+
+/// `pg_advisory_lock(k)` and the rest (migration tools send `SELECT
+/// pg_advisory_lock($1)`): run before the statement, waiting without
+/// holding a thread (a cancel or statement_timeout drops the wait), and
+/// the calls become their values. Their arguments must be constants here,
+/// and a call runs once per statement (PostgreSQL runs it per row);
+/// shared locks are not supported. `pg_sleep(seconds)` runs the same way.
+async fn apply_advisory_locks(session: &mut Session, stmt: &mut Statement) -> PgResult<()> {
+    use crate::catalog::advisory::Scope;
+    use datafusion::sql::sqlparser::ast::{
+        Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value,
+        visit_expressions_mut,
+    };
+    use std::ops::ControlFlow;
+    fn constant(x: &Expr) -> Option<i64> {
+        match x {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse().ok(),
+                Value::SingleQuotedString(s) => s.trim().parse().ok(),
+                _ => None,
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr,
+            } => constant(expr).map(|v| -v),
+            Expr::Cast { expr, .. } | Expr::Nested(expr) => constant(expr),
+            _ => None,
+        }
+    }
+    // A call that is a whole result column keeps its name (PostgreSQL
+    // names the column after the function).
+    if let Statement::Query(q) = &mut *stmt
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(sel) = q.body.as_mut()
+    {
+        for item in sel.projection.iter_mut() {
+            if let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Function(f)) =
+                item
+            {
+                let name = f
+                    .name
+                    .0
+                    .last()
+                    .map(|p| p.to_string().to_lowercase())
+                    .unwrap_or_default();
+                if name.starts_with("pg_advisory")
+                    || name.starts_with("pg_try_advisory")
+                    || name == "pg_sleep"
+                {
+                    let expr = Expr::Function(f.clone());
+                    *item = datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias {
+                        expr,
+                        alias: datafusion::sql::sqlparser::ast::Ident::with_quote('"', name),
+                    };
+                }
+            }
+        }
+    }
+    fn seconds(x: &Expr) -> Option<f64> {
+        match x {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse().ok(),
+                Value::SingleQuotedString(s) => s.trim().parse().ok(),
+                _ => None,
+            },
+            Expr::Cast { expr, .. } | Expr::Nested(expr) => seconds(expr),
+            _ => None,
+        }
+    }
+    let mut calls: Vec<AdvisoryCall> = Vec::new();
+    let mut failed = None;
+    let _ = visit_expressions_mut(stmt, |e| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = f
+            .name
+            .0
+            .last()
+            .map(|p| p.to_string().to_lowercase())
+            .unwrap_or_default();
+        if name == "pg_sleep" {
+            let seconds = match &f.args {
+                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => seconds(x),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(secs) = seconds else {
+                failed = Some(crate::error::PgError::unsupported(
+                    "pg_sleep with an argument that is not a constant",
+                ));
+                return ControlFlow::Break(());
+            };
+            *e = super::rewrite::ast::call(&format!("__grape_advisory_{}", calls.len()), vec![]);
+            calls.push(AdvisoryCall::Sleep(secs));
+            return ControlFlow::Continue(());
+        }
+        if !name.starts_with("pg_advisory") && !name.starts_with("pg_try_advisory") {
+            return ControlFlow::Continue(());
+        }
+        let args: Vec<Option<i64>> = match &f.args {
+            FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => constant(x),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let key = match args.as_slice() {
+            [Some(k)] => Some((*k, false)),
+            [Some(a), Some(b)] => Some(((*a).wrapping_shl(32) | (*b as u32 as i64), true)),
+            _ => None,
+        };
+        let call = match (name.as_str(), key) {
+            ("pg_advisory_unlock_all", None) if args.is_empty() => Some(AdvisoryCall::UnlockAll),
+            ("pg_advisory_lock", Some(k)) => Some(AdvisoryCall::Lock(k, Scope::Session)),
+            ("pg_advisory_xact_lock", Some(k)) => Some(AdvisoryCall::Lock(k, Scope::Transaction)),
+            ("pg_try_advisory_lock", Some(k)) => Some(AdvisoryCall::TryLock(k, Scope::Session)),
+            ("pg_try_advisory_xact_lock", Some(k)) => {
+                Some(AdvisoryCall::TryLock(k, Scope::Transaction))
+            }
+            ("pg_advisory_unlock", Some(k)) => Some(AdvisoryCall::Unlock(k)),
+            _ => None,
+        };
+        let Some(call) = call else {
+            failed = Some(crate::error::PgError::unsupported(format!(
+                "{name} with these arguments (GrapeDB takes exclusive advisory locks on constant keys)"
+            )));
+            return ControlFlow::Break(());
+        };
+        // Each call is put back as `grape_advisory_<n>` and given its
+        // value below, once the lock is taken.
+        *e = super::rewrite::ast::call(&format!("__grape_advisory_{}", calls.len()), vec![]);
+        calls.push(call);
+        ControlFlow::Continue(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Expr> = Vec::with_capacity(calls.len());
+    for call in &calls {
+        let advisory = session.grape.advisory();
+        values.push(match call {
+            AdvisoryCall::Lock(k, scope) => {
+                advisory.lock(*k, *scope).await;
+                Expr::value(Value::Null)
+            }
+            AdvisoryCall::TryLock(k, scope) => {
+                Expr::value(Value::Boolean(advisory.try_lock(*k, *scope)))
+            }
+            AdvisoryCall::Unlock(k) => {
+                let held = advisory.unlock(*k);
+                if !held {
+                    session.notices.push(crate::error::Notice::warning(
+                        crate::error::codes::SUCCESSFUL_COMPLETION,
+                        "you don't own a lock of type ExclusiveLock",
+                    ));
+                }
+                Expr::value(Value::Boolean(held))
+            }
+            AdvisoryCall::UnlockAll => {
+                advisory.unlock_all();
+                Expr::value(Value::Null)
+            }
+            AdvisoryCall::Sleep(secs) => {
+                if secs.is_finite() && *secs > 0.0 {
+                    tokio::time::sleep(std::time::Duration::from_secs_f64(secs.min(1e7))).await;
+                }
+                Expr::value(Value::Null)
+            }
+        });
+    }
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Function(f) = e
+            && let Some(n) = f
+                .name
+                .to_string()
+                .strip_prefix("__grape_advisory_")
+                .and_then(|n| n.parse::<usize>().ok())
+            && let Some(v) = values.get(n)
+        {
+            *e = v.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(())
 }

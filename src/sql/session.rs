@@ -382,6 +382,7 @@ impl Session {
     pub fn statement_done(&self) {
         if !self.in_block() {
             self.locks().release_all();
+            self.grape.advisory().end_transaction();
         }
     }
 

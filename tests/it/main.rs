@@ -22,5 +22,6 @@ mod foreign_keys;
 mod protocol;
 mod sequences;
 mod sql;
+mod tools;
 mod txn;
 mod vectors;

@@ -1,0 +1,124 @@
+//! What tools send besides queries: advisory locks (migration tools take
+//! one so two deploys do not migrate at once), pg_sleep, set_config.
+
+use std::time::Duration;
+
+use crate::common::{TestServer, code, rows};
+
+fn one(r: Vec<Vec<Option<String>>>) -> Vec<Option<String>> {
+    r.into_iter().next().expect("one row")
+}
+
+#[tokio::test]
+async fn advisory_locks_exclude_sessions_until_released() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    let b = s.connect().await;
+    rows(&a, "SELECT pg_advisory_lock(42)").await;
+    // Another session cannot have it; the two-integer key space is its own.
+    assert_eq!(
+        one(rows(
+            &b,
+            "SELECT pg_try_advisory_lock(42), pg_try_advisory_lock(0, 42)"
+        )
+        .await),
+        [Some("f".into()), Some("t".into())]
+    );
+    // With a parameter, as migration tools send it: B waits for A.
+    let waiting = tokio::spawn(async move {
+        b.execute("SELECT pg_advisory_lock($1)", &[&42i64])
+            .await
+            .unwrap();
+        b
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "B must wait while A holds the lock");
+    assert_eq!(
+        one(rows(&a, "SELECT pg_advisory_unlock(42), pg_advisory_unlock(42)").await),
+        [Some("t".into()), Some("f".into())]
+    );
+    let b = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("B gets the lock once A lets go")
+        .unwrap();
+    assert_eq!(
+        one(rows(&a, "SELECT pg_try_advisory_lock(42)").await),
+        [Some("f".into())]
+    );
+    // A session's locks go with it.
+    drop(b);
+    let mut free = false;
+    for _ in 0..50 {
+        if one(rows(&a, "SELECT pg_try_advisory_lock(42)").await) == [Some("t".into())] {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(free, "a closed session's advisory locks are released");
+
+    // Transaction-level: held until COMMIT.
+    let c = s.connect().await;
+    rows(&a, "BEGIN").await;
+    rows(&a, "SELECT pg_advisory_xact_lock(7)").await;
+    assert_eq!(
+        one(rows(&c, "SELECT pg_try_advisory_xact_lock(7)").await),
+        [Some("f".into())]
+    );
+    rows(&a, "COMMIT").await;
+    assert_eq!(
+        one(rows(&c, "SELECT pg_try_advisory_xact_lock(7)").await),
+        [Some("t".into())]
+    );
+    // Outside a block it lasted only its statement.
+    assert_eq!(
+        one(rows(&a, "SELECT pg_try_advisory_lock(7)").await),
+        [Some("t".into())]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn lock_waits_and_sleeps_stop_at_statement_timeout() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    let b = s.connect().await;
+    rows(&a, "SELECT pg_advisory_lock(1)").await;
+    rows(&b, "SET statement_timeout = '300ms'").await;
+    let started = std::time::Instant::now();
+    let e = b
+        .simple_query("SELECT pg_advisory_lock(1)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "57014");
+    let e = b.simple_query("SELECT pg_sleep(5)").await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The abandoned wait left nothing behind: B takes it once A lets go.
+    rows(&a, "SELECT pg_advisory_unlock_all()").await;
+    assert_eq!(
+        one(rows(&b, "SELECT pg_try_advisory_lock(1)").await),
+        [Some("t".into())]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn set_config_changes_the_setting() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    assert_eq!(
+        one(rows(&c, "SELECT pg_catalog.set_config('search_path', '', false)").await),
+        [Some(String::new())]
+    );
+    assert_eq!(
+        one(rows(&c, "SELECT current_setting('search_path')").await),
+        [Some(String::new())]
+    );
+    let e = c
+        .simple_query("SELECT set_config('no_such_setting', 'x', false)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42704");
+    s.stop().await;
+}
