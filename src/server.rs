@@ -163,6 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         data,
         catalog,
         vindexes: vindexes.clone(),
+        backends: crate::sql::activity::Backends::new(),
     });
     let handlers = Handlers::new(engine);
     let (stop, mut stopped) = watch::channel(false);

@@ -40,6 +40,8 @@ pub struct GrapeCatalog {
     /// The session's settings, for `pg_settings` (set once the session
     /// exists).
     settings: parking_lot::Mutex<Option<crate::pg_catalog::SettingsSource>>,
+    /// The node's sessions, for `pg_stat_activity`.
+    activity: parking_lot::Mutex<Option<crate::pg_catalog::ActivitySource>>,
 }
 
 impl std::fmt::Debug for CatalogStore {
@@ -69,7 +71,13 @@ impl GrapeCatalog {
             advisory: catalog.advisory.session(),
             catalog,
             settings: Default::default(),
+            activity: Default::default(),
         }
+    }
+
+    /// Where `pg_stat_activity` reads the node's sessions.
+    pub fn set_activity_source(&self, source: crate::pg_catalog::ActivitySource) {
+        *self.activity.lock() = Some(source);
     }
 
     /// Where `pg_settings` reads the session's settings.
@@ -164,6 +172,7 @@ impl CatalogProvider for GrapeCatalog {
                     .lock()
                     .as_ref()
                     .map_or_else(Vec::new, |f| (f.0)()),
+                activity: self.activity.lock().clone(),
             }));
         }
         if name == "information_schema" {

@@ -55,6 +55,14 @@ impl Frontend {
         format: &Format,
         stream_rows: bool,
     ) -> Result<Response, PgError> {
+        let backend = &slot.activity.backend;
+        if backend.terminated.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PgError::new(
+                codes::ADMIN_SHUTDOWN,
+                "terminating connection due to administrator command",
+            ));
+        }
+        backend.started(stmt.to_string(), session.in_block());
         let timeout = session.statement_timeout();
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let committing = session.committing.clone();
@@ -67,6 +75,7 @@ impl Frontend {
         if res.is_err() {
             session.fail_block();
         }
+        backend.finished(session.in_block(), res.is_err() && session.in_block());
         let res = res.and_then(|reply| {
             let done = matches!(reply, Reply::Done(_));
             let locks = (!done && !session.in_block()).then(|| session.locks().clone());

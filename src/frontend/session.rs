@@ -27,6 +27,8 @@ pub struct SessionSlot {
     /// COPY FROM STDIN in progress on this connection (protocol state: the
     /// CopyData messages that follow feed it).
     pub copy_in: parking_lot::Mutex<Option<CopyState>>,
+    /// This connection in the node's list of sessions.
+    pub activity: crate::sql::activity::Registration,
 }
 
 /// Send the notices a statement raised.

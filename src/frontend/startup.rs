@@ -73,10 +73,32 @@ impl StartupHandler for Startup {
                 crate::sql::context::new_session(&self.frontend.engine, &user, &startup_settings);
             session.facts.lock().pid = pid;
             let app = startup_settings.get("application_name").cloned();
+            let canceller = handle.clone();
+            let activity =
+                self.frontend
+                    .engine
+                    .backends
+                    .register(crate::sql::activity::Backend::new(
+                        pid,
+                        user.clone(),
+                        startup_settings
+                            .get("database")
+                            .cloned()
+                            .unwrap_or_else(|| user.clone()),
+                        app.clone().unwrap_or_default(),
+                        Some(client.socket_addr()),
+                        Box::new(move || {
+                            let h = canceller.clone();
+                            tokio::spawn(async move {
+                                h.cancel().await;
+                            });
+                        }),
+                    ));
             client.session_extensions().insert(SessionSlot {
                 session: Mutex::new(session),
                 cancel: handle,
                 copy_in: Default::default(),
+                activity,
             });
             finish_authentication(
                 client,

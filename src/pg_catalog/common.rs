@@ -63,3 +63,31 @@ impl std::fmt::Debug for SettingsSource {
         f.write_str("SettingsSource")
     }
 }
+
+/// One session as `pg_stat_activity` shows it (times in microseconds
+/// since the Unix epoch).
+#[derive(Debug)]
+pub struct ActivityRow {
+    pub pid: i32,
+    pub database: String,
+    pub user: String,
+    pub application_name: String,
+    pub client_addr: Option<String>,
+    pub client_port: Option<i32>,
+    pub backend_start: i64,
+    pub xact_start: Option<i64>,
+    pub query_start: Option<i64>,
+    pub state_change: i64,
+    pub state: String,
+    pub query: String,
+}
+
+/// Where `pg_stat_activity` reads the node's sessions.
+#[derive(Clone)]
+pub struct ActivitySource(pub Arc<dyn Fn() -> Vec<ActivityRow> + Send + Sync>);
+
+impl std::fmt::Debug for ActivitySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ActivitySource")
+    }
+}

@@ -13,7 +13,7 @@
 //! functions and the rewrite of `pg_catalog.` names DataFusion cannot plan.
 
 mod common;
-pub use common::{SettingRow, SettingsSource};
+pub use common::{ActivityRow, ActivitySource, SettingRow, SettingsSource};
 mod deparse;
 mod describe;
 pub mod functions;
@@ -50,7 +50,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 27] = [
+const TABLES: [&str; 28] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -78,6 +78,7 @@ const TABLES: [&str; 27] = [
     "pg_sequences",
     "pg_sequence",
     "pg_settings",
+    "pg_stat_activity",
 ];
 
 /// Whether `pg_catalog.name` is a catalog of a feature GrapeDB does not
@@ -104,6 +105,8 @@ pub struct PgCatalog {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The session's settings, for `pg_settings`.
     pub settings: Vec<SettingRow>,
+    /// The node's sessions, for `pg_stat_activity`.
+    pub activity: Option<ActivitySource>,
 }
 
 #[async_trait]
@@ -144,6 +147,9 @@ impl SchemaProvider for PgCatalog {
             "pg_sequences" => system_views::pg_sequences(&self.catalog, &self.user)?,
             "pg_sequence" => system_views::pg_sequence(&self.catalog)?,
             "pg_settings" => system_views::pg_settings(&self.settings)?,
+            "pg_stat_activity" => system_views::pg_stat_activity(
+                &self.activity.as_ref().map_or_else(Vec::new, |f| (f.0)()),
+            )?,
             other => return unused::relation(other),
         }))
     }

@@ -283,3 +283,72 @@ pub fn pg_settings(rows: &[super::common::SettingRow]) -> DfResult<Arc<dyn Table
         ],
     )
 }
+
+/// `pg_stat_activity`: the node's sessions (client backends).
+pub fn pg_stat_activity(rows: &[super::common::ActivityRow]) -> DfResult<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::{Int32Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::TimeUnit;
+    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+    let schema = Arc::new(Schema::new(vec![
+        oid("datid"),
+        text("datname"),
+        Field::new("pid", DataType::Int32, false),
+        Field::new("leader_pid", DataType::Int32, true),
+        oid("usesysid"),
+        text("usename"),
+        text("application_name"),
+        text("client_addr"),
+        text("client_hostname"),
+        Field::new("client_port", DataType::Int32, true),
+        Field::new("backend_start", ts(), true),
+        Field::new("xact_start", ts(), true),
+        Field::new("query_start", ts(), true),
+        Field::new("state_change", ts(), true),
+        text("wait_event_type"),
+        text("wait_event"),
+        text("state"),
+        text("backend_xid"),
+        text("backend_xmin"),
+        Field::new("query_id", DataType::Int64, true),
+        text("query"),
+        text("backend_type"),
+    ]));
+    let n = rows.len();
+    let times = |f: &dyn Fn(&super::common::ActivityRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                .with_timezone("+00:00"),
+        )
+    };
+    table(
+        schema,
+        vec![
+            i64s(rows.iter().map(|_| 16_384 - 1)),
+            strs(rows.iter().map(|r| r.database.clone())),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.pid))),
+            Arc::new(Int32Array::new_null(n)),
+            i64s(rows.iter().map(|_| oids::OWNER)),
+            strs(rows.iter().map(|r| r.user.clone())),
+            strs(rows.iter().map(|r| r.application_name.clone())),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.client_addr.clone()),
+            )),
+            nulls(n),
+            Arc::new(Int32Array::from(
+                rows.iter().map(|r| r.client_port).collect::<Vec<_>>(),
+            )),
+            times(&|r| Some(r.backend_start)),
+            times(&|r| r.xact_start),
+            times(&|r| r.query_start),
+            times(&|r| Some(r.state_change)),
+            nulls(n),
+            nulls(n),
+            strs(rows.iter().map(|r| r.state.clone())),
+            nulls(n),
+            nulls(n),
+            Arc::new(Int64Array::new_null(n)),
+            strs(rows.iter().map(|r| r.query.clone())),
+            strs(rows.iter().map(|_| "client backend".to_string())),
+        ],
+    )
+}

@@ -58,6 +58,7 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
         session.sequences.clone(),
     );
     super::pg_functions::register(&session.ctx, session.facts.clone());
+    register_activity(engine, &session, &grape);
     // `pg_settings` reads what `current_setting` reads.
     let facts = session.facts.clone();
     grape.set_settings_source(crate::pg_catalog::SettingsSource(Arc::new(move || {
@@ -148,4 +149,73 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
         ctx.register_udaf(f);
     }
     ctx
+}
+
+/// `pg_stat_activity` (the node's sessions) and `pg_cancel_backend` /
+/// `pg_terminate_backend` (true when the pid is one of them).
+fn register_activity(engine: &Engine, session: &Session, grape: &GrapeCatalog) {
+    use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+    use datafusion::arrow::datatypes::{DataType, Int32Type};
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let backends = engine.backends.clone();
+    grape.set_activity_source(crate::pg_catalog::ActivitySource(Arc::new(move || {
+        let micros = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64)
+        };
+        backends
+            .list()
+            .iter()
+            .map(|b| {
+                let now = b.now.lock().clone();
+                crate::pg_catalog::ActivityRow {
+                    pid: b.pid,
+                    database: b.database.clone(),
+                    user: b.user.clone(),
+                    application_name: b.application_name.clone(),
+                    client_addr: b.client_addr.map(|a| a.ip().to_string()),
+                    client_port: b.client_addr.map(|a| i32::from(a.port())),
+                    backend_start: micros(b.backend_start),
+                    xact_start: now.xact_start.map(micros),
+                    query_start: now.query_start.map(micros),
+                    state_change: micros(now.state_change),
+                    state: now.state.to_string(),
+                    query: now.query,
+                }
+            })
+            .collect()
+    })));
+    for (name, terminate) in [("pg_cancel_backend", false), ("pg_terminate_backend", true)] {
+        let backends = engine.backends.clone();
+        session.ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Volatile,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let n = args
+                    .iter()
+                    .find_map(|a| match a {
+                        ColumnarValue::Array(a) => Some(a.len()),
+                        ColumnarValue::Scalar(_) => None,
+                    })
+                    .unwrap_or(1);
+                let pids =
+                    datafusion::arrow::compute::cast(&args[0].to_array(n)?, &DataType::Int32)?;
+                let pids = pids.as_primitive::<Int32Type>();
+                let out: BooleanArray = (0..pids.len())
+                    .map(|i| {
+                        (!pids.is_null(i)).then(|| {
+                            if terminate {
+                                backends.terminate(pids.value(i))
+                            } else {
+                                backends.cancel(pids.value(i))
+                            }
+                        })
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }),
+        ));
+    }
 }

@@ -22,6 +22,8 @@ pub struct Engine {
     pub data: Arc<dyn ShardAccess>,
     pub catalog: Arc<CatalogStore>,
     pub vindexes: Arc<crate::vindex::VectorIndexes>,
+    /// The node's sessions (pg_stat_activity, pg_cancel_backend).
+    pub backends: Arc<super::activity::Backends>,
 }
 
 impl Engine {

@@ -7,6 +7,7 @@
 //! → `output`, `engine` → `context`, `session`, `knn`, `params`, `settings`,
 //! `rewrite`, `vector`, `errors`, `parse`.
 
+pub mod activity;
 pub mod arithmetic;
 pub mod array_compare;
 pub mod context;

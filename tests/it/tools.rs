@@ -122,3 +122,89 @@ async fn set_config_changes_the_setting() {
     assert_eq!(code(&e), "42704");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn pg_stat_activity_lists_sessions_that_can_be_cancelled_and_terminated() {
+    let s = TestServer::start().await;
+    let watcher = s.connect().await;
+    let sleeper = s.connect().await;
+    let pid = one(rows(&sleeper, "SELECT pg_backend_pid()").await)[0]
+        .clone()
+        .unwrap();
+    let sleeping = tokio::spawn(async move {
+        let r = sleeper.simple_query("SELECT pg_sleep(30)").await;
+        (sleeper, r)
+    });
+    let mut seen = None;
+    for _ in 0..50 {
+        let r = rows(
+            &watcher,
+            &format!("SELECT state, query, usename FROM pg_stat_activity WHERE pid = {pid}"),
+        )
+        .await;
+        if r.first()
+            .is_some_and(|row| row[0].as_deref() == Some("active"))
+        {
+            seen = r.into_iter().next();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.expect("the sleeping session is listed as active");
+    assert!(seen[1].as_deref().unwrap_or("").contains("pg_sleep"));
+    // The watcher sees itself too.
+    assert_eq!(
+        one(rows(
+            &watcher,
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        )
+        .await),
+        [Some("1".into())]
+    );
+    assert_eq!(
+        one(rows(&watcher, &format!("SELECT pg_cancel_backend({pid})")).await),
+        [Some("t".into())]
+    );
+    let (sleeper, r) = tokio::time::timeout(Duration::from_secs(10), sleeping)
+        .await
+        .expect("cancelled long before 30 s")
+        .unwrap();
+    assert_eq!(code(&r.unwrap_err()), "57014");
+    // Idle now; an unknown pid is false.
+    assert_eq!(
+        one(rows(
+            &watcher,
+            &format!("SELECT state FROM pg_stat_activity WHERE pid = {pid}")
+        )
+        .await),
+        [Some("idle".into())]
+    );
+    assert_eq!(
+        one(rows(&watcher, "SELECT pg_cancel_backend(1)").await),
+        [Some("f".into())]
+    );
+    // Terminated: the session refuses its next statement.
+    assert_eq!(
+        one(rows(&watcher, &format!("SELECT pg_terminate_backend({pid})")).await),
+        [Some("t".into())]
+    );
+    let e = sleeper.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(code(&e), "57P01");
+    // A closed connection leaves the list.
+    drop(sleeper);
+    let mut gone = false;
+    for _ in 0..50 {
+        let r = rows(
+            &watcher,
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"),
+        )
+        .await;
+        if one(r) == [Some("0".into())] {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "a closed session leaves pg_stat_activity");
+    s.stop().await;
+}
