@@ -101,11 +101,9 @@ impl GrapeQueryParser {
                 }
             }
             Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(".");
+                let name = crate::sql::settings::show_name(
+                    &variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>(),
+                );
                 if name.eq_ignore_ascii_case("all") {
                     schema = Some(Arc::new(Schema::new(vec![
                         Field::new("name", DataType::Utf8, false),

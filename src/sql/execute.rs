@@ -390,11 +390,9 @@ impl Engine {
         session: &Session,
         variable: &[datafusion::sql::sqlparser::ast::Ident],
     ) -> PgResult<Output> {
-        let name: String = variable
-            .iter()
-            .map(|i| i.value.clone())
-            .collect::<Vec<_>>()
-            .join(".");
+        let name = super::settings::show_name(
+            &variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>(),
+        );
         if name.is_empty() || name.eq_ignore_ascii_case("all") {
             let schema = Arc::new(Schema::new(vec![
                 Field::new("name", DataType::Utf8, false),

@@ -47,6 +47,24 @@ pub fn is_read_only(name: &str) -> bool {
 }
 
 /// Display names (SHOW ALL and ParameterStatus use PostgreSQL's spelling).
+/// The setting a SHOW names: its words joined by `.`, with PostgreSQL's
+/// multi-word spellings (`SHOW TRANSACTION ISOLATION LEVEL`, `SHOW TIME
+/// ZONE`) as the settings they show.
+pub fn show_name(words: &[String]) -> String {
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    match lower
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["transaction", "isolation", "level"] => "transaction_isolation".into(),
+        ["time", "zone"] => "timezone".into(),
+        ["session", "authorization"] => "session_authorization".into(),
+        _ => words.join("."),
+    }
+}
+
 pub fn display_name(name: &str) -> &str {
     match name {
         "datestyle" => "DateStyle",

@@ -115,6 +115,15 @@ async fn set_config_changes_the_setting() {
         one(rows(&c, "SELECT current_setting('search_path')").await),
         [Some(String::new())]
     );
+    // What SQLAlchemy asks on connect, and its casts to oid.
+    assert_eq!(
+        one(rows(&c, "SHOW TRANSACTION ISOLATION LEVEL").await),
+        [Some("read committed".into())]
+    );
+    assert_eq!(
+        one(rows(&c, "SELECT CAST(CAST('pg_class' AS REGCLASS) AS OID), 25::oid").await),
+        [Some("1259".into()), Some("25".into())]
+    );
     let e = c
         .simple_query("SELECT set_config('no_such_setting', 'x', false)")
         .await

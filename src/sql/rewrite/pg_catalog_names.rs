@@ -39,6 +39,15 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
                 let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
                 // `'t'::regclass` is the relation's OID, `oid::regclass`
                 // its name.
+                // `x::regclass::oid`: the OID, whatever `x` is.
+                if n == "oid"
+                    && let Expr::Function(f) = expr.as_mut()
+                    && f.name.to_string() == "grape_regclass_name"
+                {
+                    f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(
+                        "grape_regclass",
+                    )]);
+                }
                 let function = match n {
                     "regtype" if is_text(expr) => Some("to_regtype"),
                     "regtype" => Some("grape_regtype"),

@@ -155,12 +155,21 @@ fn own_names(s: &Select) -> Option<Vec<String>> {
     Some(own)
 }
 
+/// The relation a qualified column names (`t` of `t.c` and of
+/// `pg_catalog.t.c`).
+fn qualifier(e: &Expr) -> Option<String> {
+    match e {
+        Expr::CompoundIdentifier(p) if p.len() >= 2 => Some(p[p.len() - 2].value.to_lowercase()),
+        _ => None,
+    }
+}
+
 fn is_outer(e: &Expr, own: &[String]) -> bool {
-    matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && !own.contains(&p[0].value.to_lowercase()))
+    qualifier(e).is_some_and(|q| !own.contains(&q))
 }
 
 fn is_inner(e: &Expr, own: &[String]) -> bool {
-    matches!(e, Expr::CompoundIdentifier(p) if p.len() == 2 && own.contains(&p[0].value.to_lowercase()))
+    qualifier(e).is_some_and(|q| own.contains(&q))
 }
 
 /// Whether `e` names a column qualified by a name not in `own`.

@@ -342,6 +342,28 @@ impl TypePlanner for GrapeTypePlanner {
                     true,
                 ))))
             }
+            // The OID types: integers on the wire as PostgreSQL's oid.
+            SqlDataType::Custom(name, mods)
+                if mods.is_empty()
+                    && matches!(
+                        name.to_string().to_lowercase().trim_matches('"'),
+                        "oid"
+                            | "xid"
+                            | "cid"
+                            | "regproc"
+                            | "regprocedure"
+                            | "regoper"
+                            | "regoperator"
+                            | "regconfig"
+                            | "regdictionary"
+                    ) =>
+            {
+                Ok(Some(Arc::new(
+                    Field::new("oid", DataType::Int64, true).with_metadata(
+                        [(crate::types::PG_TYPE_KEY.to_string(), "oid".to_string())].into(),
+                    ),
+                )))
+            }
             other => match vector_cast_target(other) {
                 Some((kind, _)) => Ok(Some(Arc::new(vector_arrow::field(
                     Kind::from_name(kind).unwrap(),
