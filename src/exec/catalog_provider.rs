@@ -36,7 +36,7 @@ pub struct GrapeCatalog {
     /// The table locks the session holds.
     locks: Arc<SessionLocks>,
     /// The advisory locks the session holds.
-    advisory: crate::catalog::advisory::SessionAdvisory,
+    advisory: Arc<crate::catalog::advisory::SessionAdvisory>,
     /// The session's settings, for `pg_settings` (set once the session
     /// exists).
     settings: parking_lot::Mutex<Option<crate::pg_catalog::SettingsSource>>,
@@ -68,7 +68,7 @@ impl GrapeCatalog {
             database,
             view: Default::default(),
             locks: catalog.locks.session(),
-            advisory: catalog.advisory.session(),
+            advisory: Arc::new(catalog.advisory.session()),
             catalog,
             settings: Default::default(),
             activity: Default::default(),
@@ -100,7 +100,7 @@ impl GrapeCatalog {
     }
 
     /// The advisory locks this session holds.
-    pub fn advisory(&self) -> &crate::catalog::advisory::SessionAdvisory {
+    pub fn advisory(&self) -> &Arc<crate::catalog::advisory::SessionAdvisory> {
         &self.advisory
     }
 

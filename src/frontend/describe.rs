@@ -261,12 +261,7 @@ fn placeholders_by_signature(session: &Session, stmt: &Statement) -> Vec<(usize,
         let FunctionArguments::List(list) = &f.args else {
             return ControlFlow::Continue(());
         };
-        let name = f
-            .name
-            .0
-            .last()
-            .map(|p| p.to_string().to_lowercase())
-            .unwrap_or_default();
+        let name = crate::sql::rewrite::ast::function_name(f);
         let Ok(udf) = session.ctx.udf(&name) else {
             return ControlFlow::Continue(());
         };

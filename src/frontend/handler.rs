@@ -70,6 +70,14 @@ impl Frontend {
         let interrupt = session.interrupt.clone();
         interrupt.clear();
         let mut cancel = Some(slot.cancel.start_query().await);
+        // A terminate that came before this statement's cancel handle.
+        if backend.terminated.load(std::sync::atomic::Ordering::SeqCst) {
+            backend.finished(session.in_block(), false);
+            return Err(PgError::new(
+                codes::ADMIN_SHUTDOWN,
+                "terminating connection due to administrator command",
+            ));
+        }
         let fut = run_statement(&self.engine, slot, session, stmt, format, stream_rows);
         let res = until_interrupted(fut, timeout, &mut cancel, &committing, &interrupt).await;
         if res.is_err() {
@@ -79,11 +87,13 @@ impl Frontend {
         let res = res.and_then(|reply| {
             let done = matches!(reply, Reply::Done(_));
             let locks = (!done && !session.in_block()).then(|| session.locks().clone());
+            let advisory = (!done && !session.in_block()).then(|| session.grape.advisory().clone());
             reply
                 .into_response(Tail {
                     cancel,
                     deadline,
                     locks,
+                    advisory,
                 })
                 .map(|r| (r, done))
         });

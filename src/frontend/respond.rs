@@ -55,15 +55,25 @@ pub(super) struct Tail {
     pub cancel: Option<futures_channel::oneshot::Receiver<()>>,
     pub deadline: Option<tokio::time::Instant>,
     pub locks: Option<Arc<SessionLocks>>,
+    /// The session's advisory locks, whose transaction-level ones go with
+    /// the statement outside a block.
+    pub advisory: Option<Arc<crate::catalog::advisory::SessionAdvisory>>,
 }
 
-/// Lets go of a statement's table locks when dropped.
-struct Release(Option<Arc<SessionLocks>>);
+/// Lets go of a statement's table locks (and transaction-level advisory
+/// locks) when dropped.
+struct Release(
+    Option<Arc<SessionLocks>>,
+    Option<Arc<crate::catalog::advisory::SessionAdvisory>>,
+);
 
 impl Drop for Release {
     fn drop(&mut self) {
         if let Some(l) = &self.0 {
             l.release_all();
+        }
+        if let Some(a) = &self.1 {
+            a.end_transaction();
         }
     }
 }
@@ -89,7 +99,7 @@ fn watched(
             || tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365),
         ))),
         timed: tail.deadline.is_some(),
-        _release: Release(tail.locks),
+        _release: Release(tail.locks, tail.advisory),
     };
     let rest = stream::unfold(Some(st), |st| async move {
         let mut st = st?;

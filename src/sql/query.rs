@@ -217,8 +217,7 @@ fn apply_set_config(session: &mut Session, stmt: &mut Statement) -> PgResult<()>
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
-        let name = f.name.0.last().map(|p| p.to_string().to_lowercase());
-        if name.as_deref() != Some("set_config") {
+        if super::rewrite::ast::function_name(f) != "set_config" {
             return ControlFlow::Continue(());
         }
         let args: Vec<&Expr> = match &f.args {
@@ -317,12 +316,7 @@ async fn apply_advisory_locks(session: &mut Session, stmt: &mut Statement) -> Pg
             if let datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(Expr::Function(f)) =
                 item
             {
-                let name = f
-                    .name
-                    .0
-                    .last()
-                    .map(|p| p.to_string().to_lowercase())
-                    .unwrap_or_default();
+                let name = super::rewrite::ast::function_name(f);
                 if name.starts_with("pg_advisory")
                     || name.starts_with("pg_try_advisory")
                     || name == "pg_sleep"
@@ -347,18 +341,30 @@ async fn apply_advisory_locks(session: &mut Session, stmt: &mut Statement) -> Pg
             _ => None,
         }
     }
+    // Such a call runs before its statement, so only where that is what
+    // PostgreSQL would do: a SELECT of values, no FROM, no WHERE (a lock
+    // taken for a statement that then fails to plan, or for rows a WHERE
+    // would not reach, would be wrong).
+    let plain = matches!(&*stmt, Statement::Query(q)
+        if q.with.is_none()
+            && matches!(q.body.as_ref(), datafusion::sql::sqlparser::ast::SetExpr::Select(s)
+                if s.from.is_empty() && s.selection.is_none()));
     let mut calls: Vec<AdvisoryCall> = Vec::new();
     let mut failed = None;
     let _ = visit_expressions_mut(stmt, |e| {
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
-        let name = f
-            .name
-            .0
-            .last()
-            .map(|p| p.to_string().to_lowercase())
-            .unwrap_or_default();
+        let name = super::rewrite::ast::function_name(f);
+        let runs_first = name == "pg_sleep"
+            || name.starts_with("pg_advisory")
+            || name.starts_with("pg_try_advisory");
+        if runs_first && !plain {
+            failed = Some(crate::error::PgError::unsupported(format!(
+                "{name} outside a SELECT of values (GrapeDB runs it before its statement)"
+            )));
+            return ControlFlow::Break(());
+        }
         if name == "pg_sleep" {
             let seconds = match &f.args {
                 FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
@@ -393,7 +399,12 @@ async fn apply_advisory_locks(session: &mut Session, stmt: &mut Statement) -> Pg
         };
         let key = match args.as_slice() {
             [Some(k)] => Some((*k, false)),
-            [Some(a), Some(b)] => Some(((*a).wrapping_shl(32) | (*b as u32 as i64), true)),
+            // Two int4 keys: out of int4's range is no key (as PostgreSQL,
+            // which would not take such a value as an integer).
+            [Some(a), Some(b)] => match (i32::try_from(*a), i32::try_from(*b)) {
+                (Ok(a), Ok(b)) => Some((i64::from(a) << 32 | i64::from(b as u32), true)),
+                _ => None,
+            },
             _ => None,
         };
         let call = match (name.as_str(), key) {

@@ -121,7 +121,11 @@ async fn set_config_changes_the_setting() {
         [Some("read committed".into())]
     );
     assert_eq!(
-        one(rows(&c, "SELECT CAST(CAST('pg_class' AS REGCLASS) AS OID), 25::oid").await),
+        one(rows(
+            &c,
+            "SELECT CAST(CAST('pg_class' AS REGCLASS) AS OID), 25::oid"
+        )
+        .await),
         [Some("1259".into()), Some("25".into())]
     );
     let e = c

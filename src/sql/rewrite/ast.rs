@@ -30,3 +30,13 @@ pub fn text_literal(s: &str) -> datafusion::sql::sqlparser::ast::Expr {
         datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s.to_string()),
     )
 }
+
+/// A call's function name without its schema, lowercased
+/// (`pg_catalog.Pg_Sleep` is `pg_sleep`).
+pub fn function_name(f: &datafusion::sql::sqlparser::ast::Function) -> String {
+    f.name
+        .0
+        .last()
+        .map(|p| p.to_string().to_lowercase())
+        .unwrap_or_default()
+}

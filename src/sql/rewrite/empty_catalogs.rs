@@ -40,15 +40,30 @@ fn yields_nothing(s: &Select) -> bool {
             }
             _ => false,
         });
+    // An inner join with an empty relation is empty; a RIGHT or FULL join
+    // after it could bring rows back, so such a FROM item is not judged.
     plain
         && s.from.iter().any(|twj| {
-            empty(&twj.relation)
-                || twj.joins.iter().any(|j| {
-                    matches!(
-                        j.join_operator,
-                        JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
-                    ) && empty(&j.relation)
-                })
+            let outer_after = twj.joins.iter().any(|j| {
+                !matches!(
+                    j.join_operator,
+                    JoinOperator::Join(_)
+                        | JoinOperator::Inner(_)
+                        | JoinOperator::CrossJoin(_)
+                        | JoinOperator::Left(_)
+                        | JoinOperator::LeftOuter(_)
+                )
+            });
+            !outer_after
+                && (empty(&twj.relation)
+                    || twj.joins.iter().any(|j| {
+                        matches!(
+                            j.join_operator,
+                            JoinOperator::Join(_)
+                                | JoinOperator::Inner(_)
+                                | JoinOperator::CrossJoin(_)
+                        ) && empty(&j.relation)
+                    }))
         })
 }
 
@@ -109,6 +124,15 @@ impl VisitorMut for Empty {
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         let replacement = match e {
+            // `x = ANY (no rows)` is false, `x <> ALL (no rows)` true.
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } if matches!(right.as_ref(), Expr::Subquery(q) if select_of(q).is_some_and(yields_nothing)) => {
+                Some(Expr::value(Value::Boolean(matches!(e, Expr::AllOp { .. }))))
+            }
+            Expr::InSubquery {
+                subquery, negated, ..
+            } if select_of(subquery).is_some_and(yields_nothing) => {
+                Some(Expr::value(Value::Boolean(*negated)))
+            }
             Expr::Subquery(q) if select_of(q).is_some_and(yields_nothing) => Some(null()),
             Expr::Exists { subquery, negated }
                 if select_of(subquery).is_some_and(yields_nothing) =>

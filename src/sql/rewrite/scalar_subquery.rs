@@ -49,6 +49,13 @@ const AGGREGATES: &[&str] = &[
     "corr",
     "covar_pop",
     "covar_samp",
+    "median",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "any_value",
+    "grouping",
+    "array_union_agg",
 ];
 
 /// Functions that return a set (a value made of them is not one row).
@@ -108,15 +115,13 @@ fn function_in(e: &Expr, names: &[&str]) -> bool {
             match x {
                 Expr::Function(f)
                     if self.depth == 0
-                        && (f.over.is_some()
-                            || self.names.contains(
-                                &f.name
-                                    .0
-                                    .last()
-                                    .map(|p| p.to_string().to_lowercase())
-                                    .unwrap_or_default()
-                                    .as_str(),
-                            )) =>
+                        && (f.over.is_some() || {
+                            let n = super::ast::function_name(f);
+                            // Also every regr_* and approx_* aggregate.
+                            self.names.contains(&n.as_str())
+                                || (self.names == AGGREGATES
+                                    && (n.starts_with("regr_") || n.starts_with("approx_")))
+                        }) =>
                 {
                     ControlFlow::Break(())
                 }
