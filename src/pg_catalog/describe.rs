@@ -391,17 +391,6 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
                 .unwrap_or_else(|| oid.to_string());
             utf8(name)
         }),
-        // `'name'::regnamespace`: the schema's OID (NULL when missing).
-        udf(view, "grape_regnamespace", vec![vec![T]], I, |s, a| {
-            let name = text(a.first())?;
-            let plain = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-                Some(q) => q.replace("\"\"", "\""),
-                None => name.to_lowercase(),
-            };
-            let known = ["pg_catalog", "information_schema"].contains(&plain.as_str())
-                || s.cat.schemas.contains(&plain);
-            known.then(|| ScalarValue::Int64(Some(oids::namespace(&plain))))
-        }),
         udf(view, "pg_type_is_visible", vec![vec![I]], B, move |s, a| {
             let oid = int(a.first())?;
             let ns = pg_type_rows()

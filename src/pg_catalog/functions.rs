@@ -317,6 +317,46 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
             }),
         ));
     }
+    // `'name'::regnamespace` (42704 when there is no such schema) and
+    // `to_regnamespace` (NULL then).
+    for (name, strict) in [("grape_regnamespace", true), ("to_regnamespace", false)] {
+        let v = view.clone();
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Int64,
+            Volatility::Stable,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let cat = (v.catalog)();
+                let mut out = Vec::new();
+                for t in text_arg(args, 0)? {
+                    let Some(t) = t else {
+                        out.push(None);
+                        continue;
+                    };
+                    let plain = match t.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                        Some(q) => q.replace("\"\"", "\""),
+                        None => t.to_lowercase(),
+                    };
+                    let known = ["pg_catalog", "information_schema"].contains(&plain.as_str())
+                        || cat.schemas.contains(&plain);
+                    match (known, strict) {
+                        (true, _) => out.push(Some(super::oids::namespace(&plain))),
+                        (false, false) => out.push(None),
+                        (false, true) => {
+                            return Err(DataFusionError::External(Box::new(
+                                crate::error::PgError::new(
+                                    crate::error::codes::INVALID_SCHEMA_NAME,
+                                    format!("schema \"{t}\" does not exist"),
+                                ),
+                            )));
+                        }
+                    }
+                }
+                Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
+            }),
+        ));
+    }
     let v = view.clone();
     // `x::regclass` of a column or expression: the relation's name (of an
     // OID, or of a name, which must exist).

@@ -80,7 +80,10 @@ pub fn has_select_list_subquery(stmt: &Statement) -> bool {
             return false;
         };
         datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
-            if matches!(x, Expr::Subquery(_)) {
+            // A scalar subquery, or `ARRAY(subquery)`, which becomes one.
+            let array = matches!(x, Expr::Function(f)
+                if matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(_)));
+            if array || matches!(x, Expr::Subquery(_)) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -425,36 +428,12 @@ fn split_outer_conditions(
     outer: &str,
     inner_names: Option<&[String]>,
 ) -> (Option<Expr>, Option<Expr>) {
-    use datafusion::sql::sqlparser::ast::{BinaryOperator, visit_expressions};
-    fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
-        match e {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And,
-                right,
-            } => {
-                conjuncts(*left, out);
-                conjuncts(*right, out);
-            }
-            Expr::Nested(inner)
-                if matches!(
-                    inner.as_ref(),
-                    Expr::BinaryOp {
-                        op: BinaryOperator::And,
-                        ..
-                    }
-                ) =>
-            {
-                conjuncts(*inner, out)
-            }
-            other => out.push(other),
-        }
-    }
+    use datafusion::sql::sqlparser::ast::visit_expressions;
     let Some(sel) = selection else {
         return (None, None);
     };
     let mut all = Vec::new();
-    conjuncts(sel, &mut all);
+    super::rewrite::ast::conjuncts(sel, &mut all);
     let outer_only = |e: &Expr| {
         let mut ok = true;
         let _ = visit_expressions(e, |x| {
@@ -479,15 +458,11 @@ fn split_outer_conditions(
         });
         ok
     };
-    let and = |v: Vec<Expr>| {
-        v.into_iter().reduce(|a, b| Expr::BinaryOp {
-            left: Box::new(a),
-            op: BinaryOperator::And,
-            right: Box::new(b),
-        })
-    };
     let (outer_part, rest): (Vec<Expr>, Vec<Expr>) = all.into_iter().partition(|e| outer_only(e));
-    (and(outer_part), and(rest))
+    (
+        super::rewrite::ast::and_all(outer_part),
+        super::rewrite::ast::and_all(rest),
+    )
 }
 
 /// Run the lateral item of `stmt` (if it has one) row by row and rewrite

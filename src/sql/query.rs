@@ -44,19 +44,24 @@ impl Engine {
         super::rewrite::table_functions::rewrite(&mut stmt);
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
-        apply_set_config(session, &mut stmt)?;
-        apply_advisory_locks(session, &mut stmt).await?;
+        if calls_run_first(&stmt) {
+            apply_set_config(session, &mut stmt)?;
+            apply_advisory_locks(session, &mut stmt).await?;
+        }
         if let Some(out) = knn_direct::try_run(self, session, &stmt, &[]).await? {
             return Ok(out);
         }
-        // Subqueries over always-empty catalogs as their values, and
+        // Kept for the per-row fallback below, when it could apply: with
+        // subqueries over always-empty catalogs as their values and
         // `ARRAY(subquery)` as the aggregate subquery it plans as, so the
-        // fallback below can run it per row too.
-        super::rewrite::pg_catalog_names::rewrite(&mut stmt);
-        super::rewrite::empty_catalogs::rewrite(&mut stmt);
-        super::rewrite::array_subquery::rewrite(&mut stmt);
-        // Kept for the per-row fallback below, when it could apply.
-        let retry = super::lateral::has_select_list_subquery(&stmt).then(|| stmt.clone());
+        // fallback runs those per row too (planning does the same
+        // rewrites; only such a statement pays for them twice).
+        let retry = super::lateral::has_select_list_subquery(&stmt).then(|| {
+            super::rewrite::pg_catalog_names::rewrite(&mut stmt);
+            super::rewrite::empty_catalogs::rewrite(&mut stmt);
+            super::rewrite::array_subquery::rewrite(&mut stmt);
+            stmt.clone()
+        });
         let planned = async {
             let plan = self.plan(session, stmt).await?;
             let df = session
@@ -200,6 +205,30 @@ async fn inline_query_vectors(
         ControlFlow::<()>::Continue(())
     });
     Ok(())
+}
+
+/// Whether the statement calls a function `sql::query` runs before it
+/// (set_config, the advisory lock functions, pg_sleep): one walk, so
+/// other statements skip the two passes below.
+fn calls_run_first(stmt: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions};
+    use std::ops::ControlFlow;
+    visit_expressions(stmt, |e| match e {
+        Expr::Function(f) => {
+            let n = super::rewrite::ast::function_name(f);
+            if n == "set_config"
+                || n == "pg_sleep"
+                || n.starts_with("pg_advisory")
+                || n.starts_with("pg_try_advisory")
+            {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// `set_config(name, value, is_local)` (pg_dump and ORMs send `SELECT

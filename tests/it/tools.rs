@@ -129,6 +129,19 @@ async fn set_config_changes_the_setting() {
         [Some("1259".into()), Some("25".into())]
     );
     let e = c
+        .simple_query("SELECT 'no_such_schema'::regnamespace")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "3F000");
+    assert_eq!(
+        one(rows(
+            &c,
+            "SELECT to_regnamespace('no_such_schema') IS NULL, 'public'::regnamespace"
+        )
+        .await),
+        [Some("t".into()), Some("2200".into())]
+    );
+    let e = c
         .simple_query("SELECT set_config('no_such_setting', 'x', false)")
         .await
         .unwrap_err();

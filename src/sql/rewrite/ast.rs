@@ -40,3 +40,45 @@ pub fn function_name(f: &datafusion::sql::sqlparser::ast::Function) -> String {
         .map(|p| p.to_string().to_lowercase())
         .unwrap_or_default()
 }
+
+/// `a AND b AND (c AND d)` as its conjuncts, in order.
+pub fn conjuncts(
+    e: datafusion::sql::sqlparser::ast::Expr,
+    out: &mut Vec<datafusion::sql::sqlparser::ast::Expr>,
+) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(*left, out);
+            conjuncts(*right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+/// The conjunction of `es` (None for none).
+pub fn and_all(
+    es: Vec<datafusion::sql::sqlparser::ast::Expr>,
+) -> Option<datafusion::sql::sqlparser::ast::Expr> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+    es.into_iter().reduce(|l, r| Expr::BinaryOp {
+        left: Box::new(l),
+        op: BinaryOperator::And,
+        right: Box::new(r),
+    })
+}

@@ -203,40 +203,6 @@ fn only_outside(e: &Expr, own: &[String]) -> bool {
     !inside && names_outside(e, own)
 }
 
-/// `a AND b AND c` as its conjuncts.
-fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(*left, out);
-            conjuncts(*right, out);
-        }
-        Expr::Nested(inner)
-            if matches!(
-                &*inner,
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(*inner, out)
-        }
-        other => out.push(other),
-    }
-}
-
-fn and_all(es: Vec<Expr>) -> Option<Expr> {
-    es.into_iter().reduce(|l, r| Expr::BinaryOp {
-        left: Box::new(l),
-        op: BinaryOperator::And,
-        right: Box::new(r),
-    })
-}
-
 /// Rewrite `q` if it is such a subquery: Some(the conditions on the outer
 /// row alone it had, taken out of it), None to leave it.
 fn single_value(q: &mut Query) -> Option<Option<Expr>> {
@@ -273,12 +239,12 @@ fn single_value(q: &mut Query) -> Option<Option<Expr>> {
         return None;
     };
     let mut parts = Vec::new();
-    conjuncts(s.selection.take()?, &mut parts);
+    super::ast::conjuncts(s.selection.take()?, &mut parts);
     let (outer, mut inner): (Vec<Expr>, Vec<Expr>) =
         parts.into_iter().partition(|c| only_outside(c, &own));
     substitute_outer(&mut inner, &own);
-    s.selection = and_all(inner);
-    Some(and_all(outer))
+    s.selection = super::ast::and_all(inner);
+    Some(super::ast::and_all(outer))
 }
 
 /// `c.oid = a.attcollation AND a.attcollation <> t.typcollation`: in the
