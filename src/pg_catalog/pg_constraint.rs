@@ -77,6 +77,27 @@ pub fn table_constraints(t: &Table) -> Vec<Constraint<'_>> {
     out
 }
 
+/// The referenced table of foreign key `f` and its unique index on the
+/// referenced columns (in any order, as PostgreSQL accepts), the index
+/// PostgreSQL records as the constraint's `conindid`.
+pub fn referenced_index<'a>(
+    cat: &'a Catalog,
+    f: &crate::catalog::ForeignKey,
+) -> Option<(&'a Table, &'a crate::catalog::Index)> {
+    let rt = cat.tables.get(&f.ref_table)?;
+    let same = |cols: &[u32]| {
+        cols.len() == f.ref_columns.len() && cols.iter().all(|c| f.ref_columns.contains(c))
+    };
+    let idx = rt
+        .indexes
+        .iter()
+        .filter(|i| (i.unique || i.primary) && !i.building && same(&i.columns))
+        // A constraint's index before a bare unique index, as PostgreSQL
+        // prefers the primary key.
+        .min_by_key(|i| (!i.primary, !i.constraint))?;
+    Some((rt, idx))
+}
+
 fn column_list(t: &Table, ids: &[u32]) -> String {
     ids.iter()
         .filter_map(|id| t.column_by_id(*id))
@@ -228,12 +249,7 @@ pub fn pg_constraint(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
     let ref_index = |r: &Constraint| -> i64 {
         match r.kind {
             Kind::Primary(i) | Kind::Unique(i) => oids::index(r.table, i),
-            Kind::Foreign(f) => cat.tables.get(&f.ref_table).map_or(0, |rt| {
-                rt.indexes
-                    .iter()
-                    .find(|i| (i.unique || i.primary) && i.columns == f.ref_columns)
-                    .map_or(0, |i| oids::index(rt, i))
-            }),
+            Kind::Foreign(f) => referenced_index(cat, f).map_or(0, |(rt, i)| oids::index(rt, i)),
             Kind::Check(_) => 0,
         }
     };

@@ -1,5 +1,5 @@
 //! `information_schema` as PostgreSQL 15 fills it, for the user's
-//! objects: `schemata`, `tables`, `columns`, `views`, `sequences`, with
+//! objects: `schemata`, `tables`, `columns`, `views`, `sequences` and the constraint views (constraints.rs), with
 //! PostgreSQL's type names (`integer`, `character varying`, `USER-DEFINED`
 //! for vector and enum columns), not Arrow's. The session's catalog
 //! answers (its block's DDL included).
@@ -7,17 +7,32 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::SchemaProvider;
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
-use super::common::table;
+use super::deparse;
+use super::pg_attribute::default_text;
 use crate::catalog::{Catalog, Relation};
 use crate::types::SqlType;
 
-const TABLES: [&str; 5] = ["schemata", "tables", "columns", "views", "sequences"];
+mod constraints;
+mod rows;
+
+use rows::{Cell, Rows, int, none, t, yes_no};
+
+const TABLES: [&str; 10] = [
+    "schemata",
+    "tables",
+    "columns",
+    "views",
+    "sequences",
+    "table_constraints",
+    "key_column_usage",
+    "referential_constraints",
+    "constraint_column_usage",
+    "check_constraints",
+];
 
 /// The `information_schema` schema of a session's catalog.
 #[derive(Debug)]
@@ -42,6 +57,11 @@ impl SchemaProvider for InformationSchema {
             "columns" => columns(cat, db)?,
             "views" => views(cat, db)?,
             "sequences" => sequences(cat, db)?,
+            "table_constraints" => constraints::table_constraints(cat, db)?,
+            "key_column_usage" => constraints::key_column_usage(cat, db)?,
+            "referential_constraints" => constraints::referential_constraints(cat, db)?,
+            "constraint_column_usage" => constraints::constraint_column_usage(cat, db)?,
+            "check_constraints" => constraints::check_constraints(cat, db)?,
             _ => return Ok(None),
         }))
     }
@@ -49,76 +69,6 @@ impl SchemaProvider for InformationSchema {
     fn table_exist(&self, name: &str) -> bool {
         TABLES.contains(&name)
     }
-}
-
-/// Columns of text (nullable) and their values, row by row.
-struct Rows {
-    names: Vec<&'static str>,
-    ints: Vec<bool>,
-    rows: Vec<Vec<Cell>>,
-}
-
-enum Cell {
-    Text(Option<String>),
-    Int(Option<i32>),
-}
-
-fn t(s: impl Into<String>) -> Cell {
-    Cell::Text(Some(s.into()))
-}
-
-fn none() -> Cell {
-    Cell::Text(None)
-}
-
-fn int(v: Option<i32>) -> Cell {
-    Cell::Int(v)
-}
-
-impl Rows {
-    /// `columns`: names, an `#` prefix marking an integer column.
-    fn new(columns: &[&'static str]) -> Rows {
-        Rows {
-            names: columns.iter().map(|c| c.trim_start_matches('#')).collect(),
-            ints: columns.iter().map(|c| c.starts_with('#')).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn build(self) -> DfResult<Arc<dyn TableProvider>> {
-        let fields: Vec<Field> = self
-            .names
-            .iter()
-            .zip(&self.ints)
-            .map(|(n, i)| Field::new(*n, if *i { DataType::Int32 } else { DataType::Utf8 }, true))
-            .collect();
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for (c, is_int) in self.ints.iter().enumerate() {
-            let col = self.rows.iter().map(|r| &r[c]);
-            columns.push(if *is_int {
-                Arc::new(
-                    col.map(|v| match v {
-                        Cell::Int(i) => *i,
-                        Cell::Text(_) => None,
-                    })
-                    .collect::<Int32Array>(),
-                )
-            } else {
-                Arc::new(
-                    col.map(|v| match v {
-                        Cell::Text(s) => s.clone(),
-                        Cell::Int(i) => i.map(|i| i.to_string()),
-                    })
-                    .collect::<StringArray>(),
-                )
-            });
-        }
-        table(Arc::new(Schema::new(fields)), columns)
-    }
-}
-
-fn yes_no(b: bool) -> Cell {
-    t(if b { "YES" } else { "NO" })
 }
 
 fn schemata(cat: &Catalog, db: &str, user: &str) -> DfResult<Arc<dyn TableProvider>> {
@@ -309,25 +259,16 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
             // BY DEFAULT identity from a serial, shown as PostgreSQL shows
             // a serial.
             let identity = c.identity_always;
-            let default = match (&c.default, &c.sequence) {
-                (Some(d), _) => Some(d.clone()),
-                (None, Some(key)) if !identity => cat.sequence_by_key(key).map(|seq| {
-                    let name = if seq.schema == "public" {
-                        seq.name.clone()
-                    } else {
-                        format!("{}.{}", seq.schema, seq.name)
-                    };
-                    format!("nextval('{name}'::regclass)")
-                }),
-                _ => None,
-            };
+            // PostgreSQL: pg_get_expr(adbin, adrelid), not pretty.
+            let plain = |e: &str| deparse::expr(e, &tb.columns, None, false);
+            let default = default_text(cat, tb, c).filter(|_| c.generated.is_none());
             r.rows.push(vec![
                 t(db),
                 t(tb.schema.clone()),
                 t(tb.name.clone()),
                 t(c.name.clone()),
                 int(Some(i as i32 + 1)),
-                Cell::Text(default),
+                Cell::Text(default.as_deref().map(plain)),
                 yes_no(!(c.not_null || pk)),
                 t(data_type),
                 int(length),
@@ -363,7 +304,12 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
                 } else {
                     "NEVER"
                 }),
-                Cell::Text(c.generated.clone()),
+                Cell::Text(
+                    c.generated
+                        .as_ref()
+                        .and_then(|_| default_text(cat, tb, c))
+                        .map(|g| plain(&g)),
+                ),
                 t("YES"),
             ]);
         }
