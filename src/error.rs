@@ -159,6 +159,9 @@ pub mod codes {
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    pub const DUPLICATE_CURSOR: &str = "42P03";
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const QUERY_CANCELED: &str = "57014";

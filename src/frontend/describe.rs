@@ -116,6 +116,13 @@ impl GrapeQueryParser {
                 return Ok((types, schema));
             }
             Statement::Explain { .. } => return Ok((types, text_col("QUERY PLAN"))),
+            // An open cursor's columns.
+            Statement::Fetch { name, .. } => {
+                return Ok((
+                    types,
+                    session.cursors.get(&name.value).map(|c| c.schema.clone()),
+                ));
+            }
             Statement::Query(_) => {}
             _ => return Ok((types, None)),
         }
@@ -129,15 +136,10 @@ impl GrapeQueryParser {
                         {
                             if n >= 1 && n <= types.len() {
                                 // A vector operand's `$n` is a vector (pgvector's
-                                // OID); a catalog oid column's an oid.
-                                let vector = f.metadata().get(crate::types::PG_TYPE_KEY).and_then(
-                                    |t| match t.as_str() {
-                                        "oid" => Some(Type::OID),
-                                        t => crate::types::vector_pg_type(t),
-                                    },
-                                );
-                                types[n - 1] =
-                                    vector.unwrap_or_else(|| df_type_to_pg(f.data_type()));
+                                // OID), a jsonb column's jsonb, a catalog oid
+                                // column's an oid.
+                                types[n - 1] = encode::declared_type(&f)
+                                    .unwrap_or_else(|| df_type_to_pg(f.data_type()));
                             }
                         }
                     }
@@ -155,6 +157,16 @@ impl GrapeQueryParser {
             schema =
                 Some(dml::returning_schema(&self.engine, session, &table, &alias, &items).await?);
         }
+        for (n, ty) in self.placeholders_by_insert_target(session, stmt) {
+            if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
+                types[n - 1] = ty;
+            }
+        }
+        for (n, ty) in placeholders_by_cast(stmt) {
+            if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
+                types[n - 1] = ty;
+            }
+        }
         for (n, dt) in placeholders_by_signature(session, stmt) {
             if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
                 types[n - 1] = df_type_to_pg(&dt);
@@ -166,6 +178,59 @@ impl GrapeQueryParser {
             }
         }
         Ok((types, schema))
+    }
+}
+
+impl GrapeQueryParser {
+    /// `INSERT INTO t (a, b) VALUES ($1, $2), ($3, 'x')`: each `$n` standing
+    /// alone in a VALUES row takes its target column's type, as in
+    /// PostgreSQL (DataFusion types only a single row's).
+    fn placeholders_by_insert_target(
+        &self,
+        session: &Session,
+        stmt: &Statement,
+    ) -> Vec<(usize, Type)> {
+        use datafusion::sql::sqlparser::ast::{Expr, SetExpr, TableObject, Value};
+        let Statement::Insert(i) = stmt else {
+            return Vec::new();
+        };
+        let (TableObject::TableName(name), Some(source)) = (&i.table, &i.source) else {
+            return Vec::new();
+        };
+        let SetExpr::Values(values) = source.body.as_ref() else {
+            return Vec::new();
+        };
+        let parts = crate::sql::object_parts(name);
+        let Ok(table) = dml::resolve_table(&self.engine, session, &parts) else {
+            return Vec::new();
+        };
+        let targets: Vec<Option<&crate::catalog::Column>> = if i.columns.is_empty() {
+            table.columns.iter().map(Some).collect()
+        } else {
+            i.columns
+                .iter()
+                .map(|c| {
+                    let name = crate::sql::object_parts(c).pop().unwrap_or_default();
+                    table.columns.iter().find(|col| col.name == name)
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for row in &values.rows {
+            for (e, col) in row.iter().zip(&targets) {
+                if let (Expr::Value(v), Some(col)) = (e, col)
+                    && let Value::Placeholder(p) = &v.value
+                    && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                {
+                    let f = col.ty.field(&col.name, true);
+                    out.push((
+                        n,
+                        encode::declared_type(&f).unwrap_or_else(|| df_type_to_pg(f.data_type())),
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -239,6 +304,36 @@ impl QueryParser for GrapeQueryParser {
             None => Ok(vec![]),
         }
     }
+}
+
+/// `$n` cast to a type (`$1::int`, `CAST($1 AS vector)`): `$n` is of
+/// that type, as PostgreSQL resolves it (asyncpg and pgjdbc encode the
+/// argument by the type Describe answers). DataFusion leaves such a
+/// placeholder untyped.
+fn placeholders_by_cast(stmt: &Statement) -> Vec<(usize, Type)> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
+    use std::ops::ControlFlow;
+    let mut out = Vec::new();
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+            && let Expr::Value(v) = expr.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && let Ok((ty, _)) = crate::types::SqlType::from_ast(data_type)
+        {
+            let pg = match ty.vector() {
+                Some(_) => ty.typname().and_then(|t| crate::types::vector_pg_type(&t)),
+                None => ty.oid().and_then(|o| Type::from_oid(o as u32)),
+            };
+            if let Some(pg) = pg {
+                out.push((n, pg));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
 }
 
 /// `f($1)` where `f` takes one type at that place (its only signature of

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -31,28 +31,30 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
             );
         }
 
-        if let Some(t) = f.metadata().get(PG_TYPE_KEY) {
-            let ty = match t.as_str() {
-                "varchar" => Type::VARCHAR,
-                "bpchar" => Type::BPCHAR,
-                "json" => Type::JSON,
-                "jsonb" => Type::JSONB,
-                "uuid" => Type::UUID,
-                // Catalog columns; a cast of one keeps the metadata but
-                // not the Arrow type, and is then its cast's type.
-                "oid" if *f.data_type() == DataType::Int64 => Type::OID,
-                "char" if *f.data_type() == DataType::Utf8 => Type::CHAR,
-                "oid" | "char" => continue,
-                other => match crate::types::vector_pg_type(other) {
-                    Some(t) => t,
-                    None => continue,
-                },
-            };
+        if let Some(ty) = declared_type(f) {
             let old = &out[i];
             out[i] = FieldInfo::new(old.name().to_string(), None, None, ty, old.format());
         }
     }
     Ok(out)
+}
+
+/// The PostgreSQL type a field's metadata declares where its Arrow type
+/// alone would tell another (varchar, jsonb, uuid, vector, a catalog oid).
+pub fn declared_type(f: &Field) -> Option<Type> {
+    let t = f.metadata().get(PG_TYPE_KEY)?;
+    Some(match t.as_str() {
+        "varchar" => Type::VARCHAR,
+        "bpchar" => Type::BPCHAR,
+        "json" => Type::JSON,
+        "jsonb" => Type::JSONB,
+        "uuid" => Type::UUID,
+        // Catalog columns; a cast of one keeps the metadata but not the
+        // Arrow type, and is then its cast's type.
+        "oid" if *f.data_type() == DataType::Int64 => Type::OID,
+        "char" if *f.data_type() == DataType::Utf8 => Type::CHAR,
+        other => crate::types::vector_pg_type(other)?,
+    })
 }
 
 /// The batch's rows on the wire; an error ends them (arrow-pg's encoder

@@ -267,6 +267,28 @@ impl Engine {
                 }
                 vector_index::reindex(self, session, &args).await
             }
+            Statement::Declare { stmts } => self.declare(session, stmts).await,
+            Statement::Fetch {
+                name,
+                direction,
+                into: None,
+                ..
+            } => {
+                let rows = session.cursors.fetch(&name.value, &direction)?;
+                Ok(Output::Rows {
+                    schema: rows.schema(),
+                    batches: vec![rows],
+                    tag: "FETCH".into(),
+                })
+            }
+            Statement::Close { cursor } => {
+                use datafusion::sql::sqlparser::ast::CloseCursor;
+                match cursor {
+                    CloseCursor::All => session.cursors.close(None)?,
+                    CloseCursor::Specific { name } => session.cursors.close(Some(&name.value))?,
+                }
+                Ok(Output::Command("CLOSE CURSOR".into()))
+            }
             Statement::CreateExtension(ext) => {
                 // pgvector's types, operators and index methods are built in.
                 if ext.name.value.eq_ignore_ascii_case("vector") {
@@ -291,6 +313,60 @@ impl Engine {
                 ))
             }
         }
+    }
+
+    /// `DECLARE name CURSOR FOR query`: the query runs now, its rows kept
+    /// in the session (sql/cursors.rs).
+    async fn declare(
+        &self,
+        session: &mut Session,
+        stmts: Vec<datafusion::sql::sqlparser::ast::Declare>,
+    ) -> PgResult<Output> {
+        let [d] = <[_; 1]>::try_from(stmts)
+            .map_err(|_| PgError::syntax("DECLARE declares one cursor"))?;
+        let (Some(query), [name]) = (d.for_query, d.names.as_slice()) else {
+            return Err(PgError::unsupported("DECLARE of anything but a cursor"));
+        };
+        if d.binary == Some(true) {
+            return Err(PgError::unsupported("BINARY cursors"));
+        }
+        let hold = d.hold == Some(true);
+        if !hold && !session.in_block() {
+            return Err(PgError::new(
+                codes::NO_ACTIVE_SQL_TRANSACTION,
+                "DECLARE CURSOR can only be used in transaction blocks",
+            ));
+        }
+        if session.cursors.get(&name.value).is_some() {
+            return Err(PgError::new(
+                codes::DUPLICATE_CURSOR,
+                format!("cursor \"{}\" already exists", name.value),
+            ));
+        }
+        let (schema, batches) = match self.query(session, Statement::Query(query), &[]).await? {
+            Output::Stream { schema, stream, .. } => {
+                use futures::TryStreamExt;
+                let batches: Vec<_> = stream
+                    .try_collect()
+                    .await
+                    .map_err(super::errors::df_error)?;
+                (schema, batches)
+            }
+            Output::Rows {
+                schema, batches, ..
+            } => (schema, batches),
+            _ => return Err(PgError::internal("cursor query produced no rows")),
+        };
+        let in_block = session.in_block();
+        session.cursors.declare(
+            &name.value,
+            schema,
+            &batches,
+            d.scroll != Some(false),
+            hold,
+            in_block,
+        )?;
+        Ok(Output::Command("DECLARE CURSOR".into()))
     }
 
     async fn explain(&self, session: &mut Session, stmt: Statement) -> PgResult<Output> {

@@ -12,6 +12,7 @@ pub mod arithmetic;
 pub mod array_compare;
 pub mod context;
 pub mod copy;
+pub mod cursors;
 pub mod ddl;
 pub mod dml;
 pub mod engine;

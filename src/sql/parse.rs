@@ -123,11 +123,34 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
         .with_unescape(true)
         .tokenize_with_location()?;
     let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(
-        alter_sequence(create_table_as(unlogged(tokens))),
+        alter_sequence(create_table_as(unlogged(negative_fetch_counts(tokens)))),
     )));
     Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
         .parse_statements()
+}
+
+/// `FETCH ABSOLUTE -1`, `FETCH RELATIVE -3`, `FETCH -2`: sqlparser reads
+/// a FETCH count as one number token, so the minus joins the number.
+fn negative_fetch_counts(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let first_word = tokens
+        .iter()
+        .find(|t| !matches!(t.token, Token::Whitespace(_)));
+    if !matches!(first_word.map(|t| &t.token), Some(Token::Word(w)) if w.keyword == Keyword::FETCH)
+    {
+        return tokens;
+    }
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        if tokens[i].token == Token::Minus
+            && let Token::Number(n, long) = &tokens[i + 1].token
+        {
+            tokens[i + 1].token = Token::Number(format!("-{n}"), *long);
+            tokens.remove(i);
+        }
+        i += 1;
+    }
+    tokens
 }
 
 /// `CREATE TABLE t (a, b) AS query` and `... AS query WITH [NO] DATA`,

@@ -163,6 +163,8 @@ pub struct Session {
     /// What `current_setting` and `pg_backend_pid` answer (refreshed
     /// before each statement; the pid set at startup).
     pub facts: crate::sql::pg_functions::SharedFacts,
+    /// Open cursors (DECLARE ... CURSOR).
+    pub cursors: crate::sql::cursors::Cursors,
 }
 
 impl Session {
@@ -198,6 +200,7 @@ impl Session {
             unbound: Vec::new(),
             sequences: Default::default(),
             facts: Default::default(),
+            cursors: Default::default(),
         };
         let _ = s.apply_side_effects("timezone");
         s
@@ -449,6 +452,9 @@ impl Session {
     /// Close the block (COMMIT or ROLLBACK). Its table locks are let go
     /// when the statement ends ([`Session::statement_done`]).
     pub fn end_block(&mut self) {
+        // As a rollback for the cursors; COMMIT has first kept its WITH
+        // HOLD ones (txn::commit).
+        self.cursors.end_transaction(false);
         self.txn = TxnState::Idle;
         self.grape.set_overlay(None);
         self.grape.set_view(None);

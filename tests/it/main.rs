@@ -5,6 +5,7 @@
 mod common;
 
 // Clients other than tokio-postgres.
+mod clients;
 mod pg_areas;
 mod pgvector;
 mod psql;

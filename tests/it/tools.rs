@@ -234,3 +234,34 @@ async fn pg_stat_activity_lists_sessions_that_can_be_cancelled_and_terminated() 
     assert!(gone, "a closed session leaves pg_stat_activity");
     s.stop().await;
 }
+
+/// A cursor read through the extended protocol (Describe of FETCH gives
+/// the cursor's columns, as pgjdbc and tokio-postgres need), and the
+/// cursor's rows fixed at DECLARE while another session writes.
+#[tokio::test]
+async fn cursors_fetch_through_the_extended_protocol() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    let b = s.connect().await;
+    a.batch_execute(
+        "CREATE TABLE cur (id int PRIMARY KEY, v text);
+         INSERT INTO cur SELECT g, 'v' || g FROM generate_series(1, 5) g;
+         BEGIN;
+         DECLARE c CURSOR FOR SELECT id, v FROM cur ORDER BY id",
+    )
+    .await
+    .unwrap();
+    b.execute("INSERT INTO cur VALUES (6, 'late')", &[])
+        .await
+        .unwrap();
+    let first = a.query("FETCH 2 FROM c", &[]).await.unwrap();
+    let ids: Vec<i32> = first.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(first[0].get::<_, String>(1), "v1");
+    let rest = a.query("FETCH ALL FROM c", &[]).await.unwrap();
+    let ids: Vec<i32> = rest.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, [3, 4, 5], "the cursor sees the rows as of DECLARE");
+    a.batch_execute("COMMIT").await.unwrap();
+    let err = a.query("FETCH 1 FROM c", &[]).await.unwrap_err();
+    assert_eq!(code(&err), "34000", "the cursor closed with its transaction");
+}

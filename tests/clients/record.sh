@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Record PostgreSQL 15's side of the client tests: runs each
+# tests/clients/NAME.py against a private PostgreSQL 15 + pgvector 0.8.6
+# (a scratch database each) and writes its output to NAME.out, which
+# tests/it/clients.rs compares GrapeDB's with. A developer's tool: CI
+# needs no PostgreSQL. Run from the repository, with scripts/setup.sh's
+# virtual environment on PATH:
+#
+#   bash tests/clients/record.sh [NAME ...]
+set -euo pipefail
+cd "$(dirname "$0")"
+PGBIN=/usr/lib/postgresql/15/bin
+PORT=${PORT:-55451}
+WORK="$(mktemp -d /tmp/grape-clients.XXXXXX)"
+chmod 755 "$WORK"
+cleanup() {
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
+runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg/log" start >/dev/null
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for f in *.py; do names+=("${f%.py}"); done
+fi
+for name in "${names[@]}"; do
+  db="rec_${name}"
+  "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U grape "$db"
+  python3 "$name.py" 127.0.0.1 "$PORT" "$db" > "$name.out"
+  echo "recorded tests/clients/$name.out"
+done
