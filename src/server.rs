@@ -164,6 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         catalog,
         vindexes: vindexes.clone(),
         backends: crate::sql::activity::Backends::new(),
+        notify: crate::sql::notify::Hub::new(),
     });
     let handlers = Handlers::new(engine);
     let (stop, mut stopped) = watch::channel(false);
@@ -176,7 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
                         let _ = socket.set_nodelay(true);
                         let h = handlers.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = pgwire::tokio::process_socket(socket, None, h).await {
+                            if let Err(e) = crate::frontend::connection::serve(socket, h).await {
                                 tracing::debug!("connection ended: {e}");
                             }
                         });

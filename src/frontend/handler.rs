@@ -101,12 +101,22 @@ impl Frontend {
         // streamed rows until they have gone.
         match res {
             Ok((r, done)) => {
+                // Outside a block the statement was its own transaction:
+                // what it notified is sent (a COMMIT has marked its
+                // block's).
+                if !session.in_block() {
+                    session.notify.commit();
+                    session.notify.flush();
+                }
                 if done && slot.copy_in.lock().is_none() {
                     session.statement_done();
                 }
                 Ok(r)
             }
             Err(e) => {
+                if !session.in_block() {
+                    session.notify.discard_uncommitted();
+                }
                 session.statement_done();
                 Err(e)
             }

@@ -1,6 +1,7 @@
 //! The PostgreSQL wire protocol front end (pgwire): startup, simple and
 //! extended query, cancel, and errors with SQLSTATE.
 
+pub mod connection;
 mod copy;
 pub mod deferred;
 mod describe;

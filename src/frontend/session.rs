@@ -29,6 +29,9 @@ pub struct SessionSlot {
     pub copy_in: parking_lot::Mutex<Option<CopyState>>,
     /// This connection in the node's list of sessions.
     pub activity: crate::sql::activity::Registration,
+    /// This connection's inbox for LISTEN (frontend/connection.rs sends
+    /// what arrives).
+    pub notify: crate::sql::notify::Registration,
 }
 
 /// Send the notices a statement raised.

@@ -94,11 +94,14 @@ impl StartupHandler for Startup {
                             });
                         }),
                     ));
+            let notify = self.frontend.engine.notify.register(pid);
+            session.notify.attach(pid, notify.inbox.clone());
             client.session_extensions().insert(SessionSlot {
                 session: Mutex::new(session),
                 cancel: handle,
                 copy_in: Default::default(),
                 activity,
+                notify,
             });
             finish_authentication(
                 client,

@@ -51,7 +51,9 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     ctx.register_catalog(CATALOG_NAME, grape.clone());
     functions::register(&ctx, &database, user, "public");
     functions::register_regtype(&ctx);
-    let session = Session::new(ctx, knn, grape.clone(), user, startup);
+    let mut session = Session::new(ctx, knn, grape.clone(), user, startup);
+    session.notify = super::notify::SessionNotify::new(engine.notify.clone());
+    register_notify(&session);
     super::sequences::register(
         &session.ctx,
         engine.catalog.clone(),
@@ -153,6 +155,59 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
 
 /// `pg_stat_activity` (the node's sessions) and `pg_cancel_backend` /
 /// `pg_terminate_backend` (true when the pid is one of them).
+/// `pg_notify(channel, payload)`: queued with the session's transaction,
+/// sent at its commit (sql/notify.rs).
+fn register_notify(session: &Session) {
+    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let notify = session.notify.clone();
+    session.ctx.register_udf(create_udf(
+        "pg_notify",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let n = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let channel = args[0].to_array(n)?;
+            let payload = args[1].to_array(n)?;
+            let (channel, payload) = (channel.as_string::<i32>(), payload.as_string::<i32>());
+            for i in 0..n {
+                // PostgreSQL: a NULL channel is an error, a NULL payload
+                // an empty one.
+                if channel.is_null(i) {
+                    return Err(datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::PgError::new(
+                            crate::error::codes::INVALID_PARAMETER_VALUE,
+                            "channel name cannot be empty",
+                        ),
+                    )));
+                }
+                let p = if payload.is_null(i) {
+                    ""
+                } else {
+                    payload.value(i)
+                };
+                notify
+                    .notify(channel.value(i), p)
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            }
+            Ok(ColumnarValue::Array(Arc::new(StringArray::from(vec![
+                Some(
+                    ""
+                );
+                n
+            ]))))
+        }),
+    ));
+}
+
 fn register_activity(engine: &Engine, session: &Session, grape: &GrapeCatalog) {
     use datafusion::arrow::array::{Array, AsArray, BooleanArray};
     use datafusion::arrow::datatypes::{DataType, Int32Type};

@@ -24,6 +24,8 @@ pub struct Engine {
     pub vindexes: Arc<crate::vindex::VectorIndexes>,
     /// The node's sessions (pg_stat_activity, pg_cancel_backend).
     pub backends: Arc<super::activity::Backends>,
+    /// LISTEN / NOTIFY between the node's sessions.
+    pub notify: Arc<super::notify::Hub>,
 }
 
 impl Engine {

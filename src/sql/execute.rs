@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Set, Statement, Value};
 
 use super::ddl::vector_index;
 use super::engine::Engine;
@@ -268,6 +268,22 @@ impl Engine {
                 vector_index::reindex(self, session, &args).await
             }
             Statement::Declare { stmts } => self.declare(session, stmts).await,
+            Statement::LISTEN { channel } => {
+                session.notify.listen(&folded(&channel));
+                Ok(Output::Command("LISTEN".into()))
+            }
+            Statement::UNLISTEN { channel } => {
+                session
+                    .notify
+                    .unlisten((channel.value != "*").then(|| folded(&channel)).as_deref());
+                Ok(Output::Command("UNLISTEN".into()))
+            }
+            Statement::NOTIFY { channel, payload } => {
+                session
+                    .notify
+                    .notify(&folded(&channel), payload.as_deref().unwrap_or(""))?;
+                Ok(Output::Command("NOTIFY".into()))
+            }
             Statement::Fetch {
                 name,
                 direction,
@@ -533,5 +549,13 @@ fn setting_value(e: &Expr) -> String {
         Expr::Identifier(i) => i.value.clone(),
         Expr::UnaryOp { op, expr } => format!("{op}{}", setting_value(expr)),
         other => other.to_string(),
+    }
+}
+
+/// An identifier as PostgreSQL folds it: unquoted to lower case.
+fn folded(id: &Ident) -> String {
+    match id.quote_style {
+        Some(_) => id.value.clone(),
+        None => id.value.to_lowercase(),
     }
 }

@@ -25,6 +25,7 @@ pub mod knn_direct;
 mod lateral;
 mod literals;
 mod locking;
+pub mod notify;
 pub mod output;
 pub mod params;
 pub mod parse;

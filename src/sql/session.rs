@@ -165,6 +165,9 @@ pub struct Session {
     pub facts: crate::sql::pg_functions::SharedFacts,
     /// Open cursors (DECLARE ... CURSOR).
     pub cursors: crate::sql::cursors::Cursors,
+    /// What the open transaction will NOTIFY and LISTEN to (the node's hub
+    /// set by `context::new_session`).
+    pub notify: Arc<crate::sql::notify::SessionNotify>,
 }
 
 impl Session {
@@ -201,6 +204,7 @@ impl Session {
             sequences: Default::default(),
             facts: Default::default(),
             cursors: Default::default(),
+            notify: crate::sql::notify::SessionNotify::new(crate::sql::notify::Hub::new()),
         };
         let _ = s.apply_side_effects("timezone");
         s
@@ -455,6 +459,7 @@ impl Session {
         // As a rollback for the cursors; COMMIT has first kept its WITH
         // HOLD ones (txn::commit).
         self.cursors.end_transaction(false);
+        self.notify.discard_uncommitted();
         self.txn = TxnState::Idle;
         self.grape.set_overlay(None);
         self.grape.set_view(None);

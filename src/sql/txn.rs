@@ -193,6 +193,7 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
         .collect();
     let ddl = block.ddl.take();
     session.cursors.end_transaction(true);
+    session.notify.commit();
     session.end_block();
     if let Some(ddl) = ddl {
         return commit_ddl(engine, session, ddl, writes, locks).await;

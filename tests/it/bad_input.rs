@@ -27,7 +27,7 @@ async fn sqlstates_and_session_survives() {
         ("INSERT INTO t VALUES (true, 'x')", "42804"),
         ("SELECT * FROM t WHERE 1", "42804"),
         ("SET no_such_setting = 1", "42704"),
-        ("LISTEN foo", "0A000"),
+        ("CREATE DATABASE scratch", "0A000"),
     ];
     for (sql, want) in cases {
         let e = c.simple_query(sql).await.expect_err(sql);

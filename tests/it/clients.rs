@@ -21,6 +21,13 @@ async fn psycopg2_as_on_postgresql() {
     same_as_postgresql("psycopg2_client").await;
 }
 
+/// LISTEN / NOTIFY / pg_notify between two psycopg2 connections: sent at
+/// commit, once per payload, never after a rollback; heard while idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_notify_as_on_postgresql() {
+    same_as_postgresql("psycopg2_notify").await;
+}
+
 async fn same_as_postgresql(name: &str) {
     let server = TestServer::start().await;
     let dir = format!("{}/tests/clients", env!("CARGO_MANIFEST_DIR"));

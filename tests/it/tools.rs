@@ -263,5 +263,9 @@ async fn cursors_fetch_through_the_extended_protocol() {
     assert_eq!(ids, [3, 4, 5], "the cursor sees the rows as of DECLARE");
     a.batch_execute("COMMIT").await.unwrap();
     let err = a.query("FETCH 1 FROM c", &[]).await.unwrap_err();
-    assert_eq!(code(&err), "34000", "the cursor closed with its transaction");
+    assert_eq!(
+        code(&err),
+        "34000",
+        "the cursor closed with its transaction"
+    );
 }
