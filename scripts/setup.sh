@@ -7,7 +7,9 @@
 #     Cargo.toml's rust-version;
 #   - the Python test clients, pinned in tests/python/requirements.txt, in a
 #     virtual environment at ${GRAPEDB_VENV:-$HOME/.cache/grapedb-venv}
-#     (rebuilt only when that file changes), whose bin/ goes first on PATH.
+#     (rebuilt only when that file changes), whose bin/ goes first on PATH;
+#   - the Node.js test clients, pinned in tests/clients/node/package-lock.json,
+#     in tests/clients/node/node_modules (npm ci, again only when it changes).
 # Idempotent, and silent and offline when everything is already there.
 set -euo pipefail
 
@@ -31,6 +33,9 @@ _grape_apt() {
   command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
   { command -v cc >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1; } || need+=(build-essential)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  # Node.js 18 or later and npm for tests/clients/node (node-postgres).
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
   _grape_has_pkg ca-certificates || need+=(ca-certificates)
   if ! command -v python3 >/dev/null 2>&1; then
     need+=(python3 python3-venv)
@@ -115,10 +120,23 @@ _grape_venv() {
   hash -r
 }
 
+_grape_node() {
+  local dir="$_grape_root/tests/clients/node"
+  local stamp="$dir/node_modules/.grapedb-lock.sha256"
+  local hash
+  hash="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
+    echo "setup.sh: installing the pinned Node.js test clients into $dir/node_modules" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$hash" >"$stamp"
+  fi
+}
+
 _grape_apt
 _grape_rust
 _grape_venv
-unset -f _grape_die _grape_has_pkg _grape_apt _grape_rust _grape_venv
+_grape_node
+unset -f _grape_die _grape_has_pkg _grape_apt _grape_rust _grape_venv _grape_node
 unset _grape_root
 
 # One target directory shared by every build, session and CI run.

@@ -144,6 +144,11 @@ impl GrapeQueryParser {
                         }
                     }
                 }
+                for (n, dt) in placeholders_in_any(&plan) {
+                    if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
+                        types[n - 1] = df_type_to_pg(&dt);
+                    }
+                }
                 if is_query {
                     schema = Some(Arc::new(plan.schema().as_arrow().clone()));
                 }
@@ -304,6 +309,38 @@ impl QueryParser for GrapeQueryParser {
             None => Ok(vec![]),
         }
     }
+}
+
+/// `x = ANY($n)` (planned as `array_has($n, x)`): `$n` is an array of
+/// x's type, as PostgreSQL resolves it (node-postgres sends `[1, 2]` as
+/// `{1,2}` for `id = ANY($1)`). DataFusion leaves it untyped.
+fn placeholders_in_any(plan: &datafusion::logical_expr::LogicalPlan) -> Vec<(usize, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    let mut out = Vec::new();
+    let _ = plan.apply(|node| {
+        let inputs = node.inputs();
+        let schema = match inputs.as_slice() {
+            [one] => one.schema(),
+            _ => node.schema(),
+        };
+        for e in node.expressions() {
+            let _ = e.apply(|x| {
+                if let Expr::ScalarFunction(f) = x
+                    && f.name() == "array_has"
+                    && let [Expr::Placeholder(p), item] = f.args.as_slice()
+                    && p.field.is_none()
+                    && let Some(n) = p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                    && let Ok(t) = item.get_type(schema)
+                {
+                    out.push((n, DataType::new_list(t, true)));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }
 
 /// `$n` cast to a type (`$1::int`, `CAST($1 AS vector)`): `$n` is of

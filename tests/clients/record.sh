@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Record PostgreSQL 15's side of the client tests: runs each
-# tests/clients/NAME.py against a private PostgreSQL 15 + pgvector 0.8.6
+# Record PostgreSQL 15's side of the client tests: runs each script
+# (tests/clients/NAME.py, tests/clients/node/NAME.mjs) against a private PostgreSQL 15 + pgvector 0.8.6
 # (a scratch database each) and writes its output to NAME.out, which
 # tests/it/clients.rs compares GrapeDB's with. A developer's tool: CI
 # needs no PostgreSQL. Run from the repository, with scripts/setup.sh's
 # virtual environment on PATH:
 #
-#   bash tests/clients/record.sh [NAME ...]
+#   bash tests/clients/record.sh [asyncpg_client.py node/node_pg.mjs ...]
 set -euo pipefail
 cd "$(dirname "$0")"
 PGBIN=/usr/lib/postgresql/15/bin
@@ -21,13 +21,20 @@ trap cleanup EXIT
 mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg/log" start >/dev/null
-names=("$@")
-if [ ${#names[@]} -eq 0 ]; then
-  for f in *.py; do names+=("${f%.py}"); done
+# Scripts: NAME.py (Python) and node/NAME.mjs (Node.js, its packages in
+# node/node_modules: `npm ci --prefix node`).
+scripts=("$@")
+if [ ${#scripts[@]} -eq 0 ]; then
+  scripts=(*.py node/*.mjs)
 fi
-for name in "${names[@]}"; do
-  db="rec_${name}"
+for script in "${scripts[@]}"; do
+  base="${script%.*}"
+  db="rec_$(basename "$base")"
   "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U grape "$db"
-  python3 "$name.py" 127.0.0.1 "$PORT" "$db" > "$name.out"
-  echo "recorded tests/clients/$name.out"
+  case "$script" in
+    *.py) python3 "$script" 127.0.0.1 "$PORT" "$db" > "$base.out" ;;
+    *.mjs) node "$script" 127.0.0.1 "$PORT" "$db" > "$base.out" ;;
+    *) echo "record.sh: $script is neither .py nor .mjs" >&2; exit 1 ;;
+  esac
+  echo "recorded tests/clients/$base.out"
 done

@@ -1,8 +1,10 @@
 //! Client libraries against a live server, PostgreSQL's behaviour the
-//! reference: each `tests/clients/NAME.py` prints a transcript, and
-//! `NAME.out` beside it is that script's output against PostgreSQL 15 +
-//! pgvector (`tests/clients/record.sh`). The scripts run in the pinned
-//! virtual environment `scripts/setup.sh` puts first on PATH.
+//! reference: each script (`tests/clients/NAME.py`,
+//! `tests/clients/node/NAME.mjs`) prints a transcript, and `NAME.out`
+//! beside it is that script's output against PostgreSQL 15 + pgvector
+//! (`tests/clients/record.sh`). Python runs in the pinned virtual
+//! environment `scripts/setup.sh` puts first on PATH, Node.js with the
+//! packages it installs in `tests/clients/node/node_modules`.
 
 use crate::common::TestServer;
 
@@ -11,28 +13,44 @@ use crate::common::TestServer;
 /// binary COPY, executemany, savepoints, portals, cancel on timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asyncpg_as_on_postgresql() {
-    same_as_postgresql("asyncpg_client").await;
+    same_as_postgresql("asyncpg_client.py").await;
 }
 
 /// psycopg2 with pgvector's register_vector, execute_values, copy_expert
 /// both ways, a named (server-side) cursor, errors by SQLSTATE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg2_as_on_postgresql() {
-    same_as_postgresql("psycopg2_client").await;
+    same_as_postgresql("psycopg2_client.py").await;
 }
 
 /// LISTEN / NOTIFY / pg_notify between two psycopg2 connections: sent at
 /// commit, once per payload, never after a rollback; heard while idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_notify_as_on_postgresql() {
-    same_as_postgresql("psycopg2_notify").await;
+    same_as_postgresql("psycopg2_notify.py").await;
 }
 
-async fn same_as_postgresql(name: &str) {
+/// node-postgres with pgvector-node: text parameters through the
+/// extended protocol (JSON objects, arrays for `= ANY($1)`), results
+/// parsed by type OID, named statements, errors with their positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_postgres_as_on_postgresql() {
+    same_as_postgresql("node/node_pg.mjs").await;
+}
+
+/// Run `script` (under tests/clients) against a fresh server and compare
+/// what it prints with PostgreSQL's recording beside it.
+async fn same_as_postgresql(script: &str) {
     let server = TestServer::start().await;
     let dir = format!("{}/tests/clients", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new("python3")
-        .arg(format!("{dir}/{name}.py"))
+    let (program, base) = match script.rsplit_once('.') {
+        Some((base, "py")) => ("python3", base),
+        Some((base, "mjs")) => ("node", base),
+        _ => panic!("{script}: neither .py nor .mjs"),
+    };
+    let name = base.rsplit('/').next().unwrap_or(base);
+    let out = tokio::process::Command::new(program)
+        .arg(format!("{dir}/{script}"))
         .arg("127.0.0.1")
         .arg(server.port.to_string())
         .arg("grape")
@@ -42,10 +60,10 @@ async fn same_as_postgresql(name: &str) {
     let got = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{name}.py failed:\n{got}\n{}",
+        "{script} failed:\n{got}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let want = std::fs::read_to_string(format!("{dir}/{name}.out")).expect("recorded output");
+    let want = std::fs::read_to_string(format!("{dir}/{base}.out")).expect("recorded output");
     if got != want {
         let diff: Vec<String> = want
             .lines()
