@@ -36,6 +36,9 @@ _grape_apt() {
   # Node.js 18 or later and npm for tests/clients/node (node-postgres).
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  # A JDK (java runs tests/clients/jdbc/*.java as source files) and pgjdbc.
+  command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+  _grape_has_pkg libpostgresql-jdbc-java || need+=(libpostgresql-jdbc-java)
   _grape_has_pkg ca-certificates || need+=(ca-certificates)
   if ! command -v python3 >/dev/null 2>&1; then
     need+=(python3 python3-venv)

@@ -165,6 +165,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         vindexes: vindexes.clone(),
         backends: crate::sql::activity::Backends::new(),
         notify: crate::sql::notify::Hub::new(),
+        xids: crate::sql::xid::Xids::new(),
     });
     let handlers = Handlers::new(engine);
     let (stop, mut stopped) = watch::channel(false);

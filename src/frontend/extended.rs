@@ -102,6 +102,28 @@ impl ExtendedQueryHandler for Frontend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // A statement that returns no rows but takes parameters: PostgreSQL
+        // answers ParameterDescription and NoData (pgwire would send an
+        // empty RowDescription, which pgjdbc takes for a result set and
+        // counts its batch's updates as 0).
+        if message.target_type == b'S' {
+            let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name)
+                && stmt.statement.schema.is_none()
+            {
+                let oids = stmt.statement.param_types.iter().map(|t| t.oid()).collect();
+                let mut out = Deferred(client);
+                out.feed(PgWireBackendMessage::ParameterDescription(
+                    pgwire::messages::data::ParameterDescription::new(oids),
+                ))
+                .await?;
+                out.feed(PgWireBackendMessage::NoData(
+                    pgwire::messages::data::NoData::new(),
+                ))
+                .await?;
+                return Ok(());
+            }
+        }
         self._on_describe(&mut Deferred(client), message).await
     }
 

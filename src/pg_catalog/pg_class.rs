@@ -281,6 +281,16 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         b("indislive"),
         b("indisreplident"),
         Field::new("indkey", DataType::Utf8, false),
+        // oidvector text, one per key column: no collations or operator
+        // classes recorded yet (0). indoption: each key ascending, nulls
+        // last (0), a smallint array (pgjdbc subscripts it).
+        Field::new("indcollation", DataType::Utf8, false),
+        Field::new("indclass", DataType::Utf8, false),
+        Field::new(
+            "indoption",
+            DataType::List(Arc::new(Field::new("item", DataType::Int16, true))),
+            false,
+        ),
         Field::new("indexprs", DataType::Utf8, true),
         Field::new("indpred", DataType::Utf8, true),
     ]));
@@ -293,6 +303,17 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         ))
     };
     let nulls = || -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::new_null(n)) };
+    let zeros = || strs(rows.iter().map(|r| vec!["0"; r.natts as usize].join(" ")));
+    let options = || -> ArrayRef {
+        let mut b = datafusion::arrow::array::ListBuilder::new(
+            datafusion::arrow::array::Int16Builder::new(),
+        );
+        for r in &rows {
+            b.values().append_slice(&vec![0; r.natts as usize]);
+            b.append(true);
+        }
+        Arc::new(b.finish())
+    };
     table(
         schema,
         vec![
@@ -312,6 +333,9 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             bools(&|_| true),
             bools(&|_| false),
             strs(rows.iter().map(|r| r.key.clone())),
+            zeros(),
+            zeros(),
+            options(),
             nulls(),
             nulls(),
         ],

@@ -144,6 +144,9 @@ pub fn pg_type(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             ("e", _) => format!("enum_{suffix}"),
             ("c", _) => format!("record_{suffix}"),
             (_, e) if e != 0 => format!("array_{suffix}"),
+            // PostgreSQL's newer types name theirs `numeric_in`, older
+            // ones `int4in`.
+            _ if UNDERSCORED_IO.contains(&r.name.as_str()) => format!("{}_{suffix}", r.name),
             _ => format!("{}{suffix}", r.name),
         }))
     };
@@ -207,6 +210,26 @@ pub fn pg_type(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         ],
     )
 }
+
+/// Types whose I/O functions are `<type>_in`, `<type>_out`, ... (the
+/// others' are `<type>in`).
+const UNDERSCORED_IO: &[&str] = &[
+    "numeric",
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "json",
+    "jsonb",
+    "uuid",
+    "bit",
+    "varbit",
+    "vector",
+    "halfvec",
+    "sparsevec",
+];
 
 /// `pg_enum`: each enum's labels in declaration order.
 pub fn pg_enum(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {

@@ -54,6 +54,8 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     let mut session = Session::new(ctx, knn, grape.clone(), user, startup);
     session.notify = super::notify::SessionNotify::new(engine.notify.clone());
     register_notify(&session);
+    session.xid = super::xid::SessionXid::new(engine.xids.clone());
+    register_xid(&session);
     super::sequences::register(
         &session.ctx,
         engine.catalog.clone(),
@@ -206,6 +208,36 @@ fn register_notify(session: &Session) {
             ]))))
         }),
     ));
+}
+
+/// `txid_current()`, `pg_current_xact_id()`, `txid_current_if_assigned()`
+/// (sql/xid.rs).
+fn register_xid(session: &Session) {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    for (name, assign) in [
+        ("txid_current", true),
+        ("pg_current_xact_id", true),
+        ("txid_current_if_assigned", false),
+        ("pg_current_xact_id_if_assigned", false),
+    ] {
+        let xid = session.xid.clone();
+        session.ctx.register_udf(create_udf(
+            name,
+            vec![],
+            DataType::Int64,
+            Volatility::Stable,
+            Arc::new(move |_: &[ColumnarValue]| {
+                let v = if assign {
+                    Some(xid.current())
+                } else {
+                    xid.if_assigned()
+                };
+                Ok(ColumnarValue::Scalar(ScalarValue::Int64(v)))
+            }),
+        ));
+    }
 }
 
 fn register_activity(engine: &Engine, session: &Session, grape: &GrapeCatalog) {

@@ -26,6 +26,8 @@ pub struct Engine {
     pub backends: Arc<super::activity::Backends>,
     /// LISTEN / NOTIFY between the node's sessions.
     pub notify: Arc<super::notify::Hub>,
+    /// Transaction ids for `txid_current()`.
+    pub xids: Arc<super::xid::Xids>,
 }
 
 impl Engine {

@@ -41,6 +41,7 @@ mod text_casts;
 pub mod timestamps;
 pub mod txn;
 pub mod vector;
+pub mod xid;
 
 pub use engine::Engine;
 pub use output::Output;

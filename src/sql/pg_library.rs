@@ -764,8 +764,127 @@ fn run_first_functions() -> Vec<ScalarUDF> {
         .collect()
 }
 
+/// `information_schema._pg_expandarray(a)` (pgjdbc's key queries): PostgreSQL
+/// returns the set of (x, n), each element with its 1-based position; here
+/// the list of those pairs, which the SQL rewrite unnests
+/// (`sql/rewrite/pg_catalog_names.rs`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
+}
+
+impl ExpandArray {
+    fn pair(item: &DataType) -> DataType {
+        DataType::Struct(
+            vec![
+                Field::new("x", item.clone(), true),
+                Field::new("n", DataType::Int32, false),
+            ]
+            .into(),
+        )
+    }
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "grape_expandarray"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let item = match args.first() {
+            Some(DataType::List(f)) => f.data_type().clone(),
+            // int2vector columns (pg_index.indkey) are their text, "1 2".
+            Some(DataType::Utf8) => DataType::Int16,
+            _ => {
+                return Err(df(PgError::new(
+                    codes::UNDEFINED_FUNCTION,
+                    "function information_schema._pg_expandarray takes an array",
+                )));
+            }
+        };
+        Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            Self::pair(&item),
+            true,
+        ))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Int32Array, ListArray, StructArray};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        let n = args.number_rows.max(1);
+        let lists = args.args[0].to_array(n)?;
+        let lists = match lists.data_type() {
+            DataType::Utf8 => Arc::new(int2vectors(lists.as_string::<i32>())?) as ArrayRef,
+            _ => lists,
+        };
+        let lists = lists.as_list::<i32>();
+        let DataType::Struct(fields) = Self::pair(&lists.value_type()) else {
+            unreachable!("pair is a struct")
+        };
+        // Each element keeps its place in the flattened values; n counts
+        // from 1 within its list.
+        let offsets = lists.value_offsets();
+        let (first, last) = (offsets[0] as usize, offsets[lists.len()] as usize);
+        let values = lists.values().slice(first, last - first);
+        let mut positions = Vec::with_capacity(last - first);
+        for w in offsets.windows(2) {
+            positions.extend(1..=(w[1] - w[0]));
+        }
+        let pairs = StructArray::try_new(
+            fields.clone(),
+            vec![values, Arc::new(Int32Array::from(positions))],
+            None,
+        )?;
+        let rebased = OffsetBuffer::new(
+            offsets
+                .iter()
+                .map(|o| o - offsets[0])
+                .collect::<Vec<i32>>()
+                .into(),
+        );
+        let out = ListArray::try_new(
+            Arc::new(Field::new("item", DataType::Struct(fields), true)),
+            rebased,
+            Arc::new(pairs),
+            lists.nulls().cloned(),
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// int2vector text ("1 2") as lists of smallints.
+fn int2vectors(
+    texts: &datafusion::arrow::array::StringArray,
+) -> Result<datafusion::arrow::array::ListArray> {
+    use datafusion::arrow::array::{Int16Builder, ListBuilder};
+    let mut out = ListBuilder::new(Int16Builder::new());
+    for t in texts.iter() {
+        match t {
+            Some(t) => {
+                for w in t.split_whitespace() {
+                    let v: i16 = w.parse().map_err(|_| {
+                        df(PgError::new(
+                            codes::INVALID_TEXT_REPRESENTATION,
+                            format!("invalid input syntax for type smallint: \"{w}\""),
+                        ))
+                    })?;
+                    out.values().append_value(v);
+                }
+                out.append(true);
+            }
+            None => out.append(false),
+        }
+    }
+    Ok(out.finish())
+}
+
 /// Register the functions of this module.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));

@@ -168,6 +168,9 @@ pub struct Session {
     /// What the open transaction will NOTIFY and LISTEN to (the node's hub
     /// set by `context::new_session`).
     pub notify: Arc<crate::sql::notify::SessionNotify>,
+    /// The transaction's id once `txid_current()` asked (the node's
+    /// counter set by `context::new_session`).
+    pub xid: crate::sql::xid::SessionXid,
 }
 
 impl Session {
@@ -205,6 +208,7 @@ impl Session {
             facts: Default::default(),
             cursors: Default::default(),
             notify: crate::sql::notify::SessionNotify::new(crate::sql::notify::Hub::new()),
+            xid: crate::sql::xid::SessionXid::new(crate::sql::xid::Xids::new()),
         };
         let _ = s.apply_side_effects("timezone");
         s
@@ -388,6 +392,7 @@ impl Session {
     /// table locks go.
     pub fn statement_done(&self) {
         if !self.in_block() {
+            self.xid.end();
             self.locks().release_all();
             self.grape.advisory().end_transaction();
         }
@@ -460,6 +465,7 @@ impl Session {
         // HOLD ones (txn::commit).
         self.cursors.end_transaction(false);
         self.notify.discard_uncommitted();
+        self.xid.end();
         self.txn = TxnState::Idle;
         self.grape.set_overlay(None);
         self.grape.set_view(None);

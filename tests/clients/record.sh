@@ -21,20 +21,22 @@ trap cleanup EXIT
 mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg/log" start >/dev/null
-# Scripts: NAME.py (Python) and node/NAME.mjs (Node.js, its packages in
-# node/node_modules: `npm ci --prefix node`).
+# Scripts: NAME.py (Python), node/NAME.mjs (Node.js, its packages in
+# node/node_modules: `npm ci --prefix node`) and jdbc/NAME.java (Java 17,
+# Debian's pgjdbc in /usr/share/java/postgresql.jar).
 scripts=("$@")
 if [ ${#scripts[@]} -eq 0 ]; then
-  scripts=(*.py node/*.mjs)
+  scripts=(*.py node/*.mjs jdbc/*.java)
 fi
 for script in "${scripts[@]}"; do
   base="${script%.*}"
-  db="rec_$(basename "$base")"
+  db="rec_$(basename "$base" | tr 'A-Z' 'a-z')"
   "$PGBIN/createdb" -h 127.0.0.1 -p "$PORT" -U grape "$db"
   case "$script" in
     *.py) python3 "$script" 127.0.0.1 "$PORT" "$db" > "$base.out" ;;
     *.mjs) node "$script" 127.0.0.1 "$PORT" "$db" > "$base.out" ;;
-    *) echo "record.sh: $script is neither .py nor .mjs" >&2; exit 1 ;;
+    *.java) java -cp /usr/share/java/postgresql.jar "$script" 127.0.0.1 "$PORT" "$db" > "$base.out" ;;
+    *) echo "record.sh: $script is not .py, .mjs or .java" >&2; exit 1 ;;
   esac
   echo "recorded tests/clients/$base.out"
 done

@@ -1,6 +1,7 @@
 //! Client libraries against a live server, PostgreSQL's behaviour the
 //! reference: each script (`tests/clients/NAME.py`,
-//! `tests/clients/node/NAME.mjs`) prints a transcript, and `NAME.out`
+//! `tests/clients/node/NAME.mjs`, `tests/clients/jdbc/NAME.java`) prints a
+//! transcript, and `NAME.out`
 //! beside it is that script's output against PostgreSQL 15 + pgvector
 //! (`tests/clients/record.sh`). Python runs in the pinned virtual
 //! environment `scripts/setup.sh` puts first on PATH, Node.js with the
@@ -38,18 +39,29 @@ async fn node_postgres_as_on_postgresql() {
     same_as_postgresql("node/node_pg.mjs").await;
 }
 
+/// pgjdbc's DatabaseMetaData (getTables, getColumns, getPrimaryKeys,
+/// getIndexInfo, getImportedKeys, getExportedKeys) as DBeaver and every
+/// JDBC tool read it, batches, PGobject vectors, errors by SQLSTATE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_as_on_postgresql() {
+    same_as_postgresql("jdbc/JdbcMeta.java").await;
+}
+
 /// Run `script` (under tests/clients) against a fresh server and compare
 /// what it prints with PostgreSQL's recording beside it.
 async fn same_as_postgresql(script: &str) {
     let server = TestServer::start().await;
     let dir = format!("{}/tests/clients", env!("CARGO_MANIFEST_DIR"));
-    let (program, base) = match script.rsplit_once('.') {
-        Some((base, "py")) => ("python3", base),
-        Some((base, "mjs")) => ("node", base),
-        _ => panic!("{script}: neither .py nor .mjs"),
+    let (program, base, pre): (&str, &str, &[&str]) = match script.rsplit_once('.') {
+        Some((base, "py")) => ("python3", base, &[]),
+        Some((base, "mjs")) => ("node", base, &[]),
+        // Debian's pgjdbc; java compiles and runs the one source file.
+        Some((base, "java")) => ("java", base, &["-cp", "/usr/share/java/postgresql.jar"]),
+        _ => panic!("{script}: not .py, .mjs or .java"),
     };
     let name = base.rsplit('/').next().unwrap_or(base);
     let out = tokio::process::Command::new(program)
+        .args(pre)
         .arg(format!("{dir}/{script}"))
         .arg("127.0.0.1")
         .arg(server.port.to_string())

@@ -269,3 +269,28 @@ async fn cursors_fetch_through_the_extended_protocol() {
         "the cursor closed with its transaction"
     );
 }
+
+/// txid_current(): one id per transaction, the same throughout it, a later
+/// one for the next; txid_current_if_assigned() is NULL until asked.
+#[tokio::test]
+async fn txid_current_is_one_per_transaction() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    let id = |r: Vec<Vec<Option<String>>>| -> Option<i64> {
+        one(r)[0].as_ref().map(|v| v.parse().expect("an integer"))
+    };
+    assert_eq!(
+        id(rows(&c, "SELECT txid_current_if_assigned()").await),
+        None
+    );
+    c.batch_execute("BEGIN").await.unwrap();
+    let first = id(rows(&c, "SELECT txid_current()").await).unwrap();
+    assert_eq!(id(rows(&c, "SELECT txid_current()").await), Some(first));
+    assert_eq!(
+        id(rows(&c, "SELECT txid_current_if_assigned()").await),
+        Some(first)
+    );
+    c.batch_execute("COMMIT").await.unwrap();
+    let next = id(rows(&c, "SELECT pg_current_xact_id()").await).unwrap();
+    assert!(next > first, "{next} after {first}");
+}

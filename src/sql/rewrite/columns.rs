@@ -138,7 +138,15 @@ fn name_query(q: &mut Query) {
                     },
                 )
             }
-            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.value.clone())),
+            // An unquoted alias folds to lower case, as PostgreSQL folds
+            // it (`AS TABLE_SCHEM` is `table_schem`; it is quoted below).
+            SelectItem::ExprWithAlias { expr, alias } => (
+                expr.clone(),
+                Some(match alias.quote_style {
+                    Some(_) => alias.value.clone(),
+                    None => alias.value.to_lowercase(),
+                }),
+            ),
             _ => continue,
         };
         let Some(mut name) = name else {

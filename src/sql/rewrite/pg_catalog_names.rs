@@ -48,6 +48,24 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
                         "grape_regclass",
                     )]);
                 }
+                // regproc: a function's name, as pg_type's typinput and
+                // the other regproc columns hold it (no pg_proc OIDs yet):
+                // `'pg_catalog.array_in'::regproc` is 'array_in'.
+                if n == "regproc" {
+                    let inner = std::mem::replace(
+                        expr.as_mut(),
+                        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                    );
+                    *e = match text_of(&inner) {
+                        Some(t) => {
+                            Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString(
+                                t.strip_prefix("pg_catalog.").unwrap_or(&t).to_string(),
+                            ))
+                        }
+                        None => inner,
+                    };
+                    return ControlFlow::Continue(());
+                }
                 let function = match n {
                     "regtype" if is_text(expr) => Some("to_regtype"),
                     "regtype" => Some("grape_regtype"),
@@ -70,6 +88,19 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     });
 }
 
+/// The text of a string constant (possibly parenthesised).
+fn text_of(e: &datafusion::sql::sqlparser::ast::Expr) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value};
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Nested(inner) => text_of(inner),
+        _ => None,
+    }
+}
+
 /// A string constant (possibly parenthesised).
 fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
     use datafusion::sql::sqlparser::ast::{Expr, Value};
@@ -88,8 +119,48 @@ fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
 /// pg_catalog.default` (or `"C"`, `"default"`) is `x`, and
 /// `a OPERATOR(pg_catalog.~) b` is `a ~ b`.
 fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
-    use datafusion::sql::sqlparser::ast::{BinaryOperator as B, Expr, ObjectNamePart};
+    use datafusion::sql::sqlparser::ast::{
+        AccessExpr, BinaryOperator as B, Expr, Ident, ObjectNamePart,
+    };
     match e {
+        // `information_schema._pg_expandarray(a)`: the set of (x, n) pairs,
+        // as the unnest of GrapeDB's list of them.
+        Expr::Function(f)
+            if f.name.to_string().to_lowercase() == "information_schema._pg_expandarray" =>
+        {
+            f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(
+                "grape_expandarray",
+            )]);
+            let call =
+                std::mem::replace(e, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+            *e = super::ast::call("unnest", vec![call]);
+        }
+        // `(composite).field`: DataFusion's get_field.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if matches!(root.as_ref(), Expr::Nested(_))
+                && matches!(
+                    access_chain.as_slice(),
+                    [AccessExpr::Dot(Expr::Identifier(_))]
+                ) =>
+        {
+            let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                return;
+            };
+            let name = field.value.to_lowercase();
+            let root = std::mem::replace(
+                root.as_mut(),
+                Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+            );
+            *e = super::ast::call(
+                "get_field",
+                vec![
+                    root,
+                    Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString(
+                        name,
+                    )),
+                ],
+            );
+        }
         // `nextval('s'::regclass)` (what serial defaults and tools write):
         // the sequence functions take the name.
         Expr::Function(f)

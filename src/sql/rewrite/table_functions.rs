@@ -155,6 +155,31 @@ impl VisitorMut for NameColumns {
                 let parts = object_parts(name);
                 let func = parts.last().map(String::as_str).unwrap_or("");
                 let schema_ok = parts.len() == 1 || parts[0] == "pg_catalog";
+                // `generate_series(1, array_upper(a, 1))`: DataFusion's
+                // table function takes constants only; the array it makes
+                // of any arguments is unnested instead (as a lateral
+                // subquery when the arguments read earlier tables).
+                if schema_ok && func == "generate_series" && !all_literals(&args.args) {
+                    let call = crate::sql::rewrite::ast::call(
+                        "generate_series",
+                        args.args
+                            .iter()
+                            .filter_map(|a| match a {
+                                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                                _ => None,
+                            })
+                            .collect(),
+                    );
+                    name_after_alias(alias);
+                    *tf = TableFactor::UNNEST {
+                        alias: alias.take(),
+                        array_exprs: vec![call],
+                        with_offset: false,
+                        with_offset_alias: None,
+                        with_ordinality: false,
+                    };
+                    return self.pre_visit_table_factor(tf);
+                }
                 if schema_ok && ONE_COLUMN.contains(&func) {
                     name_after_alias(alias);
                 }
@@ -198,6 +223,25 @@ impl VisitorMut for NameColumns {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether every argument is a constant (a number, a string, a negative
+/// number, a cast of one).
+fn all_literals(args: &[FunctionArg]) -> bool {
+    fn constant(e: &Expr) -> bool {
+        match e {
+            Expr::Value(_) => true,
+            Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
+                constant(expr)
+            }
+            Expr::TypedString(_) | Expr::Interval(_) => true,
+            _ => false,
+        }
+    }
+    args.iter().all(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant(e),
+        _ => false,
+    })
 }
 
 /// Whether an expression refers to columns (of the tables before it).
