@@ -854,6 +854,38 @@ impl ScalarUDFImpl for ExpandArray {
     }
 }
 
+/// `grape_int2vector(indkey)`: pg_index's int2vector/oidvector columns,
+/// kept as their text ("1 2"), as the array PostgreSQL lets tools unnest
+/// (`unnest(i.indkey)`, `generate_subscripts(i.indkey, 1)`: the SQL
+/// rewrite wraps those columns in it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Int2Vector {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Int2Vector {
+    fn name(&self) -> &str {
+        "grape_int2vector"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Int16,
+            true,
+        ))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows.max(1);
+        let texts = args.args[0].to_array(n)?;
+        Ok(ColumnarValue::Array(Arc::new(int2vectors(
+            texts.as_string::<i32>(),
+        )?)))
+    }
+}
+
 /// int2vector text ("1 2") as lists of smallints.
 fn int2vectors(
     texts: &datafusion::arrow::array::StringArray,
@@ -884,6 +916,9 @@ fn int2vectors(
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
         signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(Int2Vector {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
     }));
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayFill {
         signature: Signature::variadic_any(Volatility::Immutable),

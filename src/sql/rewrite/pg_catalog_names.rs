@@ -101,6 +101,66 @@ fn text_of(e: &datafusion::sql::sqlparser::ast::Expr) -> Option<String> {
     }
 }
 
+/// `generate_subscripts(a, 1)` (SQLAlchemy's key reflection): a
+/// one-dimensional array's subscripts, 1 to its length (an int2vector's
+/// count from 0, as in PostgreSQL).
+fn generate_subscripts(e: &mut datafusion::sql::sqlparser::ast::Expr, from_zero: bool) {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+    };
+    let Expr::Function(f) = e else {
+        return;
+    };
+    let FunctionArguments::List(l) = &f.args else {
+        return;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), _] = l.args.as_slice() else {
+        return;
+    };
+    let length = Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(super::ast::call("cardinality", vec![array.clone()])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    let (first, last) = if from_zero {
+        (
+            "0",
+            Expr::BinaryOp {
+                left: Box::new(length),
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Minus,
+                right: Box::new(Expr::value(Value::Number("1".into(), false))),
+            },
+        )
+    } else {
+        ("1", length)
+    };
+    let series = super::ast::call(
+        "generate_series",
+        vec![Expr::value(Value::Number(first.into(), false)), last],
+    );
+    *e = super::ast::call("unnest", vec![series]);
+}
+
+/// pg_index's int2vector columns (`indkey`, `indclass`, `indcollation`,
+/// maybe qualified).
+fn is_int2vector_column(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::Expr;
+    let name = match e {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    matches!(
+        name.to_lowercase().as_str(),
+        "indkey" | "indclass" | "indcollation"
+    )
+}
+
 /// A string constant (possibly parenthesised).
 fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
     use datafusion::sql::sqlparser::ast::{Expr, Value};
@@ -134,6 +194,32 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
             let call =
                 std::mem::replace(e, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
             *e = super::ast::call("unnest", vec![call]);
+        }
+        // `unnest(i.indkey)`: pg_index's int2vector columns are text here;
+        // as arrays where tools take them as arrays.
+        Expr::Function(f)
+            if matches!(
+                f.name.to_string().to_lowercase().as_str(),
+                "unnest" | "generate_subscripts" | "array_length" | "cardinality"
+            ) =>
+        {
+            let mut int2vector = false;
+            if let datafusion::sql::sqlparser::ast::FunctionArguments::List(l) = &mut f.args
+                && let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                    datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg),
+                )) = l.args.first_mut()
+                && is_int2vector_column(arg)
+            {
+                let column = std::mem::replace(
+                    arg,
+                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                );
+                *arg = super::ast::call("grape_int2vector", vec![column]);
+                int2vector = true;
+            }
+            if f.name.to_string().to_lowercase() == "generate_subscripts" {
+                generate_subscripts(e, int2vector);
+            }
         }
         // `(composite).field`: DataFusion's get_field.
         Expr::CompoundFieldAccess { root, access_chain }
