@@ -25,6 +25,7 @@ mod pg_attribute;
 mod pg_class;
 mod pg_constraint;
 mod pg_namespace;
+mod pg_opclass;
 mod pg_type;
 mod progress;
 mod system_views;
@@ -50,7 +51,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 28] = [
+const TABLES: [&str; 29] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -71,6 +72,7 @@ const TABLES: [&str; 28] = [
     "pg_attribute",
     "pg_attrdef",
     "pg_constraint",
+    "pg_opclass",
     "pg_enum",
     "pg_tables",
     "pg_views",
@@ -141,6 +143,7 @@ impl SchemaProvider for PgCatalog {
             "pg_attribute" => pg_attribute::pg_attribute(&self.catalog)?,
             "pg_attrdef" => pg_attribute::pg_attrdef(&self.catalog)?,
             "pg_constraint" => pg_constraint::pg_constraint(&self.catalog)?,
+            "pg_opclass" => pg_opclass::pg_opclass()?,
             "pg_tables" => system_views::pg_tables(&self.catalog, &self.user)?,
             "pg_views" => system_views::pg_views(&self.catalog, &self.user)?,
             "pg_indexes" => system_views::pg_indexes(&self.catalog)?,

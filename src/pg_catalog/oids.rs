@@ -110,3 +110,23 @@ pub fn namespace(name: &str) -> i64 {
 /// The OIDs of the two extensions `pg_extension` lists.
 pub const PLPGSQL_EXTENSION: i64 = 13_560;
 pub const VECTOR_EXTENSION: i64 = 16_000;
+
+/// The access methods: PostgreSQL's built-in ones and pgvector's.
+pub const ACCESS_METHODS: &[(i64, &str, &str, &str)] = &[
+    (2, "heap", "heap_tableam_handler", "t"),
+    (403, "btree", "bthandler", "i"),
+    (405, "hash", "hashhandler", "i"),
+    (783, "gist", "gisthandler", "i"),
+    (2742, "gin", "ginhandler", "i"),
+    (4000, "spgist", "spghandler", "i"),
+    (3580, "brin", "brinhandler", "i"),
+    (16_001, "ivfflat", "ivfflathandler", "i"),
+    (16_002, "hnsw", "hnswhandler", "i"),
+];
+
+pub fn am_oid(name: &str) -> i64 {
+    ACCESS_METHODS
+        .iter()
+        .find(|a| a.1 == name)
+        .map_or(403, |a| a.0)
+}

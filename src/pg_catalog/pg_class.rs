@@ -13,26 +13,6 @@ use super::common::{char1, i64s, oid, strs, table};
 use super::oids;
 use crate::catalog::{Catalog, Relation};
 
-/// The access methods: PostgreSQL's built-in ones and pgvector's.
-const ACCESS_METHODS: &[(i64, &str, &str, &str)] = &[
-    (2, "heap", "heap_tableam_handler", "t"),
-    (403, "btree", "bthandler", "i"),
-    (405, "hash", "hashhandler", "i"),
-    (783, "gist", "gisthandler", "i"),
-    (2742, "gin", "ginhandler", "i"),
-    (4000, "spgist", "spghandler", "i"),
-    (3580, "brin", "brinhandler", "i"),
-    (16_001, "ivfflat", "ivfflathandler", "i"),
-    (16_002, "hnsw", "hnswhandler", "i"),
-];
-
-fn am_oid(name: &str) -> i64 {
-    ACCESS_METHODS
-        .iter()
-        .find(|a| a.1 == name)
-        .map_or(403, |a| a.0)
-}
-
 /// `pg_am`.
 pub fn pg_am() -> DfResult<Arc<dyn TableProvider>> {
     let schema = Arc::new(Schema::new(vec![
@@ -44,10 +24,10 @@ pub fn pg_am() -> DfResult<Arc<dyn TableProvider>> {
     table(
         schema,
         vec![
-            i64s(ACCESS_METHODS.iter().map(|a| a.0)),
-            strs(ACCESS_METHODS.iter().map(|a| a.1.to_string())),
-            strs(ACCESS_METHODS.iter().map(|a| a.2.to_string())),
-            strs(ACCESS_METHODS.iter().map(|a| a.3.to_string())),
+            i64s(oids::ACCESS_METHODS.iter().map(|a| a.0)),
+            strs(oids::ACCESS_METHODS.iter().map(|a| a.1.to_string())),
+            strs(oids::ACCESS_METHODS.iter().map(|a| a.2.to_string())),
+            strs(oids::ACCESS_METHODS.iter().map(|a| a.3.to_string())),
         ],
     )
 }
@@ -94,7 +74,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
                 oid: oids::index(t, i),
                 name: i.name.clone(),
                 namespace,
-                am: am_oid(i.vector.as_ref().map_or("btree", |v| v.method.as_str())),
+                am: oids::am_oid(i.vector.as_ref().map_or("btree", |v| v.method.as_str())),
                 has_index: false,
                 kind: "i",
                 natts: i.columns.len().max(1) as i16,
@@ -237,6 +217,7 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         unique: bool,
         primary: bool,
         key: String,
+        class: String,
     }
     let mut rows = Vec::new();
     for t in cat.tables.values() {
@@ -252,6 +233,20 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                         .to_string()
                 })
                 .collect();
+            // Each key column's operator class: a vector index's own, else
+            // the btree default for the column's type.
+            let class: Vec<String> = i
+                .columns
+                .iter()
+                .map(|c| {
+                    let (method, named) = match &i.vector {
+                        Some(v) => (v.method.as_str(), Some(v.opclass.as_str())),
+                        None => ("btree", None),
+                    };
+                    let ty = t.column_by_id(*c).and_then(|col| col.ty.oid());
+                    super::pg_opclass::class_for(method, named, ty).to_string()
+                })
+                .collect();
             rows.push(Ix {
                 index: oids::index(t, i),
                 table: oids::relation(t.id),
@@ -259,6 +254,7 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                 unique: i.unique || i.primary,
                 primary: i.primary,
                 key: key.join(" "),
+                class: class.join(" "),
             });
         }
     }
@@ -281,16 +277,14 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         b("indislive"),
         b("indisreplident"),
         Field::new("indkey", DataType::Utf8, false),
-        // oidvector text, one per key column: no collations or operator
-        // classes recorded yet (0). indoption: each key ascending, nulls
-        // last (0), a smallint array (pgjdbc subscripts it).
+        // oidvector / int2vector text, one per key column: no collations
+        // recorded yet (0); operator classes from pg_opclass; indoption
+        // each key ascending, nulls last (0). Tools split the text
+        // (SQLAlchemy) or subscript it from 0 (pgjdbc: the SQL rewrite
+        // reads `indoption[n]` so).
         Field::new("indcollation", DataType::Utf8, false),
         Field::new("indclass", DataType::Utf8, false),
-        Field::new(
-            "indoption",
-            DataType::List(Arc::new(Field::new("item", DataType::Int16, true))),
-            false,
-        ),
+        Field::new("indoption", DataType::Utf8, false),
         Field::new("indexprs", DataType::Utf8, true),
         Field::new("indpred", DataType::Utf8, true),
     ]));
@@ -304,16 +298,6 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
     };
     let nulls = || -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::new_null(n)) };
     let zeros = || strs(rows.iter().map(|r| vec!["0"; r.natts as usize].join(" ")));
-    let options = || -> ArrayRef {
-        let mut b = datafusion::arrow::array::ListBuilder::new(
-            datafusion::arrow::array::Int16Builder::new(),
-        );
-        for r in &rows {
-            b.values().append_slice(&vec![0; r.natts as usize]);
-            b.append(true);
-        }
-        Arc::new(b.finish())
-    };
     table(
         schema,
         vec![
@@ -334,8 +318,8 @@ pub fn pg_index(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             bools(&|_| false),
             strs(rows.iter().map(|r| r.key.clone())),
             zeros(),
+            strs(rows.iter().map(|r| r.class.clone())),
             zeros(),
-            options(),
             nulls(),
             nulls(),
         ],

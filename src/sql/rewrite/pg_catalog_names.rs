@@ -157,7 +157,8 @@ fn is_int2vector_column(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
     };
     matches!(
         name.to_lowercase().as_str(),
-        "indkey" | "indclass" | "indcollation"
+        // pgjdbc selects indoption AS I_INDOPTION and subscripts that.
+        "indkey" | "indclass" | "indcollation" | "indoption" | "i_indoption"
     )
 }
 
@@ -220,6 +221,51 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
             if f.name.to_string().to_lowercase() == "generate_subscripts" {
                 generate_subscripts(e, int2vector);
             }
+        }
+        // `i.indoption[n]` (pgjdbc): an int2vector, text here, subscripted
+        // from 0 as PostgreSQL subscripts int2vectors.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if matches!(access_chain.last(), Some(AccessExpr::Subscript(_))) =>
+        {
+            let Some((
+                AccessExpr::Subscript(datafusion::sql::sqlparser::ast::Subscript::Index { index }),
+                path,
+            )) = access_chain.split_last()
+            else {
+                return;
+            };
+            // The column: the root (`indoption`, `i.indoption`) or the root
+            // and dotted names after it (`tmp.I_INDOPTION`).
+            let mut parts: Vec<Ident> = match root.as_ref() {
+                Expr::Identifier(i) => vec![i.clone()],
+                Expr::CompoundIdentifier(p) => p.clone(),
+                _ => return,
+            };
+            for p in path {
+                match p {
+                    AccessExpr::Dot(Expr::Identifier(i)) => parts.push(i.clone()),
+                    _ => return,
+                }
+            }
+            let column = Expr::CompoundIdentifier(parts);
+            if !is_int2vector_column(&column) {
+                return;
+            }
+            let index = index.clone();
+            // Element k of the list is subscript k - 1.
+            *e = super::ast::call(
+                "array_element",
+                vec![
+                    super::ast::call("grape_int2vector", vec![column]),
+                    Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(index))),
+                        op: B::Plus,
+                        right: Box::new(Expr::value(
+                            datafusion::sql::sqlparser::ast::Value::Number("1".into(), false),
+                        )),
+                    },
+                ],
+            );
         }
         // `(composite).field`: DataFusion's get_field.
         Expr::CompoundFieldAccess { root, access_chain }
