@@ -120,7 +120,10 @@ impl GrapeQueryParser {
             Statement::Fetch { name, .. } => {
                 return Ok((
                     types,
-                    session.cursors.get(&name.value).map(|c| c.schema.clone()),
+                    session
+                        .cursors
+                        .get(&crate::sql::parse::folded(name))
+                        .map(|c| c.schema.clone()),
                 ));
             }
             Statement::Query(_) => {}

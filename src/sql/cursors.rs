@@ -105,24 +105,40 @@ impl Cursors {
             /// after the last).
             At(i64),
         }
-        // ABSOLUTE k counts from the end when negative.
-        let absolute = |k: i64| if k < 0 { len + 1 + k } else { k };
+        // ABSOLUTE k counts from the end when negative. Counts beyond the
+        // rows are clamped (FORWARD 9223372036854775807 is ALL).
+        let absolute = |k: i64| {
+            if k < 0 {
+                len.saturating_add(1).saturating_add(k)
+            } else {
+                k
+            }
+        };
         let m = match direction {
             FetchDirection::Next => Move::By(1),
             FetchDirection::Prior => Move::By(-1),
             FetchDirection::First => Move::At(1),
             FetchDirection::Last => Move::At(len),
             FetchDirection::Absolute { limit } => Move::At(absolute(count(limit)?)),
-            FetchDirection::Relative { limit } => Move::At(pos + count(limit)?),
+            FetchDirection::Relative { limit } => Move::At(pos.saturating_add(count(limit)?)),
             FetchDirection::Count { limit } => Move::By(count(limit)?),
             FetchDirection::All | FetchDirection::ForwardAll => Move::By(len + 1),
             FetchDirection::Forward { limit } => {
                 Move::By(limit.as_ref().map(count).transpose()?.unwrap_or(1))
             }
-            FetchDirection::Backward { limit } => {
-                Move::By(-limit.as_ref().map(count).transpose()?.unwrap_or(1))
-            }
+            FetchDirection::Backward { limit } => Move::By(
+                limit
+                    .as_ref()
+                    .map(count)
+                    .transpose()?
+                    .unwrap_or(1)
+                    .saturating_neg(),
+            ),
             FetchDirection::BackwardAll => Move::By(-(len + 1)),
+        };
+        let m = match m {
+            Move::By(n) => Move::By(n.clamp(-(len + 1), len + 1)),
+            Move::At(k) => Move::At(k.clamp(0, len + 1)),
         };
         let backward = match m {
             Move::By(n) => n < 0,
@@ -198,5 +214,32 @@ impl Cursors {
         for c in self.open.values_mut() {
             c.in_block = false;
         }
+    }
+
+    /// The WITH HOLD cursors the committing block declared, taken out
+    /// until its COMMIT has succeeded ([`Self::put_back`]).
+    pub fn take_held(&mut self) -> Vec<(String, Cursor)> {
+        let names: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, c)| c.hold && c.in_block)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|n| self.open.remove(&n).map(|c| (n, c)))
+            .collect()
+    }
+
+    pub fn put_back(&mut self, held: Vec<(String, Cursor)>) {
+        for (n, mut c) in held {
+            c.in_block = false;
+            self.open.insert(n, c);
+        }
+    }
+
+    /// DISCARD ALL.
+    pub fn clear(&mut self) {
+        self.open.clear();
     }
 }

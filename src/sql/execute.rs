@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 
 use super::ddl::vector_index;
 use super::engine::Engine;
 use super::errors::df_error;
 use super::output::Output;
-use super::parse::{object_parts, parse};
+use super::parse::{folded, object_parts, parse};
 use super::rewrite::bind::bind_unbound;
 use super::session::{Isolation, Session};
 use super::settings::{description, display_name};
@@ -191,6 +191,12 @@ impl Engine {
                 if matches!(object_type, D::ALL | D::SEQUENCES) {
                     session.sequences.lock().discard();
                 }
+                // As PostgreSQL: CLOSE ALL and UNLISTEN * too (a pooled
+                // connection's next client hears nothing of the last's).
+                if matches!(object_type, D::ALL) {
+                    session.cursors.clear();
+                    session.notify.unlisten(None);
+                }
                 Ok(Output::Command(format!("DISCARD {object_type}")))
             }
             s @ Statement::Call(_)
@@ -290,7 +296,7 @@ impl Engine {
                 into: None,
                 ..
             } => {
-                let rows = session.cursors.fetch(&name.value, &direction)?;
+                let rows = session.cursors.fetch(&folded(&name), &direction)?;
                 Ok(Output::Rows {
                     schema: rows.schema(),
                     batches: vec![rows],
@@ -301,7 +307,9 @@ impl Engine {
                 use datafusion::sql::sqlparser::ast::CloseCursor;
                 match cursor {
                     CloseCursor::All => session.cursors.close(None)?,
-                    CloseCursor::Specific { name } => session.cursors.close(Some(&name.value))?,
+                    CloseCursor::Specific { name } => {
+                        session.cursors.close(Some(&folded(&name)))?
+                    }
                 }
                 Ok(Output::Command("CLOSE CURSOR".into()))
             }
@@ -353,10 +361,11 @@ impl Engine {
                 "DECLARE CURSOR can only be used in transaction blocks",
             ));
         }
-        if session.cursors.get(&name.value).is_some() {
+        let name = folded(name);
+        if session.cursors.get(&name).is_some() {
             return Err(PgError::new(
                 codes::DUPLICATE_CURSOR,
-                format!("cursor \"{}\" already exists", name.value),
+                format!("cursor \"{name}\" already exists"),
             ));
         }
         let (schema, batches) = match self.query(session, Statement::Query(query), &[]).await? {
@@ -375,7 +384,7 @@ impl Engine {
         };
         let in_block = session.in_block();
         session.cursors.declare(
-            &name.value,
+            &name,
             schema,
             &batches,
             d.scroll != Some(false),
@@ -549,13 +558,5 @@ fn setting_value(e: &Expr) -> String {
         Expr::Identifier(i) => i.value.clone(),
         Expr::UnaryOp { op, expr } => format!("{op}{}", setting_value(expr)),
         other => other.to_string(),
-    }
-}
-
-/// An identifier as PostgreSQL folds it: unquoted to lower case.
-fn folded(id: &Ident) -> String {
-    match id.quote_style {
-        Some(_) => id.value.clone(),
-        None => id.value.to_lowercase(),
     }
 }

@@ -101,17 +101,18 @@ impl Hub {
     }
 }
 
-enum Unlisten {
-    One(String),
-    All,
+enum Action {
+    Listen(String),
+    Unlisten(String),
+    UnlistenAll,
 }
 
+/// What a transaction will send and how it changes the session's channels.
 #[derive(Default)]
-struct Pending {
+pub struct Pending {
     notifications: Vec<Notification>,
-    unlistens: Vec<Unlisten>,
-    /// Channels this transaction began to listen on (a rollback stops).
-    tentative: Vec<String>,
+    /// LISTEN / UNLISTEN in order, applied at commit.
+    actions: Vec<Action>,
     /// COMMIT has accepted them: sent when the statement ends.
     committed: bool,
 }
@@ -121,6 +122,9 @@ pub struct SessionNotify {
     hub: Arc<Hub>,
     pid: Mutex<i32>,
     inbox: Mutex<Option<Arc<Inbox>>>,
+    /// The channels as of the last commit (the inbox's may also hold the
+    /// open transaction's LISTENs, heard already).
+    listening: Mutex<BTreeSet<String>>,
     pending: Mutex<Pending>,
 }
 
@@ -133,6 +137,7 @@ impl SessionNotify {
             hub,
             pid: Mutex::new(0),
             inbox: Mutex::new(None),
+            listening: Mutex::new(BTreeSet::new()),
             pending: Mutex::new(Pending::default()),
         })
     }
@@ -175,24 +180,23 @@ impl SessionNotify {
         Ok(())
     }
 
+    /// LISTEN: heard from now on (delivered once the transaction is over),
+    /// kept if it commits.
     pub fn listen(&self, channel: &str) {
-        let Some(inbox) = self.inbox.lock().clone() else {
-            return;
-        };
-        let mut p = self.pending.lock();
-        // Cancel an UNLISTEN of it earlier in the transaction.
-        p.unlistens
-            .retain(|u| !matches!(u, Unlisten::One(c) if c == channel));
-        if inbox.channels.lock().insert(channel.to_string()) {
-            p.tentative.push(channel.to_string());
+        self.pending
+            .lock()
+            .actions
+            .push(Action::Listen(channel.to_string()));
+        if let Some(inbox) = self.inbox.lock().clone() {
+            inbox.channels.lock().insert(channel.to_string());
         }
     }
 
-    /// UNLISTEN channel, or UNLISTEN * (None).
+    /// UNLISTEN channel, or UNLISTEN * (None): at commit.
     pub fn unlisten(&self, channel: Option<&str>) {
-        self.pending.lock().unlistens.push(match channel {
-            Some(c) => Unlisten::One(c.into()),
-            None => Unlisten::All,
+        self.pending.lock().actions.push(match channel {
+            Some(c) => Action::Unlisten(c.into()),
+            None => Action::UnlistenAll,
         });
     }
 
@@ -201,25 +205,56 @@ impl SessionNotify {
         self.pending.lock().committed = true;
     }
 
-    /// The transaction rolled back (or its statement failed outside a
-    /// block): nothing of it is sent. Committed work is kept for [`Self::flush`].
-    pub fn discard_uncommitted(&self) {
-        let mut p = self.pending.lock();
-        if p.committed {
-            return;
-        }
-        let tentative = std::mem::take(&mut *p).tentative;
+    /// The open transaction's work, taken out while its COMMIT runs
+    /// ([`Self::committed`] or [`Self::abandon`] after).
+    pub fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending.lock())
+    }
+
+    /// Its COMMIT succeeded: sent when the statement ends.
+    pub fn committed(&self, mut p: Pending) {
+        p.committed = true;
+        *self.pending.lock() = p;
+    }
+
+    /// Its COMMIT failed: as a rollback.
+    pub fn abandon(&self, p: Pending) {
         drop(p);
-        if let Some(inbox) = self.inbox.lock().clone() {
-            let mut channels = inbox.channels.lock();
-            for c in &tentative {
-                channels.remove(c);
+        self.undo_listens();
+    }
+
+    /// The transaction rolled back (or its statement failed outside a
+    /// block): nothing of it is sent, its LISTENs are undone. Committed
+    /// work is kept for [`Self::flush`].
+    pub fn discard_uncommitted(&self) {
+        let listened = {
+            let mut p = self.pending.lock();
+            if p.committed {
+                return;
             }
-            inbox
-                .queue
-                .lock()
-                .retain(|n| !tentative.contains(&n.channel));
+            std::mem::take(&mut *p)
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Listen(_)))
+        };
+        // (A committing block's work was taken out first: nothing to undo.)
+        if listened {
+            self.undo_listens();
         }
+    }
+
+    /// The inbox hears what was committed again; what arrived only for
+    /// the undone LISTENs goes.
+    fn undo_listens(&self) {
+        let Some(inbox) = self.inbox.lock().clone() else {
+            return;
+        };
+        let listening = self.listening.lock().clone();
+        *inbox.channels.lock() = listening.clone();
+        inbox
+            .queue
+            .lock()
+            .retain(|n| listening.contains(&n.channel));
     }
 
     /// Apply committed listens and send committed notifications.
@@ -230,15 +265,21 @@ impl SessionNotify {
             *self.pending.lock() = p;
             return;
         }
-        if let Some(inbox) = self.inbox.lock().clone() {
-            let mut channels = inbox.channels.lock();
-            for u in p.unlistens {
-                match u {
-                    Unlisten::One(c) => {
-                        channels.remove(&c);
+        if !p.actions.is_empty() {
+            let mut listening = self.listening.lock();
+            for a in p.actions {
+                match a {
+                    Action::Listen(c) => {
+                        listening.insert(c);
                     }
-                    Unlisten::All => channels.clear(),
+                    Action::Unlisten(c) => {
+                        listening.remove(&c);
+                    }
+                    Action::UnlistenAll => listening.clear(),
                 }
+            }
+            if let Some(inbox) = self.inbox.lock().clone() {
+                *inbox.channels.lock() = listening.clone();
             }
         }
         if !p.notifications.is_empty() {
@@ -248,11 +289,7 @@ impl SessionNotify {
 
     /// The channels the session listens on (`pg_listening_channels()`).
     pub fn listening(&self) -> Vec<String> {
-        self.inbox
-            .lock()
-            .as_ref()
-            .map(|i| i.channels())
-            .unwrap_or_default()
+        self.listening.lock().iter().cloned().collect()
     }
 }
 
@@ -302,6 +339,25 @@ mod tests {
         a.notify("jobs", "nobody").unwrap();
         a.commit();
         a.flush();
+    }
+
+    #[test]
+    fn listen_actions_apply_in_order_at_commit() {
+        let hub = Hub::new();
+        let (a, ra) = session(&hub, 1);
+        a.listen("x");
+        a.listen("y");
+        a.commit();
+        a.flush();
+        a.unlisten(None);
+        a.listen("y");
+        a.commit();
+        a.flush();
+        assert_eq!(a.listening(), ["y"], "UNLISTEN * then LISTEN y keeps y");
+        assert_eq!(ra.inbox.channels(), ["y"]);
+        let p = a.take();
+        a.abandon(p);
+        assert_eq!(ra.inbox.channels(), ["y"]);
     }
 
     #[test]

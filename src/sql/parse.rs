@@ -131,7 +131,8 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
 }
 
 /// `FETCH ABSOLUTE -1`, `FETCH RELATIVE -3`, `FETCH -2`: sqlparser reads
-/// a FETCH count as one number token, so the minus joins the number.
+/// a FETCH count as one number token, so the minus joins the number (in
+/// the FETCH only, up to its `;`).
 fn negative_fetch_counts(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let first_word = tokens
         .iter()
@@ -141,7 +142,7 @@ fn negative_fetch_counts(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         return tokens;
     }
     let mut i = 0;
-    while i + 1 < tokens.len() {
+    while i + 1 < tokens.len() && tokens[i].token != Token::SemiColon {
         if tokens[i].token == Token::Minus
             && let Token::Number(n, long) = &tokens[i + 1].token
         {
@@ -484,6 +485,15 @@ pub fn folded(i: &Ident) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_fetch_counts_stay_in_their_fetch() {
+        let stmts = parse("FETCH ABSOLUTE -1 FROM c; SELECT 5 -1").unwrap();
+        assert_eq!(stmts.len(), 2);
+        assert!(stmts[0].to_string().contains("-1"));
+        // The SELECT's minus is still an operator.
+        assert!(stmts[1].to_string().contains("5 - 1"), "{}", stmts[1]);
+    }
 
     fn one(sql: &str) -> String {
         parse(sql).unwrap().pop().unwrap().to_string()

@@ -192,12 +192,32 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
         .cloned()
         .collect();
     let ddl = block.ddl.take();
-    session.cursors.end_transaction(true);
-    session.notify.commit();
+    // The block's WITH HOLD cursors and its notifications and listens
+    // outlive it only if the commit succeeds.
+    let held = session.cursors.take_held();
+    let notes = session.notify.take();
     session.end_block();
-    if let Some(ddl) = ddl {
-        return commit_ddl(engine, session, ddl, writes, locks).await;
+    let done = match ddl {
+        Some(ddl) => commit_ddl(engine, session, ddl, writes, locks).await,
+        None => commit_writes(engine, session, writes, locks).await,
+    };
+    match &done {
+        Ok(_) => {
+            session.cursors.put_back(held);
+            session.notify.committed(notes);
+        }
+        Err(_) => session.notify.abandon(notes),
     }
+    done
+}
+
+/// COMMIT of a block that changed rows only.
+async fn commit_writes(
+    engine: &Engine,
+    session: &mut Session,
+    writes: Vec<RowWrite>,
+    locks: Option<Txn>,
+) -> PgResult<Output> {
     session
         .committing
         .store(true, std::sync::atomic::Ordering::SeqCst);

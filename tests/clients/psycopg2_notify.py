@@ -74,6 +74,18 @@ lc.execute("UNLISTEN *")
 nc.execute("NOTIFY later, 'unlistened all'")
 print("after unlisten *:", heard(listener, 1, seconds=1))
 
+# UNLISTEN * then LISTEN in one block keeps the LISTEN.
+lc.execute("BEGIN")
+lc.execute("UNLISTEN *")
+lc.execute("LISTEN kept")
+lc.execute("COMMIT")
+nc.execute("NOTIFY kept, 'still heard'")
+print("unlisten * then listen:", heard(listener, 1))
+# DISCARD ALL (connection pools) stops listening, as UNLISTEN *.
+lc.execute("DISCARD ALL")
+nc.execute("NOTIFY kept, 'after discard'")
+print("after discard all:", heard(listener, 1, seconds=1))
+
 for sql, args in [("NOTIFY jobs, %s", ("x" * 8000,)), ("SELECT pg_notify('', 'x')", None)]:
     try:
         nc.execute(sql, args)

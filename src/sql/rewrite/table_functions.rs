@@ -156,10 +156,27 @@ impl VisitorMut for NameColumns {
                 let func = parts.last().map(String::as_str).unwrap_or("");
                 let schema_ok = parts.len() == 1 || parts[0] == "pg_catalog";
                 // `generate_series(1, array_upper(a, 1))`: DataFusion's
-                // table function takes constants only; the array it makes
-                // of any arguments is unnested instead (as a lateral
-                // subquery when the arguments read earlier tables).
-                if schema_ok && func == "generate_series" && !all_literals(&args.args) {
+                // table function takes constants only (it folds constant
+                // arithmetic itself); with a column, a function call or a
+                // subquery in the arguments, the array they make is
+                // unnested instead (a lateral subquery when they read
+                // earlier tables).
+                if schema_ok && func == "generate_series" && !all_constant(&args.args) {
+                    let with_ordinality = matches!(
+                        tf,
+                        TableFactor::Table {
+                            with_ordinality: true,
+                            ..
+                        }
+                    );
+                    let TableFactor::Table {
+                        args: Some(args),
+                        alias,
+                        ..
+                    } = tf
+                    else {
+                        return ControlFlow::Continue(());
+                    };
                     let call = crate::sql::rewrite::ast::call(
                         "generate_series",
                         args.args
@@ -170,13 +187,23 @@ impl VisitorMut for NameColumns {
                             })
                             .collect(),
                     );
-                    name_after_alias(alias);
+                    // Unaliased, its column is `generate_series`, as in
+                    // PostgreSQL.
+                    let mut alias = alias.take().or_else(|| {
+                        Some(TableAlias {
+                            explicit: true,
+                            name: Ident::new("generate_series"),
+                            columns: Vec::new(),
+                            at: None,
+                        })
+                    });
+                    name_after_alias(&mut alias);
                     *tf = TableFactor::UNNEST {
-                        alias: alias.take(),
+                        alias,
                         array_exprs: vec![call],
                         with_offset: false,
                         with_offset_alias: None,
-                        with_ordinality: false,
+                        with_ordinality,
                     };
                     return self.pre_visit_table_factor(tf);
                 }
@@ -225,21 +252,27 @@ impl VisitorMut for NameColumns {
     }
 }
 
-/// Whether every argument is a constant (a number, a string, a negative
-/// number, a cast of one).
-fn all_literals(args: &[FunctionArg]) -> bool {
-    fn constant(e: &Expr) -> bool {
-        match e {
-            Expr::Value(_) => true,
-            Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
-                constant(expr)
-            }
-            Expr::TypedString(_) | Expr::Interval(_) => true,
-            _ => false,
-        }
-    }
+/// Whether the arguments are constants DataFusion folds itself: no
+/// column, function call or subquery in them.
+fn all_constant(args: &[FunctionArg]) -> bool {
     args.iter().all(|a| match a {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant(e),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+            let mut constant = true;
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+                if matches!(
+                    x,
+                    Expr::Identifier(_)
+                        | Expr::CompoundIdentifier(_)
+                        | Expr::Function(_)
+                        | Expr::Subquery(_)
+                ) {
+                    constant = false;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+            constant
+        }
         _ => false,
     })
 }
