@@ -8,18 +8,8 @@
 # scripts/record_pg.sh (same requirements); commit the file it writes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PGBIN=/usr/lib/postgresql/15/bin
 PORT=${PORT:-55452}
-WORK="$(mktemp -d /tmp/grape-opclass.XXXXXX)"
-chmod 755 "$WORK"
-cleanup() {
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
-runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg/log" start >/dev/null
+source scripts/private_pg.sh
 psql() { command psql -X -q -h 127.0.0.1 -p "$PORT" -U grape -d postgres "$@"; }
 psql -c "CREATE EXTENSION vector"
 {

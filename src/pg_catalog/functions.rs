@@ -184,7 +184,7 @@ fn relation_of(cat: &crate::catalog::Catalog, oid: i64) -> Option<Found> {
 
 /// The rows a call computes: its array arguments' length (1 when all
 /// are constants).
-fn rows(args: &[ColumnarValue]) -> usize {
+pub fn rows(args: &[ColumnarValue]) -> usize {
     args.iter()
         .find_map(|a| match a {
             ColumnarValue::Array(a) => Some(a.len()),

@@ -170,13 +170,7 @@ fn register_notify(session: &Session) {
         DataType::Utf8,
         Volatility::Volatile,
         Arc::new(move |args: &[ColumnarValue]| {
-            let n = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(a) => Some(a.len()),
-                    ColumnarValue::Scalar(_) => None,
-                })
-                .unwrap_or(1);
+            let n = crate::pg_catalog::functions::rows(args);
             let channel = args[0].to_array(n)?;
             let payload = args[1].to_array(n)?;
             let (channel, payload) = (channel.as_string::<i32>(), payload.as_string::<i32>());
@@ -280,13 +274,7 @@ fn register_activity(engine: &Engine, session: &Session, grape: &GrapeCatalog) {
             DataType::Boolean,
             Volatility::Volatile,
             Arc::new(move |args: &[ColumnarValue]| {
-                let n = args
-                    .iter()
-                    .find_map(|a| match a {
-                        ColumnarValue::Array(a) => Some(a.len()),
-                        ColumnarValue::Scalar(_) => None,
-                    })
-                    .unwrap_or(1);
+                let n = crate::pg_catalog::functions::rows(args);
                 let pids =
                     datafusion::arrow::compute::cast(&args[0].to_array(n)?, &DataType::Int32)?;
                 let pids = pids.as_primitive::<Int32Type>();

@@ -9,18 +9,8 @@
 #   bash tests/clients/record.sh [asyncpg_client.py node/node_pg.mjs ...]
 set -euo pipefail
 cd "$(dirname "$0")"
-PGBIN=/usr/lib/postgresql/15/bin
 PORT=${PORT:-55451}
-WORK="$(mktemp -d /tmp/grape-clients.XXXXXX)"
-chmod 755 "$WORK"
-cleanup() {
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
-runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U grape >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1" -l "$WORK/pg/log" start >/dev/null
+source ../../scripts/private_pg.sh
 # Scripts: NAME.py (Python), node/NAME.mjs (Node.js, its packages in
 # node/node_modules: `npm ci --prefix node`) and jdbc/NAME.java (Java 17,
 # Debian's pgjdbc in /usr/share/java/postgresql.jar).
