@@ -55,6 +55,11 @@ pub static OPCLASSES: LazyLock<Vec<OpClass>> = LazyLock::new(|| {
 /// The class an index column uses: `named` (a vector index's), else the
 /// method's default class for the column's type; 0 when there is none.
 pub fn class_for(method: &str, named: Option<&str>, type_oid: Option<i64>) -> i64 {
+    // varchar has no class of its own: PostgreSQL indexes it with text's.
+    let type_oid = match type_oid {
+        Some(1043) => Some(25),
+        t => t,
+    };
     OPCLASSES
         .iter()
         .find(|c| {
@@ -107,6 +112,11 @@ mod tests {
     fn defaults_and_pgvector_classes_resolve() {
         assert_eq!(class_for("btree", None, Some(23)), 1978, "int4_ops");
         assert_eq!(class_for("btree", None, Some(25)), 3126, "text_ops");
+        assert_eq!(
+            class_for("btree", None, Some(1043)),
+            3126,
+            "varchar: text_ops"
+        );
         assert_ne!(class_for("hnsw", Some("vector_l2_ops"), None), 0);
         assert_ne!(
             class_for("hnsw", Some("vector_l2_ops"), None),

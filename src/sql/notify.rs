@@ -280,6 +280,11 @@ impl SessionNotify {
             }
             if let Some(inbox) = self.inbox.lock().clone() {
                 *inbox.channels.lock() = listening.clone();
+                // Delivery checks the channels now listened to.
+                inbox
+                    .queue
+                    .lock()
+                    .retain(|n| listening.contains(&n.channel));
             }
         }
         if !p.notifications.is_empty() {

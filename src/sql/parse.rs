@@ -134,24 +134,41 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
 /// a FETCH count as one number token, so the minus joins the number (in
 /// the FETCH only, up to its `;`).
 fn negative_fetch_counts(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let first_word = tokens
-        .iter()
-        .find(|t| !matches!(t.token, Token::Whitespace(_)));
-    if !matches!(first_word.map(|t| &t.token), Some(Token::Word(w)) if w.keyword == Keyword::FETCH)
-    {
+    let is_fetch = |t: &Token| matches!(t, Token::Word(w) if w.keyword == Keyword::FETCH);
+    // Cheap test first: this runs on every statement.
+    if !tokens.iter().any(|t| is_fetch(&t.token)) {
         return tokens;
     }
-    let mut i = 0;
-    while i + 1 < tokens.len() && tokens[i].token != Token::SemiColon {
-        if tokens[i].token == Token::Minus
-            && let Token::Number(n, long) = &tokens[i + 1].token
-        {
-            tokens[i + 1].token = Token::Number(format!("-{n}"), *long);
-            tokens.remove(i);
+    let mut out = Vec::with_capacity(tokens.len());
+    // Whether the statement being read is a FETCH (its first word).
+    let mut first = true;
+    let mut in_fetch = false;
+    let mut iter = tokens.drain(..).peekable();
+    while let Some(t) = iter.next() {
+        if matches!(t.token, Token::Whitespace(_)) {
+            out.push(t);
+            continue;
         }
-        i += 1;
+        if first {
+            in_fetch = is_fetch(&t.token);
+            first = false;
+        }
+        if t.token == Token::SemiColon {
+            first = true;
+            in_fetch = false;
+        }
+        if in_fetch
+            && t.token == Token::Minus
+            && let Some(Token::Number(n, long)) = iter.peek().map(|n| n.token.clone())
+        {
+            let mut num = iter.next().expect("peeked");
+            num.token = Token::Number(format!("-{n}"), long);
+            out.push(num);
+            continue;
+        }
+        out.push(t);
     }
-    tokens
+    out
 }
 
 /// `CREATE TABLE t (a, b) AS query` and `... AS query WITH [NO] DATA`,
@@ -490,6 +507,11 @@ mod tests {
     fn negative_fetch_counts_stay_in_their_fetch() {
         let stmts = parse("FETCH ABSOLUTE -1 FROM c; SELECT 5 -1").unwrap();
         assert_eq!(stmts.len(), 2);
+        assert_eq!(parse("FETCH -1 FROM c; FETCH -2 FROM c").unwrap().len(), 2);
+        assert_eq!(
+            parse("SELECT 1; FETCH RELATIVE -1 FROM c").unwrap().len(),
+            2
+        );
         assert!(stmts[0].to_string().contains("-1"));
         // The SELECT's minus is still an operator.
         assert!(stmts[1].to_string().contains("5 - 1"), "{}", stmts[1]);

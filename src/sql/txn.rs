@@ -193,22 +193,43 @@ pub async fn commit(engine: &Engine, session: &mut Session) -> PgResult<Output> 
         .collect();
     let ddl = block.ddl.take();
     // The block's WITH HOLD cursors and its notifications and listens
-    // outlive it only if the commit succeeds.
-    let held = session.cursors.take_held();
-    let notes = session.notify.take();
-    session.end_block();
-    let done = match ddl {
-        Some(ddl) => commit_ddl(engine, session, ddl, writes, locks).await,
-        None => commit_writes(engine, session, writes, locks).await,
+    // outlive it only if its writes become durable.
+    let outlives = Outlives {
+        held: session.cursors.take_held(),
+        notes: Some(session.notify.take()),
+        notify: session.notify.clone(),
     };
-    match &done {
-        Ok(_) => {
-            session.cursors.put_back(held);
-            session.notify.committed(notes);
-        }
-        Err(_) => session.notify.abandon(notes),
+    session.end_block();
+    match ddl {
+        Some(ddl) => commit_ddl(engine, session, ddl, writes, locks, outlives).await,
+        None => commit_writes(engine, session, writes, locks, outlives).await,
     }
-    done
+}
+
+/// What a committing block hands on to the session once its writes are
+/// durable ([`Outlives::keep`]); dropped otherwise (a failed or cancelled
+/// COMMIT), which undoes its LISTENs and closes its WITH HOLD cursors.
+struct Outlives {
+    held: Vec<(String, crate::sql::cursors::Cursor)>,
+    notes: Option<crate::sql::notify::Pending>,
+    notify: std::sync::Arc<crate::sql::notify::SessionNotify>,
+}
+
+impl Outlives {
+    fn keep(mut self, session: &mut Session) {
+        session.cursors.put_back(std::mem::take(&mut self.held));
+        if let Some(n) = self.notes.take() {
+            self.notify.committed(n);
+        }
+    }
+}
+
+impl Drop for Outlives {
+    fn drop(&mut self) {
+        if let Some(n) = self.notes.take() {
+            self.notify.abandon(n);
+        }
+    }
 }
 
 /// COMMIT of a block that changed rows only.
@@ -217,6 +238,7 @@ async fn commit_writes(
     session: &mut Session,
     writes: Vec<RowWrite>,
     locks: Option<Txn>,
+    outlives: Outlives,
 ) -> PgResult<Output> {
     session
         .committing
@@ -233,7 +255,10 @@ async fn commit_writes(
         }
     };
     match done {
-        Ok(()) => Ok(Output::TxnEnd("COMMIT".into())),
+        Ok(()) => {
+            outlives.keep(session);
+            Ok(Output::TxnEnd("COMMIT".into()))
+        }
         Err(WriteError::Conflict(_)) => Err(PgError::serialization_failure()),
         Err(WriteError::Failed(e)) => Err(e),
     }
@@ -249,6 +274,7 @@ async fn commit_ddl(
     ddl: BlockDdl,
     writes: Vec<RowWrite>,
     locks: Option<Txn>,
+    outlives: Outlives,
 ) -> PgResult<Output> {
     // Row locks of a transaction recorded elsewhere cannot join the
     // catalog's decision: they go, and the writes' preconditions still
@@ -271,7 +297,11 @@ async fn commit_ddl(
         .finish_detached(writes, ops)
         .await;
     match done {
-        Ok(()) => engine.catalog.installed(new.clone()),
+        Ok(()) => {
+            engine.catalog.installed(new.clone());
+            // Durable: what follows (purges, graph builds) cannot undo it.
+            outlives.keep(session);
+        }
         Err(e) => {
             engine.catalog.refresh();
             return Err(match e {

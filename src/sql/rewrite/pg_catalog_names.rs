@@ -9,7 +9,18 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
         DataType as D, Expr, Ident, visit_expressions_mut, visit_relations_mut,
     };
     use std::ops::ControlFlow;
+    // pg_index's int2vector columns are read as arrays only in statements
+    // that read pg_index (a user's column may be named indkey).
+    let mut reads_pg_index = false;
     let _ = visit_relations_mut(stmt, |name| {
+        if name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_index"))
+        {
+            reads_pg_index = true;
+        }
         if name.0.len() == 1 {
             let n = name.to_string().to_lowercase();
             if crate::pg_catalog::is_table(&n) {
@@ -24,7 +35,7 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_expressions_mut(stmt, |e| {
-        tool_syntax(e);
+        tool_syntax(e, reads_pg_index);
         if let Expr::Cast {
             expr, data_type, ..
         } = e
@@ -179,7 +190,7 @@ fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
 /// plain SQL: `pg_catalog.f(...)` is `f(...)`, `x COLLATE
 /// pg_catalog.default` (or `"C"`, `"default"`) is `x`, and
 /// `a OPERATOR(pg_catalog.~) b` is `a ~ b`.
-fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
+fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr, reads_pg_index: bool) {
     use datafusion::sql::sqlparser::ast::{
         AccessExpr, BinaryOperator as B, Expr, Ident, ObjectNamePart,
     };
@@ -209,6 +220,7 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
                 && let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
                     datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg),
                 )) = l.args.first_mut()
+                && reads_pg_index
                 && is_int2vector_column(arg)
             {
                 let column = std::mem::replace(
@@ -248,7 +260,7 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr) {
                 }
             }
             let column = Expr::CompoundIdentifier(parts);
-            if !is_int2vector_column(&column) {
+            if !reads_pg_index || !is_int2vector_column(&column) {
                 return;
             }
             let index = index.clone();
