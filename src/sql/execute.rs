@@ -191,11 +191,13 @@ impl Engine {
                 if matches!(object_type, D::ALL | D::SEQUENCES) {
                     session.sequences.lock().discard();
                 }
-                // As PostgreSQL: CLOSE ALL and UNLISTEN * too (a pooled
-                // connection's next client hears nothing of the last's).
+                // As PostgreSQL: CLOSE ALL, UNLISTEN * and
+                // pg_advisory_unlock_all() too (a pooled connection's next
+                // client inherits nothing of the last's).
                 if matches!(object_type, D::ALL) {
                     session.cursors.clear();
                     session.notify.unlisten(None);
+                    session.grape.advisory().unlock_all();
                 }
                 Ok(Output::Command(format!("DISCARD {object_type}")))
             }

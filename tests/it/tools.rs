@@ -294,3 +294,22 @@ async fn txid_current_is_one_per_transaction() {
     let next = id(rows(&c, "SELECT pg_current_xact_id()").await).unwrap();
     assert!(next > first, "{next} after {first}");
 }
+
+/// DISCARD ALL (what connection pools send between clients) lets go of
+/// the session's advisory locks, as PostgreSQL's does.
+#[tokio::test]
+async fn discard_all_releases_advisory_locks() {
+    let s = TestServer::start().await;
+    let a = s.connect().await;
+    let b = s.connect().await;
+    rows(&a, "SELECT pg_advisory_lock(77)").await;
+    assert_eq!(
+        one(rows(&b, "SELECT pg_try_advisory_lock(77)").await),
+        [Some("f".into())]
+    );
+    a.batch_execute("DISCARD ALL").await.unwrap();
+    assert_eq!(
+        one(rows(&b, "SELECT pg_try_advisory_lock(77)").await),
+        [Some("t".into())]
+    );
+}
