@@ -38,17 +38,22 @@ pub async fn serve<H: PgWireServerHandlers>(socket: TcpStream, handlers: H) -> s
     // Between a Query or Sync and the next message the client waits for
     // nothing: notifications may go then.
     let mut between_commands = false;
+    // The session's LISTEN inbox, looked up once it exists (after startup).
+    let mut inbox: Option<Arc<crate::sql::notify::Inbox>> = None;
     loop {
         let starting = matches!(
             socket.state(),
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
-        let inbox = (!starting && between_commands)
-            .then(|| socket.session_extensions().get::<SessionSlot>())
-            .flatten()
-            .map(|slot| slot.notify.inbox.clone());
-        let idle = matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
+        if inbox.is_none() && !starting {
+            inbox = socket
+                .session_extensions()
+                .get::<SessionSlot>()
+                .map(|slot| slot.notify.inbox.clone());
+        }
+        let idle = between_commands
+            && matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
             && matches!(socket.transaction_status(), TransactionStatus::Idle);
         let msg = tokio::select! {
             _ = &mut startup_deadline, if starting => None,

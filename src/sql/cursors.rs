@@ -206,14 +206,11 @@ impl Cursors {
         Ok(())
     }
 
-    /// The transaction block ended: its cursors without HOLD close, and on
-    /// a rollback those it declared WITH HOLD too.
-    pub fn end_transaction(&mut self, committed: bool) {
-        self.open
-            .retain(|_, c| c.hold && (committed || !c.in_block));
-        for c in self.open.values_mut() {
-            c.in_block = false;
-        }
+    /// The transaction block ended: cursors without HOLD close, and so do
+    /// those it declared WITH HOLD (a COMMIT has taken those out first,
+    /// [`Self::take_held`], and puts them back once it succeeds).
+    pub fn end_transaction(&mut self) {
+        self.open.retain(|_, c| c.hold && !c.in_block);
     }
 
     /// The WITH HOLD cursors the committing block declared, taken out

@@ -461,9 +461,9 @@ impl Session {
     /// Close the block (COMMIT or ROLLBACK). Its table locks are let go
     /// when the statement ends ([`Session::statement_done`]).
     pub fn end_block(&mut self) {
-        // As a rollback for the cursors; COMMIT has first kept its WITH
-        // HOLD ones (txn::commit).
-        self.cursors.end_transaction(false);
+        // As a rollback for the cursors; COMMIT has first taken out its
+        // WITH HOLD ones (txn::commit).
+        self.cursors.end_transaction();
         self.notify.discard_uncommitted();
         self.xid.end();
         self.txn = TxnState::Idle;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
-use super::rows::{Rows, int, none, t, yes_no};
+use super::rows::{Cell, Rows, int, none, t, yes_no};
 use crate::catalog::{Catalog, FkAction, Table};
 use crate::pg_catalog::oids;
 use crate::pg_catalog::pg_attribute::attnum;
@@ -34,6 +34,27 @@ fn not_null_checks(t: &Table) -> Vec<(String, &str)> {
             )
         })
         .collect()
+}
+
+/// A constraint's row: its catalog, schema and name, its table's catalog,
+/// schema and name (the six columns every one of these views opens
+/// with), then `rest`.
+fn named(
+    db: &str,
+    table: &Table,
+    constraint: &str,
+    rest: impl IntoIterator<Item = Cell>,
+) -> Vec<Cell> {
+    let mut row = vec![
+        t(db),
+        t(table.schema.clone()),
+        t(constraint),
+        t(db),
+        t(table.schema.clone()),
+        t(table.name.clone()),
+    ];
+    row.extend(rest);
+    row
 }
 
 fn column_names(t: &Table, ids: &[u32]) -> Vec<String> {
@@ -65,38 +86,30 @@ pub fn table_constraints(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvi
             Kind::Check(_) => ("CHECK", false, false),
             Kind::Foreign(f) => ("FOREIGN KEY", f.deferrable, f.deferred),
         };
-        r.rows.push(vec![
-            t(db),
-            t(tb.schema.clone()),
-            t(c.name.clone()),
-            t(db),
-            t(tb.schema.clone()),
-            t(tb.name.clone()),
-            t(kind),
-            yes_no(deferrable),
-            yes_no(deferred),
-            t("YES"),
-            match c.kind {
-                Kind::Unique(_) => t("YES"),
-                _ => none(),
-            },
-        ]);
+        r.rows.push(named(
+            db,
+            tb,
+            &c.name,
+            [
+                t(kind),
+                yes_no(deferrable),
+                yes_no(deferred),
+                t("YES"),
+                match c.kind {
+                    Kind::Unique(_) => t("YES"),
+                    _ => none(),
+                },
+            ],
+        ));
     }
     for tb in cat.tables.values() {
         for (name, _) in not_null_checks(tb) {
-            r.rows.push(vec![
-                t(db),
-                t(tb.schema.clone()),
-                t(name),
-                t(db),
-                t(tb.schema.clone()),
-                t(tb.name.clone()),
-                t("CHECK"),
-                t("NO"),
-                t("NO"),
-                t("YES"),
-                none(),
-            ]);
+            r.rows.push(named(
+                db,
+                tb,
+                &name,
+                [t("CHECK"), t("NO"), t("NO"), t("YES"), none()],
+            ));
         }
     }
     r.build()
@@ -139,17 +152,12 @@ pub fn key_column_usage(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvid
             .zip(positions)
             .enumerate()
         {
-            r.rows.push(vec![
-                t(db),
-                t(tb.schema.clone()),
-                t(c.name.clone()),
-                t(db),
-                t(tb.schema.clone()),
-                t(tb.name.clone()),
-                t(name),
-                int(Some(n as i32 + 1)),
-                int(pos),
-            ]);
+            r.rows.push(named(
+                db,
+                tb,
+                &c.name,
+                [t(name), int(Some(n as i32 + 1)), int(pos)],
+            ));
         }
     }
     r.build()
