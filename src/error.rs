@@ -14,6 +14,19 @@ pub struct PgError {
     pub span: Option<(u64, u64)>,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The object an integrity error is about, sent in the ErrorResponse's
+    /// schema, table, column and constraint fields (drivers expose them:
+    /// node-postgres `err.constraint`, psycopg `diag.constraint_name`).
+    pub object: Option<Box<ErrorObject>>,
+}
+
+/// The schema, table, column and constraint an error names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorObject {
+    pub schema: String,
+    pub table: String,
+    pub column: Option<String>,
+    pub constraint: Option<String>,
 }
 
 /// A NOTICE or WARNING sent to the client before the statement's result.
@@ -63,7 +76,28 @@ impl PgError {
             span: None,
             detail: None,
             hint: None,
+            object: None,
         }
+    }
+    /// The error is about constraint `constraint` of `schema.table`.
+    pub fn on_constraint(mut self, schema: &str, table: &str, constraint: &str) -> Self {
+        self.object = Some(Box::new(ErrorObject {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            column: None,
+            constraint: Some(constraint.to_string()),
+        }));
+        self
+    }
+    /// The error is about column `column` of `schema.table`.
+    pub fn on_column(mut self, schema: &str, table: &str, column: &str) -> Self {
+        self.object = Some(Box::new(ErrorObject {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            column: Some(column.to_string()),
+            constraint: None,
+        }));
+        self
     }
     pub fn with_span(mut self, line: u64, column: u64) -> Self {
         if line > 0 {
@@ -88,6 +122,13 @@ impl PgError {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(codes::INTERNAL_ERROR, message)
+    }
+    /// 25P02: a statement other than COMMIT/ROLLBACK in a failed block.
+    pub fn in_failed_block() -> Self {
+        Self::new(
+            codes::IN_FAILED_TRANSACTION,
+            "current transaction is aborted, commands ignored until end of transaction block",
+        )
     }
     pub fn unsupported(feature: impl fmt::Display) -> Self {
         Self::new(
@@ -160,6 +201,7 @@ pub mod codes {
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const INVALID_CURSOR_NAME: &str = "34000";
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const DUPLICATE_CURSOR: &str = "42P03";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";

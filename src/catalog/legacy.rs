@@ -110,6 +110,7 @@ mod tests {
             default: None,
             sequence: None,
             identity_always: false,
+            identity_by_default: false,
             generated: None,
         };
         let index = |id: u32, name: &str, unique: bool, primary: bool| Index {

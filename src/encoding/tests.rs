@@ -93,6 +93,7 @@ fn rows_round_trip_and_ignore_dropped_columns() {
         default: None,
         sequence: None,
         identity_always: false,
+        identity_by_default: false,
         generated: None,
     };
     let mut t = Table {

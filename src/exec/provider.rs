@@ -38,6 +38,9 @@ pub struct GrapeTable {
     pub vector_search: bool,
     /// Set by the planner's KNN rule: scan this table as its k nearest rows.
     pub knn: Option<super::knn::KnnSpec>,
+    /// The primary key, so that a query grouped by it may select the
+    /// table's other columns (PostgreSQL's functional dependency).
+    constraints: datafusion::common::Constraints,
 }
 
 /// Parses column DEFAULT expressions (no table context needed).
@@ -105,7 +108,19 @@ impl GrapeTable {
             fields.push(Field::new(VALUE_COLUMN, DataType::Binary, false));
         }
         let schema = Arc::new(Schema::new(fields));
+        let key: Vec<usize> = table
+            .primary_key
+            .iter()
+            .filter_map(|id| table.columns.iter().position(|c| c.id == *id))
+            .collect();
+        let constraints = datafusion::common::Constraints::new_unverified(
+            (!key.is_empty() && key.len() == table.primary_key.len())
+                .then(|| datafusion::common::Constraint::PrimaryKey(key))
+                .into_iter()
+                .collect(),
+        );
         GrapeTable {
+            constraints,
             table,
             data,
             schema,
@@ -134,6 +149,7 @@ impl GrapeTable {
             overlay: self.overlay.clone(),
             vector_search: self.vector_search,
             knn: Some(spec),
+            constraints: self.constraints.clone(),
         }
     }
 
@@ -476,6 +492,10 @@ impl TableProvider for GrapeTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn constraints(&self) -> Option<&datafusion::common::Constraints> {
+        Some(&self.constraints)
     }
 
     fn get_column_default(&self, column: &str) -> Option<&Expr> {

@@ -170,7 +170,10 @@ impl GrapeQueryParser {
                 types[n - 1] = ty;
             }
         }
-        for (n, ty) in placeholders_by_cast(stmt) {
+        for (n, ty) in placeholders_by_cast(stmt)
+            .into_iter()
+            .chain(placeholders_in_limit(stmt))
+        {
             if n >= 1 && n <= types.len() && types[n - 1] == Type::UNKNOWN {
                 types[n - 1] = ty;
             }
@@ -374,6 +377,43 @@ fn placeholders_by_cast(stmt: &Statement) -> Vec<(usize, Type)> {
         ControlFlow::<()>::Continue(())
     });
     out
+}
+
+/// `LIMIT $n` and `OFFSET $n`: bigint, as PostgreSQL resolves them
+/// (node-postgres sends its parameters untyped, knex puts its limits in
+/// them).
+fn placeholders_in_limit(stmt: &Statement) -> Vec<(usize, Type)> {
+    use datafusion::sql::sqlparser::ast::{Expr, LimitClause, Query, Value, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Limits(Vec<(usize, Type)>);
+    impl Visitor for Limits {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            let mut found = |e: Option<&Expr>| {
+                if let Some(Expr::Value(v)) = e
+                    && let Value::Placeholder(p) = &v.value
+                    && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                {
+                    self.0.push((n, Type::INT8));
+                }
+            };
+            match &q.limit_clause {
+                Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+                    found(limit.as_ref());
+                    found(offset.as_ref().map(|o| &o.value));
+                }
+                Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                    found(Some(offset));
+                    found(Some(limit));
+                }
+                None => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut limits = Limits(Vec::new());
+    let _ = stmt.visit(&mut limits);
+    limits.0
 }
 
 /// `f($1)` where `f` takes one type at that place (its only signature of

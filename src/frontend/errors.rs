@@ -53,6 +53,12 @@ pub fn to_error_info(e: PgError) -> ErrorInfo {
     info.position = e.position.map(|p| p.to_string());
     info.detail = e.detail;
     info.hint = e.hint;
+    if let Some(o) = e.object {
+        info.schema = Some(o.schema);
+        info.table = Some(o.table);
+        info.column = o.column;
+        info.constraint = o.constraint;
+    }
     info
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::Portal;
 use pgwire::api::query::ExtendedQueryHandler;
@@ -50,6 +51,7 @@ impl ExtendedQueryHandler for Frontend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        session_of(client)?.prepared.parsed(name);
         match StoredStatement::parse(client, &message, self.parser.clone()).await? {
             Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
             None => client.portal_store().put_empty_statement(name),
@@ -206,22 +208,27 @@ impl ExtendedQueryHandler for Frontend {
             values.push(params::param(&ty, binary, raw.as_ref()).map_err(pg_err)?);
         }
         let mut stmt = prepared.stmt.clone();
-        let res = match crate::sql::rewrite::bind::bind(&mut stmt, values) {
-            Ok(unbound) => {
-                session.unbound = unbound;
-                let res = self
-                    .run(
-                        &slot,
-                        &mut session,
-                        stmt,
-                        &portal.result_column_format,
-                        true,
-                    )
-                    .await;
-                session.unbound.clear();
-                res
+        let res = if let Statement::Deallocate { name, .. } = &stmt {
+            slot.prepared
+                .deallocate(client.portal_store(), &session, name)
+        } else {
+            match crate::sql::rewrite::bind::bind(&mut stmt, values) {
+                Ok(unbound) => {
+                    session.unbound = unbound;
+                    let res = self
+                        .run(
+                            &slot,
+                            &mut session,
+                            stmt,
+                            &portal.result_column_format,
+                            true,
+                        )
+                        .await;
+                    session.unbound.clear();
+                    res
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
         };
         send_notices(client, &mut session).await?;
         drop(session);

@@ -9,6 +9,7 @@ pub mod encode;
 mod errors;
 mod extended;
 mod handler;
+mod prepared;
 mod respond;
 mod session;
 mod simple;

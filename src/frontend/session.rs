@@ -32,6 +32,8 @@ pub struct SessionSlot {
     /// This connection's inbox for LISTEN (frontend/connection.rs sends
     /// what arrives).
     pub notify: crate::sql::notify::Registration,
+    /// Names of the statements Parse stored (for DEALLOCATE ALL).
+    pub prepared: super::prepared::PreparedNames,
 }
 
 /// Send the notices a statement raised.

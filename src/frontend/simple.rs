@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::Sink;
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
@@ -43,9 +44,16 @@ impl SimpleQueryHandler for Frontend {
                 // next one runs (the responses go out together).
                 let last = stmts.len().saturating_sub(1);
                 for (i, stmt) in stmts.into_iter().enumerate() {
-                    let res = self
-                        .run(&slot, &mut session, stmt, &Format::UnifiedText, i == last)
-                        .await;
+                    let res = match &stmt {
+                        Statement::Deallocate { name, .. } => {
+                            slot.prepared
+                                .deallocate(client.portal_store(), &session, name)
+                        }
+                        _ => {
+                            self.run(&slot, &mut session, stmt, &Format::UnifiedText, i == last)
+                                .await
+                        }
+                    };
                     send_notices(client, &mut session).await?;
                     match res {
                         Ok(r) => out.push(r),

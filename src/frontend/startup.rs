@@ -102,6 +102,7 @@ impl StartupHandler for Startup {
                 copy_in: Default::default(),
                 activity,
                 notify,
+                prepared: Default::default(),
             });
             finish_authentication(
                 client,

@@ -440,6 +440,7 @@ mod tests {
             default: None,
             sequence: None,
             identity_always: false,
+            identity_by_default: false,
             generated: None,
         }
     }

@@ -259,20 +259,11 @@ pub fn index_definition(t: &Table, ix: &crate::catalog::Index, column: i64) -> O
         keys.join(", ")
     );
     if let Some(v) = &ix.vector {
-        // Options as given (what differs from pgvector's defaults).
-        let mut opts = Vec::new();
-        if v.method == "ivfflat" {
-            if v.lists != 100 {
-                opts.push(format!("lists='{}'", v.lists));
-            }
-        } else {
-            if v.m != 16 {
-                opts.push(format!("m='{}'", v.m));
-            }
-            if v.ef_construction != 64 {
-                opts.push(format!("ef_construction='{}'", v.ef_construction));
-            }
-        }
+        let opts: Vec<String> = v
+            .reloptions()
+            .iter()
+            .map(|(k, v)| format!("{k}='{v}'"))
+            .collect();
         if !opts.is_empty() {
             s.push_str(&format!(" WITH ({})", opts.join(", ")));
         }

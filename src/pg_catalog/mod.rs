@@ -24,6 +24,7 @@ pub mod oids;
 mod pg_attribute;
 mod pg_class;
 mod pg_constraint;
+mod pg_depend;
 mod pg_namespace;
 mod pg_opclass;
 mod pg_type;
@@ -51,7 +52,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 29] = [
+const TABLES: [&str; 30] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -72,6 +73,7 @@ const TABLES: [&str; 29] = [
     "pg_attribute",
     "pg_attrdef",
     "pg_constraint",
+    "pg_depend",
     "pg_opclass",
     "pg_enum",
     "pg_tables",
@@ -143,6 +145,7 @@ impl SchemaProvider for PgCatalog {
             "pg_attribute" => pg_attribute::pg_attribute(&self.catalog)?,
             "pg_attrdef" => pg_attribute::pg_attrdef(&self.catalog)?,
             "pg_constraint" => pg_constraint::pg_constraint(&self.catalog)?,
+            "pg_depend" => pg_depend::pg_depend(&self.catalog)?,
             "pg_opclass" => pg_opclass::pg_opclass()?,
             "pg_tables" => system_views::pg_tables(&self.catalog, &self.user)?,
             "pg_views" => system_views::pg_views(&self.catalog, &self.user)?,

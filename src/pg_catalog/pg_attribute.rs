@@ -90,7 +90,7 @@ pub fn default_text(cat: &Catalog, t: &Table, c: &Column) -> Option<String> {
         return Some(deparse::expr(d, &t.columns, Some(&c.ty), true));
     }
     let seq = cat.sequence_by_key(c.sequence.as_ref()?)?;
-    if c.identity_always {
+    if c.identity().is_some() {
         return None;
     }
     let name = if seq.schema == "public" {
@@ -211,13 +211,10 @@ pub fn pg_attribute(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             bools(&|r| r.not_null),
             bools(&|r| r.has_def),
             bools(&|_| false),
-            strs(rows.iter().map(|r| {
-                if r.col.identity_always {
-                    "a".to_string()
-                } else {
-                    String::new()
-                }
-            })),
+            strs(
+                rows.iter()
+                    .map(|r| r.col.identity().map(String::from).unwrap_or_default()),
+            ),
             strs(rows.iter().map(|r| {
                 if r.col.generated.is_some() {
                     "s".to_string()

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Float32Array, Int16Array, Int32Array};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Int16Array, Int32Array, ListBuilder, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
@@ -47,6 +49,8 @@ struct Rel {
     /// PostgreSQL keeps foreign keys with triggers on both tables, and
     /// psql shows a table's foreign keys only when it has some.
     has_triggers: bool,
+    /// `reloptions`: a vector index's WITH options (`m=16`).
+    options: Option<Vec<String>>,
 }
 
 fn relations(cat: &Catalog) -> Vec<Rel> {
@@ -68,6 +72,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
                     .tables
                     .values()
                     .any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id)),
+            options: None,
         });
         for i in t.indexes.iter().filter(|i| !i.building) {
             out.push(Rel {
@@ -81,6 +86,16 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
                 checks: 0,
                 row_type: 0,
                 has_triggers: false,
+                options: i
+                    .vector
+                    .as_ref()
+                    .map(|v| {
+                        v.reloptions()
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|o| !o.is_empty()),
             });
         }
     }
@@ -101,6 +116,7 @@ fn relations(cat: &Catalog) -> Vec<Rel> {
             checks: 0,
             row_type: if kind == "v" { oids::row_type(*id) } else { 0 },
             has_triggers: false,
+            options: None,
         });
     }
     out
@@ -201,7 +217,21 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             zeros(),
             zeros(),
             null_lists(),
-            null_lists(),
+            {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for r in &rels {
+                    match &r.options {
+                        Some(o) => {
+                            for x in o {
+                                b.values().append_value(x);
+                            }
+                            b.append(true);
+                        }
+                        None => b.append(false),
+                    }
+                }
+                Arc::new(b.finish()) as ArrayRef
+            },
             nulls(),
         ],
     )

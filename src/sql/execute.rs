@@ -113,10 +113,7 @@ impl Engine {
         if session.block_failed()
             && !matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. })
         {
-            return Err(PgError::new(
-                codes::IN_FAILED_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
+            return Err(PgError::in_failed_block());
         }
         txn::check_writable(session, &stmt)?;
         session.refresh_sequences();
@@ -326,6 +323,7 @@ impl Engine {
                     ))
                 }
             }
+            Statement::DropExtension(drop) => drop_extension(session, &drop),
             other => {
                 let text = other.to_string();
                 let word: String = text
@@ -561,4 +559,68 @@ fn setting_value(e: &Expr) -> String {
         Expr::UnaryOp { op, expr } => format!("{op}{}", setting_value(expr)),
         other => other.to_string(),
     }
+}
+
+/// `DROP EXTENSION vector`: pgvector is built in, so nothing is removed,
+/// but as PostgreSQL refuses while a column uses one of its types
+/// (2BP01; CASCADE, which would drop those columns, is not supported),
+/// and any other extension does not exist.
+fn drop_extension(
+    session: &mut Session,
+    drop: &datafusion::sql::sqlparser::ast::DropExtension,
+) -> PgResult<Output> {
+    use crate::types::SqlType;
+    for name in &drop.names {
+        let name = folded(name);
+        if name != "vector" {
+            if drop.if_exists {
+                session.notices.push(crate::error::Notice::notice(
+                    codes::SUCCESSFUL_COMPLETION,
+                    format!("extension \"{name}\" does not exist, skipping"),
+                ));
+                continue;
+            }
+            return Err(PgError::new(
+                codes::UNDEFINED_OBJECT,
+                format!("extension \"{name}\" does not exist"),
+            ));
+        }
+        let cat = session.catalog();
+        let user = cat.tables.values().find_map(|t| {
+            t.columns.iter().find_map(|c| {
+                let ty = match &c.ty {
+                    SqlType::Array(e) => e.as_ref(),
+                    t => t,
+                };
+                let ty = match ty {
+                    SqlType::Vector(_) => "vector",
+                    SqlType::HalfVec(_) => "halfvec",
+                    SqlType::SparseVec(_) => "sparsevec",
+                    _ => return None,
+                };
+                Some(format!(
+                    "column {} of table {} depends on type {ty}",
+                    c.name, t.name
+                ))
+            })
+        });
+        if let Some(detail) = user {
+            let e = PgError::new(
+                codes::DEPENDENT_OBJECTS_STILL_EXIST,
+                "cannot drop extension vector because other objects depend on it",
+            )
+            .with_detail(detail);
+            return Err(
+                if matches!(
+                    drop.cascade_or_restrict,
+                    Some(datafusion::sql::sqlparser::ast::ReferentialAction::Cascade)
+                ) {
+                    PgError::unsupported("DROP EXTENSION vector CASCADE")
+                } else {
+                    e.with_hint("Use DROP ... CASCADE to drop the dependent objects too.")
+                },
+            );
+        }
+    }
+    Ok(Output::Command("DROP EXTENSION".into()))
 }

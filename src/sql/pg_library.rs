@@ -13,7 +13,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -229,6 +229,9 @@ impl Accumulator for ModeAcc {
 /// correlated scalar subquery only when it aggregates, plans it (see
 /// `sql::rewrite::scalar_subquery`). The check is on the subquery's value,
 /// after the join decorrelation makes: only rows the query reads raise it.
+/// `grape_one(list, guard)`: NULL, unchecked, where `guard` is not true
+/// (conditions on the outer row that PostgreSQL tests before it runs the
+/// subquery).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct One {
     signature: Signature,
@@ -264,13 +267,23 @@ impl ScalarUDFImpl for One {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ret = args.return_field.data_type().clone();
-        let a = args.args[0].to_array(args.number_rows.max(1))?;
+        let rows = args.number_rows.max(1);
+        let a = args.args[0].to_array(rows)?;
+        let guard = match args.args.get(1) {
+            Some(g) => Some(g.to_array(rows)?),
+            None => None,
+        };
+        let guarded = |i: usize| match guard.as_ref().map(|g| g.as_boolean_opt()) {
+            None => true,
+            Some(Some(g)) => g.is_valid(i) && g.value(i),
+            Some(None) => false,
+        };
         let Some(list) = a.as_list_opt::<i32>() else {
             return super::timestamps::shaped_like(&[&args.args[0]], a);
         };
         let mut picks = Vec::with_capacity(list.len());
         for i in 0..list.len() {
-            let n = if list.is_null(i) {
+            let n = if list.is_null(i) || !guarded(i) {
                 0
             } else {
                 list.value_length(i)
@@ -293,7 +306,53 @@ impl ScalarUDFImpl for One {
         } else {
             datafusion::arrow::array::new_null_array(&ret, list.len())
         };
-        super::timestamps::shaped_like(&[&args.args[0]], out)
+        super::timestamps::shaped_like(&args.args.iter().collect::<Vec<_>>(), out)
+    }
+}
+
+/// `grape_when(condition, value)`: `CASE WHEN condition THEN value END`
+/// with the value's field kept (a json, vector or enum type's metadata,
+/// which DataFusion's CASE drops). The scalar-subquery rewrite's guard.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct When {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for When {
+    fn name(&self) -> &str {
+        "grape_when"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[1].clone())
+    }
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<FieldRef> {
+        Ok(Arc::new(
+            args.arg_fields[1]
+                .as_ref()
+                .clone()
+                .with_name("grape_when")
+                .with_nullable(true),
+        ))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows.max(1);
+        let condition = args.args[0].to_array(rows)?;
+        let value = args.args[1].to_array(rows)?;
+        // Null out every row whose condition is not true.
+        let drop: datafusion::arrow::array::BooleanArray = match condition.as_boolean_opt() {
+            Some(c) => (0..c.len())
+                .map(|i| Some(!(c.is_valid(i) && c.value(i))))
+                .collect(),
+            None => (0..condition.len()).map(|_| Some(true)).collect(),
+        };
+        let out = datafusion::arrow::compute::nullif(&value, &drop)?;
+        super::timestamps::shaped_like(&[&args.args[0], &args.args[1]], out)
     }
 }
 
@@ -936,7 +995,13 @@ pub fn register(ctx: &SessionContext) {
         signature: Signature::any(1, Volatility::Immutable),
     }));
     ctx.register_udf(ScalarUDF::new_from_impl(One {
-        signature: Signature::any(1, Volatility::Immutable),
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+            Volatility::Immutable,
+        ),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(When {
+        signature: Signature::any(2, Volatility::Immutable),
     }));
     ctx.register_udaf(AggregateUDF::new_from_impl(Mode {
         signature: Signature::any(1, Volatility::Immutable),

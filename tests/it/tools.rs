@@ -313,3 +313,28 @@ async fn discard_all_releases_advisory_locks() {
         [Some("t".into())]
     );
 }
+
+/// DEALLOCATE forgets statements prepared with Parse (psycopg 3 sends
+/// DEALLOCATE ALL after every schema change): what is gone is 26000 as in
+/// PostgreSQL, a name never prepared too, and the connection goes on.
+#[tokio::test]
+async fn deallocate_forgets_prepared_statements() {
+    let s = TestServer::start().await;
+    let c = s.connect().await;
+    let one = c.prepare("SELECT 1::int4").await.unwrap();
+    let two = c.prepare("SELECT 2::int4").await.unwrap();
+    assert_eq!(c.query_one(&one, &[]).await.unwrap().get::<_, i32>(0), 1);
+    c.batch_execute("DEALLOCATE PREPARE ALL").await.unwrap();
+    for gone in [&one, &two] {
+        let e = c.query_one(gone, &[]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "26000", "{e}");
+    }
+    let e = c.batch_execute("DEALLOCATE nosuch").await.unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "26000");
+    assert_eq!(
+        e.as_db_error().unwrap().message(),
+        "prepared statement \"nosuch\" does not exist"
+    );
+    let three = c.prepare("SELECT 3::int4").await.unwrap();
+    assert_eq!(c.query_one(&three, &[]).await.unwrap().get::<_, i32>(0), 3);
+}

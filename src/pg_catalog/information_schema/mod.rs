@@ -255,10 +255,7 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
                 _ => None,
             };
             let pk = tb.primary_key.contains(&c.id);
-            // GENERATED ALWAYS AS IDENTITY; the catalog does not tell a
-            // BY DEFAULT identity from a serial, shown as PostgreSQL shows
-            // a serial.
-            let identity = c.identity_always;
+            let identity = c.identity().is_some();
             // PostgreSQL: pg_get_expr(adbin, adrelid), not pretty.
             let plain = |e: &str| deparse::expr(e, &tb.columns, None, false);
             let default = default_text(cat, tb, c).filter(|_| c.generated.is_none());
@@ -372,7 +369,7 @@ fn sequences(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
                 cat.tables
                     .get(&t)
                     .and_then(|t| t.column_by_id(c))
-                    .is_some_and(|c| c.identity_always)
+                    .is_some_and(|c| c.identity().is_some())
             });
             if identity {
                 continue;

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, Ident, RenameTableNameKind, TableConstraint,
+    AlterColumnOperation, AlterTableOperation, Ident, NullsDistinctOption, RenameTableNameKind,
+    TableConstraint,
 };
 
 use super::common::*;
@@ -413,6 +414,27 @@ pub(super) async fn alter_table(
             constraint: TableConstraint::ForeignKey(f),
             not_valid,
         } => add_foreign_key(engine, session, table, &f, not_valid).await,
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Unique(u),
+            not_valid: false,
+        } if u.index_type.is_none()
+            && u.characteristics.is_none()
+            && u.index_options.is_empty()
+            && u.index_name.is_none()
+            && !matches!(u.nulls_distinct, NullsDistinctOption::NotDistinct) =>
+        {
+            // The unique index behind it, built as CREATE UNIQUE INDEX
+            // builds one (23505 when rows already repeat a key).
+            let spec = super::index::BtreeIndex {
+                name: u.name.as_ref().map(ident_name),
+                columns: u.columns.iter().map(super::index::column_name).collect(),
+                unique: true,
+                constraint: true,
+                if_not_exists: false,
+            };
+            let parts = [table.schema.clone(), table.name.clone()];
+            super::index::create_btree(engine, session, &parts, spec).await
+        }
         AlterTableOperation::ValidateConstraint { name } => {
             validate_check(engine, session, table, &name).await
         }

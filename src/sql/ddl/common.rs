@@ -85,6 +85,7 @@ pub(super) fn column_from_def(
             None
         },
         identity_always: false,
+        identity_by_default: false,
         generated: None,
     };
     let (mut pk, mut unique) = (false, false);
@@ -136,6 +137,7 @@ pub(super) fn column_from_def(
                 col.sequence = Some(format!("{table_id}.{id}"));
                 col.not_null = true;
                 col.identity_always = matches!(generated_as, GeneratedAs::Always);
+                col.identity_by_default = !col.identity_always;
             }
             other => return Err(PgError::unsupported(format!("column option {other}"))),
         }

@@ -1,7 +1,7 @@
 //! CREATE INDEX (secondary indexes: backfilled, then in use) and DROP INDEX;
 //! vector indexes are `vector_index`.
 
-use datafusion::sql::sqlparser::ast::CreateIndex;
+use datafusion::sql::sqlparser::ast::{CreateIndex, Expr, IndexColumn};
 
 use super::common::*;
 use super::vector_index::unused_index_name;
@@ -37,6 +37,45 @@ pub(super) async fn create_index(
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
         ));
     }
+    let columns = ci.columns.iter().map(column_name).collect();
+    let spec = BtreeIndex {
+        name: ci.name.as_ref().and_then(|n| object_parts(n).pop()),
+        columns,
+        unique: ci.unique,
+        constraint: false,
+        if_not_exists: ci.if_not_exists,
+    };
+    create_btree(engine, session, &object_parts(&ci.table_name), spec).await?;
+    Ok(Output::Command("CREATE INDEX".into()))
+}
+
+/// The column an index key names (folded unless quoted).
+pub(super) fn column_name(ic: &IndexColumn) -> String {
+    match &ic.column.expr {
+        Expr::Identifier(i) => ident_name(i),
+        other => other.to_string().trim_matches('"').to_lowercase(),
+    }
+}
+
+/// A B-tree index to build: CREATE INDEX's, or the one behind a UNIQUE
+/// constraint ALTER TABLE adds (`constraint`: pg_constraint lists it).
+pub(super) struct BtreeIndex {
+    /// None: PostgreSQL's name for it (`t_a_b_idx`, `t_a_b_key`).
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub constraint: bool,
+    pub if_not_exists: bool,
+}
+
+/// Build a B-tree index on the table `table` names: its entries for the
+/// rows there are, a unique one refused (23505) if two rows share a key.
+pub(super) async fn create_btree(
+    engine: &Engine,
+    session: &mut Session,
+    table: &[String],
+    spec: BtreeIndex,
+) -> PgResult<()> {
     // Outside a block (its own implicit one) the index is built while
     // writes go on (`build`); in a block, writers wait until the index
     // commits with its entries (PostgreSQL's CREATE INDEX lock).
@@ -46,36 +85,30 @@ pub(super) async fn create_index(
     } else {
         LockMode::Share
     };
-    let table = lock_table(engine, session, &object_parts(&ci.table_name), mode).await?;
+    let table = lock_table(engine, session, table, mode).await?;
     let mut cols = Vec::new();
-    for ic in &ci.columns {
-        let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
+    for n in &spec.columns {
         let c = table
-            .column(&n)
-            .ok_or_else(|| PgError::undefined_column(&n))?;
+            .column(n)
+            .ok_or_else(|| PgError::undefined_column(n))?;
         cols.push(c.id);
     }
-    let name = match &ci.name {
-        Some(n) => object_parts(n).last().cloned().unwrap(),
-        None => {
-            let names: Vec<String> = cols
-                .iter()
-                .map(|c| table.column_by_id(*c).unwrap().name.clone())
-                .collect();
-            unused_index_name(
-                session,
-                &table,
-                &format!("{}_{}", table.name, names.join("_")),
-            )
-        }
+    let name = match spec.name {
+        Some(n) => n,
+        None => unused_index_name(
+            session,
+            &table,
+            &format!("{}_{}", table.name, spec.columns.join("_")),
+            if spec.constraint { "key" } else { "idx" },
+        ),
     };
     let cat = session.catalog();
     if cat
         .tables_in(&table.schema)
         .any(|t| t.name == name || t.indexes.iter().any(|i| i.name == name))
     {
-        if ci.if_not_exists {
-            return Ok(Output::Command("CREATE INDEX".into()));
+        if spec.if_not_exists {
+            return Ok(());
         }
         return Err(PgError::new(
             codes::DUPLICATE_TABLE,
@@ -87,14 +120,13 @@ pub(super) async fn create_index(
             id: 0,
             name: name.clone(),
             columns: cols.clone(),
-            unique: ci.unique,
+            unique: spec.unique,
             primary: false,
             vector: None,
             building: true,
-            constraint: false,
+            constraint: spec.constraint,
         };
-        super::build::online(engine, session, &table, index).await?;
-        return Ok(Output::Command("CREATE INDEX".into()));
+        return super::build::online(engine, session, &table, index).await;
     }
     let index = change(engine, session, |cat| {
         let id = cat.next_table_id;
@@ -103,11 +135,11 @@ pub(super) async fn create_index(
             id,
             name: name.clone(),
             columns: cols.clone(),
-            unique: ci.unique,
+            unique: spec.unique,
             primary: false,
             vector: None,
             building: false,
-            constraint: false,
+            constraint: spec.constraint,
         };
         let t = cat
             .tables
@@ -161,7 +193,7 @@ pub(super) async fn create_index(
         });
     }
     match engine.write(session, writes).await {
-        Ok(()) => Ok(Output::Command("CREATE INDEX".into())),
+        Ok(()) => Ok(()),
         Err(WriteError::Conflict(_)) => Err(PgError::new(
             codes::UNIQUE_VIOLATION,
             format!("could not create unique index \"{name}\""),

@@ -37,7 +37,9 @@ pub(super) async fn create_table(
         cat.next_table_id += 1;
         let mut columns: Vec<Column> = Vec::new();
         let mut pk_cols: Vec<u32> = Vec::new();
-        let mut uniques: Vec<Vec<u32>> = Vec::new();
+        // UNIQUE constraints: their names when given, and columns.
+        let mut uniques: Vec<(Option<String>, Vec<u32>)> = Vec::new();
+        let mut pk_name = None;
         // CHECKs in the order PostgreSQL names them: columns' first.
         let mut check_defs: Vec<(Option<String>, String)> = Vec::new();
         let mut fk_defs = Vec::new();
@@ -70,7 +72,7 @@ pub(super) async fn create_table(
                 pk_cols.push(col.id);
             }
             if unique {
-                uniques.push(vec![col.id]);
+                uniques.push((None, vec![col.id]));
             }
             columns.push(col);
         }
@@ -94,9 +96,9 @@ pub(super) async fn create_table(
                             format!("multiple primary keys for table \"{name}\" are not allowed"),
                         ));
                     }
+                    pk_name = pk.name.as_ref().map(ident_name);
                     for ic in &pk.columns {
-                        let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
-                        let id = col_id(&columns, &n)?;
+                        let id = col_id(&columns, &super::index::column_name(ic))?;
                         columns.iter_mut().find(|c| c.id == id).unwrap().not_null = true;
                         pk_cols.push(id);
                     }
@@ -104,10 +106,9 @@ pub(super) async fn create_table(
                 TableConstraint::Unique(u) => {
                     let mut ids = Vec::new();
                     for ic in &u.columns {
-                        let n = ic.column.expr.to_string().trim_matches('"').to_lowercase();
-                        ids.push(col_id(&columns, &n)?);
+                        ids.push(col_id(&columns, &super::index::column_name(ic))?);
                     }
-                    uniques.push(ids);
+                    uniques.push((u.name.as_ref().map(ident_name), ids));
                 }
                 TableConstraint::ForeignKey(f) => {
                     let local = f.columns.iter().map(ident_name).collect();
@@ -123,7 +124,7 @@ pub(super) async fn create_table(
         if !pk_cols.is_empty() {
             indexes.push(Index {
                 id,
-                name: format!("{name}_pkey"),
+                name: pk_name.unwrap_or_else(|| format!("{name}_pkey")),
                 columns: pk_cols.clone(),
                 unique: true,
                 primary: true,
@@ -132,16 +133,30 @@ pub(super) async fn create_table(
                 constraint: true,
             });
         }
-        for u in uniques {
+        for (given, u) in uniques {
             let cols: Vec<String> = u
                 .iter()
                 .map(|id| columns.iter().find(|c| c.id == *id).unwrap().name.clone())
                 .collect();
+            let name = match given {
+                Some(n) => n,
+                // PostgreSQL numbers a name an earlier index took.
+                None => {
+                    let base = format!("{name}_{}_key", cols.join("_"));
+                    let mut n = base.clone();
+                    let mut i = 0;
+                    while indexes.iter().any(|x| x.name == n) {
+                        i += 1;
+                        n = format!("{base}{i}");
+                    }
+                    n
+                }
+            };
             let idx_id = cat.next_table_id;
             cat.next_table_id += 1;
             indexes.push(Index {
                 id: idx_id,
-                name: format!("{name}_{}_key", cols.join("_")),
+                name,
                 columns: u,
                 unique: true,
                 primary: false,

@@ -225,7 +225,8 @@ pub async fn create(
     // Options, with pgvector's defaults and bounds.
     let (mut m, mut ef_construction, mut quantization, mut rerank) = (16, 64, None, 4);
     let mut lists = 100;
-    for (name, value) in options(&ci.with)? {
+    let given = options(&ci.with)?;
+    for (name, value) in given.clone() {
         match name.as_str() {
             "lists" if ivf => lists = int_option("lists", &value, 1, 32768)?,
             other if ivf => return Err(invalid(format!("unrecognized parameter \"{other}\""))),
@@ -267,7 +268,7 @@ pub async fn create(
             } else {
                 column.name.clone()
             };
-            unused_index_name(session, &table, &format!("{}_{base}", table.name))
+            unused_index_name(session, &table, &format!("{}_{base}", table.name), "idx")
         }
     };
     let cat = session.catalog();
@@ -300,6 +301,7 @@ pub async fn create(
         quantization,
         rerank,
         lists,
+        options: given,
     };
     // In the catalog at COMMIT; the graphs are built from the committed
     // rows right after it (`build`), queries scanning exactly until then.
@@ -472,18 +474,19 @@ pub async fn reindex(engine: &Engine, session: &mut Session, args: &[String]) ->
     Ok(Output::Command("REINDEX".into()))
 }
 
-/// PostgreSQL's name for an unnamed index: `<base>_idx`, or `<base>_idx1`,
-/// `<base>_idx2`, ... when that is taken in the table's schema.
-pub fn unused_index_name(session: &Session, table: &Table, base: &str) -> String {
+/// PostgreSQL's name for an unnamed index: `<base>_<label>` (label `idx`,
+/// `key` for a UNIQUE constraint's), or `<base>_<label>1`, ... when that
+/// is taken in the table's schema.
+pub fn unused_index_name(session: &Session, table: &Table, base: &str, label: &str) -> String {
     let cat = session.catalog();
     let taken = |n: &str| {
         cat.tables_in(&table.schema)
             .any(|t| t.name == n || t.indexes.iter().any(|i| i.name == n))
     };
-    let mut name = format!("{base}_idx");
+    let mut name = format!("{base}_{label}");
     let mut i = 1;
     while taken(&name) {
-        name = format!("{base}_idx{i}");
+        name = format!("{base}_{label}{i}");
         i += 1;
     }
     name

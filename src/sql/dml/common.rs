@@ -85,7 +85,8 @@ pub(super) fn check_row(table: &Table, row: &[Datum]) -> PgResult<()> {
                     c.name, table.name
                 ),
             )
-            .with_detail(format!("Failing row contains ({}).", row_text(row))));
+            .with_detail(format!("Failing row contains ({}).", row_text(row)))
+            .on_column(&table.schema, &table.name, &c.name));
         }
         if let (Some((_, Some(dims))), Datum::Vector(v)) = (c.ty.vector(), v) {
             crate::vector::check_expected_dim(Some(dims), v.len())?;
@@ -265,7 +266,12 @@ pub(super) fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
         .filter(|i| !i.primary && i.vector.is_none())
 }
 
-pub(super) fn unique_violation(idx_name: &str, cols: &[String], vals: &[Datum]) -> PgError {
+pub(super) fn unique_violation(
+    table: &Table,
+    idx_name: &str,
+    cols: &[String],
+    vals: &[Datum],
+) -> PgError {
     PgError::new(
         codes::UNIQUE_VIOLATION,
         format!("duplicate key value violates unique constraint \"{idx_name}\""),
@@ -275,6 +281,7 @@ pub(super) fn unique_violation(idx_name: &str, cols: &[String], vals: &[Datum]) 
         cols.join(", "),
         row_text(vals)
     ))
+    .on_constraint(&table.schema, &table.name, idx_name)
 }
 
 /// Describe which constraint a failed write precondition belongs to.
@@ -300,7 +307,7 @@ pub(super) fn conflict_error(
             .iter()
             .map(|&i| row[i].clone())
             .collect();
-        return Some(unique_violation(&name, &cols, &vals));
+        return Some(unique_violation(table, &name, &cols, &vals));
     }
     let idx = table.indexes.iter().find(|i| i.id == id && i.unique)?;
     let cols: Vec<String> = idx
@@ -318,17 +325,20 @@ pub(super) fn conflict_error(
                     .iter()
                     .map(|c| row[table.columns.iter().position(|x| x.id == *c).unwrap()].clone())
                     .collect();
-                return Some(unique_violation(&idx.name, &cols, &vals));
+                return Some(unique_violation(table, &idx.name, &cols, &vals));
             }
         }
     }
-    Some(PgError::new(
-        codes::UNIQUE_VIOLATION,
-        format!(
-            "duplicate key value violates unique constraint \"{}\"",
-            idx.name
-        ),
-    ))
+    Some(
+        PgError::new(
+            codes::UNIQUE_VIOLATION,
+            format!(
+                "duplicate key value violates unique constraint \"{}\"",
+                idx.name
+            ),
+        )
+        .on_constraint(&table.schema, &table.name, &idx.name),
+    )
 }
 
 /// Execute a planned query and collect its rows.

@@ -247,7 +247,8 @@ async fn check_one_reference(
             "{} is not present in table \"{}\".",
             key_text(table, &fk.columns, vals),
             parent.name
-        ))),
+        ))
+        .on_constraint(&table.schema, &table.name, &fk.name)),
     }
 }
 
@@ -418,7 +419,8 @@ async fn still_referenced(
         "{} is still referenced from table \"{}\".",
         key_text(parent, &fk.ref_columns, &vals),
         child.name
-    )))
+    ))
+    .on_constraint(&child.schema, &child.name, &fk.name))
 }
 
 /// ON DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT: one statement on
@@ -679,5 +681,6 @@ pub async fn validate_existing(
         "{} is not present in table \"{}\".",
         key_text(child, &fk.columns, &vals),
         parent.name
-    )))
+    ))
+    .on_constraint(&child.schema, &child.name, &fk.name))
 }

@@ -133,7 +133,8 @@ impl RowRules {
                         table.name
                     ),
                 )
-                .with_detail(format!("Failing row contains ({}).", row_text(row))));
+                .with_detail(format!("Failing row contains ({}).", row_text(row)))
+                .on_constraint(&table.schema, &table.name, name));
             }
         }
         Ok(())

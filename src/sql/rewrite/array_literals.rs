@@ -4,41 +4,86 @@
 //! `vector[]`). DataFusion would try to find a common type of a vector
 //! and a string and fail, so the untyped literals get the cast written on
 //! the first typed element.
+//!
+//! A VALUES list's columns resolve the same way (`VALUES
+//! ('{"k":1}'::jsonb), (NULL)`, which Django's bulk_create sends): there
+//! the NULLs take the cast too, since DataFusion refuses a column whose
+//! rows differ in type metadata (a jsonb beside a plain NULL).
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{CastKind, Expr, Statement, Value, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, Query, SetExpr, Statement, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
+};
 
 pub fn rewrite(stmt: &mut Statement) {
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Array(arr) = e {
-            let typed = arr.elem.iter().find_map(|el| match el {
-                Expr::Cast {
-                    data_type, array, ..
-                } => Some((data_type.clone(), *array)),
-                _ => None,
-            });
-            if let Some((data_type, array)) = typed {
+            if let Some(typed) = first_cast(arr.elem.iter()) {
                 for el in arr.elem.iter_mut() {
-                    let untyped = matches!(
-                        el,
-                        Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))
-                    );
-                    if untyped {
-                        let lit = std::mem::replace(el, Expr::value(Value::Null));
-                        *el = Expr::Cast {
-                            kind: CastKind::DoubleColon,
-                            expr: Box::new(lit),
-                            data_type: data_type.clone(),
-                            array,
-                            format: None,
-                        };
-                    }
+                    cast_untyped(el, &typed, false);
                 }
             }
         }
         ControlFlow::<()>::Continue(())
     });
+    let _ = stmt.visit(&mut ValuesColumns);
+}
+
+/// The type (and array-ness) of the first `x::T` among `exprs`.
+fn first_cast<'a>(mut exprs: impl Iterator<Item = &'a Expr>) -> Option<(DataType, bool)> {
+    exprs.find_map(|el| match el {
+        Expr::Cast {
+            data_type, array, ..
+        } => Some((data_type.clone(), *array)),
+        _ => None,
+    })
+}
+
+/// Cast `el` to `typed` if it is an untyped string literal (or, with
+/// `nulls`, a NULL).
+fn cast_untyped(el: &mut Expr, typed: &(DataType, bool), nulls: bool) {
+    let untyped = matches!(
+        el,
+        Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))
+            || (nulls && matches!(v.value, Value::Null))
+    );
+    if untyped {
+        let lit = std::mem::replace(el, Expr::value(Value::Null));
+        *el = Expr::Cast {
+            kind: CastKind::DoubleColon,
+            expr: Box::new(lit),
+            data_type: typed.0.clone(),
+            array: typed.1,
+            format: None,
+        };
+    }
+}
+
+/// Each column of every multi-row VALUES list: its untyped rows cast as
+/// its first typed one.
+struct ValuesColumns;
+
+impl VisitorMut for ValuesColumns {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Values(v) = q.body.as_mut()
+            && v.rows.len() > 1
+        {
+            let width = v.rows.iter().map(|r| r.len()).max().unwrap_or(0);
+            for col in 0..width {
+                if let Some(typed) = first_cast(v.rows.iter().filter_map(|r| r.get(col))) {
+                    for row in v.rows.iter_mut() {
+                        if let Some(el) = row.get_mut(col) {
+                            cast_untyped(el, &typed, true);
+                        }
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 #[cfg(test)]
@@ -54,6 +99,21 @@ mod tests {
         assert_eq!(
             stmt.to_string(),
             "SELECT ARRAY['[1,2]'::vector, '[3,4]'::vector, NULL], ARRAY['a', 'b']"
+        );
+    }
+
+    #[test]
+    fn values_rows_take_their_columns_typed_rows_type() {
+        let mut stmt = crate::sql::parse(
+            "INSERT INTO t VALUES (1, '{\"k\":1}'::jsonb, 'x'), (2, NULL, NULL), (3, '[]', 'y')",
+        )
+        .unwrap()
+        .pop()
+        .unwrap();
+        super::rewrite(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "INSERT INTO t VALUES (1, '{\"k\":1}'::JSONB, 'x'), (2, NULL::JSONB, NULL), (3, '[]'::JSONB, 'y')"
         );
     }
 }

@@ -7,15 +7,17 @@
 //! on the value the outer row gets (NULL for no rows, 21000 for more than
 //! one), so inner rows no outer row reaches never raise. Its ORDER BY goes
 //! (one row has no order). Two more steps help DataFusion decorrelate:
-//! conditions on the outer row alone move out (`CASE WHEN outer.flag THEN
-//! (...) END`), and an outer column equated to an inner one stands for it
-//! in the other comparisons.
+//! conditions on the outer row alone move out (`grape_one((...),
+//! outer.flag)`), and an outer column equated to an inner one stands for
+//! it in the other comparisons. A value that reads the outer row is
+//! computed outside the subquery (`split_outer`).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
-    Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query,
+    Select, SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions,
+    visit_expressions_mut,
 };
 
 /// Functions that make a query aggregate (or are window functions).
@@ -66,32 +68,31 @@ pub fn rewrite(stmt: &mut Statement) {
         let Expr::Subquery(q) = e else {
             return ControlFlow::<()>::Continue(());
         };
-        let Some(outer_only) = single_value(q) else {
+        let Some((guard, reads_outer)) = single_value(q) else {
             return ControlFlow::Continue(());
         };
-        let sub = std::mem::replace(e, Expr::value(Value::Null));
-        let one = super::ast::call("grape_one", vec![sub]);
-        *e = match outer_only {
-            // `(SELECT v ... WHERE corr AND outer.flag)` is `CASE WHEN
-            // outer.flag THEN (SELECT v ... WHERE corr) END`: NULL either
-            // way when the flag is false, and DataFusion decorrelates only
-            // the second.
-            Some(condition) => Expr::Case {
-                case_token:
-                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-                end_token:
-                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
-                    condition,
-                    result: one,
-                }],
-                else_result: None,
-            },
-            None => one,
+        let Expr::Subquery(q) = std::mem::replace(e, Expr::value(Value::Null)) else {
+            unreachable!("matched above")
+        };
+        // `(SELECT v ... WHERE corr AND outer.flag)` is `grape_one((SELECT
+        // array_agg(v) ... WHERE corr), outer.flag)`: NULL when the flag
+        // is not true (the rows' count not checked then, as PostgreSQL
+        // does not run it), and DataFusion decorrelates only the second.
+        *e = if reads_outer {
+            split_outer(*q, guard)
+        } else {
+            one(*q, &guard)
         };
         ControlFlow::Continue(())
     });
+}
+
+/// `grape_one((q), guard)`: the one value of subquery `q` (its value
+/// aggregated), NULL where `guard` is given and not true.
+fn one(q: Query, guard: &Option<Expr>) -> Expr {
+    let mut args = vec![Expr::Subquery(Box::new(q))];
+    args.extend(guard.clone());
+    super::ast::call("grape_one", args)
 }
 
 /// Whether `e` calls one of `names` (or a window function) itself, not in
@@ -203,9 +204,10 @@ fn only_outside(e: &Expr, own: &[String]) -> bool {
     !inside && names_outside(e, own)
 }
 
-/// Rewrite `q` if it is such a subquery: Some(the conditions on the outer
-/// row alone it had, taken out of it), None to leave it.
-fn single_value(q: &mut Query) -> Option<Option<Expr>> {
+/// Rewrite `q` if it is such a subquery (its value aggregated): Some(the
+/// conditions on the outer row alone it had, taken out of it, and whether
+/// its value reads the outer row too), None to leave it.
+fn single_value(q: &mut Query) -> Option<(Option<Expr>, bool)> {
     if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
         return None;
     }
@@ -232,6 +234,10 @@ fn single_value(q: &mut Query) -> Option<Option<Expr>> {
     if aggregates(value) || function_in(value, SET_RETURNING) {
         return None;
     }
+    let reads_outer = names_outside(value, &own);
+    if reads_outer && !only_qualified(value) {
+        return None;
+    }
     let inner = std::mem::replace(value, Expr::value(Value::Null));
     *value = super::ast::call("array_agg", vec![inner]);
     q.order_by = None;
@@ -240,11 +246,72 @@ fn single_value(q: &mut Query) -> Option<Option<Expr>> {
     };
     let mut parts = Vec::new();
     super::ast::conjuncts(s.selection.take()?, &mut parts);
-    let (outer, mut inner): (Vec<Expr>, Vec<Expr>) =
+    let (outer, mut conds): (Vec<Expr>, Vec<Expr>) =
         parts.into_iter().partition(|c| only_outside(c, &own));
-    substitute_outer(&mut inner, &own);
-    s.selection = super::ast::and_all(inner);
-    Some(super::ast::and_all(outer))
+    substitute_outer(&mut conds, &own);
+    s.selection = super::ast::and_all(conds);
+    Some((super::ast::and_all(outer), reads_outer))
+}
+
+/// Whether every column `e` names is qualified and it holds no subquery
+/// (so which row each column is of can be told).
+fn only_qualified(e: &Expr) -> bool {
+    !visit_expressions(e, |x| match x {
+        Expr::Identifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// A value that reads the outer row (`(SELECT json_build_object('always',
+/// a.attidentity = 'a', 'start', s.seqstart) FROM pg_sequence s WHERE
+/// ...)`, SQLAlchemy's identity columns): DataFusion cannot aggregate an
+/// outer column, so the value is computed outside, each inner column in
+/// it a subquery of its own, where the subquery has a row:
+/// `grape_when(grape_one((SELECT array_agg(true) ...)),
+/// json_build_object('always', a.attidentity = 'a', 'start',
+/// grape_one((SELECT array_agg(s.seqstart) ...))))`. `q` is the rewritten
+/// subquery (its value in `array_agg`), `guard` its outer-row conditions.
+fn split_outer(q: Query, guard: Option<Expr>) -> Expr {
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        unreachable!("single_value takes only a SELECT")
+    };
+    let own = own_names(s).unwrap_or_default();
+    let mut value = match s.projection.first() {
+        Some(SelectItem::UnnamedExpr(Expr::Function(f)))
+        | Some(SelectItem::ExprWithAlias {
+            expr: Expr::Function(f),
+            ..
+        }) => match &f.args {
+            FunctionArguments::List(l) => match l.args.first() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(v))) => v.clone(),
+                _ => Expr::value(Value::Null),
+            },
+            _ => Expr::value(Value::Null),
+        },
+        _ => Expr::value(Value::Null),
+    };
+    let with_value = |v: Expr| {
+        let mut q = q.clone();
+        if let SetExpr::Select(s) = q.body.as_mut()
+            && let Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) =
+                s.projection.first_mut()
+        {
+            *e = super::ast::call("array_agg", vec![v]);
+        }
+        one(q, &guard)
+    };
+    let _ = visit_expressions_mut(&mut value, |x| {
+        if is_inner(x, &own) {
+            let column = std::mem::replace(x, Expr::value(Value::Null));
+            *x = with_value(column);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let present = with_value(Expr::value(Value::Boolean(true)));
+    super::ast::call("grape_when", vec![present, value])
 }
 
 /// `c.oid = a.attcollation AND a.attcollation <> t.typcollation`: in the
