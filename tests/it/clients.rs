@@ -47,6 +47,30 @@ async fn pgjdbc_as_on_postgresql() {
     same_as_postgresql("jdbc/JdbcMeta.java").await;
 }
 
+/// SQLAlchemy 2.0 reflection (every Inspector call Alembic makes) of
+/// vector, FK, CHECK, UNIQUE and HNSW definitions; Alembic autogenerate,
+/// upgrade and downgrade; a failing migration whose earlier steps' DDL and
+/// data roll back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlalchemy_alembic_as_on_postgresql() {
+    same_as_postgresql("sqlalchemy_alembic.py").await;
+}
+
+/// Django 5.2 with pgvector.django: makemigrations, migrate (Django's own
+/// apps too), the ORM with vector distances, inspectdb, migrate to zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_as_on_postgresql() {
+    same_as_postgresql("django_app.py").await;
+}
+
+/// knex migrations (lock and bookkeeping tables, batches in one
+/// transaction, rollback), its schema builder and information_schema
+/// lookups, the query builder with pgvector-node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knex_as_on_postgresql() {
+    same_as_postgresql("node/knex_migrations.mjs").await;
+}
+
 /// Run `script` (under tests/clients) against a fresh server and compare
 /// what it prints with PostgreSQL's recording beside it.
 async fn same_as_postgresql(script: &str) {
