@@ -9,7 +9,8 @@ use serde::Deserialize;
 #[cfg(test)]
 use serde::Serialize;
 
-use super::{Check, Column, ColumnId, ForeignKey, Relation, TableId, VectorIndex};
+use super::{Check, ColumnId, ForeignKey, Relation, TableId};
+use crate::types::SqlType;
 
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
@@ -34,6 +35,94 @@ struct Table {
     next_column_id: ColumnId,
     checks: Vec<Check>,
     foreign_keys: Vec<ForeignKey>,
+}
+
+/// Before `identity_by_default`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct Column {
+    id: ColumnId,
+    name: String,
+    ty: SqlType,
+    not_null: bool,
+    default: Option<String>,
+    sequence: Option<String>,
+    identity_always: bool,
+    generated: Option<String>,
+}
+
+impl From<Column> for super::Column {
+    fn from(c: Column) -> Self {
+        super::Column {
+            id: c.id,
+            name: c.name,
+            ty: c.ty,
+            not_null: c.not_null,
+            default: c.default,
+            // A BY DEFAULT identity column was stored as a serial.
+            sequence: c.sequence,
+            identity_always: c.identity_always,
+            generated: c.generated,
+            identity_by_default: false,
+        }
+    }
+}
+
+/// Before `options`; also the shape vector-index checkpoints keep
+/// (`vindex/checkpoint.rs`: the options do not change a graph).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct VectorIndex {
+    method: String,
+    opclass: String,
+    metric: crate::vector::distance::Metric,
+    kind: crate::vector::Kind,
+    column: ColumnId,
+    expr: Option<String>,
+    dims: u32,
+    m: usize,
+    ef_construction: usize,
+    quantization: Option<String>,
+    rerank: usize,
+    lists: usize,
+}
+
+impl From<VectorIndex> for super::VectorIndex {
+    fn from(v: VectorIndex) -> Self {
+        super::VectorIndex {
+            method: v.method,
+            opclass: v.opclass,
+            metric: v.metric,
+            kind: v.kind,
+            column: v.column,
+            expr: v.expr,
+            dims: v.dims,
+            m: v.m,
+            ef_construction: v.ef_construction,
+            quantization: v.quantization,
+            rerank: v.rerank,
+            lists: v.lists,
+            options: Vec::new(),
+        }
+    }
+}
+
+impl From<&super::VectorIndex> for VectorIndex {
+    fn from(v: &super::VectorIndex) -> Self {
+        VectorIndex {
+            method: v.method.clone(),
+            opclass: v.opclass.clone(),
+            metric: v.metric,
+            kind: v.kind,
+            column: v.column,
+            expr: v.expr.clone(),
+            dims: v.dims,
+            m: v.m,
+            ef_construction: v.ef_construction,
+            quantization: v.quantization.clone(),
+            rerank: v.rerank,
+            lists: v.lists,
+        }
+    }
 }
 
 /// Before `constraint`.
@@ -76,7 +165,7 @@ impl From<Table> for super::Table {
                 columns: i.columns.clone(),
                 unique: i.unique,
                 primary: i.primary,
-                vector: i.vector.clone(),
+                vector: i.vector.clone().map(Into::into),
                 building: i.building,
                 constraint: i.primary
                     || (i.unique && i.vector.is_none() && i.name.ends_with("_key")),
@@ -86,7 +175,7 @@ impl From<Table> for super::Table {
             id: t.id,
             schema: t.schema,
             name: t.name,
-            columns: t.columns,
+            columns: t.columns.into_iter().map(Into::into).collect(),
             primary_key: t.primary_key,
             indexes,
             next_column_id: t.next_column_id,
@@ -110,7 +199,6 @@ mod tests {
             default: None,
             sequence: None,
             identity_always: false,
-            identity_by_default: false,
             generated: None,
         };
         let index = |id: u32, name: &str, unique: bool, primary: bool| Index {

@@ -5,7 +5,7 @@
 //! statement is a compare-and-set of it (see [`store`]), which serialises DDL.
 
 pub mod advisory;
-mod legacy;
+pub(crate) mod legacy;
 pub mod locks;
 pub mod store;
 

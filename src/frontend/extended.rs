@@ -211,6 +211,7 @@ impl ExtendedQueryHandler for Frontend {
         let res = if let Statement::Deallocate { name, .. } = &stmt {
             slot.prepared
                 .deallocate(client.portal_store(), &session, name)
+                .inspect_err(|_| session.fail_block())
         } else {
             match crate::sql::rewrite::bind::bind(&mut stmt, values) {
                 Ok(unbound) => {

@@ -45,10 +45,10 @@ impl SimpleQueryHandler for Frontend {
                 let last = stmts.len().saturating_sub(1);
                 for (i, stmt) in stmts.into_iter().enumerate() {
                     let res = match &stmt {
-                        Statement::Deallocate { name, .. } => {
-                            slot.prepared
-                                .deallocate(client.portal_store(), &session, name)
-                        }
+                        Statement::Deallocate { name, .. } => slot
+                            .prepared
+                            .deallocate(client.portal_store(), &session, name)
+                            .inspect_err(|_| session.fail_block()),
                         _ => {
                             self.run(&slot, &mut session, stmt, &Format::UnifiedText, i == last)
                                 .await

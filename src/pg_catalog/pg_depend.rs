@@ -14,7 +14,7 @@ use datafusion::datasource::TableProvider;
 
 use super::common::{char1, i64s, oid, strs, table};
 use super::oids;
-use super::pg_attribute::{attnum, type_oid};
+use super::pg_attribute::{attnum, default_text, type_oid};
 use super::pg_constraint::{Kind, referenced_index, table_constraints};
 use crate::catalog::{Catalog, Relation};
 use crate::types::SqlType;
@@ -60,7 +60,8 @@ fn rows(cat: &Catalog) -> Vec<Dep> {
             if ty >= 16384 {
                 dep((PG_CLASS, rel, num), (PG_TYPE, ty, 0), 'n');
             }
-            if c.default.is_some() || c.sequence.is_some() {
+            // The pg_attrdef row's (an identity column has none).
+            if default_text(cat, t, c).is_some() {
                 let def = (PG_ATTRDEF, oids::attrdef(t.id, c.id), 0);
                 dep(def, (PG_CLASS, rel, num), 'a');
             }

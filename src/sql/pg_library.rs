@@ -279,7 +279,10 @@ impl ScalarUDFImpl for One {
             Some(None) => false,
         };
         let Some(list) = a.as_list_opt::<i32>() else {
-            return super::timestamps::shaped_like(&[&args.args[0]], a);
+            let unguarded: datafusion::arrow::array::BooleanArray =
+                (0..a.len()).map(|i| Some(!guarded(i))).collect();
+            let out = datafusion::arrow::compute::nullif(&a, &unguarded)?;
+            return super::timestamps::shaped_like(&args.args.iter().collect::<Vec<_>>(), out);
         };
         let mut picks = Vec::with_capacity(list.len());
         for i in 0..list.len() {

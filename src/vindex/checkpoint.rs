@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::shard_index::ShardIndex;
 use crate::ann::{CompactGraph, Graph, IdMap, Point};
-use crate::catalog::VectorIndex;
 use crate::error::{PgError, PgResult};
 
 /// A compact graph's checkpoint files beside `meta.bin`: the graph, and
@@ -30,7 +29,10 @@ struct Checkpoint {
     base: String,
     applied: u64,
     index_id: u32,
-    def: VectorIndex,
+    /// The definition the graph was built for, in the shape checkpoints
+    /// have always kept (the catalog's has grown fields bincode would
+    /// not read back).
+    def: crate::catalog::legacy::VectorIndex,
     map: Vec<u8>,
 }
 
@@ -89,7 +91,7 @@ impl ShardIndex {
             base,
             applied,
             index_id: self.index.id,
-            def: self.def.clone(),
+            def: (&self.def).into(),
             map,
         };
         std::fs::write(
@@ -114,7 +116,9 @@ impl ShardIndex {
                 shard: applied,
             });
         }
-        if meta.def != self.def || meta.index_id != self.index.id {
+        if meta.def != crate::catalog::legacy::VectorIndex::from(&self.def)
+            || meta.index_id != self.index.id
+        {
             return Err(LoadError::OtherIndex);
         }
         let map = IdMap::from_bytes(&meta.map).map_err(damaged)?;

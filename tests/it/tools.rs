@@ -335,6 +335,12 @@ async fn deallocate_forgets_prepared_statements() {
         e.as_db_error().unwrap().message(),
         "prepared statement \"nosuch\" does not exist"
     );
+    // A failed DEALLOCATE fails its block, as any failed statement.
+    c.batch_execute("BEGIN").await.unwrap();
+    assert!(c.batch_execute("DEALLOCATE nosuch").await.is_err());
+    let e = c.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
     let three = c.prepare("SELECT 3::int4").await.unwrap();
     assert_eq!(c.query_one(&three, &[]).await.unwrap().get::<_, i32>(0), 3);
 }

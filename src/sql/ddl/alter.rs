@@ -77,6 +77,7 @@ pub(super) async fn alter_table(
                 checks,
                 fks,
                 seq_options,
+                ..
             } = column_from_def(
                 (&session.catalog(), &session.search_path()),
                 tid,

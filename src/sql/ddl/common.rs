@@ -52,6 +52,9 @@ pub(super) struct ColumnSpec {
     pub col: Column,
     pub pk: bool,
     pub unique: bool,
+    /// `CONSTRAINT name` written before PRIMARY KEY / UNIQUE.
+    pub pk_name: Option<String>,
+    pub unique_name: Option<String>,
     pub checks: Vec<(Option<String>, String)>,
     /// REFERENCES clauses.
     pub fks: Vec<datafusion::sql::sqlparser::ast::ForeignKeyConstraint>,
@@ -89,6 +92,7 @@ pub(super) fn column_from_def(
         generated: None,
     };
     let (mut pk, mut unique) = (false, false);
+    let (mut pk_name, mut unique_name) = (None, None);
     let mut checks = Vec::new();
     let mut fks = Vec::new();
     let mut seq_options = Vec::new();
@@ -102,9 +106,13 @@ pub(super) fn column_from_def(
             }
             ColumnOption::PrimaryKey(_) => {
                 pk = true;
+                pk_name = opt.name.as_ref().map(ident_name);
                 col.not_null = true;
             }
-            ColumnOption::Unique(_) => unique = true,
+            ColumnOption::Unique(_) => {
+                unique = true;
+                unique_name = opt.name.as_ref().map(ident_name);
+            }
             ColumnOption::ForeignKey(fk) => fks.push(fk.clone()),
             ColumnOption::Check(c) => {
                 checks.push((c.name.as_ref().map(ident_name), c.expr.to_string()));
@@ -146,6 +154,8 @@ pub(super) fn column_from_def(
         col,
         pk,
         unique,
+        pk_name,
+        unique_name,
         checks,
         fks,
         seq_options,

@@ -76,10 +76,13 @@ pub(super) async fn create_btree(
     table: &[String],
     spec: BtreeIndex,
 ) -> PgResult<()> {
-    // Outside a block (its own implicit one) the index is built while
-    // writes go on (`build`); in a block, writers wait until the index
-    // commits with its entries (PostgreSQL's CREATE INDEX lock).
-    let online = session.block().is_some_and(|b| b.implicit);
+    // Outside a block (its own implicit one) CREATE INDEX builds the
+    // index while writes go on (`build`); in a block, writers wait until
+    // the index commits with its entries (PostgreSQL's CREATE INDEX lock).
+    // A constraint's index is always built with its ALTER TABLE (which
+    // holds the table exclusively anyway): it commits or fails with the
+    // statement's other changes.
+    let online = !spec.constraint && session.block().is_some_and(|b| b.implicit);
     let mode = if online {
         LockMode::ShareUpdateExclusive
     } else {
@@ -113,6 +116,15 @@ pub(super) async fn create_btree(
         return Err(PgError::new(
             codes::DUPLICATE_TABLE,
             format!("relation \"{name}\" already exists"),
+        ));
+    }
+    if spec.constraint && table.has_constraint(&name) {
+        return Err(PgError::new(
+            codes::DUPLICATE_OBJECT,
+            format!(
+                "constraint \"{name}\" for relation \"{}\" already exists",
+                table.name
+            ),
         ));
     }
     if online {

@@ -49,6 +49,8 @@ pub(super) async fn create_table(
                 col,
                 pk,
                 unique,
+                pk_name: given_pk_name,
+                unique_name,
                 checks,
                 fks,
                 seq_options,
@@ -70,9 +72,10 @@ pub(super) async fn create_table(
                     ));
                 }
                 pk_cols.push(col.id);
+                pk_name = given_pk_name;
             }
             if unique {
-                uniques.push((None, vec![col.id]));
+                uniques.push((unique_name, vec![col.id]));
             }
             columns.push(col);
         }
@@ -164,6 +167,26 @@ pub(super) async fn create_table(
                 building: false,
                 constraint: true,
             });
+        }
+        // The constraints' indexes are relations: a name given twice, or
+        // taken in the schema, is 42P07 as in PostgreSQL.
+        for (i, ix) in indexes.iter().enumerate() {
+            let taken = ix.name == name
+                || indexes[..i].iter().any(|x| x.name == ix.name)
+                || cat
+                    .tables_in(&schema)
+                    .any(|t| t.name == ix.name || t.indexes.iter().any(|x| x.name == ix.name))
+                || cat.relations.values().any(|r| {
+                    r.schema() == schema
+                        && r.name() == ix.name
+                        && !matches!(r, crate::catalog::Relation::Type(_))
+                });
+            if taken {
+                return Err(PgError::new(
+                    codes::DUPLICATE_TABLE,
+                    format!("relation \"{}\" already exists", ix.name),
+                ));
+            }
         }
         let mut checks: Vec<crate::catalog::Check> = Vec::new();
         for (cname, expr) in check_defs {

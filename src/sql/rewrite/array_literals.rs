@@ -6,9 +6,11 @@
 //! the first typed element.
 //!
 //! A VALUES list's columns resolve the same way (`VALUES
-//! ('{"k":1}'::jsonb), (NULL)`, which Django's bulk_create sends): there
-//! the NULLs take the cast too, since DataFusion refuses a column whose
-//! rows differ in type metadata (a jsonb beside a plain NULL).
+//! ('{"k":1}'::jsonb), (NULL)`): there the NULLs take the cast too, since
+//! DataFusion refuses a column whose rows differ in type metadata (a jsonb
+//! beside a plain NULL). An INSERT's VALUES rows go each to the target
+//! column's type in PostgreSQL, so there only the NULLs take it (Django's
+//! bulk_create sends such rows).
 
 use std::ops::ControlFlow;
 
@@ -28,7 +30,8 @@ pub fn rewrite(stmt: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
-    let _ = stmt.visit(&mut ValuesColumns);
+    let insert = matches!(stmt, Statement::Insert(_));
+    let _ = stmt.visit(&mut ValuesColumns { insert });
 }
 
 /// The type (and array-ness) of the first `x::T` among `exprs`.
@@ -61,13 +64,24 @@ fn cast_untyped(el: &mut Expr, typed: &(DataType, bool), nulls: bool) {
     }
 }
 
+/// Cast `el` to `typed` if it is a NULL.
+fn cast_null(el: &mut Expr, typed: &(DataType, bool)) {
+    if matches!(el, Expr::Value(v) if matches!(v.value, Value::Null)) {
+        cast_untyped(el, typed, true);
+    }
+}
+
 /// Each column of every multi-row VALUES list: its untyped rows cast as
-/// its first typed one.
-struct ValuesColumns;
+/// its first typed one (the NULLs only, in the rows an INSERT writes:
+/// `insert` until the first query, its source, is seen).
+struct ValuesColumns {
+    insert: bool,
+}
 
 impl VisitorMut for ValuesColumns {
     type Break = ();
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let rows_of_insert = std::mem::take(&mut self.insert);
         if let SetExpr::Values(v) = q.body.as_mut()
             && v.rows.len() > 1
         {
@@ -76,7 +90,11 @@ impl VisitorMut for ValuesColumns {
                 if let Some(typed) = first_cast(v.rows.iter().filter_map(|r| r.get(col))) {
                     for row in v.rows.iter_mut() {
                         if let Some(el) = row.get_mut(col) {
-                            cast_untyped(el, &typed, true);
+                            if rows_of_insert {
+                                cast_null(el, &typed);
+                            } else {
+                                cast_untyped(el, &typed, true);
+                            }
                         }
                     }
                 }
@@ -104,6 +122,15 @@ mod tests {
 
     #[test]
     fn values_rows_take_their_columns_typed_rows_type() {
+        let mut stmt = crate::sql::parse("SELECT * FROM (VALUES ('1'::int4), ('2'), (NULL)) v(x)")
+            .unwrap()
+            .pop()
+            .unwrap();
+        super::rewrite(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT * FROM (VALUES ('1'::INT4), ('2'::INT4), (NULL::INT4)) v (x)"
+        );
         let mut stmt = crate::sql::parse(
             "INSERT INTO t VALUES (1, '{\"k\":1}'::jsonb, 'x'), (2, NULL, NULL), (3, '[]', 'y')",
         )
@@ -113,7 +140,7 @@ mod tests {
         super::rewrite(&mut stmt);
         assert_eq!(
             stmt.to_string(),
-            "INSERT INTO t VALUES (1, '{\"k\":1}'::JSONB, 'x'), (2, NULL::JSONB, NULL), (3, '[]'::JSONB, 'y')"
+            "INSERT INTO t VALUES (1, '{\"k\":1}'::JSONB, 'x'), (2, NULL::JSONB, NULL), (3, '[]', 'y')"
         );
     }
 }
