@@ -20,7 +20,7 @@ use super::deferred::Deferred;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Parse, ParseComplete,
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete,
 };
 
 use super::describe::*;
@@ -58,6 +58,31 @@ impl ExtendedQueryHandler for Frontend {
         }
         client
             .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Close, with the statement's name also forgotten for
+    /// DEALLOCATE ALL (a client that closes and re-prepares under new
+    /// names would otherwise grow the list for the connection's life).
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            b'S' => {
+                client.portal_store().rm_statement(name);
+                session_of(client)?.prepared.closed(name);
+            }
+            b'P' => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
             .await?;
         Ok(())
     }

@@ -27,6 +27,11 @@ impl PreparedNames {
         }
     }
 
+    /// The client closed statement `name` (the protocol's Close).
+    pub fn closed(&self, name: &str) {
+        self.0.lock().remove(name);
+    }
+
     /// Run `DEALLOCATE name` (an unquoted ALL: every statement).
     pub fn deallocate<S: PortalStore + ?Sized>(
         &self,

@@ -192,7 +192,8 @@ pub(super) async fn create_btree(
                     "Key ({})=({}) is duplicated.",
                     cols.join(", "),
                     crate::sql::dml::row_text(&vals)
-                )));
+                ))
+                .on_constraint(&table.schema, &table.name, &name));
             }
         } else {
             ikey.extend_from_slice(&key);
@@ -209,7 +210,8 @@ pub(super) async fn create_btree(
         Err(WriteError::Conflict(_)) => Err(PgError::new(
             codes::UNIQUE_VIOLATION,
             format!("could not create unique index \"{name}\""),
-        )),
+        )
+        .on_constraint(&table.schema, &table.name, &name)),
         Err(WriteError::Failed(e)) => Err(e),
     }
 }

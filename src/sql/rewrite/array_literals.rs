@@ -106,40 +106,30 @@ impl VisitorMut for ValuesColumns {
 
 #[cfg(test)]
 mod tests {
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = crate::sql::parse(sql).unwrap().pop().unwrap();
+        super::rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
     #[test]
     fn untyped_elements_take_the_typed_ones_type() {
-        let mut stmt =
-            crate::sql::parse("SELECT ARRAY['[1,2]'::vector, '[3,4]', NULL], ARRAY['a', 'b']")
-                .unwrap()
-                .pop()
-                .unwrap();
-        super::rewrite(&mut stmt);
         assert_eq!(
-            stmt.to_string(),
+            rewritten("SELECT ARRAY['[1,2]'::vector, '[3,4]', NULL], ARRAY['a', 'b']"),
             "SELECT ARRAY['[1,2]'::vector, '[3,4]'::vector, NULL], ARRAY['a', 'b']"
         );
     }
 
     #[test]
     fn values_rows_take_their_columns_typed_rows_type() {
-        let mut stmt = crate::sql::parse("SELECT * FROM (VALUES ('1'::int4), ('2'), (NULL)) v(x)")
-            .unwrap()
-            .pop()
-            .unwrap();
-        super::rewrite(&mut stmt);
         assert_eq!(
-            stmt.to_string(),
+            rewritten("SELECT * FROM (VALUES ('1'::int4), ('2'), (NULL)) v(x)"),
             "SELECT * FROM (VALUES ('1'::INT4), ('2'::INT4), (NULL::INT4)) v (x)"
         );
-        let mut stmt = crate::sql::parse(
-            "INSERT INTO t VALUES (1, '{\"k\":1}'::jsonb, 'x'), (2, NULL, NULL), (3, '[]', 'y')",
-        )
-        .unwrap()
-        .pop()
-        .unwrap();
-        super::rewrite(&mut stmt);
         assert_eq!(
-            stmt.to_string(),
+            rewritten(
+                "INSERT INTO t VALUES (1, '{\"k\":1}'::jsonb, 'x'), (2, NULL, NULL), (3, '[]', 'y')"
+            ),
             "INSERT INTO t VALUES (1, '{\"k\":1}'::JSONB, 'x'), (2, NULL::JSONB, NULL), (3, '[]', 'y')"
         );
     }
