@@ -15,9 +15,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query,
-    Select, SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions,
-    visit_expressions_mut,
+    BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    Value, visit_expressions, visit_expressions_mut,
 };
 
 /// Functions that make a query aggregate (or are window functions).
@@ -68,7 +67,7 @@ pub fn rewrite(stmt: &mut Statement) {
         let Expr::Subquery(q) = e else {
             return ControlFlow::<()>::Continue(());
         };
-        let Some((guard, reads_outer)) = single_value(q) else {
+        let Some((guard, outer_value)) = single_value(q) else {
             return ControlFlow::Continue(());
         };
         let Expr::Subquery(q) = std::mem::replace(e, Expr::value(Value::Null)) else {
@@ -78,10 +77,9 @@ pub fn rewrite(stmt: &mut Statement) {
         // array_agg(v) ... WHERE corr), outer.flag)`: NULL when the flag
         // is not true (the rows' count not checked then, as PostgreSQL
         // does not run it), and DataFusion decorrelates only the second.
-        *e = if reads_outer {
-            split_outer(*q, guard)
-        } else {
-            one(*q, &guard)
+        *e = match outer_value {
+            Some((value, own)) => split_outer(*q, guard, value, &own),
+            None => one(*q, &guard),
         };
         ControlFlow::Continue(())
     });
@@ -204,10 +202,14 @@ fn only_outside(e: &Expr, own: &[String]) -> bool {
     !inside && names_outside(e, own)
 }
 
+/// A subquery's value that reads the outer row, and the names its own
+/// FROM items go by.
+type OuterValue = (Expr, Vec<String>);
+
 /// Rewrite `q` if it is such a subquery (its value aggregated): Some(the
-/// conditions on the outer row alone it had, taken out of it, and whether
-/// its value reads the outer row too), None to leave it.
-fn single_value(q: &mut Query) -> Option<(Option<Expr>, bool)> {
+/// conditions on the outer row alone it had, taken out of it, and its
+/// value if that reads the outer row too), None to leave it.
+fn single_value(q: &mut Query) -> Option<(Option<Expr>, Option<OuterValue>)> {
     if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
         return None;
     }
@@ -239,6 +241,7 @@ fn single_value(q: &mut Query) -> Option<(Option<Expr>, bool)> {
         return None;
     }
     let inner = std::mem::replace(value, Expr::value(Value::Null));
+    let kept = reads_outer.then(|| inner.clone());
     *value = super::ast::call("array_agg", vec![inner]);
     q.order_by = None;
     let SetExpr::Select(s) = q.body.as_mut() else {
@@ -250,7 +253,7 @@ fn single_value(q: &mut Query) -> Option<(Option<Expr>, bool)> {
         parts.into_iter().partition(|c| only_outside(c, &own));
     substitute_outer(&mut conds, &own);
     s.selection = super::ast::and_all(conds);
-    Some((super::ast::and_all(outer), reads_outer))
+    Some((super::ast::and_all(outer), kept.map(|v| (v, own))))
 }
 
 /// Whether every column `e` names is qualified and it holds no subquery
@@ -273,26 +276,8 @@ fn only_qualified(e: &Expr) -> bool {
 /// `grape_when(grape_one((SELECT array_agg(true) ...)),
 /// json_build_object('always', a.attidentity = 'a', 'start',
 /// grape_one((SELECT array_agg(s.seqstart) ...))))`. `q` is the rewritten
-/// subquery (its value in `array_agg`), `guard` its outer-row conditions.
-fn split_outer(q: Query, guard: Option<Expr>) -> Expr {
-    let SetExpr::Select(s) = q.body.as_ref() else {
-        unreachable!("single_value takes only a SELECT")
-    };
-    let own = own_names(s).unwrap_or_default();
-    let mut value = match s.projection.first() {
-        Some(SelectItem::UnnamedExpr(Expr::Function(f)))
-        | Some(SelectItem::ExprWithAlias {
-            expr: Expr::Function(f),
-            ..
-        }) => match &f.args {
-            FunctionArguments::List(l) => match l.args.first() {
-                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(v))) => v.clone(),
-                _ => Expr::value(Value::Null),
-            },
-            _ => Expr::value(Value::Null),
-        },
-        _ => Expr::value(Value::Null),
-    };
+/// subquery, `guard` its outer-row conditions, `own` its FROM items' names.
+fn split_outer(q: Query, guard: Option<Expr>, mut value: Expr, own: &[String]) -> Expr {
     let with_value = |v: Expr| {
         let mut q = q.clone();
         if let SetExpr::Select(s) = q.body.as_mut()
@@ -304,7 +289,7 @@ fn split_outer(q: Query, guard: Option<Expr>) -> Expr {
         one(q, &guard)
     };
     let _ = visit_expressions_mut(&mut value, |x| {
-        if is_inner(x, &own) {
+        if is_inner(x, own) {
             let column = std::mem::replace(x, Expr::value(Value::Null));
             *x = with_value(column);
         }
