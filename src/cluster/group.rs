@@ -173,6 +173,11 @@ impl Group {
         txn::record(self.store.db(), self.id, id).map_err(|e| self.storage_err(e))
     }
 
+    /// Approximate bytes on disk of this group's keys starting with `prefix`.
+    pub fn approximate_size(&self, prefix: &[u8]) -> u64 {
+        mvcc::approximate_size(self.store.db(), self.id, prefix)
+    }
+
     /// Every transaction record here.
     pub fn txn_records(&self) -> Result<Vec<(TxnId, TxnStatus)>, ShardError> {
         txn::records(self.store.db(), self.id).map_err(|e| self.storage_err(e))

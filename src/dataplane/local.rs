@@ -28,6 +28,7 @@ pub struct LocalShards {
     /// The last garbage collection of each shard.
     gc: parking_lot::Mutex<BTreeMap<ShardId, GcRun>>,
     live: Arc<LiveTxns>,
+    activity: Arc<super::Activity>,
 }
 
 impl std::fmt::Debug for LocalShards {
@@ -45,6 +46,7 @@ impl LocalShards {
             timestamps,
             gc: Default::default(),
             live: LiveTxns::new(),
+            activity: Default::default(),
         })
     }
 
@@ -215,6 +217,18 @@ impl ShardAccess for LocalShards {
 
     fn live_txns(&self) -> Arc<LiveTxns> {
         self.live.clone()
+    }
+
+    fn activity(&self) -> Arc<super::Activity> {
+        self.activity.clone()
+    }
+
+    fn approximate_size(&self, prefix: &[u8]) -> u64 {
+        self.node
+            .groups
+            .values()
+            .map(|g| g.approximate_size(prefix))
+            .sum()
     }
 
     fn vector_index(&self, shard: ShardId, index: u32) -> Option<Arc<dyn VectorSearch>> {

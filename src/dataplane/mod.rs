@@ -9,6 +9,7 @@
 //! same trait; nothing above it iterates the node's groups or opens
 //! RocksDB.
 
+pub mod activity;
 pub mod gc;
 pub mod local;
 pub mod overlay;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 pub use crate::cluster::META_GROUP;
 pub use crate::cluster::ShardError;
 pub use crate::shard::{Command, CommandResult, Op};
+pub use activity::Activity;
 pub use gc::GcRun;
 pub use local::LocalShards;
 pub use overlay::Overlay;
@@ -157,6 +159,14 @@ pub trait ShardAccess: Send + Sync + std::fmt::Debug {
 
     /// The transactions coordinated here that are still running.
     fn live_txns(&self) -> Arc<LiveTxns>;
+
+    /// What this node's sessions did to each relation ([`Activity`]).
+    fn activity(&self) -> Arc<Activity>;
+
+    /// Approximate bytes the shards held here store on disk for keys
+    /// starting with `prefix` (a relation's id), every version counted;
+    /// writes still in memory are not (RocksDB measures its files).
+    fn approximate_size(&self, prefix: &[u8]) -> u64;
 
     /// The vector index `index` on `shard`, for KNN searches (None when it
     /// is not registered there).

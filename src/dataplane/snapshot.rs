@@ -216,6 +216,14 @@ impl ShardAccess for AtSnapshot {
         self.inner.live_txns()
     }
 
+    fn activity(&self) -> Arc<super::Activity> {
+        self.inner.activity()
+    }
+
+    fn approximate_size(&self, prefix: &[u8]) -> u64 {
+        self.inner.approximate_size(prefix)
+    }
+
     fn vector_index(&self, shard: ShardId, index: u32) -> Option<Arc<dyn VectorSearch>> {
         self.inner.vector_index(shard, index)
     }

@@ -267,6 +267,8 @@ pub struct Txn {
     live: Option<LiveGuard>,
     /// Stops lock waits (see [`Interrupt`]).
     interrupt: Option<Arc<Interrupt>>,
+    /// Rows written, counted into the node's activity at commit.
+    tally: super::activity::Tally,
 }
 
 impl Txn {
@@ -283,6 +285,7 @@ impl Txn {
             in_flight: Vec::new(),
             live,
             interrupt: None,
+            tally: Default::default(),
         }
     }
 
@@ -410,6 +413,7 @@ impl Txn {
             }
             todo = again;
         }
+        self.tally.add(writes);
         Ok(())
     }
 
@@ -548,6 +552,7 @@ impl Txn {
         match status {
             Some(TxnStatus::Committed(ts)) => {
                 crate::failpoint::hit("txn-after-commit");
+                data.activity().committed(std::mem::take(&mut self.tally));
                 let written = std::mem::take(&mut self.written);
                 // A transaction too large to remember its keys (a big COPY)
                 // would hold every new snapshot for its whole resolution:

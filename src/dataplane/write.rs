@@ -96,7 +96,12 @@ pub async fn apply_writes(
 async fn one_phase(data: &dyn ShardAccess, shard: u32, writes: &[RowWrite]) -> Result<(), Stop> {
     let commit = data.begin_write();
     match txn::propose(data, shard, command_for(writes, commit.ts)).await {
-        Ok(CommandResult::Applied { .. }) => Ok(()),
+        Ok(CommandResult::Applied { .. }) => {
+            let mut tally = super::activity::Tally::default();
+            tally.add(writes);
+            data.activity().committed(tally);
+            Ok(())
+        }
         Ok(CommandResult::CheckFailed { op_index, actual }) => {
             Err(Stop::Conflict(Conflict::on(&writes[op_index], actual)))
         }

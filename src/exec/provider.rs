@@ -209,7 +209,11 @@ impl GrapeTable {
     /// Choose how to find the rows: primary-key point lookup, secondary
     /// index lookup, primary-key range, or a full scan of every shard.
     pub fn plan_parts(&self, filters: &[Expr]) -> PgResult<(Vec<ScanPart>, String)> {
+        let activity = self.data.activity();
         if let Some(keys) = self.point_keys(filters) {
+            if let Some(pk) = self.table.indexes.iter().find(|i| i.primary) {
+                activity.index_used(pk.id);
+            }
             let n = keys.len();
             return Ok((
                 self.points(keys),
@@ -227,6 +231,7 @@ impl GrapeTable {
             {
                 if let Some((start, end, how)) = self.index_bounds(idx, filters) {
                     if let Some(keys) = self.index_row_keys(&start, &end)? {
+                        activity.index_used(idx.id);
                         let n = keys.len();
                         return Ok((
                             self.points(keys),
@@ -253,6 +258,11 @@ impl GrapeTable {
                 }
                 access = format!("primary key range on {}", col.name);
             }
+        }
+        match &self.knn {
+            // The rows come from the vector index's graph.
+            Some(spec) => activity.index_used(spec.index.id),
+            None => activity.scanned(self.table.id),
         }
         let parts = self
             .data

@@ -39,6 +39,9 @@ impl SimpleQueryHandler for Frontend {
                 session.fail_block();
                 out.push(Response::Error(Box::new(to_error_info(e))));
             }
+            // Only comments (`-- ping`, pgx's health check): an empty
+            // query, as in PostgreSQL.
+            Ok(stmts) if stmts.is_empty() => out.push(Response::EmptyQuery),
             Ok(stmts) => {
                 // Rows of all but the last statement are read before the
                 // next one runs (the responses go out together).

@@ -40,6 +40,10 @@ pub fn table(schema: SchemaRef, columns: Vec<ArrayRef>) -> DfResult<Arc<dyn Tabl
 /// search path, at the time of the call.
 pub struct SessionView {
     pub user: String,
+    /// The session's database (`pg_database_size('name')`).
+    pub database: String,
+    /// The shards, for sizes and activity counts.
+    pub data: Arc<dyn crate::dataplane::ShardAccess>,
     pub catalog: Arc<dyn Fn() -> Arc<crate::catalog::Catalog> + Send + Sync>,
     pub search_path: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
 }

@@ -91,7 +91,11 @@ pub use super::common::SessionView;
 /// The OID of relation `name` as text (`schema.name`, or the first on the
 /// search path; PostgreSQL's own catalogs by their names; a string of
 /// digits is an OID already, `'16385'::regclass`).
-fn relation_oid(cat: &crate::catalog::Catalog, path: &[String], name: &str) -> Option<i64> {
+pub(super) fn relation_oid(
+    cat: &crate::catalog::Catalog,
+    path: &[String],
+    name: &str,
+) -> Option<i64> {
     if let Ok(oid) = name.trim().parse::<i64>() {
         return Some(oid);
     }
@@ -193,7 +197,10 @@ pub fn rows(args: &[ColumnarValue]) -> usize {
         .unwrap_or(1)
 }
 
-fn int_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<i64>>> {
+pub(super) fn int_arg(
+    args: &[ColumnarValue],
+    i: usize,
+) -> datafusion::common::Result<Vec<Option<i64>>> {
     use datafusion::arrow::array::AsArray;
     let a = args[i].to_array(rows(args))?;
     let a = datafusion::arrow::compute::cast(&a, &DataType::Int64)?;
@@ -202,7 +209,10 @@ fn int_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<O
         .collect())
 }
 
-fn text_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<Option<String>>> {
+pub(super) fn text_arg(
+    args: &[ColumnarValue],
+    i: usize,
+) -> datafusion::common::Result<Vec<Option<String>>> {
     use datafusion::arrow::array::AsArray;
     let a = args[i].to_array(rows(args))?;
     let a = datafusion::arrow::compute::cast(&a, &DataType::Utf8)?;
@@ -216,10 +226,9 @@ fn text_arg(args: &[ColumnarValue], i: usize) -> datafusion::common::Result<Vec<
 /// `pg_table_is_visible`, `pg_encoding_to_char`, `obj_description`,
 /// `col_description`, `to_regclass` and the `::regclass` cast (as
 /// `grape_regclass(text)` and `grape_regclass_name(oid)`).
-pub fn register_catalog_functions(ctx: &SessionContext, view: SessionView) {
+pub fn register_catalog_functions(ctx: &SessionContext, view: Arc<SessionView>) {
     use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray};
     use datafusion::common::DataFusionError;
-    let view = Arc::new(view);
     for f in super::describe::functions(&view) {
         ctx.register_udf(f);
     }

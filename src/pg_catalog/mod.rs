@@ -27,6 +27,7 @@ mod pg_constraint;
 mod pg_depend;
 mod pg_namespace;
 mod pg_opclass;
+pub mod pg_stat;
 mod pg_type;
 mod progress;
 mod system_views;
@@ -52,7 +53,7 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 30] = [
+const TABLES: [&str; 34] = [
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -83,6 +84,10 @@ const TABLES: [&str; 30] = [
     "pg_sequence",
     "pg_settings",
     "pg_stat_activity",
+    "pg_stat_user_tables",
+    "pg_stat_all_tables",
+    "pg_stat_user_indexes",
+    "pg_stat_all_indexes",
 ];
 
 /// Whether `pg_catalog.name` is a catalog of a feature GrapeDB does not
@@ -135,6 +140,12 @@ impl SchemaProvider for PgCatalog {
             GC => gc::gc(self.data.as_ref())?,
             TXNS => txns::txns(self.data.as_ref())?,
             "pg_class" => pg_class::pg_class(&self.catalog)?,
+            "pg_stat_user_tables" | "pg_stat_all_tables" => {
+                pg_stat::tables(&self.catalog, self.data.as_ref())?
+            }
+            "pg_stat_user_indexes" | "pg_stat_all_indexes" => {
+                pg_stat::indexes(&self.catalog, self.data.as_ref())?
+            }
             "pg_index" => pg_class::pg_index(&self.catalog)?,
             "pg_am" => pg_class::pg_am()?,
             "pg_extension" => objects::pg_extension()?,

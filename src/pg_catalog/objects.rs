@@ -155,7 +155,7 @@ pub fn pg_database(database: &str) -> DfResult<Arc<dyn TableProvider>> {
     table(
         schema,
         vec![
-            i64s([16_384 - 1]),
+            i64s([oids::DATABASE]),
             one(database),
             i64s([oids::OWNER]),
             Arc::new(Int32Array::from(vec![6])),

@@ -10,6 +10,8 @@ pub const OWNER: i64 = 10;
 
 /// PostgreSQL 15's owner of `public`.
 pub const DATABASE_OWNER: i64 = 6171;
+/// The one database's OID (`pg_database.oid`).
+pub const DATABASE: i64 = 16_383;
 
 /// `pg_catalog.pg_class`'s own OID (`classoid` of relations in
 /// `pg_description`), and the other catalogs tools name with `::regclass`.

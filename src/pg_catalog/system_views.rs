@@ -323,7 +323,7 @@ pub fn pg_stat_activity(rows: &[super::common::ActivityRow]) -> DfResult<Arc<dyn
     table(
         schema,
         vec![
-            i64s(rows.iter().map(|_| 16_384 - 1)),
+            i64s(rows.iter().map(|_| super::oids::DATABASE)),
             strs(rows.iter().map(|r| r.database.clone())),
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.pid))),
             Arc::new(Int32Array::new_null(n)),

@@ -1,6 +1,7 @@
 //! Catalogs for features GrapeDB does not have (row security policies,
 //! extended statistics, publications, triggers, inheritance, role
-//! membership, rules), empty, and the fixed rows of `pg_collation` and
+//! membership, rules, materialized views, shared comments, default
+//! privileges), empty, and the fixed rows of `pg_collation` and
 //! `pg_tablespace`: psql's `\d` and tools join them, so they must exist
 //! with PostgreSQL 15's columns, and with nothing in them they say what
 //! is true here.
@@ -67,6 +68,21 @@ const EMPTY: &[(&str, &str)] = &[
     (
         "pg_foreign_table",
         "ftrelid:oid ftserver:oid ftoptions:text[]",
+    ),
+    (
+        "pg_matviews",
+        "schemaname:text matviewname:text matviewowner:text tablespace:text hasindexes:bool \
+         ispopulated:bool definition:text",
+    ),
+    // Comments on roles and databases (COMMENT ON ROLE/DATABASE is not
+    // taken).
+    (
+        "pg_shdescription",
+        "objoid:oid classoid:oid description:text",
+    ),
+    (
+        "pg_default_acl",
+        "oid:oid defaclrole:oid defaclnamespace:oid defaclobjtype:char defaclacl:text[]",
     ),
     (
         "pg_event_trigger",

@@ -311,3 +311,21 @@ mod tests {
         assert!(from <= longer && longer < to);
     }
 }
+
+/// Approximate bytes RocksDB's files hold for `group`'s keys starting
+/// with `prefix`: latest values and older versions (memtables not counted).
+pub fn approximate_size(db: &DB, group: GroupId, prefix: &[u8]) -> u64 {
+    let cf = db.cf_handle(CF_DATA).expect("column family exists");
+    let latest_from = data_key(group, prefix);
+    let latest_to = prefix_successor(&latest_from).unwrap_or_else(|| data_prefix_end(group));
+    let (history_from, history_to) = history_prefix_range(group, prefix);
+    db.get_approximate_sizes_cf(
+        &cf,
+        &[
+            rocksdb::Range::new(&latest_from, &latest_to),
+            rocksdb::Range::new(&history_from, &history_to),
+        ],
+    )
+    .iter()
+    .sum()
+}

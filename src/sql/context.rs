@@ -83,25 +83,26 @@ pub fn new_session(engine: &Engine, user: &str, startup: &BTreeMap<String, Strin
     })));
     let (g, facts, who) = (grape.clone(), session.facts.clone(), user.to_string());
     let schemas = grape.clone();
-    functions::register_catalog_functions(
-        &session.ctx,
-        functions::SessionView {
-            user: user.to_string(),
-            catalog: Arc::new(move || g.catalog()),
-            // The session's search_path setting, as `Session::search_path`
-            // reads it.
-            search_path: Arc::new(move || {
-                use datafusion::catalog::CatalogProvider;
-                let raw = facts
-                    .lock()
-                    .settings
-                    .get("search_path")
-                    .cloned()
-                    .unwrap_or_default();
-                super::session::parse_search_path(&raw, &who, &schemas.schema_names())
-            }),
-        },
-    );
+    let view = Arc::new(functions::SessionView {
+        user: user.to_string(),
+        database: database.clone(),
+        data: grape.data(),
+        catalog: Arc::new(move || g.catalog()),
+        // The session's search_path setting, as `Session::search_path`
+        // reads it.
+        search_path: Arc::new(move || {
+            use datafusion::catalog::CatalogProvider;
+            let raw = facts
+                .lock()
+                .settings
+                .get("search_path")
+                .cloned()
+                .unwrap_or_default();
+            super::session::parse_search_path(&raw, &who, &schemas.schema_names())
+        }),
+    });
+    functions::register_catalog_functions(&session.ctx, view.clone());
+    crate::pg_catalog::pg_stat::register(&session.ctx, &view);
     session
 }
 
@@ -140,6 +141,9 @@ fn new_context(config: SessionConfig, knn: Arc<KnnSettings>) -> SessionContext {
         ctx.register_udf(f);
     }
     super::pg_library::register(&ctx);
+    for f in super::identifiers::functions() {
+        ctx.register_udf(f);
+    }
     for f in super::enums::functions() {
         ctx.register_udf(f);
     }

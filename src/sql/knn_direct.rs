@@ -581,7 +581,7 @@ pub async fn try_run(
         })
         .collect();
     let spec = session.knn.spec(index, Point::Dense(query), want);
-    let (parts, _) = grape.plan_parts(&[])?;
+    let (parts, _) = grape.with_knn(spec.clone()).plan_parts(&[])?;
     let filtered = physical.is_some();
     let searches = parts
         .into_iter()

@@ -19,6 +19,7 @@ pub mod engine;
 mod enums;
 pub mod errors;
 pub mod execute;
+mod identifiers;
 mod json;
 pub mod knn;
 pub mod knn_direct;

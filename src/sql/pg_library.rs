@@ -1003,6 +1003,7 @@ pub fn register(ctx: &SessionContext) {
             Volatility::Immutable,
         ),
     }));
+    ctx.register_udf(in_array());
     ctx.register_udf(ScalarUDF::new_from_impl(When {
         signature: Signature::any(2, Volatility::Immutable),
     }));
@@ -1022,4 +1023,73 @@ pub fn register(ctx: &SessionContext) {
     if let Ok(var) = ctx.udaf("var_samp") {
         ctx.register_udaf(var.as_ref().clone().with_aliases(["variance"]));
     }
+}
+
+/// `grape_in_array(x, list)`: `x IN (subquery)` over the subquery's rows
+/// gathered in a list (`sql::rewrite::order_subqueries`), with SQL's
+/// three values: true when an element equals `x`; else NULL when `x` or
+/// an element is NULL; else false.
+fn in_array() -> ScalarUDF {
+    ScalarUDF::from(
+        datafusion::logical_expr::SimpleScalarUDF::new_with_signature(
+            "grape_in_array",
+            Signature::any(2, Volatility::Immutable),
+            DataType::Boolean,
+            Arc::new(|args: &[ColumnarValue]| {
+                let rows = crate::pg_catalog::functions::rows(args);
+                let x = args[0].to_array(rows)?;
+                let lists = args[1].to_array(rows)?;
+                let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(rows);
+                let Some(lists) = lists.as_list_opt::<i32>() else {
+                    // ARRAY(subquery) over no rows may come as a NULL: no element.
+                    for i in 0..rows {
+                        if x.is_null(i) || !lists.is_null(i) {
+                            out.append_null();
+                        } else {
+                            out.append_value(false);
+                        }
+                    }
+                    return Ok(ColumnarValue::Array(Arc::new(out.finish())));
+                };
+                for i in 0..rows {
+                    if lists.is_null(i) {
+                        out.append_value(false);
+                        continue;
+                    }
+                    let items = lists.value(i);
+                    if items.is_empty() {
+                        out.append_value(false);
+                        continue;
+                    }
+                    if x.is_null(i) {
+                        out.append_null();
+                        continue;
+                    }
+                    let items = datafusion::arrow::compute::cast(&items, x.data_type())?;
+                    let needle = x.slice(i, 1);
+                    let mut found = false;
+                    for j in 0..items.len() {
+                        if !items.is_null(j)
+                            && datafusion::arrow::compute::kernels::cmp::eq(
+                                &items.slice(j, 1),
+                                &needle,
+                            )?
+                            .value(0)
+                        {
+                            found = true;
+                            break;
+                        }
+                    }
+                    if found {
+                        out.append_value(true);
+                    } else if items.null_count() > 0 {
+                        out.append_null();
+                    } else {
+                        out.append_value(false);
+                    }
+                }
+                Ok(ColumnarValue::Array(Arc::new(out.finish())))
+            }),
+        ),
+    )
 }

@@ -124,6 +124,14 @@ fn name_query(q: &mut Query) {
         return;
     };
     let mut used: HashSet<String> = HashSet::new();
+    // `SELECT c.oid, c.*`: the wildcard's columns are not known here, so
+    // every plain column beside one gets a unique internal name.
+    let wildcard = select.projection.iter().any(|item| {
+        matches!(
+            item,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    });
     for (i, item) in select.projection.iter_mut().enumerate() {
         let (expr, name) = match item {
             SelectItem::UnnamedExpr(e) => {
@@ -151,7 +159,7 @@ fn name_query(q: &mut Query) {
         };
         let Some(mut name) = name else {
             if let (Some(n), _) = figure(&expr) {
-                if !used.insert(n.clone()) {
+                if !used.insert(n.clone()) || wildcard {
                     // A duplicate plain column: rename internally.
                     let unique = format!("{n}{NAME_MARK}{i}");
                     used.insert(unique.clone());

@@ -36,6 +36,7 @@ pub mod columns;
 pub mod empty_catalogs;
 pub mod enum_casts;
 pub mod numbers;
+pub mod order_subqueries;
 pub mod pg_catalog_names;
 pub mod scalar_subquery;
 pub mod similar_to;
@@ -50,6 +51,8 @@ use crate::error::PgResult;
 /// The rewrites a statement gets before DataFusion plans it (step 3).
 pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     columns::name_columns(stmt);
+    order_subqueries::in_subqueries_as_arrays(stmt);
+    order_subqueries::rewrite(stmt);
     array_literals::rewrite(stmt);
     array_text::rewrite(stmt)?;
     vector_casts::rewrite(stmt)?;

@@ -21,8 +21,15 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
         {
             reads_pg_index = true;
         }
-        if name.0.len() == 1 {
-            let n = name.to_string().to_lowercase();
+        if let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
+        {
+            // `"pg_class"` quoted is pg_class too (HoneySQL quotes every
+            // name); an unquoted name folds to lower case.
+            let n = match ident.quote_style {
+                Some(_) => ident.value.clone(),
+                None => ident.value.to_lowercase(),
+            };
             if crate::pg_catalog::is_table(&n) {
                 name.0.insert(
                     0,
@@ -195,6 +202,20 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr, reads_pg_index: bo
         AccessExpr, BinaryOperator as B, Expr, Ident, ObjectNamePart,
     };
     match e {
+        // `user` (a reserved word, unquoted) is `current_user`.
+        Expr::Identifier(id)
+            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("user") =>
+        {
+            *e = super::ast::call("current_user", vec![]);
+        }
+        Expr::Function(f)
+            if matches!(
+                f.args,
+                datafusion::sql::sqlparser::ast::FunctionArguments::None
+            ) && f.name.to_string().eq_ignore_ascii_case("user") =>
+        {
+            *e = super::ast::call("current_user", vec![]);
+        }
         // `information_schema._pg_expandarray(a)`: the set of (x, n) pairs,
         // as the unnest of GrapeDB's list of them.
         Expr::Function(f)

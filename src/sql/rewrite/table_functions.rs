@@ -16,6 +16,31 @@ use crate::sql::parse::object_parts;
 /// Functions in FROM that return one column.
 const ONE_COLUMN: &[&str] = &["generate_series", "range"];
 
+/// Scalar functions tools call in FROM, where PostgreSQL makes them a
+/// one-row relation whose column is named after the alias (Grafana's
+/// `string_to_array(current_setting('search_path'), ',') s`).
+const SCALAR_IN_FROM: &[&str] = &[
+    "string_to_array",
+    "current_setting",
+    "current_schemas",
+    "current_schema",
+    "parse_ident",
+    "regexp_split_to_array",
+];
+
+/// `FROM f(args) [AS] a` of a scalar `f`: `(SELECT f(args) AS a) AS a`
+/// (its column `a`, or the alias's column name; unaliased, `f`).
+fn scalar_subquery(func: &str, call: &Expr, alias: Option<TableAlias>) -> Option<TableFactor> {
+    let alias = alias.unwrap_or_else(|| bare_alias(func));
+    let column = alias
+        .columns
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| alias.name.clone());
+    let sql = format!("SELECT {call} AS {column}");
+    derived(&sql, alias, false)
+}
+
 struct NameColumns;
 
 /// `alias` gets the column list `(alias)` when it has none.
@@ -210,6 +235,23 @@ impl VisitorMut for NameColumns {
                 if schema_ok && ONE_COLUMN.contains(&func) {
                     name_after_alias(alias);
                 }
+                if schema_ok && SCALAR_IN_FROM.contains(&func) && !names_columns_in(&args.args) {
+                    let call = crate::sql::rewrite::ast::call(
+                        func,
+                        args.args
+                            .iter()
+                            .filter_map(|a| match a {
+                                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                                _ => None,
+                            })
+                            .collect(),
+                    );
+                    let func = func.to_string();
+                    if let Some(derived) = scalar_subquery(&func, &call, alias.take()) {
+                        *tf = derived;
+                    }
+                    return ControlFlow::Continue(());
+                }
                 // jsonb_object_keys(x), jsonb_array_elements(x), jsonb_each(x)...
                 if let (true, Some(lists), [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))]) = (
                     schema_ok,
@@ -274,6 +316,14 @@ fn all_constant(args: &[FunctionArg]) -> bool {
             constant
         }
         _ => false,
+    })
+}
+
+/// Whether any argument refers to columns (a lateral call, left as it is).
+fn names_columns_in(args: &[FunctionArg]) -> bool {
+    args.iter().any(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => names_columns(e),
+        _ => true,
     })
 }
 

@@ -1,0 +1,204 @@
+//! `ORDER BY` with a subquery in it (Grafana's table list sorts by
+//! `CASE WHEN schema IN (SELECT ...) THEN 0 ELSE 1 END`): DataFusion
+//! plans subqueries in a SELECT list or WHERE, not in a sort. The
+//! SELECT becomes a subquery that computes the sort keys as hidden
+//! columns, and the outer query sorts by them and returns the visible
+//! columns only.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    visit_expressions,
+};
+use std::ops::ControlFlow;
+
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |x| {
+        let array = matches!(x, Expr::Function(f)
+            if matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(_)));
+        if array
+            || matches!(
+                x,
+                Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+            )
+        {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Rewrite the outermost query of `stmt` (see the module doc).
+pub fn rewrite(stmt: &mut Statement) {
+    if let Statement::Query(q) = stmt {
+        rewrite_query(q);
+    }
+}
+
+fn rewrite_query(q: &mut Query) {
+    let Some(order_by) = &mut q.order_by else {
+        return;
+    };
+    let OrderByKind::Expressions(keys) = &mut order_by.kind else {
+        return;
+    };
+    if !keys.iter().any(|k| has_subquery(&k.expr)) {
+        return;
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    if select.distinct.is_some() {
+        return;
+    }
+    // The visible columns' names (every item named: `columns` named the
+    // unnamed ones before this runs).
+    let mut names: Vec<Ident> = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.push(i.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => match p.last() {
+                Some(i) => names.push(i.clone()),
+                None => return,
+            },
+            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.clone()),
+            _ => return,
+        }
+    }
+    let mut inner = select.clone();
+    for (k, key) in keys.iter_mut().enumerate() {
+        let visible = match &key.expr {
+            // `ORDER BY 1`: the first visible column.
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|n| names.get(n)),
+                _ => None,
+            },
+            Expr::Identifier(i) if i.quote_style.is_none() || names.contains(i) => names
+                .iter()
+                .find(|n| n.value.eq_ignore_ascii_case(&i.value)),
+            _ => None,
+        };
+        let name = match visible {
+            Some(n) => n.clone(),
+            None => {
+                // A key over the source rows: computed inside, hidden.
+                let alias = Ident::with_quote('"', format!("grape_sort_{k}"));
+                inner.projection.push(SelectItem::ExprWithAlias {
+                    expr: key.expr.clone(),
+                    alias: alias.clone(),
+                });
+                alias
+            }
+        };
+        key.expr = Expr::CompoundIdentifier(vec![Ident::new("grape_sorted"), name]);
+    }
+    let columns: Vec<String> = names
+        .iter()
+        .map(|n| format!("grape_sorted.{}", Ident::with_quote('"', n.value.clone())))
+        .collect();
+    let template = format!(
+        "SELECT {} FROM (SELECT 1) AS grape_sorted",
+        columns.join(", ")
+    );
+    let Ok(mut parsed) = crate::sql::parse(&template) else {
+        return;
+    };
+    let Some(Statement::Query(outer)) = parsed.pop() else {
+        return;
+    };
+    let mut outer = *outer;
+    let SetExpr::Select(outer_select) = outer.body.as_mut() else {
+        return;
+    };
+    let Some(TableFactor::Derived { subquery, .. }) =
+        outer_select.from.first_mut().map(|f| &mut f.relation)
+    else {
+        return;
+    };
+    subquery.body = Box::new(SetExpr::Select(inner));
+    q.body = outer.body;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sort_keys_with_subqueries_move_inside() {
+        let mut stmt = crate::sql::parse(
+            "SELECT a AS \"t\" FROM x ORDER BY CASE WHEN a IN (SELECT b FROM y) THEN 0 ELSE 1 END, 1 LIMIT 3",
+        )
+        .unwrap()
+        .pop()
+        .unwrap();
+        super::rewrite(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT grape_sorted.\"t\" FROM (SELECT a AS \"t\", CASE WHEN a IN (SELECT b FROM y) \
+             THEN 0 ELSE 1 END AS \"grape_sort_0\" FROM x) AS grape_sorted \
+             ORDER BY grape_sorted.\"grape_sort_0\", grape_sorted.\"t\" LIMIT 3"
+        );
+    }
+}
+
+/// `x [NOT] IN (subquery)` in a SELECT list or ORDER BY (DataFusion
+/// plans IN subqueries in WHERE only) is `grape_in_array(x,
+/// ARRAY(subquery))`, or `NOT (...)`: the same three-valued answer. Runs
+/// before [`rewrite`], which moves the sort keys into the SELECT list.
+pub fn in_subqueries_as_arrays(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::visit_expressions_mut;
+    let Statement::Query(q) = stmt else {
+        return;
+    };
+    let mut exprs: Vec<&mut Expr> = Vec::new();
+    if let Some(OrderByKind::Expressions(keys)) = q.order_by.as_mut().map(|o| &mut o.kind) {
+        exprs.extend(keys.iter_mut().map(|k| &mut k.expr));
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    for item in select.projection.iter_mut() {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            exprs.push(e);
+        }
+    }
+    for e in exprs {
+        let _ = visit_expressions_mut(e, |x| {
+            if let Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } = x
+            {
+                let array = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+                    name: datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(
+                        "ARRAY",
+                    )]),
+                    uses_odbc_syntax: false,
+                    parameters: datafusion::sql::sqlparser::ast::FunctionArguments::None,
+                    args: datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(
+                        subquery.clone(),
+                    ),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+                let any = super::ast::call("grape_in_array", vec![*expr.clone(), array]);
+                *x = if *negated {
+                    Expr::UnaryOp {
+                        op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                        expr: Box::new(Expr::Nested(Box::new(any))),
+                    }
+                } else {
+                    any
+                };
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+}
