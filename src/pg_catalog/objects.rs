@@ -141,6 +141,9 @@ pub fn pg_database(database: &str) -> DfResult<Arc<dyn TableProvider>> {
         Field::new("datistemplate", DataType::Boolean, false),
         Field::new("datallowconn", DataType::Boolean, false),
         Field::new("datconnlimit", DataType::Int32, false),
+        Field::new("datfrozenxid", DataType::Utf8, false),
+        Field::new("datminmxid", DataType::Utf8, false),
+        oid("dattablespace"),
         Field::new("datcollate", DataType::Utf8, false),
         Field::new("datctype", DataType::Utf8, false),
         Field::new("daticulocale", DataType::Utf8, true),
@@ -163,6 +166,11 @@ pub fn pg_database(database: &str) -> DfResult<Arc<dyn TableProvider>> {
             Arc::new(BooleanArray::from(vec![false])),
             Arc::new(BooleanArray::from(vec![true])),
             Arc::new(Int32Array::from(vec![-1])),
+            // No xid wraparound to guard against: the first ids.
+            one("716"),
+            one("1"),
+            // pg_default.
+            i64s([1663]),
             one("C.UTF-8"),
             one("C.UTF-8"),
             Arc::new(StringArray::new_null(1)) as ArrayRef,

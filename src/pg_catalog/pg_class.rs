@@ -202,7 +202,8 @@ pub fn pg_class(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             Arc::new(Int16Array::from(
                 rels.iter().map(|r| r.checks).collect::<Vec<_>>(),
             )),
-            bools(&|_| false),
+            // A view is a rule on its relation in PostgreSQL.
+            bools(&|r| r.kind == "v"),
             bools(&|r| r.has_triggers),
             bools(&|_| false),
             bools(&|_| false),

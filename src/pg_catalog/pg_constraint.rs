@@ -286,7 +286,8 @@ pub fn pg_constraint(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             strs(rows.iter().map(|r| fk(r).map_or(" ", |_| "s").to_string())),
             bools(&|_| true),
             Arc::new(datafusion::arrow::array::Int32Array::from(vec![0; n])),
-            bools(&|_| false),
+            // connoinherit: keys are never inherited; checks may be.
+            bools(&|r| !matches!(r.kind, Kind::Check(_))),
             keys(&|r| {
                 let t = r.table;
                 let ids: &[u32] = match r.kind {

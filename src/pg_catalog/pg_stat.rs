@@ -158,9 +158,14 @@ pub fn indexes(cat: &Catalog, data: &dyn ShardAccess) -> DfResult<Arc<dyn TableP
 enum Rel<'a> {
     Table(&'a Table),
     Index(&'a Table, &'a Index),
+    /// A view or a sequence: no storage of its own here.
+    Other,
 }
 
 fn find(cat: &Catalog, oid: i64) -> Option<Rel<'_>> {
+    if cat.relations.keys().any(|id| oids::relation(*id) == oid) {
+        return Some(Rel::Other);
+    }
     cat.tables.values().find_map(|t| {
         if oids::relation(t.id) == oid {
             return Some(Rel::Table(t));
@@ -197,24 +202,27 @@ pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
             Some(match r {
                 Rel::Table(t) => table_size(d, t),
                 Rel::Index(t, i) => index_size(d, t, i),
+                Rel::Other => 0,
             })
         }),
         ("pg_table_size", |d, r| {
             Some(match r {
                 Rel::Table(t) => table_size(d, t),
                 Rel::Index(t, i) => index_size(d, t, i),
+                Rel::Other => 0,
             })
         }),
         ("pg_indexes_size", |d, r| {
             Some(match r {
                 Rel::Table(t) => indexes_size(d, t),
-                Rel::Index(..) => 0,
+                Rel::Index(..) | Rel::Other => 0,
             })
         }),
         ("pg_total_relation_size", |d, r| {
             Some(match r {
                 Rel::Table(t) => table_size(d, t) + indexes_size(d, t),
                 Rel::Index(t, i) => index_size(d, t, i),
+                Rel::Other => 0,
             })
         }),
     ];
@@ -280,6 +288,7 @@ pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
             find(cat, o).map(|r| match r {
                 Rel::Table(t) => a.of(t.id).seq_scans as i64,
                 Rel::Index(_, i) => a.of(i.id).index_scans as i64,
+                Rel::Other => 0,
             })
         }),
     ));

@@ -71,6 +71,21 @@ async fn knex_as_on_postgresql() {
     same_as_postgresql("node/knex_migrations.mjs").await;
 }
 
+/// Metabase's sync and DBeaver's connect and browse queries, replayed as
+/// their source builds them, through pgjdbc with their binds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metabase_and_dbeaver_queries_as_on_postgresql() {
+    same_as_postgresql("jdbc/BiReplay.java").await;
+}
+
+/// Grafana's health check (`-- ping`), version and TimescaleDB probes,
+/// table and column pickers and schema API, replayed through
+/// node-postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafana_queries_as_on_postgresql() {
+    same_as_postgresql("node/grafana_replay.mjs").await;
+}
+
 /// Run `script` (under tests/clients) against a fresh server and compare
 /// what it prints with PostgreSQL's recording beside it.
 async fn same_as_postgresql(script: &str) {
