@@ -16,7 +16,10 @@ it against an empty database. Then, `reps` times each, it times:
   format_type, its default (pg_get_expr) and comment (col_description),
   what BI tools' schema sync reads;
 - every constraint with pg_get_constraintdef (ORM reflection);
-- information_schema.columns for the public schema.
+- information_schema.columns for the public schema;
+- a Metabase sync: its table list, privileges, columns, enum and foreign
+  key queries (M3-M7) in a row on one connection, the SQL and binds of
+  tests/clients/jdbc/BiReplay.java (where each cites Metabase's source).
 
 Prints the median of each in milliseconds, as a markdown table row, and
 appends CSV lines to benches/results/catalog.csv.
@@ -57,6 +60,35 @@ SELECT table_name, column_name, data_type, is_nullable, column_default
 FROM information_schema.columns WHERE table_schema = 'public'
 ORDER BY table_name, ordinal_position
 """
+
+
+def metabase_sync():
+    """Metabase's sync statements, as the replay test sends them: (sql with
+    %s placeholders, binds)."""
+    import json
+    import re
+    java = open(os.path.join(os.path.dirname(__file__), "..", "tests", "clients", "jdbc",
+                             "BiReplay.java")).read()
+    # (which of the key's variants: the one without a table filter, binds)
+    binds = {"M3": (0, [0, "^pg_", "information_schema", "public"]), "M4": (0, []),
+             "M5": (0, ["public", "public"]), "M6": (0, []), "M7": (1, ["public"])}
+    out = []
+    for key, (variant, values) in binds.items():
+        found = re.findall(r"// " + key + r"\..*?prepareStatement\((\".*?\")\)\) \{", java, re.S)
+        sql = json.loads(found[variant]).replace("%", "%%")
+        # pgjdbc's ? outside quotes and string literals.
+        sql = re.sub(r"('[^']*')|(\"[^\"]*\")|\?",
+                     lambda g: g.group(1) or g.group(2) or "%s", sql)
+        out.append((sql, values))
+    return out
+
+
+def sync(dsn, statements):
+    with psycopg.connect(dsn) as c:
+        start = time.perf_counter()
+        for sql, values in statements:
+            c.execute(sql, values).fetchall()
+        return time.perf_counter() - start
 
 
 def setup(dsn, tables):
@@ -108,6 +140,7 @@ def main():
         ("columns", lambda: query(args.dsn, COLUMNS)[0]),
         ("constraints", lambda: query(args.dsn, CONSTRAINTS)[0]),
         ("information_schema.columns", lambda: query(args.dsn, INFO_COLUMNS)[0]),
+        ("Metabase sync", lambda: sync(args.dsn, metabase_sync())),
     ]:
         times = [run() for _ in range(args.reps)]
         results[name] = statistics.median(times) * 1000
