@@ -9,7 +9,7 @@ use serde::Deserialize;
 #[cfg(test)]
 use serde::Serialize;
 
-use super::{Check, ColumnId, ForeignKey, Relation, TableId};
+use super::{Check, ColumnId, ForeignKey, TableId};
 use crate::types::SqlType;
 
 #[derive(Deserialize)]
@@ -21,6 +21,42 @@ pub struct Catalog {
     tables: BTreeMap<TableId, Table>,
     relations: BTreeMap<u32, Relation>,
     comments: BTreeMap<String, String>,
+}
+
+/// Before a view's `types`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+enum Relation {
+    Sequence(super::Sequence),
+    View(View),
+    Type(super::EnumType),
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct View {
+    schema: String,
+    name: String,
+    query: String,
+    columns: Vec<String>,
+    depends_on: Vec<u32>,
+}
+
+impl From<Relation> for super::Relation {
+    fn from(r: Relation) -> Self {
+        match r {
+            Relation::Sequence(s) => super::Relation::Sequence(s),
+            Relation::Type(t) => super::Relation::Type(t),
+            Relation::View(v) => super::Relation::View(super::View {
+                schema: v.schema,
+                name: v.name,
+                query: v.query,
+                columns: v.columns,
+                depends_on: v.depends_on,
+                types: Vec::new(),
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,7 +181,11 @@ impl From<Catalog> for super::Catalog {
             next_table_id: c.next_table_id,
             schemas: c.schemas,
             tables: c.tables.into_iter().map(|(id, t)| (id, t.into())).collect(),
-            relations: c.relations,
+            relations: c
+                .relations
+                .into_iter()
+                .map(|(id, r)| (id, r.into()))
+                .collect(),
             comments: c.comments,
         }
     }

@@ -270,6 +270,38 @@ pub struct View {
     pub columns: Vec<String>,
     /// Tables and views the query reads (DROP of one is 2BP01).
     pub depends_on: Vec<u32>,
+    /// The columns' types, as the query gave them when the view was
+    /// made (the catalogs show them). Empty in views made before they
+    /// were kept, or when a column's type has no SQL name here.
+    #[serde(default)]
+    pub types: Vec<SqlType>,
+}
+
+impl View {
+    /// The view's columns as catalog columns (no defaults, nullable, ids
+    /// from 1), for the catalogs that list them; none when the types are
+    /// not known.
+    pub fn column_defs(&self) -> Vec<Column> {
+        if self.types.len() != self.columns.len() {
+            return Vec::new();
+        }
+        self.columns
+            .iter()
+            .zip(&self.types)
+            .enumerate()
+            .map(|(i, (name, ty))| Column {
+                id: i as ColumnId + 1,
+                name: name.clone(),
+                ty: ty.clone(),
+                not_null: false,
+                default: None,
+                sequence: None,
+                identity_always: false,
+                generated: None,
+                identity_by_default: false,
+            })
+            .collect()
+    }
 }
 
 /// An enum type (CREATE TYPE ... AS ENUM): its labels in their order,

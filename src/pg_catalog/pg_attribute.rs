@@ -119,6 +119,26 @@ pub fn pg_attribute(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         has_def: bool,
     }
     let mut rows = Vec::new();
+    // Views' columns, as their queries typed them.
+    let views: Vec<(u32, Vec<Column>)> = cat
+        .relations
+        .iter()
+        .filter_map(|(id, r)| match r {
+            crate::catalog::Relation::View(v) => Some((*id, v.column_defs())),
+            _ => None,
+        })
+        .collect();
+    for (id, cols) in &views {
+        for (i, c) in cols.iter().enumerate() {
+            rows.push(Att {
+                rel: oids::relation(*id),
+                num: i as i16 + 1,
+                col: c,
+                not_null: false,
+                has_def: false,
+            });
+        }
+    }
     for t in cat.tables.values() {
         for (i, c) in t.columns.iter().enumerate() {
             rows.push(Att {

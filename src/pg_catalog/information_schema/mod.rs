@@ -223,8 +223,31 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
         "generation_expression",
         "is_updatable",
     ]);
-    for tb in cat.tables.values() {
-        for (i, c) in tb.columns.iter().enumerate() {
+    // Tables' columns, then views' (as their queries typed them).
+    let views: Vec<(&str, &str, Vec<crate::catalog::Column>)> = cat
+        .relations
+        .values()
+        .filter_map(|r| match r {
+            crate::catalog::Relation::View(v) => {
+                Some((v.schema.as_str(), v.name.as_str(), v.column_defs()))
+            }
+            _ => None,
+        })
+        .collect();
+    let owners = cat
+        .tables
+        .values()
+        .map(|t| {
+            (
+                t.schema.as_str(),
+                t.name.as_str(),
+                t.columns.as_slice(),
+                Some(t),
+            )
+        })
+        .chain(views.iter().map(|(s, n, c)| (*s, *n, c.as_slice(), None)));
+    for (schema, name, cols, tb) in owners {
+        for (i, c) in cols.iter().enumerate() {
             let (data_type, udt) = type_names(&c.ty);
             let udt_schema = match &c.ty {
                 SqlType::Vector(_) | SqlType::HalfVec(_) | SqlType::SparseVec(_) => {
@@ -254,15 +277,17 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
                 }
                 _ => None,
             };
-            let pk = tb.primary_key.contains(&c.id);
+            let pk = tb.is_some_and(|tb| tb.primary_key.contains(&c.id));
             let identity = c.identity().is_some();
             // PostgreSQL: pg_get_expr(adbin, adrelid), not pretty.
-            let plain = |e: &str| deparse::expr(e, &tb.columns, None, false);
-            let default = default_text(cat, tb, c).filter(|_| c.generated.is_none());
+            let plain = |e: &str| deparse::expr(e, cols, None, false);
+            let default = tb
+                .and_then(|tb| default_text(cat, tb, c))
+                .filter(|_| c.generated.is_none());
             r.rows.push(vec![
                 t(db),
-                t(tb.schema.clone()),
-                t(tb.name.clone()),
+                t(schema.to_string()),
+                t(name.to_string()),
                 t(c.name.clone()),
                 int(Some(i as i32 + 1)),
                 Cell::Text(default.as_deref().map(plain)),
@@ -304,7 +329,7 @@ fn columns(cat: &Catalog, db: &str) -> DfResult<Arc<dyn TableProvider>> {
                 Cell::Text(
                     c.generated
                         .as_ref()
-                        .and_then(|_| default_text(cat, tb, c))
+                        .and_then(|_| tb.and_then(|tb| default_text(cat, tb, c)))
                         .map(|g| plain(&g)),
                 ),
                 t("YES"),

@@ -84,6 +84,11 @@ pub(super) async fn create_view(
         query: cv.query.to_string(),
         columns: names,
         depends_on,
+        types: fields
+            .iter()
+            .map(|f| crate::types::SqlType::from_field(f))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
     };
     change(engine, session, |cat| {
         if cat.table(&schema, &name).is_some() {

@@ -111,6 +111,7 @@ public class BiReplay {
                 s.execute("CREATE TABLE orders ( id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id), total numeric(10,2) CHECK (total >= 0), state status DEFAULT 'new', placed_at timestamptz DEFAULT now(), embedding vector(3) )");
                 s.execute("CREATE INDEX orders_embedding_idx ON orders USING hnsw (embedding vector_l2_ops)");
                 s.execute("CREATE UNIQUE INDEX orders_customer_placed ON orders (customer_id, placed_at)");
+                s.execute("CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100");
                 s.execute("CREATE SEQUENCE invoice_seq");
                 s.execute("CREATE SCHEMA sales");
                 s.execute("CREATE TABLE sales.regions (code char(2) PRIMARY KEY, label text)");

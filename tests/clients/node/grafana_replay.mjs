@@ -27,6 +27,7 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_embedding_idx ON orders USING hnsw (embedding vector_l2_ops);
 CREATE UNIQUE INDEX orders_customer_placed ON orders (customer_id, placed_at);
+CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100;
 CREATE SEQUENCE invoice_seq;
 CREATE SCHEMA sales;
 CREATE TABLE sales.regions (code char(2) PRIMARY KEY, label text);
