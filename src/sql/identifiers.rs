@@ -65,7 +65,7 @@ pub fn parse_ident(s: &str, strict: bool) -> std::result::Result<Vec<String>, Pg
     let mut i = 0;
     let mut parts = Vec::new();
     let skip_space = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
+        while *i < chars.len() && chars[*i].is_ascii_whitespace() {
             *i += 1;
         }
     };
@@ -118,7 +118,13 @@ pub fn parse_ident(s: &str, strict: bool) -> std::result::Result<Vec<String>, Pg
             if i == start {
                 missing = true;
             } else {
-                parts.push(chars[start..i].iter().collect::<String>().to_lowercase());
+                // PostgreSQL folds ASCII letters only.
+                parts.push(
+                    chars[start..i]
+                        .iter()
+                        .collect::<String>()
+                        .to_ascii_lowercase(),
+                );
             }
         }
         if missing {
@@ -169,17 +175,18 @@ fn parse_ident_udf() -> ScalarUDF {
                         let a = a.to_array(n)?;
                         let b = a.as_boolean();
                         (0..n)
-                            .map(|i| b.is_null(i).then_some(true).or(Some(b.value(i))))
+                            .map(|i| (!b.is_null(i)).then(|| b.value(i)))
                             .collect()
                     }
                     None => vec![Some(true); n],
                 };
                 let mut out = ListBuilder::new(StringBuilder::new());
                 for (s, strict) in text_rows(args)?.into_iter().zip(strict) {
-                    match s {
-                        None => out.append_null(),
-                        Some(s) => {
-                            let parts = parse_ident(&s, strict.unwrap_or(true)).map_err(|e| {
+                    // Strict: NULL in, NULL out.
+                    match (s, strict) {
+                        (None, _) | (_, None) => out.append_null(),
+                        (Some(s), Some(strict)) => {
+                            let parts = parse_ident(&s, strict).map_err(|e| {
                                 datafusion::error::DataFusionError::External(Box::new(e))
                             })?;
                             for p in parts {

@@ -1028,7 +1028,9 @@ pub fn register(ctx: &SessionContext) {
 /// `grape_in_array(x, list)`: `x IN (subquery)` over the subquery's rows
 /// gathered in a list (`sql::rewrite::order_subqueries`), with SQL's
 /// three values: true when an element equals `x`; else NULL when `x` or
-/// an element is NULL; else false.
+/// an element is NULL; else false. Both sides are compared in their
+/// common type, as PostgreSQL compares them (`1 IN (SELECT 1.5::float8)`
+/// is false); sides with none are an error, as there.
 fn in_array() -> ScalarUDF {
     ScalarUDF::from(
         datafusion::logical_expr::SimpleScalarUDF::new_with_signature(
@@ -1041,48 +1043,50 @@ fn in_array() -> ScalarUDF {
                 let lists = args[1].to_array(rows)?;
                 let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(rows);
                 let Some(lists) = lists.as_list_opt::<i32>() else {
-                    // ARRAY(subquery) over no rows may come as a NULL: no element.
-                    for i in 0..rows {
-                        if x.is_null(i) || !lists.is_null(i) {
-                            out.append_null();
-                        } else {
-                            out.append_value(false);
-                        }
-                    }
+                    // ARRAY(subquery) over no rows may come as an untyped
+                    // NULL: no element, so false.
+                    out.append_n(rows, false);
                     return Ok(ColumnarValue::Array(Arc::new(out.finish())));
                 };
+                let DataType::List(item) = lists.data_type() else {
+                    return Err(DataFusionError::Internal("a list without items".into()));
+                };
+                let common = datafusion::logical_expr::type_coercion::binary::comparison_coercion(
+                    x.data_type(),
+                    item.data_type(),
+                )
+                .ok_or_else(|| {
+                    DataFusionError::External(Box::new(PgError::new(
+                        codes::UNDEFINED_FUNCTION,
+                        format!(
+                            "operator does not exist: {} = {}",
+                            x.data_type(),
+                            item.data_type()
+                        ),
+                    )))
+                })?;
+                let x = datafusion::arrow::compute::cast(&x, &common)?;
                 for i in 0..rows {
-                    if lists.is_null(i) {
+                    let items = if lists.is_null(i) {
+                        None
+                    } else {
+                        Some(lists.value(i)).filter(|v| !v.is_empty())
+                    };
+                    let Some(items) = items else {
                         out.append_value(false);
                         continue;
-                    }
-                    let items = lists.value(i);
-                    if items.is_empty() {
-                        out.append_value(false);
-                        continue;
-                    }
+                    };
                     if x.is_null(i) {
                         out.append_null();
                         continue;
                     }
-                    let items = datafusion::arrow::compute::cast(&items, x.data_type())?;
-                    let needle = x.slice(i, 1);
-                    let mut found = false;
-                    for j in 0..items.len() {
-                        if !items.is_null(j)
-                            && datafusion::arrow::compute::kernels::cmp::eq(
-                                &items.slice(j, 1),
-                                &needle,
-                            )?
-                            .value(0)
-                        {
-                            found = true;
-                            break;
-                        }
-                    }
-                    if found {
+                    let items = datafusion::arrow::compute::cast(&items, &common)?;
+                    let needle =
+                        datafusion::common::ScalarValue::try_from_array(&x, i)?.to_scalar()?;
+                    let hits = datafusion::arrow::compute::kernels::cmp::eq(&items, &needle)?;
+                    if hits.true_count() > 0 {
                         out.append_value(true);
-                    } else if items.null_count() > 0 {
+                    } else if items.logical_null_count() > 0 {
                         out.append_null();
                     } else {
                         out.append_value(false);

@@ -82,7 +82,10 @@ impl Engine {
             Err(e)
                 if retry.is_some()
                     && (e.message.contains("ScalarSubquery")
-                        || e.message.contains("Correlated scalar subquery")) =>
+                        || e.message.contains("Correlated scalar subquery")
+                        // A subquery reading the outer row where DataFusion
+                        // cannot decorrelate it (`unnest(outer.a)` in it).
+                        || e.message.contains("OuterReferenceColumn")) =>
             {
                 let mut stmt = retry.expect("checked");
                 if !super::lateral::scalar_subquery_as_lateral(&mut stmt) {

@@ -52,6 +52,21 @@ fn figure(e: &Expr) -> (Option<String>, u8) {
         Expr::Floor { .. } => (Some("floor".into()), 2),
         Expr::AtTimeZone { .. } => (Some("timezone".into()), 2),
         Expr::TypedString(t) => (Some(type_name(&t.data_type)), 1),
+        // `(SELECT count(*) FROM t)` is named after its one column.
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(s) if s.projection.len() == 1 => match &s.projection[0] {
+                SelectItem::ExprWithAlias { alias, .. } => (
+                    Some(match alias.quote_style {
+                        Some(_) => alias.value.clone(),
+                        None => alias.value.to_lowercase(),
+                    }),
+                    2,
+                ),
+                SelectItem::UnnamedExpr(e) => figure(e),
+                _ => (None, 0),
+            },
+            _ => (None, 0),
+        },
         _ => (None, 0),
     }
 }
@@ -109,10 +124,14 @@ pub fn name_columns(stmt: &mut Statement) {
 
 fn name_query(q: &mut Query) {
     let mut body = q.body.as_mut();
+    let mut set_operation = false;
     // For set operations the left-most SELECT names the columns.
     loop {
         match body {
-            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::SetOperation { left, .. } => {
+                set_operation = true;
+                body = left.as_mut();
+            }
             SetExpr::Query(inner) => {
                 name_query(inner);
                 return;
@@ -125,13 +144,17 @@ fn name_query(q: &mut Query) {
     };
     let mut used: HashSet<String> = HashSet::new();
     // `SELECT c.oid, c.*`: the wildcard's columns are not known here, so
-    // every plain column beside one gets a unique internal name.
-    let wildcard = select.projection.iter().any(|item| {
-        matches!(
-            item,
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-        )
-    });
+    // every plain column beside one gets a unique internal name. Not in a
+    // set operation or under DISTINCT, whose ORDER BY names the output
+    // columns (`... UNION ALL ... ORDER BY email`).
+    let wildcard = !set_operation
+        && select.distinct.is_none()
+        && select.projection.iter().any(|item| {
+            matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        });
     for (i, item) in select.projection.iter_mut().enumerate() {
         let (expr, name) = match item {
             SelectItem::UnnamedExpr(e) => {

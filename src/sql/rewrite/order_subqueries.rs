@@ -53,17 +53,22 @@ fn rewrite_query(q: &mut Query) {
     if select.distinct.is_some() {
         return;
     }
-    // The visible columns' names (every item named: `columns` named the
-    // unnamed ones before this runs).
-    let mut names: Vec<Ident> = Vec::new();
+    // The visible columns' names as the inner query gives them (every
+    // item named: `columns` named the unnamed ones before this runs; an
+    // unquoted name folds to lower case).
+    let fold = |i: &Ident| match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
+    };
+    let mut names: Vec<String> = Vec::new();
     for item in &select.projection {
         match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.push(i.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.push(fold(i)),
             SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => match p.last() {
-                Some(i) => names.push(i.clone()),
+                Some(i) => names.push(fold(i)),
                 None => return,
             },
-            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.clone()),
+            SelectItem::ExprWithAlias { alias, .. } => names.push(fold(alias)),
             _ => return,
         }
     }
@@ -79,13 +84,12 @@ fn rewrite_query(q: &mut Query) {
                     .and_then(|n| names.get(n)),
                 _ => None,
             },
-            Expr::Identifier(i) if i.quote_style.is_none() || names.contains(i) => names
-                .iter()
-                .find(|n| n.value.eq_ignore_ascii_case(&i.value)),
+            // An output column's name (else the source's column).
+            Expr::Identifier(i) => names.iter().find(|n| **n == fold(i)),
             _ => None,
         };
         let name = match visible {
-            Some(n) => n.clone(),
+            Some(n) => Ident::with_quote('"', n.clone()),
             None => {
                 // A key over the source rows: computed inside, hidden.
                 let alias = Ident::with_quote('"', format!("grape_sort_{k}"));
@@ -100,7 +104,7 @@ fn rewrite_query(q: &mut Query) {
     }
     let columns: Vec<String> = names
         .iter()
-        .map(|n| format!("grape_sorted.{}", Ident::with_quote('"', n.value.clone())))
+        .map(|n| format!("grape_sorted.{}", Ident::with_quote('"', n.clone())))
         .collect();
     let template = format!(
         "SELECT {} FROM (SELECT 1) AS grape_sorted",
@@ -147,10 +151,12 @@ mod tests {
 
 /// `x [NOT] IN (subquery)` in a SELECT list or ORDER BY (DataFusion
 /// plans IN subqueries in WHERE only) is `grape_in_array(x,
-/// ARRAY(subquery))`, or `NOT (...)`: the same three-valued answer. Runs
-/// before [`rewrite`], which moves the sort keys into the SELECT list.
+/// ARRAY(subquery))`, or `NOT (...)`: the same three-valued answer. Only
+/// the statement's own items: an IN inside a nested subquery's WHERE is
+/// left to DataFusion (a semi-join). Runs before [`rewrite`], which moves
+/// the sort keys into the SELECT list.
 pub fn in_subqueries_as_arrays(stmt: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::visit_expressions_mut;
+    use datafusion::sql::sqlparser::ast::VisitMut;
     let Statement::Query(q) = stmt else {
         return;
     };
@@ -167,38 +173,60 @@ pub fn in_subqueries_as_arrays(stmt: &mut Statement) {
         }
     }
     for e in exprs {
-        let _ = visit_expressions_mut(e, |x| {
-            if let Expr::InSubquery {
-                expr,
-                subquery,
-                negated,
-            } = x
-            {
-                let array = Expr::Function(datafusion::sql::sqlparser::ast::Function {
-                    name: datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(
-                        "ARRAY",
-                    )]),
-                    uses_odbc_syntax: false,
-                    parameters: datafusion::sql::sqlparser::ast::FunctionArguments::None,
-                    args: datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(
-                        subquery.clone(),
-                    ),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: vec![],
-                });
-                let any = super::ast::call("grape_in_array", vec![*expr.clone(), array]);
-                *x = if *negated {
-                    Expr::UnaryOp {
-                        op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
-                        expr: Box::new(Expr::Nested(Box::new(any))),
-                    }
-                } else {
-                    any
-                };
-            }
-            ControlFlow::<()>::Continue(())
-        });
+        let _ = e.visit(&mut TopLevelIn { depth: 0 });
+    }
+}
+
+/// Rewrites the IN subqueries it meets outside nested queries.
+struct TopLevelIn {
+    depth: usize,
+}
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for TopLevelIn {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, x: &mut Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        if let Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } = x
+        {
+            let array = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+                name: datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("ARRAY")]),
+                uses_odbc_syntax: false,
+                parameters: datafusion::sql::sqlparser::ast::FunctionArguments::None,
+                args: datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(
+                    subquery.clone(),
+                ),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+            let any = super::ast::call("grape_in_array", vec![*expr.clone(), array]);
+            *x = if *negated {
+                Expr::UnaryOp {
+                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(any))),
+                }
+            } else {
+                any
+            };
+        }
+        ControlFlow::Continue(())
     }
 }

@@ -175,8 +175,10 @@ impl VisitorMut for NameColumns {
                 name,
                 args: Some(args),
                 alias,
+                with_ordinality,
                 ..
             } => {
+                let ordinality = *with_ordinality;
                 let parts = object_parts(name);
                 let func = parts.last().map(String::as_str).unwrap_or("");
                 let schema_ok = parts.len() == 1 || parts[0] == "pg_catalog";
@@ -235,7 +237,11 @@ impl VisitorMut for NameColumns {
                 if schema_ok && ONE_COLUMN.contains(&func) {
                     name_after_alias(alias);
                 }
-                if schema_ok && SCALAR_IN_FROM.contains(&func) && !names_columns_in(&args.args) {
+                if schema_ok
+                    && !ordinality
+                    && SCALAR_IN_FROM.contains(&func)
+                    && !names_columns_in(&args.args)
+                {
                     let call = crate::sql::rewrite::ast::call(
                         func,
                         args.args
