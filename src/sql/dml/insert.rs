@@ -766,11 +766,16 @@ fn check_conflict_target(
         }
         Some(ConflictTarget::OnConstraint(name)) => {
             let name = crate::sql::object_parts(name).pop().unwrap_or_default();
+            // A constraint's index (CREATE UNIQUE INDEX makes none, and
+            // a renamed primary key answers to its new name only); a
+            // catalog without the primary key's index answers to `t_pkey`.
             let found = table
                 .indexes
                 .iter()
-                .any(|i| i.name == name && (i.unique || i.primary))
-                || (!table.primary_key.is_empty() && name == format!("{}_pkey", table.name));
+                .any(|i| i.name == name && i.constraint && (i.unique || i.primary))
+                || (!table.primary_key.is_empty()
+                    && !table.indexes.iter().any(|i| i.primary)
+                    && name == format!("{}_pkey", table.name));
             if found {
                 Ok(())
             } else {

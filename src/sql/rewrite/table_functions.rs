@@ -204,16 +204,8 @@ impl VisitorMut for NameColumns {
                     else {
                         return ControlFlow::Continue(());
                     };
-                    let call = crate::sql::rewrite::ast::call(
-                        "generate_series",
-                        args.args
-                            .iter()
-                            .filter_map(|a| match a {
-                                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    );
+                    let call =
+                        crate::sql::rewrite::ast::call("generate_series", positional(&args.args));
                     // Unaliased, its column is `generate_series`, as in
                     // PostgreSQL.
                     let mut alias = alias.take().or_else(|| {
@@ -242,16 +234,7 @@ impl VisitorMut for NameColumns {
                     && SCALAR_IN_FROM.contains(&func)
                     && !names_columns_in(&args.args)
                 {
-                    let call = crate::sql::rewrite::ast::call(
-                        func,
-                        args.args
-                            .iter()
-                            .filter_map(|a| match a {
-                                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    );
+                    let call = crate::sql::rewrite::ast::call(func, positional(&args.args));
                     let func = func.to_string();
                     if let Some(derived) = scalar_subquery(&func, &call, alias.take()) {
                         *tf = derived;
@@ -323,6 +306,16 @@ fn all_constant(args: &[FunctionArg]) -> bool {
         }
         _ => false,
     })
+}
+
+/// A call's positional arguments (the call rebuilt elsewhere).
+fn positional(args: &[FunctionArg]) -> Vec<Expr> {
+    args.iter()
+        .filter_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether any argument refers to columns (a lateral call, left as it is).
