@@ -772,7 +772,7 @@ fn check_conflict_target(
             let found = table
                 .indexes
                 .iter()
-                .any(|i| i.name == name && i.constraint && (i.unique || i.primary))
+                .any(|i| i.name == name && (i.primary || (i.constraint && i.unique)))
                 || (!table.primary_key.is_empty()
                     && !table.indexes.iter().any(|i| i.primary)
                     && name == format!("{}_pkey", table.name));
