@@ -40,7 +40,10 @@ impl Engine {
             }
             bind_unbound(&mut stmt, unbound)?;
         }
-        // `unnest(t.a)` becomes a LATERAL subquery the step below runs.
+        // `ARRAY(SELECT f(x) FROM unnest(t.a) x)` maps the array first;
+        // another `unnest(t.a)` becomes a LATERAL subquery the step below
+        // runs.
+        super::rewrite::array_subquery::maps(&mut stmt);
         super::rewrite::table_functions::rewrite(&mut stmt);
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;

@@ -1,4 +1,4 @@
--- psql's \d NAME (and \du, \dT, \dp) over tables with a vector column, an
+-- psql's \d NAME and \d+ NAME (and \du, \dT, \dp) over tables with a vector column, an
 -- HNSW index, unique indexes and constraints, foreign keys both ways,
 -- CHECKs, defaults, serial, identity and generated columns and an enum.
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -16,3 +16,8 @@ COMMENT ON TABLE items IS 'things we sell';
 \du
 \dT
 \dp
+\d+ items
+\d+ shop.orders
+\d+ items_embedding_idx
+\d+ items_title_idx
+\d authors_pkey

@@ -26,8 +26,128 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     });
 }
 
+/// `ARRAY(SELECT f(x) FROM unnest(a) [AS] x)`, a map over an array
+/// (psql's `\d+` maps a TOAST table's options: `unnest(tc.reloptions)` of
+/// the outer row, which DataFusion cannot decorrelate beside a join):
+/// `grape_array_or_empty(array_transform(a, x -> f(x)))`, the same
+/// elements in the same order; a NULL array gives `{}` as there.
+fn map_over_unnest(q: &Query) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens, TableFactor,
+    };
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() || q.order_by.is_some() {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = s.distinct.is_none()
+        && s.having.is_none()
+        && s.selection.is_none()
+        && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+        && s.projection.len() == 1
+        && s.from.len() == 1
+        && s.from[0].joins.is_empty();
+    if !plain {
+        return None;
+    }
+    // `unnest(a) x` (or `unnest(a) AS u(x)`): the element's name.
+    let (array, element) = match &s.from[0].relation {
+        TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (
+            array_exprs[0].clone(),
+            alias
+                .columns
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| alias.name.clone()),
+        ),
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias: Some(alias),
+            with_ordinality: false,
+            ..
+        } if crate::sql::parse::object_parts(name)
+            .last()
+            .is_some_and(|f| f == "unnest")
+            && args.args.len() == 1 =>
+        {
+            let datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(a),
+            ) = &args.args[0]
+            else {
+                return None;
+            };
+            (
+                a.clone(),
+                alias
+                    .columns
+                    .first()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| alias.name.clone()),
+            )
+        }
+        _ => return None,
+    };
+    let value = match &s.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+        _ => return None,
+    };
+    // Only the element and constants in the value (an outer column there
+    // would need the lambda to capture it).
+    let mut only_element = true;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&value, |x| {
+        match x {
+            Expr::Identifier(i) if i.value == element.value => {}
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) => {
+                only_element = false;
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if !only_element || super::scalar_subquery::aggregates(&value) {
+        return None;
+    }
+    let lambda = Expr::Lambda(LambdaFunction {
+        params: OneOrManyWithParens::One(LambdaFunctionParameter {
+            name: element,
+            data_type: None,
+        }),
+        body: Box::new(value),
+        syntax: LambdaSyntax::Arrow,
+    });
+    let transform = super::ast::call("array_transform", vec![array, lambda]);
+    Some(super::ast::call("grape_array_or_empty", vec![transform]))
+}
+
+/// Only the maps over `unnest` ([`map_over_unnest`]): run before
+/// `table_functions` turns an `unnest` of an outer column into a lateral
+/// subquery.
+pub fn maps(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("array")
+            && let FunctionArguments::Subquery(q) = &f.args
+            && let Some(new) = map_over_unnest(q)
+        {
+            *e = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// The aggregate subquery that gives what `ARRAY(q)` gives.
 fn aggregate(q: &Query) -> Option<Expr> {
+    if let Some(map) = map_over_unnest(q) {
+        return Some(map);
+    }
     let sql = match simple(q) {
         Some(sql) => sql,
         // DISTINCT, GROUP BY, LIMIT, set operations: aggregate what the

@@ -150,8 +150,9 @@ mod tests {
 }
 
 /// `x [NOT] IN (subquery)` in a SELECT list or ORDER BY (DataFusion
-/// plans IN subqueries in WHERE only) is `grape_in_array(x,
-/// ARRAY(subquery))`, or `NOT (...)`: the same three-valued answer. Only
+/// plans IN and EXISTS subqueries in WHERE only) is `grape_in_array(x,
+/// ARRAY(subquery))`, or `NOT (...)`: the same three-valued answer;
+/// `[NOT] EXISTS (subquery)` there is its count compared with 0. Only
 /// the statement's own items: an IN inside a nested subquery's WHERE is
 /// left to DataFusion (a semi-join). Runs before [`rewrite`], which moves
 /// the sort keys into the SELECT list.
@@ -177,7 +178,38 @@ pub fn in_subqueries_as_arrays(stmt: &mut Statement) {
     }
 }
 
-/// Rewrites the IN subqueries it meets outside nested queries.
+/// `SELECT count(*) FROM f WHERE w` for an EXISTS subquery of that plain
+/// shape (no grouping, DISTINCT, LIMIT or set operation); None otherwise.
+fn counted(q: &Query) -> Option<Query> {
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = s.distinct.is_none()
+        && s.having.is_none()
+        && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    if !plain {
+        return None;
+    }
+    let Ok(Some(Statement::Query(count))) =
+        crate::sql::parse("SELECT count(*)").map(|mut v| v.pop())
+    else {
+        return None;
+    };
+    let SetExpr::Select(count_select) = count.body.as_ref() else {
+        return None;
+    };
+    let mut out = q.clone();
+    out.order_by = None;
+    if let SetExpr::Select(select) = out.body.as_mut() {
+        select.projection = count_select.projection.clone();
+    }
+    Some(out)
+}
+
+/// Rewrites the IN and EXISTS subqueries it meets outside nested queries.
 struct TopLevelIn {
     depth: usize,
 }
@@ -197,6 +229,28 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for TopLevelIn {
 
     fn post_visit_expr(&mut self, x: &mut Expr) -> ControlFlow<()> {
         if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        // `[NOT] EXISTS (SELECT ... FROM f WHERE w)`: whether the
+        // subquery's count is above 0 (a correlated count decorrelates).
+        if let Expr::Exists { subquery, negated } = x
+            && let Some(count) = counted(subquery)
+        {
+            let op = if *negated { "=" } else { ">" };
+            let template = format!("(SELECT 1) {op} 0");
+            if let Ok(Expr::BinaryOp { op, right, .. }) =
+                datafusion::sql::sqlparser::parser::Parser::new(
+                    &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                )
+                .try_with_sql(&template)
+                .and_then(|mut p| p.parse_expr())
+            {
+                *x = Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Subquery(Box::new(count))),
+                    op,
+                    right,
+                }));
+            }
             return ControlFlow::Continue(());
         }
         if let Expr::InSubquery {
