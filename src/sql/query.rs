@@ -40,10 +40,11 @@ impl Engine {
             }
             bind_unbound(&mut stmt, unbound)?;
         }
-        // `ARRAY(SELECT f(x) FROM unnest(t.a) x)` maps the array first;
-        // another `unnest(t.a)` becomes a LATERAL subquery the step below
-        // runs.
-        super::rewrite::array_subquery::maps(&mut stmt);
+        // Kept for the retry below: `ARRAY(SELECT f(x) FROM unnest(t.a)
+        // x)` beside a join, which DataFusion cannot decorrelate, as a map
+        // over the array.
+        let before_lateral = super::rewrite::array_subquery::has_maps(&stmt).then(|| stmt.clone());
+        // `unnest(t.a)` becomes a LATERAL subquery the step below runs.
         super::rewrite::table_functions::rewrite(&mut stmt);
         super::lateral::materialize(self, session, &mut stmt).await?;
         inline_query_vectors(self, session, &mut stmt).await?;
@@ -60,6 +61,8 @@ impl Engine {
         // fallback runs those per row too (planning does the same
         // rewrites; only such a statement pays for them twice).
         let retry = super::lateral::has_select_list_subquery(&stmt).then(|| {
+            // Named first: the rewrites' calls must not rename columns.
+            super::rewrite::columns::name_columns(&mut stmt);
             super::rewrite::pg_catalog_names::rewrite(&mut stmt);
             super::rewrite::empty_catalogs::rewrite(&mut stmt);
             super::rewrite::array_subquery::rewrite(&mut stmt);
@@ -91,10 +94,19 @@ impl Engine {
                         || e.message.contains("OuterReferenceColumn")) =>
             {
                 let mut stmt = retry.expect("checked");
-                if !super::lateral::scalar_subquery_as_lateral(&mut stmt) {
-                    return Err(e);
+                if super::lateral::scalar_subquery_as_lateral(&mut stmt) {
+                    return Box::pin(self.query(session, stmt, &[])).await;
                 }
-                return Box::pin(self.query(session, stmt, &[])).await;
+                match before_lateral {
+                    Some(stmt) if e.message.contains("OuterReferenceColumn") => {
+                        return Box::pin(self.query_mapped(session, stmt)).await;
+                    }
+                    _ => return Err(e),
+                }
+            }
+            Err(e) if before_lateral.is_some() && e.message.contains("OuterReferenceColumn") => {
+                let stmt = before_lateral.expect("checked");
+                return Box::pin(self.query_mapped(session, stmt)).await;
             }
             Err(e) => return Err(e),
         };
@@ -518,4 +530,21 @@ async fn apply_advisory_locks(session: &mut Session, stmt: &mut Statement) -> Pg
         ControlFlow::<()>::Continue(())
     });
     Ok(())
+}
+
+impl Engine {
+    /// The statement again with its `ARRAY(SELECT f(x) FROM unnest(t.a)
+    /// x)` as maps over the arrays (`array_subquery::maps`): what is left
+    /// when DataFusion cannot decorrelate the `unnest` of an outer column
+    /// beside a join and the per-row fallback does not apply.
+    async fn query_mapped(
+        &self,
+        session: &mut Session,
+        mut stmt: datafusion::sql::sqlparser::ast::Statement,
+    ) -> crate::error::PgResult<Output> {
+        // Named first: the map's call must not rename the column.
+        super::rewrite::columns::name_columns(&mut stmt);
+        super::rewrite::array_subquery::maps(&mut stmt);
+        self.query(session, stmt, &[]).await
+    }
 }

@@ -112,7 +112,11 @@ fn map_over_unnest(q: &Query) -> Option<Expr> {
         }
         ControlFlow::<()>::Continue(())
     });
-    if !only_element || super::scalar_subquery::aggregates(&value) {
+    // An aggregate or a set-returning value is not a map.
+    if !only_element
+        || super::scalar_subquery::aggregates(&value)
+        || super::order_subqueries::returns_set(&value)
+    {
         return None;
     }
     let lambda = Expr::Lambda(LambdaFunction {
@@ -127,9 +131,27 @@ fn map_over_unnest(q: &Query) -> Option<Expr> {
     Some(super::ast::call("grape_array_or_empty", vec![transform]))
 }
 
-/// Only the maps over `unnest` ([`map_over_unnest`]): run before
-/// `table_functions` turns an `unnest` of an outer column into a lateral
-/// subquery.
+/// Whether the statement has an `ARRAY(...)` that [`maps`] would rewrite.
+pub fn has_maps(stmt: &datafusion::sql::sqlparser::ast::Statement) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
+        if let Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("array")
+            && let FunctionArguments::Subquery(q) = &f.args
+            && map_over_unnest(q).is_some()
+        {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })
+    .is_break()
+}
+
+/// Only the maps over `unnest` ([`map_over_unnest`]), for a statement
+/// DataFusion could not plan with the ARRAY as an aggregate subquery (an
+/// outer column beside a join): run before `table_functions` turns the
+/// `unnest` into a lateral subquery. Only then: DataFusion 55's lambdas
+/// read the wrong column over some inputs (a derived table's grouped
+/// rows), so the aggregate subquery stays the first choice.
 pub fn maps(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Function(f) = e
@@ -145,9 +167,6 @@ pub fn maps(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
 
 /// The aggregate subquery that gives what `ARRAY(q)` gives.
 fn aggregate(q: &Query) -> Option<Expr> {
-    if let Some(map) = map_over_unnest(q) {
-        return Some(map);
-    }
     let sql = match simple(q) {
         Some(sql) => sql,
         // DISTINCT, GROUP BY, LIMIT, set operations: aggregate what the

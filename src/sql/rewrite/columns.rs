@@ -20,8 +20,9 @@ pub fn visible(name: &str) -> &str {
 /// DataFusion's own name already matches (plain column references).
 fn figure(e: &Expr) -> (Option<String>, u8) {
     match e {
-        Expr::Identifier(i) => (Some(i.value.clone()), 2),
-        Expr::CompoundIdentifier(parts) => (parts.last().map(|i| i.value.clone()), 2),
+        // An unquoted name folds to lower case.
+        Expr::Identifier(i) => (Some(folded(i)), 2),
+        Expr::CompoundIdentifier(parts) => (parts.last().map(folded), 2),
         Expr::Nested(inner) => figure(inner),
         Expr::Function(f) => (
             f.name
@@ -42,7 +43,8 @@ fn figure(e: &Expr) -> (Option<String>, u8) {
         }
         Expr::Case { .. } => (Some("case".into()), 1),
         Expr::Array(_) => (Some("array".into()), 2),
-        Expr::Exists { .. } => (Some("exists".into()), 2),
+        // `NOT EXISTS` is an operator over it: unnamed.
+        Expr::Exists { negated: false, .. } => (Some("exists".into()), 2),
         Expr::Extract { .. } => (Some("extract".into()), 2),
         Expr::Substring { .. } => (Some("substring".into()), 2),
         Expr::Trim { .. } => (Some("btrim".into()), 2),
@@ -62,12 +64,23 @@ fn figure(e: &Expr) -> (Option<String>, u8) {
                     }),
                     2,
                 ),
-                SelectItem::UnnamedExpr(e) => figure(e),
+                // Its own name wins over a cast around it.
+                SelectItem::UnnamedExpr(e) => match figure(e) {
+                    (Some(n), _) => (Some(n), 2),
+                    (None, _) => (Some("?column?".into()), 2),
+                },
                 _ => (None, 0),
             },
             _ => (None, 0),
         },
         _ => (None, 0),
+    }
+}
+
+fn folded(i: &Ident) -> String {
+    match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
     }
 }
 

@@ -178,17 +178,72 @@ pub fn in_subqueries_as_arrays(stmt: &mut Statement) {
     }
 }
 
+/// Whether `q` is `SELECT agg(...) FROM ...` with no GROUP BY, HAVING,
+/// LIMIT, OFFSET or set-returning item: exactly one row.
+fn one_aggregate_row(q: &Query) -> bool {
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return false;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return false;
+    };
+    let items: Vec<&Expr> = s
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect();
+    let windowed = items.iter().any(|e| {
+        visit_expressions(*e, |x| match x {
+            Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    });
+    items.len() == s.projection.len()
+        && !windowed
+        && items.iter().any(|e| super::scalar_subquery::aggregates(e))
+        && !items.iter().any(|e| returns_set(e))
+        && s.having.is_none()
+        && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+}
+
 /// `SELECT count(*) FROM f WHERE w` for an EXISTS subquery of that plain
 /// shape (no grouping, DISTINCT, LIMIT or set operation); None otherwise.
 fn counted(q: &Query) -> Option<Query> {
-    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+    // `LIMIT n` (n at least 1, no OFFSET) does not change whether a row is
+    // there.
+    let harmless_limit = match &q.limit_clause {
+        None => true,
+        Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
+            limit: Some(Expr::Value(v)),
+            offset: None,
+            limit_by,
+        }) if limit_by.is_empty() => {
+            matches!(&v.value, Value::Number(n, _) if n.parse::<u64>().is_ok_and(|n| n >= 1))
+        }
+        Some(_) => false,
+    };
+    if q.with.is_some() || !harmless_limit || q.fetch.is_some() {
         return None;
     }
     let SetExpr::Select(s) = q.body.as_ref() else {
         return None;
     };
+    // An aggregate without GROUP BY gives one row whatever it reads, so
+    // its EXISTS is true: not a count of the rows.
+    // A set-returning item may give no rows from rows that are there.
+    let aggregated = s.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+            super::scalar_subquery::aggregates(e) || returns_set(e)
+        }
+        _ => false,
+    });
     let plain = s.distinct.is_none()
         && s.having.is_none()
+        && !aggregated
         && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
     if !plain {
         return None;
@@ -203,10 +258,36 @@ fn counted(q: &Query) -> Option<Query> {
     };
     let mut out = q.clone();
     out.order_by = None;
+    out.limit_clause = None;
     if let SetExpr::Select(select) = out.body.as_mut() {
         select.projection = count_select.projection.clone();
     }
     Some(out)
+}
+
+/// Whether `e` calls a set-returning function (`unnest`,
+/// `generate_series`, a JSON one) outside nested queries.
+pub fn returns_set(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |x| {
+        if let Expr::Function(f) = x {
+            let name = super::ast::function_name(f);
+            if [
+                "unnest",
+                "generate_series",
+                "generate_subscripts",
+                "regexp_split_to_table",
+            ]
+            .contains(&name.as_str())
+                || crate::sql::json::srf_lists(&name).is_some()
+            {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
 }
 
 /// Rewrites the IN and EXISTS subqueries it meets outside nested queries.
@@ -233,6 +314,14 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for TopLevelIn {
         }
         // `[NOT] EXISTS (SELECT ... FROM f WHERE w)`: whether the
         // subquery's count is above 0 (a correlated count decorrelates).
+        // An aggregate without GROUP BY, HAVING or LIMIT gives one row:
+        // EXISTS of it is true.
+        if let Expr::Exists { subquery, negated } = x
+            && one_aggregate_row(subquery)
+        {
+            *x = Expr::value(datafusion::sql::sqlparser::ast::Value::Boolean(!*negated));
+            return ControlFlow::Continue(());
+        }
         if let Expr::Exists { subquery, negated } = x
             && let Some(count) = counted(subquery)
         {
