@@ -14,11 +14,19 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    replace_arrays(stmt, aggregate);
+}
+
+/// Every `ARRAY(subquery)` for which `with` has a replacement, replaced.
+fn replace_arrays(
+    stmt: &mut datafusion::sql::sqlparser::ast::Statement,
+    with: fn(&Query) -> Option<Expr>,
+) {
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Function(f) = e
             && f.name.to_string().eq_ignore_ascii_case("array")
             && let FunctionArguments::Subquery(q) = &f.args
-            && let Some(new) = aggregate(q)
+            && let Some(new) = with(q)
         {
             *e = new;
         }
@@ -153,16 +161,7 @@ pub fn has_maps(stmt: &datafusion::sql::sqlparser::ast::Statement) -> bool {
 /// read the wrong column over some inputs (a derived table's grouped
 /// rows), so the aggregate subquery stays the first choice.
 pub fn maps(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
-    let _ = visit_expressions_mut(stmt, |e| {
-        if let Expr::Function(f) = e
-            && f.name.to_string().eq_ignore_ascii_case("array")
-            && let FunctionArguments::Subquery(q) = &f.args
-            && let Some(new) = map_over_unnest(q)
-        {
-            *e = new;
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    replace_arrays(stmt, map_over_unnest);
 }
 
 /// The aggregate subquery that gives what `ARRAY(q)` gives.
