@@ -63,10 +63,6 @@ impl Tally {
             }
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl Activity {

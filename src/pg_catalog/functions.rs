@@ -91,11 +91,7 @@ pub use super::common::SessionView;
 /// The OID of relation `name` as text (`schema.name`, or the first on the
 /// search path; PostgreSQL's own catalogs by their names; a string of
 /// digits is an OID already, `'16385'::regclass`).
-pub(super) fn relation_oid(
-    cat: &crate::catalog::Catalog,
-    path: &[String],
-    name: &str,
-) -> Option<i64> {
+fn relation_oid(cat: &crate::catalog::Catalog, path: &[String], name: &str) -> Option<i64> {
     if let Ok(oid) = name.trim().parse::<i64>() {
         return Some(oid);
     }
@@ -114,6 +110,20 @@ pub(super) fn relation_oid(
         [s, r] => find_relation(cat, path, Some(s), r),
         _ => None,
     }
+}
+
+/// `'name'::regclass`: the relation's OID, 42P01 when there is none.
+pub(super) fn regclass_oid(
+    cat: &crate::catalog::Catalog,
+    path: &[String],
+    name: &str,
+) -> datafusion::common::Result<i64> {
+    relation_oid(cat, path, name).ok_or_else(|| {
+        datafusion::common::DataFusionError::External(Box::new(crate::error::PgError::new(
+            crate::error::codes::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        )))
+    })
 }
 
 /// The OID of relation `rel` in `schema`, or the first of that name
@@ -309,18 +319,11 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: Arc<SessionView>) 
                         out.push(None);
                         continue;
                     };
-                    match relation_oid(&cat, &path, &t) {
-                        Some(o) => out.push(Some(o)),
-                        None if strict => {
-                            return Err(DataFusionError::External(Box::new(
-                                crate::error::PgError::new(
-                                    crate::error::codes::UNDEFINED_TABLE,
-                                    format!("relation \"{t}\" does not exist"),
-                                ),
-                            )));
-                        }
-                        None => out.push(None),
-                    }
+                    out.push(if strict {
+                        Some(regclass_oid(&cat, &path, &t)?)
+                    } else {
+                        relation_oid(&cat, &path, &t)
+                    });
                 }
                 Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
             }),

@@ -197,21 +197,18 @@ fn indexes_size(data: &dyn ShardAccess, t: &Table) -> i64 {
 /// session sees.
 pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
     type Measure = fn(&dyn ShardAccess, &Rel<'_>) -> Option<i64>;
+    // The relation's own keys (no TOAST here: a table's size is its
+    // relation's).
+    let own: Measure = |d, r| {
+        Some(match r {
+            Rel::Table(t) => table_size(d, t),
+            Rel::Index(t, i) => index_size(d, t, i),
+            Rel::Other => 0,
+        })
+    };
     let sizes: [(&str, Measure); 4] = [
-        ("pg_relation_size", |d, r| {
-            Some(match r {
-                Rel::Table(t) => table_size(d, t),
-                Rel::Index(t, i) => index_size(d, t, i),
-                Rel::Other => 0,
-            })
-        }),
-        ("pg_table_size", |d, r| {
-            Some(match r {
-                Rel::Table(t) => table_size(d, t),
-                Rel::Index(t, i) => index_size(d, t, i),
-                Rel::Other => 0,
-            })
-        }),
+        ("pg_relation_size", own),
+        ("pg_table_size", own),
         ("pg_indexes_size", |d, r| {
             Some(match r {
                 Rel::Table(t) => indexes_size(d, t),
@@ -243,24 +240,13 @@ pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
                         // input (42P01 when there is no such relation).
                         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
                             let path = (v.search_path)();
-                            let mut out = Vec::new();
-                            for t in super::functions::text_arg(args, 0)? {
-                                out.push(match t {
-                                    None => None,
-                                    Some(t) => Some(
-                                        super::functions::relation_oid(&cat, &path, &t)
-                                            .ok_or_else(|| {
-                                                datafusion::error::DataFusionError::External(
-                                                    Box::new(crate::error::PgError::new(
-                                                        crate::error::codes::UNDEFINED_TABLE,
-                                                        format!("relation \"{t}\" does not exist"),
-                                                    )),
-                                                )
-                                            })?,
-                                    ),
-                                });
-                            }
-                            out
+                            super::functions::text_arg(args, 0)?
+                                .into_iter()
+                                .map(|t| {
+                                    t.map(|t| super::functions::regclass_oid(&cat, &path, &t))
+                                        .transpose()
+                                })
+                                .collect::<DfResult<Vec<_>>>()?
                         }
                         _ => super::functions::int_arg(args, 0)?,
                     };
@@ -285,10 +271,11 @@ pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
         "pg_stat_get_numscans",
         Box::new(|cat, data, o| {
             let a = data.activity();
-            find(cat, o).map(|r| match r {
-                Rel::Table(t) => a.of(t.id).seq_scans as i64,
-                Rel::Index(_, i) => a.of(i.id).index_scans as i64,
-                Rel::Other => 0,
+            // 0 for an OID that is no relation, as PostgreSQL's.
+            Some(match find(cat, o) {
+                Some(Rel::Table(t)) => a.of(t.id).seq_scans as i64,
+                Some(Rel::Index(_, i)) => a.of(i.id).index_scans as i64,
+                Some(Rel::Other) | None => 0,
             })
         }),
     ));
@@ -319,7 +306,9 @@ pub fn register(ctx: &SessionContext, view: &Arc<SessionView>) {
                 let mut out = Vec::with_capacity(n);
                 for i in 0..n {
                     let known = match ScalarValue::try_from_array(&a, i)? {
-                        ScalarValue::Utf8(Some(name)) | ScalarValue::Utf8View(Some(name)) => {
+                        ScalarValue::Utf8(Some(name))
+                        | ScalarValue::Utf8View(Some(name))
+                        | ScalarValue::LargeUtf8(Some(name)) => {
                             if name != v.database {
                                 return Err(datafusion::error::DataFusionError::External(
                                     Box::new(crate::error::PgError::new(
