@@ -202,12 +202,8 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr, reads_pg_index: bo
         AccessExpr, BinaryOperator as B, Expr, Ident, ObjectNamePart,
     };
     match e {
-        // `user` (a reserved word, unquoted) is `current_user`.
-        Expr::Identifier(id)
-            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("user") =>
-        {
-            *e = super::ast::call("current_user", vec![]);
-        }
+        // `user` (a reserved word; sqlparser reads it as a call without
+        // parentheses) is `current_user`.
         Expr::Function(f)
             if matches!(
                 f.args,
