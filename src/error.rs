@@ -214,6 +214,7 @@ pub mod codes {
     pub const IO_ERROR: &str = "58030";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     pub const TRANSACTION_RESOLUTION_UNKNOWN: &str = "08007";
     pub const STATEMENT_COMPLETION_UNKNOWN: &str = "40003";
     pub const ADMIN_SHUTDOWN: &str = "57P01";

@@ -528,6 +528,13 @@ impl Catalog {
             .values()
             .any(|r| matches!(r, Relation::Type(_)))
     }
+    /// The sequence `schema.name`.
+    pub fn sequence(&self, schema: &str, name: &str) -> Option<&Sequence> {
+        self.relations.values().find_map(|r| match r {
+            Relation::Sequence(s) if s.schema == schema && s.name == name => Some(s),
+            _ => None,
+        })
+    }
     /// The sequence whose counter is `key`.
     pub fn sequence_by_key(&self, key: &str) -> Option<&Sequence> {
         self.relations.values().find_map(|r| match r {

@@ -237,6 +237,13 @@ impl CatalogStore {
     pub async fn next_of(&self, seq: &super::Sequence) -> PgResult<i64> {
         let block = if seq.cycle { 1 } else { SEQUENCE_BLOCK };
         let c = self.step(&seq.key, seq.increment, block).await?;
+        self.cycled_value(seq, c)
+    }
+
+    /// The value counter `c` of `seq` stands for: `base + c` within the
+    /// bounds; past them 2200H, or with CYCLE the value on the pass that
+    /// restarted from the other bound.
+    fn cycled_value(&self, seq: &super::Sequence, c: i64) -> PgResult<i64> {
         let raw = seq.base as i128 + c as i128;
         let (min, max, inc) = (seq.min as i128, seq.max as i128, seq.increment as i128);
         if raw <= max && raw >= min {
@@ -334,6 +341,50 @@ impl CatalogStore {
         ]);
         self.node.meta.propose(cmd).await?;
         Ok(())
+    }
+
+    /// What `SELECT last_value, log_cnt, is_called FROM seq` shows: the
+    /// last value handed out (is_called), or the next one when none was
+    /// (fresh, or after `setval(.., false)` to the first value). The last
+    /// value is this node's own when no node took a block since; else the
+    /// end of the latest block taken, which no session was given yet,
+    /// so a dump's `setval` never hands a value out twice. `log_cnt` is
+    /// what is left of this node's block.
+    pub async fn sequence_state(&self, seq: &super::Sequence) -> PgResult<(i64, i64, bool)> {
+        let seqs = self.sequences.lock().await;
+        let stored = match self.node.meta.get(format!("seq/{}", seq.key).as_bytes())? {
+            Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| {
+                PgError::new(codes::INTERNAL_ERROR, "sequence counter is malformed")
+            })?),
+            None => 0,
+        };
+        let (counter, left) = match seqs.get(&seq.key) {
+            Some((last, left, step))
+                if step
+                    .checked_mul(*left)
+                    .and_then(|ahead| last.checked_add(ahead))
+                    == Some(stored) =>
+            {
+                (*last, *left)
+            }
+            _ => (stored, 0),
+        };
+        let raw = seq.base as i128 + counter as i128;
+        let (min, max) = (seq.min as i128, seq.max as i128);
+        if raw >= min && raw <= max {
+            return Ok((raw as i64, left, true));
+        }
+        let next = raw + seq.increment as i128;
+        if next >= min && next <= max {
+            return Ok((next as i64, left, false));
+        }
+        if !seq.cycle {
+            // Exhausted: the bound was the last value given.
+            let bound = if seq.increment > 0 { seq.max } else { seq.min };
+            return Ok((bound, left, true));
+        }
+        // A cycling counter past its bound: the value it stands for.
+        Ok((self.cycled_value(seq, counter)?, left, true))
     }
 
     /// Set counter `key` (setval, RESTART): values this node had taken

@@ -200,6 +200,40 @@ impl CatalogProvider for GrapeCatalog {
     }
 }
 
+impl GrapeSchema {
+    /// A sequence read as a relation (`SELECT last_value, is_called FROM
+    /// seq`, as pg_dump reads each sequence): its one row.
+    async fn sequence(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        use datafusion::arrow::array::{BooleanArray, Int64Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let Some(seq) = self.catalog.sequence(&self.name, name) else {
+            return Ok(None);
+        };
+        let (last, log_cnt, called) = self
+            .store
+            .sequence_state(seq)
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("last_value", DataType::Int64, false),
+            Field::new("log_cnt", DataType::Int64, false),
+            Field::new("is_called", DataType::Boolean, false),
+        ]));
+        let batch = datafusion::arrow::array::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![last])),
+                Arc::new(Int64Array::from(vec![log_cnt])),
+                Arc::new(BooleanArray::from(vec![called])),
+            ],
+        )?;
+        Ok(Some(Arc::new(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![vec![batch]],
+        )?)))
+    }
+}
+
 #[derive(Debug)]
 pub struct GrapeSchema {
     name: String,
@@ -228,7 +262,7 @@ impl SchemaProvider for GrapeSchema {
         let mut cat = self.catalog.clone();
         let table = loop {
             let Some(t) = cat.table(&self.name, name) else {
-                return Ok(None);
+                return self.sequence(name).await;
             };
             self.locks
                 .acquire(t.id, LockMode::AccessShare)
@@ -255,6 +289,9 @@ impl SchemaProvider for GrapeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        if self.catalog.sequence(&self.name, name).is_some() {
+            return true;
+        }
         self.catalog.table(&self.name, name).is_some()
     }
 }

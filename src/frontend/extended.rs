@@ -235,7 +235,7 @@ impl ExtendedQueryHandler for Frontend {
         let mut stmt = prepared.stmt.clone();
         let res = if let Statement::Deallocate { name, .. } = &stmt {
             slot.prepared
-                .deallocate(client.portal_store(), &session, name)
+                .deallocate(client.portal_store(), &mut session, name)
                 .inspect_err(|_| session.fail_block())
         } else {
             match crate::sql::rewrite::bind::bind(&mut stmt, values) {

@@ -1,5 +1,6 @@
 //! `DEALLOCATE [PREPARE] name | ALL`: forgets statements the client
-//! prepared with the extended protocol's Parse. They live in pgwire's
+//! prepared with the extended protocol's Parse (or SQL PREPARE, kept in
+//! the session). They live in pgwire's
 //! per-connection store, which lists no names, so the names Parse stored
 //! are kept here (psycopg 3 sends `DEALLOCATE ALL` after every schema
 //! change and on ROLLBACK; pools send it between clients).
@@ -36,7 +37,7 @@ impl PreparedNames {
     pub fn deallocate<S: PortalStore + ?Sized>(
         &self,
         store: &S,
-        session: &Session,
+        session: &mut Session,
         name: &Ident,
     ) -> Result<Response, PgError> {
         if session.block_failed() {
@@ -46,9 +47,14 @@ impl PreparedNames {
             for n in std::mem::take(&mut *self.0.lock()) {
                 store.rm_statement(&n);
             }
+            session.sql_prepared.clear();
             return Ok(Response::Execution(Tag::new("DEALLOCATE ALL")));
         }
         let folded = folded(name);
+        // One made by SQL PREPARE.
+        if session.sql_prepared.remove(&folded).is_some() {
+            return Ok(Response::Execution(Tag::new("DEALLOCATE")));
+        }
         if folded.is_empty() || store.get_statement(&folded).is_none() {
             return Err(PgError::new(
                 codes::INVALID_SQL_STATEMENT_NAME,

@@ -50,7 +50,7 @@ impl SimpleQueryHandler for Frontend {
                     let res = match &stmt {
                         Statement::Deallocate { name, .. } => slot
                             .prepared
-                            .deallocate(client.portal_store(), &session, name)
+                            .deallocate(client.portal_store(), &mut session, name)
                             .inspect_err(|_| session.fail_block()),
                         _ => {
                             self.run(&slot, &mut session, stmt, &Format::UnifiedText, i == last)

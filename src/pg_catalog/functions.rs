@@ -39,6 +39,62 @@ pub fn register(ctx: &SessionContext, database: &str, user: &str, schema: &str) 
     constant(ctx, "current_schema", schema.to_string());
     constant(ctx, "current_user", user.to_string());
     constant(ctx, "session_user", user.to_string());
+    // An options array (`{name=value,...}`) sorted by name, byte-wise as
+    // in the C collation: what `pg_options_to_table` unnests
+    // (`sql::rewrite::options_table`).
+    ctx.register_udf(create_udf(
+        "grape_options_sorted",
+        vec![DataType::List(Arc::new(
+            datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true),
+        ))],
+        DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            use datafusion::arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
+            let a = args[0].to_array(1)?;
+            let list = a.as_list::<i32>();
+            let mut out = ListBuilder::new(StringBuilder::new());
+            for i in 0..list.len() {
+                if list.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                let items = list.value(i);
+                let items = items.as_string::<i32>();
+                let mut v: Vec<Option<&str>> = items.iter().collect();
+                let key =
+                    |o: &Option<&str>| o.map(|s| s.split('=').next().unwrap_or("").to_string());
+                v.sort_by_key(key);
+                for o in v {
+                    out.values().append_option(o);
+                }
+                out.append(true);
+            }
+            let out: Arc<dyn Array> = Arc::new(out.finish());
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(out),
+            })
+        }),
+    ));
+    // Every node serves writes (a follower forwards them to its group's
+    // leader), so none is a standby replaying a primary's log; pg_dump
+    // asks before it picks its snapshot mode.
+    ctx.register_udf(create_udf(
+        "pg_is_in_recovery",
+        vec![],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
+        }),
+    ));
 }
 
 /// `to_regtype(name)` and the `::regtype` cast (as `grape_regtype(oid)`),
@@ -232,6 +288,19 @@ pub(super) fn text_arg(
         .collect())
 }
 
+/// The name of role `oid` (the session's user owns everything but
+/// `public`).
+fn role_name(v: &SessionView, oid: i64) -> Option<String> {
+    if oid == super::oids::OWNER {
+        Some(v.user.clone())
+    } else {
+        super::objects::PREDEFINED_ROLES
+            .iter()
+            .find(|(_, o)| *o == oid)
+            .map(|(n, _)| n.to_string())
+    }
+}
+
 /// Register the functions tools call on catalog rows: `pg_get_userbyid`,
 /// `pg_table_is_visible`, `pg_encoding_to_char`, `obj_description`,
 /// `col_description`, `to_regclass` and the `::regclass` cast (as
@@ -252,17 +321,63 @@ pub fn register_catalog_functions(ctx: &SessionContext, view: Arc<SessionView>) 
             let out: StringArray = int_arg(args, 0)?
                 .into_iter()
                 .map(|o| {
-                    o.map(|o| {
-                        if o == super::oids::OWNER {
-                            v.user.clone()
-                        } else if o == super::oids::DATABASE_OWNER {
-                            "pg_database_owner".to_string()
-                        } else {
-                            format!("unknown (OID={o})")
-                        }
-                    })
+                    o.map(|o| role_name(&v, o).unwrap_or_else(|| format!("unknown (OID={o})")))
                 })
                 .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    // `acldefault(kind, owner)`: the privileges an object of that kind has
+    // when its ACL is NULL (every ACL here), as PostgreSQL 15 spells them;
+    // pg_dump compares each object's ACL with it.
+    let v = view.clone();
+    ctx.register_udf(create_udf(
+        "acldefault",
+        vec![DataType::Utf8, DataType::Int64],
+        // aclitem[]'s text form: tools read it as text, and pg_dump's
+        // `CASE ... ELSE '{}' END` around it needs a text.
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            use datafusion::arrow::array::StringBuilder;
+            let kinds = text_arg(args, 0)?;
+            let owners = int_arg(args, 1)?;
+            let mut out = StringBuilder::new();
+            for (kind, owner) in kinds.into_iter().zip(owners) {
+                let (Some(kind), Some(owner)) = (kind, owner) else {
+                    out.append_null();
+                    continue;
+                };
+                let name = role_name(&v, owner).unwrap_or_else(|| owner.to_string());
+                let (public, own) = match kind.as_str() {
+                    "c" => (None, None),
+                    "r" => (None, Some("arwdDxt")),
+                    "s" => (None, Some("rwU")),
+                    "d" => (Some("Tc"), Some("CTc")),
+                    "f" => (Some("X"), Some("X")),
+                    "l" | "T" => (Some("U"), Some("U")),
+                    "L" => (None, Some("rw")),
+                    "n" => (None, Some("UC")),
+                    "t" => (None, Some("C")),
+                    "F" | "S" => (None, Some("U")),
+                    "p" => (None, Some("sA")),
+                    other => {
+                        return Err(DataFusionError::External(Box::new(
+                            crate::error::PgError::new(
+                                crate::error::codes::INTERNAL_ERROR,
+                                format!("unrecognized objtype abbreviation: {other}"),
+                            ),
+                        )));
+                    }
+                };
+                let items: Vec<String> = public
+                    .map(|p| format!("={p}/{name}"))
+                    .into_iter()
+                    .chain(own.map(|p| format!("{name}={p}/{name}")))
+                    .collect();
+                out.append_value(format!("{{{}}}", items.join(",")));
+            }
+            let out = out.finish();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));

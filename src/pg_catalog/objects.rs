@@ -231,22 +231,53 @@ pub fn pg_roles(user: &str, shape: &str) -> DfResult<Arc<dyn TableProvider>> {
         Field::new("rolconfig", DataType::Utf8, true),
         oid("oid"),
     ]));
+    // The session's user (a superuser), then PostgreSQL 15's predefined
+    // roles: group roles nobody logs in as, which own nothing here but
+    // `public` (pg_database_owner), as in PostgreSQL.
+    let mut roles = vec![(user.to_string(), oids::OWNER, true)];
+    roles.extend(
+        PREDEFINED_ROLES
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o, false)),
+    );
+    let n = roles.len();
+    let flags = |f: &dyn Fn(bool) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(
+            roles.iter().map(|r| f(r.2)).collect::<Vec<_>>(),
+        ))
+    };
     table(
         schema,
         vec![
-            strs([user.to_string()]),
-            t(),
-            t(),
-            t(),
-            t(),
-            t(),
-            t(),
-            Arc::new(Int32Array::from(vec![-1])),
-            strs(["********".to_string()]),
-            null(),
-            t(),
-            null(),
-            i64s([oids::OWNER]),
+            strs(roles.iter().map(|r| r.0.clone())),
+            flags(&|me| me),
+            flags(&|_| true),
+            flags(&|me| me),
+            flags(&|me| me),
+            flags(&|me| me),
+            flags(&|me| me),
+            Arc::new(Int32Array::from(vec![-1; n])),
+            strs(roles.iter().map(|_| "********".to_string())),
+            Arc::new(StringArray::new_null(n)),
+            flags(&|me| me),
+            Arc::new(StringArray::new_null(n)),
+            i64s(roles.iter().map(|r| r.1)),
         ],
     )
 }
+
+/// PostgreSQL 15's predefined roles and their OIDs.
+pub(super) const PREDEFINED_ROLES: [(&str, i64); 12] = [
+    ("pg_database_owner", oids::DATABASE_OWNER),
+    ("pg_read_all_data", 6181),
+    ("pg_write_all_data", 6182),
+    ("pg_monitor", 3373),
+    ("pg_read_all_settings", 3374),
+    ("pg_read_all_stats", 3375),
+    ("pg_stat_scan_tables", 3377),
+    ("pg_read_server_files", 4569),
+    ("pg_write_server_files", 4570),
+    ("pg_execute_server_program", 4571),
+    ("pg_signal_backend", 4200),
+    ("pg_checkpoint", 4544),
+];

@@ -39,6 +39,48 @@ pub const SYSTEM_RELATIONS: &[(&str, i64)] = &[
     ("pg_sequence", 2224),
     ("pg_enum", 3501),
     ("pg_authid", 1260),
+    ("pg_default_acl", 826),
+    ("pg_tablespace", 1213),
+    ("pg_shdepend", 1214),
+    ("pg_auth_members", 1261),
+    ("pg_foreign_server", 1417),
+    ("pg_user_mapping", 1418),
+    ("pg_foreign_data_wrapper", 2328),
+    ("pg_shdescription", 2396),
+    ("pg_aggregate", 2600),
+    ("pg_amop", 2602),
+    ("pg_amproc", 2603),
+    ("pg_cast", 2605),
+    ("pg_conversion", 2607),
+    ("pg_language", 2612),
+    ("pg_largeobject", 2613),
+    ("pg_statistic", 2619),
+    ("pg_opfamily", 2753),
+    ("pg_db_role_setting", 2964),
+    ("pg_largeobject_metadata", 2995),
+    ("pg_foreign_table", 3118),
+    ("pg_policy", 3256),
+    ("pg_partitioned_table", 3350),
+    ("pg_statistic_ext", 3381),
+    ("pg_init_privs", 3394),
+    ("pg_statistic_ext_data", 3429),
+    ("pg_event_trigger", 3466),
+    ("pg_range", 3541),
+    ("pg_transform", 3576),
+    ("pg_shseclabel", 3592),
+    ("pg_seclabel", 3596),
+    ("pg_ts_dict", 3600),
+    ("pg_ts_parser", 3601),
+    ("pg_ts_config", 3602),
+    ("pg_ts_config_map", 3603),
+    ("pg_ts_template", 3764),
+    ("pg_replication_origin", 6000),
+    ("pg_subscription", 6100),
+    ("pg_subscription_rel", 6102),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+    ("pg_publication_namespace", 6237),
+    ("pg_parameter_acl", 6243),
 ];
 
 /// A table's, view's, sequence's or index's OID: they share one id space
@@ -111,6 +153,8 @@ pub fn namespace(name: &str) -> i64 {
 
 /// The OIDs of the two extensions `pg_extension` lists.
 pub const PLPGSQL_EXTENSION: i64 = 13_560;
+/// The plpgsql language's OID (`pg_language`), its extension's member.
+pub const PLPGSQL_LANGUAGE: i64 = 13_563;
 pub const VECTOR_EXTENSION: i64 = 16_000;
 
 /// The access methods: PostgreSQL's built-in ones and pgvector's.

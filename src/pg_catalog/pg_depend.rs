@@ -25,6 +25,7 @@ const PG_ATTRDEF: i64 = 2604;
 const PG_CONSTRAINT: i64 = 2606;
 const PG_NAMESPACE: i64 = 2615;
 const PG_EXTENSION: i64 = 3079;
+const PG_LANGUAGE: i64 = 2612;
 
 /// One row: (classid, objid, objsubid) depends on (refclassid, refobjid,
 /// refobjsubid) with `deptype` (n normal, a auto, i internal, e
@@ -133,6 +134,12 @@ fn rows(cat: &Catalog) -> Vec<Dep> {
             }
         }
     }
+    // The plpgsql language belongs to its extension.
+    dep(
+        (PG_LANGUAGE, oids::PLPGSQL_LANGUAGE, 0),
+        (PG_EXTENSION, oids::PLPGSQL_EXTENSION, 0),
+        'e',
+    );
     // pgvector's types belong to its extension.
     for ty in [
         SqlType::Vector(None),

@@ -63,7 +63,8 @@ const EMPTY: &[(&str, &str)] = &[
     ),
     (
         "pg_partitioned_table",
-        "partrelid:oid partstrat:char partnatts:int2 partdefid:oid partattrs:int2[]",
+        "partrelid:oid partstrat:char partnatts:int2 partdefid:oid partattrs:int2[] \
+         partclass:oid[] partcollation:oid[] partexprs:text",
     ),
     (
         "pg_foreign_table",
@@ -89,19 +90,139 @@ const EMPTY: &[(&str, &str)] = &[
         "oid:oid evtname:text evtevent:text evtowner:oid evtfoid:oid evtenabled:char \
          evttags:text[]",
     ),
+    (
+        "pg_ts_parser",
+        "oid:oid prsname:text prsnamespace:oid prsstart:oid prstoken:oid prsend:oid \
+         prsheadline:oid prslextype:oid",
+    ),
+    (
+        "pg_ts_template",
+        "oid:oid tmplname:text tmplnamespace:oid tmplinit:oid tmpllexize:oid",
+    ),
+    (
+        "pg_ts_dict",
+        "oid:oid dictname:text dictnamespace:oid dictowner:oid dicttemplate:oid \
+         dictinitoption:text",
+    ),
+    (
+        "pg_ts_config",
+        "oid:oid cfgname:text cfgnamespace:oid cfgowner:oid cfgparser:oid",
+    ),
+    (
+        "pg_foreign_data_wrapper",
+        "oid:oid fdwname:text fdwowner:oid fdwhandler:oid fdwvalidator:oid fdwacl:text[] \
+         fdwoptions:text[]",
+    ),
+    (
+        "pg_foreign_server",
+        "oid:oid srvname:text srvowner:oid srvfdw:oid srvtype:text srvversion:text \
+         srvacl:text[] srvoptions:text[]",
+    ),
+    (
+        "pg_user_mapping",
+        "oid:oid umuser:oid umserver:oid umoptions:text[]",
+    ),
+    (
+        "pg_conversion",
+        "oid:oid conname:text connamespace:oid conowner:oid conforencoding:int4 \
+         contoencoding:int4 conproc:oid condefault:bool",
+    ),
+    (
+        "pg_transform",
+        "oid:oid trftype:oid trflang:oid trffromsql:oid trftosql:oid",
+    ),
+    (
+        "pg_subscription",
+        "oid:oid subdbid:oid subname:text subowner:oid subenabled:bool subbinary:bool \
+         substream:bool subtwophasestate:char subdisableonerr:bool subconninfo:text \
+         subslotname:text subsynccommit:text subpublications:text[]",
+    ),
+    (
+        "pg_largeobject_metadata",
+        "oid:oid lomowner:oid lomacl:text[]",
+    ),
+    // Initial privileges of extension objects: none are granted here.
+    (
+        "pg_init_privs",
+        "objoid:oid classoid:oid objsubid:int4 privtype:char initprivs:text[]",
+    ),
+    (
+        "pg_seclabel",
+        "objoid:oid classoid:oid objsubid:int4 provider:text label:text",
+    ),
+    (
+        "pg_seclabels",
+        "objoid:oid classoid:oid objsubid:int4 objtype:text objnamespace:oid objname:text \
+         provider:text label:text",
+    ),
 ];
+
+/// Catalogs of PostgreSQL's built-in objects that GrapeDB does not list
+/// yet (its functions, operators, casts and operator families exist, but
+/// these catalogs are empty): pg_dump reads them for user-defined ones,
+/// of which there are none here.
+const NOT_LISTED: &[(&str, &str)] = &[
+    (
+        "pg_proc",
+        "oid:oid proname:text pronamespace:oid proowner:oid prolang:oid procost:float4 \
+         prorows:float4 provariadic:oid prosupport:oid prokind:char prosecdef:bool \
+         proleakproof:bool proisstrict:bool proretset:bool provolatile:char \
+         proparallel:char pronargs:int2 pronargdefaults:int2 prorettype:oid \
+         proargtypes:oid[] proallargtypes:oid[] proargmodes:char[] proargnames:text[] \
+         proargdefaults:text prosrc:text probin:text prosqlbody:text proconfig:text[] \
+         proacl:text[]",
+    ),
+    (
+        "pg_aggregate",
+        "aggfnoid:oid aggkind:char aggnumdirectargs:int2 aggtransfn:oid aggfinalfn:oid \
+         aggcombinefn:oid aggserialfn:oid aggdeserialfn:oid aggmtransfn:oid \
+         aggminvtransfn:oid aggmfinalfn:oid aggfinalextra:bool aggmfinalextra:bool \
+         aggfinalmodify:char aggmfinalmodify:char aggsortop:oid aggtranstype:oid \
+         aggtransspace:int4 aggmtranstype:oid aggmtransspace:int4 agginitval:text \
+         aggminitval:text",
+    ),
+    (
+        "pg_operator",
+        "oid:oid oprname:text oprnamespace:oid oprowner:oid oprkind:char oprcanmerge:bool \
+         oprcanhash:bool oprleft:oid oprright:oid oprresult:oid oprcom:oid oprnegate:oid \
+         oprcode:oid oprrest:oid oprjoin:oid",
+    ),
+    (
+        "pg_cast",
+        "oid:oid castsource:oid casttarget:oid castfunc:oid castcontext:char \
+         castmethod:char",
+    ),
+    (
+        "pg_opfamily",
+        "oid:oid opfmethod:oid opfname:text opfnamespace:oid opfowner:oid",
+    ),
+    (
+        "pg_amop",
+        "oid:oid amopfamily:oid amoplefttype:oid amoprighttype:oid amopstrategy:int2 \
+         amoppurpose:char amopopr:oid amopmethod:oid amopsortfamily:oid",
+    ),
+    (
+        "pg_amproc",
+        "oid:oid amprocfamily:oid amproclefttype:oid amprocrighttype:oid amprocnum:int2 \
+         amproc:oid",
+    ),
+];
+
+/// Every empty catalog answered here, with its columns.
+fn specs() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    EMPTY.iter().chain(NOT_LISTED)
+}
 
 /// Whether `name` is one of the catalogs that are always empty here.
 pub fn is_empty(name: &str) -> bool {
-    EMPTY.iter().any(|(n, _)| *n == name)
+    specs().any(|(n, _)| *n == name)
 }
 
 /// The names answered here.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    EMPTY
-        .iter()
+    specs()
         .map(|(n, _)| *n)
-        .chain(["pg_collation", "pg_tablespace"])
+        .chain(["pg_collation", "pg_tablespace", "pg_language"])
 }
 
 fn field(spec: &str) -> Field {
@@ -123,6 +244,8 @@ fn field(spec: &str) -> Field {
         "oid[]" => list(DataType::Int64),
         "text[]" => list(DataType::Utf8),
         "int2[]" => list(DataType::Int16),
+        "char[]" => list(DataType::Utf8),
+        "float4" => typed(name, DataType::Float32, "float4"),
         other => panic!("column type {other}"),
     }
 }
@@ -132,9 +255,10 @@ pub fn relation(name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
     match name {
         "pg_collation" => return pg_collation().map(Some),
         "pg_tablespace" => return pg_tablespace().map(Some),
+        "pg_language" => return pg_language().map(Some),
         _ => {}
     }
-    let Some((_, spec)) = EMPTY.iter().find(|(n, _)| *n == name) else {
+    let Some((_, spec)) = specs().find(|(n, _)| *n == name) else {
         return Ok(None);
     };
     let schema = Arc::new(Schema::new(
@@ -224,6 +348,62 @@ fn pg_tablespace() -> DfResult<Arc<dyn TableProvider>> {
             i64s([super::oids::OWNER; 2]),
             nulls(),
             nulls(),
+        ],
+    )
+}
+
+/// `pg_language`: PostgreSQL 15's four, with their OIDs (plpgsql is the
+/// plpgsql extension's member, as `pg_extension` lists it).
+fn pg_language() -> DfResult<Arc<dyn TableProvider>> {
+    let rows: [(i64, &str, bool, bool, i64, i64, i64); 4] = [
+        (12, "internal", false, false, 0, 0, 2246),
+        (13, "c", false, false, 0, 0, 2247),
+        (14, "sql", false, true, 0, 0, 2248),
+        (
+            super::oids::PLPGSQL_LANGUAGE,
+            "plpgsql",
+            true,
+            true,
+            13560,
+            13561,
+            13562,
+        ),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("lanname", DataType::Utf8, false),
+        oid("lanowner"),
+        Field::new("lanispl", DataType::Boolean, false),
+        Field::new("lanpltrusted", DataType::Boolean, false),
+        oid("lanplcallfoid"),
+        oid("laninline"),
+        oid("lanvalidator"),
+        Field::new(
+            "lanacl",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+    ]));
+    let bools = |f: fn(&(i64, &str, bool, bool, i64, i64, i64)) -> bool| -> ArrayRef {
+        Arc::new(datafusion::arrow::array::BooleanArray::from(
+            rows.iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    table(
+        schema,
+        vec![
+            i64s(rows.iter().map(|r| r.0)),
+            strs(rows.iter().map(|r| r.1.to_string())),
+            i64s(rows.iter().map(|_| super::oids::OWNER)),
+            bools(|r| r.2),
+            bools(|r| r.3),
+            i64s(rows.iter().map(|r| r.4)),
+            i64s(rows.iter().map(|r| r.5)),
+            i64s(rows.iter().map(|r| r.6)),
+            Arc::new(datafusion::arrow::array::ListArray::new_null(
+                Arc::new(Field::new("item", DataType::Utf8, true)),
+                rows.len(),
+            )),
         ],
     )
 }

@@ -193,6 +193,7 @@ impl Engine {
                 // client inherits nothing of the last's).
                 if matches!(object_type, D::ALL) {
                     session.cursors.clear();
+                    session.sql_prepared.clear();
                     session.notify.unlisten(None);
                     session.grape.advisory().unlock_all();
                 }
@@ -324,6 +325,23 @@ impl Engine {
                 }
             }
             Statement::DropExtension(drop) => drop_extension(session, &drop),
+            Statement::Lock(lock) => super::locking::lock_tables(session, &lock).await,
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => super::prepare::prepare(session, &name, data_types, *statement),
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                ..
+            } if name.0.len() == 1 => {
+                let Some(ident) = name.0[0].as_ident().cloned() else {
+                    return Err(PgError::unsupported("EXECUTE of this name"));
+                };
+                super::prepare::execute(self, session, &ident, parameters).await
+            }
             other => {
                 let text = other.to_string();
                 let word: String = text

@@ -7,12 +7,16 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{FromTable, Statement, TableObject, visit_relations};
+use datafusion::sql::sqlparser::ast::{
+    FromTable, Lock, LockTableMode, Statement, TableObject, visit_relations,
+};
+use futures::FutureExt;
 
+use super::output::Output;
 use super::parse::object_parts;
 use super::session::Session;
 use crate::catalog::locks::LockMode;
-use crate::error::PgResult;
+use crate::error::{PgError, PgResult, codes};
 
 /// Lock the tables `stmt` names: its target in `RowExclusive` (INSERT,
 /// UPDATE, DELETE, COPY FROM), the others in `AccessShare`.
@@ -73,4 +77,62 @@ pub async fn lock_named_tables(session: &Session, stmt: &Statement) -> PgResult<
         }
     }
     Ok(())
+}
+
+/// `LOCK [TABLE] name, ... [IN mode MODE] [NOWAIT]`: the tables taken in
+/// `mode` (ACCESS EXCLUSIVE when none is named) until the block ends, as
+/// PostgreSQL does; pg_dump takes ACCESS SHARE on every table it dumps so
+/// no DDL changes them under it. NOWAIT fails with 55P03 instead of
+/// waiting.
+pub async fn lock_tables(session: &Session, lock: &Lock) -> PgResult<Output> {
+    if !session.in_block() {
+        return Err(PgError::new(
+            codes::NO_ACTIVE_SQL_TRANSACTION,
+            "LOCK TABLE can only be used in transaction blocks",
+        ));
+    }
+    let mode = match lock.lock_mode {
+        Some(LockTableMode::AccessShare) => LockMode::AccessShare,
+        Some(LockTableMode::RowShare) => LockMode::RowShare,
+        Some(LockTableMode::RowExclusive) => LockMode::RowExclusive,
+        Some(LockTableMode::ShareUpdateExclusive) => LockMode::ShareUpdateExclusive,
+        Some(LockTableMode::Share) => LockMode::Share,
+        Some(LockTableMode::ShareRowExclusive) => LockMode::ShareRowExclusive,
+        Some(LockTableMode::Exclusive) => LockMode::Exclusive,
+        Some(LockTableMode::AccessExclusive) | None => LockMode::AccessExclusive,
+    };
+    let cat = session.catalog();
+    let path = session.search_path();
+    // Every name resolves before any lock is taken (a typo locks nothing).
+    let mut ids = Vec::new();
+    for target in &lock.tables {
+        let parts = object_parts(&target.name);
+        let found = match parts.as_slice() {
+            [name] => cat.resolve(None, name, &path),
+            [schema, name] | [_, schema, name] => cat.resolve(Some(schema), name, &path),
+            _ => None,
+        };
+        match found {
+            Some(t) => ids.push((t.id, parts.last().cloned().unwrap_or_default())),
+            None => return Err(PgError::undefined_table(&parts.join("."))),
+        }
+    }
+    for (id, name) in ids {
+        let taken = session.locks().acquire(id, mode);
+        if lock.nowait {
+            // One poll: granted now, or the request is withdrawn.
+            match taken.now_or_never() {
+                Some(r) => r?,
+                None => {
+                    return Err(PgError::new(
+                        codes::LOCK_NOT_AVAILABLE,
+                        format!("could not obtain lock on relation \"{name}\""),
+                    ));
+                }
+            }
+        } else {
+            taken.await?;
+        }
+    }
+    Ok(Output::Command("LOCK TABLE".into()))
 }

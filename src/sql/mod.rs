@@ -33,6 +33,7 @@ pub mod parse;
 pub mod pg_datetime;
 pub mod pg_functions;
 mod pg_library;
+pub mod prepare;
 mod query;
 pub mod rewrite;
 pub mod sequences;

@@ -424,4 +424,37 @@ pub fn register(ctx: &SessionContext, facts: SharedFacts) {
             facts,
         }));
     }
+    // `set_config` whose setting or value comes from the rows (pg_dump's
+    // `SELECT set_config(name, ..) FROM pg_settings WHERE name = '...'`):
+    // settings change before the query runs here, so such a call is
+    // refused, but only when a row reaches it (no row: nothing to set).
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        PER_ROW_SET_CONFIG,
+        vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = args
+                .iter()
+                .map(|a| match a {
+                    ColumnarValue::Array(a) => a.len(),
+                    ColumnarValue::Scalar(_) => 1,
+                })
+                .max()
+                .unwrap_or(0);
+            if rows > 0 {
+                return Err(DataFusionError::External(Box::new(
+                    crate::error::PgError::unsupported(
+                        "set_config with arguments that are not constants",
+                    ),
+                )));
+            }
+            Ok(ColumnarValue::Array(
+                datafusion::arrow::array::new_empty_array(&DataType::Utf8),
+            ))
+        }),
+    ));
 }
+
+/// The name `set_config` takes when its arguments are not constants.
+pub const PER_ROW_SET_CONFIG: &str = "grape_set_config_per_row";

@@ -43,11 +43,23 @@ impl Engine {
         // Kept for the retry below: `ARRAY(SELECT f(x) FROM unnest(t.a)
         // x)` beside a join, which DataFusion cannot decorrelate, as a map
         // over the array.
+        super::rewrite::options_table::rewrite(&mut stmt);
         let before_lateral = super::rewrite::array_subquery::has_maps(&stmt).then(|| stmt.clone());
         // `unnest(t.a)` becomes a LATERAL subquery the step below runs.
         super::rewrite::table_functions::rewrite(&mut stmt);
-        super::lateral::materialize(self, session, &mut stmt).await?;
-        inline_query_vectors(self, session, &mut stmt).await?;
+        let prepared = async {
+            super::lateral::materialize(self, session, &mut stmt).await?;
+            inline_query_vectors(self, session, &mut stmt).await
+        }
+        .await;
+        match prepared {
+            Ok(()) => {}
+            Err(e) if before_lateral.is_some() && needs_maps(&e) => {
+                let stmt = before_lateral.expect("checked");
+                return Box::pin(self.query_mapped(session, stmt)).await;
+            }
+            Err(e) => return Err(e),
+        }
         if calls_run_first(&stmt) {
             apply_set_config(session, &mut stmt)?;
             apply_advisory_locks(session, &mut stmt).await?;
@@ -95,16 +107,23 @@ impl Engine {
             {
                 let mut stmt = retry.expect("checked");
                 if super::lateral::scalar_subquery_as_lateral(&mut stmt) {
-                    return Box::pin(self.query(session, stmt, &[])).await;
+                    let per_row = Box::pin(self.query(session, stmt, &[])).await;
+                    // Per row failing too (an unqualified outer column in
+                    // the subquery's FROM is not bound per row), a map may
+                    // still compute it; else the per-row error stands.
+                    return match (per_row, before_lateral) {
+                        (Err(e), Some(stmt)) => Box::pin(self.query_mapped(session, stmt))
+                            .await
+                            .map_err(|_| e),
+                        (r, _) => r,
+                    };
                 }
                 match before_lateral {
-                    Some(stmt) if e.message.contains("OuterReferenceColumn") => {
-                        return Box::pin(self.query_mapped(session, stmt)).await;
-                    }
-                    _ => return Err(e),
+                    Some(stmt) => return Box::pin(self.query_mapped(session, stmt)).await,
+                    None => return Err(e),
                 }
             }
-            Err(e) if before_lateral.is_some() && e.message.contains("OuterReferenceColumn") => {
+            Err(e) if before_lateral.is_some() && needs_maps(&e) => {
                 let stmt = before_lateral.expect("checked");
                 return Box::pin(self.query_mapped(session, stmt)).await;
             }
@@ -116,6 +135,17 @@ impl Engine {
             tag: "SELECT".into(),
         })
     }
+}
+
+/// Whether DataFusion failed on a subquery over the `unnest` of an outer
+/// row's column, which [`Engine::query_mapped`] computes as a map: it
+/// cannot decorrelate it (OuterReferenceColumn), plan it unaggregated, or
+/// (an unqualified outer column in a FROM item's arguments, as pg_dump
+/// writes `pg_options_to_table(attfdwoptions)`) find the column at all.
+fn needs_maps(e: &crate::error::PgError) -> bool {
+    e.message.contains("OuterReferenceColumn")
+        || e.message.contains("Correlated scalar subquery")
+        || e.code == crate::error::codes::UNDEFINED_COLUMN
 }
 
 /// Run an uncorrelated scalar subquery that gives a distance operator its
@@ -289,10 +319,13 @@ fn apply_set_config(session: &mut Session, stmt: &mut Statement) -> PgResult<()>
             args.first().and_then(|x| text(x)),
             args.get(1).and_then(|x| text(x)),
         ) else {
-            failed = Some(crate::error::PgError::unsupported(
-                "set_config with arguments that are not constants",
-            ));
-            return ControlFlow::Break(());
+            // Refused when a row reaches it (see PER_ROW_SET_CONFIG).
+            f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+                datafusion::sql::sqlparser::ast::Ident::new(
+                    super::pg_functions::PER_ROW_SET_CONFIG,
+                ),
+            ]);
+            return ControlFlow::Continue(());
         };
         if let Err(err) = session
             .set(&setting, Some(value))

@@ -165,6 +165,8 @@ pub struct Session {
     pub facts: crate::sql::pg_functions::SharedFacts,
     /// Open cursors (DECLARE ... CURSOR).
     pub cursors: crate::sql::cursors::Cursors,
+    /// Statements SQL PREPARE kept, by name.
+    pub sql_prepared: std::collections::BTreeMap<String, crate::sql::prepare::SqlPrepared>,
     /// What the open transaction will NOTIFY and LISTEN to (the node's hub
     /// set by `context::new_session`).
     pub notify: Arc<crate::sql::notify::SessionNotify>,
@@ -207,6 +209,7 @@ impl Session {
             sequences: Default::default(),
             facts: Default::default(),
             cursors: Default::default(),
+            sql_prepared: Default::default(),
             notify: crate::sql::notify::SessionNotify::new(crate::sql::notify::Hub::new()),
             xid: crate::sql::xid::SessionXid::new(crate::sql::xid::Xids::new()),
         };

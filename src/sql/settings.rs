@@ -145,7 +145,31 @@ pub fn validate(key: &str, value: String) -> PgResult<String> {
         "max_parallel_maintenance_workers" => int_in_range(key, &value, 0, 1024),
         "hnsw.iterative_scan" => one_of(key, &value, &["off", "relaxed_order", "strict_order"]),
         "ivfflat.iterative_scan" => one_of(key, &value, &["off", "relaxed_order"]),
-        "enable_indexscan" | "enable_seqscan" => match value.trim().to_lowercase().as_str() {
+        "xmloption" => one_of(key, &value, &["content", "document"]),
+        // Tables are GrapeDB's own storage; PostgreSQL's only table access
+        // method is the name pg_dump sets.
+        "default_table_access_method" => match value.trim() {
+            "heap" => Ok("heap".into()),
+            other => Err(PgError::new(
+                codes::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"{key}\": \"{other}\""),
+            )
+            .with_detail(format!("Table access method \"{other}\" does not exist."))),
+        },
+        // No tablespaces here: only the default (pg_dump sets '').
+        "default_tablespace" => match value.trim() {
+            "" | "pg_default" => Ok(value.trim().into()),
+            other => Err(PgError::new(
+                codes::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"{key}\": \"{other}\""),
+            )
+            .with_detail(format!("Tablespace \"{other}\" does not exist."))),
+        },
+        "enable_indexscan"
+        | "enable_seqscan"
+        | "row_security"
+        | "synchronize_seqscans"
+        | "check_function_bodies" => match value.trim().to_lowercase().as_str() {
             "on" | "true" | "yes" | "1" | "t" => Ok("on".into()),
             "off" | "false" | "no" | "0" | "f" => Ok("off".into()),
             _ => Err(PgError::new(

@@ -40,6 +40,22 @@ fn replace_arrays(
 /// `grape_array_or_empty(array_transform(a, x -> f(x)))`, the same
 /// elements in the same order; a NULL array gives `{}` as there.
 fn map_over_unnest(q: &Query) -> Option<Expr> {
+    let list = unnest_map(q)?;
+    Some(super::ast::call("grape_array_or_empty", vec![list]))
+}
+
+/// `(SELECT f(x) FROM unnest(a) x [WHERE p(x)])`, a scalar subquery of
+/// the same shape (pg_dump reads `attoptions` so): the one element left,
+/// NULL for none, 21000 for more than one (`grape_one`).
+fn one_of_unnest(q: &Query) -> Option<Expr> {
+    let list = unnest_map(q)?;
+    Some(super::ast::call("grape_one", vec![list]))
+}
+
+/// What `SELECT f(x) FROM unnest(a) x [WHERE p(x)]` gives, as a list:
+/// `array_transform(array_filter(a, x -> p(x)), x -> f(x))` (no filter
+/// without WHERE, no transform when `f(x)` is `x`).
+fn unnest_map(q: &Query) -> Option<Expr> {
     use datafusion::sql::sqlparser::ast::{
         LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens, TableFactor,
     };
@@ -51,7 +67,6 @@ fn map_over_unnest(q: &Query) -> Option<Expr> {
     };
     let plain = s.distinct.is_none()
         && s.having.is_none()
-        && s.selection.is_none()
         && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
         && s.projection.len() == 1
         && s.from.len() == 1
@@ -107,46 +122,61 @@ fn map_over_unnest(q: &Query) -> Option<Expr> {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
         _ => return None,
     };
-    // Only the element and constants in the value (an outer column there
-    // would need the lambda to capture it).
-    let mut only_element = true;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&value, |x| {
-        match x {
-            Expr::Identifier(i) if i.value == element.value => {}
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) => {
-                only_element = false;
-            }
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    // Only the element and constants in the value and the filter (an
+    // outer column there would need the lambda to capture it).
+    let only_element = |e: &Expr| {
+        !datafusion::sql::sqlparser::ast::visit_expressions(e, |x| match x {
+            Expr::Identifier(i) if i.value == element.value => ControlFlow::Continue(()),
+            Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::InSubquery { .. } => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    };
     // An aggregate or a set-returning value is not a map.
-    if !only_element
-        || super::scalar_subquery::aggregates(&value)
-        || super::order_subqueries::returns_set(&value)
-    {
+    let per_element = |e: &Expr| {
+        only_element(e)
+            && !super::scalar_subquery::aggregates(e)
+            && !super::order_subqueries::returns_set(e)
+    };
+    if !per_element(&value) || !s.selection.as_ref().is_none_or(per_element) {
         return None;
     }
-    let lambda = Expr::Lambda(LambdaFunction {
-        params: OneOrManyWithParens::One(LambdaFunctionParameter {
-            name: element,
-            data_type: None,
-        }),
-        body: Box::new(value),
-        syntax: LambdaSyntax::Arrow,
-    });
-    let transform = super::ast::call("array_transform", vec![array, lambda]);
-    Some(super::ast::call("grape_array_or_empty", vec![transform]))
+    let lambda = |body: Expr| {
+        Expr::Lambda(LambdaFunction {
+            params: OneOrManyWithParens::One(LambdaFunctionParameter {
+                name: element.clone(),
+                data_type: None,
+            }),
+            body: Box::new(body),
+            syntax: LambdaSyntax::Arrow,
+        })
+    };
+    let mut list = array;
+    if let Some(w) = &s.selection {
+        list = super::ast::call("array_filter", vec![list, lambda(w.clone())]);
+    }
+    if !matches!(&value, Expr::Identifier(i) if i.value == element.value) {
+        list = super::ast::call("array_transform", vec![list, lambda(value)]);
+    }
+    Some(list)
 }
 
-/// Whether the statement has an `ARRAY(...)` that [`maps`] would rewrite.
+/// Whether the statement has an `ARRAY(...)` or scalar subquery that
+/// [`maps`] would rewrite.
 pub fn has_maps(stmt: &datafusion::sql::sqlparser::ast::Statement) -> bool {
     datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
-        if let Expr::Function(f) = e
-            && f.name.to_string().eq_ignore_ascii_case("array")
-            && let FunctionArguments::Subquery(q) = &f.args
-            && map_over_unnest(q).is_some()
-        {
+        let mapped = match e {
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array") => {
+                matches!(&f.args, FunctionArguments::Subquery(q) if map_over_unnest(q).is_some())
+            }
+            Expr::Subquery(q) => one_of_unnest(q).is_some(),
+            _ => false,
+        };
+        if mapped {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
@@ -162,6 +192,14 @@ pub fn has_maps(stmt: &datafusion::sql::sqlparser::ast::Statement) -> bool {
 /// rows), so the aggregate subquery stays the first choice.
 pub fn maps(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     replace_arrays(stmt, map_over_unnest);
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Subquery(q) = e
+            && let Some(new) = one_of_unnest(q)
+        {
+            *e = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// The aggregate subquery that gives what `ARRAY(q)` gives.

@@ -106,13 +106,24 @@ impl VisitorMut for Empty {
                         if let SelectItem::UnnamedExpr(e)
                         | SelectItem::ExprWithAlias { expr: e, .. } = item
                         {
-                            let _ =
-                                datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |x| {
+                            let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(
+                                e,
+                                |x| {
                                     if is_subquery(x) {
-                                        *x = null();
+                                        // An ARRAY(...) stays an array for
+                                        // the functions around it
+                                        // (pg_dump's array_to_string).
+                                        let array = matches!(x, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array"));
+                                        *x = if array {
+                                            crate::sql::parse::parse_expr("CAST(NULL AS text[])")
+                                                .unwrap_or_else(|_| null())
+                                        } else {
+                                            null()
+                                        };
                                     }
                                     ControlFlow::<()>::Continue(())
-                                });
+                                },
+                            );
                         }
                     }
                 }

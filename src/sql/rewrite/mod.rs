@@ -12,7 +12,7 @@
 //!    ([`array_text`]), casts
 //!    to vector types as `grape_cast` calls ([`vector_casts`]), and the
 //!    names of the `pg_catalog` relations GrapeDB answers
-//!    ([`pg_catalog_names`]), subqueries over catalogs that are always
+//!    ([`pg_catalog_names`]), their `tableoid` ([`system_columns`]), subqueries over catalogs that are always
 //!    empty as their values over no rows ([`empty_catalogs`]),
 //!    `ARRAY(subquery)` as an aggregate
 //!    subquery ([`array_subquery`]), a correlated scalar subquery's
@@ -36,10 +36,12 @@ pub mod columns;
 pub mod empty_catalogs;
 pub mod enum_casts;
 pub mod numbers;
+pub mod options_table;
 pub mod order_subqueries;
 pub mod pg_catalog_names;
 pub mod scalar_subquery;
 pub mod similar_to;
+pub mod system_columns;
 pub mod table_functions;
 pub mod vector_casts;
 pub mod views;
@@ -50,6 +52,7 @@ use crate::error::PgResult;
 
 /// The rewrites a statement gets before DataFusion plans it (step 3).
 pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
+    options_table::rewrite(stmt);
     columns::name_columns(stmt);
     order_subqueries::in_subqueries_as_arrays(stmt);
     order_subqueries::rewrite(stmt);
@@ -57,6 +60,7 @@ pub fn for_planning(stmt: &mut Statement) -> PgResult<()> {
     array_text::rewrite(stmt)?;
     vector_casts::rewrite(stmt)?;
     pg_catalog_names::rewrite(stmt);
+    system_columns::rewrite(stmt);
     empty_catalogs::rewrite(stmt);
     array_subquery::rewrite(stmt);
     scalar_subquery::rewrite(stmt);

@@ -12,14 +12,11 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     // pg_index's int2vector columns are read as arrays only in statements
     // that read pg_index (a user's column may be named indkey).
     let mut reads_pg_index = false;
+    let mut reads_pg_type = false;
     let _ = visit_relations_mut(stmt, |name| {
-        if name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_index"))
-        {
-            reads_pg_index = true;
+        if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+            reads_pg_index |= i.value.eq_ignore_ascii_case("pg_index");
+            reads_pg_type |= i.value.eq_ignore_ascii_case("pg_type");
         }
         if let [part] = name.0.as_slice()
             && let Some(ident) = part.as_ident()
@@ -42,7 +39,7 @@ pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_expressions_mut(stmt, |e| {
-        tool_syntax(e, reads_pg_index);
+        tool_syntax(e, reads_pg_index, reads_pg_type);
         if let Expr::Cast {
             expr, data_type, ..
         } = e
@@ -197,7 +194,11 @@ fn is_text(e: &datafusion::sql::sqlparser::ast::Expr) -> bool {
 /// plain SQL: `pg_catalog.f(...)` is `f(...)`, `x COLLATE
 /// pg_catalog.default` (or `"C"`, `"default"`) is `x`, and
 /// `a OPERATOR(pg_catalog.~) b` is `a ~ b`.
-fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr, reads_pg_index: bool) {
+fn tool_syntax(
+    e: &mut datafusion::sql::sqlparser::ast::Expr,
+    reads_pg_index: bool,
+    reads_pg_type: bool,
+) {
     use datafusion::sql::sqlparser::ast::{
         AccessExpr, BinaryOperator as B, Expr, Ident, ObjectNamePart,
     };
@@ -276,7 +277,41 @@ fn tool_syntax(e: &mut datafusion::sql::sqlparser::ast::Expr, reads_pg_index: bo
                     _ => return,
                 }
             }
-            let column = Expr::CompoundIdentifier(parts);
+            let column = match parts.as_slice() {
+                [one] => Expr::Identifier(one.clone()),
+                _ => Expr::CompoundIdentifier(parts),
+            };
+            let one = || {
+                Expr::value(datafusion::sql::sqlparser::ast::Value::Number(
+                    "1".into(),
+                    false,
+                ))
+            };
+            // `typname[0]` (pg_dump): a `name` subscripted from 0 is its
+            // first byte.
+            if reads_pg_type
+                && match &column {
+                    Expr::Identifier(i) => i.value.eq_ignore_ascii_case("typname"),
+                    Expr::CompoundIdentifier(p) => p
+                        .last()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("typname")),
+                    _ => false,
+                }
+            {
+                let index = index.clone();
+                *e = Expr::Substring {
+                    expr: Box::new(column),
+                    substring_from: Some(Box::new(Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(index))),
+                        op: B::Plus,
+                        right: Box::new(one()),
+                    })),
+                    substring_for: Some(Box::new(one())),
+                    special: true,
+                    shorthand: true,
+                };
+                return;
+            }
             if !reads_pg_index || !is_int2vector_column(&column) {
                 return;
             }

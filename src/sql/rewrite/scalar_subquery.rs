@@ -226,7 +226,14 @@ fn single_value(q: &mut Query) -> Option<(Option<Expr>, Option<OuterValue>)> {
     }
     let own = own_names(s)?;
     // Only a correlated one: DataFusion runs an uncorrelated one as it is.
-    if !s.selection.as_ref().is_some_and(|w| names_outside(w, &own)) {
+    // Over catalogs, an unqualified name may be the outer row's too
+    // (pg_dump's `(SELECT relkind FROM pg_class WHERE oid = typrelid)`
+    // over pg_type): DataFusion resolves it, but plans it only aggregated.
+    let correlated = s
+        .selection
+        .as_ref()
+        .is_some_and(|w| names_outside(w, &own) || (reads_only_catalogs(s) && has_unqualified(w)));
+    if !correlated {
         return None;
     }
     let value = match &mut s.projection[0] {
@@ -254,6 +261,33 @@ fn single_value(q: &mut Query) -> Option<(Option<Expr>, Option<OuterValue>)> {
     substitute_outer(&mut conds, &own);
     s.selection = super::ast::and_all(conds);
     Some((super::ast::and_all(outer), kept.map(|v| (v, own))))
+}
+
+/// Whether every FROM item of `s` is a `pg_catalog` relation.
+fn reads_only_catalogs(s: &Select) -> bool {
+    s.from.iter().all(|twj| {
+        std::iter::once(&twj.relation)
+            .chain(twj.joins.iter().map(|j| &j.relation))
+            .all(|tf| match tf {
+                TableFactor::Table {
+                    name, args: None, ..
+                } => match crate::sql::parse::object_parts(name).as_slice() {
+                    [t] => crate::pg_catalog::is_table(t),
+                    [s, t] => s == "pg_catalog" && crate::pg_catalog::is_table(t),
+                    _ => false,
+                },
+                _ => false,
+            })
+    })
+}
+
+/// Whether `e` names an unqualified column.
+fn has_unqualified(e: &Expr) -> bool {
+    visit_expressions(e, |x| match x {
+        Expr::Identifier(_) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// Whether every column `e` names is qualified and it holds no subquery

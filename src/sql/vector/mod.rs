@@ -364,6 +364,25 @@ impl TypePlanner for GrapeTypePlanner {
                     ),
                 )))
             }
+            // `"char"` (quoted: unquoted `char` is character(1)) and
+            // `name`, the catalogs' one-byte and identifier types: text.
+            SqlDataType::Custom(name, mods)
+                if mods.is_empty()
+                    && matches!(
+                        name.to_string().to_lowercase().trim_matches('"'),
+                        "char" | "name"
+                    ) =>
+            {
+                let t = name
+                    .to_string()
+                    .to_lowercase()
+                    .trim_matches('"')
+                    .to_string();
+                Ok(Some(Arc::new(
+                    Field::new(t.clone(), DataType::Utf8, true)
+                        .with_metadata([(crate::types::PG_TYPE_KEY.to_string(), t)].into()),
+                )))
+            }
             other => match vector_cast_target(other) {
                 Some((kind, _)) => Ok(Some(Arc::new(vector_arrow::field(
                     Kind::from_name(kind).unwrap(),

@@ -1,0 +1,109 @@
+//! SQL-level `PREPARE name [(types)] AS statement` and `EXECUTE name
+//! [(values)]` (pg_dump prepares its per-object queries so): the
+//! statement is kept in the session, and EXECUTE runs it with each `$n`
+//! replaced by its value, cast to the declared type. `DEALLOCATE` forgets
+//! it (`frontend::prepared`), as does `DISCARD ALL`.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, Ident, Statement, Value, visit_expressions, visit_expressions_mut,
+};
+
+use super::engine::Engine;
+use super::output::Output;
+use super::parse::folded;
+use super::session::Session;
+use crate::error::{PgError, PgResult, codes};
+
+/// A statement SQL PREPARE kept, with its parameters' declared types.
+#[derive(Debug, Clone)]
+pub struct SqlPrepared {
+    statement: Statement,
+    types: Vec<DataType>,
+}
+
+/// The highest `$n` the statement names.
+fn parameter_count(stmt: &Statement) -> usize {
+    let mut n = 0;
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Value(v) = e
+            && let Value::Placeholder(p) = &v.value
+            && let Some(i) = p.strip_prefix('$').and_then(|d| d.parse::<usize>().ok())
+        {
+            n = n.max(i);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    n
+}
+
+pub fn prepare(
+    session: &mut Session,
+    name: &Ident,
+    types: Vec<DataType>,
+    statement: Statement,
+) -> PgResult<Output> {
+    let name = folded(name);
+    if session.sql_prepared.contains_key(&name) {
+        return Err(PgError::new(
+            "42P05",
+            format!("prepared statement \"{name}\" already exists"),
+        ));
+    }
+    session
+        .sql_prepared
+        .insert(name, SqlPrepared { statement, types });
+    Ok(Output::Command("PREPARE".into()))
+}
+
+pub async fn execute(
+    engine: &Engine,
+    session: &mut Session,
+    name: &Ident,
+    values: Vec<Expr>,
+) -> PgResult<Output> {
+    let key = folded(name);
+    let Some(prepared) = session.sql_prepared.get(&key).cloned() else {
+        return Err(PgError::new(
+            codes::INVALID_SQL_STATEMENT_NAME,
+            format!("prepared statement \"{key}\" does not exist"),
+        ));
+    };
+    let expected = prepared
+        .types
+        .len()
+        .max(parameter_count(&prepared.statement));
+    if values.len() != expected {
+        return Err(PgError::new(
+            codes::SYNTAX_ERROR,
+            format!("wrong number of parameters for prepared statement \"{key}\""),
+        )
+        .with_detail(format!(
+            "Expected {expected} parameters but got {}.",
+            values.len()
+        )));
+    }
+    let mut stmt = prepared.statement;
+    let _ = visit_expressions_mut(&mut stmt, |e| {
+        if let Expr::Value(v) = e
+            && let Value::Placeholder(p) = &v.value
+            && let Some(i) = p.strip_prefix('$').and_then(|d| d.parse::<usize>().ok())
+            && (1..=values.len()).contains(&i)
+        {
+            let value = values[i - 1].clone();
+            *e = match prepared.types.get(i - 1) {
+                Some(t) => Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(value),
+                    data_type: t.clone(),
+                    array: false,
+                    format: None,
+                },
+                None => Expr::Nested(Box::new(value)),
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Box::pin(engine.execute_nested(session, stmt)).await
+}
