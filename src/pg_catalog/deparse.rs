@@ -29,7 +29,11 @@ pub fn expr(sql: &str, columns: &[Column], target: Option<&SqlType>, pretty: boo
     else {
         return sql.to_string();
     };
-    let d = Deparser { columns, pretty };
+    let d = Deparser {
+        columns,
+        pretty,
+        names: None,
+    };
     match (target, literal(&e)) {
         // A default's constant takes the column's type (its coercion to
         // the column is implicit, so not shown).
@@ -137,6 +141,130 @@ fn op_text(op: &BinaryOperator) -> String {
 struct Deparser<'a> {
     columns: &'a [Column],
     pretty: bool,
+    /// Where names are qualified as the session's search path needs.
+    names: Option<&'a Names<'a>>,
+}
+
+/// What qualifies the names an expression reads (`pg_get_expr`,
+/// `pg_get_viewdef`): an enum type or a relation named by `'...'::regclass`
+/// prints schema-qualified where the search path does not find it, as
+/// PostgreSQL prints them (pg_dump sets an empty path, so its dump reads
+/// the same under any). Names stored unqualified are looked up on the
+/// path, then in `home` (the schema of the table or view they belong to),
+/// then in the one schema that has them.
+pub struct Names<'a> {
+    pub cat: &'a crate::catalog::Catalog,
+    pub path: &'a [String],
+    pub home: Option<&'a str>,
+}
+
+impl Names<'_> {
+    /// The schema `name` is found in by `exists`, and whether the search
+    /// path finds it there.
+    fn find(&self, exists: &dyn Fn(&str) -> bool) -> Option<(String, bool)> {
+        if let Some(s) = self.path.iter().find(|s| exists(s)) {
+            return Some((s.clone(), true));
+        }
+        if let Some(h) = self.home.filter(|h| exists(h)) {
+            return Some((h.to_string(), false));
+        }
+        let mut all = self.cat.schemas.iter().filter(|s| exists(s));
+        match (all.next(), all.next()) {
+            (Some(s), None) => Some((s.clone(), false)),
+            _ => None,
+        }
+    }
+
+    fn qualified(&self, name: &str, exists: &dyn Fn(&str) -> bool) -> Option<String> {
+        let (schema, visible) = self.find(exists)?;
+        Some(if visible {
+            crate::types::text::quote_ident_if_needed(name)
+        } else {
+            format!(
+                "{}.{}",
+                crate::types::text::quote_ident_if_needed(&schema),
+                crate::types::text::quote_ident_if_needed(name)
+            )
+        })
+    }
+
+    /// An enum type's name (None: not one of the catalog's enums).
+    fn type_name(&self, name: &str) -> Option<String> {
+        self.qualified(name, &|s| self.cat.enum_type(s, name).is_some())
+    }
+
+    /// A relation's name as `'...'::regclass` holds it.
+    fn relation(&self, text: &str) -> Option<String> {
+        if text.contains('.') {
+            return None;
+        }
+        self.qualified(text, &|s| {
+            self.cat.resolve_relation(Some(s), text, &[]).is_some()
+                || self.cat.table(s, text).is_some()
+        })
+    }
+
+    /// `query` with each unqualified relation it reads qualified where the
+    /// search path does not find it.
+    pub fn qualify_relations(&self, query: &str) -> String {
+        use datafusion::sql::sqlparser::ast::{Ident, ObjectNamePart, visit_relations_mut};
+        let Ok(Some(mut stmt)) =
+            Parser::parse_sql(&PostgreSqlDialect {}, query).map(|mut v| v.pop())
+        else {
+            return query.to_string();
+        };
+        let ctes: Vec<String> = match &stmt {
+            datafusion::sql::sqlparser::ast::Statement::Query(q) => q
+                .with
+                .iter()
+                .flat_map(|w| w.cte_tables.iter().map(|c| c.alias.name.value.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut changed = false;
+        let _ = visit_relations_mut(&mut stmt, |name| {
+            if let [part] = name.0.as_slice()
+                && let Some(i) = part.as_ident()
+            {
+                let n = match i.quote_style {
+                    Some(_) => i.value.clone(),
+                    None => i.value.to_lowercase(),
+                };
+                if !ctes.contains(&n)
+                    && let Some((schema, false)) = self.find(&|s| {
+                        self.cat.table(s, &n).is_some()
+                            || self.cat.resolve_relation(Some(s), &n, &[]).is_some()
+                    })
+                {
+                    name.0
+                        .insert(0, ObjectNamePart::Identifier(Ident::new(schema)));
+                    changed = true;
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if changed {
+            stmt.to_string()
+        } else {
+            query.to_string()
+        }
+    }
+}
+
+/// [`expr`] (without a target type) with names qualified by `names`.
+pub fn expr_named(sql: &str, columns: &[Column], pretty: bool, names: &Names) -> String {
+    let Ok(e) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return sql.to_string();
+    };
+    Deparser {
+        columns,
+        pretty,
+        names: Some(names),
+    }
+    .show(&e, Parent::Top)
 }
 
 impl Deparser<'_> {
@@ -395,9 +523,21 @@ impl Deparser<'_> {
                 data_type,
                 ..
             } => {
-                let to = SqlType::from_ast(data_type)
+                let mut to = SqlType::from_ast(data_type)
                     .map(|t| t.0.pg_name())
                     .unwrap_or_else(|_| data_type.to_string().to_lowercase());
+                if let Some(names) = self.names {
+                    if let Some(t) = names.type_name(&to) {
+                        to = t;
+                    }
+                    // `'seq'::regclass`: the relation's name, qualified.
+                    if to == "regclass"
+                        && let Some(Lit::Str(rel)) = literal(expr)
+                        && let Some(q) = names.relation(&rel)
+                    {
+                        return format!("{}::regclass", quote(&q));
+                    }
+                }
                 self.coerced(expr, &to)
             }
             Expr::Function(f) => {

@@ -190,7 +190,12 @@ pub fn format_type(seen: &Seen, oid: i64, typmod: Option<i64>) -> String {
     if row.elem != 0 && row.name.starts_with('_') {
         return format!("{}[]", format_type(seen, row.elem, typmod));
     }
-    let base = regtype_name(oid).unwrap_or_else(|| row.name.clone());
+    let mut base = regtype_name(oid).unwrap_or_else(|| row.name.clone());
+    // pgvector's types live in `public`: qualified where it is not on the
+    // search path (pg_dump's empty path), as PostgreSQL prints them.
+    if row.namespace == oids::namespace("public") && !seen.path.iter().any(|p| p == "public") {
+        base = format!("public.{base}");
+    }
     let Some(m) = typmod else {
         return base;
     };
@@ -215,12 +220,17 @@ fn index_definition_of(seen: &Seen, oid: i64, column: i64) -> Option<String> {
             .find(|i| oids::index(t, i) == oid)
             .map(|i| (t, i))
     })?;
-    index_definition(t, ix, column)
+    index_definition(t, ix, column, seen.path.iter().any(|p| p == "public"))
 }
 
 /// Index `ix` of `t` as `pg_get_indexdef` prints it (`column` > 0: that
 /// key column's text only).
-pub fn index_definition(t: &Table, ix: &crate::catalog::Index, column: i64) -> Option<String> {
+pub fn index_definition(
+    t: &Table,
+    ix: &crate::catalog::Index,
+    column: i64,
+    public_visible: bool,
+) -> Option<String> {
     let keys: Vec<String> = match &ix.vector {
         Some(v) => {
             let key = match &v.expr {
@@ -229,10 +239,13 @@ pub fn index_definition(t: &Table, ix: &crate::catalog::Index, column: i64) -> O
             };
             // One column's text is the key alone; the statement names its
             // operator class.
+            // (pgvector's classes are in `public`.)
             if column > 0 {
                 vec![key]
-            } else {
+            } else if public_visible {
                 vec![format!("{key} {}", v.opclass)]
+            } else {
+                vec![format!("{key} public.{}", v.opclass)]
             }
         }
         None => ix
@@ -317,10 +330,14 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
             T,
             |s, a| {
                 let expr = text(a.first())?;
-                let columns = int(a.get(1))
-                    .and_then(|o| table_of(&s.cat, o))
-                    .map_or(&[][..], |t| &t.columns[..]);
-                utf8(deparse::expr(&expr, columns, None, flag(a.get(2))))
+                let table = int(a.get(1)).and_then(|o| table_of(&s.cat, o));
+                let columns = table.map_or(&[][..], |t| &t.columns[..]);
+                let names = deparse::Names {
+                    cat: &s.cat,
+                    path: &s.path,
+                    home: table.map(|t| t.schema.as_str()),
+                };
+                utf8(deparse::expr_named(&expr, columns, flag(a.get(2)), &names))
             },
         ),
         udf(
@@ -364,7 +381,13 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
                 let oid = int(a.first())?;
                 s.cat.relations.iter().find_map(|(id, r)| match r {
                     Relation::View(v) if oids::relation(*id) == oid => {
-                        utf8(format!(" {};", v.query.trim().trim_end_matches(';')))
+                        let names = deparse::Names {
+                            cat: &s.cat,
+                            path: &s.path,
+                            home: Some(v.schema.as_str()),
+                        };
+                        let query = names.qualify_relations(v.query.trim().trim_end_matches(';'));
+                        utf8(format!(" {query};"))
                     }
                     _ => None,
                 })

@@ -53,7 +53,8 @@ const GC: &str = "grape_gc";
 const TXNS: &str = "grape_txns";
 
 /// The relations answered here (with [`unused::names`]).
-const TABLES: [&str; 34] = [
+const TABLES: [&str; 35] = [
+    "pg_rewrite",
     PG_TYPE,
     PG_NAMESPACE,
     PG_RANGE,
@@ -157,6 +158,7 @@ impl SchemaProvider for PgCatalog {
             "pg_attrdef" => pg_attribute::pg_attrdef(&self.catalog)?,
             "pg_constraint" => pg_constraint::pg_constraint(&self.catalog)?,
             "pg_depend" => pg_depend::pg_depend(&self.catalog)?,
+            "pg_rewrite" => pg_depend::pg_rewrite(&self.catalog)?,
             "pg_opclass" => pg_opclass::pg_opclass()?,
             "pg_tables" => system_views::pg_tables(&self.catalog, &self.user)?,
             "pg_views" => system_views::pg_views(&self.catalog, &self.user)?,

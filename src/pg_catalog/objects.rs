@@ -73,6 +73,15 @@ pub fn pg_description(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
         .iter()
         .map(|e| (e.0, 3079, 0, e.4.to_string()))
         .collect();
+    // PostgreSQL's own comment on `public`, until COMMENT ON replaces it.
+    if !cat.comments.contains_key("schema:public") {
+        rows.push((
+            oids::namespace("public"),
+            2615,
+            0,
+            "standard public schema".into(),
+        ));
+    }
     for (key, text) in &cat.comments {
         let mut parts = key.split(':');
         let kind = parts.next().unwrap_or("");

@@ -134,6 +134,10 @@ pub fn enum_type(id: u32) -> i64 {
     3_900_000_000 + id as i64
 }
 
+/// The OID of a view's `_RETURN` rule (`pg_rewrite.oid`).
+pub fn view_rule(id: u32) -> i64 {
+    3_650_000_000 + id as i64
+}
 /// The OID of a table's or view's row type (`pg_class.reltype`).
 pub fn row_type(id: u32) -> i64 {
     3_700_000_000 + id as i64
@@ -155,7 +159,9 @@ pub fn namespace(name: &str) -> i64 {
 pub const PLPGSQL_EXTENSION: i64 = 13_560;
 /// The plpgsql language's OID (`pg_language`), its extension's member.
 pub const PLPGSQL_LANGUAGE: i64 = 13_563;
-pub const VECTOR_EXTENSION: i64 = 16_000;
+/// pgvector's is a user object's (above 16383), so pg_dump dumps its
+/// CREATE EXTENSION as it does PostgreSQL's.
+pub const VECTOR_EXTENSION: i64 = 2_150_000_000;
 
 /// The access methods: PostgreSQL's built-in ones and pgvector's.
 pub const ACCESS_METHODS: &[(i64, &str, &str, &str)] = &[

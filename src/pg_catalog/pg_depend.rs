@@ -26,6 +26,7 @@ const PG_CONSTRAINT: i64 = 2606;
 const PG_NAMESPACE: i64 = 2615;
 const PG_EXTENSION: i64 = 3079;
 const PG_LANGUAGE: i64 = 2612;
+const PG_REWRITE: i64 = 2618;
 
 /// One row: (classid, objid, objsubid) depends on (refclassid, refobjid,
 /// refobjsubid) with `deptype` (n normal, a auto, i internal, e
@@ -123,11 +124,18 @@ fn rows(cat: &Catalog) -> Vec<Dep> {
                     }
                 }
             }
-            // (What a view reads is recorded through its rewrite rule
-            // in PostgreSQL; GrapeDB has no pg_rewrite rows.)
-            Relation::View(_) => {
+            // What a view reads is recorded through its `_RETURN` rule,
+            // as PostgreSQL records it (pg_dump orders a view after what
+            // it reads by these), by relation here, not by column.
+            Relation::View(v) => {
                 dep((PG_CLASS, rel, 0), nsp, 'n');
                 dep((PG_TYPE, oids::row_type(*id), 0), (PG_CLASS, rel, 0), 'i');
+                let rule = (PG_REWRITE, oids::view_rule(*id), 0);
+                dep(rule, (PG_CLASS, rel, 0), 'i');
+                dep(rule, (PG_CLASS, rel, 0), 'n');
+                for read in &v.depends_on {
+                    dep(rule, (PG_CLASS, oids::relation(*read), 0), 'n');
+                }
             }
             Relation::Type(_) => {
                 dep((PG_TYPE, oids::enum_type(*id), 0), nsp, 'n');
@@ -181,6 +189,43 @@ pub fn pg_depend(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
             i64s(rows.iter().map(|r| r.referenced.1)),
             i32s(&|r| r.referenced.2),
             strs(rows.iter().map(|r| r.deptype.to_string())),
+        ],
+    )
+}
+
+/// `pg_rewrite`: each view's `_RETURN` rule (GrapeDB has no other rules).
+/// The rule's query trees are not kept: `ev_action` is the view's SQL.
+pub fn pg_rewrite(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
+    let views: Vec<(u32, &crate::catalog::View)> = cat
+        .relations
+        .iter()
+        .filter_map(|(id, r)| match r {
+            Relation::View(v) => Some((*id, v)),
+            _ => None,
+        })
+        .collect();
+    let n = views.len();
+    let schema = Arc::new(Schema::new(vec![
+        oid("oid"),
+        Field::new("rulename", DataType::Utf8, false),
+        oid("ev_class"),
+        char1("ev_type"),
+        char1("ev_enabled"),
+        Field::new("is_instead", DataType::Boolean, false),
+        Field::new("ev_qual", DataType::Utf8, false),
+        Field::new("ev_action", DataType::Utf8, false),
+    ]));
+    table(
+        schema,
+        vec![
+            i64s(views.iter().map(|(id, _)| oids::view_rule(*id))),
+            strs(views.iter().map(|_| "_RETURN".to_string())),
+            i64s(views.iter().map(|(id, _)| oids::relation(*id))),
+            strs(views.iter().map(|_| "1".to_string())),
+            strs(views.iter().map(|_| "O".to_string())),
+            Arc::new(datafusion::arrow::array::BooleanArray::from(vec![true; n])),
+            strs(views.iter().map(|_| "<>".to_string())),
+            strs(views.iter().map(|(_, v)| v.query.clone())),
         ],
     )
 }

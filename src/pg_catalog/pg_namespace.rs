@@ -37,7 +37,12 @@ pub fn pg_namespace(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                     oids::OWNER
                 }
             })),
-            Arc::new(StringArray::new_null(spaces.len())),
+            // `public`'s privileges as PostgreSQL 15 creates it (the
+            // others' are NULL: their defaults).
+            Arc::new(StringArray::from_iter(spaces.iter().map(|s| {
+                (s == "public")
+                    .then_some("{pg_database_owner=UC/pg_database_owner,=U/pg_database_owner}")
+            }))),
         ],
     )
 }

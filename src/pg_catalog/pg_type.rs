@@ -192,10 +192,20 @@ pub fn pg_type(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                 }
                 .to_string()
             })),
-            strs(
-                rows.iter()
-                    .map(|r| if r.len == -1 { "x" } else { "p" }.to_string()),
-            ),
+            // typstorage: numeric is kept main, pgvector's types external.
+            strs(rows.iter().map(|r| {
+                match r.name.as_str() {
+                    "numeric" => "m",
+                    "vector" | "halfvec" | "sparsevec"
+                        if r.namespace == oids::namespace("public") =>
+                    {
+                        "e"
+                    }
+                    _ if r.len == -1 => "x",
+                    _ => "p",
+                }
+                .to_string()
+            })),
             bools(&|_| false),
             i64s(rows.iter().map(|_| 0)),
             Arc::new(Int32Array::from(vec![-1; n])),

@@ -106,7 +106,7 @@ pub fn pg_indexes(cat: &Catalog) -> DfResult<Arc<dyn TableProvider>> {
                 t.schema.clone(),
                 t.name.clone(),
                 i.name.clone(),
-                index_definition(t, i, 0).unwrap_or_default(),
+                index_definition(t, i, 0, true).unwrap_or_default(),
             ));
         }
     }

@@ -1,6 +1,6 @@
 //! Catalogs for features GrapeDB does not have (row security policies,
 //! extended statistics, publications, triggers, inheritance, role
-//! membership, rules, materialized views, shared comments, default
+//! membership, materialized views, shared comments, default
 //! privileges), empty, and the fixed rows of `pg_collation` and
 //! `pg_tablespace`: psql's `\d` and tools join them, so they must exist
 //! with PostgreSQL 15's columns, and with nothing in them they say what
@@ -55,11 +55,6 @@ const EMPTY: &[(&str, &str)] = &[
     (
         "pg_auth_members",
         "roleid:oid member:oid grantor:oid admin_option:bool",
-    ),
-    (
-        "pg_rewrite",
-        "oid:oid rulename:text ev_class:oid ev_type:char ev_enabled:char is_instead:bool \
-         ev_qual:text ev_action:text",
     ),
     (
         "pg_partitioned_table",

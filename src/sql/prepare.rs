@@ -13,15 +13,8 @@ use datafusion::sql::sqlparser::ast::{
 use super::engine::Engine;
 use super::output::Output;
 use super::parse::folded;
-use super::session::Session;
+use super::session::{Session, SqlPrepared};
 use crate::error::{PgError, PgResult, codes};
-
-/// A statement SQL PREPARE kept, with its parameters' declared types.
-#[derive(Debug, Clone)]
-pub struct SqlPrepared {
-    statement: Statement,
-    types: Vec<DataType>,
-}
 
 /// The highest `$n` the statement names.
 fn parameter_count(stmt: &Statement) -> usize {

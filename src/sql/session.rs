@@ -137,6 +137,14 @@ impl Block {
     }
 }
 
+/// A statement SQL PREPARE kept (`sql::prepare`), with its parameters'
+/// declared types.
+#[derive(Debug, Clone)]
+pub struct SqlPrepared {
+    pub statement: datafusion::sql::sqlparser::ast::Statement,
+    pub types: Vec<datafusion::sql::sqlparser::ast::DataType>,
+}
+
 pub struct Session {
     pub ctx: SessionContext,
     pub grape: Arc<GrapeCatalog>,
@@ -166,7 +174,7 @@ pub struct Session {
     /// Open cursors (DECLARE ... CURSOR).
     pub cursors: crate::sql::cursors::Cursors,
     /// Statements SQL PREPARE kept, by name.
-    pub sql_prepared: std::collections::BTreeMap<String, crate::sql::prepare::SqlPrepared>,
+    pub sql_prepared: std::collections::BTreeMap<String, SqlPrepared>,
     /// What the open transaction will NOTIFY and LISTEN to (the node's hub
     /// set by `context::new_session`).
     pub notify: Arc<crate::sql::notify::SessionNotify>,
