@@ -30,7 +30,7 @@ _grape_apt() {
   local need=()
   command -v clang >/dev/null 2>&1 || need+=(clang)
   _grape_has_pkg libclang-dev || need+=(libclang-dev)
-  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+  { command -v psql && command -v pg_dump; } >/dev/null 2>&1 || need+=(postgresql-client)
   { command -v cc >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1; } || need+=(build-essential)
   command -v curl >/dev/null 2>&1 || need+=(curl)
   # Node.js 18 or later and npm for tests/clients/node (node-postgres).

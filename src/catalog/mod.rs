@@ -426,6 +426,41 @@ impl Catalog {
                 Relation::Type(_) => {}
             }
         }
+        // Comments on the tables and their columns follow them.
+        for (old, new) in moved {
+            let keys: Vec<String> = self
+                .comments
+                .keys()
+                .filter(|k| {
+                    *k == &format!("table:{old}") || k.starts_with(&format!("column:{old}:"))
+                })
+                .cloned()
+                .collect();
+            for k in keys {
+                let text = self.comments.remove(&k).expect("listed above");
+                let moved_key = match k.strip_prefix(&format!("column:{old}:")) {
+                    Some(col) => format!("column:{new}:{col}"),
+                    None => format!("table:{new}"),
+                };
+                self.comments.insert(moved_key, text);
+            }
+        }
+    }
+
+    /// Indexes given new ids (TRUNCATE, ADD PRIMARY KEY): their comments
+    /// follow them.
+    pub fn renumber_indexes(&mut self, moved: &[(u32, u32)]) {
+        let texts: Vec<(u32, String)> = moved
+            .iter()
+            .filter_map(|(old, new)| {
+                self.comments
+                    .remove(&format!("index:{old}"))
+                    .map(|t| (*new, t))
+            })
+            .collect();
+        for (new, text) in texts {
+            self.comments.insert(format!("index:{new}"), text);
+        }
     }
 
     /// After tables were dropped wholesale (DROP SCHEMA CASCADE): foreign

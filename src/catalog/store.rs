@@ -356,7 +356,8 @@ impl CatalogStore {
             Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| {
                 PgError::new(codes::INTERNAL_ERROR, "sequence counter is malformed")
             })?),
-            None => 0,
+            // Never used: its first value comes next.
+            None => return Ok((seq.base.saturating_add(seq.increment), 0, false)),
         };
         let (counter, left) = match seqs.get(&seq.key) {
             Some((last, left, step))

@@ -199,9 +199,13 @@ impl Engine {
                 }
                 Ok(Output::Command(format!("DISCARD {object_type}")))
             }
+            Statement::Call(f) if f.name.to_string() == super::parse::OWNER_TO_CALL => {
+                super::owner::owner_to(session, &f)
+            }
             s @ Statement::Call(_)
                 if matches!(&s, Statement::Call(f)
-                    if f.name.to_string() == super::parse::ALTER_SEQUENCE_CALL) =>
+                    if f.name.to_string() == super::parse::ALTER_SEQUENCE_CALL
+                        || f.name.to_string() == super::parse::ADD_IDENTITY_CALL) =>
             {
                 ddl::execute(self, session, s).await
             }

@@ -28,6 +28,7 @@ mod literals;
 mod locking;
 pub mod notify;
 pub mod output;
+mod owner;
 pub mod params;
 pub mod parse;
 pub mod pg_datetime;

@@ -123,7 +123,9 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParserError> {
         .with_unescape(true)
         .tokenize_with_location()?;
     let tokens = vector::reindex_calls(vector::generic_operators(sequence_options(
-        alter_sequence(create_table_as(unlogged(negative_fetch_counts(tokens)))),
+        alter_sequence(add_identity(owner_to(create_table_as(unlogged(
+            negative_fetch_counts(tokens),
+        ))))),
     )));
     Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
@@ -285,6 +287,156 @@ fn ctas_rewritten(stmt: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
     }
     out.extend(tokens(&after)?);
     Some(out)
+}
+
+/// The internal procedure `ALTER TABLE [ONLY] t ALTER [COLUMN] c ADD
+/// GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY [(options)]` becomes
+/// (sqlparser does not take it; pg_dump writes it for identity columns):
+/// `CALL grape_add_identity('t', 'c', 'ALWAYS', 'options')`.
+pub const ADD_IDENTITY_CALL: &str = "grape_add_identity";
+
+fn add_identity(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut start = 0;
+    while start < tokens.len() {
+        let mut end = start;
+        while end < tokens.len() && tokens[end].token != Token::SemiColon {
+            end += 1;
+        }
+        let words: Vec<&TokenWithSpan> = tokens[start..end].iter().filter(|t| solid(t)).collect();
+        let is =
+            |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+        let call = (words.len() > 8
+            && is(words[0], Keyword::ALTER)
+            && is(words[1], Keyword::TABLE))
+        .then(|| {
+            // The second ALTER: the column's.
+            let at = 2 + words[2..].iter().position(|t| is(t, Keyword::ALTER))?;
+            let mut table: Vec<&TokenWithSpan> = words[2..at].to_vec();
+            while table.first().is_some_and(|t| is(t, Keyword::ONLY)) {
+                table.remove(0);
+            }
+            let mut i = at + 1;
+            if words.get(i).is_some_and(|t| is(t, Keyword::COLUMN)) {
+                i += 1;
+            }
+            let column = match &words.get(i)?.token {
+                Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+                Token::Word(w) => w.value.to_lowercase(),
+                _ => return None,
+            };
+            if !(is(words.get(i + 1)?, Keyword::ADD) && is(words.get(i + 2)?, Keyword::GENERATED)) {
+                return None;
+            }
+            let (kind, next) = if is(words.get(i + 3)?, Keyword::ALWAYS) {
+                ("ALWAYS", i + 4)
+            } else if is(words.get(i + 3)?, Keyword::BY) && is(words.get(i + 4)?, Keyword::DEFAULT)
+            {
+                ("BY DEFAULT", i + 5)
+            } else {
+                return None;
+            };
+            if !(is(words.get(next)?, Keyword::AS) && is(words.get(next + 1)?, Keyword::IDENTITY)) {
+                return None;
+            }
+            let rest = &words[next + 2..];
+            let options: String = match rest {
+                [] => String::new(),
+                [open, inner @ .., close]
+                    if open.token == Token::LParen && close.token == Token::RParen =>
+                {
+                    inner
+                        .iter()
+                        .map(|t| t.token.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+                _ => return None,
+            };
+            let q = |s: &str| s.replace('\'', "''");
+            let table: String = table.iter().map(|t| t.token.to_string()).collect();
+            Some(format!(
+                "CALL {ADD_IDENTITY_CALL}('{}', '{}', '{kind}', '{}')",
+                q(&table),
+                q(&column),
+                q(&options)
+            ))
+        })
+        .flatten()
+        .and_then(|c| {
+            Tokenizer::new(&PostgreSqlDialect {}, &c)
+                .tokenize_with_location()
+                .ok()
+        });
+        match call {
+            Some(new) => out.extend(new),
+            None => out.extend(tokens[start..end].iter().cloned()),
+        }
+        if end < tokens.len() {
+            out.push(tokens[end].clone());
+        }
+        start = end + 1;
+    }
+    out
+}
+
+/// The internal procedure `ALTER kind name OWNER TO role` becomes
+/// (`CALL grape_owner_to('kind', 'name', 'role')`; sqlparser takes it
+/// for some kinds only, and pg_dump writes one after every object).
+pub const OWNER_TO_CALL: &str = "grape_owner_to";
+
+fn owner_to(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut start = 0;
+    while start < tokens.len() {
+        let mut end = start;
+        while end < tokens.len() && tokens[end].token != Token::SemiColon {
+            end += 1;
+        }
+        let words: Vec<&TokenWithSpan> = tokens[start..end].iter().filter(|t| solid(t)).collect();
+        let kw = |i: usize, k: Keyword| {
+            words
+                .get(i)
+                .is_some_and(|t| matches!(&t.token, Token::Word(w) if w.keyword == k))
+        };
+        let n = words.len();
+        let call = (n >= 6 && kw(0, Keyword::ALTER) && kw(n - 3, Keyword::OWNER) && kw(n - 2, Keyword::TO))
+            .then(|| {
+                let kind = words[1].token.to_string().to_uppercase();
+                let mut name: Vec<&TokenWithSpan> = words[2..n - 3].to_vec();
+                // ALTER TABLE [IF EXISTS] [ONLY] name
+                while name.first().is_some_and(|t| {
+                    matches!(&t.token, Token::Word(w) if matches!(w.keyword, Keyword::IF | Keyword::EXISTS | Keyword::ONLY))
+                }) {
+                    name.remove(0);
+                }
+                let name: String = name.iter().map(|t| t.token.to_string()).collect();
+                let role = match &words[n - 1].token {
+                    Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+                    Token::Word(w) => w.value.to_lowercase(),
+                    other => other.to_string(),
+                };
+                let q = |s: &str| s.replace('\'', "''");
+                format!(
+                    "CALL {OWNER_TO_CALL}('{}', '{}', '{}')",
+                    q(&kind),
+                    q(&name),
+                    q(&role)
+                )
+            })
+            .and_then(|c| Tokenizer::new(&PostgreSqlDialect {}, &c).tokenize_with_location().ok());
+        match call {
+            Some(new) => out.extend(new),
+            None => out.extend(tokens[start..end].iter().cloned()),
+        }
+        if end < tokens.len() {
+            out.push(tokens[end].clone());
+        }
+        start = end + 1;
+    }
+    out
 }
 
 /// The internal procedure `ALTER SEQUENCE` becomes (sqlparser has no

@@ -132,7 +132,19 @@ impl SqlType {
             D::Bit(n) => SqlType::Bit(Some(bit_len(*n)?.unwrap_or(1))),
             D::BitVarying(n) | D::VarBit(n) => SqlType::VarBit(bit_len(*n)?),
             D::Custom(name, mods) => {
-                let n = name.to_string().to_lowercase();
+                // `public.vector` (where pgvector's types live; pg_dump
+                // qualifies them) and `pg_catalog.x` are the plain names.
+                let n = match name.0.as_slice() {
+                    [schema, n]
+                        if matches!(
+                            schema.to_string().to_lowercase().trim_matches('"'),
+                            "public" | "pg_catalog"
+                        ) =>
+                    {
+                        n.to_string().to_lowercase()
+                    }
+                    _ => name.to_string().to_lowercase(),
+                };
                 let n = n.trim_matches('"');
                 if let Some(kind) = crate::vector::Kind::from_name(n) {
                     return Ok((SqlType::vector_kind(kind, n, mods)?, false));

@@ -7,6 +7,7 @@ mod common;
 // Clients other than tokio-postgres.
 mod clients;
 mod pg_areas;
+mod pg_dump;
 mod pgvector;
 mod psql;
 mod psycopg;

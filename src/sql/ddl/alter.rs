@@ -383,7 +383,10 @@ pub(super) async fn alter_table(
             });
             change(engine, session, |cat| {
                 let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
-                if !owned
+                // (A column's own sequence stays bound, except that a
+                // nextval default binds the one it names: pg_dump sets
+                // it after ALTER SEQUENCE ... OWNED BY.)
+                if (!owned || bound.sequence.is_some())
                     && matches!(
                         op,
                         AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault
@@ -435,6 +438,24 @@ pub(super) async fn alter_table(
             };
             let parts = [table.schema.clone(), table.name.clone()];
             super::index::create_btree(engine, session, &parts, spec).await
+        }
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::PrimaryKey(pk),
+            not_valid: false,
+        } if pk.index_type.is_none()
+            && pk.characteristics.is_none()
+            && pk.index_options.is_empty()
+            && pk.index_name.is_none() =>
+        {
+            let columns: Vec<String> = pk.columns.iter().map(super::index::column_name).collect();
+            super::primary_key::add_primary_key(
+                engine,
+                session,
+                table,
+                pk.name.as_ref().map(ident_name),
+                &columns,
+            )
+            .await
         }
         AlterTableOperation::ValidateConstraint { name } => {
             validate_check(engine, session, table, &name).await

@@ -179,7 +179,7 @@ pub(super) async fn online(
     Ok(())
 }
 
-fn duplicated(index: &Index, table: &Table, row: &[crate::types::Datum]) -> PgError {
+pub(super) fn duplicated(index: &Index, table: &Table, row: &[crate::types::Datum]) -> PgError {
     let (cols, vals): (Vec<String>, Vec<crate::types::Datum>) = index
         .columns
         .iter()

@@ -101,6 +101,23 @@ pub(super) fn column_from_def(
             ColumnOption::NotNull => col.not_null = true,
             ColumnOption::Null => {}
             ColumnOption::Default(e) => {
+                // `'new'::public.status` on a column of that enum (pg_dump
+                // writes its defaults so): the label, as `DEFAULT 'new'`.
+                let e = match e {
+                    datafusion::sql::sqlparser::ast::Expr::Cast {
+                        expr, data_type, ..
+                    } if matches!(
+                        (&col.ty, crate::sql::rewrite::enum_casts::enum_target(data_type, cat, search_path)),
+                        (SqlType::Enum { schema, name }, Some(t)) if *schema == t.schema && *name == t.name
+                    ) && matches!(
+                        expr.as_ref(),
+                        datafusion::sql::sqlparser::ast::Expr::Value(_)
+                    ) =>
+                    {
+                        expr.as_ref()
+                    }
+                    other => other,
+                };
                 crate::exec::provider::default_expr(&e.to_string(), &col.ty)?;
                 col.default = Some(e.to_string());
             }

@@ -13,6 +13,7 @@ mod common;
 mod constraint;
 mod enum_type;
 mod index;
+mod primary_key;
 mod sequence;
 mod table;
 pub mod vector_index;
@@ -96,19 +97,40 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             ..
         } => comment_on(engine, session, object_type, &object_name, comment).await,
         Statement::Call(f) => {
-            // ALTER SEQUENCE, as the parser passes it on.
-            let text = match &f.args {
-                FunctionArguments::List(l) => match l.args.first() {
-                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
-                        match &v.value {
-                            Value::SingleQuotedString(s) => s.clone(),
-                            _ => String::new(),
+            // ALTER SEQUENCE and ADD ... AS IDENTITY, as the parser passes
+            // them on (their text as arguments).
+            let texts: Vec<String> = match &f.args {
+                FunctionArguments::List(l) => l
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => {
+                            match &v.value {
+                                Value::SingleQuotedString(s) => s.clone(),
+                                _ => String::new(),
+                            }
                         }
-                    }
-                    _ => String::new(),
-                },
-                _ => String::new(),
+                        _ => String::new(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
             };
+            if f.name.to_string() == crate::sql::parse::ADD_IDENTITY_CALL {
+                let [table, column, kind, options] = texts.try_into().map_err(|_| {
+                    PgError::new(codes::SYNTAX_ERROR, "syntax error in ADD ... AS IDENTITY")
+                })?;
+                sequence::add_identity(
+                    engine,
+                    session,
+                    &table,
+                    &column,
+                    kind == "ALWAYS",
+                    &options,
+                )
+                .await?;
+                return Ok(Output::Command("ALTER TABLE".into()));
+            }
+            let text = texts.into_iter().next().unwrap_or_default();
             sequence::alter_sequence(engine, session, &text).await
         }
         Statement::CreateSequence {
@@ -266,6 +288,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             change_and_purge(engine, session, |cat| {
                 let mut prefixes = Vec::new();
                 let mut moved = Vec::new();
+                let mut moved_indexes = Vec::new();
                 for t in &tables {
                     let Some(mut now) = cat.tables.remove(&t.id) else {
                         continue;
@@ -274,17 +297,20 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                     now.id = cat.next_table_id;
                     cat.next_table_id += 1;
                     for idx in &mut now.indexes {
+                        let old = idx.id;
                         if idx.primary {
                             idx.id = now.id;
                         } else {
                             idx.id = cat.next_table_id;
                             cat.next_table_id += 1;
                         }
+                        moved_indexes.push((old, idx.id));
                     }
                     moved.push((t.id, now.id));
                     cat.tables.insert(now.id, now);
                 }
                 cat.renumber_tables(&moved);
+                cat.renumber_indexes(&moved_indexes);
                 Ok(((), prefixes))
             })
             .await?;

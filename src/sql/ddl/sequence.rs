@@ -435,3 +435,150 @@ pub(super) async fn alter_sequence(
     }
     Ok(Output::Command("ALTER SEQUENCE".into()))
 }
+
+/// `ALTER TABLE t ALTER COLUMN c ADD GENERATED { ALWAYS | BY DEFAULT } AS
+/// IDENTITY [(SEQUENCE NAME s, options)]`: the column takes its values
+/// from a new sequence it owns (named `s`, else `t_c_seq`), as if it had
+/// been declared so; its rows must have no NULL (it becomes NOT NULL).
+pub(super) async fn add_identity(
+    engine: &Engine,
+    session: &mut Session,
+    table_name: &str,
+    column: &str,
+    always: bool,
+    options: &str,
+) -> PgResult<()> {
+    let parts = crate::sql::parse::split_qualified(table_name);
+    let table = super::common::lock_for_ddl(engine, session, &parts).await?;
+    let col = table.column(column).cloned().ok_or_else(|| {
+        PgError::new(
+            codes::UNDEFINED_COLUMN,
+            format!(
+                "column \"{column}\" of relation \"{}\" does not exist",
+                table.name
+            ),
+        )
+    })?;
+    if !matches!(col.ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8) {
+        return Err(PgError::new(
+            codes::INVALID_PARAMETER_VALUE,
+            "identity column type must be smallint, integer, or bigint",
+        ));
+    }
+    if col.identity().is_some() {
+        return Err(PgError::new(
+            codes::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "column \"{column}\" of relation \"{}\" is already an identity column",
+                table.name
+            ),
+        ));
+    }
+    if col.default.is_some() || col.sequence.is_some() {
+        return Err(PgError::new(
+            codes::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "column \"{column}\" of relation \"{}\" already has a default value",
+                table.name
+            ),
+        ));
+    }
+    // SEQUENCE NAME s, then the options CREATE SEQUENCE takes.
+    let mut words: Vec<&str> = options.split_whitespace().collect();
+    let mut seq_name = None;
+    if let Some(i) = words
+        .windows(2)
+        .position(|w| w[0].eq_ignore_ascii_case("SEQUENCE") && w[1].eq_ignore_ascii_case("NAME"))
+    {
+        // The name's parts come as words: `public . s`.
+        let mut end = i + 3;
+        let mut name = words.get(i + 2).map(|n| n.to_string()).ok_or_else(|| {
+            PgError::new(codes::SYNTAX_ERROR, "syntax error at end of SEQUENCE NAME")
+        })?;
+        while words.get(end) == Some(&".") && end + 1 < words.len() {
+            name.push('.');
+            name.push_str(words[end + 1]);
+            end += 2;
+        }
+        words.drain(i..end);
+        seq_name = Some(name);
+    }
+    let probe = format!("CREATE SEQUENCE grape_identity_probe {}", words.join(" "));
+    let seq_options = match crate::sql::parse::parse(&probe)?.pop() {
+        Some(Statement::CreateSequence {
+            sequence_options, ..
+        }) => sequence_options,
+        _ => {
+            return Err(PgError::new(
+                codes::SYNTAX_ERROR,
+                "syntax error in identity options",
+            ));
+        }
+    };
+    let (schema, name) = match seq_name.as_deref().map(crate::sql::parse::split_qualified) {
+        Some(p) => match p.as_slice() {
+            [n] => (table.schema.clone(), n.clone()),
+            [s, n] => (s.clone(), n.clone()),
+            _ => return Err(PgError::new(codes::SYNTAX_ERROR, "improper qualified name")),
+        },
+        None => {
+            let cat = session.catalog();
+            let base = format!("{}_{}_seq", table.name, col.name);
+            let mut name = base.clone();
+            let mut n = 0;
+            while cat.relation_exists(&table.schema, &name)
+                || cat.table(&table.schema, &name).is_some()
+            {
+                n += 1;
+                name = format!("{base}{n}");
+            }
+            (table.schema.clone(), name)
+        }
+    };
+    // Rows already there must have a value.
+    let stored = super::common::visible_stored_rows(engine, session, &table).await?;
+    let pos = table.column_index(column).expect("found above");
+    for (_, bytes) in &stored {
+        if crate::encoding::decode_row(&table, bytes)?[pos].is_null() {
+            return Err(PgError::new(
+                codes::NOT_NULL_VIOLATION,
+                format!(
+                    "column \"{column}\" of relation \"{}\" contains null values",
+                    table.name
+                ),
+            ));
+        }
+    }
+    let key = format!("{}.{}", table.id, col.id);
+    let mut seq = sequence_from_options(&schema, &name, key.clone(), col.ty.clone(), &seq_options)?;
+    seq.owned_by = Some((table.id, col.id));
+    super::common::change(engine, session, |cat| {
+        if !cat.schemas.contains(&schema) {
+            return Err(PgError::new(
+                codes::INVALID_SCHEMA_NAME,
+                format!("schema \"{schema}\" does not exist"),
+            ));
+        }
+        if cat.relation_exists(&schema, &name) || cat.table(&schema, &name).is_some() {
+            return Err(PgError::new(
+                codes::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
+        }
+        let t = super::common::table_mut(cat, table.id, &table.name)?;
+        let c = t
+            .columns
+            .iter_mut()
+            .find(|c| c.id == col.id)
+            .ok_or_else(|| PgError::undefined_column(column))?;
+        c.sequence = Some(key.clone());
+        c.not_null = true;
+        c.identity_always = always;
+        c.identity_by_default = !always;
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        cat.relations.insert(id, Relation::Sequence(seq));
+        Ok(())
+    })
+    .await
+}

@@ -244,7 +244,7 @@ pub fn index_entry(
 /// The write of an index entry. For an index being built online it is
 /// blind (the build may or may not have written the entry yet), except
 /// a unique entry's insert, which still checks that the value is free.
-pub(super) fn entry_write(
+pub fn entry_write(
     idx: &Index,
     key: Vec<u8>,
     expect: Option<Vec<u8>>,
@@ -259,7 +259,7 @@ pub(super) fn entry_write(
     }
 }
 
-pub(super) fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
+pub fn secondary(table: &Table) -> impl Iterator<Item = &Index> {
     table
         .indexes
         .iter()

@@ -16,7 +16,8 @@ mod stream;
 mod update;
 
 pub use common::{
-    index_entry, lock_table, resolve_table, returning_schema, row_change_writes, row_text, run_sql,
+    entry_write, index_entry, lock_table, resolve_table, returning_schema, row_change_writes,
+    row_text, run_sql, secondary,
 };
 pub use delete::delete;
 pub use fk::{

@@ -1,10 +1,11 @@
 //! `pg_options_to_table(options)`, the set of `(option_name,
 //! option_value)` pairs of a `name=value` options array (pg_dump reads
 //! foreign-data wrappers', servers' and columns' options with it). It
-//! becomes the unnest of the options sorted by name,
-//! `unnest(grape_options_sorted(a)) AS alias(__grape_option)`, with
-//! `option_name` and `option_value` the two sides of the first `=`; an
-//! `ORDER BY option_name` over it alone is then already so, and goes, so
+//! becomes the unnest of the options, `unnest(a) AS
+//! alias(__grape_option)`, with `option_name` and `option_value` the two
+//! sides of the first `=`. Under `ORDER BY option_name` over it alone the
+//! array is sorted by name first (`grape_options_sorted`) and the ORDER
+//! BY goes, so
 //! an `ARRAY(...)` of it over an outer row's column is the map
 //! `array_subquery::maps` computes without a join.
 
@@ -94,6 +95,23 @@ impl VisitorMut for Options {
             return ControlFlow::Continue(());
         };
         let alone = s.from.len() == 1 && s.from[0].joins.is_empty();
+        // Sorted by name, `ORDER BY option_name` of it alone goes (else the
+        // options come in the array's order, as in PostgreSQL).
+        let sorted = alone
+            && options_call(&s.from[0].relation).is_some_and(|(_, alias)| {
+                q.order_by.as_ref().is_some_and(|ob| {
+                    matches!(&ob.kind, OrderByKind::Expressions(keys)
+                        if keys.len() == 1
+                            && column_of(&keys[0].expr, &alias) == Some(true)
+                            && keys[0].options.asc != Some(false))
+                })
+            });
+        if sorted {
+            q.order_by = None;
+        }
+        let SetExpr::Select(s) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
         let mut found = None;
         for twj in s.from.iter_mut() {
             for tf in std::iter::once(&mut twj.relation)
@@ -103,9 +121,12 @@ impl VisitorMut for Options {
                     let name = alias
                         .clone()
                         .unwrap_or_else(|| Ident::new("pg_options_to_table"));
-                    let sql = format!(
-                        "SELECT 1 FROM unnest(grape_options_sorted({array})) AS {name}({ELEMENT})"
-                    );
+                    let array = if sorted {
+                        format!("grape_options_sorted({array})")
+                    } else {
+                        array.to_string()
+                    };
+                    let sql = format!("SELECT 1 FROM unnest({array}) AS {name}({ELEMENT})");
                     let Ok(Some(datafusion::sql::sqlparser::ast::Statement::Query(parsed))) =
                         crate::sql::parse(&sql).map(|mut v| v.pop())
                     else {
@@ -129,16 +150,6 @@ impl VisitorMut for Options {
                 *e = split(name);
             }
         };
-        // Sorted by name already: `ORDER BY option_name` of it alone goes.
-        if alone
-            && let Some(ob) = &q.order_by
-            && let OrderByKind::Expressions(keys) = &ob.kind
-            && keys.len() == 1
-            && column_of(&keys[0].expr, &alias) == Some(true)
-            && keys[0].options.asc != Some(false)
-        {
-            q.order_by = None;
-        }
         let SetExpr::Select(s) = q.body.as_mut() else {
             return ControlFlow::Continue(());
         };
