@@ -19,7 +19,8 @@ it against an empty database. Then, `reps` times each, it times:
 - information_schema.columns for the public schema;
 - a Metabase sync: its table list, privileges, columns, enum and foreign
   key queries (M3-M7) in a row on one connection, the SQL and binds of
-  tests/clients/jdbc/BiReplay.java (where each cites Metabase's source).
+  tests/clients/jdbc/BiReplay.java (where each cites Metabase's source);
+- `pg_dump --schema-only` of the whole database.
 
 Prints the median of each in milliseconds, as a markdown table row, and
 appends CSV lines to benches/results/catalog.csv.
@@ -114,6 +115,21 @@ def psql(dsn, command):
     return time.perf_counter() - start
 
 
+def pg_dump(dsn):
+    """pg_dump --schema-only of the database, wall time of the process (it
+    sends some 50 catalog queries, then one per table for its sequences
+    and view definitions)."""
+    params = dict(p.split("=", 1) for p in dsn.split())
+    env = dict(os.environ, PGPASSWORD=params.get("password", ""))
+    start = time.perf_counter()
+    subprocess.run(
+        ["pg_dump", "--schema-only", "-h", params["host"], "-p", params["port"], "-U",
+         params["user"], params["dbname"]],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
 def query(dsn, sql):
     with psycopg.connect(dsn) as c:
         start = time.perf_counter()
@@ -141,6 +157,7 @@ def main():
         ("constraints", lambda: query(args.dsn, CONSTRAINTS)[0]),
         ("information_schema.columns", lambda: query(args.dsn, INFO_COLUMNS)[0]),
         ("Metabase sync", lambda: sync(args.dsn, metabase_sync())),
+        ("pg_dump --schema-only", lambda: pg_dump(args.dsn)),
     ]:
         times = [run() for _ in range(args.reps)]
         results[name] = statistics.median(times) * 1000

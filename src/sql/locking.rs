@@ -113,25 +113,45 @@ pub async fn lock_tables(session: &Session, lock: &Lock) -> PgResult<Output> {
             _ => None,
         };
         match found {
-            Some(t) => ids.push((t.id, parts.last().cloned().unwrap_or_default())),
+            Some(t) => ids.push((
+                t.id,
+                parts.last().cloned().unwrap_or_default(),
+                parts.clone(),
+            )),
             None => return Err(PgError::undefined_table(&parts.join("."))),
         }
     }
-    for (id, name) in ids {
-        let taken = session.locks().acquire(id, mode);
-        if lock.nowait {
-            // One poll: granted now, or the request is withdrawn.
-            match taken.now_or_never() {
-                Some(r) => r?,
-                None => {
-                    return Err(PgError::new(
-                        codes::LOCK_NOT_AVAILABLE,
-                        format!("could not obtain lock on relation \"{name}\""),
-                    ));
+    for (first, name, parts) in ids {
+        // A table that got new ids while we waited (TRUNCATE, ADD PRIMARY
+        // KEY) is locked under its new id too.
+        let mut id = first;
+        loop {
+            let taken = session.locks().acquire(id, mode);
+            if lock.nowait {
+                // One poll: granted now, or the request is withdrawn.
+                match taken.now_or_never() {
+                    Some(r) => r?,
+                    None => {
+                        return Err(PgError::new(
+                            codes::LOCK_NOT_AVAILABLE,
+                            format!("could not obtain lock on relation \"{name}\""),
+                        ));
+                    }
                 }
+            } else {
+                taken.await?;
             }
-        } else {
-            taken.await?;
+            let cat = session.catalog();
+            let path = session.search_path();
+            let now = match parts.as_slice() {
+                [n] => cat.resolve(None, n, &path),
+                [schema, n] | [_, schema, n] => cat.resolve(Some(schema), n, &path),
+                _ => None,
+            };
+            match now {
+                Some(t) if t.id != id => id = t.id,
+                _ => break,
+            }
         }
     }
     Ok(Output::Command("LOCK TABLE".into()))

@@ -296,89 +296,73 @@ fn ctas_rewritten(stmt: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
 pub const ADD_IDENTITY_CALL: &str = "grape_add_identity";
 
 fn add_identity(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
-    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
-    let mut start = 0;
-    while start < tokens.len() {
-        let mut end = start;
-        while end < tokens.len() && tokens[end].token != Token::SemiColon {
-            end += 1;
-        }
-        let words: Vec<&TokenWithSpan> = tokens[start..end].iter().filter(|t| solid(t)).collect();
+    per_statement(tokens, |words| {
         let is =
             |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
-        let call = (words.len() > 8
-            && is(words[0], Keyword::ALTER)
-            && is(words[1], Keyword::TABLE))
-        .then(|| {
-            // The second ALTER: the column's.
-            let at = 2 + words[2..].iter().position(|t| is(t, Keyword::ALTER))?;
-            let mut table: Vec<&TokenWithSpan> = words[2..at].to_vec();
-            while table.first().is_some_and(|t| is(t, Keyword::ONLY)) {
-                table.remove(0);
-            }
-            let mut i = at + 1;
-            if words.get(i).is_some_and(|t| is(t, Keyword::COLUMN)) {
-                i += 1;
-            }
-            let column = match &words.get(i)?.token {
-                Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
-                Token::Word(w) => w.value.to_lowercase(),
-                _ => return None,
-            };
-            if !(is(words.get(i + 1)?, Keyword::ADD) && is(words.get(i + 2)?, Keyword::GENERATED)) {
-                return None;
-            }
-            let (kind, next) = if is(words.get(i + 3)?, Keyword::ALWAYS) {
-                ("ALWAYS", i + 4)
-            } else if is(words.get(i + 3)?, Keyword::BY) && is(words.get(i + 4)?, Keyword::DEFAULT)
-            {
-                ("BY DEFAULT", i + 5)
-            } else {
-                return None;
-            };
-            if !(is(words.get(next)?, Keyword::AS) && is(words.get(next + 1)?, Keyword::IDENTITY)) {
-                return None;
-            }
-            let rest = &words[next + 2..];
-            let options: String = match rest {
-                [] => String::new(),
-                [open, inner @ .., close]
-                    if open.token == Token::LParen && close.token == Token::RParen =>
-                {
-                    inner
-                        .iter()
-                        .map(|t| t.token.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
+        (words.len() > 8 && is(words[0], Keyword::ALTER) && is(words[1], Keyword::TABLE))
+            .then(|| {
+                // The second ALTER: the column's.
+                let at = 2 + words[2..].iter().position(|t| is(t, Keyword::ALTER))?;
+                let mut table: Vec<&TokenWithSpan> = words[2..at].to_vec();
+                while table.first().is_some_and(|t| is(t, Keyword::ONLY)) {
+                    table.remove(0);
                 }
-                _ => return None,
-            };
-            let q = |s: &str| s.replace('\'', "''");
-            let table: String = table.iter().map(|t| t.token.to_string()).collect();
-            Some(format!(
-                "CALL {ADD_IDENTITY_CALL}('{}', '{}', '{kind}', '{}')",
-                q(&table),
-                q(&column),
-                q(&options)
-            ))
-        })
-        .flatten()
-        .and_then(|c| {
-            Tokenizer::new(&PostgreSqlDialect {}, &c)
-                .tokenize_with_location()
-                .ok()
-        });
-        match call {
-            Some(new) => out.extend(new),
-            None => out.extend(tokens[start..end].iter().cloned()),
-        }
-        if end < tokens.len() {
-            out.push(tokens[end].clone());
-        }
-        start = end + 1;
-    }
-    out
+                if !is_qualified_name(&table) {
+                    return None;
+                }
+                let mut i = at + 1;
+                if words.get(i).is_some_and(|t| is(t, Keyword::COLUMN)) {
+                    i += 1;
+                }
+                let column = match &words.get(i)?.token {
+                    Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+                    Token::Word(w) => w.value.to_lowercase(),
+                    _ => return None,
+                };
+                if !(is(words.get(i + 1)?, Keyword::ADD)
+                    && is(words.get(i + 2)?, Keyword::GENERATED))
+                {
+                    return None;
+                }
+                let (kind, next) = if is(words.get(i + 3)?, Keyword::ALWAYS) {
+                    ("ALWAYS", i + 4)
+                } else if is(words.get(i + 3)?, Keyword::BY)
+                    && is(words.get(i + 4)?, Keyword::DEFAULT)
+                {
+                    ("BY DEFAULT", i + 5)
+                } else {
+                    return None;
+                };
+                if !(is(words.get(next)?, Keyword::AS)
+                    && is(words.get(next + 1)?, Keyword::IDENTITY))
+                {
+                    return None;
+                }
+                let rest = &words[next + 2..];
+                let options: String = match rest {
+                    [] => String::new(),
+                    [open, inner @ .., close]
+                        if open.token == Token::LParen && close.token == Token::RParen =>
+                    {
+                        inner
+                            .iter()
+                            .map(|t| t.token.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                    _ => return None,
+                };
+                let q = |s: &str| s.replace('\'', "''");
+                let table: String = table.iter().map(|t| t.token.to_string()).collect();
+                Some(format!(
+                    "CALL {ADD_IDENTITY_CALL}('{}', '{}', '{kind}', '{}')",
+                    q(&table),
+                    q(&column),
+                    q(&options)
+                ))
+            })
+            .flatten()
+    })
 }
 
 /// The internal procedure `ALTER kind name OWNER TO role` becomes
@@ -387,22 +371,14 @@ fn add_identity(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
 pub const OWNER_TO_CALL: &str = "grape_owner_to";
 
 fn owner_to(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
-    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
-    let mut start = 0;
-    while start < tokens.len() {
-        let mut end = start;
-        while end < tokens.len() && tokens[end].token != Token::SemiColon {
-            end += 1;
-        }
-        let words: Vec<&TokenWithSpan> = tokens[start..end].iter().filter(|t| solid(t)).collect();
+    per_statement(tokens, |words| {
         let kw = |i: usize, k: Keyword| {
             words
                 .get(i)
                 .is_some_and(|t| matches!(&t.token, Token::Word(w) if w.keyword == k))
         };
         let n = words.len();
-        let call = (n >= 6 && kw(0, Keyword::ALTER) && kw(n - 3, Keyword::OWNER) && kw(n - 2, Keyword::TO))
+        (n >= 6 && kw(0, Keyword::ALTER) && kw(n - 3, Keyword::OWNER) && kw(n - 2, Keyword::TO))
             .then(|| {
                 let kind = words[1].token.to_string().to_uppercase();
                 let mut name: Vec<&TokenWithSpan> = words[2..n - 3].to_vec();
@@ -412,6 +388,11 @@ fn owner_to(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                 }) {
                     name.remove(0);
                 }
+                // Only `name` or `schema.name` (`RENAME COLUMN owner TO x`
+                // is not this statement).
+                if !is_qualified_name(&name) {
+                    return None;
+                }
                 let name: String = name.iter().map(|t| t.token.to_string()).collect();
                 let role = match &words[n - 1].token {
                     Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
@@ -419,15 +400,49 @@ fn owner_to(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                     other => other.to_string(),
                 };
                 let q = |s: &str| s.replace('\'', "''");
-                format!(
+                Some(format!(
                     "CALL {OWNER_TO_CALL}('{}', '{}', '{}')",
                     q(&kind),
                     q(&name),
                     q(&role)
-                )
+                ))
             })
-            .and_then(|c| Tokenizer::new(&PostgreSqlDialect {}, &c).tokenize_with_location().ok());
-        match call {
+            .flatten()
+    })
+}
+
+/// Whether `words` are a (maybe schema-qualified) name: `a` or `a.b`.
+fn is_qualified_name(words: &[&TokenWithSpan]) -> bool {
+    let word = |t: &TokenWithSpan| matches!(t.token, Token::Word(_));
+    match words {
+        [a] => word(a),
+        [a, dot, b] => word(a) && dot.token == Token::Period && word(b),
+        _ => false,
+    }
+}
+
+/// Each statement of `tokens` (split at top-level semicolons) whose solid
+/// words `call` turns into a statement's SQL, replaced by that SQL's
+/// tokens (the internal calls above); the others as they are.
+fn per_statement(
+    tokens: Vec<TokenWithSpan>,
+    call: impl Fn(&[&TokenWithSpan]) -> Option<String>,
+) -> Vec<TokenWithSpan> {
+    let solid = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut start = 0;
+    while start < tokens.len() {
+        let mut end = start;
+        while end < tokens.len() && tokens[end].token != Token::SemiColon {
+            end += 1;
+        }
+        let words: Vec<&TokenWithSpan> = tokens[start..end].iter().filter(|t| solid(t)).collect();
+        let replaced = call(&words).and_then(|sql| {
+            Tokenizer::new(&PostgreSqlDialect {}, &sql)
+                .tokenize_with_location()
+                .ok()
+        });
+        match replaced {
             Some(new) => out.extend(new),
             None => out.extend(tokens[start..end].iter().cloned()),
         }

@@ -37,6 +37,19 @@ pub fn prepare(
     types: Vec<DataType>,
     statement: Statement,
 ) -> PgResult<Output> {
+    // As PostgreSQL: a query or a row write only (no PREPARE ... AS
+    // EXECUTE, which could run itself).
+    if !matches!(
+        statement,
+        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+    ) {
+        let word = statement.to_string();
+        let word = word.split_whitespace().next().unwrap_or("").to_string();
+        return Err(PgError::new(
+            codes::SYNTAX_ERROR,
+            format!("syntax error at or near \"{word}\""),
+        ));
+    }
     let name = folded(name);
     if session.sql_prepared.contains_key(&name) {
         return Err(PgError::new(

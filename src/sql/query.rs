@@ -56,7 +56,9 @@ impl Engine {
             Ok(()) => {}
             Err(e) if before_lateral.is_some() && needs_maps(&e) => {
                 let stmt = before_lateral.expect("checked");
-                return Box::pin(self.query_mapped(session, stmt)).await;
+                return Box::pin(self.query_mapped(session, stmt))
+                    .await
+                    .map_err(|_| e);
             }
             Err(e) => return Err(e),
         }
@@ -119,13 +121,19 @@ impl Engine {
                     };
                 }
                 match before_lateral {
-                    Some(stmt) => return Box::pin(self.query_mapped(session, stmt)).await,
+                    Some(stmt) => {
+                        return Box::pin(self.query_mapped(session, stmt))
+                            .await
+                            .map_err(|_| e);
+                    }
                     None => return Err(e),
                 }
             }
             Err(e) if before_lateral.is_some() && needs_maps(&e) => {
                 let stmt = before_lateral.expect("checked");
-                return Box::pin(self.query_mapped(session, stmt)).await;
+                return Box::pin(self.query_mapped(session, stmt))
+                    .await
+                    .map_err(|_| e);
             }
             Err(e) => return Err(e),
         };

@@ -74,6 +74,23 @@ pub enum PendingFk {
     },
 }
 
+impl PendingFk {
+    /// The checks of a table given a new id (ADD PRIMARY KEY, TRUNCATE)
+    /// follow it, so COMMIT still runs them.
+    pub fn renumber(
+        pending: &mut [PendingFk],
+        old: crate::catalog::TableId,
+        new: crate::catalog::TableId,
+    ) {
+        for p in pending {
+            let (PendingFk::References { table, .. } | PendingFk::Referenced { table, .. }) = p;
+            if *table == old {
+                *table = new;
+            }
+        }
+    }
+}
+
 /// What ROLLBACK TO SAVEPOINT returns to.
 pub struct Savepoint {
     pub name: String,

@@ -350,6 +350,18 @@ pub(super) async fn alter_table(
                         ));
                     }
                 }
+                AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault
+                    if col.identity().is_some() =>
+                {
+                    return Err(PgError::new(
+                        codes::SYNTAX_ERROR,
+                        format!(
+                            "column \"{n}\" of relation \"{}\" is an identity column",
+                            table.name
+                        ),
+                    )
+                    .with_hint("Use ALTER TABLE ... ALTER COLUMN ... DROP IDENTITY instead."));
+                }
                 AlterColumnOperation::SetDefault { ref value } => {
                     crate::exec::provider::default_expr(&value.to_string(), &col.ty)?;
                 }
@@ -384,9 +396,11 @@ pub(super) async fn alter_table(
             change(engine, session, |cat| {
                 let c = column_mut(table_mut(cat, tid, &table.name)?, &n)?;
                 // (A column's own sequence stays bound, except that a
-                // nextval default binds the one it names: pg_dump sets
-                // it after ALTER SEQUENCE ... OWNED BY.)
-                if (!owned || bound.sequence.is_some())
+                // SET DEFAULT nextval(..) binds the one it names: pg_dump
+                // sets it after ALTER SEQUENCE ... OWNED BY.)
+                let rebinds = matches!(op, AlterColumnOperation::SetDefault { .. })
+                    && bound.sequence.is_some();
+                if (!owned || rebinds)
                     && matches!(
                         op,
                         AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault

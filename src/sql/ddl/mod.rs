@@ -285,7 +285,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             // As PostgreSQL gives the table new files: new ids for the
             // table and its indexes (empty key spaces) at COMMIT, and the
             // old rows are purged after it.
-            change_and_purge(engine, session, |cat| {
+            let moved = change_and_purge(engine, session, |cat| {
                 let mut prefixes = Vec::new();
                 let mut moved = Vec::new();
                 let mut moved_indexes = Vec::new();
@@ -311,9 +311,14 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
                 }
                 cat.renumber_tables(&moved);
                 cat.renumber_indexes(&moved_indexes);
-                Ok(((), prefixes))
+                Ok((moved, prefixes))
             })
             .await?;
+            if let Some(b) = session.block_mut() {
+                for (old, new) in moved {
+                    crate::sql::session::PendingFk::renumber(&mut b.pending_fks, old, new);
+                }
+            }
             Ok(Output::Command("TRUNCATE TABLE".into()))
         }
         Statement::CreateIndex(ci) => create_index(engine, session, ci).await,

@@ -34,6 +34,23 @@ pub(super) async fn add_primary_key(
             ),
         ));
     }
+    // As PostgreSQL: not under deferred foreign-key checks of its rows.
+    let pending = session.block().is_some_and(|b| {
+        b.pending_fks.iter().any(|p| {
+            let (crate::sql::session::PendingFk::References { table: t, .. }
+            | crate::sql::session::PendingFk::Referenced { table: t, .. }) = p;
+            *t == table.id
+        })
+    });
+    if pending {
+        return Err(PgError::new(
+            "55006",
+            format!(
+                "cannot ALTER TABLE \"{}\" because it has pending trigger events",
+                table.name
+            ),
+        ));
+    }
     // A vector index keeps the rows' keys in its graph.
     if table.indexes.iter().any(|i| i.vector.is_some()) {
         return Err(
@@ -159,7 +176,9 @@ pub(super) async fn add_primary_key(
         Ok(((old, new), prefixes))
     })
     .await?;
-    debug_assert_ne!(old_id, new.id);
+    if let Some(b) = session.block_mut() {
+        crate::sql::session::PendingFk::renumber(&mut b.pending_fks, old_id, new.id);
+    }
 
     let mut writes = Vec::new();
     for row in &rows {

@@ -565,6 +565,11 @@ pub(super) async fn add_identity(
                 format!("relation \"{name}\" already exists"),
             ));
         }
+        // A counter of its own (one left by an earlier sequence of the
+        // column would carry its old value).
+        let id = cat.next_table_id;
+        cat.next_table_id += 1;
+        let key = format!("{key}.{id}");
         let t = super::common::table_mut(cat, table.id, &table.name)?;
         let c = t
             .columns
@@ -575,8 +580,8 @@ pub(super) async fn add_identity(
         c.not_null = true;
         c.identity_always = always;
         c.identity_by_default = !always;
-        let id = cat.next_table_id;
-        cat.next_table_id += 1;
+        let mut seq = seq;
+        seq.key = key;
         cat.relations.insert(id, Relation::Sequence(seq));
         Ok(())
     })

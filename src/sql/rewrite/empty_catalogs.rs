@@ -110,12 +110,13 @@ impl VisitorMut for Empty {
                                 e,
                                 |x| {
                                     if is_subquery(x) {
-                                        // An ARRAY(...) stays an array for
-                                        // the functions around it
-                                        // (pg_dump's array_to_string).
+                                        // An ARRAY(...) is `{}` over no
+                                        // rows, and stays an array for the
+                                        // functions around it (pg_dump's
+                                        // array_to_string).
                                         let array = matches!(x, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array"));
                                         *x = if array {
-                                            crate::sql::parse::parse_expr("CAST(NULL AS text[])")
+                                            crate::sql::parse::parse_expr("CAST('{}' AS text[])")
                                                 .unwrap_or_else(|_| null())
                                         } else {
                                             null()
