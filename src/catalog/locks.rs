@@ -43,6 +43,23 @@ pub enum LockMode {
 impl LockMode {
     /// Whether two sessions may hold these modes on one table at once
     /// (PostgreSQL's conflict table).
+    /// Whether holding `self` excludes every session `other` would.
+    pub fn covers(self, other: LockMode) -> bool {
+        use LockMode::*;
+        [
+            AccessShare,
+            RowShare,
+            RowExclusive,
+            ShareUpdateExclusive,
+            Share,
+            ShareRowExclusive,
+            Exclusive,
+            AccessExclusive,
+        ]
+        .into_iter()
+        .all(|x| !other.conflicts(x) || self.conflicts(x))
+    }
+
     pub fn conflicts(self, other: LockMode) -> bool {
         use LockMode::*;
         let (a, b) = if self <= other {
@@ -227,12 +244,15 @@ impl std::fmt::Debug for SessionLocks {
 }
 
 impl SessionLocks {
-    /// Whether this session holds `mode` (or a stronger one) on `table`.
+    /// Whether this session holds `mode`, or one that conflicts with all
+    /// `mode` conflicts with, on `table` (SHARE does not cover ROW
+    /// EXCLUSIVE, though stronger in the modes' order: another session's
+    /// SHARE conflicts with the one and not the other).
     pub fn holds(&self, table: TableId, mode: LockMode) -> bool {
         self.held
             .lock()
             .iter()
-            .any(|(t, m)| *t == table && *m >= mode)
+            .any(|(t, m)| *t == table && m.covers(mode))
     }
 
     /// Take `mode` on `table`, waiting for conflicting holders. Fails with
@@ -394,6 +414,25 @@ mod tests {
         assert_eq!(e.code, codes::DEADLOCK_DETECTED);
         b.release_all();
         waits.await.unwrap().unwrap();
+    }
+
+    /// `LOCK TABLE t IN SHARE MODE` then an INSERT: the INSERT's ROW
+    /// EXCLUSIVE still waits for another session's SHARE (SHARE is later
+    /// in the modes' order but does not cover it).
+    #[tokio::test]
+    async fn share_does_not_cover_row_exclusive() {
+        use LockMode::*;
+        assert!(Share.covers(AccessShare) && Share.covers(RowShare));
+        assert!(!Share.covers(RowExclusive));
+        assert!(AccessExclusive.covers(Share) && RowExclusive.covers(RowShare));
+        let locks = TableLocks::new();
+        let (a, b) = (locks.session(), locks.session());
+        a.acquire(1, Share).await.unwrap();
+        b.acquire(1, Share).await.unwrap();
+        let w = tokio::time::timeout(Duration::from_millis(50), a.acquire(1, RowExclusive)).await;
+        assert!(w.is_err(), "a's INSERT must wait for b's SHARE");
+        b.release_all();
+        a.acquire(1, RowExclusive).await.unwrap();
     }
 
     #[tokio::test]

@@ -90,6 +90,41 @@ pub async fn execute(
             values.len()
         )));
     }
+    // Each value computed once, before the statement runs (a
+    // `nextval(..)` used twice by it still takes one value; a name in it
+    // cannot reach the statement's columns): as text, put back under its
+    // declared type.
+    let mut values = values;
+    for (i, v) in values.iter_mut().enumerate() {
+        let Some(t) = prepared.types.get(i) else {
+            continue;
+        };
+        if matches!(v, Expr::Value(_)) {
+            continue;
+        }
+        let sql = format!("SELECT CAST(CAST(({v}) AS {t}) AS text)");
+        let batches = crate::sql::dml::run_sql(engine, session, &sql).await?;
+        let text = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                let col = datafusion::arrow::compute::cast(
+                    b.column(0),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .ok()?;
+                let col = datafusion::arrow::array::AsArray::as_string::<i32>(&col).clone();
+                Some(
+                    (!datafusion::arrow::array::Array::is_null(&col, 0))
+                        .then(|| col.value(0).to_string()),
+                )
+            })
+            .flatten();
+        *v = match text {
+            Some(t) => Expr::value(Value::SingleQuotedString(t)),
+            None => Expr::value(Value::Null),
+        };
+    }
     let mut stmt = prepared.statement;
     let _ = visit_expressions_mut(&mut stmt, |e| {
         if let Expr::Value(v) = e
