@@ -46,7 +46,7 @@ impl LockMode {
     /// Whether holding `self` excludes every session `other` would.
     pub fn covers(self, other: LockMode) -> bool {
         use LockMode::*;
-        [
+        let all = [
             AccessShare,
             RowShare,
             RowExclusive,
@@ -55,9 +55,9 @@ impl LockMode {
             ShareRowExclusive,
             Exclusive,
             AccessExclusive,
-        ]
-        .into_iter()
-        .all(|x| !other.conflicts(x) || self.conflicts(x))
+        ];
+        all.into_iter()
+            .all(|x| !other.conflicts(x) || self.conflicts(x))
     }
 
     pub fn conflicts(self, other: LockMode) -> bool {

@@ -447,9 +447,34 @@ impl Catalog {
         }
     }
 
-    /// Indexes given new ids (TRUNCATE, ADD PRIMARY KEY): their comments
-    /// follow them.
-    pub fn renumber_indexes(&mut self, moved: &[(u32, u32)]) {
+    /// Table `id` under new ids, with new ids for its indexes (a primary
+    /// key's shares the table's): empty key spaces, as TRUNCATE and ADD
+    /// PRIMARY KEY need. What names the table or its indexes by id
+    /// follows. The new id, or None if there is no such table.
+    pub fn move_to_new_ids(&mut self, id: TableId) -> Option<TableId> {
+        let mut t = self.tables.remove(&id)?;
+        t.id = self.next_table_id;
+        self.next_table_id += 1;
+        let mut moved_indexes = Vec::new();
+        for idx in &mut t.indexes {
+            let old = idx.id;
+            if idx.primary {
+                idx.id = t.id;
+            } else {
+                idx.id = self.next_table_id;
+                self.next_table_id += 1;
+            }
+            moved_indexes.push((old, idx.id));
+        }
+        let new = t.id;
+        self.tables.insert(new, t);
+        self.renumber_tables(&[(id, new)]);
+        self.renumber_indexes(&moved_indexes);
+        Some(new)
+    }
+
+    /// Indexes given new ids: their comments follow them.
+    fn renumber_indexes(&mut self, moved: &[(u32, u32)]) {
         let texts: Vec<(u32, String)> = moved
             .iter()
             .filter_map(|(old, new)| {

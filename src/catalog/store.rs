@@ -347,7 +347,7 @@ impl CatalogStore {
     /// last value handed out (is_called), or the next one when none was
     /// (fresh, or after `setval(.., false)` to the first value). The last
     /// value is this node's own when no node took a block since; else the
-    /// end of the latest block taken, which no session was given yet,
+    /// end of the latest block taken (at or past every value handed out),
     /// so a dump's `setval` never hands a value out twice. `log_cnt` is
     /// what is left of this node's block.
     pub async fn sequence_state(&self, seq: &super::Sequence) -> PgResult<(i64, i64, bool)> {

@@ -4,33 +4,15 @@
 //! is a no-op once the object is found; giving it to another role is
 //! refused (42704 for a role that does not exist, as PostgreSQL says).
 
-use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
-};
+use datafusion::sql::sqlparser::ast::Function;
 
 use super::output::Output;
 use super::parse::{schema_and_name, split_qualified};
 use super::session::Session;
 use crate::error::{PgError, PgResult, codes};
 
-fn text_args(f: &Function) -> Vec<String> {
-    let FunctionArguments::List(l) = &f.args else {
-        return Vec::new();
-    };
-    l.args
-        .iter()
-        .filter_map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
-                Value::SingleQuotedString(s) => Some(s.clone()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
 pub fn owner_to(session: &Session, f: &Function) -> PgResult<Output> {
-    let [kind, name, role] = text_args(f)
+    let [kind, name, role] = super::parse::call_text_args(f)
         .try_into()
         .map_err(|_| PgError::new(codes::SYNTAX_ERROR, "syntax error in ALTER ... OWNER TO"))?;
     let cat = session.catalog();

@@ -365,6 +365,27 @@ fn add_identity(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     })
 }
 
+/// The string arguments of an internal CALL the rewrites below make
+/// (`CALL grape_owner_to('TABLE', 't', 'me')`).
+pub fn call_text_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+    };
+    let FunctionArguments::List(l) = &f.args else {
+        return Vec::new();
+    };
+    l.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+                Value::SingleQuotedString(s) => s.clone(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+        .collect()
+}
+
 /// The internal procedure `ALTER kind name OWNER TO role` becomes
 /// (`CALL grape_owner_to('kind', 'name', 'role')`; sqlparser takes it
 /// for some kinds only, and pg_dump writes one after every object).

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict Uddev8Oa0Qa0isv0gDfcHe3RPPQEIvkK87Y01HUmjAYzQsWagvXO52CbYSgTNEr
+\restrict QKoP7yzPTGIiPsqXS2HHasbzZgSL5WUWF9OE373B8tEIsqwDekHYqGF7bELu8MO
 
 -- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
 -- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
@@ -303,5 +303,5 @@ ALTER TABLE ONLY public.orders
 -- PostgreSQL database dump complete
 --
 
-\unrestrict Uddev8Oa0Qa0isv0gDfcHe3RPPQEIvkK87Y01HUmjAYzQsWagvXO52CbYSgTNEr
+\unrestrict QKoP7yzPTGIiPsqXS2HHasbzZgSL5WUWF9OE373B8tEIsqwDekHYqGF7bELu8MO
 

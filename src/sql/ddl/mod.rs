@@ -19,10 +19,7 @@ mod table;
 pub mod vector_index;
 mod view;
 
-use datafusion::sql::sqlparser::ast::{
-    CommentObject, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectType, SchemaName,
-    Statement, Value,
-};
+use datafusion::sql::sqlparser::ast::{CommentObject, ObjectType, SchemaName, Statement};
 
 use crate::catalog::Table;
 use crate::error::{Notice, PgError, PgResult, codes};
@@ -99,22 +96,7 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
         Statement::Call(f) => {
             // ALTER SEQUENCE and ADD ... AS IDENTITY, as the parser passes
             // them on (their text as arguments).
-            let texts: Vec<String> = match &f.args {
-                FunctionArguments::List(l) => l
-                    .args
-                    .iter()
-                    .map(|a| match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => {
-                            match &v.value {
-                                Value::SingleQuotedString(s) => s.clone(),
-                                _ => String::new(),
-                            }
-                        }
-                        _ => String::new(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let texts = crate::sql::parse::call_text_args(&f);
             if f.name.to_string() == crate::sql::parse::ADD_IDENTITY_CALL {
                 let [table, column, kind, options] = texts.try_into().map_err(|_| {
                     PgError::new(codes::SYNTAX_ERROR, "syntax error in ADD ... AS IDENTITY")
@@ -288,29 +270,15 @@ async fn run(engine: &Engine, session: &mut Session, stmt: Statement) -> PgResul
             let moved = change_and_purge(engine, session, |cat| {
                 let mut prefixes = Vec::new();
                 let mut moved = Vec::new();
-                let mut moved_indexes = Vec::new();
                 for t in &tables {
-                    let Some(mut now) = cat.tables.remove(&t.id) else {
+                    let Some(now) = cat.tables.get(&t.id) else {
                         continue;
                     };
-                    prefixes.extend(table_prefixes(&now));
-                    now.id = cat.next_table_id;
-                    cat.next_table_id += 1;
-                    for idx in &mut now.indexes {
-                        let old = idx.id;
-                        if idx.primary {
-                            idx.id = now.id;
-                        } else {
-                            idx.id = cat.next_table_id;
-                            cat.next_table_id += 1;
-                        }
-                        moved_indexes.push((old, idx.id));
+                    prefixes.extend(table_prefixes(now));
+                    if let Some(new) = cat.move_to_new_ids(t.id) {
+                        moved.push((t.id, new));
                     }
-                    moved.push((t.id, now.id));
-                    cat.tables.insert(now.id, now);
                 }
-                cat.renumber_tables(&moved);
-                cat.renumber_indexes(&moved_indexes);
                 Ok((moved, prefixes))
             })
             .await?;

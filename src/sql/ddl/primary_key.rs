@@ -139,29 +139,20 @@ pub(super) async fn add_primary_key(
 
     // The table under new ids, keyed by the primary key.
     let (old_id, new) = change_and_purge(engine, session, |cat| {
-        let Some(mut now) = cat.tables.remove(&table.id) else {
+        let Some(now) = cat.tables.get(&table.id) else {
             return Err(PgError::undefined_table(&table.name));
         };
         if now.columns != table.columns || now.indexes != table.indexes {
-            cat.tables.insert(now.id, now);
             return Err(PgError::new(
                 codes::SERIALIZATION_FAILURE,
                 format!("table \"{}\" was changed concurrently", table.name),
             ));
         }
-        let prefixes = table_prefixes(&now);
-        let old = now.id;
-        now.id = cat.next_table_id;
-        cat.next_table_id += 1;
-        let mut moved_indexes = Vec::new();
-        for idx in &mut now.indexes {
-            let was = idx.id;
-            idx.id = cat.next_table_id;
-            cat.next_table_id += 1;
-            moved_indexes.push((was, idx.id));
-        }
+        let prefixes = table_prefixes(now);
+        let new_id = cat.move_to_new_ids(table.id).expect("found above");
+        let now = cat.tables.get_mut(&new_id).expect("just moved");
         let mut pk = index.clone();
-        pk.id = now.id;
+        pk.id = new_id;
         now.indexes.insert(0, pk);
         now.primary_key = ids.clone();
         for c in now.columns.iter_mut() {
@@ -169,11 +160,7 @@ pub(super) async fn add_primary_key(
                 c.not_null = true;
             }
         }
-        let new = now.clone();
-        cat.tables.insert(now.id, now);
-        cat.renumber_tables(&[(old, new.id)]);
-        cat.renumber_indexes(&moved_indexes);
-        Ok(((old, new), prefixes))
+        Ok(((table.id, now.clone()), prefixes))
     })
     .await?;
     if let Some(b) = session.block_mut() {

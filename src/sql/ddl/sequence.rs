@@ -226,13 +226,7 @@ pub(super) fn own_sequences(
             .find(|(id, _)| *id == c.id)
             .map(|(_, o)| o.as_slice())
             .unwrap_or(&[]);
-        let base = format!("{}_{}_seq", table.name, c.name);
-        let mut name = base.clone();
-        let mut n = 0;
-        while cat.relation_exists(&table.schema, &name) {
-            n += 1;
-            name = format!("{base}{n}");
-        }
+        let name = owned_sequence_name(cat, table, &c.name);
         let mut seq = sequence_from_options(&table.schema, &name, key.clone(), c.ty.clone(), opts)?;
         seq.owned_by = Some((table.id, c.id));
         let id = cat.next_table_id;
@@ -240,6 +234,19 @@ pub(super) fn own_sequences(
         cat.relations.insert(id, Relation::Sequence(seq));
     }
     Ok(())
+}
+
+/// The name PostgreSQL gives a column's own sequence: `table_column_seq`,
+/// numbered while a relation of its schema has it.
+fn owned_sequence_name(cat: &Catalog, table: &Table, column: &str) -> String {
+    let base = format!("{}_{}_seq", table.name, column);
+    let mut name = base.clone();
+    let mut n = 0;
+    while cat.relation_exists(&table.schema, &name) || cat.table(&table.schema, &name).is_some() {
+        n += 1;
+        name = format!("{base}{n}");
+    }
+    name
 }
 
 /// A `DEFAULT nextval('s')`: the column takes its values from sequence
@@ -521,19 +528,10 @@ pub(super) async fn add_identity(
             [s, n] => (s.clone(), n.clone()),
             _ => return Err(PgError::new(codes::SYNTAX_ERROR, "improper qualified name")),
         },
-        None => {
-            let cat = session.catalog();
-            let base = format!("{}_{}_seq", table.name, col.name);
-            let mut name = base.clone();
-            let mut n = 0;
-            while cat.relation_exists(&table.schema, &name)
-                || cat.table(&table.schema, &name).is_some()
-            {
-                n += 1;
-                name = format!("{base}{n}");
-            }
-            (table.schema.clone(), name)
-        }
+        None => (
+            table.schema.clone(),
+            owned_sequence_name(&session.catalog(), &table, &col.name),
+        ),
     };
     // Rows already there must have a value.
     let stored = super::common::visible_stored_rows(engine, session, &table).await?;
